@@ -1,0 +1,430 @@
+/*
+ * Configuration (core layer); see config.h. One table describes every key:
+ * its type, where it lands in struct mk_config, its bounds and its default
+ * as text, so defaults go through the same parser as files do and
+ * conf/markets.conf can be checked against the table.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/config.h"
+
+enum conf_type {
+	CONF_INT,      /* decimal integer in [min, max] */
+	CONF_SIZE,     /* bytes, with optional k/m/g suffix */
+	CONF_DURATION, /* milliseconds: 250ms, 30s, 2m; bare numbers are seconds */
+	CONF_OCTAL,    /* file mode such as 0660 */
+	CONF_STRING,
+	CONF_LOG_LEVEL,
+};
+
+struct conf_key {
+	const char *name;
+	enum conf_type type;
+	size_t offset;
+	long long min;
+	long long max;
+	const char *default_value;
+	/* Extra rule for a string; returns a reason or NULL when fine. */
+	const char *(*check)(const char *value);
+};
+
+static const char *
+check_jwt_secret(const char *value)
+{
+	if (value[0] != '\0' && strlen(value) < 32)
+		return "must be at least 32 bytes";
+	return NULL;
+}
+
+#define OFF(field) offsetof(struct mk_config, field)
+
+static const struct conf_key conf_keys[] = {
+	{ "workers", CONF_INT, OFF(workers), 0, 256, "0", NULL },
+	{ "worker_connections", CONF_INT, OFF(worker_connections), 1, 65536, "256", NULL },
+	{ "max_body", CONF_SIZE, OFF(max_body), 1, (long long)1 << 30, "1m", NULL },
+	{ "shutdown_timeout", CONF_DURATION, OFF(shutdown_timeout_ms), 0, 3600000, "10s", NULL },
+	{ "idle_timeout", CONF_DURATION, OFF(idle_timeout_ms), 100, 3600000, "75s", NULL },
+	{ "request_timeout", CONF_DURATION, OFF(request_timeout_ms), 100, 3600000, "30s", NULL },
+	{ "socket_mode", CONF_OCTAL, OFF(socket_mode), 0, 0777, "0660", NULL },
+	{ "log_file", CONF_STRING, OFF(log_file), 0, 4096, "", NULL },
+	{ "log_level", CONF_LOG_LEVEL, OFF(log_level), 0, 0, "info", NULL },
+	{ "jwt_secret", CONF_STRING, OFF(jwt_secret), 0, 4096, "", check_jwt_secret },
+};
+
+#define CONF_NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
+#define CONF_LINE_MAX 8192
+
+static void
+set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	(void)vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static const struct conf_key *
+find_key(const char *name, size_t len)
+{
+	for (size_t i = 0; i < CONF_NKEYS; i++) {
+		if (strlen(conf_keys[i].name) == len &&
+		    memcmp(conf_keys[i].name, name, len) == 0)
+			return &conf_keys[i];
+	}
+	return NULL;
+}
+
+/* Parses an unsigned decimal prefix; returns chars used or 0 on none/overflow. */
+static size_t
+parse_digits(const char *s, long long *out)
+{
+	long long v = 0;
+	size_t i = 0;
+
+	while (isdigit((unsigned char)s[i])) {
+		if (v > (LLONG_MAX - 9) / 10)
+			return 0;
+		v = v * 10 + (s[i] - '0');
+		i++;
+	}
+	*out = v;
+	return i;
+}
+
+/*
+ * Converts value per key->type and stores it. Returns NULL or a reason.
+ */
+static const char *
+apply_value(struct mk_config *config, const struct conf_key *key,
+    const char *value)
+{
+	char *field = (char *)config + key->offset;
+	long long number = 0, scale = 1;
+	const char *rest;
+	size_t used;
+
+	switch (key->type) {
+	case CONF_INT:
+		used = parse_digits(value, &number);
+		if (used == 0 || value[used] != '\0')
+			return "not a non-negative integer";
+		break;
+	case CONF_SIZE:
+		used = parse_digits(value, &number);
+		if (used == 0)
+			return "not a size (e.g. 512k, 1m)";
+		rest = value + used;
+		if (strcmp(rest, "k") == 0 || strcmp(rest, "K") == 0)
+			scale = 1024;
+		else if (strcmp(rest, "m") == 0 || strcmp(rest, "M") == 0)
+			scale = 1024 * 1024;
+		else if (strcmp(rest, "g") == 0 || strcmp(rest, "G") == 0)
+			scale = 1024 * 1024 * 1024;
+		else if (*rest != '\0')
+			return "not a size (e.g. 512k, 1m)";
+		if (number > LLONG_MAX / scale)
+			return "out of range";
+		number *= scale;
+		break;
+	case CONF_DURATION:
+		used = parse_digits(value, &number);
+		if (used == 0)
+			return "not a duration (e.g. 250ms, 30s, 2m)";
+		rest = value + used;
+		if (strcmp(rest, "ms") == 0)
+			scale = 1;
+		else if (strcmp(rest, "s") == 0 || *rest == '\0')
+			scale = 1000;
+		else if (strcmp(rest, "m") == 0)
+			scale = 60000;
+		else
+			return "not a duration (e.g. 250ms, 30s, 2m)";
+		if (number > LLONG_MAX / scale)
+			return "out of range";
+		number *= scale;
+		break;
+	case CONF_OCTAL: {
+		char *end;
+
+		if (value[0] != '0' || strspn(value, "01234567") != strlen(value))
+			return "not an octal mode such as 0660";
+		errno = 0;
+		number = strtoll(value, &end, 8);
+		if (errno != 0)
+			return "out of range";
+		break;
+	}
+	case CONF_STRING: {
+		char **slot = (char **)(void *)field;
+		char *copy;
+
+		if (strlen(value) > (size_t)key->max)
+			return "too long";
+		if (key->check != NULL && (rest = key->check(value)) != NULL)
+			return rest;
+		copy = strdup(value);
+		if (copy == NULL)
+			return "out of memory";
+		free(*slot);
+		*slot = copy;
+		return NULL;
+	}
+	case CONF_LOG_LEVEL:
+		if (mk_log_level_parse(value, (enum mk_log_level *)(void *)field) != 0)
+			return "must be one of debug, info, warn, error";
+		return NULL;
+	}
+	if (number < key->min || number > key->max)
+		return "out of range";
+	if (key->type == CONF_SIZE)
+		*(size_t *)(void *)field = (size_t)number;
+	else
+		*(int *)(void *)field = (int)number;
+	return NULL;
+}
+
+struct mk_config *
+mk_config_new(void)
+{
+	struct mk_config *config = calloc(1, sizeof(*config));
+
+	if (config == NULL)
+		return NULL;
+	for (size_t i = 0; i < CONF_NKEYS; i++) {
+		if (apply_value(config, &conf_keys[i], conf_keys[i].default_value) != NULL) {
+			/* Only out of memory can get here: the defaults are tested. */
+			mk_config_free(config);
+			return NULL;
+		}
+	}
+	return config;
+}
+
+void
+mk_config_free(struct mk_config *config)
+{
+	if (config == NULL)
+		return;
+	for (size_t i = 0; i < CONF_NKEYS; i++) {
+		if (conf_keys[i].type == CONF_STRING)
+			free(*(char **)(void *)((char *)config + conf_keys[i].offset));
+	}
+	free(config);
+}
+
+static bool
+is_blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r';
+}
+
+enum mk_err
+mk_config_parse(struct mk_config *config, const char *origin,
+    const char *text, size_t len, char *err, size_t errlen)
+{
+	bool seen[CONF_NKEYS] = { false };
+	char value[CONF_LINE_MAX];
+	size_t pos = 0, lineno = 0;
+
+	while (pos < len) {
+		const char *line = text + pos, *eol, *key, *eq, *v, *vend;
+		const struct conf_key *ck;
+		const char *reason;
+		size_t line_len, key_len;
+
+		lineno++;
+		eol = memchr(line, '\n', len - pos);
+		line_len = eol != NULL ? (size_t)(eol - line) : len - pos;
+		pos += line_len + (eol != NULL);
+		if (memchr(line, '\0', line_len) != NULL) {
+			set_err(err, errlen, "%s:%zu: NUL byte in line", origin, lineno);
+			return MK_EINVAL;
+		}
+		if (line_len >= CONF_LINE_MAX) {
+			set_err(err, errlen, "%s:%zu: line longer than %d bytes", origin, lineno, CONF_LINE_MAX - 1);
+			return MK_EINVAL;
+		}
+		while (line_len > 0 && is_blank(line[line_len - 1]))
+			line_len--;
+		key = line;
+		while (key < line + line_len && is_blank(*key))
+			key++;
+		if (key == line + line_len || *key == '#')
+			continue;
+		eq = memchr(key, '=', (size_t)(line + line_len - key));
+		if (eq == NULL) {
+			set_err(err, errlen, "%s:%zu: expected 'key = value'", origin, lineno);
+			return MK_EINVAL;
+		}
+		key_len = (size_t)(eq - key);
+		while (key_len > 0 && is_blank(key[key_len - 1]))
+			key_len--;
+		ck = find_key(key, key_len);
+		if (ck == NULL) {
+			set_err(err, errlen, "%s:%zu: unknown key '%.*s'", origin, lineno,
+			    (int)(key_len > 64 ? 64 : key_len), key);
+			return MK_EINVAL;
+		}
+		if (seen[ck - conf_keys]) {
+			set_err(err, errlen, "%s:%zu: '%s' is set twice", origin, lineno, ck->name);
+			return MK_EINVAL;
+		}
+		seen[ck - conf_keys] = true;
+		v = eq + 1;
+		vend = line + line_len;
+		while (v < vend && is_blank(*v))
+			v++;
+		/* Double quotes keep surrounding blanks; there are no escapes. */
+		if (v < vend && *v == '"') {
+			if (vend - v < 2 || vend[-1] != '"') {
+				set_err(err, errlen, "%s:%zu: unterminated quote", origin, lineno);
+				return MK_EINVAL;
+			}
+			v++;
+			vend--;
+		}
+		memcpy(value, v, (size_t)(vend - v));
+		value[vend - v] = '\0';
+		reason = apply_value(config, ck, value);
+		if (reason != NULL) {
+			set_err(err, errlen, "%s:%zu: %s: %s", origin, lineno, ck->name, reason);
+			return MK_EINVAL;
+		}
+	}
+	return MK_OK;
+}
+
+enum mk_err
+mk_config_parse_file(struct mk_config *config, const char *path, char *err,
+    size_t errlen)
+{
+	struct stat st;
+	enum mk_err rc;
+	char *text;
+	ssize_t n;
+	size_t got = 0;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		set_err(err, errlen, "%s: %s", path, strerror(errno));
+		return MK_EINVAL;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > 1024 * 1024) {
+		set_err(err, errlen, "%s: not a regular file of at most 1 MiB", path);
+		close(fd);
+		return MK_EINVAL;
+	}
+	text = malloc((size_t)st.st_size + 1);
+	if (text == NULL) {
+		close(fd);
+		set_err(err, errlen, "%s: out of memory", path);
+		return MK_ENOMEM;
+	}
+	while (got < (size_t)st.st_size) {
+		n = read(fd, text + got, (size_t)st.st_size - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	if (got != (size_t)st.st_size) {
+		free(text);
+		set_err(err, errlen, "%s: read failed", path);
+		return MK_EINVAL;
+	}
+	rc = mk_config_parse(config, path, text, got, err, errlen);
+	free(text);
+	return rc;
+}
+
+enum mk_err
+mk_config_apply_env(struct mk_config *config, char *const *envp, char *err,
+    size_t errlen)
+{
+	static const char prefix[] = "MARKETS_";
+	char name[64];
+
+	if (envp == NULL)
+		return MK_OK;
+	for (char *const *e = envp; *e != NULL; e++) {
+		const char *entry = *e, *eq, *reason;
+		const struct conf_key *ck;
+		size_t name_len;
+
+		if (strncmp(entry, prefix, sizeof(prefix) - 1) != 0)
+			continue;
+		entry += sizeof(prefix) - 1;
+		eq = strchr(entry, '=');
+		if (eq == NULL || (name_len = (size_t)(eq - entry)) >= sizeof(name))
+			continue;
+		for (size_t i = 0; i < name_len; i++)
+			name[i] = (char)tolower((unsigned char)entry[i]);
+		name[name_len] = '\0';
+		ck = find_key(name, name_len);
+		if (ck == NULL)
+			continue; /* MARKETS_PORT and friends belong to scripts */
+		reason = apply_value(config, ck, eq + 1);
+		if (reason != NULL) {
+			set_err(err, errlen, "environment MARKETS_%.*s: %s", (int)name_len, entry, reason);
+			return MK_EINVAL;
+		}
+	}
+	return MK_OK;
+}
+
+enum mk_err
+mk_config_load(const char *const *paths, size_t npaths, char *const *envp,
+    struct mk_config **out, char *err, size_t errlen)
+{
+	struct mk_config *config;
+	enum mk_err rc = MK_OK;
+
+	*out = NULL;
+	config = mk_config_new();
+	if (config == NULL) {
+		set_err(err, errlen, "out of memory");
+		return MK_ENOMEM;
+	}
+	for (size_t i = 0; i < npaths && rc == MK_OK; i++)
+		rc = mk_config_parse_file(config, paths[i], err, errlen);
+	if (rc == MK_OK)
+		rc = mk_config_apply_env(config, envp, err, errlen);
+	if (rc != MK_OK) {
+		mk_config_free(config);
+		return rc;
+	}
+	*out = config;
+	return MK_OK;
+}
+
+int
+mk_config_worker_count(const struct mk_config *config)
+{
+	long cores;
+
+	if (config->workers > 0)
+		return config->workers;
+	cores = sysconf(_SC_NPROCESSORS_ONLN);
+	return cores < 1 ? 1 : cores > 256 ? 256 : (int)cores;
+}

@@ -1,0 +1,70 @@
+/*
+ * Configuration (core layer). Settings come from `key = value` files
+ * (later files override earlier ones) and then from the environment,
+ * where MARKETS_<KEY> overrides key. Every key has a default, so an empty
+ * configuration is a valid one. A struct mk_config is worker-lifetime:
+ * heap-owned, made by mk_config_load() at start and on SIGHUP, freed
+ * with mk_config_free(); nothing in it points into a request arena.
+ */
+#ifndef MK_CONFIG_H
+#define MK_CONFIG_H
+
+#include <stddef.h>
+
+#include "core/err.h"
+#include "core/log.h"
+
+struct mk_config {
+	int workers;             /* pre-forked workers; 0 = one per core */
+	int worker_connections;  /* FastCGI connections one worker holds */
+	size_t max_body;         /* request body cap in bytes */
+	int shutdown_timeout_ms; /* drain bound on SIGTERM and reload */
+	int idle_timeout_ms;     /* a kept-alive connection with no request */
+	int request_timeout_ms;  /* a request must arrive whole within this */
+	int socket_mode;         /* permissions of a unix listening socket */
+	char *log_file;          /* "" or "-": stderr */
+	enum mk_log_level log_level;
+	char *jwt_secret;        /* HS256 secret, >= 32 bytes when set */
+};
+
+/* Size of the error text buffers the functions below fill. */
+#define MK_CONFIG_ERR_MAX 512
+
+/* A configuration holding every default. NULL when out of memory. */
+struct mk_config *mk_config_new(void);
+
+void mk_config_free(struct mk_config *config);
+
+/*
+ * Applies the settings in text (len bytes, the contents of a file named
+ * origin) to config. On a bad line returns MK_EINVAL with
+ * "origin:line: reason" in err; config may then be half-applied and
+ * should be freed.
+ */
+enum mk_err mk_config_parse(struct mk_config *config, const char *origin,
+    const char *text, size_t len, char *err, size_t errlen);
+
+/* Reads path and applies it with mk_config_parse(). */
+enum mk_err mk_config_parse_file(struct mk_config *config, const char *path,
+    char *err, size_t errlen);
+
+/*
+ * Applies MARKETS_<KEY>=value entries of envp (NULL-terminated) for the
+ * known keys; other variables are ignored. A bad value is MK_EINVAL with
+ * "environment MARKETS_KEY: reason" in err.
+ */
+enum mk_err mk_config_apply_env(struct mk_config *config, char *const *envp,
+    char *err, size_t errlen);
+
+/*
+ * The whole start-up sequence: defaults, then each of the npaths files,
+ * then the environment. On success *out is a new configuration owned by
+ * the caller; on failure *out is NULL and err says why.
+ */
+enum mk_err mk_config_load(const char *const *paths, size_t npaths,
+    char *const *envp, struct mk_config **out, char *err, size_t errlen);
+
+/* The number of workers to run: config->workers, or the core count. */
+int mk_config_worker_count(const struct mk_config *config);
+
+#endif

@@ -1,0 +1,34 @@
+/*
+ * Error codes (core layer). One enum is returned by everything in the
+ * project that can fail; results travel through out-parameters. Only
+ * src/http/errors.c maps these codes to HTTP statuses and contract codes.
+ */
+#ifndef MK_ERR_H
+#define MK_ERR_H
+
+enum mk_err {
+	MK_OK = 0,
+	MK_EBADREQUEST,   /* a malformed request or query parameter */
+	MK_EBADJSON,      /* the body is not JSON */
+	MK_EINVAL,        /* a field fails its rule (validation) */
+	MK_EAUTH,         /* no, malformed, expired or badly signed token */
+	MK_EFORBIDDEN,    /* authenticated but not allowed */
+	MK_ENOTFOUND,     /* unknown id or route */
+	MK_EMETHOD,       /* known path, wrong method */
+	MK_ECONFLICT,     /* unique or state conflict */
+	MK_EPRECONDITION, /* If-Match did not match */
+	MK_ETOOLARGE,     /* body over the configured cap */
+	MK_EMEDIATYPE,    /* body sent without application/json */
+	MK_EHEADERS,      /* request header fields too large */
+	MK_EIDEMPOTENCY,  /* Idempotency-Key reused with another body */
+	MK_ERATELIMIT,    /* over the rate limit */
+	MK_EUNAVAIL,      /* a backend is unreachable after retries */
+	MK_ENOMEM,        /* out of memory */
+	MK_EINTERNAL,     /* a bug */
+	MK_ERR__MAX
+};
+
+/* The symbolic name of an error code ("MK_ENOTFOUND"), for logs. */
+const char *mk_err_name(enum mk_err err);
+
+#endif

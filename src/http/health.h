@@ -1,0 +1,18 @@
+/*
+ * Health endpoints (http layer): answered by the worker itself, never
+ * rate limited, cheap enough for a load balancer to poll.
+ */
+#ifndef MK_HEALTH_H
+#define MK_HEALTH_H
+
+#include "core/err.h"
+
+struct mk_app;
+struct mk_request;
+struct mk_response;
+
+/* GET /healthz: 200 while the worker answers. */
+enum mk_err mk_health_live(struct mk_app *app, struct mk_request *req,
+    struct mk_response *resp);
+
+#endif

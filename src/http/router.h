@@ -1,0 +1,72 @@
+/*
+ * The router (http layer): a table of routes, each a method, a path
+ * pattern with `:name` parameters, the permission it needs and its
+ * handler. Matching tells apart "no such path" (404) from "path known,
+ * method not" (405 with the methods that would do). The router is
+ * worker-lifetime and read-only once made.
+ */
+#ifndef MK_ROUTER_H
+#define MK_ROUTER_H
+
+#include <stddef.h>
+
+#include "core/err.h"
+#include "http/request.h"
+
+struct mk_app;
+struct mk_response;
+
+/* What a caller must hold to use a route (see src/auth for roles). */
+enum mk_permission {
+	MK_PERM_NONE, /* anyone, anonymous included */
+	MK_PERM_READ,
+	MK_PERM_WRITE,
+	MK_PERM_DELETE,
+	MK_PERM_ADMIN,
+	MK_PERM__MAX
+};
+
+/* Route flags. */
+#define MK_ROUTE_UNLIMITED 0x1u /* not counted by the rate limiter */
+
+/*
+ * A handler fills resp (status, headers, body) and returns MK_OK, or
+ * returns an error code for the central error writer to answer.
+ */
+typedef enum mk_err (*mk_handler_fn)(struct mk_app *app,
+    struct mk_request *req, struct mk_response *resp);
+
+struct mk_route {
+	enum mk_method method;
+	const char *pattern; /* "/api/markets/:id" */
+	enum mk_permission permission;
+	unsigned flags;
+	mk_handler_fn handler;
+};
+
+struct mk_router;
+
+/*
+ * Compiles a route table (which must outlive the router). Returns NULL
+ * when out of memory or when a pattern is malformed (not absolute, too
+ * many segments or parameters, an empty parameter name).
+ */
+struct mk_router *mk_router_new(const struct mk_route *routes, size_t nroutes);
+
+void mk_router_free(struct mk_router *router);
+
+/*
+ * Finds the route for method and the decoded path segments. HEAD matches
+ * GET routes. Returns MK_OK with *route set and params[] filled in
+ * pattern order; MK_ENOTFOUND when no pattern matches the path;
+ * MK_EMETHOD when some do, with *allowed set to a bit mask of the
+ * methods (1u << enum mk_method) that would match.
+ */
+enum mk_err mk_router_match(const struct mk_router *router,
+    enum mk_method method, char *const *segments, size_t nsegments,
+    const struct mk_route **route, const char **params, unsigned *allowed);
+
+/* Writes an Allow header value ("GET, HEAD, OPTIONS") for a method mask. */
+size_t mk_router_format_allow(unsigned allowed, char *out, size_t size);
+
+#endif

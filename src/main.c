@@ -1,0 +1,128 @@
+/*
+ * The markets server's entry point: options, configuration, then either
+ * the pre-forking master (--listen) or, under a FastCGI process manager
+ * such as Apache mod_fcgid that passes a listening socket on fd 0, a
+ * single worker. Exits non-zero at start-up only: on a bad option, a bad
+ * configuration (with file, line and reason) or a socket it cannot open.
+ */
+#include "config.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/config.h"
+#include "core/log.h"
+#include "server/listener.h"
+#include "server/master.h"
+#include "server/worker.h"
+
+#define MAX_CONFIG_FILES 16
+
+extern char **environ;
+
+static void
+usage(FILE *out)
+{
+	fprintf(out,
+	    "usage: markets [--config FILE]... [--listen unix:PATH|HOST:PORT]\n"
+	    "               [--pid-file FILE] [--test-config] [--version]\n"
+	    "\n"
+	    "  --config FILE    read settings from FILE; later files override earlier\n"
+	    "                   ones, MARKETS_<KEY> variables override them all\n"
+	    "  --listen ADDR    run the pre-forking master on ADDR; without it the\n"
+	    "                   process serves the FastCGI socket passed as fd 0\n"
+	    "                   (Apache mod_fcgid)\n"
+	    "  --pid-file FILE  write the master's pid to FILE\n"
+	    "  --test-config    check the configuration and exit\n");
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option long_options[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "pid-file", required_argument, NULL, 'p' },
+		{ "test-config", no_argument, NULL, 't' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *config_paths[MAX_CONFIG_FILES];
+	struct mk_master_options options = { 0 };
+	char err[MK_CONFIG_ERR_MAX];
+	struct mk_config *config;
+	size_t nconfig = 0;
+	int opt, test_only = 0, status;
+
+	while ((opt = getopt_long(argc, argv, "c:l:p:tVh", long_options, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			if (nconfig == MAX_CONFIG_FILES) {
+				fprintf(stderr, "markets: at most %d --config files\n", MAX_CONFIG_FILES);
+				return 2;
+			}
+			config_paths[nconfig++] = optarg;
+			break;
+		case 'l':
+			options.listen_spec = optarg;
+			break;
+		case 'p':
+			options.pid_file = optarg;
+			break;
+		case 't':
+			test_only = 1;
+			break;
+		case 'V':
+			printf("markets %s\n", PACKAGE_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (mk_config_load(config_paths, nconfig, environ, &config, err, sizeof(err)) != MK_OK) {
+		fprintf(stderr, "markets: bad configuration: %s\n", err);
+		return 1;
+	}
+	if (test_only) {
+		printf("markets: configuration ok\n");
+		mk_config_free(config);
+		return 0;
+	}
+	if (mk_log_open(config->log_file, config->log_level) != 0) {
+		fprintf(stderr, "markets: cannot open log file %s\n", config->log_file);
+		mk_config_free(config);
+		return 1;
+	}
+	if (options.listen_spec != NULL) {
+		options.config_paths = config_paths;
+		options.nconfig_paths = nconfig;
+		status = mk_master_run(&options, config);
+	} else if (mk_listener_is_listening(STDIN_FILENO)) {
+		/* Apache mod_fcgid: one process per socket, managed from outside. */
+		status = 1;
+		if (mk_listener_adopt(STDIN_FILENO) == 0)
+			status = mk_worker_run(STDIN_FILENO, config, 0);
+		else
+			mk_log(MK_LOG_ERROR, "cannot prepare the inherited FastCGI socket");
+		mk_config_free(config);
+	} else {
+		fprintf(stderr, "markets: no --listen given and fd 0 is not a FastCGI listening socket\n");
+		usage(stderr);
+		mk_config_free(config);
+		status = 2;
+	}
+	mk_log_close();
+	return status;
+}

@@ -1,0 +1,376 @@
+/*
+ * The master (server layer), after nginx's ngx_process_cycle.c: signal
+ * handlers only set flags; one loop waits for a signal or a timer with
+ * ppoll(), then reaps, respawns, reloads or stops.
+ *
+ *  SIGCHLD         reap; a worker of the current generation that died is
+ *                  replaced, after a back-off when workers die young
+ *  SIGHUP          re-read the configuration; on success fork a new
+ *                  generation and ask the old one to drain (SIGTERM); on
+ *                  failure log why and keep the old one
+ *  SIGTERM/INT/QUIT  forward SIGTERM, wait up to shutdown_timeout, then
+ *                  SIGKILL stragglers; remove the socket and pid file
+ *  SIGUSR1         reopen the log, and have the workers do the same
+ *
+ * The master owns the configuration, the listening socket and the worker
+ * table; workers get copies of all three by fork.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "server/listener.h"
+#include "server/master.h"
+#include "server/worker.h"
+
+/* A worker that dies sooner than this after start counts as a failed start. */
+#define YOUNG_DEATH_MS 1000
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 10000
+#define MAX_SLOTS 512
+
+static volatile sig_atomic_t got_child, got_reload, got_stop, got_reopen;
+
+static void
+on_signal(int sig)
+{
+	switch (sig) {
+	case SIGCHLD: got_child = 1; break;
+	case SIGHUP: got_reload = 1; break;
+	case SIGUSR1: got_reopen = 1; break;
+	default: got_stop = 1; break;
+	}
+}
+
+struct worker_slot {
+	pid_t pid;               /* 0: free */
+	unsigned generation;
+	int64_t started_ms;
+};
+
+struct master {
+	const struct mk_master_options *options;
+	struct mk_config *config;
+	int listen_fd;
+	unsigned generation;
+	struct worker_slot slots[MAX_SLOTS];
+	unsigned young_deaths;   /* consecutive; drives the back-off */
+	int64_t next_spawn_ms;   /* no spawning before this */
+	unsigned long restarts;
+	sigset_t wait_mask;
+};
+
+static int
+install_signals(struct master *m)
+{
+	static const int sigs[] = { SIGCHLD, SIGHUP, SIGUSR1, SIGTERM, SIGINT, SIGQUIT };
+	struct sigaction sa = { .sa_handler = on_signal };
+	sigset_t block;
+
+	sigemptyset(&sa.sa_mask);
+	sigemptyset(&block);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		if (sigaction(sigs[i], &sa, NULL) != 0)
+			return -1;
+		sigaddset(&block, sigs[i]);
+	}
+	sa.sa_handler = SIG_IGN;
+	if (sigaction(SIGPIPE, &sa, NULL) != 0)
+		return -1;
+	if (sigprocmask(SIG_BLOCK, &block, &m->wait_mask) != 0)
+		return -1;
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigdelset(&m->wait_mask, sigs[i]);
+	return 0;
+}
+
+static unsigned
+count_current(const struct master *m)
+{
+	unsigned n = 0;
+
+	for (int i = 0; i < MAX_SLOTS; i++)
+		n += m->slots[i].pid != 0 && m->slots[i].generation == m->generation;
+	return n;
+}
+
+static unsigned
+count_all(const struct master *m)
+{
+	unsigned n = 0;
+
+	for (int i = 0; i < MAX_SLOTS; i++)
+		n += m->slots[i].pid != 0;
+	return n;
+}
+
+static void
+signal_workers(struct master *m, int sig, int only_old)
+{
+	for (int i = 0; i < MAX_SLOTS; i++) {
+		if (m->slots[i].pid == 0)
+			continue;
+		if (only_old && m->slots[i].generation == m->generation)
+			continue;
+		(void)kill(m->slots[i].pid, sig);
+	}
+}
+
+static int
+spawn_one(struct master *m)
+{
+	struct worker_slot *slot = NULL;
+	pid_t pid;
+
+	for (int i = 0; i < MAX_SLOTS && slot == NULL; i++) {
+		if (m->slots[i].pid == 0)
+			slot = &m->slots[i];
+	}
+	if (slot == NULL)
+		return -1;
+	pid = fork();
+	if (pid < 0) {
+		mk_log(MK_LOG_ERROR, "fork: %s", strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		int status = mk_worker_run(m->listen_fd, m->config, 1);
+
+		/* exit(), not _exit(): LeakSanitizer checks workers too. */
+		mk_config_free(m->config);
+		free(m);
+		mk_log_close();
+		exit(status);
+	}
+	slot->pid = pid;
+	slot->generation = m->generation;
+	slot->started_ms = mk_clock_mono_ms();
+	return 0;
+}
+
+/* Starts workers until the current generation is complete, unless backing off. */
+static void
+spawn_missing(struct master *m)
+{
+	unsigned want = (unsigned)mk_config_worker_count(m->config);
+
+	if (mk_clock_mono_ms() < m->next_spawn_ms)
+		return;
+	while (count_current(m) < want) {
+		if (spawn_one(m) != 0) {
+			m->next_spawn_ms = mk_clock_mono_ms() + BACKOFF_MAX_MS;
+			return;
+		}
+	}
+}
+
+static void
+reap(struct master *m, int stopping)
+{
+	int status;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		struct worker_slot *slot = NULL;
+		int64_t lived;
+
+		for (int i = 0; i < MAX_SLOTS && slot == NULL; i++) {
+			if (m->slots[i].pid == pid)
+				slot = &m->slots[i];
+		}
+		if (slot == NULL)
+			continue;
+		lived = mk_clock_mono_ms() - slot->started_ms;
+		slot->pid = 0;
+		if (slot->generation != m->generation || stopping) {
+			if (WIFSIGNALED(status) && WTERMSIG(status) != SIGTERM)
+				mk_log(MK_LOG_WARN, "worker %ld ended by signal %d while draining", (long)pid, WTERMSIG(status));
+			continue;
+		}
+		if (WIFSIGNALED(status))
+			mk_log(MK_LOG_ERROR, "worker %ld died by signal %d; replacing it", (long)pid, WTERMSIG(status));
+		else
+			mk_log(MK_LOG_ERROR, "worker %ld exited with status %d; replacing it", (long)pid, WEXITSTATUS(status));
+		m->restarts++;
+		if (lived < YOUNG_DEATH_MS) {
+			int64_t delay = BACKOFF_MIN_MS;
+
+			for (unsigned i = 0; i < m->young_deaths && delay < BACKOFF_MAX_MS; i++)
+				delay *= 2;
+			if (delay > BACKOFF_MAX_MS)
+				delay = BACKOFF_MAX_MS;
+			m->young_deaths++;
+			m->next_spawn_ms = mk_clock_mono_ms() + delay;
+			mk_log(MK_LOG_WARN, "workers are dying at start: next spawn in %lld ms", (long long)delay);
+		} else {
+			m->young_deaths = 0;
+		}
+	}
+}
+
+static void
+reload(struct master *m)
+{
+	char err[MK_CONFIG_ERR_MAX];
+	struct mk_config *fresh;
+	extern char **environ;
+
+	if (mk_config_load(m->options->config_paths, m->options->nconfig_paths,
+	    environ, &fresh, err, sizeof(err)) != MK_OK) {
+		mk_log(MK_LOG_ERROR, "reload refused, keeping the running configuration: %s", err);
+		return;
+	}
+	if (mk_log_open(fresh->log_file, fresh->log_level) != 0) {
+		mk_log(MK_LOG_ERROR, "reload refused: cannot open log %s: %s", fresh->log_file, strerror(errno));
+		mk_config_free(fresh);
+		return;
+	}
+	mk_config_free(m->config);
+	m->config = fresh;
+	m->generation++;
+	m->young_deaths = 0;
+	m->next_spawn_ms = 0;
+	spawn_missing(m);
+	signal_workers(m, SIGTERM, 1);
+	mk_log(MK_LOG_INFO, "configuration reloaded: generation %u with %d workers",
+	    m->generation, mk_config_worker_count(m->config));
+}
+
+static int
+write_pid_file(const char *path)
+{
+	char text[32];
+	int fd, len, ok;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -1;
+	len = snprintf(text, sizeof(text), "%ld\n", (long)getpid());
+	ok = len > 0 && write(fd, text, (size_t)len) == len;
+	if (close(fd) != 0)
+		ok = 0;
+	return ok ? 0 : -1;
+}
+
+/* Waits for a signal or timeout_ms (-1: forever) with the signals let in. */
+static void
+wait_event(struct master *m, int64_t timeout_ms)
+{
+	struct timespec ts, *tsp = NULL;
+
+	if (timeout_ms >= 0) {
+		ts.tv_sec = timeout_ms / 1000;
+		ts.tv_nsec = (timeout_ms % 1000) * 1000000L;
+		tsp = &ts;
+	}
+	(void)ppoll(NULL, 0, tsp, &m->wait_mask);
+}
+
+static void
+stop(struct master *m)
+{
+	int64_t deadline = mk_clock_mono_ms() + m->config->shutdown_timeout_ms + 1000;
+
+	mk_log(MK_LOG_INFO, "stopping: draining %u worker(s)", count_all(m));
+	signal_workers(m, SIGTERM, 0);
+	while (count_all(m) > 0) {
+		int64_t left = deadline - mk_clock_mono_ms();
+
+		if (left <= 0) {
+			mk_log(MK_LOG_WARN, "workers still busy after the shutdown timeout: killing them");
+			signal_workers(m, SIGKILL, 0);
+			deadline = mk_clock_mono_ms() + 5000;
+			left = 5000;
+		}
+		got_child = 0;
+		reap(m, 1);
+		if (count_all(m) == 0)
+			break;
+		wait_event(m, left < 100 ? left : 100);
+	}
+}
+
+int
+mk_master_run(const struct mk_master_options *options, struct mk_config *config)
+{
+	struct master *m;
+	char err[256];
+	int status = 0;
+
+	m = calloc(1, sizeof(*m));
+	if (m == NULL) {
+		mk_config_free(config);
+		return 1;
+	}
+	m->options = options;
+	m->config = config;
+	m->listen_fd = -1;
+	mk_log_set_role("master");
+	if (install_signals(m) != 0) {
+		mk_log(MK_LOG_ERROR, "cannot install signal handlers: %s", strerror(errno));
+		status = 1;
+		goto out;
+	}
+	m->listen_fd = mk_listener_open(options->listen_spec, config->socket_mode, err, sizeof(err));
+	if (m->listen_fd < 0) {
+		mk_log(MK_LOG_ERROR, "%s", err);
+		status = 1;
+		goto out;
+	}
+	if (options->pid_file != NULL && write_pid_file(options->pid_file) != 0) {
+		mk_log(MK_LOG_ERROR, "cannot write pid file %s: %s", options->pid_file, strerror(errno));
+		status = 1;
+		goto out;
+	}
+	mk_log(MK_LOG_INFO, "listening on %s with %d workers", options->listen_spec,
+	    mk_config_worker_count(config));
+	spawn_missing(m);
+	while (!got_stop) {
+		int64_t timeout = -1;
+
+		if (got_child) {
+			got_child = 0;
+			reap(m, 0);
+		}
+		if (got_reload) {
+			got_reload = 0;
+			reload(m);
+		}
+		if (got_reopen) {
+			got_reopen = 0;
+			if (mk_log_reopen() != 0)
+				mk_log(MK_LOG_ERROR, "cannot reopen log: %s", strerror(errno));
+			signal_workers(m, SIGUSR1, 0);
+		}
+		spawn_missing(m);
+		if (count_current(m) < (unsigned)mk_config_worker_count(m->config)) {
+			timeout = m->next_spawn_ms - mk_clock_mono_ms();
+			if (timeout < 0)
+				timeout = 0;
+		}
+		if (got_child || got_reload || got_reopen || got_stop)
+			continue;
+		wait_event(m, timeout);
+	}
+	stop(m);
+	mk_log(MK_LOG_INFO, "stopped");
+out:
+	if (m->listen_fd >= 0) {
+		close(m->listen_fd);
+		mk_listener_unlink(options->listen_spec);
+	}
+	if (options->pid_file != NULL && status == 0)
+		(void)unlink(options->pid_file);
+	mk_config_free(m->config);
+	free(m);
+	return status;
+}

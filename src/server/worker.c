@@ -1,0 +1,408 @@
+/*
+ * A worker (server layer); see worker.h. Owns its epoll set, its
+ * connections (each with buffers and an arena) and the application
+ * wiring; all are made here and freed before the worker exits, so the
+ * sanitizers and valgrind see a clean exit.
+ *
+ * Signals only set flags. They stay blocked except inside epoll_pwait(),
+ * so no handler ever interrupts request code.
+ *
+ * Accepting: the listening socket is in every worker's epoll set with
+ * EPOLLEXCLUSIVE, so a new connection wakes one idle worker rather than
+ * all of them; a busy worker is not waiting and so is not woken.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "app.h"
+#include "core/clock.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "server/conn.h"
+#include "server/worker.h"
+
+#define MAX_EVENTS 64
+#define ACCEPTS_PER_WAKEUP 8
+#define READ_CHUNK 16384
+/* Reading stops for a turn after this much, so one peer cannot hog the loop. */
+#define READ_BUDGET (256 * 1024)
+#define TICK_MS 1000
+
+static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t reopen_requested;
+
+static void
+on_stop_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+static void
+on_reopen_signal(int sig)
+{
+	(void)sig;
+	reopen_requested = 1;
+}
+
+struct worker {
+	int epfd;
+	int listen_fd; /* -1 once draining */
+	const struct mk_config *config;
+	struct mk_app *app;
+	struct mk_conn *conns; /* doubly linked */
+	unsigned nconns;
+	unsigned max_conns;
+	int accepting; /* listen fd is in the epoll set */
+};
+
+static int
+install_signals(sigset_t *wait_mask)
+{
+	struct sigaction sa = { .sa_handler = on_stop_signal };
+	sigset_t block;
+
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGTERM, &sa, NULL) != 0 || sigaction(SIGINT, &sa, NULL) != 0 ||
+	    sigaction(SIGQUIT, &sa, NULL) != 0)
+		return -1;
+	sa.sa_handler = on_reopen_signal;
+	if (sigaction(SIGUSR1, &sa, NULL) != 0)
+		return -1;
+	sa.sa_handler = SIG_IGN;
+	/* SIGHUP belongs to the master; SIGPIPE is reported as EPIPE instead. */
+	if (sigaction(SIGHUP, &sa, NULL) != 0 || sigaction(SIGPIPE, &sa, NULL) != 0)
+		return -1;
+	sa.sa_handler = SIG_DFL;
+	if (sigaction(SIGCHLD, &sa, NULL) != 0)
+		return -1;
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGQUIT);
+	sigaddset(&block, SIGUSR1);
+	if (sigprocmask(SIG_BLOCK, &block, wait_mask) != 0)
+		return -1;
+	sigdelset(wait_mask, SIGTERM);
+	sigdelset(wait_mask, SIGINT);
+	sigdelset(wait_mask, SIGQUIT);
+	sigdelset(wait_mask, SIGUSR1);
+	return 0;
+}
+
+static void
+close_conn(struct worker *w, struct mk_conn *conn)
+{
+	(void)epoll_ctl(w->epfd, EPOLL_CTL_DEL, conn->fd, NULL);
+	close(conn->fd);
+	if (conn->prev != NULL)
+		conn->prev->next = conn->next;
+	else
+		w->conns = conn->next;
+	if (conn->next != NULL)
+		conn->next->prev = conn->prev;
+	mk_conn_free(conn);
+	w->nconns--;
+}
+
+static void
+set_accepting(struct worker *w, int on)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = NULL };
+
+	if (w->listen_fd < 0 || on == w->accepting)
+		return;
+	if (on) {
+		if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->listen_fd, &ev) == 0)
+			w->accepting = 1;
+		else
+			mk_log(MK_LOG_ERROR, "epoll_ctl add listener: %s", strerror(errno));
+	} else {
+		(void)epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->listen_fd, NULL);
+		w->accepting = 0;
+	}
+}
+
+/*
+ * Writes what is queued. Returns 0 when the connection lives on, -1 when
+ * it was closed.
+ */
+static int
+flush_conn(struct worker *w, struct mk_conn *conn)
+{
+	struct epoll_event ev = { .data.ptr = conn };
+
+	while (!mk_conn_flushed(conn)) {
+		ssize_t n = write(conn->fd, conn->out.data + conn->out_sent,
+		    conn->out.len - conn->out_sent);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP;
+			if (epoll_ctl(w->epfd, EPOLL_CTL_MOD, conn->fd, &ev) != 0) {
+				close_conn(w, conn);
+				return -1;
+			}
+			return 0;
+		}
+		if (n <= 0) {
+			/* The front went away mid-answer: nothing to tell anyone. */
+			close_conn(w, conn);
+			return -1;
+		}
+		conn->out_sent += (size_t)n;
+	}
+	if (conn->out.len > 0) {
+		mk_buf_clear(&conn->out);
+		conn->out_sent = 0;
+		ev.events = EPOLLIN | EPOLLRDHUP;
+		if (epoll_ctl(w->epfd, EPOLL_CTL_MOD, conn->fd, &ev) != 0) {
+			close_conn(w, conn);
+			return -1;
+		}
+	}
+	if (conn->state == MK_CONN_CLOSING) {
+		close_conn(w, conn);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+read_conn(struct worker *w, struct mk_conn *conn)
+{
+	size_t total = 0;
+	int peer_closed = 0;
+
+	while (total < READ_BUDGET) {
+		ssize_t n;
+
+		if (!mk_buf_reserve(&conn->in, READ_CHUNK)) {
+			mk_log(MK_LOG_ERROR, "out of memory for a connection's input");
+			close_conn(w, conn);
+			return;
+		}
+		n = read(conn->fd, conn->in.data + conn->in.len, conn->in.cap - conn->in.len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (n <= 0) {
+			peer_closed = 1;
+			break;
+		}
+		conn->in.len += (size_t)n;
+		total += (size_t)n;
+		/* Parse as we go so the buffer holds at most a record or two. */
+		if (mk_conn_process(conn, mk_clock_mono_ms()) != MK_OK) {
+			mk_log(MK_LOG_WARN, "FastCGI protocol error: closing connection");
+			break;
+		}
+		if (conn->state == MK_CONN_CLOSING)
+			break;
+	}
+	if (flush_conn(w, conn) != 0)
+		return;
+	if (peer_closed)
+		close_conn(w, conn);
+}
+
+static void
+accept_conns(struct worker *w)
+{
+	for (int i = 0; i < ACCEPTS_PER_WAKEUP && w->nconns < w->max_conns; i++) {
+		struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP };
+		struct mk_conn *conn;
+		int fd;
+
+		fd = accept4(w->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				mk_log(MK_LOG_ERROR, "accept: %s", strerror(errno));
+			break;
+		}
+		conn = mk_conn_new(fd, mk_app_http(w->app), w->config->max_body, w->max_conns);
+		if (conn == NULL) {
+			mk_log(MK_LOG_ERROR, "out of memory for a new connection");
+			close(fd);
+			break;
+		}
+		conn->last_activity_ms = mk_clock_mono_ms();
+		ev.data.ptr = conn;
+		if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+			mk_log(MK_LOG_ERROR, "epoll_ctl add connection: %s", strerror(errno));
+			close(fd);
+			mk_conn_free(conn);
+			break;
+		}
+		conn->next = w->conns;
+		if (w->conns != NULL)
+			w->conns->prev = conn;
+		w->conns = conn;
+		w->nconns++;
+	}
+	if (w->nconns >= w->max_conns)
+		set_accepting(w, 0);
+}
+
+/* Closes connections idle too long and requests that never complete. */
+static void
+reap_timeouts(struct worker *w, int64_t now_ms)
+{
+	struct mk_conn *conn = w->conns, *next;
+
+	for (; conn != NULL; conn = next) {
+		next = conn->next;
+		if (conn->state == MK_CONN_IDLE && mk_conn_flushed(conn)) {
+			if (now_ms - conn->last_activity_ms > w->config->idle_timeout_ms)
+				close_conn(w, conn);
+		} else if (now_ms - conn->request_started_ms > w->config->request_timeout_ms &&
+		    now_ms - conn->last_activity_ms > w->config->request_timeout_ms) {
+			mk_log(MK_LOG_WARN, "request timed out while arriving: closing connection");
+			close_conn(w, conn);
+		}
+	}
+}
+
+/* Stops accepting and drops the connections that hold no request. */
+static void
+begin_drain(struct worker *w)
+{
+	struct mk_conn *conn = w->conns, *next;
+
+	set_accepting(w, 0);
+	if (w->listen_fd >= 0) {
+		close(w->listen_fd);
+		w->listen_fd = -1;
+	}
+	for (; conn != NULL; conn = next) {
+		next = conn->next;
+		if (!mk_conn_busy(conn) && conn->in.len == 0)
+			close_conn(w, conn);
+		else
+			conn->keep_conn = false; /* close once this request is answered */
+	}
+}
+
+static int
+serve(struct worker *w, const sigset_t *wait_mask)
+{
+	struct epoll_event events[MAX_EVENTS];
+	int64_t drain_deadline = 0, next_tick = mk_clock_mono_ms() + TICK_MS;
+	int draining = 0;
+
+	for (;;) {
+		int64_t now = mk_clock_mono_ms();
+		int n, timeout = (int)(next_tick > now ? next_tick - now : 0);
+
+		if (stop_requested && !draining) {
+			draining = 1;
+			drain_deadline = now + w->config->shutdown_timeout_ms;
+			begin_drain(w);
+		}
+		if (draining) {
+			/* Requests that were already arriving finish; idle keep-alives close. */
+			struct mk_conn *conn = w->conns, *next;
+
+			for (; conn != NULL; conn = next) {
+				next = conn->next;
+				if (!mk_conn_busy(conn) && conn->in.len == 0)
+					close_conn(w, conn);
+			}
+			if (w->nconns == 0)
+				return 0;
+			if (now >= drain_deadline) {
+				mk_log(MK_LOG_WARN, "shutdown timeout: dropping %u connection(s)", w->nconns);
+				return 0;
+			}
+			if (drain_deadline - now < timeout)
+				timeout = (int)(drain_deadline - now);
+		}
+		if (reopen_requested) {
+			reopen_requested = 0;
+			if (mk_log_reopen() != 0)
+				mk_log(MK_LOG_ERROR, "cannot reopen log: %s", strerror(errno));
+		}
+		n = epoll_pwait(w->epfd, events, MAX_EVENTS, timeout, wait_mask);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			mk_log(MK_LOG_ERROR, "epoll_pwait: %s", strerror(errno));
+			return 1;
+		}
+		for (int i = 0; i < n; i++) {
+			struct mk_conn *conn = events[i].data.ptr;
+
+			if (conn == NULL) {
+				if (w->accepting)
+					accept_conns(w);
+				continue;
+			}
+			if (events[i].events & EPOLLOUT) {
+				if (flush_conn(w, conn) != 0)
+					continue;
+			}
+			if (events[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+				read_conn(w, conn);
+		}
+		now = mk_clock_mono_ms();
+		if (now >= next_tick) {
+			reap_timeouts(w, now);
+			next_tick = now + TICK_MS;
+		}
+		if (!draining && !w->accepting && w->nconns < w->max_conns)
+			set_accepting(w, 1);
+	}
+}
+
+int
+mk_worker_run(int listen_fd, const struct mk_config *config, int under_master)
+{
+	struct worker w = { .epfd = -1, .listen_fd = listen_fd, .config = config };
+	sigset_t wait_mask;
+	int status = 1;
+
+	mk_log_set_role("worker");
+	if (install_signals(&wait_mask) != 0) {
+		mk_log(MK_LOG_ERROR, "cannot install signal handlers: %s", strerror(errno));
+		return 1;
+	}
+	if (under_master) {
+		/* Die with the master rather than serve on unsupervised. */
+		if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() == 1)
+			return 1;
+	}
+	w.max_conns = (unsigned)config->worker_connections;
+	w.app = mk_app_new(config);
+	if (w.app == NULL) {
+		mk_log(MK_LOG_ERROR, "worker start-up failed");
+		return 1;
+	}
+	w.epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (w.epfd < 0) {
+		mk_log(MK_LOG_ERROR, "epoll_create1: %s", strerror(errno));
+		goto out;
+	}
+	set_accepting(&w, 1);
+	if (!w.accepting)
+		goto out;
+	status = serve(&w, &wait_mask);
+out:
+	while (w.conns != NULL)
+		close_conn(&w, w.conns);
+	if (w.listen_fd >= 0)
+		close(w.listen_fd);
+	if (w.epfd >= 0)
+		close(w.epfd);
+	mk_app_free(w.app);
+	return status;
+}
