@@ -1,0 +1,64 @@
+#!/usr/bin/perl
+# The harness itself: a private MariaDB, memcached, app and nginx come up
+# on sockets under a temp dir (never the system's), the schema is there,
+# and the app answers /healthz through nginx with the contract's envelope.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use IO::Socket::UNIX;
+use Socket qw(SOCK_STREAM);
+use Test::More;
+use Markets::Test;
+
+my $t = Markets::Test->new;
+my $root = $t->root;
+
+for my $sock (qw(mysql.sock memcached.sock markets.sock)) {
+	ok(-S "$root/run/$sock", "$sock is a unix socket under the test's temp dir");
+}
+for my $pid (qw(mysqld memcached markets nginx)) {
+	my $p = $t->pid_of($pid);
+	ok($p && kill(0, $p), "$pid runs (pid $p)");
+}
+
+# MariaDB: the schema from sql/ is applied and recorded.
+my @tables = map { $_->[0] } $t->sql('SHOW TABLES');
+ok((grep { $_ eq 'users' } @tables), 'users table exists');
+my @versions = $t->sql('SELECT version, name FROM schema_version ORDER BY version');
+is($versions[0][1], '001_users.sql', 'migration 001 recorded');
+my @charset = $t->sql("SELECT DEFAULT_CHARACTER_SET_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'markets'");
+is($charset[0][0], 'utf8mb4', 'database is utf8mb4');
+
+# memcached answers on its private socket.
+my $mc = IO::Socket::UNIX->new(Type => SOCK_STREAM, Peer => "$root/run/memcached.sock");
+ok($mc, 'memcached socket accepts');
+print $mc "version\r\n";
+like(scalar <$mc>, qr/^VERSION \d/, 'memcached answers');
+
+# The app, through nginx.
+my $r = $t->get('/healthz');
+is($r->{status}, 200, '/healthz is 200');
+is_deeply($r->{json}, { success => JSON::PP::true, data => { status => 'ok' } }, '/healthz envelope');
+like(Markets::Test::header($r, 'Content-Type'), qr{^application/json; charset=utf-8$}, 'JSON content type');
+like(Markets::Test::header($r, 'X-Request-Id'), qr/^[0-9a-f]{32}$/, 'a fresh request id');
+is(Markets::Test::header($r, 'Content-Length'), length $r->{content}, 'Content-Length is exact');
+
+my $h = $t->request('HEAD', '/healthz');
+is($h->{status}, 200, 'HEAD /healthz is 200');
+is($h->{content}, '', 'HEAD has no body');
+
+# One structured log line per request, with the fields the contract names.
+my $line = $t->access_line(Markets::Test::header($r, 'X-Request-Id'));
+ok($line, 'the request has an access log line');
+is($line->{$_->[0]}, $_->[1], "log line $_->[0]") for (
+	[level => 'info'], [method => 'GET'], [route => '/healthz'], [status => 200]);
+like($line->{time}, qr/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/, 'log time is RFC 3339 UTC');
+like($line->{duration_us}, qr/^\d+$/, 'log duration_us is an integer');
+
+# The workers the configuration asks for (MARKETS_WORKERS=2 from the harness).
+is(scalar $t->worker_pids, 2, 'two workers');
+
+$t->finish;
+ok(!-e "$root/run/markets.sock", 'the app removed its socket on stop');
+done_testing;

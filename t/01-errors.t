@@ -1,0 +1,71 @@
+#!/usr/bin/perl
+# Every error a client can provoke before any handler runs, through nginx:
+# the contract's JSON envelope with the right status and code, whether the
+# app or nginx itself answered — never HTML, never a crash.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use Markets::Test;
+
+my $t = Markets::Test->new(services => [qw(app nginx)]);
+my $json = { 'Content-Type' => 'application/json' };
+
+# 404: unknown routes, including near misses of known ones.
+for my $path ('/nope', '/healthz/', '/healthz/x', '//healthz', '/HEALTHZ', '/api', '/healthz%2F') {
+	$t->is_error($t->get($path), 404, 'not_found', "GET $path");
+}
+
+# 405 with Allow on a known path; OPTIONS answers 204 with the same Allow.
+for my $method (qw(POST PUT PATCH DELETE)) {
+	my $r = $t->request($method, '/healthz', { headers => $json, content => '{}' });
+	$t->is_error($r, 405, 'method_not_allowed', "$method /healthz");
+	is(Markets::Test::header($r, 'Allow'), 'GET, HEAD, OPTIONS', "$method /healthz: Allow");
+}
+my $o = $t->request('OPTIONS', '/healthz');
+is($o->{status}, 204, 'OPTIONS /healthz is 204');
+is(Markets::Test::header($o, 'Allow'), 'GET, HEAD, OPTIONS', 'OPTIONS: Allow');
+is($o->{content}, '', 'OPTIONS: no body');
+$t->is_error($t->request('OPTIONS', '/nope'), 404, 'not_found', 'OPTIONS on an unknown path');
+
+# 400: the query string is decoded strictly before routing, on any path.
+for my $q ('a=%zz', 'a=%', 'a=%4', 'a=%00', '%00=1', 'a=b%0', '=x') {
+	$t->is_error($t->get("/healthz?$q"), 400, 'bad_request', "?$q on a known path");
+	$t->is_error($t->get("/nope?$q"), 400, 'bad_request', "?$q on an unknown path");
+}
+is($t->get('/healthz?a=%41&b=+&c')->{status}, 200, 'good escapes, plus and bare keys pass');
+# Path escapes: nginx refuses %00 itself; the app refuses what nginx lets through.
+$t->is_error($t->get('/a%00b'), 400, 'bad_request', 'NUL in the path (nginx)');
+$t->is_error($t->get('/healthz%zz'), 400, 'bad_request', 'bad escape in the path');
+
+# 415: a body in another media type, or with no type at all.
+for my $type ('text/plain', 'application/x-www-form-urlencoded', 'application/json; charset=latin1', 'application/jsonx') {
+	my $r = $t->request('POST', '/healthz', { headers => { 'Content-Type' => $type }, content => '{"a":1}' });
+	$t->is_error($r, 415, 'unsupported_media_type', "body as $type");
+}
+my $untyped = $t->request('PUT', '/nope', { content => '{"a":1}' });
+$t->is_error($untyped, 415, 'unsupported_media_type', 'body without Content-Type');
+# A JSON body on a path that takes none is a 405, not a 415.
+$t->is_error($t->request('POST', '/healthz', { headers => { 'Content-Type' => 'application/json; charset=UTF-8' }, content => '{}' }),
+	405, 'method_not_allowed', 'JSON body, wrong method');
+
+# 413: nginx refuses bodies over client_max_body_size (= max_body, 1m).
+my $big = $t->request('POST', '/healthz', { headers => $json, content => 'x' x (1024 * 1024 + 1) });
+$t->is_error($big, 413, 'payload_too_large', 'body of 1 MiB + 1 (nginx)');
+my $fits = $t->request('POST', '/healthz', { headers => $json, content => '"' . ('x' x (1024 * 1024 - 2)) . '"' });
+$t->is_error($fits, 405, 'method_not_allowed', 'body of exactly 1 MiB reaches the app');
+
+# 414 and 431 from nginx, in the envelope too.
+$t->is_error($t->get('/healthz?q=' . ('a' x 9000)), 414, 'uri_too_long', 'request line over 8k');
+$t->is_error($t->get('/healthz', { headers => { 'X-Big' => 'a' x 9000 } }), 431, 'headers_too_large', 'one header over 8k');
+
+# 502 when the app is gone, still JSON.
+kill 'TERM', $t->master_pid;
+$t->wait_until(10, sub { !-e $t->app_socket });
+my $gone = $t->get('/healthz');
+$t->is_error($gone, 502, 'bad_gateway', 'app down');
+ok(Markets::Test::header($gone, 'Retry-After'), '502 carries Retry-After');
+
+$t->finish;
+done_testing;

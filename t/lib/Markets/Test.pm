@@ -1,0 +1,235 @@
+package Markets::Test;
+# The integration-test harness: each test file starts its own stack
+# (MariaDB, memcached, the app, nginx — or the subset it asks for) on
+# private sockets under a temp dir with scripts/stack, the same script
+# `scripts/dev up` uses, and talks HTTP to nginx like a real client.
+#
+#   my $t = Markets::Test->new(env => { MARKETS_WORKERS => 2 });
+#   my $r = $t->get('/healthz');   # { status, headers, content, json }
+#   ...
+#   $t->finish;                    # stops the stack, asserts no sanitizer report
+#   done_testing;
+#
+# Core Perl modules only (HTTP::Tiny, JSON::PP).
+use strict;
+use warnings;
+use Carp qw(croak);
+use Cwd qw(abs_path);
+use File::Basename qw(dirname);
+use File::Temp qw(tempdir);
+use HTTP::Tiny;
+use IO::Socket::INET;
+use JSON::PP;
+use POSIX qw(:sys_wait_h);
+use Test::More;
+use Time::HiRes qw(sleep time);
+
+our $REPO = abs_path(dirname(__FILE__) . '/../../..');
+
+sub repo { $REPO }
+sub build_dir { $ENV{MARKETS_BUILD_DIR} || "$REPO/var/build" }
+
+# A TCP port nobody listens on right now (nginx binds it a moment later).
+sub free_port {
+	my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 1, ReuseAddr => 1)
+		or croak "no free port: $!";
+	my $port = $s->sockport;
+	close $s;
+	return $port;
+}
+
+sub new {
+	my ($class, %opt) = @_;
+	my $self = bless {
+		services => $opt{services} || [qw(mariadb memcached app nginx)],
+		env => { MARKETS_WORKERS => 2, %{ $opt{env} || {} } },
+		root => tempdir('markets-t-XXXXXX', TMPDIR => 1, CLEANUP => !$ENV{MARKETS_KEEP_TMP}),
+	}, $class;
+	$self->{port} = free_port();
+	$self->{http} = HTTP::Tiny->new(timeout => 30, keep_alive => 1, max_redirect => 0);
+	$self->start;
+	return $self;
+}
+
+sub root { $_[0]{root} }
+sub port { $_[0]{port} }
+sub base_url { 'http://127.0.0.1:' . $_[0]{port} }
+sub app_socket { $_[0]{root} . '/run/markets.sock' }
+sub app_log { $_[0]{root} . '/log/markets.log' }
+
+# The environment the stack's processes get: config overrides, and sanitizer
+# reports written to files that finish() inspects.
+sub _stack_env {
+	my ($self) = @_;
+	my %env = %{ $self->{env} };
+	my $log = "$self->{root}/log/sanitizer";
+	$env{ASAN_OPTIONS} = join ':', grep { length } ($ENV{ASAN_OPTIONS} // ''), "log_path=$log";
+	$env{UBSAN_OPTIONS} = join ':', grep { length } ($ENV{UBSAN_OPTIONS} // ''), "log_path=$log";
+	return %env;
+}
+
+sub stack {
+	my ($self, @args) = @_;
+	local %ENV = (%ENV, $self->_stack_env);
+	my $rc = system("$REPO/scripts/stack", @args);
+	return $rc == 0;
+}
+
+sub start {
+	my ($self, @services) = @_;
+	@services = @{ $self->{services} } unless @services;
+	$self->stack('start', $self->{root}, '--port', $self->{port}, '--services', "@services")
+		or BAIL_OUT("the stack did not start (logs kept in $self->{root}/log)");
+	$self->{stopped} = 0;
+}
+
+sub stop {
+	my ($self) = @_;
+	return if $self->{stopped}++;
+	$self->stack('stop', $self->{root});
+}
+
+# Stops the stack and asserts what a clean run leaves behind: no sanitizer
+# report and no worker that crashed (SIGKILLs sent by the test itself aside).
+sub finish {
+	my ($self, %opt) = @_;
+	$self->stop;
+	my @reports = glob("$self->{root}/log/sanitizer.*");
+	ok(!@reports, 'no ASan/UBSan report') or diag(map { "--- $_\n" . slurp($_) } @reports);
+	my @crashes = grep { /died by signal (\d+)/ && $1 != 9 } $self->log_text_lines;
+	ok(!@crashes, 'no worker crashed') or diag(@crashes);
+	if ($ENV{MARKETS_KEEP_TMP}) { diag("stack kept in $self->{root}") }
+}
+
+sub DESTROY {
+	my ($self) = @_;
+	local $?;
+	$self->stop unless $self->{stopped};
+}
+
+sub slurp {
+	my ($path) = @_;
+	open my $fh, '<', $path or return '';
+	local $/;
+	return scalar <$fh>;
+}
+
+sub pid_of {
+	my ($self, $name) = @_;
+	my $pid = slurp("$self->{root}/run/$name.pid");
+	chomp $pid;
+	return $pid;
+}
+
+sub master_pid { $_[0]->pid_of('markets') }
+
+# The master's live children, sorted.
+sub worker_pids {
+	my ($self) = @_;
+	my $master = $self->master_pid;
+	my @pids;
+	for my $stat (glob '/proc/[0-9]*/stat') {
+		my $line = slurp($stat) or next;
+		# pid (comm) state ppid ... ; comm may hold spaces, so split after ')'.
+		my ($pid, $rest) = $line =~ /^(\d+) \(.*\) (.*)$/s or next;
+		my (undef, $ppid) = split ' ', $rest;
+		push @pids, $pid if $ppid == $master && (split ' ', $rest)[0] ne 'Z';
+	}
+	my @sorted = sort { $a <=> $b } @pids;
+	return @sorted; # in scalar context: how many
+}
+
+# Polls cond every 50 ms for up to secs seconds; returns its last value.
+sub wait_until {
+	my ($self, $secs, $cond) = @_;
+	my $deadline = time + $secs;
+	my $v;
+	while (!($v = $cond->()) && time < $deadline) { sleep 0.05 }
+	return $v;
+}
+
+sub log_text_lines {
+	my ($self) = @_;
+	return split /\n/, slurp($self->app_log);
+}
+
+# The app's log lines as decoded JSON objects (lines that do not parse fail a test).
+sub log_lines {
+	my ($self) = @_;
+	my @out;
+	for my $line ($self->log_text_lines) {
+		my $obj = eval { decode_json($line) };
+		if (!$obj) { fail("log line is JSON: $line"); next }
+		push @out, $obj;
+	}
+	return @out;
+}
+
+# The access line for a request id (waits briefly: workers write it after answering).
+sub access_line {
+	my ($self, $request_id) = @_;
+	my $found;
+	$self->wait_until(5, sub {
+		($found) = grep { ($_->{request_id} // '') eq $request_id } $self->log_lines;
+		$found;
+	});
+	return $found;
+}
+
+# request(METHOD, PATH, { headers => {...}, content => '...' }) through nginx.
+sub request {
+	my ($self, $method, $path, $opt) = @_;
+	my $res = $self->{http}->request($method, $self->base_url . $path, $opt || {});
+	my %r = (status => $res->{status}, headers => $res->{headers}, content => $res->{content} // '');
+	$r{json} = eval { JSON::PP->new->decode($r{content}) } if length $r{content};
+	return \%r;
+}
+
+sub get { my ($self, $path, $opt) = @_; $self->request('GET', $path, $opt) }
+
+sub header {
+	my ($r, $name) = @_;
+	my $v = $r->{headers}{lc $name};
+	return ref $v ? $v->[0] : $v;
+}
+
+# Asserts the contract's error envelope: status, code, a message, and a
+# request_id equal to the X-Request-Id header.
+sub is_error {
+	my ($self, $r, $status, $code, $name) = @_;
+	my $ok = 1;
+	$ok &&= is($r->{status}, $status, "$name: status $status");
+	my $j = $r->{json};
+	$ok &&= ok($j && ref $j eq 'HASH', "$name: body is a JSON object") or diag($r->{content});
+	return 0 unless $j && ref $j eq 'HASH';
+	$ok &&= is($j->{success}, JSON::PP::false, "$name: success false");
+	$ok &&= is($j->{code}, $code, "$name: code $code");
+	$ok &&= ok(defined $j->{error} && length $j->{error}, "$name: has a message");
+	my $rid = header($r, 'X-Request-Id');
+	$ok &&= ok(defined $rid && length $rid, "$name: X-Request-Id header");
+	$ok &&= is($j->{request_id}, $rid, "$name: request_id matches the header");
+	like(header($r, 'Content-Type') // '', qr{^application/json; charset=utf-8$}, "$name: JSON content type");
+	return $ok;
+}
+
+# Runs SQL through the stack's MariaDB as root; returns rows of tab-split columns.
+sub sql {
+	my ($self, $query) = @_;
+	open my $fh, '-|', 'mariadb', '--no-defaults', "--socket=$self->{root}/run/mysql.sock",
+		'-uroot', '-N', '-B', 'markets', '-e', $query or croak "mariadb: $!";
+	my @rows = map { chomp; [split /\t/] } <$fh>;
+	close $fh or croak "mariadb failed on: $query";
+	return @rows;
+}
+
+# Writes an extra config file the app reads on the next start or SIGHUP.
+sub write_local_conf {
+	my ($self, $text) = @_;
+	my $path = "$self->{root}/conf/markets.local.conf";
+	my $log = $self->app_log;
+	open my $fh, '>', $path or croak "$path: $!";
+	print $fh "log_file = $log\n$text";
+	close $fh or croak "$path: $!";
+}
+
+1;
