@@ -31,7 +31,8 @@ usage(FILE *out)
 	    "               [--pid-file FILE] [--test-config] [--version]\n"
 	    "\n"
 	    "  --config FILE    read settings from FILE; later files override earlier\n"
-	    "                   ones, MARKETS_<KEY> variables override them all\n"
+	    "                   ones, MARKETS_<KEY> variables override them all;\n"
+	    "                   without any, $MARKETS_CONFIG names the one file\n"
 	    "  --listen ADDR    run the pre-forking master on ADDR; without it the\n"
 	    "                   process serves the FastCGI socket passed as fd 0\n"
 	    "                   (Apache mod_fcgid)\n"
@@ -90,6 +91,13 @@ main(int argc, char **argv)
 	if (optind != argc) {
 		usage(stderr);
 		return 2;
+	}
+	if (nconfig == 0 && getenv("MARKETS_CONFIG") != NULL && getenv("MARKETS_CONFIG")[0] != '\0') {
+		/*
+		 * A process manager that starts us with no arguments (Apache's
+		 * FcgidWrapper) names the file in the environment instead.
+		 */
+		config_paths[nconfig++] = getenv("MARKETS_CONFIG");
 	}
 	if (mk_config_load(config_paths, nconfig, environ, &config, err, sizeof(err)) != MK_OK) {
 		fprintf(stderr, "markets: bad configuration: %s\n", err);

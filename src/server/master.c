@@ -281,6 +281,13 @@ stop(struct master *m)
 	int64_t deadline = mk_clock_mono_ms() + m->config->shutdown_timeout_ms + 1000;
 
 	mk_log(MK_LOG_INFO, "stopping: draining %u worker(s)", count_all(m));
+	/*
+	 * Refuse new connections at once (the front fails over or answers 502
+	 * now) instead of letting them queue in a backlog nobody will accept.
+	 */
+	close(m->listen_fd);
+	m->listen_fd = -1;
+	mk_listener_unlink(m->options->listen_spec);
 	signal_workers(m, SIGTERM, 0);
 	while (count_all(m) > 0) {
 		int64_t left = deadline - mk_clock_mono_ms();

@@ -9,9 +9,10 @@ use IO::Socket::UNIX;
 use IO::Select;
 use Socket qw(SOCK_STREAM);
 
+# STDIN, STDOUT and STDERR are Perl's own names, hence the FCGI_ prefix on those.
 use constant {
 	BEGIN_REQUEST => 1, ABORT_REQUEST => 2, END_REQUEST => 3, PARAMS => 4,
-	STDIN => 5, STDOUT => 6, STDERR => 7, GET_VALUES => 9, GET_VALUES_RESULT => 10,
+	FCGI_STDIN => 5, FCGI_STDOUT => 6, FCGI_STDERR => 7, GET_VALUES => 9, GET_VALUES_RESULT => 10,
 	UNKNOWN_TYPE => 11, RESPONDER => 1, AUTHORIZER => 2, KEEP_CONN => 1,
 };
 
@@ -47,8 +48,8 @@ sub params_records {
 sub stdin_records {
 	my ($id, $body) = @_;
 	my $out = '';
-	while (length $body) { $out .= record(STDIN, $id, substr($body, 0, 65535, '')) }
-	return $out . record(STDIN, $id, '');
+	while (length $body) { $out .= record(FCGI_STDIN, $id, substr($body, 0, 65535, '')) }
+	return $out . record(FCGI_STDIN, $id, '');
 }
 
 # The bytes of a whole responder request.
@@ -81,7 +82,7 @@ sub read_response {
 			my $content = substr($self->{buf}, 8, $len);
 			substr($self->{buf}, 0, 8 + $len + $pad, '');
 			push @{ $r{records} }, [$type, $id, $content];
-			$r{stdout} .= $content if $type == STDOUT;
+			$r{stdout} .= $content if $type == FCGI_STDOUT;
 			if ($type == END_REQUEST && (!defined $a{id} || $id == $a{id})) {
 				$r{end} = unpack('x4C', $content);
 				return \%r;

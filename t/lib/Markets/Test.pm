@@ -26,6 +26,9 @@ use Time::HiRes qw(sleep time);
 
 our $REPO = abs_path(dirname(__FILE__) . '/../../..');
 
+# A peer closing a socket must fail a test, not kill the test process.
+$SIG{PIPE} = 'IGNORE';
+
 sub repo { $REPO }
 sub build_dir { $ENV{MARKETS_BUILD_DIR} || "$REPO/var/build" }
 
@@ -40,12 +43,17 @@ sub free_port {
 
 sub new {
 	my ($class, %opt) = @_;
+	my %env = (MARKETS_WORKERS => 2, %{ $opt{env} || {} });
+	# undef deletes a default (e.g. to set workers from a file instead).
+	delete @env{ grep { !defined $env{$_} } keys %env };
 	my $self = bless {
 		services => $opt{services} || [qw(mariadb memcached app nginx)],
-		env => { MARKETS_WORKERS => 2, %{ $opt{env} || {} } },
+		env => \%env,
 		root => tempdir('markets-t-XXXXXX', TMPDIR => 1, CLEANUP => !$ENV{MARKETS_KEEP_TMP}),
 	}, $class;
 	$self->{port} = free_port();
+	mkdir "$self->{root}/conf";
+	$self->write_local_conf($opt{local_conf}) if defined $opt{local_conf};
 	$self->{http} = HTTP::Tiny->new(timeout => 30, keep_alive => 1, max_redirect => 0);
 	$self->start;
 	return $self;
@@ -222,13 +230,13 @@ sub sql {
 	return @rows;
 }
 
-# Writes an extra config file the app reads on the next start or SIGHUP.
+# Writes conf/markets.local.conf, the config file the app reads last, for
+# the next start or SIGHUP.
 sub write_local_conf {
 	my ($self, $text) = @_;
 	my $path = "$self->{root}/conf/markets.local.conf";
-	my $log = $self->app_log;
 	open my $fh, '>', $path or croak "$path: $!";
-	print $fh "log_file = $log\n$text";
+	print $fh $text;
 	close $fh or croak "$path: $!";
 }
 
