@@ -109,26 +109,32 @@ void
 mk_buf_vprintf(struct mk_buf *buf, const char *fmt, va_list ap)
 {
 	va_list again;
+	size_t avail, first = 64;
 	int n;
 
-	if (!mk_buf_reserve(buf, 64))
+	/* Start small enough that a buffer with a low max can still print. */
+	if (buf->max != 0 && (buf->max <= buf->len || buf->max - buf->len < first))
+		first = buf->max > buf->len ? buf->max - buf->len : 0;
+	if (buf->oom || (buf->cap == 0 && !mk_buf_reserve(buf, first)))
 		return;
 	va_copy(again, ap);
-	n = vsnprintf(buf->data + buf->len, buf->cap - buf->len, fmt, ap);
+	avail = buf->cap - buf->len;
+	n = vsnprintf(buf->data + buf->len, avail, fmt, ap);
 	if (n < 0) {
-		va_end(again);
+		buf->data[buf->len] = '\0';
 		buf->oom = true;
-		return;
+		goto out;
 	}
-	if ((size_t)n >= buf->cap - buf->len) {
-		if (!mk_buf_reserve(buf, (size_t)n)) {
-			va_end(again);
-			return;
-		}
+	if ((size_t)n >= avail || (buf->max != 0 && buf->len + (size_t)n > buf->max)) {
+		/* Did not fit (or broke max): undo the partial write, then grow. */
+		buf->data[buf->len] = '\0';
+		if (!mk_buf_reserve(buf, (size_t)n))
+			goto out;
 		n = vsnprintf(buf->data + buf->len, buf->cap - buf->len, fmt, again);
 	}
-	va_end(again);
 	buf->len += (size_t)n;
+out:
+	va_end(again);
 }
 
 void

@@ -175,6 +175,8 @@ is_json_media_type(const char *value)
 			return false;
 		p++;
 		p += strspn(p, " \t");
+		if (*p == '\0')
+			break; /* "application/json;" — an empty parameter list is allowed */
 		name = p;
 		name_len = strcspn(p, "=; \t");
 		p += name_len;
