@@ -125,13 +125,13 @@ begin_request(struct mk_conn *conn, const struct mk_fcgi_record *rec,
 	const FCGI_BeginRequestBody *begin = (const void *)rec->content;
 	unsigned role;
 
-	if (rec->content_len < sizeof(*begin)) {
-		mk_fcgi_put_end_only(&conn->out, rec->request_id, FCGI_UNKNOWN_ROLE);
-		return;
-	}
-	role = (unsigned)begin->roleB1 << 8 | begin->roleB0;
+	role = rec->content_len < sizeof(*begin) ? 0 :
+	    (unsigned)begin->roleB1 << 8 | begin->roleB0;
 	if (role != FCGI_RESPONDER) {
 		mk_fcgi_put_end_only(&conn->out, rec->request_id, FCGI_UNKNOWN_ROLE);
+		/* Without FCGI_KEEP_CONN the application closes, refused or not. */
+		if (rec->content_len < sizeof(*begin) || !(begin->flags & FCGI_KEEP_CONN))
+			conn->state = MK_CONN_CLOSING;
 		return;
 	}
 	conn->request_id = rec->request_id;
@@ -243,8 +243,12 @@ on_record(struct mk_conn *conn, const struct mk_fcgi_record *rec, int64_t now_ms
 		return MK_OK; /* a record of no active request: ignored, per spec */
 	switch (rec->type) {
 	case FCGI_ABORT_REQUEST:
-		/* The front gave up; it still wants the request ended. */
-		mk_fcgi_put_end_only(&conn->out, conn->request_id, FCGI_REQUEST_COMPLETE);
+		/*
+		 * The front gave up; it still wants the request ended — unless
+		 * an early answer already ended it and only the body was left.
+		 */
+		if (conn->state != MK_CONN_DISCARD)
+			mk_fcgi_put_end_only(&conn->out, conn->request_id, FCGI_REQUEST_COMPLETE);
 		end_request(conn);
 		return MK_OK;
 	case FCGI_PARAMS:

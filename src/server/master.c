@@ -117,7 +117,8 @@ static void
 signal_workers(struct master *m, int sig, int only_old)
 {
 	for (int i = 0; i < MAX_SLOTS; i++) {
-		if (m->slots[i].pid == 0)
+		/* Never 0 or -1: kill() would reach the group, or everyone. */
+		if (m->slots[i].pid <= 0)
 			continue;
 		if (only_old && m->slots[i].generation == m->generation)
 			continue;

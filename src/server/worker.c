@@ -32,6 +32,11 @@
 #define READ_CHUNK 16384
 /* Reading stops for a turn after this much, so one peer cannot hog the loop. */
 #define READ_BUDGET (256 * 1024)
+/*
+ * A peer that sends requests without reading the answers gets no more of
+ * its input read while this much output waits: memory stays bounded.
+ */
+#define OUT_HIGH_WATER (256 * 1024)
 #define TICK_MS 1000
 
 static volatile sig_atomic_t stop_requested;
@@ -145,7 +150,8 @@ flush_conn(struct worker *w, struct mk_conn *conn)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP;
+			/* Not reading meanwhile: see OUT_HIGH_WATER. */
+			ev.events = EPOLLOUT | EPOLLRDHUP;
 			if (epoll_ctl(w->epfd, EPOLL_CTL_MOD, conn->fd, &ev) != 0) {
 				close_conn(w, conn);
 				return -1;
@@ -207,6 +213,12 @@ read_conn(struct worker *w, struct mk_conn *conn)
 		}
 		if (conn->state == MK_CONN_CLOSING)
 			break;
+		if (conn->out.len - conn->out_sent > OUT_HIGH_WATER) {
+			if (flush_conn(w, conn) != 0)
+				return;
+			if (!mk_conn_flushed(conn))
+				return; /* resumed by EPOLLOUT once the peer reads */
+		}
 	}
 	if (flush_conn(w, conn) != 0)
 		return;
@@ -348,8 +360,11 @@ serve(struct worker *w, const sigset_t *wait_mask)
 				continue;
 			}
 			if (events[i].events & EPOLLOUT) {
-				if (flush_conn(w, conn) != 0)
+				if (flush_conn(w, conn) != 0 || !mk_conn_flushed(conn))
 					continue;
+				/* Drained: take up the input left waiting, if any. */
+				read_conn(w, conn);
+				continue;
 			}
 			if (events[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 				read_conn(w, conn);

@@ -1,0 +1,56 @@
+#!/usr/bin/perl
+# X-Request-Id through nginx: a sane incoming id (1-64 chars of
+# [A-Za-z0-9._-]) is kept; anything else is replaced by a fresh id, never
+# a cleaned-up copy. nginx's access log and the app's log carry the same
+# id, and error bodies repeat it.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use Markets::Test;
+
+my $t = Markets::Test->new(services => [qw(app nginx)]);
+sub rid { Markets::Test::header($_[0], 'X-Request-Id') }
+
+my @kept = ('a', 'abc-123', 'A.b_c-9', 'x' x 64, '0123456789abcdef0123456789abcdef');
+for my $id (@kept) {
+	my $r = $t->get('/healthz', { headers => { 'X-Request-Id' => $id } });
+	is(rid($r), $id, "kept: '$id'");
+	my $e = $t->get('/nope', { headers => { 'X-Request-Id' => $id } });
+	is($e->{json}{request_id}, $id, "kept in an error body: '$id'");
+	my $line = $t->access_line($id);
+	ok($line, "the app logged '$id'");
+}
+
+my @replaced = ('x' x 65, 'has space', 'semi;colon', 'slash/y', 'dollar$', 'quote"', '<script>', 'a,b');
+for my $id (@replaced) {
+	my $r = $t->get('/nope', { headers => { 'X-Request-Id' => $id } });
+	my $got = rid($r);
+	like($got, qr/^[0-9a-f]{32}$/, "replaced by a fresh id: '$id'");
+	is($r->{json}{request_id}, $got, 'the error body carries the new id');
+	(my $cleaned = $id) =~ s/[^A-Za-z0-9._-]//g;
+	isnt($got, $cleaned, 'not a cleaned-up copy');
+}
+
+# Two requests without an id get two different ids.
+my %seen;
+$seen{ rid($t->get('/healthz')) }++ for 1 .. 50;
+is(scalar keys %seen, 50, '50 requests, 50 distinct ids');
+
+# nginx and the app agree on the id, for app answers and for nginx's own errors.
+my $r = $t->get('/healthz');
+my $id = rid($r);
+ok($t->wait_until(5, sub { Markets::Test::slurp($t->root . '/log/nginx-access.log') =~ /rid=\Q$id\E/ }),
+	"nginx's access log has the app's id");
+# (Non-ASCII ids are covered in t/05-fastcgi.t: HTTP::Tiny refuses to send them.)
+my $big = $t->request('POST', '/healthz', { headers => { 'X-Request-Id' => 'too-big-1', 'Content-Type' => 'application/json' },
+	content => 'x' x (1024 * 1024 + 1) });
+is($big->{status}, 413, "nginx's own 413");
+is(rid($big), 'too-big-1', "nginx's error keeps a sane incoming id");
+is($big->{json}{request_id}, 'too-big-1', 'and puts it in the body');
+my $line = Markets::Test::slurp($t->root . '/log/nginx-access.log');
+like($line, qr/" 413 .*rid=too-big-1/, "nginx logged its 413 with that id");
+
+$t->finish;
+done_testing;
