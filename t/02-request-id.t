@@ -49,8 +49,9 @@ my $big = $t->request('POST', '/healthz', { headers => { 'X-Request-Id' => 'too-
 is($big->{status}, 413, "nginx's own 413");
 is(rid($big), 'too-big-1', "nginx's error keeps a sane incoming id");
 is($big->{json}{request_id}, 'too-big-1', 'and puts it in the body');
-my $line = Markets::Test::slurp($t->root . '/log/nginx-access.log');
-like($line, qr/" 413 .*rid=too-big-1/, "nginx logged its 413 with that id");
+# nginx writes its access line after the answer went out: wait for it.
+ok($t->wait_until(5, sub { Markets::Test::slurp($t->root . '/log/nginx-access.log') =~ /" 413 .*rid=too-big-1/ }),
+	'nginx logged its 413 with that id');
 
 $t->finish;
 done_testing;
