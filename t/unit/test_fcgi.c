@@ -857,7 +857,21 @@ test_conn_protocol(struct fixture *fx)
 	(void)exchange(conn, &in, &r);
 	tap_ok(r.ends == 1 && r.end[0].status == FCGI_UNKNOWN_ROLE,
 	    "a short BEGIN_REQUEST body: UNKNOWN_ROLE");
+	tap_is_int(conn->state, MK_CONN_CLOSING,
+	    "a short BEGIN_REQUEST body (no KEEP_CONN flag): the connection closes");
 	reply_free(&r);
+	mk_conn_free(conn);
+
+	/* A refused role without KEEP_CONN closes too (FastCGI 1.0, 5.1). */
+	conn = conn_new(fx);
+	put_begin(&in, 3, FCGI_AUTHORIZER, 0);
+	(void)exchange(conn, &in, &r);
+	tap_ok(r.ends == 1 && r.end[0].status == FCGI_UNKNOWN_ROLE &&
+	    conn->state == MK_CONN_CLOSING,
+	    "role FCGI_AUTHORIZER without KEEP_CONN: UNKNOWN_ROLE, then close");
+	reply_free(&r);
+	mk_conn_free(conn);
+	conn = conn_new(fx);
 
 	/* Management records (request id 0). */
 	mk_buf_init(&values, NULL);
