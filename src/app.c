@@ -5,18 +5,60 @@
 #include <stdlib.h>
 
 #include "app.h"
+#include "auth/jwt.h"
+#include "auth/ratelimit.h"
+#include "core/config.h"
 #include "core/log.h"
 #include "http/health.h"
+#include "http/me.h"
 #include "http/router.h"
+#include "store/cache.h"
 
 static const struct mk_route routes[] = {
 	{ MK_METHOD_GET, "/healthz", MK_PERM_NONE, MK_ROUTE_UNLIMITED, mk_health_live },
+	{ MK_METHOD_GET, "/api/me", MK_PERM_READ, 0, mk_me_get },
 };
+
+/* Builds the parts that can fail on configuration; shared by the check. */
+static int
+build_parts(const struct mk_config *config, struct mk_app *app, char *err,
+    size_t errlen)
+{
+	app->verifier = mk_jwt_verifier_new(config, err, errlen);
+	if (app->verifier == NULL)
+		return -1;
+	if (config->memcached[0] != '\0') {
+		app->cache = mk_cache_new(config->memcached, config->memcached_timeout_ms, err, errlen);
+		if (app->cache == NULL)
+			return -1;
+	}
+	app->limiter = mk_ratelimit_new(config, app->cache, err, errlen);
+	return app->limiter == NULL ? -1 : 0;
+}
+
+static void
+free_parts(struct mk_app *app)
+{
+	mk_ratelimit_free(app->limiter);
+	mk_cache_free(app->cache);
+	mk_jwt_verifier_free(app->verifier);
+}
+
+int
+mk_app_check_config(const struct mk_config *config, char *err, size_t errlen)
+{
+	struct mk_app probe = { 0 };
+	int rc = build_parts(config, &probe, err, errlen);
+
+	free_parts(&probe);
+	return rc;
+}
 
 struct mk_app *
 mk_app_new(const struct mk_config *config)
 {
 	struct mk_app *app = calloc(1, sizeof(*app));
+	char err[512];
 
 	if (app == NULL) {
 		mk_log(MK_LOG_ERROR, "out of memory building the application");
@@ -29,9 +71,16 @@ mk_app_new(const struct mk_config *config)
 		free(app);
 		return NULL;
 	}
+	if (build_parts(config, app, err, sizeof(err)) != 0) {
+		mk_log(MK_LOG_ERROR, "worker start-up failed: %s", err);
+		mk_app_free(app);
+		return NULL;
+	}
 	app->http.app = app;
 	app->http.config = config;
 	app->http.router = app->router;
+	app->http.verifier = app->verifier;
+	app->http.limiter = app->limiter;
 	if (mk_request_id_seed(&app->http.ids) != 0) {
 		mk_log(MK_LOG_ERROR, "no randomness for request ids");
 		mk_app_free(app);
@@ -45,6 +94,7 @@ mk_app_free(struct mk_app *app)
 {
 	if (app == NULL)
 		return;
+	free_parts(app);
 	mk_router_free(app->router);
 	free(app);
 }

@@ -1,7 +1,8 @@
 /*
  * The application wiring: the one place that knows which parts are
- * stacked (router and route table now; repositories, cache decorator and
- * services as they arrive). A struct mk_app is worker-lifetime: made by
+ * stacked (router and route table, JWT verifier, memcached client, rate
+ * limiter now; repositories, cache decorator and services as they
+ * arrive). A struct mk_app is worker-lifetime: made by
  * each worker after fork, freed when it exits; it never points into a
  * request arena. Handlers receive it and take what they need from it.
  */
@@ -10,17 +11,32 @@
 
 #include "http/middleware.h"
 
+#include <stddef.h>
+
+struct mk_cache;
 struct mk_config;
+struct mk_jwt_verifier;
+struct mk_rate_limiter;
 struct mk_router;
 
 struct mk_app {
 	const struct mk_config *config;
 	struct mk_router *router;
+	struct mk_jwt_verifier *verifier;
+	struct mk_cache *cache;        /* NULL when no memcached is configured */
+	struct mk_rate_limiter *limiter;
 	struct mk_http_service http;
 };
 
 /* Builds the worker's application. Returns NULL (and logs why) on failure. */
 struct mk_app *mk_app_new(const struct mk_config *config);
+
+/*
+ * Checks what a worker will build from config (keys, server lists) without
+ * keeping anything, so that a bad configuration stops a start or refuses
+ * a reload in the master. Returns 0, or -1 with a reason in err.
+ */
+int mk_app_check_config(const struct mk_config *config, char *err, size_t errlen);
 
 void mk_app_free(struct mk_app *app);
 

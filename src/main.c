@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "app.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "server/listener.h"
@@ -99,8 +100,10 @@ main(int argc, char **argv)
 		 */
 		config_paths[nconfig++] = getenv("MARKETS_CONFIG");
 	}
-	if (mk_config_load(config_paths, nconfig, environ, &config, err, sizeof(err)) != MK_OK) {
+	if (mk_config_load(config_paths, nconfig, environ, &config, err, sizeof(err)) != MK_OK ||
+	    mk_app_check_config(config, err, sizeof(err)) != 0) {
 		fprintf(stderr, "markets: bad configuration: %s\n", err);
+		mk_config_free(config);
 		return 1;
 	}
 	if (test_only) {
@@ -113,6 +116,11 @@ main(int argc, char **argv)
 		mk_config_free(config);
 		return 1;
 	}
+	if (config->jwt_secret[0] == '\0' && config->jwt_public_key[0] == '\0' &&
+	    config->jwt_keys_dir[0] == '\0')
+		mk_log(MK_LOG_WARN, "no JWT key configured: every bearer token will be refused");
+	if (config->memcached[0] == '\0')
+		mk_log(MK_LOG_WARN, "no memcached configured: the rate limit counts per worker, not shared");
 	if (options.listen_spec != NULL) {
 		options.config_paths = config_paths;
 		options.nconfig_paths = nconfig;

@@ -1,43 +1,663 @@
 /*
- * JSON Web Tokens (auth layer); see jwt.h.
+ * JSON Web Tokens (auth layer); see jwt.h for the rules. Keys and the
+ * OpenSSL objects that use them are made once per worker: an HMAC context
+ * per secret (re-initialised per token, keeping its key), a parsed public
+ * key per RS256/ES256 key, one digest context reset per token. Nothing is
+ * keyed on the raw signature (ECDSA signatures are malleable).
  */
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
 #include <limits.h>
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <strings.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "auth/jwt.h"
+#include "auth/roles.h"
+#include "core/arena.h"
+#include "core/base64url.h"
 #include "core/buf.h"
+#include "core/config.h"
+#include "core/json_parse.h"
+#include "http/request_id.h"
+
+#define MAX_KEYS 64
+#define MAX_SECRET 4096
+#define MAX_PEM (64 * 1024)
+#define MAX_SAFE_INT ((int64_t)1 << 53) /* exp, nbf, iat are below this */
+
+enum jwt_alg { ALG_HS256, ALG_RS256, ALG_ES256 };
+
+static const char *const alg_names[] = { "HS256", "RS256", "ES256" };
+
+struct jwt_key {
+	char *kid;                /* NULL: the key for tokens without a kid */
+	EVP_MAC_CTX *hmac;        /* HS256 */
+	EVP_PKEY *pkey;           /* RS256, ES256 */
+	size_t signature_len;     /* exact length a signature must have */
+};
+
+struct mk_jwt_verifier {
+	enum jwt_alg alg;
+	struct jwt_key keys[MAX_KEYS];
+	size_t nkeys;
+	EVP_MAC *mac;             /* HMAC, fetched once */
+	EVP_MD *sha256;           /* fetched once */
+	EVP_MD_CTX *md_ctx;       /* reset per token */
+	BIGNUM *p256_order;       /* n, for the ES256 range check */
+	int64_t leeway_s;
+	char *issuer;             /* NULL: not checked */
+	char *audience;           /* NULL: tokens with aud are refused */
+};
+
+static void
+set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	(void)vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static int
+add_hmac_key(struct mk_jwt_verifier *v, const char *kid, const void *secret,
+    size_t len, char *err, size_t errlen)
+{
+	OSSL_PARAM params[] = {
+		OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+		OSSL_PARAM_construct_end(),
+	};
+	struct jwt_key *key = &v->keys[v->nkeys];
+
+	if (len < 32) {
+		set_err(err, errlen, "HS256 key %s is shorter than 32 bytes", kid ? kid : "jwt_secret");
+		return -1;
+	}
+	key->hmac = EVP_MAC_CTX_new(v->mac);
+	if (key->hmac == NULL || EVP_MAC_init(key->hmac, secret, len, params) != 1) {
+		EVP_MAC_CTX_free(key->hmac);
+		key->hmac = NULL;
+		set_err(err, errlen, "OpenSSL cannot set up HMAC-SHA256");
+		return -1;
+	}
+	key->signature_len = 32;
+	return 0;
+}
+
+/* Checks that pkey fits the algorithm and sets the signature length. */
+static int
+add_public_key(struct mk_jwt_verifier *v, const char *origin, EVP_PKEY *pkey,
+    char *err, size_t errlen)
+{
+	struct jwt_key *key = &v->keys[v->nkeys];
+	char group[64];
+	size_t group_len = 0;
+
+	if (v->alg == ALG_RS256) {
+		if (!EVP_PKEY_is_a(pkey, "RSA") || EVP_PKEY_get_bits(pkey) < 2048) {
+			set_err(err, errlen, "%s: RS256 needs an RSA public key of 2048 bits or more", origin);
+			return -1;
+		}
+		key->signature_len = (size_t)EVP_PKEY_get_size(pkey);
+	} else {
+		if (!EVP_PKEY_is_a(pkey, "EC") ||
+		    EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME,
+		    group, sizeof(group), &group_len) != 1 ||
+		    strcmp(group, "prime256v1") != 0) {
+			set_err(err, errlen, "%s: ES256 needs a P-256 (prime256v1) EC public key", origin);
+			return -1;
+		}
+		key->signature_len = 64; /* r || s, 32 bytes each (RFC 7518 3.4) */
+	}
+	key->pkey = pkey;
+	return 0;
+}
+
+static EVP_PKEY *
+read_pem(const char *path, char *err, size_t errlen)
+{
+	EVP_PKEY *pkey;
+	FILE *fp = fopen(path, "re");
+
+	if (fp == NULL) {
+		set_err(err, errlen, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	pkey = PEM_read_PUBKEY(fp, NULL, NULL, NULL);
+	fclose(fp);
+	if (pkey == NULL)
+		set_err(err, errlen, "%s: not a PEM public key", path);
+	return pkey;
+}
+
+/* Reads a small regular file whole; returns its length or -1. */
+static ssize_t
+read_small_file(int dirfd, const char *name, char *buf, size_t size)
+{
+	struct stat st;
+	ssize_t n, got = 0;
+	int fd;
+
+	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size >= (off_t)size) {
+		close(fd);
+		return -1;
+	}
+	while ((size_t)got < (size_t)st.st_size) {
+		n = read(fd, buf + got, (size_t)st.st_size - (size_t)got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += n;
+	}
+	close(fd);
+	return got == st.st_size ? got : -1;
+}
+
+static int
+load_keys_dir(struct mk_jwt_verifier *v, const char *dir, char *err,
+    size_t errlen)
+{
+	static char content[MAX_PEM];
+	struct dirent *entry;
+	DIR *d = opendir(dir);
+	int rc = 0;
+
+	if (d == NULL) {
+		set_err(err, errlen, "jwt_keys_dir %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	while (rc == 0 && (entry = readdir(d)) != NULL) {
+		const char *kid = entry->d_name;
+		ssize_t len;
+
+		if (kid[0] == '.')
+			continue;
+		if (!mk_request_id_valid(kid, strlen(kid))) {
+			/* The same alphabet as request ids: [A-Za-z0-9._-]{1,64}. */
+			set_err(err, errlen, "jwt_keys_dir: '%s' is not a key id ([A-Za-z0-9._-], 64 at most)", kid);
+			rc = -1;
+			break;
+		}
+		if (v->nkeys == MAX_KEYS) {
+			set_err(err, errlen, "jwt_keys_dir: more than %d keys", MAX_KEYS);
+			rc = -1;
+			break;
+		}
+		len = read_small_file(dirfd(d), kid, content, sizeof(content));
+		if (len < 0) {
+			set_err(err, errlen, "jwt_keys_dir: cannot read %s/%s (a regular file under 64 KiB)", dir, kid);
+			rc = -1;
+			break;
+		}
+		if (v->alg == ALG_HS256) {
+			while (len > 0 && (content[len - 1] == '\n' || content[len - 1] == '\r'))
+				len--;
+			rc = add_hmac_key(v, kid, content, (size_t)len, err, errlen);
+		} else {
+			BIO *bio = BIO_new_mem_buf(content, (int)len);
+			EVP_PKEY *pkey = bio != NULL ? PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL) : NULL;
+
+			BIO_free(bio);
+			if (pkey == NULL) {
+				set_err(err, errlen, "jwt_keys_dir: %s/%s is not a PEM public key", dir, kid);
+				rc = -1;
+			} else if ((rc = add_public_key(v, kid, pkey, err, errlen)) != 0) {
+				EVP_PKEY_free(pkey);
+			}
+		}
+		OPENSSL_cleanse(content, sizeof(content));
+		if (rc == 0) {
+			v->keys[v->nkeys].kid = strdup(kid);
+			if (v->keys[v->nkeys].kid == NULL) {
+				/* Counted first so that free releases this key too. */
+				v->nkeys++;
+				set_err(err, errlen, "out of memory");
+				rc = -1;
+				break;
+			}
+			v->nkeys++;
+		}
+	}
+	closedir(d);
+	return rc;
+}
 
 void
-mk_base64url_encode(struct mk_buf *out, const void *bytes, size_t len)
+mk_jwt_verifier_free(struct mk_jwt_verifier *v)
 {
-	static const char alphabet[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-	const unsigned char *p = bytes;
-	size_t i = 0;
-
-	if (!mk_buf_reserve(out, (len + 2) / 3 * 4))
+	if (v == NULL)
 		return;
-	for (; i + 3 <= len; i += 3) {
-		unsigned v = (unsigned)p[i] << 16 | (unsigned)p[i + 1] << 8 | p[i + 2];
-		char quad[4] = { alphabet[v >> 18], alphabet[(v >> 12) & 63],
-			alphabet[(v >> 6) & 63], alphabet[v & 63] };
-
-		mk_buf_append(out, quad, 4);
+	for (size_t i = 0; i < v->nkeys; i++) {
+		free(v->keys[i].kid);
+		EVP_MAC_CTX_free(v->keys[i].hmac);
+		EVP_PKEY_free(v->keys[i].pkey);
 	}
-	if (len - i == 1) {
-		unsigned v = (unsigned)p[i] << 16;
-		char pair[2] = { alphabet[v >> 18], alphabet[(v >> 12) & 63] };
+	EVP_MAC_free(v->mac);
+	EVP_MD_free(v->sha256);
+	EVP_MD_CTX_free(v->md_ctx);
+	BN_free(v->p256_order);
+	free(v->issuer);
+	free(v->audience);
+	free(v);
+}
 
-		mk_buf_append(out, pair, 2);
-	} else if (len - i == 2) {
-		unsigned v = (unsigned)p[i] << 16 | (unsigned)p[i + 1] << 8;
-		char triple[3] = { alphabet[v >> 18], alphabet[(v >> 12) & 63],
-			alphabet[(v >> 6) & 63] };
+static char *
+dup_or_null(const char *s)
+{
+	return s != NULL && s[0] != '\0' ? strdup(s) : NULL;
+}
 
-		mk_buf_append(out, triple, 3);
+struct mk_jwt_verifier *
+mk_jwt_verifier_new(const struct mk_config *config, char *err, size_t errlen)
+{
+	struct mk_jwt_verifier *v = calloc(1, sizeof(*v));
+
+	if (v == NULL) {
+		set_err(err, errlen, "out of memory");
+		return NULL;
 	}
+	if (strcmp(config->jwt_alg, "RS256") == 0)
+		v->alg = ALG_RS256;
+	else if (strcmp(config->jwt_alg, "ES256") == 0)
+		v->alg = ALG_ES256;
+	else
+		v->alg = ALG_HS256;
+	v->leeway_s = config->jwt_leeway_ms / 1000;
+	v->issuer = dup_or_null(config->jwt_issuer);
+	v->audience = dup_or_null(config->jwt_audience);
+	v->mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	v->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	v->md_ctx = EVP_MD_CTX_new();
+	if (v->mac == NULL || v->sha256 == NULL || v->md_ctx == NULL ||
+	    BN_hex2bn(&v->p256_order,
+	    "FFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551") == 0 ||
+	    (config->jwt_issuer[0] != '\0' && v->issuer == NULL) ||
+	    (config->jwt_audience[0] != '\0' && v->audience == NULL)) {
+		set_err(err, errlen, "OpenSSL or memory failure setting up JWT verification");
+		goto fail;
+	}
+	if (v->alg == ALG_HS256) {
+		if (config->jwt_public_key[0] != '\0') {
+			set_err(err, errlen, "jwt_public_key is for RS256/ES256, but jwt_alg is HS256");
+			goto fail;
+		}
+		if (config->jwt_secret[0] != '\0') {
+			if (add_hmac_key(v, NULL, config->jwt_secret, strlen(config->jwt_secret), err, errlen) != 0)
+				goto fail;
+			v->nkeys++;
+		}
+	} else {
+		if (config->jwt_secret[0] != '\0') {
+			set_err(err, errlen, "jwt_secret is for HS256, but jwt_alg is %s", alg_names[v->alg]);
+			goto fail;
+		}
+		if (config->jwt_public_key[0] != '\0') {
+			EVP_PKEY *pkey = read_pem(config->jwt_public_key, err, errlen);
+
+			if (pkey == NULL)
+				goto fail;
+			if (add_public_key(v, config->jwt_public_key, pkey, err, errlen) != 0) {
+				EVP_PKEY_free(pkey);
+				goto fail;
+			}
+			v->nkeys++;
+		}
+	}
+	if (config->jwt_keys_dir[0] != '\0' && load_keys_dir(v, config->jwt_keys_dir, err, errlen) != 0)
+		goto fail;
+	return v;
+fail:
+	mk_jwt_verifier_free(v);
+	return NULL;
+}
+
+size_t
+mk_jwt_verifier_key_count(const struct mk_jwt_verifier *v)
+{
+	return v->nkeys;
+}
+
+/* Decodes one segment into the arena; NULL when not canonical base64url. */
+static unsigned char *
+decode_segment(struct mk_arena *arena, const char *seg, size_t len,
+    size_t *out_len)
+{
+	unsigned char *out = mk_arena_alloc(arena, MK_BASE64URL_DECODED_MAX(len) + 1);
+
+	if (out == NULL || mk_base64url_decode(seg, len, out, out_len) != MK_OK)
+		return NULL;
+	return out;
+}
+
+static const struct jwt_key *
+find_key(const struct mk_jwt_verifier *v, const char *kid)
+{
+	for (size_t i = 0; i < v->nkeys; i++) {
+		const char *k = v->keys[i].kid;
+
+		if ((kid == NULL && k == NULL) || (kid != NULL && k != NULL && strcmp(kid, k) == 0))
+			return &v->keys[i];
+	}
+	return NULL;
+}
+
+static bool
+verify_hmac(const struct jwt_key *key, const char *signed_part, size_t len,
+    const unsigned char *sig)
+{
+	unsigned char mac[EVP_MAX_MD_SIZE];
+	size_t mac_len = 0;
+
+	/* A NULL key re-initialises with the key set at start. */
+	if (EVP_MAC_init(key->hmac, NULL, 0, NULL) != 1 ||
+	    EVP_MAC_update(key->hmac, (const unsigned char *)signed_part, len) != 1 ||
+	    EVP_MAC_final(key->hmac, mac, &mac_len, sizeof(mac)) != 1 || mac_len != 32)
+		return false;
+	return CRYPTO_memcmp(mac, sig, 32) == 0;
+}
+
+/* Turns a JWS r||s into DER, refusing r or s outside [1, n-1]. */
+static unsigned char *
+es256_der(const struct mk_jwt_verifier *v, const unsigned char *sig, int *der_len)
+{
+	BIGNUM *r = BN_bin2bn(sig, 32, NULL), *s = BN_bin2bn(sig + 32, 32, NULL);
+	unsigned char *der = NULL;
+	ECDSA_SIG *ecdsa = NULL;
+
+	if (r == NULL || s == NULL || BN_is_zero(r) || BN_is_zero(s) ||
+	    BN_cmp(r, v->p256_order) >= 0 || BN_cmp(s, v->p256_order) >= 0)
+		goto out;
+	ecdsa = ECDSA_SIG_new();
+	if (ecdsa == NULL || ECDSA_SIG_set0(ecdsa, r, s) != 1)
+		goto out;
+	r = s = NULL; /* owned by ecdsa now */
+	*der_len = i2d_ECDSA_SIG(ecdsa, &der);
+	if (*der_len <= 0) {
+		OPENSSL_free(der);
+		der = NULL;
+	}
+out:
+	BN_free(r);
+	BN_free(s);
+	ECDSA_SIG_free(ecdsa);
+	return der;
+}
+
+static bool
+verify_pkey(struct mk_jwt_verifier *v, const struct jwt_key *key,
+    const char *signed_part, size_t len, const unsigned char *sig, size_t sig_len)
+{
+	unsigned char *der = NULL;
+	int der_len = 0, ok;
+
+	if (v->alg == ALG_ES256) {
+		der = es256_der(v, sig, &der_len);
+		if (der == NULL)
+			return false;
+		sig = der;
+		sig_len = (size_t)der_len;
+	}
+	ok = EVP_MD_CTX_reset(v->md_ctx) == 1 &&
+	    EVP_DigestVerifyInit_ex(v->md_ctx, NULL, "SHA256", NULL, NULL, key->pkey, NULL) == 1 &&
+	    EVP_DigestVerify(v->md_ctx, sig, sig_len, (const unsigned char *)signed_part, len) == 1;
+	OPENSSL_free(der);
+	return ok;
+}
+
+/* An integer claim (exp, nbf, iat): a JSON integer in [0, 2^53). */
+static bool
+time_claim(struct json_object *payload, const char *name, bool required,
+    int64_t *out, const char **why)
+{
+	struct json_object *value;
+
+	if (!json_object_object_get_ex(payload, name, &value)) {
+		if (required)
+			*why = "exp missing";
+		*out = -1;
+		return !required;
+	}
+	if (!json_object_is_type(value, json_type_int)) {
+		*why = "a time claim is not an integer";
+		return false;
+	}
+	*out = json_object_get_int64(value);
+	if (*out < 0 || *out >= MAX_SAFE_INT) {
+		*why = "a time claim is out of range";
+		return false;
+	}
+	return true;
+}
+
+/* sub: a positive integer, as a JSON integer or a canonical digit string. */
+static bool
+subject_claim(struct json_object *payload, int64_t *out)
+{
+	struct json_object *value;
+
+	if (!json_object_object_get_ex(payload, "sub", &value))
+		return false;
+	if (json_object_is_type(value, json_type_int)) {
+		*out = json_object_get_int64(value);
+		return *out > 0 && *out < MAX_SAFE_INT;
+	}
+	if (json_object_is_type(value, json_type_string)) {
+		const char *s = json_object_get_string(value);
+		size_t len = (size_t)json_object_get_string_len(value);
+		int64_t n = 0;
+
+		if (len == 0 || len > 18 || s[0] == '0')
+			return false;
+		for (size_t i = 0; i < len; i++) {
+			if (s[i] < '0' || s[i] > '9')
+				return false;
+			n = n * 10 + (s[i] - '0');
+		}
+		*out = n;
+		return n > 0;
+	}
+	return false;
+}
+
+/* An optional string member; false when present but not a string or too long. */
+static bool
+optional_string(struct json_object *object, const char *name, size_t max,
+    struct json_object **out)
+{
+	*out = NULL;
+	if (!json_object_object_get_ex(object, name, out))
+		return true;
+	return json_object_is_type(*out, json_type_string) &&
+	    (size_t)json_object_get_string_len(*out) <= max;
+}
+
+static bool
+audience_ok(const char *audience, struct json_object *aud)
+{
+	if (json_object_is_type(aud, json_type_string))
+		return strcmp(json_object_get_string(aud), audience) == 0;
+	if (json_object_is_type(aud, json_type_array)) {
+		size_t n = json_object_array_length(aud);
+		bool found = false;
+
+		for (size_t i = 0; i < n; i++) {
+			struct json_object *item = json_object_array_get_idx(aud, i);
+
+			if (!json_object_is_type(item, json_type_string))
+				return false;
+			found = found || strcmp(json_object_get_string(item), audience) == 0;
+		}
+		return found;
+	}
+	return false;
+}
+
+static const char *
+check_header(const struct mk_jwt_verifier *v, struct json_object *header,
+    const char **kid)
+{
+	static const char *const refused[] = { "crit", "b64", "cty", "jku", "jwk", "x5u", "x5c" };
+	struct json_object *value;
+
+	if (!json_object_is_type(header, json_type_object))
+		return "header is not a JSON object";
+	if (!json_object_object_get_ex(header, "alg", &value) ||
+	    !json_object_is_type(value, json_type_string) ||
+	    strcmp(json_object_get_string(value), alg_names[v->alg]) != 0)
+		return "alg is not the configured algorithm";
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		if (json_object_object_get_ex(header, refused[i], NULL))
+			return "header has a refused member (crit, b64, cty, jku, jwk, x5u, x5c)";
+	}
+	if (json_object_object_get_ex(header, "typ", &value) &&
+	    (!json_object_is_type(value, json_type_string) ||
+	    (strcasecmp(json_object_get_string(value), "JWT") != 0 &&
+	    strcasecmp(json_object_get_string(value), "at+jwt") != 0)))
+		return "typ is not JWT";
+	*kid = NULL;
+	if (json_object_object_get_ex(header, "kid", &value)) {
+		if (!json_object_is_type(value, json_type_string) ||
+		    !mk_request_id_valid(json_object_get_string(value),
+		    (size_t)json_object_get_string_len(value)))
+			return "kid is not a key id";
+		*kid = json_object_get_string(value);
+	}
+	return NULL;
+}
+
+static const char *
+check_claims(const struct mk_jwt_verifier *v, struct mk_arena *arena,
+    struct json_object *payload, int64_t now, struct mk_identity *who)
+{
+	struct json_object *value, *email, *name;
+	int64_t exp, nbf, iat;
+	const char *why = NULL;
+
+	if (!json_object_is_type(payload, json_type_object))
+		return "payload is not a JSON object";
+	if (!time_claim(payload, "exp", true, &exp, &why) ||
+	    !time_claim(payload, "nbf", false, &nbf, &why) ||
+	    !time_claim(payload, "iat", false, &iat, &why))
+		return why;
+	if (now >= exp + v->leeway_s)
+		return "token expired";
+	if (nbf >= 0 && now + v->leeway_s < nbf)
+		return "token not valid yet (nbf)";
+	if (iat >= 0 && now + v->leeway_s < iat)
+		return "token issued in the future (iat)";
+	if (!subject_claim(payload, &who->user_id))
+		return "sub is not a positive integer";
+	if (!json_object_object_get_ex(payload, "role", &value) ||
+	    !json_object_is_type(value, json_type_string) ||
+	    !mk_role_parse(json_object_get_string(value),
+	    (size_t)json_object_get_string_len(value), &who->role))
+		return "role is not admin, moderator or user";
+	if (v->issuer != NULL &&
+	    (!json_object_object_get_ex(payload, "iss", &value) ||
+	    !json_object_is_type(value, json_type_string) ||
+	    strcmp(json_object_get_string(value), v->issuer) != 0))
+		return "iss is not the configured issuer";
+	if (json_object_object_get_ex(payload, "aud", &value) &&
+	    (v->audience == NULL || !audience_ok(v->audience, value)))
+		return "aud does not name this service";
+	if (v->audience != NULL && value == NULL)
+		return "aud missing";
+	if (!optional_string(payload, "email", 320, &email) ||
+	    !optional_string(payload, "name", 200, &name))
+		return "email or name is not a string of sane length";
+	who->email = email != NULL ? mk_arena_strndup(arena, json_object_get_string(email),
+	    (size_t)json_object_get_string_len(email)) : NULL;
+	who->name = name != NULL ? mk_arena_strndup(arena, json_object_get_string(name),
+	    (size_t)json_object_get_string_len(name)) : NULL;
+	if ((email != NULL && who->email == NULL) || (name != NULL && who->name == NULL))
+		return "out of memory";
+	return NULL;
+}
+
+enum mk_err
+mk_jwt_verify(struct mk_jwt_verifier *v, struct mk_arena *arena,
+    const char *token, size_t len, int64_t now, struct mk_identity *who,
+    const char **why)
+{
+	const char *dot1, *dot2, *kid = NULL;
+	struct json_object *header, *payload;
+	const struct jwt_key *key;
+	unsigned char *raw, *sig;
+	size_t raw_len, sig_len, signed_len;
+	enum mk_err rc;
+	bool ok;
+
+	*why = NULL;
+	if (len > MK_JWT_MAX_LEN)
+		return *why = "token longer than 8 KiB", MK_EAUTH;
+	dot1 = memchr(token, '.', len);
+	dot2 = dot1 != NULL ? memchr(dot1 + 1, '.', len - (size_t)(dot1 + 1 - token)) : NULL;
+	if (dot2 == NULL || memchr(dot2 + 1, '.', len - (size_t)(dot2 + 1 - token)) != NULL)
+		return *why = "not three segments", MK_EAUTH;
+	signed_len = (size_t)(dot2 - token);
+	if (dot1 == token || dot2 == dot1 + 1 || dot2 + 1 == token + len)
+		return *why = "an empty segment", MK_EAUTH;
+
+	raw = decode_segment(arena, token, (size_t)(dot1 - token), &raw_len);
+	if (raw == NULL)
+		return *why = "header is not canonical base64url", MK_EAUTH;
+	rc = mk_json_parse_in(arena, (const char *)raw, raw_len, 4, &header, why);
+	if (rc == MK_ENOMEM)
+		return rc;
+	if (rc != MK_OK)
+		return *why = "header is not strict JSON", MK_EAUTH;
+	if ((*why = check_header(v, header, &kid)) != NULL)
+		return MK_EAUTH;
+	key = find_key(v, kid);
+	if (key == NULL)
+		return *why = kid != NULL ? "kid names no key" : "no key for tokens without kid", MK_EAUTH;
+
+	sig = decode_segment(arena, dot2 + 1, len - signed_len - 1, &sig_len);
+	if (sig == NULL)
+		return *why = "signature is not canonical base64url", MK_EAUTH;
+	if (sig_len != key->signature_len)
+		return *why = "signature has the wrong length", MK_EAUTH;
+	if (v->alg == ALG_HS256)
+		ok = verify_hmac(key, token, signed_len, sig);
+	else
+		ok = verify_pkey(v, key, token, signed_len, sig, sig_len);
+	if (!ok)
+		return *why = "bad signature", MK_EAUTH;
+
+	/* Only a signed payload is looked at. */
+	raw = decode_segment(arena, dot1 + 1, (size_t)(dot2 - dot1 - 1), &raw_len);
+	if (raw == NULL)
+		return *why = "payload is not canonical base64url", MK_EAUTH;
+	rc = mk_json_parse_in(arena, (const char *)raw, raw_len, 8, &payload, why);
+	if (rc == MK_ENOMEM)
+		return rc;
+	if (rc != MK_OK)
+		return *why = "payload is not strict JSON", MK_EAUTH;
+	if ((*why = check_claims(v, arena, payload, now, who)) != NULL)
+		return MK_EAUTH;
+	return MK_OK;
 }
 
 enum mk_err
@@ -45,17 +665,16 @@ mk_jwt_sign_hs256(struct mk_buf *out, const char *header_json,
     const char *payload_json, const void *secret, size_t secret_len)
 {
 	unsigned char mac[EVP_MAX_MD_SIZE];
-	unsigned int mac_len = 0;
-	size_t start = out->len;
+	size_t mac_len = 0, start = out->len;
 
 	mk_base64url_encode(out, header_json, strlen(header_json));
 	mk_buf_putc(out, '.');
 	mk_base64url_encode(out, payload_json, strlen(payload_json));
 	if (out->oom)
 		return MK_ENOMEM;
-	if (secret_len > (size_t)INT_MAX ||
-	    HMAC(EVP_sha256(), secret, (int)secret_len,
-	    (const unsigned char *)out->data + start, out->len - start, mac, &mac_len) == NULL)
+	if (EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, secret, secret_len,
+	    (const unsigned char *)out->data + start, out->len - start,
+	    mac, sizeof(mac), &mac_len) == NULL)
 		return MK_EINTERNAL;
 	mk_buf_putc(out, '.');
 	mk_base64url_encode(out, mac, mac_len);

@@ -26,6 +26,7 @@ enum conf_type {
 	CONF_OCTAL,    /* file mode such as 0660 */
 	CONF_STRING,
 	CONF_LOG_LEVEL,
+	CONF_RATE,     /* requests/seconds, e.g. 100/60 */
 };
 
 struct conf_key {
@@ -47,6 +48,30 @@ check_jwt_secret(const char *value)
 	return NULL;
 }
 
+static const char *
+check_jwt_alg(const char *value)
+{
+	if (strcmp(value, "HS256") != 0 && strcmp(value, "RS256") != 0 &&
+	    strcmp(value, "ES256") != 0)
+		return "must be HS256, RS256 or ES256";
+	return NULL;
+}
+
+/* A comma- or blank-separated list of items, each at most 255 bytes. */
+static const char *
+check_list(const char *value)
+{
+	size_t len;
+
+	for (const char *p = value; *p != '\0'; p += len) {
+		p += strspn(p, ", \t");
+		len = strcspn(p, ", \t");
+		if (len > 255)
+			return "an item of the list is longer than 255 bytes";
+	}
+	return NULL;
+}
+
 #define OFF(field) offsetof(struct mk_config, field)
 
 static const struct conf_key conf_keys[] = {
@@ -60,6 +85,16 @@ static const struct conf_key conf_keys[] = {
 	{ "log_file", CONF_STRING, OFF(log_file), 0, 4096, "", NULL },
 	{ "log_level", CONF_LOG_LEVEL, OFF(log_level), 0, 0, "info", NULL },
 	{ "jwt_secret", CONF_STRING, OFF(jwt_secret), 0, 4096, "", check_jwt_secret },
+	{ "jwt_alg", CONF_STRING, OFF(jwt_alg), 0, 16, "HS256", check_jwt_alg },
+	{ "jwt_public_key", CONF_STRING, OFF(jwt_public_key), 0, 4096, "", NULL },
+	{ "jwt_keys_dir", CONF_STRING, OFF(jwt_keys_dir), 0, 4096, "", NULL },
+	{ "jwt_leeway", CONF_DURATION, OFF(jwt_leeway_ms), 0, 600000, "30s", NULL },
+	{ "jwt_issuer", CONF_STRING, OFF(jwt_issuer), 0, 1024, "", NULL },
+	{ "jwt_audience", CONF_STRING, OFF(jwt_audience), 0, 1024, "", NULL },
+	{ "rate_limit", CONF_RATE, OFF(rate_limit), 1, 1000000000, "100/60", NULL },
+	{ "trusted_proxies", CONF_STRING, OFF(trusted_proxies), 0, 8192, "", check_list },
+	{ "memcached", CONF_STRING, OFF(memcached), 0, 8192, "", check_list },
+	{ "memcached_timeout", CONF_DURATION, OFF(memcached_timeout_ms), 1, 10000, "50ms", NULL },
 };
 
 #define CONF_NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
@@ -191,6 +226,23 @@ apply_value(struct mk_config *config, const struct conf_key *key,
 		if (mk_log_level_parse(value, (enum mk_log_level *)(void *)field) != 0)
 			return "must be one of debug, info, warn, error";
 		return NULL;
+	case CONF_RATE: {
+		struct mk_rate *rate = (struct mk_rate *)(void *)field;
+		long long window;
+
+		used = parse_digits(value, &number);
+		if (used == 0 || value[used] != '/')
+			return "not requests/seconds (e.g. 100/60)";
+		rest = value + used + 1;
+		used = parse_digits(rest, &window);
+		if (used == 0 || rest[used] != '\0')
+			return "not requests/seconds (e.g. 100/60)";
+		if (number < key->min || number > key->max || window < 1 || window > 86400)
+			return "out of range (1-1000000000 requests per 1-86400 seconds)";
+		rate->limit = (int)number;
+		rate->window_s = (int)window;
+		return NULL;
+	}
 	}
 	if (number < key->min || number > key->max)
 		return "out of range";

@@ -25,6 +25,19 @@ struct mk_config {
 	char *log_file;          /* "" or "-": stderr */
 	enum mk_log_level log_level;
 	char *jwt_secret;        /* HS256 secret, >= 32 bytes when set */
+	char *jwt_alg;           /* HS256, RS256 or ES256: never taken from a token */
+	char *jwt_public_key;    /* PEM public key file for RS256/ES256 */
+	char *jwt_keys_dir;      /* more keys, one file per kid (rotation) */
+	int jwt_leeway_ms;       /* clock skew allowed on exp, nbf, iat */
+	char *jwt_issuer;        /* required iss when set */
+	char *jwt_audience;      /* required in aud when set */
+	struct mk_rate {
+		int limit;       /* requests ... */
+		int window_s;    /* ... per this many seconds */
+	} rate_limit;
+	char *trusted_proxies;   /* addresses/CIDRs whose X-Forwarded-For counts */
+	char *memcached;         /* servers: unix:/path or host:port, comma-separated */
+	int memcached_timeout_ms;
 };
 
 /* Size of the error text buffers the functions below fill. */

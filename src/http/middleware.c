@@ -3,8 +3,13 @@
  * handlers (through the router) and writes responses only through
  * response.c; it never speaks SQL or memcached.
  */
+#include <stdio.h>
+#include <strings.h>
 #include <string.h>
+#include <time.h>
 
+#include "auth/jwt.h"
+#include "auth/ratelimit.h"
 #include "core/arena.h"
 #include "core/buf.h"
 #include "core/clock.h"
@@ -95,6 +100,122 @@ step_route(struct mk_http_service *service,
 	return MK_EMETHOD;
 }
 
+/*
+ * Finds the bearer token: "Bearer" (any case), blanks, then the token.
+ * Returns false for any other scheme or shape.
+ */
+static bool
+bearer_token(const char *header, const char **token, size_t *len)
+{
+	const char *p;
+
+	if (strncasecmp(header, "Bearer", 6) != 0 || (header[6] != ' ' && header[6] != '\t'))
+		return false;
+	p = header + 6;
+	p += strspn(p, " \t");
+	*token = p;
+	*len = strlen(p);
+	while (*len > 0 && (p[*len - 1] == ' ' || p[*len - 1] == '\t'))
+		(*len)--;
+	return *len > 0;
+}
+
+static enum mk_err
+step_authenticate(struct mk_http_service *service,
+    const struct mk_http_input *input, struct mk_request *req,
+    struct mk_response *resp, bool *done)
+{
+	const char *header = mk_request_param(req, "HTTP_AUTHORIZATION");
+	const char *token, *why = NULL;
+	size_t len;
+	enum mk_err rc;
+
+	(void)input;
+	(void)resp;
+	(void)done;
+	if (header == NULL)
+		return MK_OK; /* anonymous */
+	if (!bearer_token(header, &token, &len)) {
+		req->bad_credentials = true;
+		req->log_error = "Authorization is not a Bearer token";
+		return MK_OK;
+	}
+	if (service->verifier == NULL) {
+		req->bad_credentials = true;
+		req->log_error = "no JWT key configured";
+		return MK_OK;
+	}
+	rc = mk_jwt_verify(service->verifier, req->arena, token, len,
+	    (int64_t)time(NULL), &req->identity, &why);
+	if (rc == MK_ENOMEM)
+		return rc;
+	if (rc != MK_OK) {
+		req->identity.user_id = 0;
+		req->bad_credentials = true;
+		req->log_error = why;
+	}
+	return MK_OK;
+}
+
+static enum mk_err
+step_rate_limit(struct mk_http_service *service,
+    const struct mk_http_input *input, struct mk_request *req,
+    struct mk_response *resp, bool *done)
+{
+	struct mk_rate_decision decision;
+	char client[96], address[64], number[24];
+
+	(void)input;
+	(void)done;
+	if (service->limiter == NULL || (req->route->flags & MK_ROUTE_UNLIMITED))
+		return MK_OK;
+	if (req->identity.user_id > 0) {
+		(void)snprintf(client, sizeof(client), "u:%lld", (long long)req->identity.user_id);
+	} else {
+		mk_ratelimit_client_address(service->limiter, req, address, sizeof(address));
+		(void)snprintf(client, sizeof(client), "a:%s", address);
+	}
+	mk_ratelimit_hit(service->limiter, client, (int64_t)time(NULL), &decision);
+	(void)snprintf(number, sizeof(number), "%u", decision.limit);
+	mk_response_header(resp, "X-RateLimit-Limit", number);
+	(void)snprintf(number, sizeof(number), "%u", decision.remaining);
+	mk_response_header(resp, "X-RateLimit-Remaining", number);
+	(void)snprintf(number, sizeof(number), "%u", decision.reset_s);
+	mk_response_header(resp, "X-RateLimit-Reset", number);
+	if (decision.allowed)
+		return MK_OK;
+	mk_response_header(resp, "Retry-After", number);
+	req->log_error = "over the rate limit";
+	return MK_ERATELIMIT;
+}
+
+static enum mk_err
+step_authorize(struct mk_http_service *service,
+    const struct mk_http_input *input, struct mk_request *req,
+    struct mk_response *resp, bool *done)
+{
+	(void)service;
+	(void)input;
+	(void)done;
+	if (req->bad_credentials) {
+		/* Never say which check failed: the log line does. */
+		mk_response_header(resp, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
+		req->error_message = "Invalid token";
+		return MK_EAUTH;
+	}
+	if (req->route->permission == MK_PERM_NONE)
+		return MK_OK;
+	if (req->identity.user_id == 0) {
+		mk_response_header(resp, "WWW-Authenticate", "Bearer");
+		return MK_EAUTH;
+	}
+	if (!mk_role_allows(req->identity.role, req->route->permission)) {
+		req->log_error = "role lacks the route's permission";
+		return MK_EFORBIDDEN;
+	}
+	return MK_OK;
+}
+
 static enum mk_err
 step_handler(struct mk_http_service *service,
     const struct mk_http_input *input, struct mk_request *req,
@@ -110,6 +231,9 @@ static const step_fn chain[] = {
 	step_early_error,
 	step_decode_target,
 	step_route,
+	step_authenticate,
+	step_rate_limit,
+	step_authorize,
 	step_handler,
 };
 
@@ -124,7 +248,7 @@ log_request(const struct mk_request *req, const struct mk_response *resp,
 		.path = mk_request_param(req, "REQUEST_URI"),
 		.status = resp->status,
 		.duration_us = mk_clock_mono_us() - started_us,
-		.user_id = req->user_id,
+		.user_id = req->identity.user_id,
 		.error = req->log_error,
 	};
 
@@ -173,7 +297,7 @@ mk_http_handle(struct mk_http_service *service,
 	if (rc != MK_OK) {
 		if (mk_http_error_for(rc)->status >= 500 && req.log_error == NULL)
 			req.log_error = mk_err_name(rc);
-		mk_response_error(&resp, rc, NULL, req.request_id);
+		mk_response_error(&resp, rc, req.error_message, req.request_id);
 	}
 	mk_response_serialize(&resp, req.request_id, req.method == MK_METHOD_HEAD, out);
 	if (out->oom || resp.body.oom) {

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "auth/roles.h"
 #include "core/err.h"
 #include "http/query.h"
 
@@ -58,8 +59,10 @@ struct mk_request {
 	const char *request_id;
 	const struct mk_route *route;
 	const char *path_params[MK_ROUTE_MAX_PARAMS];
-	int64_t user_id;       /* 0: anonymous */
+	struct mk_identity identity; /* user_id 0: anonymous */
+	bool bad_credentials;  /* an Authorization header that did not verify */
 	const char *log_error; /* why it failed, for the log line only */
+	const char *error_message; /* the client-facing message, when not the default */
 };
 
 /* The value of the FastCGI parameter name, or NULL when absent. */

@@ -10,21 +10,12 @@
 
 #include <stddef.h>
 
+#include "auth/roles.h"
 #include "core/err.h"
 #include "http/request.h"
 
 struct mk_app;
 struct mk_response;
-
-/* What a caller must hold to use a route (see src/auth for roles). */
-enum mk_permission {
-	MK_PERM_NONE, /* anyone, anonymous included */
-	MK_PERM_READ,
-	MK_PERM_WRITE,
-	MK_PERM_DELETE,
-	MK_PERM_ADMIN,
-	MK_PERM__MAX
-};
 
 /* Route flags. */
 #define MK_ROUTE_UNLIMITED 0x1u /* not counted by the rate limiter */

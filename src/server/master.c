@@ -25,6 +25,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "app.h"
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/log.h"
@@ -228,6 +229,11 @@ reload(struct master *m)
 	if (mk_config_load(m->options->config_paths, m->options->nconfig_paths,
 	    environ, &fresh, err, sizeof(err)) != MK_OK) {
 		mk_log(MK_LOG_ERROR, "reload refused, keeping the running configuration: %s", err);
+		return;
+	}
+	if (mk_app_check_config(fresh, err, sizeof(err)) != 0) {
+		mk_log(MK_LOG_ERROR, "reload refused, keeping the running configuration: %s", err);
+		mk_config_free(fresh);
 		return;
 	}
 	if (mk_log_open(fresh->log_file, fresh->log_level) != 0) {

@@ -15,6 +15,8 @@ use strict;
 use warnings;
 use Carp qw(croak);
 use Cwd qw(abs_path);
+use Digest::SHA qw(hmac_sha256);
+use MIME::Base64 qw(encode_base64url);
 use File::Basename qw(dirname);
 use File::Temp qw(tempdir);
 use HTTP::Tiny;
@@ -47,6 +49,7 @@ sub new {
 	# undef deletes a default (e.g. to set workers from a file instead).
 	delete @env{ grep { !defined $env{$_} } keys %env };
 	my $self = bless {
+		apps => $opt{apps} || 1,
 		services => $opt{services} || [qw(mariadb memcached app nginx)],
 		env => \%env,
 		root => tempdir('markets-t-XXXXXX', TMPDIR => 1, CLEANUP => !$ENV{MARKETS_KEEP_TMP}),
@@ -86,7 +89,7 @@ sub stack {
 sub start {
 	my ($self, @services) = @_;
 	@services = @{ $self->{services} } unless @services;
-	$self->stack('start', $self->{root}, '--port', $self->{port}, '--services', "@services")
+	$self->stack('start', $self->{root}, '--port', $self->{port}, '--services', "@services", '--apps', $self->{apps})
 		or BAIL_OUT("the stack did not start (logs kept in $self->{root}/log)");
 	$self->{stopped} = 0;
 }
@@ -129,7 +132,38 @@ sub pid_of {
 	return $pid;
 }
 
-sub master_pid { $_[0]->pid_of('markets') }
+# The master of app instance n (1 by default; see scripts/stack --apps).
+sub master_pid { my ($self, $n) = @_; $self->pid_of(!$n || $n == 1 ? 'markets' : "markets-$n") }
+
+# The stack's HS256 secret (scripts/stack generates it into jwt_secret.conf;
+# MARKETS_JWT_SECRET in the test's env wins, as it does for the app).
+sub secret {
+	my ($self) = @_;
+	return $self->{env}{MARKETS_JWT_SECRET} if defined $self->{env}{MARKETS_JWT_SECRET};
+	my ($secret) = slurp("$self->{root}/jwt_secret.conf") =~ /^jwt_secret = (\S+)$/m
+		or croak 'no jwt_secret.conf (start the app first)';
+	return $secret;
+}
+
+# A compact JWS: header and payload as JSON text (or hashes), signed HS256
+# with the stack's secret unless a signature (raw bytes) or key is given.
+sub jws {
+	my ($self, %a) = @_;
+	my $enc = sub { my $v = shift; ref $v ? JSON::PP->new->canonical->encode($v) : $v };
+	my $signing = encode_base64url($enc->($a{header} // { alg => 'HS256', typ => 'JWT' }))
+		. '.' . encode_base64url($enc->($a{payload}));
+	my $sig = exists $a{signature} ? $a{signature} : hmac_sha256($signing, $a{key} // $self->secret);
+	return "$signing." . encode_base64url($sig);
+}
+
+# A valid HS256 token for sub/role (defaults: sub 1, role user, 1 h).
+sub token {
+	my ($self, %claims) = @_;
+	my $now = time;
+	return $self->jws(payload => { sub => '1', role => 'user', iat => int($now), exp => int($now) + 3600, %claims });
+}
+
+sub bearer { my ($self, @claims) = @_; return { Authorization => 'Bearer ' . $self->token(@claims) } }
 
 # The master's live children, sorted.
 sub worker_pids {

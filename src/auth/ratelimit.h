@@ -1,0 +1,63 @@
+/*
+ * The rate limiter (auth layer): fixed windows of rate_limit.window_s
+ * seconds aligned to the epoch, counted in memcached with one atomic
+ * increment per request, so every worker and every host share the count.
+ * A client is the token's sub when authenticated, else its address:
+ * REMOTE_ADDR, or — only when REMOTE_ADDR is a trusted proxy — the
+ * rightmost address of X-Forwarded-For that is not itself trusted.
+ *
+ * When memcached fails, the limiter fails open for at most one window
+ * (memcached logs the outage once; the limiter counts the requests let
+ * through), then counts per worker in memory until memcached answers
+ * again, so an outage neither stops the service nor lifts the limit for
+ * long. Without memcached configured, it counts per worker from the start.
+ *
+ * A limiter is worker-lifetime; it does not own the cache it is given.
+ */
+#ifndef MK_RATELIMIT_H
+#define MK_RATELIMIT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct mk_cache;
+struct mk_config;
+struct mk_request;
+struct mk_rate_limiter;
+
+struct mk_rate_decision {
+	bool allowed;
+	unsigned limit;
+	unsigned remaining;
+	unsigned reset_s; /* seconds until the window resets */
+};
+
+/*
+ * Makes a limiter (cache may be NULL: per-worker counting). Returns NULL
+ * with a reason in err for a malformed trusted_proxies.
+ */
+struct mk_rate_limiter *mk_ratelimit_new(const struct mk_config *config,
+    struct mk_cache *cache, char *err, size_t errlen);
+
+void mk_ratelimit_free(struct mk_rate_limiter *limiter);
+
+/*
+ * Counts one request of client (a short printable key such as "u:42" or
+ * "a:192.0.2.1") at time now and decides.
+ */
+void mk_ratelimit_hit(struct mk_rate_limiter *limiter, const char *client,
+    int64_t now, struct mk_rate_decision *out);
+
+/*
+ * Writes the address the request comes from into out (size >= 64):
+ * REMOTE_ADDR, or X-Forwarded-For's rightmost untrusted entry when
+ * REMOTE_ADDR is a trusted proxy.
+ */
+void mk_ratelimit_client_address(const struct mk_rate_limiter *limiter,
+    const struct mk_request *req, char *out, size_t size);
+
+/* Requests let through unchecked during memcached outages (for metrics). */
+uint64_t mk_ratelimit_failed_open(const struct mk_rate_limiter *limiter);
+
+#endif

@@ -1,0 +1,45 @@
+/*
+ * Strict JSON input (core layer). RFC 8259 with the contract's extra
+ * rules, checked while parsing rather than after: duplicate object keys,
+ * a NUL in any string (\u0000 included), invalid UTF-8, lone surrogates
+ * and nesting deeper than max_depth are all errors — json-c's own tokener
+ * would silently keep the last duplicate and let NULs through. The result
+ * is an ordinary json-c tree.
+ *
+ * Numbers: an integer literal that fits int64 becomes json_type_int;
+ * anything else (fraction, exponent, out of range) becomes
+ * json_type_double carrying its original text, so callers that need an
+ * exact integer (JWT times) or an exact decimal (amounts) check the type
+ * and never see a saturated value.
+ */
+#ifndef MK_JSON_PARSE_H
+#define MK_JSON_PARSE_H
+
+#include <stddef.h>
+
+#include "core/err.h"
+
+struct json_object;
+struct mk_arena;
+
+/* Nesting limit of request bodies (API.md: deeper than 32 is a 400). */
+#define MK_JSON_MAX_DEPTH 32
+
+/*
+ * Parses len bytes of text as one JSON value. Returns MK_OK with *out a
+ * new json-c tree (release with json_object_put(); NULL when the value is
+ * JSON null, which is how json-c spells null), MK_EBADJSON with
+ * *why (may be NULL; a static string) saying what was wrong, or MK_ENOMEM.
+ */
+enum mk_err mk_json_parse(const char *text, size_t len, unsigned max_depth,
+    struct json_object **out, const char **why);
+
+/*
+ * As mk_json_parse(), with the tree's release registered on arena: the
+ * tree lives until the arena is reset.
+ */
+enum mk_err mk_json_parse_in(struct mk_arena *arena, const char *text,
+    size_t len, unsigned max_depth, struct json_object **out,
+    const char **why);
+
+#endif
