@@ -91,6 +91,14 @@ add_hmac_key(struct mk_jwt_verifier *v, const char *kid, const void *secret,
 		set_err(err, errlen, "HS256 key %s is shorter than 32 bytes", kid ? kid : "jwt_secret");
 		return -1;
 	}
+	/*
+	 * A public key is public: used as an HMAC secret it would let anyone
+	 * mint tokens (the RS256→HS256 confusion, from our side).
+	 */
+	if (len >= 10 && memcmp(secret, "-----BEGIN", 10) == 0) {
+		set_err(err, errlen, "HS256 key %s is PEM text, not a secret", kid ? kid : "jwt_secret");
+		return -1;
+	}
 	key->hmac = EVP_MAC_CTX_new(v->mac);
 	if (key->hmac == NULL || EVP_MAC_init(key->hmac, secret, len, params) != 1) {
 		EVP_MAC_CTX_free(key->hmac);
@@ -278,12 +286,17 @@ mk_jwt_verifier_new(const struct mk_config *config, char *err, size_t errlen)
 		set_err(err, errlen, "out of memory");
 		return NULL;
 	}
-	if (strcmp(config->jwt_alg, "RS256") == 0)
-		v->alg = ALG_RS256;
-	else if (strcmp(config->jwt_alg, "ES256") == 0)
-		v->alg = ALG_ES256;
-	else
+	if (strcmp(config->jwt_alg, "HS256") == 0) {
 		v->alg = ALG_HS256;
+	} else if (strcmp(config->jwt_alg, "RS256") == 0) {
+		v->alg = ALG_RS256;
+	} else if (strcmp(config->jwt_alg, "ES256") == 0) {
+		v->alg = ALG_ES256;
+	} else {
+		set_err(err, errlen, "jwt_alg must be HS256, RS256 or ES256");
+		free(v);
+		return NULL;
+	}
 	v->leeway_s = config->jwt_leeway_ms / 1000;
 	v->issuer = dup_or_null(config->jwt_issuer);
 	v->audience = dup_or_null(config->jwt_audience);
@@ -468,7 +481,7 @@ subject_claim(struct json_object *payload, int64_t *out)
 		size_t len = (size_t)json_object_get_string_len(value);
 		int64_t n = 0;
 
-		if (len == 0 || len > 18 || s[0] == '0')
+		if (len == 0 || len > 16 || s[0] == '0')
 			return false;
 		for (size_t i = 0; i < len; i++) {
 			if (s[i] < '0' || s[i] > '9')
@@ -476,7 +489,8 @@ subject_claim(struct json_object *payload, int64_t *out)
 			n = n * 10 + (s[i] - '0');
 		}
 		*out = n;
-		return n > 0;
+		/* The same bound as the number form: ids survive JavaScript clients. */
+		return n > 0 && n < MAX_SAFE_INT;
 	}
 	return false;
 }

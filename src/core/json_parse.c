@@ -404,11 +404,12 @@ static bool
 parse_value(struct parser *ps, unsigned depth, struct json_object **out)
 {
 	*out = NULL;
-	if (depth > ps->max_depth)
-		return fail(ps, "nested too deep"), false;
 	skip_ws(ps);
 	if (ps->p >= ps->end)
 		return fail(ps, "unexpected end of input"), false;
+	/* Depth counts containers: 32 nested objects with a value inside pass. */
+	if ((*ps->p == '{' || *ps->p == '[') && depth > ps->max_depth)
+		return fail(ps, "nested too deep"), false;
 	switch (*ps->p) {
 	case '{':
 		*out = parse_object(ps, depth);

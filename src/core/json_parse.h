@@ -10,7 +10,12 @@
  * anything else (fraction, exponent, out of range) becomes
  * json_type_double carrying its original text, so callers that need an
  * exact integer (JWT times) or an exact decimal (amounts) check the type
- * and never see a saturated value.
+ * and never see a saturated value. A number literal of 64 characters or
+ * more is refused (RFC 8259 §9 lets a parser limit numbers): no field of
+ * the contract needs one, and it keeps the parser's memory fixed.
+ *
+ * Depth counts containers: with max_depth 32, thirty-two nested objects
+ * (holding scalars) pass and a thirty-third is refused.
  */
 #ifndef MK_JSON_PARSE_H
 #define MK_JSON_PARSE_H

@@ -81,14 +81,14 @@ test_vectors(void)
 {
 	for (size_t i = 0; i < sizeof(vectors) / sizeof(vectors[0]); i++) {
 		const struct vector *v = &vectors[i];
-		unsigned char out[64 + GUARD];
+		unsigned char out[72 + GUARD];
 		size_t out_len = 9999;
 		struct mk_buf buf;
 		enum mk_err rc;
 
 		mk_buf_init(&buf, NULL);
 		mk_base64url_encode(&buf, v->bytes, v->len);
-		tap_is_str(buf.len > 0 ? buf.data : "", v->text, "vector '%s': encode", v->text);
+		tap_ok(strcmp(buf.len > 0 ? buf.data : "", v->text) == 0, "vector '%s': encode", v->text);
 		mk_buf_release(&buf);
 		rc = decode_guarded(v->text, strlen(v->text), out, sizeof(out), &out_len, v->text);
 		tap_is_int(rc, MK_OK, "vector '%s': decode rc", v->text);
@@ -101,7 +101,7 @@ test_vectors(void)
 static void
 test_alphabet(void)
 {
-	unsigned char out[64 + GUARD];
+	unsigned char out[72 + GUARD];
 	size_t out_len = 0;
 	struct mk_buf buf;
 	enum mk_err rc;
@@ -139,7 +139,7 @@ test_round_trips(void)
 	uint32_t state = 0x2545F491;
 
 	for (size_t len = 0; len <= 64; len++) {
-		unsigned char bytes[64], out[64 + GUARD];
+		unsigned char bytes[64], out[72 + GUARD];
 		size_t out_len = 9999, want_chars = (len * 4 + 2) / 3;
 		struct mk_buf buf;
 		bool in_alphabet = true;
@@ -205,7 +205,7 @@ test_refused(void)
 {
 	for (size_t i = 0; i < sizeof(refused_cases) / sizeof(refused_cases[0]); i++) {
 		const struct refused_case *c = &refused_cases[i];
-		unsigned char out[64 + GUARD];
+		unsigned char out[72 + GUARD];
 		size_t out_len = 0;
 
 		tap_is_int(decode_guarded(c->in, c->len, out, sizeof(out), &out_len, c->name),
@@ -228,7 +228,7 @@ test_canonical_twins(void)
 {
 	for (size_t i = 0; i < sizeof(canonical_twins) / sizeof(canonical_twins[0]); i++) {
 		const struct vector *v = &canonical_twins[i];
-		unsigned char out[64 + GUARD];
+		unsigned char out[72 + GUARD];
 		size_t out_len = 0;
 		enum mk_err rc;
 
