@@ -253,17 +253,25 @@ mk_ratelimit_client_address(const struct mk_rate_limiter *limiter,
 	(void)snprintf(out, size, "%s", remote != NULL ? remote : "unknown");
 	if (remote == NULL || !trusted(limiter, remote))
 		return;
-	forwarded = mk_request_param(req, "HTTP_X_FORWARDED_FOR");
-	if (forwarded == NULL)
-		return;
-	/* Walk from the right: each hop appended the address it saw. */
-	len = strlen(forwarded);
-	while (len > 0 && pop_last(forwarded, &len, entry, sizeof(entry))) {
-		if (inet_pton(AF_INET, entry, scratch) != 1 && inet_pton(AF_INET6, entry, scratch) != 1)
-			return; /* garbage from the client side: keep the last good hop */
-		(void)snprintf(out, size, "%s", entry);
-		if (!trusted(limiter, entry))
-			return;
+	/*
+	 * Walk from the right: each hop appended the address it saw. The
+	 * header may come as several lines (several parameters): the last
+	 * line is the nearest hop's, so lines are walked last to first too.
+	 */
+	for (size_t i = req->nparams; i-- > 0;) {
+		if (strcmp(req->params[i].name, "HTTP_X_FORWARDED_FOR") != 0)
+			continue;
+		forwarded = req->params[i].value;
+		len = req->params[i].value_len;
+		while (len > 0) {
+			if (!pop_last(forwarded, &len, entry, sizeof(entry)) ||
+			    (inet_pton(AF_INET, entry, scratch) != 1 &&
+			    inet_pton(AF_INET6, entry, scratch) != 1))
+				return; /* garbage from the client side: keep the last good hop */
+			(void)snprintf(out, size, "%s", entry);
+			if (!trusted(limiter, entry))
+				return;
+		}
 	}
 }
 

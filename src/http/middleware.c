@@ -87,6 +87,8 @@ step_route(struct mk_http_service *service,
 	(void)input;
 	rc = mk_router_match(service->router, req->method, req->segments,
 	    req->nsegments, &req->route, req->path_params, &allowed);
+	if (rc == MK_OK)
+		req->route_flags = req->route->flags;
 	if (rc != MK_EMETHOD)
 		return rc;
 	mk_router_format_allow(allowed, allow, sizeof(allow));
@@ -97,7 +99,13 @@ step_route(struct mk_http_service *service,
 		*done = true;
 		return MK_OK;
 	}
-	return MK_EMETHOD;
+	/*
+	 * The 405 waits until the request is counted: every answer under a
+	 * limited path carries the rate-limit headers (API.md).
+	 */
+	req->method_not_allowed = true;
+	req->route_flags = mk_router_path_flags(service->router, req->segments, req->nsegments);
+	return MK_OK;
 }
 
 /*
@@ -135,9 +143,17 @@ step_authenticate(struct mk_http_service *service,
 	(void)done;
 	if (header == NULL)
 		return MK_OK; /* anonymous */
+	if (strncasecmp(header, "Bearer", 6) != 0 || (header[6] != '\0' && header[6] != ' ' && header[6] != '\t')) {
+		/*
+		 * Another scheme is no token: the caller stays anonymous (a
+		 * front server's Basic auth must not lock everyone out), and a
+		 * protected route answers a plain Bearer challenge.
+		 */
+		return MK_OK;
+	}
 	if (!bearer_token(header, &token, &len)) {
 		req->bad_credentials = true;
-		req->log_error = "Authorization is not a Bearer token";
+		req->log_error = "Bearer without a token";
 		return MK_OK;
 	}
 	if (service->verifier == NULL) {
@@ -167,7 +183,7 @@ step_rate_limit(struct mk_http_service *service,
 
 	(void)input;
 	(void)done;
-	if (service->limiter == NULL || (req->route->flags & MK_ROUTE_UNLIMITED))
+	if (service->limiter == NULL || (req->route_flags & MK_ROUTE_UNLIMITED))
 		return MK_OK;
 	if (req->identity.user_id > 0) {
 		(void)snprintf(client, sizeof(client), "u:%lld", (long long)req->identity.user_id);
@@ -203,6 +219,8 @@ step_authorize(struct mk_http_service *service,
 		req->error_message = "Invalid token";
 		return MK_EAUTH;
 	}
+	if (req->method_not_allowed)
+		return MK_EMETHOD;
 	if (req->route->permission == MK_PERM_NONE)
 		return MK_OK;
 	if (req->identity.user_id == 0) {

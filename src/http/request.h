@@ -57,7 +57,9 @@ struct mk_request {
 	const char *body;
 	size_t body_len;
 	const char *request_id;
-	const struct mk_route *route;
+	const struct mk_route *route;       /* NULL when the method did not match */
+	unsigned route_flags;               /* of the route, or of the path for a 405 */
+	bool method_not_allowed;            /* known path, wrong method: a 405 after auth */
 	const char *path_params[MK_ROUTE_MAX_PARAMS];
 	struct mk_identity identity; /* user_id 0: anonymous */
 	bool bad_credentials;  /* an Authorization header that did not verify */

@@ -3,6 +3,7 @@
  * once, at start; a match compares segments in order. The tables are a
  * few dozen routes, so a linear scan beats anything cleverer.
  */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -139,6 +140,23 @@ mk_router_match(const struct mk_router *router, enum mk_method method,
 	/* Every known path answers OPTIONS itself. */
 	*allowed = mask | 1u << MK_METHOD_OPTIONS;
 	return MK_EMETHOD;
+}
+
+unsigned
+mk_router_path_flags(const struct mk_router *router, char *const *segments,
+    size_t nsegments)
+{
+	const char *scratch[MK_ROUTE_MAX_PARAMS];
+	unsigned flags = ~0u;
+	bool any = false;
+
+	for (size_t i = 0; i < router->nroutes; i++) {
+		if (path_fits(&router->routes[i], segments, nsegments, scratch)) {
+			flags &= router->routes[i].route->flags;
+			any = true;
+		}
+	}
+	return any ? flags : 0;
 }
 
 size_t

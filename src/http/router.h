@@ -57,6 +57,15 @@ enum mk_err mk_router_match(const struct mk_router *router,
     enum mk_method method, char *const *segments, size_t nsegments,
     const struct mk_route **route, const char **params, unsigned *allowed);
 
+/*
+ * The flags every route at this path shares (bitwise AND), for answers
+ * about the path itself such as a 405: a path whose routes are all
+ * MK_ROUTE_UNLIMITED is unlimited whatever the method. 0 when no route
+ * has this path.
+ */
+unsigned mk_router_path_flags(const struct mk_router *router,
+    char *const *segments, size_t nsegments);
+
 /* Writes an Allow header value ("GET, HEAD, OPTIONS") for a method mask. */
 size_t mk_router_format_allow(unsigned allowed, char *out, size_t size);
 

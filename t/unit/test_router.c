@@ -293,6 +293,32 @@ test_format_allow(void)
 	tap_ok(n == 0 && out[0] == '#', "format_allow into 0 bytes writes nothing");
 }
 
+/* The flags a whole path shares: what a 405 on that path is counted by. */
+static void
+test_path_flags(const struct mk_router *router)
+{
+	static const struct {
+		const char *path[4];
+		size_t n;
+		unsigned want;
+		const char *name;
+	} cases[] = {
+		{ { "healthz" }, 1, MK_ROUTE_UNLIMITED, "/healthz: its only route is unlimited" },
+		{ { "api", "markets" }, 2, 0, "/api/markets: limited" },
+		{ { "api", "markets", "7" }, 3, 0, "/api/markets/7: limited" },
+		{ { "nope" }, 1, 0, "/nope: no route, no flags" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *segments[4];
+
+		for (size_t k = 0; k < cases[i].n; k++)
+			segments[k] = (char *)cases[i].path[k];
+		tap_is_int(mk_router_path_flags(router, segments, cases[i].n), cases[i].want,
+		    "mk_router_path_flags %s", cases[i].name);
+	}
+}
+
 int
 main(void)
 {
@@ -300,8 +326,10 @@ main(void)
 
 	router = mk_router_new(api_routes, sizeof(api_routes) / sizeof(api_routes[0]));
 	tap_ok(router != NULL, "the API route table compiles");
-	if (router != NULL)
+	if (router != NULL) {
 		test_match(router);
+		test_path_flags(router);
+	}
 	mk_router_free(router);
 	test_order();
 	test_bad_tables();

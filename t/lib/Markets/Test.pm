@@ -23,6 +23,7 @@ use HTTP::Tiny;
 use IO::Socket::INET;
 use JSON::PP;
 use POSIX qw(:sys_wait_h);
+use Scalar::Util ();
 use Test::More;
 use Time::HiRes qw(sleep time);
 
@@ -30,6 +31,17 @@ our $REPO = abs_path(dirname(__FILE__) . '/../../..');
 
 # A peer closing a socket must fail a test, not kill the test process.
 $SIG{PIPE} = 'IGNORE';
+
+# Stacks still running when the test program ends (a die, a BAIL_OUT) are
+# stopped here. This END block is compiled after File::Temp's, so it runs
+# before File::Temp removes the directories that hold the pid files.
+# Only the process that started a stack stops it: a forked client that
+# exits normally must not take the stack down with it.
+my %live;
+END {
+	local $?;
+	$_->stop for grep { defined && $_->{owner} == $$ } values %live;
+}
 
 sub repo { $REPO }
 sub build_dir { $ENV{MARKETS_BUILD_DIR} || "$REPO/var/build" }
@@ -49,6 +61,7 @@ sub new {
 	# undef deletes a default (e.g. to set workers from a file instead).
 	delete @env{ grep { !defined $env{$_} } keys %env };
 	my $self = bless {
+		owner => $$,
 		apps => $opt{apps} || 1,
 		services => $opt{services} || [qw(mariadb memcached app nginx)],
 		env => \%env,
@@ -89,14 +102,17 @@ sub stack {
 sub start {
 	my ($self, @services) = @_;
 	@services = @{ $self->{services} } unless @services;
+	$live{"$self"} = $self;
+	Scalar::Util::weaken($live{"$self"});
+	$self->{stopped} = 0;
 	$self->stack('start', $self->{root}, '--port', $self->{port}, '--services', "@services", '--apps', $self->{apps})
 		or BAIL_OUT("the stack did not start (logs kept in $self->{root}/log)");
-	$self->{stopped} = 0;
 }
 
 sub stop {
 	my ($self) = @_;
 	return if $self->{stopped}++;
+	delete $live{"$self"};
 	$self->stack('stop', $self->{root});
 }
 
@@ -115,7 +131,7 @@ sub finish {
 sub DESTROY {
 	my ($self) = @_;
 	local $?;
-	$self->stop unless $self->{stopped};
+	$self->stop unless $self->{stopped} || $self->{owner} != $$;
 }
 
 sub slurp {
