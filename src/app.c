@@ -13,9 +13,11 @@
 #include "http/me.h"
 #include "http/router.h"
 #include "store/cache.h"
+#include "store/db.h"
 
 static const struct mk_route routes[] = {
 	{ MK_METHOD_GET, "/healthz", MK_PERM_NONE, MK_ROUTE_UNLIMITED, mk_health_live },
+	{ MK_METHOD_GET, "/readyz", MK_PERM_NONE, MK_ROUTE_UNLIMITED, mk_health_ready },
 	{ MK_METHOD_GET, "/api/me", MK_PERM_READ, 0, mk_me_get },
 };
 
@@ -33,12 +35,21 @@ build_parts(const struct mk_config *config, struct mk_app *app, char *err,
 			return -1;
 	}
 	app->limiter = mk_ratelimit_new(config, app->cache, err, errlen);
-	return app->limiter == NULL ? -1 : 0;
+	if (app->limiter == NULL)
+		return -1;
+	if (mk_db_configured(config)) {
+		/* No connection yet: a worker starts even while MariaDB is down. */
+		app->db = mk_db_new(config, err, errlen);
+		if (app->db == NULL)
+			return -1;
+	}
+	return 0;
 }
 
 static void
 free_parts(struct mk_app *app)
 {
+	mk_db_free(app->db);
 	mk_ratelimit_free(app->limiter);
 	mk_cache_free(app->cache);
 	mk_jwt_verifier_free(app->verifier);

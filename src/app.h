@@ -1,7 +1,7 @@
 /*
  * The application wiring: the one place that knows which parts are
  * stacked (router and route table, JWT verifier, memcached client, rate
- * limiter now; repositories, cache decorator and services as they
+ * limiter, database handle now; repositories, cache decorator and services as they
  * arrive). A struct mk_app is worker-lifetime: made by
  * each worker after fork, freed when it exits; it never points into a
  * request arena. Handlers receive it and take what they need from it.
@@ -15,6 +15,7 @@
 
 struct mk_cache;
 struct mk_config;
+struct mk_db;
 struct mk_jwt_verifier;
 struct mk_rate_limiter;
 struct mk_router;
@@ -24,6 +25,7 @@ struct mk_app {
 	struct mk_router *router;
 	struct mk_jwt_verifier *verifier;
 	struct mk_cache *cache;        /* NULL when no memcached is configured */
+	struct mk_db *db;              /* NULL when no database is configured */
 	struct mk_rate_limiter *limiter;
 	struct mk_http_service http;
 };

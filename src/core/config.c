@@ -95,6 +95,14 @@ static const struct conf_key conf_keys[] = {
 	{ "trusted_proxies", CONF_STRING, OFF(trusted_proxies), 0, 8192, "", check_list },
 	{ "memcached", CONF_STRING, OFF(memcached), 0, 8192, "", check_list },
 	{ "memcached_timeout", CONF_DURATION, OFF(memcached_timeout_ms), 1, 10000, "50ms", NULL },
+	{ "db_socket", CONF_STRING, OFF(db_socket), 0, 107, "", NULL },
+	{ "db_host", CONF_STRING, OFF(db_host), 0, 255, "", NULL },
+	{ "db_port", CONF_INT, OFF(db_port), 1, 65535, "3306", NULL },
+	{ "db_user", CONF_STRING, OFF(db_user), 0, 80, "markets", NULL },
+	{ "db_password", CONF_STRING, OFF(db_password), 0, 255, "", NULL },
+	{ "db_name", CONF_STRING, OFF(db_name), 0, 64, "markets", NULL },
+	{ "db_connect_timeout", CONF_DURATION, OFF(db_connect_timeout_ms), 1000, 60000, "2s", NULL },
+	{ "db_io_timeout", CONF_DURATION, OFF(db_io_timeout_ms), 1000, 300000, "10s", NULL },
 };
 
 #define CONF_NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))

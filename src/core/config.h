@@ -38,6 +38,14 @@ struct mk_config {
 	char *trusted_proxies;   /* addresses/CIDRs whose X-Forwarded-For counts */
 	char *memcached;         /* servers: unix:/path or host:port, comma-separated */
 	int memcached_timeout_ms;
+	char *db_socket;         /* MariaDB unix socket (wins over db_host) */
+	char *db_host;
+	int db_port;
+	char *db_user;
+	char *db_password;
+	char *db_name;
+	int db_connect_timeout_ms;
+	int db_io_timeout_ms;    /* read and write */
 };
 
 /* Size of the error text buffers the functions below fill. */

@@ -1,8 +1,14 @@
 /*
  * Health endpoints (http layer); see health.h.
  */
+#include <stdio.h>
+
+#include "app.h"
 #include "http/health.h"
+#include "http/request.h"
 #include "http/response.h"
+#include "store/cache.h"
+#include "store/db.h"
 
 enum mk_err
 mk_health_live(struct mk_app *app, struct mk_request *req,
@@ -13,6 +19,48 @@ mk_health_live(struct mk_app *app, struct mk_request *req,
 	mk_response_header(resp, "Cache-Control", "no-store");
 	mk_response_begin_data(resp, 200);
 	mk_buf_puts(&resp->body, "{\"status\":\"ok\"}");
+	mk_response_end_data(resp, NULL);
+	return MK_OK;
+}
+
+/* "ok", "unavailable" or "not configured", and whether it counts as ready. */
+static const char *
+probe(bool configured, enum mk_err rc, bool *ready)
+{
+	if (!configured)
+		return "not configured";
+	if (rc != MK_OK) {
+		*ready = false;
+		return "unavailable";
+	}
+	return "ok";
+}
+
+enum mk_err
+mk_health_ready(struct mk_app *app, struct mk_request *req,
+    struct mk_response *resp)
+{
+	bool ready = true;
+	const char *database = probe(app->db != NULL, app->db != NULL ? mk_db_ping(app->db) : MK_OK, &ready);
+	const char *memcached = probe(app->cache != NULL, app->cache != NULL ? mk_cache_ping(app->cache) : MK_OK, &ready);
+
+	mk_response_header(resp, "Cache-Control", "no-store");
+	if (!ready) {
+		static char message[96];
+
+		mk_response_header(resp, "Retry-After", "5");
+		(void)snprintf(message, sizeof(message), "Not ready:%s%s",
+		    database[0] == 'u' ? " database" : "", memcached[0] == 'u' ? " memcached" : "");
+		req->error_message = message;
+		req->log_error = message;
+		return MK_EUNAVAIL;
+	}
+	mk_response_begin_data(resp, 200);
+	mk_buf_puts(&resp->body, "{\"status\":\"ready\",\"database\":\"");
+	mk_buf_puts(&resp->body, database);
+	mk_buf_puts(&resp->body, "\",\"memcached\":\"");
+	mk_buf_puts(&resp->body, memcached);
+	mk_buf_puts(&resp->body, "\"}");
 	mk_response_end_data(resp, NULL);
 	return MK_OK;
 }

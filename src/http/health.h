@@ -15,4 +15,11 @@ struct mk_response;
 enum mk_err mk_health_live(struct mk_app *app, struct mk_request *req,
     struct mk_response *resp);
 
+/*
+ * GET /readyz: 200 when the database and memcached (each when configured)
+ * answer; else 503 unavailable naming the ones that did not.
+ */
+enum mk_err mk_health_ready(struct mk_app *app, struct mk_request *req,
+    struct mk_response *resp);
+
 #endif

@@ -157,6 +157,16 @@ mk_cache_incr(struct mk_cache *cache, const char *key, size_t key_len,
 	return outcome(cache, rc);
 }
 
+enum mk_err
+mk_cache_ping(struct mk_cache *cache)
+{
+	static const char key[] = "markets:readyz";
+	memcached_return_t rc = memcached_exist(cache->memc, key, sizeof(key) - 1);
+
+	/* Absent is an answer too. */
+	return outcome(cache, rc == MEMCACHED_NOTFOUND ? MEMCACHED_SUCCESS : rc);
+}
+
 bool
 mk_cache_down(const struct mk_cache *cache)
 {

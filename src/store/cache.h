@@ -43,6 +43,12 @@ void mk_cache_free(struct mk_cache *cache);
 enum mk_err mk_cache_incr(struct mk_cache *cache, const char *key,
     size_t key_len, uint32_t ttl_s, uint64_t *value);
 
+/*
+ * Checks that memcached answers (a lookup of a key nobody sets). Returns
+ * MK_OK or MK_EUNAVAIL.
+ */
+enum mk_err mk_cache_ping(struct mk_cache *cache);
+
 /* True while an outage is going on (the last operation failed). */
 bool mk_cache_down(const struct mk_cache *cache);
 

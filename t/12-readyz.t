@@ -1,0 +1,59 @@
+#!/usr/bin/perl
+# GET /readyz: 200 while the database and memcached answer; a 503
+# "unavailable" naming what is down (with Retry-After) while one is not;
+# 200 again, without a restart of the app, once it is back. /healthz stays
+# 200 throughout (the worker itself is alive). Neither is rate limited.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use Markets::Test;
+
+my $t = Markets::Test->new(env => { MARKETS_RATE_LIMIT => '3/60' });
+sub h { Markets::Test::header(@_) }
+sub dead { my $pid = shift; !kill(0, $pid) || (Markets::Test::slurp("/proc/$pid/stat") =~ /^\d+ \(.*\) (\S)/s)[0] eq 'Z' }
+sub stop_service {
+	my ($name) = @_;
+	my $pid = $t->pid_of($name);
+	kill 'TERM', $pid;
+	ok($t->wait_until(20, sub { dead($pid) }), "$name stopped");
+}
+
+# Both up, and the app's own database account works.
+for (1 .. 5) {
+	my $r = $t->get('/readyz');
+	is($r->{status}, 200, 'ready: 200');
+	is_deeply($r->{json}{data}, { status => 'ready', database => 'ok', memcached => 'ok' }, 'both backends ok');
+	ok(!defined h($r, 'X-RateLimit-Limit'), '/readyz is not rate limited (limit 3/60, 5 calls)');
+}
+my ($grants) = $t->sql("SHOW GRANTS FOR 'markets'\@'localhost'");
+unlike(join(' ', @{ $grants || [] }), qr/ALL PRIVILEGES ON \*\.\*/, "the app's account is not a superuser");
+
+# memcached down: 503 naming it; back: 200.
+stop_service('memcached');
+my $r = $t->get('/readyz');
+$t->is_error($r, 503, 'unavailable', 'memcached down');
+like($r->{json}{error}, qr/memcached/, 'the message names memcached');
+unlike($r->{json}{error}, qr/database/, 'and not the database');
+ok(h($r, 'Retry-After'), 'Retry-After');
+is($t->get('/healthz')->{status}, 200, '/healthz still 200');
+$t->start('memcached');
+ok($t->wait_until(10, sub { $t->get('/readyz')->{status} == 200 }), 'memcached back: ready again');
+
+# MariaDB down: 503 naming it; back: 200, the workers reconnect by themselves.
+stop_service('mysqld');
+$r = $t->get('/readyz');
+$t->is_error($r, 503, 'unavailable', 'database down');
+like($r->{json}{error}, qr/database/, 'the message names the database');
+is($t->get('/healthz')->{status}, 200, '/healthz still 200');
+ok((grep { /database unavailable/ } $t->log_text_lines), 'the outage is logged');
+$t->start('mariadb');
+ok($t->wait_until(15, sub { $t->get('/readyz')->{status} == 200 }), 'database back: ready again');
+# Every worker, not only the one that answered first: ask enough times.
+my @after = map { $t->get('/readyz')->{status} } 1 .. 10;
+is_deeply(\@after, [(200) x 10], 'ready on every request after the database is back');
+ok((grep { /database is back/ } $t->log_text_lines), 'the recovery is logged');
+
+$t->finish;
+done_testing;
