@@ -2,6 +2,7 @@
  * The application wiring; see app.h. The route table is here so that one
  * screen shows every endpoint the server answers and what it requires.
  */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "app.h"
@@ -12,6 +13,8 @@
 #include "http/health.h"
 #include "http/me.h"
 #include "http/router.h"
+#include "markets/handlers.h"
+#include "markets/repo.h"
 #include "store/cache.h"
 #include "store/db.h"
 
@@ -19,6 +22,7 @@ static const struct mk_route routes[] = {
 	{ MK_METHOD_GET, "/healthz", MK_PERM_NONE, MK_ROUTE_UNLIMITED, mk_health_live },
 	{ MK_METHOD_GET, "/readyz", MK_PERM_NONE, MK_ROUTE_UNLIMITED, mk_health_ready },
 	{ MK_METHOD_GET, "/api/me", MK_PERM_READ, 0, mk_me_get },
+	{ MK_METHOD_GET, "/api/markets/:id", MK_PERM_NONE, 0, mk_markets_get },
 };
 
 /* Builds the parts that can fail on configuration; shared by the check. */
@@ -42,6 +46,11 @@ build_parts(const struct mk_config *config, struct mk_app *app, char *err,
 		app->db = mk_db_new(config, err, errlen);
 		if (app->db == NULL)
 			return -1;
+		app->repo = mk_market_repo_mysql_new(app->db);
+		if (app->repo == NULL) {
+			(void)snprintf(err, errlen, "out of memory");
+			return -1;
+		}
 	}
 	return 0;
 }
@@ -49,6 +58,7 @@ build_parts(const struct mk_config *config, struct mk_app *app, char *err,
 static void
 free_parts(struct mk_app *app)
 {
+	mk_market_repo_free(app->repo);
 	mk_db_free(app->db);
 	mk_ratelimit_free(app->limiter);
 	mk_cache_free(app->cache);

@@ -17,6 +17,7 @@ struct mk_cache;
 struct mk_config;
 struct mk_db;
 struct mk_jwt_verifier;
+struct mk_market_repo;
 struct mk_rate_limiter;
 struct mk_router;
 
@@ -26,6 +27,7 @@ struct mk_app {
 	struct mk_jwt_verifier *verifier;
 	struct mk_cache *cache;        /* NULL when no memcached is configured */
 	struct mk_db *db;              /* NULL when no database is configured */
+	struct mk_market_repo *repo;   /* the stack of market repositories; NULL without a database */
 	struct mk_rate_limiter *limiter;
 	struct mk_http_service http;
 };

@@ -7,22 +7,36 @@
  * prepared statements). Outages are logged once, when they start and when
  * they end.
  */
+#include <errmsg.h>
 #include <mysql.h>
+#include <mysqld_error.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/arena.h"
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "store/db.h"
+
+/* Prepared statements kept per connection, found by their SQL text. */
+#define STMT_CACHE 64
+
+struct cached_stmt {
+	char *sql;
+	MYSQL_STMT *stmt;
+	uint64_t last_used;
+};
 
 struct mk_db {
 	MYSQL *conn;            /* NULL while disconnected */
 	const struct mk_config *config;
 	bool down;
 	int64_t down_since_ms;
+	struct cached_stmt stmts[STMT_CACHE];
+	uint64_t uses;
 };
 
 bool
@@ -45,8 +59,21 @@ mk_db_new(const struct mk_config *config, char *err, size_t errlen)
 }
 
 static void
+forget_stmt(struct cached_stmt *c)
+{
+	if (c->stmt != NULL)
+		(void)mysql_stmt_close(c->stmt);
+	free(c->sql);
+	c->sql = NULL;
+	c->stmt = NULL;
+}
+
+/* Statements belong to a connection: they go with it. */
+static void
 disconnect(struct mk_db *db)
 {
+	for (int i = 0; i < STMT_CACHE; i++)
+		forget_stmt(&db->stmts[i]);
 	if (db->conn != NULL) {
 		mysql_close(db->conn);
 		db->conn = NULL;
@@ -128,4 +155,200 @@ mk_db_ping(struct mk_db *db)
 	}
 	recovered(db);
 	return MK_OK;
+}
+
+/* True for the errors after which the connection is gone. */
+static bool
+connection_lost(unsigned err)
+{
+	return err == CR_SERVER_GONE_ERROR || err == CR_SERVER_LOST ||
+	    err == CR_CONNECTION_ERROR || err == ER_CONNECTION_KILLED ||
+	    err == CR_CONN_HOST_ERROR;
+}
+
+/* Finds or prepares sql on the current connection; NULL on failure (*err set). */
+static MYSQL_STMT *
+prepared(struct mk_db *db, const char *sql, unsigned *err)
+{
+	struct cached_stmt *slot = NULL;
+	my_bool update_max_length = 1;
+	MYSQL_STMT *stmt;
+
+	for (int i = 0; i < STMT_CACHE; i++) {
+		struct cached_stmt *c = &db->stmts[i];
+
+		if (c->sql != NULL && strcmp(c->sql, sql) == 0) {
+			c->last_used = ++db->uses;
+			return c->stmt;
+		}
+		/* Where a new one goes: an empty slot, else the least recently used. */
+		if (slot == NULL || (slot->sql != NULL &&
+		    (c->sql == NULL || c->last_used < slot->last_used)))
+			slot = c;
+	}
+	forget_stmt(slot);
+	stmt = mysql_stmt_init(db->conn);
+	if (stmt == NULL) {
+		*err = CR_OUT_OF_MEMORY;
+		return NULL;
+	}
+	if (mysql_stmt_prepare(stmt, sql, (unsigned long)strlen(sql)) != 0 ||
+	    mysql_stmt_attr_set(stmt, STMT_ATTR_UPDATE_MAX_LENGTH, &update_max_length) != 0) {
+		*err = mysql_stmt_errno(stmt);
+		mk_log(MK_LOG_ERROR, "database: cannot prepare a statement: %s", mysql_stmt_error(stmt));
+		(void)mysql_stmt_close(stmt);
+		return NULL;
+	}
+	slot->sql = strdup(sql);
+	if (slot->sql == NULL) {
+		(void)mysql_stmt_close(stmt);
+		*err = CR_OUT_OF_MEMORY;
+		return NULL;
+	}
+	slot->stmt = stmt;
+	slot->last_used = ++db->uses;
+	return stmt;
+}
+
+static void
+bind_params(MYSQL_BIND *binds, const struct mk_db_value *params, size_t n)
+{
+	memset(binds, 0, n * sizeof(*binds));
+	for (size_t i = 0; i < n; i++) {
+		switch (params[i].type) {
+		case MK_DB_INT:
+			binds[i].buffer_type = MYSQL_TYPE_LONGLONG;
+			binds[i].buffer = (void *)&params[i].integer;
+			break;
+		case MK_DB_TEXT:
+			binds[i].buffer_type = MYSQL_TYPE_STRING;
+			binds[i].buffer = (void *)params[i].text;
+			binds[i].buffer_length = (unsigned long)params[i].len;
+			break;
+		case MK_DB_NULL:
+			binds[i].buffer_type = MYSQL_TYPE_NULL;
+			break;
+		}
+	}
+}
+
+/* Copies the stored result of stmt into out; returns a mysql error code or 0. */
+static unsigned
+fetch_rows(MYSQL_STMT *stmt, struct mk_arena *arena, struct mk_db_rows *out)
+{
+	MYSQL_RES *meta = mysql_stmt_result_metadata(stmt);
+	MYSQL_FIELD *fields;
+	MYSQL_BIND *binds = NULL;
+	unsigned long *lengths;
+	my_bool *nulls;
+	size_t ncols, nrows, row = 0;
+	unsigned err = 0;
+	int rc;
+
+	if (meta == NULL)
+		return mysql_stmt_errno(stmt) != 0 ? mysql_stmt_errno(stmt) : CR_UNKNOWN_ERROR;
+	if (mysql_stmt_store_result(stmt) != 0) {
+		err = mysql_stmt_errno(stmt);
+		goto out;
+	}
+	ncols = mysql_num_fields(meta);
+	nrows = (size_t)mysql_stmt_num_rows(stmt);
+	fields = mysql_fetch_fields(meta);
+	binds = mk_arena_calloc(arena, ncols, sizeof(*binds));
+	lengths = mk_arena_calloc(arena, ncols, sizeof(*lengths));
+	nulls = mk_arena_calloc(arena, ncols, sizeof(*nulls));
+	out->cells = mk_arena_calloc(arena, nrows * ncols + 1, sizeof(*out->cells));
+	if (binds == NULL || lengths == NULL || nulls == NULL || out->cells == NULL) {
+		err = CR_OUT_OF_MEMORY;
+		goto out;
+	}
+	for (size_t c = 0; c < ncols; c++) {
+		binds[c].buffer_type = MYSQL_TYPE_STRING;
+		binds[c].buffer_length = fields[c].max_length + 1;
+		binds[c].buffer = mk_arena_alloc(arena, binds[c].buffer_length);
+		binds[c].length = &lengths[c];
+		binds[c].is_null = &nulls[c];
+		if (binds[c].buffer == NULL) {
+			err = CR_OUT_OF_MEMORY;
+			goto out;
+		}
+	}
+	if (mysql_stmt_bind_result(stmt, binds) != 0) {
+		err = mysql_stmt_errno(stmt);
+		goto out;
+	}
+	while ((rc = mysql_stmt_fetch(stmt)) == 0 && row < nrows) {
+		for (size_t c = 0; c < ncols; c++) {
+			struct mk_db_value *cell = &out->cells[row * ncols + c];
+
+			if (nulls[c]) {
+				cell->type = MK_DB_NULL;
+				continue;
+			}
+			cell->type = MK_DB_TEXT;
+			cell->len = lengths[c];
+			cell->text = mk_arena_strndup(arena, binds[c].buffer, lengths[c]);
+			if (cell->text == NULL) {
+				err = CR_OUT_OF_MEMORY;
+				goto out;
+			}
+		}
+		row++;
+	}
+	if (rc == 1)
+		err = mysql_stmt_errno(stmt);
+	else if (rc == MYSQL_DATA_TRUNCATED)
+		err = CR_UNKNOWN_ERROR; /* max_length said otherwise: a bug */
+	out->nrows = row;
+	out->ncols = ncols;
+out:
+	(void)mysql_stmt_free_result(stmt);
+	mysql_free_result(meta);
+	return err;
+}
+
+enum mk_err
+mk_db_select(struct mk_db *db, struct mk_arena *arena, const char *sql,
+    const struct mk_db_value *params, size_t nparams, struct mk_db_rows *out)
+{
+	MYSQL_BIND binds[MK_DB_MAX_PARAMS];
+
+	out->nrows = out->ncols = 0;
+	out->cells = NULL;
+	if (nparams > MK_DB_MAX_PARAMS)
+		return MK_EINTERNAL;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		MYSQL_STMT *stmt;
+		unsigned err = 0;
+
+		if (db->conn == NULL && connect_db(db) != MK_OK)
+			return MK_EUNAVAIL;
+		stmt = prepared(db, sql, &err);
+		if (stmt != NULL && mysql_stmt_param_count(stmt) != nparams) {
+			mk_log(MK_LOG_ERROR, "database: statement wants %lu parameters, got %zu",
+			    mysql_stmt_param_count(stmt), nparams);
+			return MK_EINTERNAL;
+		}
+		if (stmt != NULL) {
+			bind_params(binds, params, nparams);
+			if (mysql_stmt_bind_param(stmt, binds) != 0 || mysql_stmt_execute(stmt) != 0)
+				err = mysql_stmt_errno(stmt);
+			else
+				err = fetch_rows(stmt, arena, out);
+		}
+		if (err == 0) {
+			recovered(db);
+			return MK_OK;
+		}
+		if (err == CR_OUT_OF_MEMORY)
+			return MK_ENOMEM;
+		if (!connection_lost(err)) {
+			mk_log(MK_LOG_ERROR, "database: query failed: %u %s", err,
+			    stmt != NULL ? mysql_stmt_error(stmt) : mysql_error(db->conn));
+			return MK_EINTERNAL;
+		}
+		/* The connection dropped under us: once more on a new one. */
+		disconnect(db);
+	}
+	return outage(db, "query", "connection lost twice");
 }

@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/err.h"
 
@@ -35,5 +36,47 @@ void mk_db_free(struct mk_db *db);
  * Returns MK_OK or MK_EUNAVAIL (the cause is logged once per outage).
  */
 enum mk_err mk_db_ping(struct mk_db *db);
+
+struct mk_arena;
+
+/* A statement parameter, or a result cell. */
+enum mk_db_type { MK_DB_NULL, MK_DB_INT, MK_DB_TEXT };
+
+struct mk_db_value {
+	enum mk_db_type type;
+	int64_t integer;   /* MK_DB_INT parameters */
+	const char *text;  /* MK_DB_TEXT: parameters, and every non-NULL result cell */
+	size_t len;
+};
+
+/* Rows of a SELECT; cells are row-major and live in the request arena. */
+struct mk_db_rows {
+	size_t nrows;
+	size_t ncols;
+	struct mk_db_value *cells;
+};
+
+/* Statements with more parameters than this are refused (a bug). */
+#define MK_DB_MAX_PARAMS 64
+
+/*
+ * Runs a SELECT as a prepared statement (prepared once per connection and
+ * kept) with params bound, and copies every row into the arena, each cell
+ * as text (MK_DB_TEXT) or MK_DB_NULL. sql is trusted text from the store's
+ * callers, never built from input; every value travels as a parameter. A
+ * connection that dropped is made again and the statement run once more.
+ * Returns MK_OK, MK_EUNAVAIL or MK_EINTERNAL (logged with the server's
+ * message; never shown to a client).
+ */
+enum mk_err mk_db_select(struct mk_db *db, struct mk_arena *arena,
+    const char *sql, const struct mk_db_value *params, size_t nparams,
+    struct mk_db_rows *out);
+
+/* The cell at row, col of rows. */
+static inline const struct mk_db_value *
+mk_db_cell(const struct mk_db_rows *rows, size_t row, size_t col)
+{
+	return &rows->cells[row * rows->ncols + col];
+}
 
 #endif

@@ -63,6 +63,7 @@ sub new {
 	my $self = bless {
 		owner => $$,
 		apps => $opt{apps} || 1,
+		seed => $opt{seed} ? 1 : 0,
 		services => $opt{services} || [qw(mariadb memcached app nginx)],
 		env => \%env,
 		root => tempdir('markets-t-XXXXXX', TMPDIR => 1, CLEANUP => !$ENV{MARKETS_KEEP_TMP}),
@@ -105,7 +106,8 @@ sub start {
 	$live{"$self"} = $self;
 	Scalar::Util::weaken($live{"$self"});
 	$self->{stopped} = 0;
-	$self->stack('start', $self->{root}, '--port', $self->{port}, '--services', "@services", '--apps', $self->{apps})
+	$self->stack('start', $self->{root}, '--port', $self->{port}, '--services', "@services", '--apps', $self->{apps},
+		$self->{seed} ? ('--seed') : ())
 		or BAIL_OUT("the stack did not start (logs kept in $self->{root}/log)");
 }
 

@@ -1,0 +1,18 @@
+/*
+ * Market handlers (markets layer, http side): parse the request, call the
+ * service, write the response. No SQL, no business rules here.
+ */
+#ifndef MK_MARKET_HANDLERS_H
+#define MK_MARKET_HANDLERS_H
+
+#include "core/err.h"
+
+struct mk_app;
+struct mk_request;
+struct mk_response;
+
+/* GET /api/markets/:id — fields, include=creator. */
+enum mk_err mk_markets_get(struct mk_app *app, struct mk_request *req,
+    struct mk_response *resp);
+
+#endif

@@ -1,0 +1,106 @@
+/*
+ * The market resource (markets layer); see model.h.
+ */
+#include <string.h>
+
+#include "core/buf.h"
+#include "core/json.h"
+#include "markets/model.h"
+
+static const char *const field_names[MK_MARKET_FIELD__MAX] = {
+	[MK_MARKET_ID] = "id",
+	[MK_MARKET_NAME] = "name",
+	[MK_MARKET_DESCRIPTION] = "description",
+	[MK_MARKET_STATUS] = "status",
+	[MK_MARKET_VOLUME] = "volume",
+	[MK_MARKET_CREATOR_ID] = "creator_id",
+	[MK_MARKET_END_DATE] = "end_date",
+	[MK_MARKET_CREATED_AT] = "created_at",
+	[MK_MARKET_UPDATED_AT] = "updated_at",
+};
+
+const char *
+mk_market_field_name(enum mk_market_field field)
+{
+	return (unsigned)field < MK_MARKET_FIELD__MAX ? field_names[field] : "?";
+}
+
+enum mk_err
+mk_market_fields_parse(const char *list, unsigned *fields, const char **bad,
+    size_t *bad_len)
+{
+	const char *p = list;
+
+	*fields = 0;
+	for (;;) {
+		size_t len = strcspn(p, ",");
+		int found = -1;
+
+		for (int f = 0; f < MK_MARKET_FIELD__MAX && len > 0; f++) {
+			if (strlen(field_names[f]) == len && memcmp(field_names[f], p, len) == 0)
+				found = f;
+		}
+		if (found < 0) {
+			*bad = p;
+			*bad_len = len;
+			return MK_EBADREQUEST;
+		}
+		*fields |= MK_MARKET_FIELD_BIT(found);
+		if (p[len] == '\0')
+			return MK_OK;
+		p += len + 1;
+	}
+}
+
+static void
+member(struct mk_buf *out, bool *first, const char *name)
+{
+	if (!*first)
+		mk_buf_putc(out, ',');
+	*first = false;
+	mk_buf_putc(out, '"');
+	mk_buf_puts(out, name);
+	mk_buf_append(out, "\":", 2);
+}
+
+void
+mk_user_json(struct mk_buf *out, const struct mk_user *user)
+{
+	mk_buf_puts(out, "{\"id\":");
+	mk_buf_put_i64(out, user->id);
+	mk_buf_puts(out, ",\"name\":");
+	mk_json_cstr(out, user->name);
+	mk_buf_puts(out, ",\"email\":");
+	mk_json_cstr(out, user->email);
+	mk_buf_putc(out, '}');
+}
+
+void
+mk_market_json(struct mk_buf *out, const struct mk_market *m)
+{
+	bool first = true;
+
+	mk_buf_putc(out, '{');
+	for (int f = 0; f < MK_MARKET_FIELD__MAX; f++) {
+		if (!(m->fields & MK_MARKET_FIELD_BIT(f)))
+			continue;
+		member(out, &first, field_names[f]);
+		switch ((enum mk_market_field)f) {
+		case MK_MARKET_ID: mk_buf_put_i64(out, m->id); break;
+		case MK_MARKET_NAME: mk_json_cstr(out, m->name); break;
+		case MK_MARKET_DESCRIPTION: mk_json_cstr(out, m->description); break;
+		case MK_MARKET_STATUS: mk_json_cstr(out, m->status); break;
+		case MK_MARKET_VOLUME: mk_json_cstr(out, m->volume); break;
+		case MK_MARKET_CREATOR_ID: mk_buf_put_i64(out, m->creator_id); break;
+		case MK_MARKET_END_DATE: mk_json_cstr(out, m->end_date); break;
+		case MK_MARKET_CREATED_AT: mk_json_cstr(out, m->created_at); break;
+		case MK_MARKET_UPDATED_AT: mk_json_cstr(out, m->updated_at); break;
+		case MK_MARKET_FIELD__MAX: break;
+		}
+	}
+	if (m->creator != NULL) {
+		member(out, &first, "creator");
+		mk_user_json(out, m->creator);
+	}
+	mk_buf_putc(out, '}');
+}

@@ -1,0 +1,73 @@
+/*
+ * The market repository (markets layer): the interface services use to
+ * read and write markets, as a table of operations in the manner of
+ * redis's ConnectionType. Implementations embed struct mk_market_repo
+ * first: repo_mysql.c over MariaDB now; a memcached cache-aside decorator
+ * that owns an inner repository will stack on it. Only the wiring
+ * (src/app.c) knows which are stacked.
+ *
+ * Results live in the arena passed in; a repository is worker-lifetime.
+ */
+#ifndef MK_MARKET_REPO_H
+#define MK_MARKET_REPO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "markets/model.h"
+
+struct mk_arena;
+struct mk_db;
+struct mk_market_repo;
+
+struct mk_market_repo_ops {
+	/*
+	 * Fills *out with market id's fields (a mask of MK_MARKET_FIELD_BIT;
+	 * id is always filled). MK_ENOTFOUND when there is no such market.
+	 */
+	enum mk_err (*get)(struct mk_market_repo *repo, struct mk_arena *arena,
+	    int64_t id, unsigned fields, struct mk_market *out);
+	/*
+	 * Fills out[] (room for n) with the users among ids (n at most 100,
+	 * repeats allowed) in one query; *found says how many exist.
+	 */
+	enum mk_err (*users)(struct mk_market_repo *repo, struct mk_arena *arena,
+	    const int64_t *ids, size_t n, struct mk_user *out, size_t *found);
+	void (*destroy)(struct mk_market_repo *repo);
+};
+
+struct mk_market_repo {
+	const struct mk_market_repo_ops *ops;
+};
+
+/* Most ids one users() call takes: a page of markets. */
+#define MK_MARKET_REPO_MAX_IDS 100
+
+static inline enum mk_err
+mk_market_repo_get(struct mk_market_repo *repo, struct mk_arena *arena,
+    int64_t id, unsigned fields, struct mk_market *out)
+{
+	return repo->ops->get(repo, arena, id, fields, out);
+}
+
+static inline enum mk_err
+mk_market_repo_users(struct mk_market_repo *repo, struct mk_arena *arena,
+    const int64_t *ids, size_t n, struct mk_user *out, size_t *found)
+{
+	return repo->ops->users(repo, arena, ids, n, out, found);
+}
+
+static inline void
+mk_market_repo_free(struct mk_market_repo *repo)
+{
+	if (repo != NULL)
+		repo->ops->destroy(repo);
+}
+
+/*
+ * The MariaDB repository over db (not owned). NULL when out of memory.
+ */
+struct mk_market_repo *mk_market_repo_mysql_new(struct mk_db *db);
+
+#endif

@@ -1,0 +1,27 @@
+/*
+ * The market service (markets layer): business rules between handlers and
+ * the repository. Reads assemble what a response embeds with a fixed
+ * number of repository calls, whatever the page size (no N+1).
+ */
+#ifndef MK_MARKET_SERVICE_H
+#define MK_MARKET_SERVICE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "markets/model.h"
+
+struct mk_arena;
+struct mk_market_repo;
+
+/*
+ * One market with the fields asked for (0: all) and, with
+ * include_creator, its creator embedded — two repository calls at most.
+ * MK_ENOTFOUND for an unknown id.
+ */
+enum mk_err mk_market_service_get(struct mk_market_repo *repo,
+    struct mk_arena *arena, int64_t id, unsigned fields, bool include_creator,
+    struct mk_market *out);
+
+#endif
