@@ -2,8 +2,10 @@
  * The application wiring; see app.h. The route table is here so that one
  * screen shows every endpoint the server answers and what it requires.
  */
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "app.h"
 #include "auth/jwt.h"
@@ -22,6 +24,7 @@ static const struct mk_route routes[] = {
 	{ MK_METHOD_GET, "/healthz", MK_PERM_NONE, MK_ROUTE_UNLIMITED, mk_health_live },
 	{ MK_METHOD_GET, "/readyz", MK_PERM_NONE, MK_ROUTE_UNLIMITED, mk_health_ready },
 	{ MK_METHOD_GET, "/api/me", MK_PERM_READ, 0, mk_me_get },
+	{ MK_METHOD_GET, "/api/markets", MK_PERM_NONE, 0, mk_markets_list },
 	{ MK_METHOD_GET, "/api/markets/:id", MK_PERM_NONE, 0, mk_markets_get },
 };
 
@@ -65,6 +68,26 @@ free_parts(struct mk_app *app)
 	mk_jwt_verifier_free(app->verifier);
 }
 
+/*
+ * The cursor MAC key, the same in every worker and host that share the
+ * configuration: from cursor_secret, else from jwt_secret (a different
+ * key, by HMAC with a label), else a fixed default (logged at start:
+ * cursors are then tamper-evident only in name).
+ */
+static int
+derive_cursor_key(const struct mk_config *config, unsigned char *key)
+{
+	static const char label[] = "markets cursor key v1";
+	const char *secret = config->cursor_secret[0] != '\0' ? config->cursor_secret :
+	    config->jwt_secret[0] != '\0' ? config->jwt_secret : "markets-default-cursor-secret";
+	size_t len = 0;
+
+	if (EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, secret, strlen(secret),
+	    (const unsigned char *)label, sizeof(label) - 1, key, 32, &len) == NULL || len != 32)
+		return -1;
+	return 0;
+}
+
 int
 mk_app_check_config(const struct mk_config *config, char *err, size_t errlen)
 {
@@ -94,6 +117,11 @@ mk_app_new(const struct mk_config *config)
 	}
 	if (build_parts(config, app, err, sizeof(err)) != 0) {
 		mk_log(MK_LOG_ERROR, "worker start-up failed: %s", err);
+		mk_app_free(app);
+		return NULL;
+	}
+	if (derive_cursor_key(config, app->cursor_key) != 0) {
+		mk_log(MK_LOG_ERROR, "worker start-up failed: cannot derive the cursor key");
 		mk_app_free(app);
 		return NULL;
 	}

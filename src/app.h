@@ -28,6 +28,7 @@ struct mk_app {
 	struct mk_cache *cache;        /* NULL when no memcached is configured */
 	struct mk_db *db;              /* NULL when no database is configured */
 	struct mk_market_repo *repo;   /* the stack of market repositories; NULL without a database */
+	unsigned char cursor_key[32];  /* MAC key of list cursors (markets/cursor.h) */
 	struct mk_rate_limiter *limiter;
 	struct mk_http_service http;
 };

@@ -91,6 +91,7 @@ static const struct conf_key conf_keys[] = {
 	{ "jwt_leeway", CONF_DURATION, OFF(jwt_leeway_ms), 0, 600000, "30s", NULL },
 	{ "jwt_issuer", CONF_STRING, OFF(jwt_issuer), 0, 1024, "", NULL },
 	{ "jwt_audience", CONF_STRING, OFF(jwt_audience), 0, 1024, "", NULL },
+	{ "cursor_secret", CONF_STRING, OFF(cursor_secret), 0, 4096, "", check_jwt_secret },
 	{ "rate_limit", CONF_RATE, OFF(rate_limit), 1, 1000000000, "100/60", NULL },
 	{ "trusted_proxies", CONF_STRING, OFF(trusted_proxies), 0, 8192, "", check_list },
 	{ "memcached", CONF_STRING, OFF(memcached), 0, 8192, "", check_list },

@@ -31,6 +31,7 @@ struct mk_config {
 	int jwt_leeway_ms;       /* clock skew allowed on exp, nbf, iat */
 	char *jwt_issuer;        /* required iss when set */
 	char *jwt_audience;      /* required in aud when set */
+	char *cursor_secret;     /* MAC key of list cursors; default: from jwt_secret */
 	struct mk_rate {
 		int limit;       /* requests ... */
 		int window_s;    /* ... per this many seconds */

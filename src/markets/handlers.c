@@ -11,22 +11,41 @@
 #include "core/arena.h"
 #include "http/request.h"
 #include "http/response.h"
+#include "core/buf.h"
+#include "markets/cursor.h"
 #include "markets/handlers.h"
 #include "markets/service.h"
 
-/* Parses a path id: digits only, no leading zero, 1..INT64_MAX. */
+/*
+ * Parses a canonical decimal integer in [min, max]: digits only, no sign,
+ * no leading zero, no exponent ("1e2" is not a number here).
+ */
 static bool
-parse_id(const char *text, int64_t *out)
+parse_uint(const char *text, uint64_t min, uint64_t max, uint64_t *out)
 {
 	uint64_t v = 0;
 
-	if (text[0] < '1' || text[0] > '9')
+	if (text[0] < '0' || text[0] > '9' || (text[0] == '0' && text[1] != '\0'))
 		return false;
 	for (const char *p = text; *p != '\0'; p++) {
-		if (*p < '0' || *p > '9' || v > ((uint64_t)INT64_MAX - (uint64_t)(*p - '0')) / 10)
+		if (*p < '0' || *p > '9' || v > (max - (uint64_t)(*p - '0')) / 10)
 			return false;
 		v = v * 10 + (uint64_t)(*p - '0');
 	}
+	if (v < min)
+		return false;
+	*out = v;
+	return true;
+}
+
+/* Parses a path id: a canonical integer in 1..INT64_MAX. */
+static bool
+parse_id(const char *text, int64_t *out)
+{
+	uint64_t v;
+
+	if (!parse_uint(text, 1, (uint64_t)INT64_MAX, &v))
+		return false;
 	*out = (int64_t)v;
 	return true;
 }
@@ -56,24 +75,20 @@ single_param(struct mk_request *req, const char *name, const char **value)
 	return count > 1 ? bad_param(req, name, "given more than once") : MK_OK;
 }
 
-enum mk_err
-mk_markets_get(struct mk_app *app, struct mk_request *req,
-    struct mk_response *resp)
+/* `fields` and `include`, shared by the single and the list reads. */
+static enum mk_err
+parse_shape(struct mk_request *req, unsigned *fields, bool *include_creator)
 {
 	const char *fields_text, *include, *bad;
-	struct mk_market market;
-	unsigned fields = 0;
 	size_t bad_len;
-	int64_t id;
 	enum mk_err rc;
 
-	if (!parse_id(req->path_params[0], &id))
-		return MK_ENOTFOUND;
+	*fields = 0;
 	if ((rc = single_param(req, "fields", &fields_text)) != MK_OK ||
 	    (rc = single_param(req, "include", &include)) != MK_OK)
 		return rc;
 	if (fields_text != NULL &&
-	    mk_market_fields_parse(fields_text, &fields, &bad, &bad_len) != MK_OK) {
+	    mk_market_fields_parse(fields_text, fields, &bad, &bad_len) != MK_OK) {
 		char why[96];
 
 		(void)snprintf(why, sizeof(why), "unknown field '%.*s'", (int)(bad_len > 40 ? 40 : bad_len), bad);
@@ -81,16 +96,147 @@ mk_markets_get(struct mk_app *app, struct mk_request *req,
 	}
 	if (include != NULL && strcmp(include, "creator") != 0)
 		return bad_param(req, "include", "only 'creator' can be included");
+	*include_creator = include != NULL;
+	return MK_OK;
+}
+
+enum mk_err
+mk_markets_get(struct mk_app *app, struct mk_request *req,
+    struct mk_response *resp)
+{
+	struct mk_market market;
+	bool include_creator;
+	unsigned fields;
+	int64_t id;
+	enum mk_err rc;
+
+	if (!parse_id(req->path_params[0], &id))
+		return MK_ENOTFOUND;
+	if ((rc = parse_shape(req, &fields, &include_creator)) != MK_OK)
+		return rc;
 	if (app->repo == NULL) {
 		req->log_error = "no database configured";
 		return MK_EUNAVAIL;
 	}
-	rc = mk_market_service_get(app->repo, req->arena, id, fields, include != NULL, &market);
+	rc = mk_market_service_get(app->repo, req->arena, id, fields, include_creator, &market);
 	if (rc != MK_OK)
 		return rc;
 	mk_response_header(resp, "Cache-Control", "no-cache");
 	mk_response_begin_data(resp, 200);
 	mk_market_json(&resp->body, &market);
 	mk_response_end_data(resp, NULL);
+	return MK_OK;
+}
+
+/* Reads the list's query parameters into *q; a 400 names the bad one. */
+static enum mk_err
+parse_list_query(struct mk_app *app, struct mk_request *req,
+    struct mk_market_query *q, bool *include_creator)
+{
+	const char *status, *creator, *sort, *limit, *offset, *cursor, *count;
+	struct mk_cursor position;
+	uint64_t number;
+	enum mk_err rc;
+
+	memset(q, 0, sizeof(*q));
+	q->sort = MK_SORT_CREATED_DESC;
+	q->limit = 20;
+	if ((rc = parse_shape(req, &q->fields, include_creator)) != MK_OK ||
+	    (rc = single_param(req, "status", &status)) != MK_OK ||
+	    (rc = single_param(req, "creator_id", &creator)) != MK_OK ||
+	    (rc = single_param(req, "sort", &sort)) != MK_OK ||
+	    (rc = single_param(req, "limit", &limit)) != MK_OK ||
+	    (rc = single_param(req, "offset", &offset)) != MK_OK ||
+	    (rc = single_param(req, "cursor", &cursor)) != MK_OK ||
+	    (rc = single_param(req, "count", &count)) != MK_OK)
+		return rc;
+	if (status != NULL && (q->status = mk_market_status_parse(status)) == NULL)
+		return bad_param(req, "status", "must be active, closed or resolved");
+	if (creator != NULL) {
+		if (!parse_uint(creator, 1, (uint64_t)INT64_MAX, &number))
+			return bad_param(req, "creator_id", "must be a positive integer");
+		q->creator_id = (int64_t)number;
+	}
+	if (sort != NULL && !mk_market_sort_parse(sort, &q->sort))
+		return bad_param(req, "sort", "must be one of volume, -volume, created_at, -created_at, name, -name");
+	if (limit != NULL) {
+		if (!parse_uint(limit, 1, 100, &number))
+			return bad_param(req, "limit", "must be an integer from 1 to 100");
+		q->limit = (unsigned)number;
+	}
+	if (offset != NULL && !parse_uint(offset, 0, 1000000000, &q->offset))
+		return bad_param(req, "offset", "must be an integer from 0 to 1000000000");
+	if (count != NULL) {
+		if (strcmp(count, "exact") != 0)
+			return bad_param(req, "count", "the only count is 'exact'");
+		q->count = true;
+	}
+	if (cursor != NULL) {
+		if (offset != NULL)
+			return bad_param(req, "cursor", "give offset or cursor, not both");
+		rc = mk_cursor_decode(req->arena, app->cursor_key, cursor, strlen(cursor), &position);
+		if (rc == MK_ENOMEM)
+			return rc;
+		if (rc != MK_OK)
+			return bad_param(req, "cursor", "not a cursor of this server");
+		if (position.sort != q->sort || position.creator_id != q->creator_id ||
+		    (position.status == NULL) != (q->status == NULL) ||
+		    (q->status != NULL && strcmp(position.status, q->status) != 0))
+			return bad_param(req, "cursor", "belongs to another query (sort or filters changed)");
+		q->after_key = position.key;
+		q->after_id = position.id;
+	}
+	return MK_OK;
+}
+
+enum mk_err
+mk_markets_list(struct mk_app *app, struct mk_request *req,
+    struct mk_response *resp)
+{
+	struct mk_market_query q;
+	struct mk_market_page page;
+	struct mk_buf meta;
+	bool include_creator = false;
+	enum mk_err rc;
+
+	if ((rc = parse_list_query(app, req, &q, &include_creator)) != MK_OK)
+		return rc;
+	if (app->repo == NULL) {
+		req->log_error = "no database configured";
+		return MK_EUNAVAIL;
+	}
+	rc = mk_market_service_list(app->repo, req->arena, &q, include_creator, &page);
+	if (rc != MK_OK)
+		return rc;
+	mk_buf_init(&meta, req->arena);
+	mk_buf_printf(&meta, "{\"limit\":%u,\"offset\":%llu", q.limit, (unsigned long long)q.offset);
+	if (page.total >= 0)
+		mk_buf_printf(&meta, ",\"total\":%lld", (long long)page.total);
+	mk_buf_puts(&meta, ",\"next_cursor\":");
+	if (page.more && page.last_key != NULL) {
+		struct mk_cursor next = {
+			.sort = q.sort, .status = q.status, .creator_id = q.creator_id,
+			.key = page.last_key, .id = page.last_id,
+		};
+
+		mk_buf_putc(&meta, '"');
+		mk_cursor_encode(&meta, app->cursor_key, &next);
+		mk_buf_putc(&meta, '"');
+	} else {
+		mk_buf_puts(&meta, "null");
+	}
+	mk_buf_putc(&meta, '}');
+	if (meta.oom)
+		return MK_ENOMEM;
+	mk_response_header(resp, "Cache-Control", "no-cache");
+	mk_response_begin_data(resp, 200);
+	mk_buf_putc(&resp->body, '[');
+	for (size_t i = 0; i < page.n; i++) {
+		if (i > 0)
+			mk_buf_putc(&resp->body, ',');
+		mk_market_json(&resp->body, &page.items[i]);
+	}
+	mk_buf_putc(&resp->body, ']');
+	mk_response_end_data(resp, meta.data);
 	return MK_OK;
 }

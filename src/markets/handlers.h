@@ -15,4 +15,8 @@ struct mk_response;
 enum mk_err mk_markets_get(struct mk_app *app, struct mk_request *req,
     struct mk_response *resp);
 
+/* GET /api/markets — filters, sort, limit, offset or cursor, fields, include, count. */
+enum mk_err mk_markets_list(struct mk_app *app, struct mk_request *req,
+    struct mk_response *resp);
+
 #endif

@@ -104,3 +104,42 @@ mk_market_json(struct mk_buf *out, const struct mk_market *m)
 	}
 	mk_buf_putc(out, '}');
 }
+
+static const char *const sort_names[MK_SORT__MAX] = {
+	[MK_SORT_CREATED_DESC] = "-created_at",
+	[MK_SORT_CREATED_ASC] = "created_at",
+	[MK_SORT_VOLUME_DESC] = "-volume",
+	[MK_SORT_VOLUME_ASC] = "volume",
+	[MK_SORT_NAME_DESC] = "-name",
+	[MK_SORT_NAME_ASC] = "name",
+};
+
+bool
+mk_market_sort_parse(const char *text, enum mk_market_sort *out)
+{
+	for (int s = 0; s < MK_SORT__MAX; s++) {
+		if (strcmp(text, sort_names[s]) == 0) {
+			*out = (enum mk_market_sort)s;
+			return true;
+		}
+	}
+	return false;
+}
+
+const char *
+mk_market_sort_name(enum mk_market_sort sort)
+{
+	return (unsigned)sort < MK_SORT__MAX ? sort_names[sort] : "?";
+}
+
+const char *
+mk_market_status_parse(const char *text)
+{
+	static const char *const statuses[] = { "active", "closed", "resolved" };
+
+	for (size_t i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++) {
+		if (strcmp(text, statuses[i]) == 0)
+			return statuses[i];
+	}
+	return NULL;
+}

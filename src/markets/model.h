@@ -51,6 +51,48 @@ struct mk_market {
 	const struct mk_user *creator; /* embedded when include=creator, else NULL */
 };
 
+/* The list orders of the contract; the default is newest first. */
+enum mk_market_sort {
+	MK_SORT_CREATED_DESC,
+	MK_SORT_CREATED_ASC,
+	MK_SORT_VOLUME_DESC,
+	MK_SORT_VOLUME_ASC,
+	MK_SORT_NAME_DESC,
+	MK_SORT_NAME_ASC,
+	MK_SORT__MAX
+};
+
+/* Parses "-created_at", "volume", …; returns false for anything else. */
+bool mk_market_sort_parse(const char *text, enum mk_market_sort *out);
+
+const char *mk_market_sort_name(enum mk_market_sort sort);
+
+/* Parses "active", "closed", "resolved"; returns the canonical string or NULL. */
+const char *mk_market_status_parse(const char *text);
+
+/* What a list asks the repository for. */
+struct mk_market_query {
+	const char *status;       /* NULL: any */
+	int64_t creator_id;       /* 0: any */
+	enum mk_market_sort sort;
+	unsigned limit;           /* 1..100 */
+	uint64_t offset;          /* rows to skip (0 with a cursor) */
+	const char *after_key;    /* keyset: the sort key of the last row seen, or NULL */
+	int64_t after_id;         /* and its id */
+	unsigned fields;          /* MK_MARKET_FIELD_BIT mask */
+	bool count;               /* also count every match */
+};
+
+/* One page of a list. */
+struct mk_market_page {
+	struct mk_market *items;
+	size_t n;
+	bool more;                /* rows follow this page */
+	const char *last_key;     /* sort key of the last item, for the next cursor */
+	int64_t last_id;
+	int64_t total;            /* every match, when counted; else -1 */
+};
+
 /* The contract's name of a field ("creator_id"). */
 const char *mk_market_field_name(enum mk_market_field field);
 

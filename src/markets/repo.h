@@ -34,6 +34,14 @@ struct mk_market_repo_ops {
 	 */
 	enum mk_err (*users)(struct mk_market_repo *repo, struct mk_arena *arena,
 	    const int64_t *ids, size_t n, struct mk_user *out, size_t *found);
+	/*
+	 * Fills *page with at most q->limit markets matching q, in q->sort
+	 * order with id as the tie-break, after the keyset position when
+	 * q->after_key is set (else after q->offset rows); counts every match
+	 * when q->count. One query per page, two with the count.
+	 */
+	enum mk_err (*list)(struct mk_market_repo *repo, struct mk_arena *arena,
+	    const struct mk_market_query *q, struct mk_market_page *page);
 	void (*destroy)(struct mk_market_repo *repo);
 };
 
@@ -56,6 +64,13 @@ mk_market_repo_users(struct mk_market_repo *repo, struct mk_arena *arena,
     const int64_t *ids, size_t n, struct mk_user *out, size_t *found)
 {
 	return repo->ops->users(repo, arena, ids, n, out, found);
+}
+
+static inline enum mk_err
+mk_market_repo_list(struct mk_market_repo *repo, struct mk_arena *arena,
+    const struct mk_market_query *q, struct mk_market_page *page)
+{
+	return repo->ops->list(repo, arena, q, page);
 }
 
 static inline void

@@ -47,35 +47,26 @@ to_text(const struct mk_db_value *cell)
 	return cell->type == MK_DB_TEXT ? cell->text : NULL;
 }
 
-static enum mk_err
-repo_get(struct mk_market_repo *base, struct mk_arena *arena, int64_t id,
-    unsigned fields, struct mk_market *out)
+/* Appends the column expressions of fields, id first. */
+static void
+select_list(struct mk_buf *sql, unsigned fields)
 {
-	struct repo_mysql *repo = (struct repo_mysql *)base;
-	struct mk_db_value param = { .type = MK_DB_INT, .integer = id };
-	struct mk_db_rows rows;
-	struct mk_buf sql;
-	enum mk_err rc;
-	size_t col = 0;
-
-	fields |= MK_MARKET_FIELD_BIT(MK_MARKET_ID);
-	mk_buf_init(&sql, arena);
-	mk_buf_puts(&sql, "SELECT ");
-	for (int f = 0; f < MK_MARKET_FIELD__MAX; f++) {
+	mk_buf_puts(sql, "SELECT id");
+	for (int f = MK_MARKET_ID + 1; f < MK_MARKET_FIELD__MAX; f++) {
 		if (!(fields & MK_MARKET_FIELD_BIT(f)))
 			continue;
-		if (f != MK_MARKET_ID)
-			mk_buf_append(&sql, ", ", 2);
-		mk_buf_puts(&sql, columns[f]);
+		mk_buf_append(sql, ", ", 2);
+		mk_buf_puts(sql, columns[f]);
 	}
-	mk_buf_puts(&sql, " FROM markets WHERE id = ?");
-	if (sql.oom)
-		return MK_ENOMEM;
-	rc = mk_db_select(repo->db, arena, sql.data, &param, 1, &rows);
-	if (rc != MK_OK)
-		return rc;
-	if (rows.nrows == 0)
-		return MK_ENOTFOUND;
+}
+
+/* Reads one row laid out by select_list() into *out; returns the next column. */
+static size_t
+fill_market(const struct mk_db_rows *rows, size_t r, unsigned fields,
+    struct mk_market *out)
+{
+	size_t col = 0;
+
 	memset(out, 0, sizeof(*out));
 	out->fields = fields;
 	for (int f = 0; f < MK_MARKET_FIELD__MAX; f++) {
@@ -83,7 +74,7 @@ repo_get(struct mk_market_repo *base, struct mk_arena *arena, int64_t id,
 
 		if (!(fields & MK_MARKET_FIELD_BIT(f)))
 			continue;
-		cell = mk_db_cell(&rows, 0, col++);
+		cell = mk_db_cell(rows, r, col++);
 		switch ((enum mk_market_field)f) {
 		case MK_MARKET_ID: out->id = to_int(cell); break;
 		case MK_MARKET_NAME: out->name = to_text(cell); break;
@@ -95,6 +86,146 @@ repo_get(struct mk_market_repo *base, struct mk_arena *arena, int64_t id,
 		case MK_MARKET_CREATED_AT: out->created_at = to_text(cell); break;
 		case MK_MARKET_UPDATED_AT: out->updated_at = to_text(cell); break;
 		case MK_MARKET_FIELD__MAX: break;
+		}
+	}
+	return col;
+}
+
+static enum mk_err
+repo_get(struct mk_market_repo *base, struct mk_arena *arena, int64_t id,
+    unsigned fields, struct mk_market *out)
+{
+	struct repo_mysql *repo = (struct repo_mysql *)base;
+	struct mk_db_value param = { .type = MK_DB_INT, .integer = id };
+	struct mk_db_rows rows;
+	struct mk_buf sql;
+	enum mk_err rc;
+
+	fields |= MK_MARKET_FIELD_BIT(MK_MARKET_ID);
+	mk_buf_init(&sql, arena);
+	select_list(&sql, fields);
+	mk_buf_puts(&sql, " FROM markets WHERE id = ?");
+	if (sql.oom)
+		return MK_ENOMEM;
+	rc = mk_db_select(repo->db, arena, sql.data, &param, 1, &rows);
+	if (rc != MK_OK)
+		return rc;
+	if (rows.nrows == 0)
+		return MK_ENOTFOUND;
+	(void)fill_market(&rows, 0, fields, out);
+	return MK_OK;
+}
+
+/*
+ * The sort orders: the column, how its value is written into a cursor
+ * (exact: microseconds, decimal text), how a cursor value is read back,
+ * and the direction. Each has an index (…, column, id).
+ */
+static const struct {
+	const char *column;
+	const char *index;  /* (column, id): the order of an unfiltered list */
+	const char *key;    /* the cursor's text of the column */
+	const char *param;  /* a cursor value as a comparable of the column */
+	bool desc;
+} sorts[MK_SORT__MAX] = {
+	[MK_SORT_CREATED_DESC] = { "created_at", "markets_created", "DATE_FORMAT(created_at, '%Y-%m-%d %H:%i:%s.%f')", "CAST(? AS DATETIME(6))", true },
+	[MK_SORT_CREATED_ASC] = { "created_at", "markets_created", "DATE_FORMAT(created_at, '%Y-%m-%d %H:%i:%s.%f')", "CAST(? AS DATETIME(6))", false },
+	[MK_SORT_VOLUME_DESC] = { "volume", "markets_volume", "volume", "CAST(? AS DECIMAL(20,2))", true },
+	[MK_SORT_VOLUME_ASC] = { "volume", "markets_volume", "volume", "CAST(? AS DECIMAL(20,2))", false },
+	[MK_SORT_NAME_DESC] = { "name", "markets_name", "name", "?", true },
+	[MK_SORT_NAME_ASC] = { "name", "markets_name", "name", "?", false },
+};
+
+/*
+ * Appends FROM and the WHERE clause of the filters and binds their values.
+ * An unfiltered list names its order's index: MariaDB's cost model would
+ * otherwise sort the whole table for a 20-row page (a status filter finds
+ * (status, column, id) by itself).
+ */
+static void
+where_filters(struct mk_buf *sql, const struct mk_market_query *q,
+    struct mk_db_value *params, size_t *n, bool ordered)
+{
+	mk_buf_puts(sql, " FROM markets");
+	if (ordered && q->status == NULL && q->creator_id == 0)
+		mk_buf_printf(sql, " FORCE INDEX FOR ORDER BY (%s)", sorts[q->sort].index);
+	mk_buf_puts(sql, " WHERE 1 = 1");
+	if (q->status != NULL) {
+		mk_buf_puts(sql, " AND status = ?");
+		params[(*n)++] = (struct mk_db_value){ .type = MK_DB_TEXT, .text = q->status, .len = strlen(q->status) };
+	}
+	if (q->creator_id > 0) {
+		mk_buf_puts(sql, " AND creator_id = ?");
+		params[(*n)++] = (struct mk_db_value){ .type = MK_DB_INT, .integer = q->creator_id };
+	}
+}
+
+static enum mk_err
+repo_list(struct mk_market_repo *base, struct mk_arena *arena,
+    const struct mk_market_query *q, struct mk_market_page *page)
+{
+	struct repo_mysql *repo = (struct repo_mysql *)base;
+	unsigned fields = q->fields | MK_MARKET_FIELD_BIT(MK_MARKET_ID);
+	struct mk_db_value params[8];
+	struct mk_db_rows rows;
+	struct mk_buf sql;
+	size_t n = 0, key_col;
+	enum mk_err rc;
+	const char *dir = sorts[q->sort].desc ? "DESC" : "ASC";
+
+	memset(page, 0, sizeof(*page));
+	page->total = -1;
+	if (q->count) {
+		mk_buf_init(&sql, arena);
+		mk_buf_puts(&sql, "SELECT COUNT(*)");
+		where_filters(&sql, q, params, &n, false);
+		if (sql.oom)
+			return MK_ENOMEM;
+		rc = mk_db_select(repo->db, arena, sql.data, params, n, &rows);
+		if (rc != MK_OK)
+			return rc;
+		page->total = rows.nrows == 1 ? to_int(mk_db_cell(&rows, 0, 0)) : 0;
+		n = 0;
+	}
+	mk_buf_init(&sql, arena);
+	select_list(&sql, fields);
+	mk_buf_append(&sql, ", ", 2);
+	mk_buf_puts(&sql, sorts[q->sort].key);
+	where_filters(&sql, q, params, &n, true);
+	if (q->after_key != NULL) {
+		/* Keyset: the leading comparison lets the index range start there. */
+		const char *op = sorts[q->sort].desc ? "<" : ">";
+		struct mk_db_value key = { .type = MK_DB_TEXT, .text = q->after_key, .len = strlen(q->after_key) };
+
+		mk_buf_printf(&sql, " AND %s %s= %s AND (%s %s %s OR id %s ?)",
+		    sorts[q->sort].column, op, sorts[q->sort].param,
+		    sorts[q->sort].column, op, sorts[q->sort].param, op);
+		params[n++] = key;
+		params[n++] = key;
+		params[n++] = (struct mk_db_value){ .type = MK_DB_INT, .integer = q->after_id };
+	}
+	mk_buf_printf(&sql, " ORDER BY %s %s, id %s LIMIT ?", sorts[q->sort].column, dir, dir);
+	/* One row more than asked: whether a next page exists, without a count. */
+	params[n++] = (struct mk_db_value){ .type = MK_DB_INT, .integer = (int64_t)q->limit + 1 };
+	if (q->offset > 0) {
+		mk_buf_puts(&sql, " OFFSET ?");
+		params[n++] = (struct mk_db_value){ .type = MK_DB_INT, .integer = (int64_t)q->offset };
+	}
+	if (sql.oom)
+		return MK_ENOMEM;
+	rc = mk_db_select(repo->db, arena, sql.data, params, n, &rows);
+	if (rc != MK_OK)
+		return rc;
+	page->more = rows.nrows > q->limit;
+	page->n = page->more ? q->limit : rows.nrows;
+	page->items = mk_arena_calloc(arena, page->n + 1, sizeof(*page->items));
+	if (page->items == NULL)
+		return MK_ENOMEM;
+	for (size_t r = 0; r < page->n; r++) {
+		key_col = fill_market(&rows, r, fields, &page->items[r]);
+		if (r + 1 == page->n) {
+			page->last_key = to_text(mk_db_cell(&rows, r, key_col));
+			page->last_id = page->items[r].id;
 		}
 	}
 	return MK_OK;
@@ -152,6 +283,7 @@ repo_destroy(struct mk_market_repo *base)
 
 static const struct mk_market_repo_ops mysql_ops = {
 	.get = repo_get,
+	.list = repo_list,
 	.users = repo_users,
 	.destroy = repo_destroy,
 };

@@ -31,3 +31,40 @@ mk_market_service_get(struct mk_market_repo *repo, struct mk_arena *arena,
 	out->fields = wanted | MK_MARKET_FIELD_BIT(MK_MARKET_ID);
 	return MK_OK;
 }
+
+enum mk_err
+mk_market_service_list(struct mk_market_repo *repo, struct mk_arena *arena,
+    const struct mk_market_query *q, bool include_creator,
+    struct mk_market_page *page)
+{
+	struct mk_market_query fetch = *q;
+	unsigned wanted = q->fields != 0 ? q->fields : MK_MARKET_ALL_FIELDS;
+	int64_t ids[MK_MARKET_REPO_MAX_IDS];
+	struct mk_user *users;
+	size_t found = 0;
+	enum mk_err rc;
+
+	fetch.fields = wanted | (include_creator ? MK_MARKET_FIELD_BIT(MK_MARKET_CREATOR_ID) : 0);
+	rc = mk_market_repo_list(repo, arena, &fetch, page);
+	if (rc != MK_OK)
+		return rc;
+	if (include_creator && page->n > 0) {
+		for (size_t i = 0; i < page->n; i++)
+			ids[i] = page->items[i].creator_id;
+		users = mk_arena_calloc(arena, page->n, sizeof(*users));
+		if (users == NULL)
+			return MK_ENOMEM;
+		rc = mk_market_repo_users(repo, arena, ids, page->n, users, &found);
+		if (rc != MK_OK)
+			return rc;
+		for (size_t i = 0; i < page->n; i++) {
+			for (size_t u = 0; u < found; u++) {
+				if (users[u].id == page->items[i].creator_id)
+					page->items[i].creator = &users[u];
+			}
+		}
+	}
+	for (size_t i = 0; i < page->n; i++)
+		page->items[i].fields = wanted | MK_MARKET_FIELD_BIT(MK_MARKET_ID);
+	return MK_OK;
+}

@@ -24,4 +24,13 @@ enum mk_err mk_market_service_get(struct mk_market_repo *repo,
     struct mk_arena *arena, int64_t id, unsigned fields, bool include_creator,
     struct mk_market *out);
 
+/*
+ * One page of markets for q; with include_creator, the page's creators are
+ * embedded with one more repository call for the whole page (never one
+ * per market). q->fields 0 means all.
+ */
+enum mk_err mk_market_service_list(struct mk_market_repo *repo,
+    struct mk_arena *arena, const struct mk_market_query *q,
+    bool include_creator, struct mk_market_page *page);
+
 #endif

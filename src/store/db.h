@@ -57,7 +57,7 @@ struct mk_db_rows {
 };
 
 /* Statements with more parameters than this are refused (a bug). */
-#define MK_DB_MAX_PARAMS 64
+#define MK_DB_MAX_PARAMS 128
 
 /*
  * Runs a SELECT as a prepared statement (prepared once per connection and
