@@ -25,6 +25,7 @@ static const struct mk_route routes[] = {
 	{ MK_METHOD_GET, "/readyz", MK_PERM_NONE, MK_ROUTE_UNLIMITED, mk_health_ready },
 	{ MK_METHOD_GET, "/api/me", MK_PERM_READ, 0, mk_me_get },
 	{ MK_METHOD_GET, "/api/markets", MK_PERM_NONE, 0, mk_markets_list },
+	{ MK_METHOD_POST, "/api/markets", MK_PERM_WRITE, 0, mk_markets_create },
 	{ MK_METHOD_GET, "/api/markets/:id", MK_PERM_NONE, 0, mk_markets_get },
 };
 

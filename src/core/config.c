@@ -104,6 +104,8 @@ static const struct conf_key conf_keys[] = {
 	{ "db_name", CONF_STRING, OFF(db_name), 0, 64, "markets", NULL },
 	{ "db_connect_timeout", CONF_DURATION, OFF(db_connect_timeout_ms), 1000, 60000, "2s", NULL },
 	{ "db_io_timeout", CONF_DURATION, OFF(db_io_timeout_ms), 1000, 300000, "10s", NULL },
+	{ "db_retries", CONF_INT, OFF(db_retries), 1, 20, "4", NULL },
+	{ "db_retry_time", CONF_DURATION, OFF(db_retry_time_ms), 0, 60000, "2s", NULL },
 };
 
 #define CONF_NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))

@@ -47,6 +47,8 @@ struct mk_config {
 	char *db_name;
 	int db_connect_timeout_ms;
 	int db_io_timeout_ms;    /* read and write */
+	int db_retries;          /* attempts of one transaction */
+	int db_retry_time_ms;    /* and the time they may take in all */
 };
 
 /* Size of the error text buffers the functions below fill. */

@@ -315,7 +315,8 @@ mk_http_handle(struct mk_http_service *service,
 	if (rc != MK_OK) {
 		if (mk_http_error_for(rc)->status >= 500 && req.log_error == NULL)
 			req.log_error = mk_err_name(rc);
-		mk_response_error(&resp, rc, req.error_message, req.request_id);
+		mk_response_error(&resp, rc, req.error_message, req.request_id,
+		    rc == MK_EINVAL ? req.error_details : NULL);
 	}
 	mk_response_serialize(&resp, req.request_id, req.method == MK_METHOD_HEAD, out);
 	if (out->oom || resp.body.oom) {

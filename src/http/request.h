@@ -65,6 +65,7 @@ struct mk_request {
 	bool bad_credentials;  /* an Authorization header that did not verify */
 	const char *log_error; /* why it failed, for the log line only */
 	const char *error_message; /* the client-facing message, when not the default */
+	const char *error_details; /* validation failures: a JSON array of {field, message} */
 };
 
 /* The value of the FastCGI parameter name, or NULL when absent. */

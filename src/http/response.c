@@ -116,7 +116,7 @@ mk_response_empty(struct mk_response *resp, int status)
 
 void
 mk_response_error(struct mk_response *resp, enum mk_err err,
-    const char *message, const char *request_id)
+    const char *message, const char *request_id, const char *details_json)
 {
 	const struct mk_http_error *e = mk_http_error_for(err);
 
@@ -130,6 +130,10 @@ mk_response_error(struct mk_response *resp, enum mk_err err,
 	mk_buf_puts(&resp->body, e->code);
 	mk_buf_puts(&resp->body, "\",\"request_id\":");
 	mk_json_cstr(&resp->body, request_id);
+	if (details_json != NULL) {
+		mk_buf_puts(&resp->body, ",\"details\":");
+		mk_buf_puts(&resp->body, details_json);
+	}
 	mk_buf_putc(&resp->body, '}');
 }
 

@@ -59,9 +59,11 @@ void mk_response_empty(struct mk_response *resp, int status);
  * Replaces whatever the response held by the contract's error envelope
  * for err, with message (NULL: the table's default) and request_id.
  * Headers already added (Allow, WWW-Authenticate, Retry-After) stay.
+ * details_json (may be NULL) is a JSON array of {"field","message"},
+ * written verbatim as "details" (validation failures only).
  */
 void mk_response_error(struct mk_response *resp, enum mk_err err,
-    const char *message, const char *request_id);
+    const char *message, const char *request_id, const char *details_json);
 
 /*
  * Writes the CGI form ("Status: …\r\nheaders\r\n\r\nbody") into out; the

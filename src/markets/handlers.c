@@ -12,6 +12,8 @@
 #include "http/request.h"
 #include "http/response.h"
 #include "core/buf.h"
+#include "core/json_parse.h"
+#include "markets/validate.h"
 #include "markets/cursor.h"
 #include "markets/handlers.h"
 #include "markets/service.h"
@@ -238,5 +240,53 @@ mk_markets_list(struct mk_app *app, struct mk_request *req,
 	}
 	mk_buf_putc(&resp->body, ']');
 	mk_response_end_data(resp, meta.data);
+	return MK_OK;
+}
+
+enum mk_err
+mk_markets_create(struct mk_app *app, struct mk_request *req,
+    struct mk_response *resp)
+{
+	struct json_object *body = NULL;
+	struct mk_market_input input;
+	struct mk_market market;
+	struct mk_buf details;
+	const char *why = NULL;
+	char location[48];
+	enum mk_err rc;
+
+	rc = mk_json_parse_in(req->arena, req->body, req->body_len, MK_JSON_MAX_DEPTH, &body, &why);
+	if (rc == MK_EBADJSON) {
+		req->log_error = why;
+		return rc;
+	}
+	if (rc != MK_OK)
+		return rc;
+	mk_buf_init(&details, req->arena);
+	rc = mk_market_validate_create(req->arena, body, &input, &details);
+	if (rc == MK_EINVAL) {
+		req->error_details = details.data;
+		req->log_error = "validation failed";
+		return rc;
+	}
+	if (rc != MK_OK)
+		return rc;
+	if (app->repo == NULL) {
+		req->log_error = "no database configured";
+		return MK_EUNAVAIL;
+	}
+	rc = mk_market_service_create(app->repo, req->arena, &req->identity, &input, &market);
+	if (rc == MK_ECONFLICT) {
+		req->error_message = "The token's email belongs to another user";
+		return rc;
+	}
+	if (rc != MK_OK)
+		return rc;
+	(void)snprintf(location, sizeof(location), "/api/markets/%lld", (long long)market.id);
+	mk_response_header(resp, "Location", location);
+	mk_response_header(resp, "Cache-Control", "no-store");
+	mk_response_begin_data(resp, 201);
+	mk_market_json(&resp->body, &market);
+	mk_response_end_data(resp, NULL);
 	return MK_OK;
 }

@@ -19,4 +19,8 @@ enum mk_err mk_markets_get(struct mk_app *app, struct mk_request *req,
 enum mk_err mk_markets_list(struct mk_app *app, struct mk_request *req,
     struct mk_response *resp);
 
+/* POST /api/markets — create (body: name, description, status, end_date, initial_position). */
+enum mk_err mk_markets_create(struct mk_app *app, struct mk_request *req,
+    struct mk_response *resp);
+
 #endif

@@ -14,8 +14,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "auth/roles.h"
 #include "core/err.h"
 #include "markets/model.h"
+#include "markets/validate.h"
 
 struct mk_arena;
 struct mk_db;
@@ -42,6 +44,16 @@ struct mk_market_repo_ops {
 	 */
 	enum mk_err (*list)(struct mk_market_repo *repo, struct mk_arena *arena,
 	    const struct mk_market_query *q, struct mk_market_page *page);
+	/*
+	 * In one transaction: creates or refreshes the caller's user row from
+	 * the token (who), inserts the market with who as creator and, when
+	 * in->has_position, its initial position (the volume starts at its
+	 * amount). Sets *id. MK_ECONFLICT when the token's email belongs to
+	 * another user; MK_EUNAVAIL after the retries.
+	 */
+	enum mk_err (*create)(struct mk_market_repo *repo, struct mk_arena *arena,
+	    const struct mk_identity *who, const struct mk_market_input *in,
+	    int64_t *id);
 	void (*destroy)(struct mk_market_repo *repo);
 };
 
@@ -71,6 +83,14 @@ mk_market_repo_list(struct mk_market_repo *repo, struct mk_arena *arena,
     const struct mk_market_query *q, struct mk_market_page *page)
 {
 	return repo->ops->list(repo, arena, q, page);
+}
+
+static inline enum mk_err
+mk_market_repo_create(struct mk_market_repo *repo, struct mk_arena *arena,
+    const struct mk_identity *who, const struct mk_market_input *in,
+    int64_t *id)
+{
+	return repo->ops->create(repo, arena, who, in, id);
 }
 
 static inline void

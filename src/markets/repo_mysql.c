@@ -275,6 +275,93 @@ repo_users(struct mk_market_repo *base, struct mk_arena *arena,
 	return MK_OK;
 }
 
+struct create_work {
+	const struct mk_identity *who;
+	const struct mk_market_input *in;
+	int64_t id;
+};
+
+static struct mk_db_value
+text_value(const char *s)
+{
+	if (s == NULL)
+		return (struct mk_db_value){ .type = MK_DB_NULL };
+	return (struct mk_db_value){ .type = MK_DB_TEXT, .text = s, .len = strlen(s) };
+}
+
+/*
+ * The caller's row from the token: a token without a name or email keeps
+ * what the row has.
+ */
+static enum mk_err
+upsert_user(struct mk_db *db, const struct mk_identity *who)
+{
+	struct mk_db_value params[] = {
+		{ .type = MK_DB_INT, .integer = who->user_id },
+		text_value(who->name != NULL ? who->name : ""),
+		text_value(who->email),
+	};
+
+	return mk_db_execute(db,
+	    "INSERT INTO users (id, name, email) VALUES (?, ?, ?) "
+	    "ON DUPLICATE KEY UPDATE name = IF(VALUES(name) = '', name, VALUES(name)), "
+	    "email = COALESCE(VALUES(email), email)", params, 3, NULL, NULL);
+}
+
+static enum mk_err
+create_in_transaction(struct mk_db *db, void *ctx)
+{
+	struct create_work *w = ctx;
+	const struct mk_market_input *in = w->in;
+	uint64_t id = 0;
+	struct mk_db_value market[] = {
+		text_value(in->name),
+		text_value(in->description),
+		text_value(in->status),
+		{ .type = MK_DB_INT, .integer = w->who->user_id },
+		text_value(in->end_date),
+		text_value(in->has_position ? in->amount : "0.00"),
+	};
+	enum mk_err rc;
+
+	if ((rc = upsert_user(db, w->who)) != MK_OK)
+		return rc;
+	rc = mk_db_execute(db,
+	    "INSERT INTO markets (name, description, status, creator_id, end_date, volume) "
+	    "VALUES (?, ?, ?, ?, ?, CAST(? AS DECIMAL(20,2)))", market, 6, NULL, &id);
+	if (rc != MK_OK)
+		return rc;
+	w->id = (int64_t)id;
+	if (in->has_position) {
+		struct mk_db_value position[] = {
+			{ .type = MK_DB_INT, .integer = w->id },
+			{ .type = MK_DB_INT, .integer = w->who->user_id },
+			text_value(in->side),
+			text_value(in->amount),
+		};
+
+		rc = mk_db_execute(db,
+		    "INSERT INTO positions (market_id, user_id, side, amount) "
+		    "VALUES (?, ?, ?, CAST(? AS DECIMAL(20,2)))", position, 4, NULL, NULL);
+	}
+	return rc;
+}
+
+static enum mk_err
+repo_create(struct mk_market_repo *base, struct mk_arena *arena,
+    const struct mk_identity *who, const struct mk_market_input *in, int64_t *id)
+{
+	struct repo_mysql *repo = (struct repo_mysql *)base;
+	struct create_work work = { .who = who, .in = in };
+	enum mk_err rc;
+
+	(void)arena;
+	rc = mk_db_transaction(repo->db, create_in_transaction, &work);
+	if (rc == MK_OK)
+		*id = work.id;
+	return rc;
+}
+
 static void
 repo_destroy(struct mk_market_repo *base)
 {
@@ -285,6 +372,7 @@ static const struct mk_market_repo_ops mysql_ops = {
 	.get = repo_get,
 	.list = repo_list,
 	.users = repo_users,
+	.create = repo_create,
 	.destroy = repo_destroy,
 };
 

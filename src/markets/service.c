@@ -68,3 +68,16 @@ mk_market_service_list(struct mk_market_repo *repo, struct mk_arena *arena,
 		page->items[i].fields = wanted | MK_MARKET_FIELD_BIT(MK_MARKET_ID);
 	return MK_OK;
 }
+
+enum mk_err
+mk_market_service_create(struct mk_market_repo *repo, struct mk_arena *arena,
+    const struct mk_identity *who, const struct mk_market_input *in,
+    struct mk_market *out)
+{
+	int64_t id = 0;
+	enum mk_err rc = mk_market_repo_create(repo, arena, who, in, &id);
+
+	if (rc != MK_OK)
+		return rc;
+	return mk_market_repo_get(repo, arena, id, MK_MARKET_ALL_FIELDS, out);
+}

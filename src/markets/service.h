@@ -33,4 +33,15 @@ enum mk_err mk_market_service_list(struct mk_market_repo *repo,
     struct mk_arena *arena, const struct mk_market_query *q,
     bool include_creator, struct mk_market_page *page);
 
+struct mk_identity;
+struct mk_market_input;
+
+/*
+ * Creates a market for the caller (creator_id is who, never the body) and
+ * reads it back whole into *out for the response.
+ */
+enum mk_err mk_market_service_create(struct mk_market_repo *repo,
+    struct mk_arena *arena, const struct mk_identity *who,
+    const struct mk_market_input *in, struct mk_market *out);
+
 #endif

@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 
 #include "core/arena.h"
 #include "core/clock.h"
@@ -37,6 +39,9 @@ struct mk_db {
 	int64_t down_since_ms;
 	struct cached_stmt stmts[STMT_CACHE];
 	uint64_t uses;
+	bool in_txn;            /* statements must not retry on their own */
+	bool retryable;         /* the last failure can be cured by a retry */
+	uint64_t jitter;        /* xorshift state for back-off jitter */
 };
 
 bool
@@ -55,6 +60,9 @@ mk_db_new(const struct mk_config *config, char *err, size_t errlen)
 		return NULL;
 	}
 	db->config = config;
+	if (getrandom(&db->jitter, sizeof(db->jitter), 0) != (ssize_t)sizeof(db->jitter))
+		db->jitter = (uint64_t)mk_clock_mono_us();
+	db->jitter |= 1;
 	return db;
 }
 
@@ -349,6 +357,154 @@ mk_db_select(struct mk_db *db, struct mk_arena *arena, const char *sql,
 		}
 		/* The connection dropped under us: once more on a new one. */
 		disconnect(db);
+		if (db->in_txn) {
+			db->retryable = true; /* the transaction went with it */
+			return MK_EUNAVAIL;
+		}
 	}
 	return outage(db, "query", "connection lost twice");
+}
+
+static bool
+lock_conflict(unsigned err)
+{
+	return err == ER_LOCK_DEADLOCK || err == ER_LOCK_WAIT_TIMEOUT;
+}
+
+enum mk_err
+mk_db_execute(struct mk_db *db, const char *sql, const struct mk_db_value *params,
+    size_t nparams, uint64_t *affected, uint64_t *insert_id)
+{
+	MYSQL_BIND binds[MK_DB_MAX_PARAMS];
+
+	if (nparams > MK_DB_MAX_PARAMS)
+		return MK_EINTERNAL;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		MYSQL_STMT *stmt;
+		unsigned err = 0;
+
+		if (db->conn == NULL && connect_db(db) != MK_OK)
+			return MK_EUNAVAIL;
+		stmt = prepared(db, sql, &err);
+		if (stmt != NULL && mysql_stmt_param_count(stmt) != nparams) {
+			mk_log(MK_LOG_ERROR, "database: statement wants %lu parameters, got %zu",
+			    mysql_stmt_param_count(stmt), nparams);
+			return MK_EINTERNAL;
+		}
+		if (stmt != NULL) {
+			bind_params(binds, params, nparams);
+			if (mysql_stmt_bind_param(stmt, binds) != 0 || mysql_stmt_execute(stmt) != 0)
+				err = mysql_stmt_errno(stmt);
+		}
+		if (err == 0) {
+			if (affected != NULL)
+				*affected = (uint64_t)mysql_stmt_affected_rows(stmt);
+			if (insert_id != NULL)
+				*insert_id = (uint64_t)mysql_stmt_insert_id(stmt);
+			recovered(db);
+			return MK_OK;
+		}
+		if (err == CR_OUT_OF_MEMORY)
+			return MK_ENOMEM;
+		if (err == ER_DUP_ENTRY || err == ER_NO_REFERENCED_ROW_2 || err == ER_ROW_IS_REFERENCED_2)
+			return MK_ECONFLICT;
+		if (lock_conflict(err) && db->in_txn) {
+			db->retryable = true;
+			return MK_EUNAVAIL;
+		}
+		if (!connection_lost(err)) {
+			mk_log(MK_LOG_ERROR, "database: statement failed: %u %s", err,
+			    stmt != NULL ? mysql_stmt_error(stmt) : mysql_error(db->conn));
+			return MK_EINTERNAL;
+		}
+		disconnect(db);
+		if (db->in_txn) {
+			db->retryable = true;
+			return MK_EUNAVAIL;
+		}
+	}
+	return outage(db, "statement", "connection lost twice");
+}
+
+/* Runs a statement with no parameters (BEGIN, COMMIT, ROLLBACK). */
+static unsigned
+simple(struct mk_db *db, const char *sql)
+{
+	if (db->conn == NULL)
+		return CR_SERVER_GONE_ERROR;
+	return mysql_real_query(db->conn, sql, (unsigned long)strlen(sql)) == 0 ? 0 : mysql_errno(db->conn);
+}
+
+/* Sleeps the attempt's back-off: base * 2^attempt, up to a quarter more of jitter. */
+static void
+back_off(struct mk_db *db, int attempt)
+{
+	int64_t delay_ms = 20LL << attempt;
+	struct timespec ts;
+
+	db->jitter ^= db->jitter << 13;
+	db->jitter ^= db->jitter >> 7;
+	db->jitter ^= db->jitter << 17;
+	delay_ms += (int64_t)(db->jitter % (uint64_t)(delay_ms / 4 + 1));
+	ts.tv_sec = delay_ms / 1000;
+	ts.tv_nsec = (delay_ms % 1000) * 1000000L;
+	while (nanosleep(&ts, &ts) != 0)
+		;
+}
+
+enum mk_err
+mk_db_transaction(struct mk_db *db, mk_db_txn_fn fn, void *ctx)
+{
+	int64_t deadline = mk_clock_mono_ms() + db->config->db_retry_time_ms;
+	enum mk_err rc = MK_EUNAVAIL;
+
+	for (int attempt = 0; attempt < db->config->db_retries; attempt++) {
+		unsigned err;
+
+		if (attempt > 0) {
+			if (mk_clock_mono_ms() >= deadline)
+				break;
+			back_off(db, attempt - 1);
+		}
+		db->retryable = false;
+		if (db->conn == NULL && connect_db(db) != MK_OK)
+			continue; /* down: the next attempt connects again */
+		if ((err = simple(db, "START TRANSACTION")) != 0) {
+			if (connection_lost(err)) {
+				disconnect(db);
+				continue;
+			}
+			mk_log(MK_LOG_ERROR, "database: cannot start a transaction: %u", err);
+			return MK_EINTERNAL;
+		}
+		db->in_txn = true;
+		rc = fn(db, ctx);
+		db->in_txn = false;
+		if (rc == MK_OK) {
+			err = simple(db, "COMMIT");
+			if (err == 0) {
+				recovered(db);
+				return MK_OK;
+			}
+			if (lock_conflict(err)) {
+				(void)simple(db, "ROLLBACK");
+				continue; /* refused before it landed: run it again */
+			}
+			/*
+			 * A commit whose connection dropped may have landed or not:
+			 * running it again could write twice, so the client hears
+			 * 503 (and retries with its Idempotency-Key).
+			 */
+			mk_log(MK_LOG_ERROR, "database: commit failed: %u", err);
+			disconnect(db);
+			return connection_lost(err) ? MK_EUNAVAIL : MK_EINTERNAL;
+		}
+		if (db->conn != NULL && simple(db, "ROLLBACK") != 0)
+			disconnect(db);
+		if (!db->retryable)
+			return rc;
+		mk_log(MK_LOG_WARN, "database: transaction attempt %d failed (deadlock, lock wait or lost connection): retrying",
+		    attempt + 1);
+	}
+	return outage(db, "transaction", "retries exhausted");
 }

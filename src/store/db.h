@@ -72,6 +72,33 @@ enum mk_err mk_db_select(struct mk_db *db, struct mk_arena *arena,
     const char *sql, const struct mk_db_value *params, size_t nparams,
     struct mk_db_rows *out);
 
+/*
+ * Runs an INSERT/UPDATE/DELETE as a prepared statement. *affected and
+ * *insert_id (either may be NULL) get the rows changed and the new
+ * AUTO_INCREMENT id. Returns MK_OK, MK_ECONFLICT (a unique key or foreign
+ * key refused the row), MK_EUNAVAIL (the connection dropped, or a
+ * deadlock/lock wait inside a transaction: the transaction helper retries
+ * those) or MK_EINTERNAL. Outside a transaction a dropped connection is
+ * made again and the statement run once more.
+ */
+enum mk_err mk_db_execute(struct mk_db *db, const char *sql,
+    const struct mk_db_value *params, size_t nparams, uint64_t *affected,
+    uint64_t *insert_id);
+
+/* The work of one transaction; it calls mk_db_select/execute on db. */
+typedef enum mk_err (*mk_db_txn_fn)(struct mk_db *db, void *ctx);
+
+/*
+ * Runs fn inside one transaction and commits. When the transaction fails
+ * for a reason a retry can cure (deadlock, lock wait timeout, lost
+ * connection), the whole of it runs again, after an exponential back-off
+ * with jitter, up to db_retries attempts within db_retry_time; then
+ * MK_EUNAVAIL. Any other error of fn rolls back and is returned as is, so
+ * fn must leave nothing behind but what the database holds (it may run
+ * again). Nothing is half-written: the commit is the only way out.
+ */
+enum mk_err mk_db_transaction(struct mk_db *db, mk_db_txn_fn fn, void *ctx);
+
 /* The cell at row, col of rows. */
 static inline const struct mk_db_value *
 mk_db_cell(const struct mk_db_rows *rows, size_t row, size_t col)

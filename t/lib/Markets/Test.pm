@@ -241,7 +241,7 @@ sub request {
 	my ($self, $method, $path, $opt) = @_;
 	my $res = $self->{http}->request($method, $self->base_url . $path, $opt || {});
 	my %r = (status => $res->{status}, headers => $res->{headers}, content => $res->{content} // '');
-	$r{json} = eval { JSON::PP->new->decode($r{content}) } if length $r{content};
+	$r{json} = eval { JSON::PP->new->utf8->decode($r{content}) } if length $r{content};
 	return \%r;
 }
 

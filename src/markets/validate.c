@@ -1,0 +1,245 @@
+/*
+ * Validation of market write bodies (markets layer); see validate.h.
+ */
+#include <json-c/json.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/arena.h"
+#include "core/buf.h"
+#include "core/json.h"
+#include "markets/model.h"
+#include "markets/validate.h"
+
+static void
+detail(struct mk_buf *details, const char *field, const char *message)
+{
+	/* details starts empty: the first item opens the array. */
+	mk_buf_putc(details, details->len == 0 ? '[' : ',');
+	mk_buf_puts(details, "{\"field\":");
+	mk_json_cstr(details, field);
+	mk_buf_puts(details, ",\"message\":");
+	mk_json_cstr(details, message);
+	mk_buf_putc(details, '}');
+}
+
+/* Unicode characters in valid UTF-8 text (the strict parser checked it). */
+static size_t
+characters(const char *s, size_t len)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < len; i++)
+		n += ((unsigned char)s[i] & 0xC0) != 0x80;
+	return n;
+}
+
+static bool
+is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+bool
+mk_amount_parse(const char *text, char *out)
+{
+	size_t int_len = strspn(text, "0123456789"), frac_len = 0;
+	const char *frac = "";
+	unsigned long long whole = 0;
+
+	if (int_len == 0 || int_len > 13 || (int_len > 1 && text[0] == '0'))
+		return false;
+	if (text[int_len] == '.') {
+		frac = text + int_len + 1;
+		frac_len = strspn(frac, "0123456789");
+		if (frac_len == 0 || frac_len > 2 || frac[frac_len] != '\0')
+			return false;
+	} else if (text[int_len] != '\0') {
+		return false;
+	}
+	for (size_t i = 0; i < int_len; i++)
+		whole = whole * 10 + (unsigned long long)(text[i] - '0');
+	{
+		unsigned cents = frac_len == 0 ? 0 : frac_len == 1 ? (unsigned)(frac[0] - '0') * 10 :
+		    (unsigned)(frac[0] - '0') * 10 + (unsigned)(frac[1] - '0');
+
+		if ((whole == 0 && cents == 0) || whole > 1000000000000ULL ||
+		    (whole == 1000000000000ULL && cents > 0))
+			return false;
+		(void)snprintf(out, 16, "%llu.%02u", whole, cents);
+	}
+	return true;
+}
+
+static int
+days_in_month(int year, int month)
+{
+	static const int days[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+
+	return month == 2 && leap ? 29 : days[month - 1];
+}
+
+/* RFC 3339 in UTC ("…Z" or "…+00:00", optional fraction) → "YYYY-MM-DD HH:MM:SS" (out: 32 bytes). */
+static bool
+parse_utc_time(const char *s, char *out)
+{
+	int y, mo, d, h, mi, sec, n = 0;
+	const char *rest;
+
+	if (strlen(s) < 20 || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 || n != 19)
+		return false;
+	for (int i = 0; i < 19; i++) {
+		if ((i == 4 || i == 7) ? s[i] != '-' : i == 10 ? s[i] != 'T' : (i == 13 || i == 16) ? s[i] != ':' :
+		    (s[i] < '0' || s[i] > '9'))
+			return false;
+	}
+	rest = s + 19;
+	if (*rest == '.') {
+		size_t digits = strspn(rest + 1, "0123456789");
+
+		if (digits == 0 || digits > 9)
+			return false;
+		rest += 1 + digits;
+	}
+	if (strcmp(rest, "Z") != 0 && strcmp(rest, "+00:00") != 0)
+		return false;
+	if (y < 1970 || y > 9999 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) ||
+	    h > 23 || mi > 59 || sec > 59)
+		return false;
+	/* The remainders only tell the compiler the ranges checked above. */
+	(void)snprintf(out, 32, "%04u-%02u-%02u %02u:%02u:%02u", (unsigned)y % 10000u,
+	    (unsigned)mo % 100u, (unsigned)d % 100u, (unsigned)h % 100u, (unsigned)mi % 100u,
+	    (unsigned)sec % 100u);
+	return true;
+}
+
+static const char *
+copy_text(struct mk_arena *arena, struct json_object *value, size_t skip_front, size_t len)
+{
+	return mk_arena_strndup(arena, json_object_get_string(value) + skip_front, len);
+}
+
+static void
+check_position(struct mk_arena *arena, struct json_object *pos,
+    struct mk_market_input *out, struct mk_buf *details)
+{
+	struct json_object *side = NULL, *amount = NULL;
+	char canonical[16];
+
+	if (!json_object_is_type(pos, json_type_object)) {
+		detail(details, "initial_position", "must be an object with side and amount");
+		return;
+	}
+	json_object_object_foreach(pos, key, value) {
+		if (strcmp(key, "side") == 0)
+			side = value;
+		else if (strcmp(key, "amount") == 0)
+			amount = value;
+		else {
+			char field[96];
+
+			(void)snprintf(field, sizeof(field), "initial_position.%.60s", key);
+			detail(details, field, "is not a field of a position");
+		}
+	}
+	if (side == NULL || !json_object_is_type(side, json_type_string) ||
+	    (strcmp(json_object_get_string(side), "yes") != 0 && strcmp(json_object_get_string(side), "no") != 0))
+		detail(details, "initial_position.side", "must be \"yes\" or \"no\"");
+	else
+		out->side = strcmp(json_object_get_string(side), "yes") == 0 ? "yes" : "no";
+	if (amount == NULL || !json_object_is_type(amount, json_type_string) ||
+	    !mk_amount_parse(json_object_get_string(amount), canonical))
+		detail(details, "initial_position.amount", "must be a decimal string above 0 and at most 1000000000000, two decimals at most");
+	else
+		out->amount = mk_arena_strndup(arena, canonical, strlen(canonical));
+	out->has_position = true;
+}
+
+enum mk_err
+mk_market_validate_create(struct mk_arena *arena, struct json_object *body,
+    struct mk_market_input *out, struct mk_buf *details)
+{
+	static const char *const read_only[] = { "id", "volume", "creator_id", "created_at", "updated_at" };
+	size_t start = details->len;
+	bool has_name = false;
+
+	memset(out, 0, sizeof(*out));
+	out->description = "";
+	out->status = "active";
+	if (!json_object_is_type(body, json_type_object)) {
+		detail(details, "body", "must be a JSON object");
+		goto done;
+	}
+	json_object_object_foreach(body, key, value) {
+		bool known = false;
+
+		for (size_t i = 0; i < sizeof(read_only) / sizeof(read_only[0]); i++) {
+			if (strcmp(key, read_only[i]) == 0) {
+				detail(details, key, "is read-only");
+				known = true;
+			}
+		}
+		if (known)
+			continue;
+		if (strcmp(key, "name") == 0) {
+			const char *s;
+			size_t len, front = 0;
+
+			has_name = true;
+			if (!json_object_is_type(value, json_type_string)) {
+				detail(details, "name", "must be a string");
+				continue;
+			}
+			s = json_object_get_string(value);
+			len = (size_t)json_object_get_string_len(value);
+			while (front < len && is_space(s[front]))
+				front++;
+			while (len > front && is_space(s[len - 1]))
+				len--;
+			if (len == front || characters(s + front, len - front) > 200)
+				detail(details, "name", "must be 1 to 200 characters after trimming");
+			else
+				out->name = copy_text(arena, value, front, len - front);
+		} else if (strcmp(key, "description") == 0) {
+			if (!json_object_is_type(value, json_type_string) ||
+			    characters(json_object_get_string(value), (size_t)json_object_get_string_len(value)) > 5000)
+				detail(details, "description", "must be a string of at most 5000 characters");
+			else
+				out->description = copy_text(arena, value, 0, (size_t)json_object_get_string_len(value));
+		} else if (strcmp(key, "status") == 0) {
+			const char *status = json_object_is_type(value, json_type_string) ?
+			    mk_market_status_parse(json_object_get_string(value)) : NULL;
+
+			if (status == NULL)
+				detail(details, "status", "must be active, closed or resolved");
+			else
+				out->status = status;
+		} else if (strcmp(key, "end_date") == 0) {
+			char when[32];
+
+			if (value == NULL)
+				out->end_date = NULL;
+			else if (!json_object_is_type(value, json_type_string) ||
+			    !parse_utc_time(json_object_get_string(value), when))
+				detail(details, "end_date", "must be an RFC 3339 UTC time (2027-01-31T12:00:00Z) or null");
+			else
+				out->end_date = mk_arena_strndup(arena, when, strlen(when));
+		} else if (strcmp(key, "initial_position") == 0) {
+			check_position(arena, value, out, details);
+		} else {
+			char field[80];
+
+			(void)snprintf(field, sizeof(field), "%.64s", key);
+			detail(details, field, "is not a field of a market");
+		}
+	}
+	if (!has_name)
+		detail(details, "name", "is required");
+done:
+	if (details->len > start)
+		mk_buf_putc(details, ']');
+	if (details->oom)
+		return MK_ENOMEM;
+	return details->len > start ? MK_EINVAL : MK_OK;
+}
