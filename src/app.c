@@ -27,6 +27,9 @@ static const struct mk_route routes[] = {
 	{ MK_METHOD_GET, "/api/markets", MK_PERM_NONE, 0, mk_markets_list },
 	{ MK_METHOD_POST, "/api/markets", MK_PERM_WRITE, 0, mk_markets_create },
 	{ MK_METHOD_GET, "/api/markets/:id", MK_PERM_NONE, 0, mk_markets_get },
+	{ MK_METHOD_GET, "/api/markets/:id/positions", MK_PERM_NONE, 0, mk_positions_list },
+	{ MK_METHOD_POST, "/api/markets/:id/positions", MK_PERM_WRITE, 0, mk_positions_buy },
+	{ MK_METHOD_GET, "/api/markets/:id/positions/:pid", MK_PERM_NONE, 0, mk_positions_get },
 };
 
 /* Builds the parts that can fail on configuration; shared by the check. */

@@ -123,6 +123,10 @@ mk_response_error(struct mk_response *resp, enum mk_err err,
 	resp->status = e->status;
 	resp->error = err;
 	resp->has_body = true;
+	/* API.md: a 503 carries Retry-After; a step that knows better set its own. */
+	if (err == MK_EUNAVAIL && (resp->headers.data == NULL ||
+	    strstr(resp->headers.data, "Retry-After:") == NULL))
+		mk_response_header(resp, "Retry-After", "1");
 	mk_buf_clear(&resp->body);
 	mk_buf_puts(&resp->body, "{\"success\":false,\"error\":");
 	mk_json_cstr(&resp->body, message != NULL ? message : e->message);

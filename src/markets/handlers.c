@@ -290,3 +290,150 @@ mk_markets_create(struct mk_app *app, struct mk_request *req,
 	mk_response_end_data(resp, NULL);
 	return MK_OK;
 }
+
+/* Parses and validates a JSON body with check; a 400 carries the details. */
+static enum mk_err
+parse_body(struct mk_request *req, struct mk_market_input *input,
+    enum mk_err (*check)(struct mk_arena *, struct json_object *,
+    struct mk_market_input *, struct mk_buf *))
+{
+	struct json_object *body = NULL;
+	struct mk_buf details;
+	const char *why = NULL;
+	enum mk_err rc;
+
+	rc = mk_json_parse_in(req->arena, req->body, req->body_len, MK_JSON_MAX_DEPTH, &body, &why);
+	if (rc == MK_EBADJSON)
+		req->log_error = why;
+	if (rc != MK_OK)
+		return rc;
+	mk_buf_init(&details, req->arena);
+	rc = check(req->arena, body, input, &details);
+	if (rc == MK_EINVAL) {
+		req->error_details = details.data;
+		req->log_error = "validation failed";
+	}
+	return rc;
+}
+
+enum mk_err
+mk_positions_buy(struct mk_app *app, struct mk_request *req,
+    struct mk_response *resp)
+{
+	struct mk_market_input input;
+	struct mk_position position;
+	char location[96];
+	int64_t market_id;
+	enum mk_err rc;
+
+	if (!parse_id(req->path_params[0], &market_id))
+		return MK_ENOTFOUND;
+	if ((rc = parse_body(req, &input, mk_position_validate)) != MK_OK)
+		return rc;
+	if (app->repo == NULL)
+		return MK_EUNAVAIL;
+	rc = mk_position_service_buy(app->repo, req->arena, &req->identity, market_id,
+	    input.side, input.amount, &position);
+	if (rc == MK_ECONFLICT && req->error_message == NULL)
+		req->error_message = "The market is not active";
+	if (rc != MK_OK)
+		return rc;
+	(void)snprintf(location, sizeof(location), "/api/markets/%lld/positions/%lld",
+	    (long long)market_id, (long long)position.id);
+	mk_response_header(resp, "Location", location);
+	mk_response_header(resp, "Cache-Control", "no-store");
+	mk_response_begin_data(resp, 201);
+	mk_position_json(&resp->body, &position);
+	mk_response_end_data(resp, NULL);
+	return MK_OK;
+}
+
+enum mk_err
+mk_positions_get(struct mk_app *app, struct mk_request *req,
+    struct mk_response *resp)
+{
+	struct mk_position position;
+	int64_t market_id, id;
+	enum mk_err rc;
+
+	if (!parse_id(req->path_params[0], &market_id) || !parse_id(req->path_params[1], &id))
+		return MK_ENOTFOUND;
+	if (app->repo == NULL)
+		return MK_EUNAVAIL;
+	rc = mk_position_service_get(app->repo, req->arena, market_id, id, &position);
+	if (rc != MK_OK)
+		return rc;
+	mk_response_header(resp, "Cache-Control", "no-cache");
+	mk_response_begin_data(resp, 200);
+	mk_position_json(&resp->body, &position);
+	mk_response_end_data(resp, NULL);
+	return MK_OK;
+}
+
+enum mk_err
+mk_positions_list(struct mk_app *app, struct mk_request *req,
+    struct mk_response *resp)
+{
+	const char *limit_text, *offset_text, *cursor_text;
+	struct mk_position_page page;
+	struct mk_cursor position = { 0 };
+	uint64_t limit = 20, offset = 0;
+	int64_t market_id;
+	struct mk_buf meta;
+	enum mk_err rc;
+
+	if (!parse_id(req->path_params[0], &market_id))
+		return MK_ENOTFOUND;
+	if ((rc = single_param(req, "limit", &limit_text)) != MK_OK ||
+	    (rc = single_param(req, "offset", &offset_text)) != MK_OK ||
+	    (rc = single_param(req, "cursor", &cursor_text)) != MK_OK)
+		return rc;
+	if (limit_text != NULL && !parse_uint(limit_text, 1, 100, &limit))
+		return bad_param(req, "limit", "must be an integer from 1 to 100");
+	if (offset_text != NULL && !parse_uint(offset_text, 0, 1000000000, &offset))
+		return bad_param(req, "offset", "must be an integer from 0 to 1000000000");
+	if (cursor_text != NULL) {
+		if (offset_text != NULL)
+			return bad_param(req, "cursor", "give offset or cursor, not both");
+		rc = mk_cursor_decode(req->arena, app->cursor_key, cursor_text, strlen(cursor_text), &position);
+		if (rc == MK_ENOMEM)
+			return rc;
+		/* A positions cursor is bound to its market (creator_id carries it). */
+		if (rc != MK_OK || position.sort != MK_SORT_CREATED_DESC || position.status != NULL ||
+		    position.creator_id != market_id)
+			return bad_param(req, "cursor", "not a cursor of this list");
+	}
+	if (app->repo == NULL)
+		return MK_EUNAVAIL;
+	rc = mk_position_service_list(app->repo, req->arena, market_id, (unsigned)limit, offset,
+	    cursor_text != NULL ? position.key : NULL, position.id, &page);
+	if (rc != MK_OK)
+		return rc;
+	mk_buf_init(&meta, req->arena);
+	mk_buf_printf(&meta, "{\"limit\":%llu,\"offset\":%llu,\"next_cursor\":",
+	    (unsigned long long)limit, (unsigned long long)offset);
+	if (page.more && page.last_key != NULL) {
+		struct mk_cursor next = { .sort = MK_SORT_CREATED_DESC, .creator_id = market_id,
+			.key = page.last_key, .id = page.last_id };
+
+		mk_buf_putc(&meta, '"');
+		mk_cursor_encode(&meta, app->cursor_key, &next);
+		mk_buf_putc(&meta, '"');
+	} else {
+		mk_buf_puts(&meta, "null");
+	}
+	mk_buf_putc(&meta, '}');
+	if (meta.oom)
+		return MK_ENOMEM;
+	mk_response_header(resp, "Cache-Control", "no-cache");
+	mk_response_begin_data(resp, 200);
+	mk_buf_putc(&resp->body, '[');
+	for (size_t i = 0; i < page.n; i++) {
+		if (i > 0)
+			mk_buf_putc(&resp->body, ',');
+		mk_position_json(&resp->body, &page.items[i]);
+	}
+	mk_buf_putc(&resp->body, ']');
+	mk_response_end_data(resp, meta.data);
+	return MK_OK;
+}

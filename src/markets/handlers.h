@@ -23,4 +23,16 @@ enum mk_err mk_markets_list(struct mk_app *app, struct mk_request *req,
 enum mk_err mk_markets_create(struct mk_app *app, struct mk_request *req,
     struct mk_response *resp);
 
+/* GET /api/markets/:id/positions — limit, offset or cursor; newest first. */
+enum mk_err mk_positions_list(struct mk_app *app, struct mk_request *req,
+    struct mk_response *resp);
+
+/* GET /api/markets/:id/positions/:pid */
+enum mk_err mk_positions_get(struct mk_app *app, struct mk_request *req,
+    struct mk_response *resp);
+
+/* POST /api/markets/:id/positions — buy: {side, amount}. */
+enum mk_err mk_positions_buy(struct mk_app *app, struct mk_request *req,
+    struct mk_response *resp);
+
 #endif

@@ -143,3 +143,21 @@ mk_market_status_parse(const char *text)
 	}
 	return NULL;
 }
+
+void
+mk_position_json(struct mk_buf *out, const struct mk_position *p)
+{
+	mk_buf_puts(out, "{\"id\":");
+	mk_buf_put_i64(out, p->id);
+	mk_buf_puts(out, ",\"market_id\":");
+	mk_buf_put_i64(out, p->market_id);
+	mk_buf_puts(out, ",\"user_id\":");
+	mk_buf_put_i64(out, p->user_id);
+	mk_buf_puts(out, ",\"side\":");
+	mk_json_cstr(out, p->side);
+	mk_buf_puts(out, ",\"amount\":");
+	mk_json_cstr(out, p->amount);
+	mk_buf_puts(out, ",\"created_at\":");
+	mk_json_cstr(out, p->created_at);
+	mk_buf_putc(out, '}');
+}

@@ -93,6 +93,26 @@ struct mk_market_page {
 	int64_t total;            /* every match, when counted; else -1 */
 };
 
+struct mk_position {
+	int64_t id;
+	int64_t market_id;
+	int64_t user_id;
+	const char *side;       /* yes | no */
+	const char *amount;     /* decimal string, 2 places */
+	const char *created_at; /* RFC 3339 UTC */
+};
+
+struct mk_position_page {
+	struct mk_position *items;
+	size_t n;
+	bool more;
+	const char *last_key;   /* created_at with microseconds, for the cursor */
+	int64_t last_id;
+};
+
+/* Appends a position as a JSON object. */
+void mk_position_json(struct mk_buf *out, const struct mk_position *position);
+
 /* The contract's name of a field ("creator_id"). */
 const char *mk_market_field_name(enum mk_market_field field);
 

@@ -54,6 +54,26 @@ struct mk_market_repo_ops {
 	enum mk_err (*create)(struct mk_market_repo *repo, struct mk_arena *arena,
 	    const struct mk_identity *who, const struct mk_market_input *in,
 	    int64_t *id);
+	/*
+	 * Buys a position in one transaction: locks the market row, refuses
+	 * (MK_ECONFLICT) a market that is not active, inserts the position,
+	 * adds its amount to the market's volume, and creates or refreshes
+	 * the buyer's user row. MK_ENOTFOUND for an unknown market. Sets *id.
+	 */
+	enum mk_err (*buy)(struct mk_market_repo *repo, struct mk_arena *arena,
+	    const struct mk_identity *who, int64_t market_id, const char *side,
+	    const char *amount, int64_t *id);
+	/* One position of a market; MK_ENOTFOUND when there is none. */
+	enum mk_err (*position)(struct mk_market_repo *repo, struct mk_arena *arena,
+	    int64_t market_id, int64_t id, struct mk_position *out);
+	/*
+	 * A page of a market's positions, newest first (created_at, id), after
+	 * the keyset position (after_key, after_id) when after_key is set,
+	 * else after offset rows. MK_ENOTFOUND for an unknown market.
+	 */
+	enum mk_err (*positions)(struct mk_market_repo *repo, struct mk_arena *arena,
+	    int64_t market_id, unsigned limit, uint64_t offset, const char *after_key,
+	    int64_t after_id, struct mk_position_page *page);
 	void (*destroy)(struct mk_market_repo *repo);
 };
 

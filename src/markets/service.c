@@ -81,3 +81,31 @@ mk_market_service_create(struct mk_market_repo *repo, struct mk_arena *arena,
 		return rc;
 	return mk_market_repo_get(repo, arena, id, MK_MARKET_ALL_FIELDS, out);
 }
+
+enum mk_err
+mk_position_service_buy(struct mk_market_repo *repo, struct mk_arena *arena,
+    const struct mk_identity *who, int64_t market_id, const char *side,
+    const char *amount, struct mk_position *out)
+{
+	int64_t id = 0;
+	enum mk_err rc = repo->ops->buy(repo, arena, who, market_id, side, amount, &id);
+
+	if (rc != MK_OK)
+		return rc;
+	return repo->ops->position(repo, arena, market_id, id, out);
+}
+
+enum mk_err
+mk_position_service_get(struct mk_market_repo *repo, struct mk_arena *arena,
+    int64_t market_id, int64_t id, struct mk_position *out)
+{
+	return repo->ops->position(repo, arena, market_id, id, out);
+}
+
+enum mk_err
+mk_position_service_list(struct mk_market_repo *repo, struct mk_arena *arena,
+    int64_t market_id, unsigned limit, uint64_t offset, const char *after_key,
+    int64_t after_id, struct mk_position_page *page)
+{
+	return repo->ops->positions(repo, arena, market_id, limit, offset, after_key, after_id, page);
+}

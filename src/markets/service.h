@@ -44,4 +44,21 @@ enum mk_err mk_market_service_create(struct mk_market_repo *repo,
     struct mk_arena *arena, const struct mk_identity *who,
     const struct mk_market_input *in, struct mk_market *out);
 
+/*
+ * Buys a position for the caller and reads it back. MK_ENOTFOUND for an
+ * unknown market, MK_ECONFLICT for one that is not active.
+ */
+enum mk_err mk_position_service_buy(struct mk_market_repo *repo,
+    struct mk_arena *arena, const struct mk_identity *who, int64_t market_id,
+    const char *side, const char *amount, struct mk_position *out);
+
+/* One position of a market. */
+enum mk_err mk_position_service_get(struct mk_market_repo *repo,
+    struct mk_arena *arena, int64_t market_id, int64_t id, struct mk_position *out);
+
+/* A page of a market's positions (see the repository's positions op). */
+enum mk_err mk_position_service_list(struct mk_market_repo *repo,
+    struct mk_arena *arena, int64_t market_id, unsigned limit, uint64_t offset,
+    const char *after_key, int64_t after_id, struct mk_position_page *page);
+
 #endif

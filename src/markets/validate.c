@@ -120,40 +120,60 @@ copy_text(struct mk_arena *arena, struct json_object *value, size_t skip_front, 
 	return mk_arena_strndup(arena, json_object_get_string(value) + skip_front, len);
 }
 
+/*
+ * Checks a position object; prefix names its fields in details
+ * ("initial_position." inside a market, "" for a buy body).
+ */
 static void
-check_position(struct mk_arena *arena, struct json_object *pos,
+check_position(struct mk_arena *arena, struct json_object *pos, const char *prefix,
     struct mk_market_input *out, struct mk_buf *details)
 {
 	struct json_object *side = NULL, *amount = NULL;
-	char canonical[16];
+	char canonical[16], field[96];
 
 	if (!json_object_is_type(pos, json_type_object)) {
-		detail(details, "initial_position", "must be an object with side and amount");
+		detail(details, prefix[0] != '\0' ? "initial_position" : "body",
+		    "must be an object with side and amount");
 		return;
 	}
 	json_object_object_foreach(pos, key, value) {
-		if (strcmp(key, "side") == 0)
+		if (strcmp(key, "side") == 0) {
 			side = value;
-		else if (strcmp(key, "amount") == 0)
+		} else if (strcmp(key, "amount") == 0) {
 			amount = value;
-		else {
-			char field[96];
-
-			(void)snprintf(field, sizeof(field), "initial_position.%.60s", key);
+		} else {
+			(void)snprintf(field, sizeof(field), "%s%.60s", prefix, key);
 			detail(details, field, "is not a field of a position");
 		}
 	}
+	(void)snprintf(field, sizeof(field), "%sside", prefix);
 	if (side == NULL || !json_object_is_type(side, json_type_string) ||
 	    (strcmp(json_object_get_string(side), "yes") != 0 && strcmp(json_object_get_string(side), "no") != 0))
-		detail(details, "initial_position.side", "must be \"yes\" or \"no\"");
+		detail(details, field, "must be \"yes\" or \"no\"");
 	else
 		out->side = strcmp(json_object_get_string(side), "yes") == 0 ? "yes" : "no";
+	(void)snprintf(field, sizeof(field), "%samount", prefix);
 	if (amount == NULL || !json_object_is_type(amount, json_type_string) ||
 	    !mk_amount_parse(json_object_get_string(amount), canonical))
-		detail(details, "initial_position.amount", "must be a decimal string above 0 and at most 1000000000000, two decimals at most");
+		detail(details, field, "must be a decimal string above 0 and at most 1000000000000, two decimals at most");
 	else
 		out->amount = mk_arena_strndup(arena, canonical, strlen(canonical));
 	out->has_position = true;
+}
+
+enum mk_err
+mk_position_validate(struct mk_arena *arena, struct json_object *body,
+    struct mk_market_input *out, struct mk_buf *details)
+{
+	size_t start = details->len;
+
+	memset(out, 0, sizeof(*out));
+	check_position(arena, body, "", out, details);
+	if (details->len > start)
+		mk_buf_putc(details, ']');
+	if (details->oom)
+		return MK_ENOMEM;
+	return details->len > start ? MK_EINVAL : MK_OK;
 }
 
 enum mk_err
@@ -226,7 +246,7 @@ mk_market_validate_create(struct mk_arena *arena, struct json_object *body,
 			else
 				out->end_date = mk_arena_strndup(arena, when, strlen(when));
 		} else if (strcmp(key, "initial_position") == 0) {
-			check_position(arena, value, out, details);
+			check_position(arena, value, "initial_position.", out, details);
 		} else {
 			char field[80];
 

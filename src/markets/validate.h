@@ -36,6 +36,14 @@ enum mk_err mk_market_validate_create(struct mk_arena *arena,
     struct mk_buf *details);
 
 /*
+ * Checks a buy body {"side":"yes"|"no","amount":"12.50"}: both required,
+ * nothing else. Same results as mk_market_validate_create (side and
+ * amount in *out).
+ */
+enum mk_err mk_position_validate(struct mk_arena *arena, struct json_object *body,
+    struct mk_market_input *out, struct mk_buf *details);
+
+/*
  * Parses a decimal amount "d+(.d{1,2})?" in (0, 1e12] into canonical text
  * with two decimals (into out, 16 bytes). Returns false otherwise: signs,
  * exponents, more decimals, leading zeros, 0.
