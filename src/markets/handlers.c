@@ -107,8 +107,10 @@ mk_markets_get(struct mk_app *app, struct mk_request *req,
     struct mk_response *resp)
 {
 	struct mk_market market;
+	const char *if_none_match;
 	bool include_creator;
 	unsigned fields;
+	char etag[48];
 	int64_t id;
 	enum mk_err rc;
 
@@ -123,7 +125,22 @@ mk_markets_get(struct mk_app *app, struct mk_request *req,
 	rc = mk_market_service_get(app->repo, req->arena, id, fields, include_creator, &market);
 	if (rc != MK_OK)
 		return rc;
+	/*
+	 * The strong ETag names the version and, for a partial or embedded
+	 * representation, its shape: each representation has its own tag.
+	 */
+	if (fields == 0 && !include_creator)
+		mk_market_etag(market.version, etag);
+	else
+		(void)snprintf(etag, sizeof(etag), "\"v%llu-%x%s\"", (unsigned long long)market.version,
+		    fields, include_creator ? "c" : "");
+	mk_response_header(resp, "ETag", etag);
 	mk_response_header(resp, "Cache-Control", "no-cache");
+	if_none_match = mk_request_param(req, "HTTP_IF_NONE_MATCH");
+	if (if_none_match != NULL && mk_etag_matches(if_none_match, etag)) {
+		mk_response_empty(resp, 304);
+		return MK_OK;
+	}
 	mk_response_begin_data(resp, 200);
 	mk_market_json(&resp->body, &market);
 	mk_response_end_data(resp, NULL);
@@ -435,5 +452,81 @@ mk_positions_list(struct mk_app *app, struct mk_request *req,
 	}
 	mk_buf_putc(&resp->body, ']');
 	mk_response_end_data(resp, meta.data);
+	return MK_OK;
+}
+
+static enum mk_err
+write_market(struct mk_app *app, struct mk_request *req, struct mk_response *resp,
+    enum mk_market_write kind)
+{
+	struct json_object *body = NULL;
+	struct mk_market_input input;
+	struct mk_market market;
+	struct mk_buf details;
+	const char *why = NULL;
+	char etag[32];
+	int64_t id;
+	enum mk_err rc;
+
+	if (!parse_id(req->path_params[0], &id))
+		return MK_ENOTFOUND;
+	rc = mk_json_parse_in(req->arena, req->body, req->body_len, MK_JSON_MAX_DEPTH, &body, &why);
+	if (rc == MK_EBADJSON)
+		req->log_error = why;
+	if (rc != MK_OK)
+		return rc;
+	mk_buf_init(&details, req->arena);
+	rc = mk_market_validate(req->arena, body, kind, &input, &details);
+	if (rc == MK_EINVAL) {
+		req->error_details = details.data;
+		req->log_error = "validation failed";
+	}
+	if (rc != MK_OK)
+		return rc;
+	if (app->repo == NULL)
+		return MK_EUNAVAIL;
+	rc = mk_market_service_update(app->repo, req->arena, &req->identity, id, &input,
+	    mk_request_param(req, "HTTP_IF_MATCH"), &market);
+	if (rc == MK_EFORBIDDEN)
+		req->error_message = "Only the market's creator, a moderator or an admin may change it";
+	if (rc == MK_EPRECONDITION)
+		req->error_message = "The market changed since that ETag";
+	if (rc != MK_OK)
+		return rc;
+	mk_market_etag(market.version, etag);
+	mk_response_header(resp, "ETag", etag);
+	mk_response_header(resp, "Cache-Control", "no-store");
+	mk_response_begin_data(resp, 200);
+	mk_market_json(&resp->body, &market);
+	mk_response_end_data(resp, NULL);
+	return MK_OK;
+}
+
+enum mk_err
+mk_markets_replace(struct mk_app *app, struct mk_request *req, struct mk_response *resp)
+{
+	return write_market(app, req, resp, MK_WRITE_REPLACE);
+}
+
+enum mk_err
+mk_markets_patch(struct mk_app *app, struct mk_request *req, struct mk_response *resp)
+{
+	return write_market(app, req, resp, MK_WRITE_PATCH);
+}
+
+enum mk_err
+mk_markets_delete(struct mk_app *app, struct mk_request *req, struct mk_response *resp)
+{
+	int64_t id;
+	enum mk_err rc;
+
+	if (!parse_id(req->path_params[0], &id))
+		return MK_ENOTFOUND;
+	if (app->repo == NULL)
+		return MK_EUNAVAIL;
+	rc = mk_market_service_remove(app->repo, req->arena, &req->identity, id);
+	if (rc != MK_OK)
+		return rc;
+	mk_response_empty(resp, 204);
 	return MK_OK;
 }

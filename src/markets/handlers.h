@@ -35,4 +35,16 @@ enum mk_err mk_positions_get(struct mk_app *app, struct mk_request *req,
 enum mk_err mk_positions_buy(struct mk_app *app, struct mk_request *req,
     struct mk_response *resp);
 
+/* PUT /api/markets/:id — replace the writable fields; If-Match honoured. */
+enum mk_err mk_markets_replace(struct mk_app *app, struct mk_request *req,
+    struct mk_response *resp);
+
+/* PATCH /api/markets/:id — change the given writable fields; If-Match honoured. */
+enum mk_err mk_markets_patch(struct mk_app *app, struct mk_request *req,
+    struct mk_response *resp);
+
+/* DELETE /api/markets/:id — 204; its positions go with it. */
+enum mk_err mk_markets_delete(struct mk_app *app, struct mk_request *req,
+    struct mk_response *resp);
+
 #endif

@@ -1,6 +1,7 @@
 /*
  * The market resource (markets layer); see model.h.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "core/buf.h"
@@ -160,4 +161,40 @@ mk_position_json(struct mk_buf *out, const struct mk_position *p)
 	mk_buf_puts(out, ",\"created_at\":");
 	mk_json_cstr(out, p->created_at);
 	mk_buf_putc(out, '}');
+}
+
+void
+mk_market_etag(uint64_t version, char *out)
+{
+	(void)snprintf(out, 32, "\"v%llu\"", (unsigned long long)version);
+}
+
+bool
+mk_etag_matches(const char *header, const char *etag)
+{
+	size_t etag_len = strlen(etag);
+	const char *p = header;
+
+	for (;;) {
+		size_t len;
+
+		p += strspn(p, " \t,");
+		if (*p == '\0')
+			return false;
+		len = strcspn(p, ",");
+		while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+			len--;
+		if ((len == 1 && p[0] == '*') || (len == etag_len && memcmp(p, etag, len) == 0))
+			return true;
+		p += len;
+	}
+}
+
+bool
+mk_market_etag_matches(const char *header, uint64_t version)
+{
+	char mine[32];
+
+	mk_market_etag(version, mine);
+	return mk_etag_matches(header, mine);
 }

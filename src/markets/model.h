@@ -49,7 +49,21 @@ struct mk_market {
 	const char *created_at;  /* RFC 3339 UTC */
 	const char *updated_at;
 	const struct mk_user *creator; /* embedded when include=creator, else NULL */
+	uint64_t version;        /* the row's version (ETag), filled by get */
 };
+
+/* Writes the strong ETag of a market version ("\"v12\"") into out (32 bytes). */
+void mk_market_etag(uint64_t version, char *out);
+
+/*
+ * Matches an If-Match / If-None-Match value against etag (a quoted strong
+ * tag): "*", or a comma-separated list of entity tags compared strongly (a
+ * weak W/ tag never matches). Returns true on a match.
+ */
+bool mk_etag_matches(const char *header, const char *etag);
+
+/* mk_etag_matches() against the ETag of a market version. */
+bool mk_market_etag_matches(const char *header, uint64_t version);
 
 /* The list orders of the contract; the default is newest first. */
 enum mk_market_sort {

@@ -74,6 +74,20 @@ struct mk_market_repo_ops {
 	enum mk_err (*positions)(struct mk_market_repo *repo, struct mk_arena *arena,
 	    int64_t market_id, unsigned limit, uint64_t offset, const char *after_key,
 	    int64_t after_id, struct mk_position_page *page);
+	/*
+	 * Writes in->present fields of market id in one transaction, with the
+	 * row locked: MK_ENOTFOUND for an unknown market; MK_EFORBIDDEN unless
+	 * who created it or may_edit_any; MK_EPRECONDITION when if_match (an
+	 * If-Match value, or NULL) does not match the row's version — checked
+	 * on the locked row, so no write can slip in between. Bumps the
+	 * version; refreshes who's user row.
+	 */
+	enum mk_err (*update)(struct mk_market_repo *repo, struct mk_arena *arena,
+	    const struct mk_identity *who, bool may_edit_any, int64_t id,
+	    const struct mk_market_input *in, const char *if_match);
+	/* Deletes market id and its positions (MK_ENOTFOUND when absent). */
+	enum mk_err (*remove)(struct mk_market_repo *repo, struct mk_arena *arena,
+	    const struct mk_identity *who, int64_t id);
 	void (*destroy)(struct mk_market_repo *repo);
 };
 

@@ -101,10 +101,12 @@ repo_get(struct mk_market_repo *base, struct mk_arena *arena, int64_t id,
 	struct mk_buf sql;
 	enum mk_err rc;
 
+	size_t version_col;
+
 	fields |= MK_MARKET_FIELD_BIT(MK_MARKET_ID);
 	mk_buf_init(&sql, arena);
 	select_list(&sql, fields);
-	mk_buf_puts(&sql, " FROM markets WHERE id = ?");
+	mk_buf_puts(&sql, ", version FROM markets WHERE id = ?");
 	if (sql.oom)
 		return MK_ENOMEM;
 	rc = mk_db_select(repo->db, arena, sql.data, &param, 1, &rows);
@@ -112,7 +114,8 @@ repo_get(struct mk_market_repo *base, struct mk_arena *arena, int64_t id,
 		return rc;
 	if (rows.nrows == 0)
 		return MK_ENOTFOUND;
-	(void)fill_market(&rows, 0, fields, out);
+	version_col = fill_market(&rows, 0, fields, out);
+	out->version = (uint64_t)to_int(mk_db_cell(&rows, 0, version_col));
 	return MK_OK;
 }
 
@@ -511,6 +514,110 @@ repo_positions(struct mk_market_repo *base, struct mk_arena *arena,
 	return MK_OK;
 }
 
+struct update_work {
+	struct mk_arena *arena;
+	const struct mk_identity *who;
+	bool may_edit_any;
+	int64_t id;
+	const struct mk_market_input *in;
+	const char *if_match;
+};
+
+static enum mk_err
+update_in_transaction(struct mk_db *db, void *ctx)
+{
+	static const char *const assignments[MK_MARKET_FIELD__MAX] = {
+		[MK_MARKET_NAME] = "name = ?",
+		[MK_MARKET_DESCRIPTION] = "description = ?",
+		[MK_MARKET_STATUS] = "status = ?",
+		[MK_MARKET_END_DATE] = "end_date = ?",
+	};
+	struct update_work *w = ctx;
+	struct mk_db_value key = { .type = MK_DB_INT, .integer = w->id }, params[8];
+	struct mk_db_rows rows;
+	struct mk_buf sql;
+	size_t n = 0;
+	enum mk_err rc;
+
+	if ((rc = upsert_user(db, w->who)) != MK_OK)
+		return rc;
+	rc = mk_db_select(db, w->arena, "SELECT creator_id, version FROM markets WHERE id = ? FOR UPDATE", &key, 1, &rows);
+	if (rc != MK_OK)
+		return rc;
+	if (rows.nrows == 0)
+		return MK_ENOTFOUND;
+	if (!w->may_edit_any && to_int(mk_db_cell(&rows, 0, 0)) != w->who->user_id)
+		return MK_EFORBIDDEN;
+	if (w->if_match != NULL &&
+	    !mk_market_etag_matches(w->if_match, (uint64_t)to_int(mk_db_cell(&rows, 0, 1))))
+		return MK_EPRECONDITION;
+	mk_buf_init(&sql, w->arena);
+	mk_buf_puts(&sql, "UPDATE markets SET version = version + 1");
+	for (int f = 0; f < MK_MARKET_FIELD__MAX; f++) {
+		if (!(w->in->present & MK_MARKET_FIELD_BIT(f)) || assignments[f] == NULL)
+			continue;
+		mk_buf_append(&sql, ", ", 2);
+		mk_buf_puts(&sql, assignments[f]);
+		switch ((enum mk_market_field)f) {
+		case MK_MARKET_NAME: params[n++] = text_value(w->in->name); break;
+		case MK_MARKET_DESCRIPTION: params[n++] = text_value(w->in->description); break;
+		case MK_MARKET_STATUS: params[n++] = text_value(w->in->status); break;
+		case MK_MARKET_END_DATE: params[n++] = text_value(w->in->end_date); break;
+		default: break;
+		}
+	}
+	mk_buf_puts(&sql, " WHERE id = ?");
+	params[n++] = key;
+	if (sql.oom)
+		return MK_ENOMEM;
+	return mk_db_execute(db, sql.data, params, n, NULL, NULL);
+}
+
+static enum mk_err
+repo_update(struct mk_market_repo *base, struct mk_arena *arena,
+    const struct mk_identity *who, bool may_edit_any, int64_t id,
+    const struct mk_market_input *in, const char *if_match)
+{
+	struct repo_mysql *repo = (struct repo_mysql *)base;
+	struct update_work work = { .arena = arena, .who = who, .may_edit_any = may_edit_any,
+		.id = id, .in = in, .if_match = if_match };
+
+	return mk_db_transaction(repo->db, update_in_transaction, &work);
+}
+
+struct remove_work {
+	const struct mk_identity *who;
+	int64_t id;
+};
+
+static enum mk_err
+remove_in_transaction(struct mk_db *db, void *ctx)
+{
+	struct remove_work *w = ctx;
+	struct mk_db_value key = { .type = MK_DB_INT, .integer = w->id };
+	uint64_t affected = 0;
+	enum mk_err rc;
+
+	if ((rc = upsert_user(db, w->who)) != MK_OK)
+		return rc;
+	/* Positions go with the market (ON DELETE CASCADE). */
+	rc = mk_db_execute(db, "DELETE FROM markets WHERE id = ?", &key, 1, &affected, NULL);
+	if (rc == MK_OK && affected == 0)
+		rc = MK_ENOTFOUND;
+	return rc;
+}
+
+static enum mk_err
+repo_remove(struct mk_market_repo *base, struct mk_arena *arena,
+    const struct mk_identity *who, int64_t id)
+{
+	struct repo_mysql *repo = (struct repo_mysql *)base;
+	struct remove_work work = { .who = who, .id = id };
+
+	(void)arena;
+	return mk_db_transaction(repo->db, remove_in_transaction, &work);
+}
+
 static void
 repo_destroy(struct mk_market_repo *base)
 {
@@ -525,6 +632,8 @@ static const struct mk_market_repo_ops mysql_ops = {
 	.buy = repo_buy,
 	.position = repo_position,
 	.positions = repo_positions,
+	.update = repo_update,
+	.remove = repo_remove,
 	.destroy = repo_destroy,
 };
 

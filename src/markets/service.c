@@ -1,6 +1,7 @@
 /*
  * The market service (markets layer); see service.h.
  */
+#include "auth/roles.h"
 #include "core/arena.h"
 #include "markets/repo.h"
 #include "markets/service.h"
@@ -108,4 +109,25 @@ mk_position_service_list(struct mk_market_repo *repo, struct mk_arena *arena,
     int64_t after_id, struct mk_position_page *page)
 {
 	return repo->ops->positions(repo, arena, market_id, limit, offset, after_key, after_id, page);
+}
+
+enum mk_err
+mk_market_service_update(struct mk_market_repo *repo, struct mk_arena *arena,
+    const struct mk_identity *who, int64_t id, const struct mk_market_input *in,
+    const char *if_match, struct mk_market *out)
+{
+	/* API.md: a user edits only what it created; moderators and admins any. */
+	bool may_edit_any = who->role == MK_ROLE_MODERATOR || who->role == MK_ROLE_ADMIN;
+	enum mk_err rc = repo->ops->update(repo, arena, who, may_edit_any, id, in, if_match);
+
+	if (rc != MK_OK)
+		return rc;
+	return mk_market_repo_get(repo, arena, id, MK_MARKET_ALL_FIELDS, out);
+}
+
+enum mk_err
+mk_market_service_remove(struct mk_market_repo *repo, struct mk_arena *arena,
+    const struct mk_identity *who, int64_t id)
+{
+	return repo->ops->remove(repo, arena, who, id);
 }

@@ -61,4 +61,18 @@ enum mk_err mk_position_service_list(struct mk_market_repo *repo,
     struct mk_arena *arena, int64_t market_id, unsigned limit, uint64_t offset,
     const char *after_key, int64_t after_id, struct mk_position_page *page);
 
+/*
+ * Changes market id (in->present fields) for who: its creator may, and
+ * moderators and admins may edit any (MK_EFORBIDDEN otherwise); if_match
+ * (NULL: none) must match its current version (MK_EPRECONDITION). Reads
+ * the result back into *out.
+ */
+enum mk_err mk_market_service_update(struct mk_market_repo *repo,
+    struct mk_arena *arena, const struct mk_identity *who, int64_t id,
+    const struct mk_market_input *in, const char *if_match, struct mk_market *out);
+
+/* Deletes market id with its positions (the route demands the delete permission). */
+enum mk_err mk_market_service_remove(struct mk_market_repo *repo,
+    struct mk_arena *arena, const struct mk_identity *who, int64_t id);
+
 #endif

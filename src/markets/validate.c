@@ -180,6 +180,14 @@ enum mk_err
 mk_market_validate_create(struct mk_arena *arena, struct json_object *body,
     struct mk_market_input *out, struct mk_buf *details)
 {
+	return mk_market_validate(arena, body, MK_WRITE_CREATE, out, details);
+}
+
+enum mk_err
+mk_market_validate(struct mk_arena *arena, struct json_object *body,
+    enum mk_market_write kind, struct mk_market_input *out,
+    struct mk_buf *details)
+{
 	static const char *const read_only[] = { "id", "volume", "creator_id", "created_at", "updated_at" };
 	size_t start = details->len;
 	bool has_name = false;
@@ -207,6 +215,7 @@ mk_market_validate_create(struct mk_arena *arena, struct json_object *body,
 			size_t len, front = 0;
 
 			has_name = true;
+			out->present |= MK_MARKET_FIELD_BIT(MK_MARKET_NAME);
 			if (!json_object_is_type(value, json_type_string)) {
 				detail(details, "name", "must be a string");
 				continue;
@@ -222,6 +231,7 @@ mk_market_validate_create(struct mk_arena *arena, struct json_object *body,
 			else
 				out->name = copy_text(arena, value, front, len - front);
 		} else if (strcmp(key, "description") == 0) {
+			out->present |= MK_MARKET_FIELD_BIT(MK_MARKET_DESCRIPTION);
 			if (!json_object_is_type(value, json_type_string) ||
 			    characters(json_object_get_string(value), (size_t)json_object_get_string_len(value)) > 5000)
 				detail(details, "description", "must be a string of at most 5000 characters");
@@ -231,6 +241,7 @@ mk_market_validate_create(struct mk_arena *arena, struct json_object *body,
 			const char *status = json_object_is_type(value, json_type_string) ?
 			    mk_market_status_parse(json_object_get_string(value)) : NULL;
 
+			out->present |= MK_MARKET_FIELD_BIT(MK_MARKET_STATUS);
 			if (status == NULL)
 				detail(details, "status", "must be active, closed or resolved");
 			else
@@ -238,6 +249,7 @@ mk_market_validate_create(struct mk_arena *arena, struct json_object *body,
 		} else if (strcmp(key, "end_date") == 0) {
 			char when[32];
 
+			out->present |= MK_MARKET_FIELD_BIT(MK_MARKET_END_DATE);
 			if (value == NULL)
 				out->end_date = NULL;
 			else if (!json_object_is_type(value, json_type_string) ||
@@ -245,8 +257,10 @@ mk_market_validate_create(struct mk_arena *arena, struct json_object *body,
 				detail(details, "end_date", "must be an RFC 3339 UTC time (2027-01-31T12:00:00Z) or null");
 			else
 				out->end_date = mk_arena_strndup(arena, when, strlen(when));
-		} else if (strcmp(key, "initial_position") == 0) {
+		} else if (strcmp(key, "initial_position") == 0 && kind == MK_WRITE_CREATE) {
 			check_position(arena, value, "initial_position.", out, details);
+		} else if (strcmp(key, "initial_position") == 0) {
+			detail(details, key, "only when creating a market (buy with POST …/positions)");
 		} else {
 			char field[80];
 
@@ -254,8 +268,14 @@ mk_market_validate_create(struct mk_arena *arena, struct json_object *body,
 			detail(details, field, "is not a field of a market");
 		}
 	}
-	if (!has_name)
+	if (!has_name && kind != MK_WRITE_PATCH)
 		detail(details, "name", "is required");
+	if (kind == MK_WRITE_PATCH && out->present == 0 && details->len == start)
+		detail(details, "body", "names no field to change");
+	/* A replacement writes every field: what it omits goes back to the default. */
+	if (kind == MK_WRITE_REPLACE)
+		out->present = MK_MARKET_FIELD_BIT(MK_MARKET_NAME) | MK_MARKET_FIELD_BIT(MK_MARKET_DESCRIPTION) |
+		    MK_MARKET_FIELD_BIT(MK_MARKET_STATUS) | MK_MARKET_FIELD_BIT(MK_MARKET_END_DATE);
 done:
 	if (details->len > start)
 		mk_buf_putc(details, ']');

@@ -16,7 +16,11 @@ struct json_object;
 struct mk_arena;
 struct mk_buf;
 
+/* What a body may hold: a new market, a whole replacement, a partial change. */
+enum mk_market_write { MK_WRITE_CREATE, MK_WRITE_REPLACE, MK_WRITE_PATCH };
+
 struct mk_market_input {
+	unsigned present;         /* MK_MARKET_FIELD_BIT of the fields to write */
 	const char *name;         /* trimmed, 1-200 characters */
 	const char *description;  /* 0-5000 characters */
 	const char *status;       /* active, closed or resolved */
@@ -33,6 +37,15 @@ struct mk_market_input {
  */
 enum mk_err mk_market_validate_create(struct mk_arena *arena,
     struct json_object *body, struct mk_market_input *out,
+    struct mk_buf *details);
+
+/*
+ * As mk_market_validate_create() for kind: REPLACE (PUT) needs name and
+ * resets what it omits to the defaults; PATCH writes only what it holds
+ * (at least one field). Neither takes initial_position.
+ */
+enum mk_err mk_market_validate(struct mk_arena *arena, struct json_object *body,
+    enum mk_market_write kind, struct mk_market_input *out,
     struct mk_buf *details);
 
 /*
