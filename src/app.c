@@ -137,6 +137,7 @@ mk_app_new(const struct mk_config *config)
 	app->http.router = app->router;
 	app->http.verifier = app->verifier;
 	app->http.limiter = app->limiter;
+	mk_http_cors_setup(&app->http, config);
 	if (mk_request_id_seed(&app->http.ids) != 0) {
 		mk_log(MK_LOG_ERROR, "no randomness for request ids");
 		mk_app_free(app);

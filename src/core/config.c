@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -72,6 +73,123 @@ check_list(const char *value)
 	return NULL;
 }
 
+/*
+ * One entry of cors_origins. It is compared byte for byte with the Origin
+ * header, so it must be written as browsers serialize an origin (RFC 6454
+ * 6.2, the Fetch standard): "http" or "https", "://", a lower-case host
+ * name or a bracketed IPv6 address, and a port only when it is not the
+ * scheme's default; nothing after. An entry that could never match is a
+ * mistake worth stopping the start for. Returns a reason or NULL.
+ */
+static const char *
+check_origin(const char *origin, size_t len)
+{
+	size_t i, host, port_start;
+	long port = 0;
+	bool https, label_empty = true;
+
+	if (len == 1 && origin[0] == '*')
+		return "a wildcard is not allowed: requests carry credentials (Authorization), so list each origin";
+	if (len == 4 && memcmp(origin, "null", 4) == 0)
+		return "not allowed: every sandboxed frame and file: page sends it";
+	if (len >= 8 && memcmp(origin, "https://", 8) == 0) {
+		https = true;
+		host = 8;
+	} else if (len >= 7 && memcmp(origin, "http://", 7) == 0) {
+		https = false;
+		host = 7;
+	} else if ((len >= 8 && strncasecmp(origin, "https://", 8) == 0) ||
+	    (len >= 7 && strncasecmp(origin, "http://", 7) == 0)) {
+		return "the scheme must be lower case, as browsers send it";
+	} else {
+		return "must be http://host or https://host, with an optional :port";
+	}
+	i = host;
+	if (i < len && origin[i] == '[') {
+		/* Browsers write IPv6 compressed, in lower-case hex. */
+		for (i++; i < len && (isdigit((unsigned char)origin[i]) ||
+		    (origin[i] >= 'a' && origin[i] <= 'f') || origin[i] == ':' || origin[i] == '.'); i++)
+			;
+		if (i == len || origin[i] != ']' || i == host + 1)
+			return "an IPv6 host must be lower-case hex in brackets";
+		i++;
+	} else {
+		for (; i < len; i++) {
+			unsigned char c = (unsigned char)origin[i];
+
+			if (c == '.') {
+				if (label_empty)
+					return "the host has an empty label";
+				label_empty = true;
+			} else if ((c >= 'a' && c <= 'z') || isdigit(c) || c == '-') {
+				label_empty = false;
+			} else {
+				break;
+			}
+		}
+		if (i < len && origin[i] >= 'A' && origin[i] <= 'Z')
+			return "the host must be lower case, as browsers send it";
+		if (i < len && (unsigned char)origin[i] >= 0x80)
+			return "the host must be ASCII (an international name in its xn-- form)";
+		if (i == host)
+			return "has no host";
+		if (label_empty)
+			return "the host has an empty label";
+	}
+	if (i < len && origin[i] == ':') {
+		port_start = ++i;
+		for (; i < len && isdigit((unsigned char)origin[i]); i++) {
+			if (port <= 65535)
+				port = port * 10 + (origin[i] - '0');
+		}
+		if (i == port_start || origin[port_start] == '0' || port > 65535)
+			return "the port must be 1-65535, without leading zeros";
+		if (port == (https ? 443 : 80))
+			return "the scheme's default port must be left out, as browsers leave it out";
+	}
+	if (i == len)
+		return NULL;
+	if (origin[i] == '/' || origin[i] == '?' || origin[i] == '#')
+		return "must have no path, query or fragment (nor a trailing slash)";
+	if (origin[i] == '@')
+		return "must have no user name";
+	return "has a character browsers never send in an Origin";
+}
+
+/*
+ * cors_origins: a comma- or blank-separated list of origins, each checked
+ * by check_origin(). The reason names the bad entry, so it is formatted
+ * into a static buffer: configurations are loaded by one thread only (at
+ * start and on SIGHUP, in the master's loop).
+ */
+static const char *
+check_cors_origins(const char *value)
+{
+	static char reason[384];
+	const char *why;
+	size_t len, count = 0;
+
+	for (const char *p = value; *p != '\0'; p += len) {
+		p += strspn(p, ", \t");
+		len = strcspn(p, ", \t");
+		if (len == 0)
+			break;
+		if (len > 255)
+			return "an origin is longer than 255 bytes";
+		if (++count > MK_CONFIG_CORS_ORIGINS_MAX) {
+			(void)snprintf(reason, sizeof(reason), "more than %d origins",
+			    MK_CONFIG_CORS_ORIGINS_MAX);
+			return reason;
+		}
+		why = check_origin(p, len);
+		if (why != NULL) {
+			(void)snprintf(reason, sizeof(reason), "'%.*s': %s", (int)len, p, why);
+			return reason;
+		}
+	}
+	return NULL;
+}
+
 #define OFF(field) offsetof(struct mk_config, field)
 
 static const struct conf_key conf_keys[] = {
@@ -94,6 +212,7 @@ static const struct conf_key conf_keys[] = {
 	{ "cursor_secret", CONF_STRING, OFF(cursor_secret), 0, 4096, "", check_jwt_secret },
 	{ "rate_limit", CONF_RATE, OFF(rate_limit), 1, 1000000000, "100/60", NULL },
 	{ "trusted_proxies", CONF_STRING, OFF(trusted_proxies), 0, 8192, "", check_list },
+	{ "cors_origins", CONF_STRING, OFF(cors_origins), 0, 8192, "", check_cors_origins },
 	{ "memcached", CONF_STRING, OFF(memcached), 0, 8192, "", check_list },
 	{ "memcached_timeout", CONF_DURATION, OFF(memcached_timeout_ms), 1, 10000, "50ms", NULL },
 	{ "db_socket", CONF_STRING, OFF(db_socket), 0, 107, "", NULL },

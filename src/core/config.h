@@ -37,6 +37,7 @@ struct mk_config {
 		int window_s;    /* ... per this many seconds */
 	} rate_limit;
 	char *trusted_proxies;   /* addresses/CIDRs whose X-Forwarded-For counts */
+	char *cors_origins;      /* exact origins that get CORS headers; "": none */
 	char *memcached;         /* servers: unix:/path or host:port, comma-separated */
 	int memcached_timeout_ms;
 	char *db_socket;         /* MariaDB unix socket (wins over db_host) */
@@ -50,6 +51,9 @@ struct mk_config {
 	int db_retries;          /* attempts of one transaction */
 	int db_retry_time_ms;    /* and the time they may take in all */
 };
+
+/* The most origins cors_origins may list (checked at load). */
+#define MK_CONFIG_CORS_ORIGINS_MAX 32
 
 /* Size of the error text buffers the functions below fill. */
 #define MK_CONFIG_ERR_MAX 512

@@ -3,6 +3,7 @@
  * handlers (through the router) and writes responses only through
  * response.c; it never speaks SQL or memcached.
  */
+#include <assert.h>
 #include <stdio.h>
 #include <strings.h>
 #include <string.h>
@@ -26,6 +27,108 @@
 typedef enum mk_err (*step_fn)(struct mk_http_service *service,
     const struct mk_http_input *input, struct mk_request *req,
     struct mk_response *resp, bool *done);
+
+/*
+ * CORS (API.md "CORS", the Fetch standard). A listed origin may read the
+ * contract's headers beyond the CORS-safelisted ones, and send the
+ * request headers the contract knows. There is deliberately no
+ * Access-Control-Allow-Credentials: clients authenticate with a bearer
+ * token their script sets itself, never with cookies, so the browser's
+ * own credentials (cookies, TLS client certificates) stay out of
+ * cross-origin requests, and Authorization needs no wildcard.
+ */
+#define CORS_EXPOSE_HEADERS "X-Request-Id, X-RateLimit-Limit, X-RateLimit-Remaining, " \
+	"X-RateLimit-Reset, Retry-After, Location, ETag"
+#define CORS_ALLOW_HEADERS "Authorization, Content-Type, Idempotency-Key, If-Match, " \
+	"If-None-Match, X-Request-Id"
+/* How long a browser may reuse a preflight's answer, in seconds. */
+#define CORS_MAX_AGE "600"
+
+void
+mk_http_cors_setup(struct mk_http_service *service,
+    const struct mk_config *config)
+{
+	size_t len;
+
+	service->ncors_origins = 0;
+	for (const char *p = config->cors_origins; *p != '\0'; p += len) {
+		p += strspn(p, ", \t");
+		len = strcspn(p, ", \t");
+		if (len == 0)
+			break;
+		/* The configuration refuses longer lists. */
+		assert(service->ncors_origins < MK_CONFIG_CORS_ORIGINS_MAX);
+		if (service->ncors_origins == MK_CONFIG_CORS_ORIGINS_MAX)
+			break;
+		service->cors_origins[service->ncors_origins].text = p;
+		service->cors_origins[service->ncors_origins].len = len;
+		service->ncors_origins++;
+	}
+}
+
+/*
+ * The request's Origin when cors_origins lists it, else NULL. Origins are
+ * compared byte for byte as browsers serialize them (lower-case scheme and
+ * host, no default port): https://APP.example.org is another origin.
+ */
+static const char *
+cors_origin(const struct mk_http_service *service,
+    const struct mk_request *req)
+{
+	const char *origin;
+	size_t len;
+
+	if (service->ncors_origins == 0)
+		return NULL;
+	origin = mk_request_param(req, "HTTP_ORIGIN");
+	if (origin == NULL)
+		return NULL;
+	len = strlen(origin);
+	for (size_t i = 0; i < service->ncors_origins; i++) {
+		if (service->cors_origins[i].len == len &&
+		    memcmp(service->cors_origins[i].text, origin, len) == 0)
+			return origin;
+	}
+	return NULL;
+}
+
+/* A CORS preflight: an OPTIONS that asks for a method (Fetch 4.8). */
+static bool
+cors_preflight(const struct mk_request *req)
+{
+	const char *method = mk_request_param(req, "HTTP_ACCESS_CONTROL_REQUEST_METHOD");
+
+	return req->method == MK_METHOD_OPTIONS && method != NULL && method[0] != '\0';
+}
+
+/*
+ * Puts the CORS headers on every answer, errors included (a script reads
+ * a 401 or a 429 like any other answer), so it runs first and only adds
+ * headers. A preflight's own headers come with the routing step, which
+ * answers it.
+ */
+static enum mk_err
+step_cors(struct mk_http_service *service,
+    const struct mk_http_input *input, struct mk_request *req,
+    struct mk_response *resp, bool *done)
+{
+	const char *origin;
+
+	(void)input;
+	(void)done;
+	if (service->ncors_origins == 0)
+		return MK_OK;
+	/* Answers differ by Origin, listed or not: caches must tell them apart. */
+	mk_response_header(resp, "Vary", "Origin");
+	origin = cors_origin(service, req);
+	if (origin == NULL)
+		return MK_OK;
+	mk_response_header(resp, "Access-Control-Allow-Origin", origin);
+	/* No script ever reads a preflight's answer. */
+	if (!cors_preflight(req))
+		mk_response_header(resp, "Access-Control-Expose-Headers", CORS_EXPOSE_HEADERS);
+	return MK_OK;
+}
 
 static enum mk_err
 step_request_id(struct mk_http_service *service,
@@ -95,6 +198,15 @@ step_route(struct mk_http_service *service,
 	mk_response_header(resp, "Allow", allow);
 	if (req->method == MK_METHOD_OPTIONS) {
 		/* RFC 9110 9.3.7: a known path says which methods it takes. */
+		if (cors_preflight(req) && cors_origin(service, req) != NULL) {
+			/*
+			 * The path's methods whatever was asked for: the
+			 * browser decides whether its method is among them.
+			 */
+			mk_response_header(resp, "Access-Control-Allow-Methods", allow);
+			mk_response_header(resp, "Access-Control-Allow-Headers", CORS_ALLOW_HEADERS);
+			mk_response_header(resp, "Access-Control-Max-Age", CORS_MAX_AGE);
+		}
 		mk_response_empty(resp, 204);
 		*done = true;
 		return MK_OK;
@@ -245,6 +357,7 @@ step_handler(struct mk_http_service *service,
 }
 
 static const step_fn chain[] = {
+	step_cors,
 	step_request_id,
 	step_early_error,
 	step_decode_target,

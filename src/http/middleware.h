@@ -10,12 +10,19 @@
  * by its verified sub (never by a claim it could forge), but its verdict
  * is only enforced after counting: a flood of bad tokens is limited per
  * address like any other traffic.
+ *
+ * CORS (cors_origins) is no step of its own kind: a first step puts the
+ * CORS headers on every answer, errors included, and the routing step
+ * answers a preflight together with the plain OPTIONS it already answers,
+ * before authentication and rate limiting (a browser sends a preflight
+ * with no token, and it costs nothing to count).
  */
 #ifndef MK_MIDDLEWARE_H
 #define MK_MIDDLEWARE_H
 
 #include <stddef.h>
 
+#include "core/config.h"
 #include "core/err.h"
 #include "http/request.h"
 #include "http/request_id.h"
@@ -23,11 +30,16 @@
 struct mk_app;
 struct mk_arena;
 struct mk_buf;
-struct mk_config;
 struct mk_router;
 
 struct mk_jwt_verifier;
 struct mk_rate_limiter;
+
+/* An origin allowed CORS: a span of the configuration's cors_origins. */
+struct mk_http_origin {
+	const char *text;
+	size_t len;
+};
 
 /* Worker-lifetime state the chain runs with; owned by the wiring. */
 struct mk_http_service {
@@ -37,6 +49,9 @@ struct mk_http_service {
 	struct mk_jwt_verifier *verifier;
 	struct mk_rate_limiter *limiter;
 	struct mk_request_id_gen ids;
+	/* cors_origins split once; none: no CORS headers at all. */
+	struct mk_http_origin cors_origins[MK_CONFIG_CORS_ORIGINS_MAX];
+	size_t ncors_origins;
 };
 
 /* One request as the server layer hands it over. */
@@ -49,6 +64,14 @@ struct mk_http_input {
 	enum mk_err early_error;
 	const char *early_reason;
 };
+
+/*
+ * Splits config->cors_origins (checked when the configuration was loaded)
+ * into service. The spans point into config, which must outlive the
+ * service, as it does for service->config. Allocates nothing; cannot fail.
+ */
+void mk_http_cors_setup(struct mk_http_service *service,
+    const struct mk_config *config);
 
 /*
  * Runs the chain over one request and appends the CGI response to out.
