@@ -161,3 +161,23 @@ mk_app_http(struct mk_app *app)
 {
 	return &app->http;
 }
+
+void
+mk_app_tick(struct mk_app *app, int64_t now_ms)
+{
+	uint64_t purged = 0;
+
+	if (app->repo == NULL)
+		return;
+	if (app->next_purge_ms == 0) {
+		/* Spread the workers' purges over the interval. */
+		app->next_purge_ms = now_ms + app->config->idempotency_purge_interval_ms / 2 +
+		    (int64_t)(app->http.ids.prefix % (uint64_t)(app->config->idempotency_purge_interval_ms / 2 + 1));
+		return;
+	}
+	if (now_ms < app->next_purge_ms)
+		return;
+	app->next_purge_ms = now_ms + app->config->idempotency_purge_interval_ms;
+	if (app->repo->ops->idem_purge(app->repo, 1000, &purged) == MK_OK && purged > 0)
+		mk_log(MK_LOG_INFO, "purged %llu expired Idempotency-Key record(s)", (unsigned long long)purged);
+}

@@ -29,6 +29,7 @@ struct mk_app {
 	struct mk_db *db;              /* NULL when no database is configured */
 	struct mk_market_repo *repo;   /* the stack of market repositories; NULL without a database */
 	unsigned char cursor_key[32];  /* MAC key of list cursors (markets/cursor.h) */
+	int64_t next_purge_ms;         /* when this worker next purges expired keys */
 	struct mk_rate_limiter *limiter;
 	struct mk_http_service http;
 };
@@ -44,6 +45,13 @@ struct mk_app *mk_app_new(const struct mk_config *config);
 int mk_app_check_config(const struct mk_config *config, char *err, size_t errlen);
 
 void mk_app_free(struct mk_app *app);
+
+/*
+ * Housekeeping between requests, called by the worker loop about once a
+ * second: purges expired Idempotency-Key records every
+ * idempotency_purge_interval (staggered across workers).
+ */
+void mk_app_tick(struct mk_app *app, int64_t now_ms);
 
 /* The middleware chain's state, for the server layer. */
 struct mk_http_service *mk_app_http(struct mk_app *app);

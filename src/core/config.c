@@ -225,6 +225,7 @@ static const struct conf_key conf_keys[] = {
 	{ "db_io_timeout", CONF_DURATION, OFF(db_io_timeout_ms), 1000, 300000, "10s", NULL },
 	{ "db_retries", CONF_INT, OFF(db_retries), 1, 20, "4", NULL },
 	{ "db_retry_time", CONF_DURATION, OFF(db_retry_time_ms), 0, 60000, "2s", NULL },
+	{ "idempotency_purge_interval", CONF_DURATION, OFF(idempotency_purge_interval_ms), 1000, 86400000, "5m", NULL },
 };
 
 #define CONF_NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))

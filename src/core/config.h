@@ -50,6 +50,7 @@ struct mk_config {
 	int db_io_timeout_ms;    /* read and write */
 	int db_retries;          /* attempts of one transaction */
 	int db_retry_time_ms;    /* and the time they may take in all */
+	int idempotency_purge_interval_ms; /* how often a worker purges expired keys */
 };
 
 /* The most origins cors_origins may list (checked at load). */

@@ -4,6 +4,7 @@
  * cannot exist (not a canonical positive 64-bit integer) is a 404, as an
  * unknown one is.
  */
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -15,7 +16,9 @@
 #include "core/json_parse.h"
 #include "markets/validate.h"
 #include "markets/cursor.h"
+#include "http/request_id.h"
 #include "markets/handlers.h"
+#include "markets/repo.h"
 #include "markets/service.h"
 
 /*
@@ -260,15 +263,72 @@ mk_markets_list(struct mk_app *app, struct mk_request *req,
 	return MK_OK;
 }
 
+/*
+ * Reads Idempotency-Key: 0 when absent, 1 when present and sane (idem
+ * filled: the caller, the key, a hash of method, path and body), or a 400.
+ */
+static enum mk_err
+idempotency_key(struct mk_request *req, struct mk_idempotency *idem, bool *present)
+{
+	const char *key = mk_request_param(req, "HTTP_IDEMPOTENCY_KEY");
+	const char *uri = mk_request_param(req, "REQUEST_URI");
+	EVP_MD_CTX *ctx;
+	unsigned len = 0;
+	int ok;
+
+	*present = key != NULL;
+	if (key == NULL)
+		return MK_OK;
+	if (!mk_request_id_valid(key, strlen(key))) {
+		req->error_message = "Idempotency-Key must be 1 to 64 characters of A-Z a-z 0-9 . _ -";
+		return MK_EBADREQUEST;
+	}
+	memset(idem, 0, sizeof(*idem));
+	idem->user_id = req->identity.user_id;
+	idem->key = key;
+	ctx = EVP_MD_CTX_new();
+	ok = ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+	    EVP_DigestUpdate(ctx, req->method_name, strlen(req->method_name) + 1) == 1 &&
+	    EVP_DigestUpdate(ctx, uri != NULL ? uri : "", (uri != NULL ? strlen(uri) : 0) + 1) == 1 &&
+	    EVP_DigestUpdate(ctx, req->body, req->body_len) == 1 &&
+	    EVP_DigestFinal_ex(ctx, idem->hash, &len) == 1 && len == sizeof(idem->hash);
+	EVP_MD_CTX_free(ctx);
+	return ok ? MK_OK : MK_EINTERNAL;
+}
+
+/* Answers an idempotent write from what it stored (first run or replay). */
+static enum mk_err
+idempotent_answer(struct mk_request *req, struct mk_response *resp,
+    enum mk_err rc, const struct mk_idempotency *idem, bool replayed)
+{
+	if (rc == MK_ECONFLICT && replayed == false && req->error_message == NULL)
+		req->error_message = "A request with this Idempotency-Key is still running, or conflicts";
+	if (rc == MK_EIDEMPOTENCY)
+		req->error_message = "This Idempotency-Key was used with a different request";
+	if (rc != MK_OK)
+		return rc;
+	if (idem->location != NULL)
+		mk_response_header(resp, "Location", idem->location);
+	if (replayed)
+		mk_response_header(resp, "Idempotent-Replayed", "true");
+	mk_response_header(resp, "Cache-Control", "no-store");
+	mk_response_begin_data(resp, idem->status);
+	mk_buf_puts(&resp->body, idem->data_json);
+	mk_response_end_data(resp, NULL);
+	return MK_OK;
+}
+
 enum mk_err
 mk_markets_create(struct mk_app *app, struct mk_request *req,
     struct mk_response *resp)
 {
 	struct json_object *body = NULL;
 	struct mk_market_input input;
+	struct mk_idempotency idem;
 	struct mk_market market;
 	struct mk_buf details;
 	const char *why = NULL;
+	bool has_key, replayed = false;
 	char location[48];
 	enum mk_err rc;
 
@@ -291,6 +351,12 @@ mk_markets_create(struct mk_app *app, struct mk_request *req,
 	if (app->repo == NULL) {
 		req->log_error = "no database configured";
 		return MK_EUNAVAIL;
+	}
+	if ((rc = idempotency_key(req, &idem, &has_key)) != MK_OK)
+		return rc;
+	if (has_key) {
+		rc = mk_market_service_create_once(app->repo, req->arena, &req->identity, &input, &idem, &replayed);
+		return idempotent_answer(req, resp, rc, &idem, replayed);
 	}
 	rc = mk_market_service_create(app->repo, req->arena, &req->identity, &input, &market);
 	if (rc == MK_ECONFLICT) {
@@ -339,6 +405,8 @@ mk_positions_buy(struct mk_app *app, struct mk_request *req,
 {
 	struct mk_market_input input;
 	struct mk_position position;
+	struct mk_idempotency idem;
+	bool has_key, replayed = false;
 	char location[96];
 	int64_t market_id;
 	enum mk_err rc;
@@ -349,6 +417,15 @@ mk_positions_buy(struct mk_app *app, struct mk_request *req,
 		return rc;
 	if (app->repo == NULL)
 		return MK_EUNAVAIL;
+	if ((rc = idempotency_key(req, &idem, &has_key)) != MK_OK)
+		return rc;
+	if (has_key) {
+		rc = mk_position_service_buy_once(app->repo, req->arena, &req->identity, market_id,
+		    input.side, input.amount, &idem, &replayed);
+		if (rc == MK_ECONFLICT && req->error_message == NULL)
+			req->error_message = "The market is not active, or a request with this Idempotency-Key is still running";
+		return idempotent_answer(req, resp, rc, &idem, replayed);
+	}
 	rc = mk_position_service_buy(app->repo, req->arena, &req->identity, market_id,
 	    input.side, input.amount, &position);
 	if (rc == MK_ECONFLICT && req->error_message == NULL)

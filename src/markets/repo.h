@@ -23,6 +23,26 @@ struct mk_arena;
 struct mk_db;
 struct mk_market_repo;
 
+/*
+ * An Idempotency-Key in use: the caller's key, the hash of the request
+ * (method, path, body), and — filled by a write that ran — the response it
+ * stored in its own transaction, which is also what the client is sent.
+ */
+struct mk_idempotency {
+	int64_t user_id;
+	const char *key;
+	unsigned char hash[32];
+	int status;            /* out: 201 */
+	const char *location;  /* out */
+	const char *data_json; /* out: the "data" member of the response */
+};
+
+/* What a reservation found. */
+enum mk_idem_state {
+	MK_IDEM_RESERVED,  /* the key is ours: run the effect */
+	MK_IDEM_REPLAY,    /* done before: *replay holds the stored response */
+};
+
 struct mk_market_repo_ops {
 	/*
 	 * Fills *out with market id's fields (a mask of MK_MARKET_FIELD_BIT;
@@ -49,11 +69,13 @@ struct mk_market_repo_ops {
 	 * the token (who), inserts the market with who as creator and, when
 	 * in->has_position, its initial position (the volume starts at its
 	 * amount). Sets *id. MK_ECONFLICT when the token's email belongs to
-	 * another user; MK_EUNAVAIL after the retries.
+	 * another user; MK_EUNAVAIL after the retries. With idem (may be NULL),
+	 * the response is rendered and stored under its key in the same
+	 * transaction.
 	 */
 	enum mk_err (*create)(struct mk_market_repo *repo, struct mk_arena *arena,
 	    const struct mk_identity *who, const struct mk_market_input *in,
-	    int64_t *id);
+	    struct mk_idempotency *idem, int64_t *id);
 	/*
 	 * Buys a position in one transaction: locks the market row, refuses
 	 * (MK_ECONFLICT) a market that is not active, inserts the position,
@@ -62,7 +84,7 @@ struct mk_market_repo_ops {
 	 */
 	enum mk_err (*buy)(struct mk_market_repo *repo, struct mk_arena *arena,
 	    const struct mk_identity *who, int64_t market_id, const char *side,
-	    const char *amount, int64_t *id);
+	    const char *amount, struct mk_idempotency *idem, int64_t *id);
 	/* One position of a market; MK_ENOTFOUND when there is none. */
 	enum mk_err (*position)(struct mk_market_repo *repo, struct mk_arena *arena,
 	    int64_t market_id, int64_t id, struct mk_position *out);
@@ -88,6 +110,22 @@ struct mk_market_repo_ops {
 	/* Deletes market id and its positions (MK_ENOTFOUND when absent). */
 	enum mk_err (*remove)(struct mk_market_repo *repo, struct mk_arena *arena,
 	    const struct mk_identity *who, int64_t id);
+	/*
+	 * Reserves idem's key for this request (one statement of its own).
+	 * MK_OK with *state RESERVED, or REPLAY with idem's out fields filled
+	 * from the stored response; MK_EIDEMPOTENCY when the key was used
+	 * with another request; MK_ECONFLICT while the first request runs. A
+	 * reservation left for a minute by a request that died is taken over.
+	 */
+	enum mk_err (*idem_reserve)(struct mk_market_repo *repo, struct mk_arena *arena,
+	    struct mk_idempotency *idem, enum mk_idem_state *state);
+	/*
+	 * Deletes Idempotency-Key records older than 24 hours, at most limit
+	 * of them; *purged says how many went.
+	 */
+	enum mk_err (*idem_purge)(struct mk_market_repo *repo, unsigned limit, uint64_t *purged);
+	/* Drops a reservation whose effect failed, so the client may retry. */
+	void (*idem_release)(struct mk_market_repo *repo, const struct mk_idempotency *idem);
 	void (*destroy)(struct mk_market_repo *repo);
 };
 
@@ -122,9 +160,9 @@ mk_market_repo_list(struct mk_market_repo *repo, struct mk_arena *arena,
 static inline enum mk_err
 mk_market_repo_create(struct mk_market_repo *repo, struct mk_arena *arena,
     const struct mk_identity *who, const struct mk_market_input *in,
-    int64_t *id)
+    struct mk_idempotency *idem, int64_t *id)
 {
-	return repo->ops->create(repo, arena, who, in, id);
+	return repo->ops->create(repo, arena, who, in, idem, id);
 }
 
 static inline void

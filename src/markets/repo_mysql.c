@@ -91,11 +91,27 @@ fill_market(const struct mk_db_rows *rows, size_t r, unsigned fields,
 	return col;
 }
 
+static enum mk_err repo_get_on(struct mk_db *db, struct mk_arena *arena,
+    int64_t id, unsigned fields, struct mk_market *out);
+
 static enum mk_err
 repo_get(struct mk_market_repo *base, struct mk_arena *arena, int64_t id,
     unsigned fields, struct mk_market *out)
 {
-	struct repo_mysql *repo = (struct repo_mysql *)base;
+	return repo_get_on(((struct repo_mysql *)base)->db, arena, id, fields, out);
+}
+
+/* The whole market on db (inside a transaction: what it will commit). */
+static enum mk_err
+fetch_market(struct mk_db *db, struct mk_arena *arena, int64_t id, struct mk_market *out)
+{
+	return repo_get_on(db, arena, id, MK_MARKET_ALL_FIELDS, out);
+}
+
+static enum mk_err
+repo_get_on(struct mk_db *db, struct mk_arena *arena, int64_t id,
+    unsigned fields, struct mk_market *out)
+{
 	struct mk_db_value param = { .type = MK_DB_INT, .integer = id };
 	struct mk_db_rows rows;
 	struct mk_buf sql;
@@ -109,7 +125,7 @@ repo_get(struct mk_market_repo *base, struct mk_arena *arena, int64_t id,
 	mk_buf_puts(&sql, ", version FROM markets WHERE id = ?");
 	if (sql.oom)
 		return MK_ENOMEM;
-	rc = mk_db_select(repo->db, arena, sql.data, &param, 1, &rows);
+	rc = mk_db_select(db, arena, sql.data, &param, 1, &rows);
 	if (rc != MK_OK)
 		return rc;
 	if (rows.nrows == 0)
@@ -279,10 +295,49 @@ repo_users(struct mk_market_repo *base, struct mk_arena *arena,
 }
 
 struct create_work {
+	struct mk_arena *arena;
 	const struct mk_identity *who;
 	const struct mk_market_input *in;
+	struct mk_idempotency *idem;
 	int64_t id;
 };
+
+/* Records the response of an idempotent write, inside its transaction. */
+static enum mk_err
+idem_store(struct mk_db *db, struct mk_idempotency *idem)
+{
+	struct mk_db_value params[] = {
+		{ .type = MK_DB_INT, .integer = idem->status },
+		{ .type = MK_DB_TEXT, .text = idem->location, .len = strlen(idem->location) },
+		{ .type = MK_DB_TEXT, .text = idem->data_json, .len = strlen(idem->data_json) },
+		{ .type = MK_DB_INT, .integer = idem->user_id },
+		{ .type = MK_DB_TEXT, .text = idem->key, .len = strlen(idem->key) },
+	};
+
+	return mk_db_execute(db, "UPDATE idempotency_keys SET status = ?, location = ?, response = ? "
+	    "WHERE user_id = ? AND idem_key = ?", params, 5, NULL, NULL);
+}
+
+/* Renders a JSON value into the arena; NULL when out of memory. */
+static const char *
+render_market(struct mk_arena *arena, const struct mk_market *market)
+{
+	struct mk_buf out;
+
+	mk_buf_init(&out, arena);
+	mk_market_json(&out, market);
+	return out.oom ? NULL : out.data;
+}
+
+static const char *
+render_position(struct mk_arena *arena, const struct mk_position *position)
+{
+	struct mk_buf out;
+
+	mk_buf_init(&out, arena);
+	mk_position_json(&out, position);
+	return out.oom ? NULL : out.data;
+}
 
 static struct mk_db_value
 text_value(const char *s)
@@ -347,26 +402,45 @@ create_in_transaction(struct mk_db *db, void *ctx)
 		    "INSERT INTO positions (market_id, user_id, side, amount) "
 		    "VALUES (?, ?, ?, CAST(? AS DECIMAL(20,2)))", position, 4, NULL, NULL);
 	}
+	if (rc == MK_OK && w->idem != NULL) {
+		/* The response, as committed: a replay sends these very bytes. */
+		struct mk_market created;
+		char *location = mk_arena_alloc(w->arena, 48);
+
+		rc = fetch_market(db, w->arena, w->id, &created);
+		if (rc != MK_OK)
+			return rc;
+		if (location == NULL || (w->idem->data_json = render_market(w->arena, &created)) == NULL)
+			return MK_ENOMEM;
+		(void)snprintf(location, 48, "/api/markets/%lld", (long long)w->id);
+		w->idem->status = 201;
+		w->idem->location = location;
+		rc = idem_store(db, w->idem);
+	}
 	return rc;
 }
 
 static enum mk_err
 repo_create(struct mk_market_repo *base, struct mk_arena *arena,
-    const struct mk_identity *who, const struct mk_market_input *in, int64_t *id)
+    const struct mk_identity *who, const struct mk_market_input *in,
+    struct mk_idempotency *idem, int64_t *id)
 {
 	struct repo_mysql *repo = (struct repo_mysql *)base;
-	struct create_work work = { .who = who, .in = in };
+	struct create_work work = { .arena = arena, .who = who, .in = in, .idem = idem };
 	enum mk_err rc;
 
-	(void)arena;
 	rc = mk_db_transaction(repo->db, create_in_transaction, &work);
 	if (rc == MK_OK)
 		*id = work.id;
 	return rc;
 }
 
+static enum mk_err fetch_position(struct mk_db *db, struct mk_arena *arena,
+    int64_t market_id, int64_t id, struct mk_position *out);
+
 struct buy_work {
 	struct mk_arena *arena;
+	struct mk_idempotency *idem;
 	const struct mk_identity *who;
 	int64_t market_id;
 	const char *side;
@@ -405,17 +479,34 @@ buy_in_transaction(struct mk_db *db, void *ctx)
 	if (rc != MK_OK)
 		return rc;
 	w->id = (int64_t)id;
-	return mk_db_execute(db, "UPDATE markets SET volume = volume + CAST(? AS DECIMAL(20,2)), "
+	rc = mk_db_execute(db, "UPDATE markets SET volume = volume + CAST(? AS DECIMAL(20,2)), "
 	    "version = version + 1 WHERE id = ?", volume, 2, NULL, NULL);
+	if (rc == MK_OK && w->idem != NULL) {
+		struct mk_position bought;
+		char *location = mk_arena_alloc(w->arena, 96);
+
+		rc = fetch_position(db, w->arena, w->market_id, w->id, &bought);
+		if (rc != MK_OK)
+			return rc;
+		if (location == NULL || (w->idem->data_json = render_position(w->arena, &bought)) == NULL)
+			return MK_ENOMEM;
+		(void)snprintf(location, 96, "/api/markets/%lld/positions/%lld",
+		    (long long)w->market_id, (long long)w->id);
+		w->idem->status = 201;
+		w->idem->location = location;
+		rc = idem_store(db, w->idem);
+	}
+	return rc;
 }
 
 static enum mk_err
 repo_buy(struct mk_market_repo *base, struct mk_arena *arena,
     const struct mk_identity *who, int64_t market_id, const char *side,
-    const char *amount, int64_t *id)
+    const char *amount, struct mk_idempotency *idem, int64_t *id)
 {
 	struct repo_mysql *repo = (struct repo_mysql *)base;
-	struct buy_work work = { .arena = arena, .who = who, .market_id = market_id, .side = side, .amount = amount };
+	struct buy_work work = { .arena = arena, .idem = idem, .who = who, .market_id = market_id,
+		.side = side, .amount = amount };
 	enum mk_err rc = mk_db_transaction(repo->db, buy_in_transaction, &work);
 
 	if (rc == MK_OK)
@@ -438,10 +529,9 @@ fill_position(const struct mk_db_rows *rows, size_t r, struct mk_position *out)
 }
 
 static enum mk_err
-repo_position(struct mk_market_repo *base, struct mk_arena *arena,
-    int64_t market_id, int64_t id, struct mk_position *out)
+fetch_position(struct mk_db *db, struct mk_arena *arena, int64_t market_id,
+    int64_t id, struct mk_position *out)
 {
-	struct repo_mysql *repo = (struct repo_mysql *)base;
 	struct mk_db_value params[] = {
 		{ .type = MK_DB_INT, .integer = id },
 		{ .type = MK_DB_INT, .integer = market_id },
@@ -449,7 +539,7 @@ repo_position(struct mk_market_repo *base, struct mk_arena *arena,
 	struct mk_db_rows rows;
 	enum mk_err rc;
 
-	rc = mk_db_select(repo->db, arena, "SELECT " POSITION_COLUMNS
+	rc = mk_db_select(db, arena, "SELECT " POSITION_COLUMNS
 	    " FROM positions WHERE id = ? AND market_id = ?", params, 2, &rows);
 	if (rc != MK_OK)
 		return rc;
@@ -457,6 +547,13 @@ repo_position(struct mk_market_repo *base, struct mk_arena *arena,
 		return MK_ENOTFOUND;
 	fill_position(&rows, 0, out);
 	return MK_OK;
+}
+
+static enum mk_err
+repo_position(struct mk_market_repo *base, struct mk_arena *arena,
+    int64_t market_id, int64_t id, struct mk_position *out)
+{
+	return fetch_position(((struct repo_mysql *)base)->db, arena, market_id, id, out);
 }
 
 static enum mk_err
@@ -618,6 +715,93 @@ repo_remove(struct mk_market_repo *base, struct mk_arena *arena,
 	return mk_db_transaction(repo->db, remove_in_transaction, &work);
 }
 
+/*
+ * Reserves a key: drops it when expired (24 h), inserts it, or reads what
+ * is there. A reservation (status 0) older than 60 s belongs to a request
+ * that died before its transaction ended: it is taken over.
+ */
+static enum mk_err
+repo_idem_reserve(struct mk_market_repo *base, struct mk_arena *arena,
+    struct mk_idempotency *idem, enum mk_idem_state *state)
+{
+	struct repo_mysql *repo = (struct repo_mysql *)base;
+	struct mk_db_value params[] = {
+		{ .type = MK_DB_INT, .integer = idem->user_id },
+		{ .type = MK_DB_TEXT, .text = idem->key, .len = strlen(idem->key) },
+		{ .type = MK_DB_TEXT, .text = (const char *)idem->hash, .len = sizeof(idem->hash) },
+	};
+	struct mk_db_rows rows;
+	uint64_t affected = 0;
+	enum mk_err rc;
+
+	/* Keys live 24 hours: an expired one is as good as new. */
+	rc = mk_db_execute(repo->db, "DELETE FROM idempotency_keys WHERE user_id = ? AND idem_key = ? "
+	    "AND created_at < NOW(6) - INTERVAL 24 HOUR", params, 2, NULL, NULL);
+	if (rc != MK_OK)
+		return rc;
+	rc = mk_db_execute(repo->db, "INSERT IGNORE INTO idempotency_keys (user_id, idem_key, request_hash) "
+	    "VALUES (?, ?, ?)", params, 3, &affected, NULL);
+	if (rc != MK_OK)
+		return rc;
+	if (affected == 1) {
+		*state = MK_IDEM_RESERVED;
+		return MK_OK;
+	}
+	rc = mk_db_select(repo->db, arena, "SELECT request_hash, status, location, response, "
+	    "created_at < NOW(6) - INTERVAL 60 SECOND FROM idempotency_keys WHERE user_id = ? AND idem_key = ?",
+	    params, 2, &rows);
+	if (rc != MK_OK)
+		return rc;
+	if (rows.nrows == 0)
+		return MK_ECONFLICT; /* purged between the two statements: let the client retry */
+	if (mk_db_cell(&rows, 0, 0)->len != sizeof(idem->hash) ||
+	    memcmp(mk_db_cell(&rows, 0, 0)->text, idem->hash, sizeof(idem->hash)) != 0)
+		return MK_EIDEMPOTENCY;
+	if (to_int(mk_db_cell(&rows, 0, 1)) == 0) {
+		/* Still running — unless the request that reserved it died. */
+		if (to_int(mk_db_cell(&rows, 0, 4)) == 1) {
+			rc = mk_db_execute(repo->db, "UPDATE idempotency_keys SET created_at = NOW(6) "
+			    "WHERE user_id = ? AND idem_key = ? AND status = 0 AND created_at < NOW(6) - INTERVAL 60 SECOND",
+			    params, 2, &affected, NULL);
+			if (rc == MK_OK && affected == 1) {
+				*state = MK_IDEM_RESERVED;
+				return MK_OK;
+			}
+		}
+		return MK_ECONFLICT;
+	}
+	idem->status = (int)to_int(mk_db_cell(&rows, 0, 1));
+	idem->location = to_text(mk_db_cell(&rows, 0, 2));
+	idem->data_json = to_text(mk_db_cell(&rows, 0, 3));
+	*state = MK_IDEM_REPLAY;
+	return idem->data_json != NULL ? MK_OK : MK_EINTERNAL;
+}
+
+static enum mk_err
+repo_idem_purge(struct mk_market_repo *base, unsigned limit, uint64_t *purged)
+{
+	struct repo_mysql *repo = (struct repo_mysql *)base;
+	struct mk_db_value param = { .type = MK_DB_INT, .integer = limit };
+
+	/* Bounded: a purge never holds locks for long. */
+	return mk_db_execute(repo->db, "DELETE FROM idempotency_keys "
+	    "WHERE created_at < NOW(6) - INTERVAL 24 HOUR LIMIT ?", &param, 1, purged, NULL);
+}
+
+static void
+repo_idem_release(struct mk_market_repo *base, const struct mk_idempotency *idem)
+{
+	struct repo_mysql *repo = (struct repo_mysql *)base;
+	struct mk_db_value params[] = {
+		{ .type = MK_DB_INT, .integer = idem->user_id },
+		{ .type = MK_DB_TEXT, .text = idem->key, .len = strlen(idem->key) },
+	};
+
+	/* Best effort: a reservation left behind is taken over after a minute. */
+	(void)mk_db_execute(repo->db, "DELETE FROM idempotency_keys WHERE user_id = ? AND idem_key = ? AND status = 0",
+	    params, 2, NULL, NULL);
+}
+
 static void
 repo_destroy(struct mk_market_repo *base)
 {
@@ -634,6 +818,9 @@ static const struct mk_market_repo_ops mysql_ops = {
 	.positions = repo_positions,
 	.update = repo_update,
 	.remove = repo_remove,
+	.idem_reserve = repo_idem_reserve,
+	.idem_release = repo_idem_release,
+	.idem_purge = repo_idem_purge,
 	.destroy = repo_destroy,
 };
 

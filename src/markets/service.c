@@ -76,7 +76,7 @@ mk_market_service_create(struct mk_market_repo *repo, struct mk_arena *arena,
     struct mk_market *out)
 {
 	int64_t id = 0;
-	enum mk_err rc = mk_market_repo_create(repo, arena, who, in, &id);
+	enum mk_err rc = mk_market_repo_create(repo, arena, who, in, NULL, &id);
 
 	if (rc != MK_OK)
 		return rc;
@@ -89,7 +89,7 @@ mk_position_service_buy(struct mk_market_repo *repo, struct mk_arena *arena,
     const char *amount, struct mk_position *out)
 {
 	int64_t id = 0;
-	enum mk_err rc = repo->ops->buy(repo, arena, who, market_id, side, amount, &id);
+	enum mk_err rc = repo->ops->buy(repo, arena, who, market_id, side, amount, NULL, &id);
 
 	if (rc != MK_OK)
 		return rc;
@@ -130,4 +130,48 @@ mk_market_service_remove(struct mk_market_repo *repo, struct mk_arena *arena,
     const struct mk_identity *who, int64_t id)
 {
 	return repo->ops->remove(repo, arena, who, id);
+}
+
+/* Reserves the key; on REPLAY there is nothing left to do. */
+static enum mk_err
+idem_begin(struct mk_market_repo *repo, struct mk_arena *arena,
+    struct mk_idempotency *idem, bool *replayed)
+{
+	enum mk_idem_state state;
+	enum mk_err rc = repo->ops->idem_reserve(repo, arena, idem, &state);
+
+	*replayed = rc == MK_OK && state == MK_IDEM_REPLAY;
+	return rc;
+}
+
+enum mk_err
+mk_market_service_create_once(struct mk_market_repo *repo, struct mk_arena *arena,
+    const struct mk_identity *who, const struct mk_market_input *in,
+    struct mk_idempotency *idem, bool *replayed)
+{
+	int64_t id = 0;
+	enum mk_err rc = idem_begin(repo, arena, idem, replayed);
+
+	if (rc != MK_OK || *replayed)
+		return rc;
+	rc = mk_market_repo_create(repo, arena, who, in, idem, &id);
+	if (rc != MK_OK)
+		repo->ops->idem_release(repo, idem);
+	return rc;
+}
+
+enum mk_err
+mk_position_service_buy_once(struct mk_market_repo *repo, struct mk_arena *arena,
+    const struct mk_identity *who, int64_t market_id, const char *side,
+    const char *amount, struct mk_idempotency *idem, bool *replayed)
+{
+	int64_t id = 0;
+	enum mk_err rc = idem_begin(repo, arena, idem, replayed);
+
+	if (rc != MK_OK || *replayed)
+		return rc;
+	rc = repo->ops->buy(repo, arena, who, market_id, side, amount, idem, &id);
+	if (rc != MK_OK)
+		repo->ops->idem_release(repo, idem);
+	return rc;
 }

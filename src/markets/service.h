@@ -44,6 +44,23 @@ enum mk_err mk_market_service_create(struct mk_market_repo *repo,
     struct mk_arena *arena, const struct mk_identity *who,
     const struct mk_market_input *in, struct mk_market *out);
 
+struct mk_idempotency;
+
+/*
+ * An idempotent create: the response is rendered and stored with the
+ * effect (idem's out fields), or replayed from an earlier run (*replayed).
+ * MK_EIDEMPOTENCY for the key reused with another body, MK_ECONFLICT while
+ * the first request runs. A failed effect releases the key.
+ */
+enum mk_err mk_market_service_create_once(struct mk_market_repo *repo,
+    struct mk_arena *arena, const struct mk_identity *who,
+    const struct mk_market_input *in, struct mk_idempotency *idem, bool *replayed);
+
+/* The same for a buy. */
+enum mk_err mk_position_service_buy_once(struct mk_market_repo *repo,
+    struct mk_arena *arena, const struct mk_identity *who, int64_t market_id,
+    const char *side, const char *amount, struct mk_idempotency *idem, bool *replayed);
+
 /*
  * Buys a position for the caller and reads it back. MK_ENOTFOUND for an
  * unknown market, MK_ECONFLICT for one that is not active.

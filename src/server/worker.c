@@ -372,6 +372,8 @@ serve(struct worker *w, const sigset_t *wait_mask)
 		now = mk_clock_mono_ms();
 		if (now >= next_tick) {
 			reap_timeouts(w, now);
+			if (!draining)
+				mk_app_tick(w->app, now);
 			next_tick = now + TICK_MS;
 		}
 		if (!draining && !w->accepting && w->nconns < w->max_conns)
