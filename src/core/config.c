@@ -58,6 +58,14 @@ check_jwt_alg(const char *value)
 	return NULL;
 }
 
+static const char *
+check_db_tls(const char *value)
+{
+	if (strcmp(value, "off") != 0 && strcmp(value, "required") != 0 && strcmp(value, "verify") != 0)
+		return "must be off, required or verify";
+	return NULL;
+}
+
 /* A comma- or blank-separated list of items, each at most 255 bytes. */
 static const char *
 check_list(const char *value)
@@ -223,6 +231,8 @@ static const struct conf_key conf_keys[] = {
 	{ "db_name", CONF_STRING, OFF(db_name), 0, 64, "markets", NULL },
 	{ "db_connect_timeout", CONF_DURATION, OFF(db_connect_timeout_ms), 1000, 60000, "2s", NULL },
 	{ "db_io_timeout", CONF_DURATION, OFF(db_io_timeout_ms), 1000, 300000, "10s", NULL },
+	{ "db_tls", CONF_STRING, OFF(db_tls), 0, 16, "off", check_db_tls },
+	{ "db_tls_ca", CONF_STRING, OFF(db_tls_ca), 0, 4096, "", NULL },
 	{ "db_retries", CONF_INT, OFF(db_retries), 1, 20, "4", NULL },
 	{ "db_retry_time", CONF_DURATION, OFF(db_retry_time_ms), 0, 60000, "2s", NULL },
 	{ "idempotency_purge_interval", CONF_DURATION, OFF(idempotency_purge_interval_ms), 1000, 86400000, "5m", NULL },

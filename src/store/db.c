@@ -139,6 +139,15 @@ connect_db(struct mk_db *db)
 	    mysql_optionsv(conn, MYSQL_SET_CHARSET_NAME, "utf8mb4") != 0 ||
 	    mysql_optionsv(conn, MYSQL_INIT_COMMAND, "SET time_zone = '+00:00'") != 0)
 		return outage(db, "connect", "cannot set connection options");
+	if (strcmp(c->db_tls, "off") != 0) {
+		/* required: encrypted or nothing; verify: and the server proves who it is. */
+		my_bool yes = 1, verify = strcmp(c->db_tls, "verify") == 0;
+
+		if (mysql_optionsv(conn, MYSQL_OPT_SSL_ENFORCE, &yes) != 0 ||
+		    mysql_optionsv(conn, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &verify) != 0 ||
+		    (c->db_tls_ca[0] != '\0' && mysql_optionsv(conn, MYSQL_OPT_SSL_CA, c->db_tls_ca) != 0))
+			return outage(db, "connect", "cannot set TLS options");
+	}
 	if (mysql_real_connect(conn,
 	    c->db_socket[0] != '\0' ? NULL : c->db_host,
 	    c->db_user, c->db_password[0] != '\0' ? c->db_password : NULL,
