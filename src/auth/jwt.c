@@ -63,20 +63,6 @@ struct mk_jwt_verifier {
 	char *audience;           /* NULL: tokens with aud are refused */
 };
 
-static void
-set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	(void)vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 static int
 add_hmac_key(struct mk_jwt_verifier *v, const char *kid, const void *secret,
     size_t len, char *err, size_t errlen)
@@ -88,7 +74,7 @@ add_hmac_key(struct mk_jwt_verifier *v, const char *kid, const void *secret,
 	struct jwt_key *key = &v->keys[v->nkeys];
 
 	if (len < 32) {
-		set_err(err, errlen, "HS256 key %s is shorter than 32 bytes", kid ? kid : "jwt_secret");
+		mk_errf(err, errlen, "HS256 key %s is shorter than 32 bytes", kid ? kid : "jwt_secret");
 		return -1;
 	}
 	/*
@@ -96,14 +82,14 @@ add_hmac_key(struct mk_jwt_verifier *v, const char *kid, const void *secret,
 	 * mint tokens (the RS256→HS256 confusion, from our side).
 	 */
 	if (len >= 10 && memcmp(secret, "-----BEGIN", 10) == 0) {
-		set_err(err, errlen, "HS256 key %s is PEM text, not a secret", kid ? kid : "jwt_secret");
+		mk_errf(err, errlen, "HS256 key %s is PEM text, not a secret", kid ? kid : "jwt_secret");
 		return -1;
 	}
 	key->hmac = EVP_MAC_CTX_new(v->mac);
 	if (key->hmac == NULL || EVP_MAC_init(key->hmac, secret, len, params) != 1) {
 		EVP_MAC_CTX_free(key->hmac);
 		key->hmac = NULL;
-		set_err(err, errlen, "OpenSSL cannot set up HMAC-SHA256");
+		mk_errf(err, errlen, "OpenSSL cannot set up HMAC-SHA256");
 		return -1;
 	}
 	key->signature_len = 32;
@@ -121,7 +107,7 @@ add_public_key(struct mk_jwt_verifier *v, const char *origin, EVP_PKEY *pkey,
 
 	if (v->alg == ALG_RS256) {
 		if (!EVP_PKEY_is_a(pkey, "RSA") || EVP_PKEY_get_bits(pkey) < 2048) {
-			set_err(err, errlen, "%s: RS256 needs an RSA public key of 2048 bits or more", origin);
+			mk_errf(err, errlen, "%s: RS256 needs an RSA public key of 2048 bits or more", origin);
 			return -1;
 		}
 		key->signature_len = (size_t)EVP_PKEY_get_size(pkey);
@@ -130,7 +116,7 @@ add_public_key(struct mk_jwt_verifier *v, const char *origin, EVP_PKEY *pkey,
 		    EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME,
 		    group, sizeof(group), &group_len) != 1 ||
 		    strcmp(group, "prime256v1") != 0) {
-			set_err(err, errlen, "%s: ES256 needs a P-256 (prime256v1) EC public key", origin);
+			mk_errf(err, errlen, "%s: ES256 needs a P-256 (prime256v1) EC public key", origin);
 			return -1;
 		}
 		key->signature_len = 64; /* r || s, 32 bytes each (RFC 7518 3.4) */
@@ -146,13 +132,13 @@ read_pem(const char *path, char *err, size_t errlen)
 	FILE *fp = fopen(path, "re");
 
 	if (fp == NULL) {
-		set_err(err, errlen, "%s: %s", path, strerror(errno));
+		mk_errf(err, errlen, "%s: %s", path, strerror(errno));
 		return NULL;
 	}
 	pkey = PEM_read_PUBKEY(fp, NULL, NULL, NULL);
 	fclose(fp);
 	if (pkey == NULL)
-		set_err(err, errlen, "%s: not a PEM public key", path);
+		mk_errf(err, errlen, "%s: not a PEM public key", path);
 	return pkey;
 }
 
@@ -193,7 +179,7 @@ load_keys_dir(struct mk_jwt_verifier *v, const char *dir, char *err,
 	int rc = 0;
 
 	if (d == NULL) {
-		set_err(err, errlen, "jwt_keys_dir %s: %s", dir, strerror(errno));
+		mk_errf(err, errlen, "jwt_keys_dir %s: %s", dir, strerror(errno));
 		return -1;
 	}
 	while (rc == 0 && (entry = readdir(d)) != NULL) {
@@ -204,18 +190,18 @@ load_keys_dir(struct mk_jwt_verifier *v, const char *dir, char *err,
 			continue;
 		if (!mk_request_id_valid(kid, strlen(kid))) {
 			/* The same alphabet as request ids: [A-Za-z0-9._-]{1,64}. */
-			set_err(err, errlen, "jwt_keys_dir: '%s' is not a key id ([A-Za-z0-9._-], 64 at most)", kid);
+			mk_errf(err, errlen, "jwt_keys_dir: '%s' is not a key id ([A-Za-z0-9._-], 64 at most)", kid);
 			rc = -1;
 			break;
 		}
 		if (v->nkeys == MAX_KEYS) {
-			set_err(err, errlen, "jwt_keys_dir: more than %d keys", MAX_KEYS);
+			mk_errf(err, errlen, "jwt_keys_dir: more than %d keys", MAX_KEYS);
 			rc = -1;
 			break;
 		}
 		len = read_small_file(dirfd(d), kid, content, sizeof(content));
 		if (len < 0) {
-			set_err(err, errlen, "jwt_keys_dir: cannot read %s/%s (a regular file under 64 KiB)", dir, kid);
+			mk_errf(err, errlen, "jwt_keys_dir: cannot read %s/%s (a regular file under 64 KiB)", dir, kid);
 			rc = -1;
 			break;
 		}
@@ -229,7 +215,7 @@ load_keys_dir(struct mk_jwt_verifier *v, const char *dir, char *err,
 
 			BIO_free(bio);
 			if (pkey == NULL) {
-				set_err(err, errlen, "jwt_keys_dir: %s/%s is not a PEM public key", dir, kid);
+				mk_errf(err, errlen, "jwt_keys_dir: %s/%s is not a PEM public key", dir, kid);
 				rc = -1;
 			} else if ((rc = add_public_key(v, kid, pkey, err, errlen)) != 0) {
 				EVP_PKEY_free(pkey);
@@ -241,7 +227,7 @@ load_keys_dir(struct mk_jwt_verifier *v, const char *dir, char *err,
 			if (v->keys[v->nkeys].kid == NULL) {
 				/* Counted first so that free releases this key too. */
 				v->nkeys++;
-				set_err(err, errlen, "out of memory");
+				mk_errf(err, errlen, "out of memory");
 				rc = -1;
 				break;
 			}
@@ -283,7 +269,7 @@ mk_jwt_verifier_new(const struct mk_config *config, char *err, size_t errlen)
 	struct mk_jwt_verifier *v = calloc(1, sizeof(*v));
 
 	if (v == NULL) {
-		set_err(err, errlen, "out of memory");
+		mk_errf(err, errlen, "out of memory");
 		return NULL;
 	}
 	if (strcmp(config->jwt_alg, "HS256") == 0) {
@@ -293,7 +279,7 @@ mk_jwt_verifier_new(const struct mk_config *config, char *err, size_t errlen)
 	} else if (strcmp(config->jwt_alg, "ES256") == 0) {
 		v->alg = ALG_ES256;
 	} else {
-		set_err(err, errlen, "jwt_alg must be HS256, RS256 or ES256");
+		mk_errf(err, errlen, "jwt_alg must be HS256, RS256 or ES256");
 		free(v);
 		return NULL;
 	}
@@ -308,12 +294,12 @@ mk_jwt_verifier_new(const struct mk_config *config, char *err, size_t errlen)
 	    "FFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551") == 0 ||
 	    (config->jwt_issuer[0] != '\0' && v->issuer == NULL) ||
 	    (config->jwt_audience[0] != '\0' && v->audience == NULL)) {
-		set_err(err, errlen, "OpenSSL or memory failure setting up JWT verification");
+		mk_errf(err, errlen, "OpenSSL or memory failure setting up JWT verification");
 		goto fail;
 	}
 	if (v->alg == ALG_HS256) {
 		if (config->jwt_public_key[0] != '\0') {
-			set_err(err, errlen, "jwt_public_key is for RS256/ES256, but jwt_alg is HS256");
+			mk_errf(err, errlen, "jwt_public_key is for RS256/ES256, but jwt_alg is HS256");
 			goto fail;
 		}
 		if (config->jwt_secret[0] != '\0') {
@@ -323,7 +309,7 @@ mk_jwt_verifier_new(const struct mk_config *config, char *err, size_t errlen)
 		}
 	} else {
 		if (config->jwt_secret[0] != '\0') {
-			set_err(err, errlen, "jwt_secret is for HS256, but jwt_alg is %s", alg_names[v->alg]);
+			mk_errf(err, errlen, "jwt_secret is for HS256, but jwt_alg is %s", alg_names[v->alg]);
 			goto fail;
 		}
 		if (config->jwt_public_key[0] != '\0') {

@@ -45,20 +45,6 @@ struct mk_rate_limiter {
 	struct local_slot local[LOCAL_SLOTS];
 };
 
-static void
-set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	(void)vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* Parses "192.0.2.0/24", "::1", "10.1.2.3". Returns 0 or -1. */
 static int
 parse_cidr(const char *text, size_t len, struct cidr *out)
@@ -129,7 +115,7 @@ mk_ratelimit_new(const struct mk_config *config, struct mk_cache *cache,
 	size_t len;
 
 	if (limiter == NULL) {
-		set_err(err, errlen, "out of memory");
+		mk_errf(err, errlen, "out of memory");
 		return NULL;
 	}
 	limiter->cache = cache;
@@ -142,7 +128,7 @@ mk_ratelimit_new(const struct mk_config *config, struct mk_cache *cache,
 			break;
 		if (limiter->nproxies == MAX_PROXIES ||
 		    parse_cidr(p, len, &limiter->proxies[limiter->nproxies]) != 0) {
-			set_err(err, errlen, "trusted_proxies: '%.*s' is not an address or CIDR block (or more than %d)",
+			mk_errf(err, errlen, "trusted_proxies: '%.*s' is not an address or CIDR block (or more than %d)",
 			    (int)(len > 64 ? 64 : len), p, MAX_PROXIES);
 			free(limiter);
 			return NULL;

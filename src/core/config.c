@@ -241,22 +241,6 @@ static const struct conf_key conf_keys[] = {
 #define CONF_NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
 #define CONF_LINE_MAX 8192
 
-static void
-set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	(void)vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 static const struct conf_key *
 find_key(const char *name, size_t len)
 {
@@ -448,11 +432,11 @@ mk_config_parse(struct mk_config *config, const char *origin,
 		line_len = eol != NULL ? (size_t)(eol - line) : len - pos;
 		pos += line_len + (eol != NULL);
 		if (memchr(line, '\0', line_len) != NULL) {
-			set_err(err, errlen, "%s:%zu: NUL byte in line", origin, lineno);
+			mk_errf(err, errlen, "%s:%zu: NUL byte in line", origin, lineno);
 			return MK_EINVAL;
 		}
 		if (line_len >= CONF_LINE_MAX) {
-			set_err(err, errlen, "%s:%zu: line longer than %d bytes", origin, lineno, CONF_LINE_MAX - 1);
+			mk_errf(err, errlen, "%s:%zu: line longer than %d bytes", origin, lineno, CONF_LINE_MAX - 1);
 			return MK_EINVAL;
 		}
 		while (line_len > 0 && is_blank(line[line_len - 1]))
@@ -464,7 +448,7 @@ mk_config_parse(struct mk_config *config, const char *origin,
 			continue;
 		eq = memchr(key, '=', (size_t)(line + line_len - key));
 		if (eq == NULL) {
-			set_err(err, errlen, "%s:%zu: expected 'key = value'", origin, lineno);
+			mk_errf(err, errlen, "%s:%zu: expected 'key = value'", origin, lineno);
 			return MK_EINVAL;
 		}
 		key_len = (size_t)(eq - key);
@@ -472,12 +456,12 @@ mk_config_parse(struct mk_config *config, const char *origin,
 			key_len--;
 		ck = find_key(key, key_len);
 		if (ck == NULL) {
-			set_err(err, errlen, "%s:%zu: unknown key '%.*s'", origin, lineno,
+			mk_errf(err, errlen, "%s:%zu: unknown key '%.*s'", origin, lineno,
 			    (int)(key_len > 64 ? 64 : key_len), key);
 			return MK_EINVAL;
 		}
 		if (seen[ck - conf_keys]) {
-			set_err(err, errlen, "%s:%zu: '%s' is set twice", origin, lineno, ck->name);
+			mk_errf(err, errlen, "%s:%zu: '%s' is set twice", origin, lineno, ck->name);
 			return MK_EINVAL;
 		}
 		seen[ck - conf_keys] = true;
@@ -488,7 +472,7 @@ mk_config_parse(struct mk_config *config, const char *origin,
 		/* Double quotes keep surrounding blanks; there are no escapes. */
 		if (v < vend && *v == '"') {
 			if (vend - v < 2 || vend[-1] != '"') {
-				set_err(err, errlen, "%s:%zu: unterminated quote", origin, lineno);
+				mk_errf(err, errlen, "%s:%zu: unterminated quote", origin, lineno);
 				return MK_EINVAL;
 			}
 			v++;
@@ -498,7 +482,7 @@ mk_config_parse(struct mk_config *config, const char *origin,
 		value[vend - v] = '\0';
 		reason = apply_value(config, ck, value);
 		if (reason != NULL) {
-			set_err(err, errlen, "%s:%zu: %s: %s", origin, lineno, ck->name, reason);
+			mk_errf(err, errlen, "%s:%zu: %s: %s", origin, lineno, ck->name, reason);
 			return MK_EINVAL;
 		}
 	}
@@ -518,18 +502,18 @@ mk_config_parse_file(struct mk_config *config, const char *path, char *err,
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		set_err(err, errlen, "%s: %s", path, strerror(errno));
+		mk_errf(err, errlen, "%s: %s", path, strerror(errno));
 		return MK_EINVAL;
 	}
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > 1024 * 1024) {
-		set_err(err, errlen, "%s: not a regular file of at most 1 MiB", path);
+		mk_errf(err, errlen, "%s: not a regular file of at most 1 MiB", path);
 		close(fd);
 		return MK_EINVAL;
 	}
 	text = malloc((size_t)st.st_size + 1);
 	if (text == NULL) {
 		close(fd);
-		set_err(err, errlen, "%s: out of memory", path);
+		mk_errf(err, errlen, "%s: out of memory", path);
 		return MK_ENOMEM;
 	}
 	while (got < (size_t)st.st_size) {
@@ -543,7 +527,7 @@ mk_config_parse_file(struct mk_config *config, const char *path, char *err,
 	close(fd);
 	if (got != (size_t)st.st_size) {
 		free(text);
-		set_err(err, errlen, "%s: read failed", path);
+		mk_errf(err, errlen, "%s: read failed", path);
 		return MK_EINVAL;
 	}
 	rc = mk_config_parse(config, path, text, got, err, errlen);
@@ -579,7 +563,7 @@ mk_config_apply_env(struct mk_config *config, char *const *envp, char *err,
 			continue; /* MARKETS_PORT and friends belong to scripts */
 		reason = apply_value(config, ck, eq + 1);
 		if (reason != NULL) {
-			set_err(err, errlen, "environment MARKETS_%.*s: %s", (int)name_len, entry, reason);
+			mk_errf(err, errlen, "environment MARKETS_%.*s: %s", (int)name_len, entry, reason);
 			return MK_EINVAL;
 		}
 	}
@@ -596,7 +580,7 @@ mk_config_load(const char *const *paths, size_t npaths, char *const *envp,
 	*out = NULL;
 	config = mk_config_new();
 	if (config == NULL) {
-		set_err(err, errlen, "out of memory");
+		mk_errf(err, errlen, "out of memory");
 		return MK_ENOMEM;
 	}
 	for (size_t i = 0; i < npaths && rc == MK_OK; i++)

@@ -1,7 +1,11 @@
 /*
- * Names of the error codes (core layer), for log lines only. Statuses
- * and client-facing codes live in src/http/errors.c.
+ * Names of the error codes (core layer), for log lines only, and the
+ * reason formatter of start-up code. Statuses and client-facing codes
+ * live in src/http/response.c.
  */
+#include <stdarg.h>
+#include <stdio.h>
+
 #include "core/err.h"
 
 static const char *const err_names[MK_ERR__MAX] = {
@@ -31,4 +35,16 @@ mk_err_name(enum mk_err err)
 	if ((unsigned)err >= MK_ERR__MAX)
 		return "MK_E?";
 	return err_names[err];
+}
+
+void
+mk_errf(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	(void)vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
 }

@@ -28,6 +28,16 @@ enum mk_err {
 	MK_ERR__MAX
 };
 
+#include <stddef.h>
+
+/*
+ * Formats a reason into err (errlen bytes, always NUL-terminated when
+ * errlen > 0): the one helper behind every "…, char *err, size_t errlen"
+ * out-parameter of configuration and start-up code.
+ */
+void mk_errf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* The symbolic name of an error code ("MK_ENOTFOUND"), for logs. */
 const char *mk_err_name(enum mk_err err);
 

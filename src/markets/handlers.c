@@ -263,6 +263,31 @@ mk_markets_list(struct mk_app *app, struct mk_request *req,
 	return MK_OK;
 }
 
+/* Parses and validates a JSON body with check; a 400 carries the details. */
+static enum mk_err
+parse_body(struct mk_request *req, struct mk_market_input *input,
+    enum mk_err (*check)(struct mk_arena *, struct json_object *,
+    struct mk_market_input *, struct mk_buf *))
+{
+	struct json_object *body = NULL;
+	struct mk_buf details;
+	const char *why = NULL;
+	enum mk_err rc;
+
+	rc = mk_json_parse_in(req->arena, req->body, req->body_len, MK_JSON_MAX_DEPTH, &body, &why);
+	if (rc == MK_EBADJSON)
+		req->log_error = why;
+	if (rc != MK_OK)
+		return rc;
+	mk_buf_init(&details, req->arena);
+	rc = check(req->arena, body, input, &details);
+	if (rc == MK_EINVAL) {
+		req->error_details = details.data;
+		req->log_error = "validation failed";
+	}
+	return rc;
+}
+
 /*
  * Reads Idempotency-Key: 0 when absent, 1 when present and sane (idem
  * filled: the caller, the key, a hash of method, path and body), or a 400.
@@ -322,31 +347,14 @@ enum mk_err
 mk_markets_create(struct mk_app *app, struct mk_request *req,
     struct mk_response *resp)
 {
-	struct json_object *body = NULL;
 	struct mk_market_input input;
 	struct mk_idempotency idem;
 	struct mk_market market;
-	struct mk_buf details;
-	const char *why = NULL;
 	bool has_key, replayed = false;
 	char location[48];
 	enum mk_err rc;
 
-	rc = mk_json_parse_in(req->arena, req->body, req->body_len, MK_JSON_MAX_DEPTH, &body, &why);
-	if (rc == MK_EBADJSON) {
-		req->log_error = why;
-		return rc;
-	}
-	if (rc != MK_OK)
-		return rc;
-	mk_buf_init(&details, req->arena);
-	rc = mk_market_validate_create(req->arena, body, &input, &details);
-	if (rc == MK_EINVAL) {
-		req->error_details = details.data;
-		req->log_error = "validation failed";
-		return rc;
-	}
-	if (rc != MK_OK)
+	if ((rc = parse_body(req, &input, mk_market_validate_create)) != MK_OK)
 		return rc;
 	if (app->repo == NULL) {
 		req->log_error = "no database configured";
@@ -372,31 +380,6 @@ mk_markets_create(struct mk_app *app, struct mk_request *req,
 	mk_market_json(&resp->body, &market);
 	mk_response_end_data(resp, NULL);
 	return MK_OK;
-}
-
-/* Parses and validates a JSON body with check; a 400 carries the details. */
-static enum mk_err
-parse_body(struct mk_request *req, struct mk_market_input *input,
-    enum mk_err (*check)(struct mk_arena *, struct json_object *,
-    struct mk_market_input *, struct mk_buf *))
-{
-	struct json_object *body = NULL;
-	struct mk_buf details;
-	const char *why = NULL;
-	enum mk_err rc;
-
-	rc = mk_json_parse_in(req->arena, req->body, req->body_len, MK_JSON_MAX_DEPTH, &body, &why);
-	if (rc == MK_EBADJSON)
-		req->log_error = why;
-	if (rc != MK_OK)
-		return rc;
-	mk_buf_init(&details, req->arena);
-	rc = check(req->arena, body, input, &details);
-	if (rc == MK_EINVAL) {
-		req->error_details = details.data;
-		req->log_error = "validation failed";
-	}
-	return rc;
 }
 
 enum mk_err
@@ -533,31 +516,32 @@ mk_positions_list(struct mk_app *app, struct mk_request *req,
 }
 
 static enum mk_err
+validate_replace(struct mk_arena *arena, struct json_object *body,
+    struct mk_market_input *out, struct mk_buf *details)
+{
+	return mk_market_validate(arena, body, MK_WRITE_REPLACE, out, details);
+}
+
+static enum mk_err
+validate_patch(struct mk_arena *arena, struct json_object *body,
+    struct mk_market_input *out, struct mk_buf *details)
+{
+	return mk_market_validate(arena, body, MK_WRITE_PATCH, out, details);
+}
+
+static enum mk_err
 write_market(struct mk_app *app, struct mk_request *req, struct mk_response *resp,
     enum mk_market_write kind)
 {
-	struct json_object *body = NULL;
 	struct mk_market_input input;
 	struct mk_market market;
-	struct mk_buf details;
-	const char *why = NULL;
 	char etag[32];
 	int64_t id;
 	enum mk_err rc;
 
 	if (!parse_id(req->path_params[0], &id))
 		return MK_ENOTFOUND;
-	rc = mk_json_parse_in(req->arena, req->body, req->body_len, MK_JSON_MAX_DEPTH, &body, &why);
-	if (rc == MK_EBADJSON)
-		req->log_error = why;
-	if (rc != MK_OK)
-		return rc;
-	mk_buf_init(&details, req->arena);
-	rc = mk_market_validate(req->arena, body, kind, &input, &details);
-	if (rc == MK_EINVAL) {
-		req->error_details = details.data;
-		req->log_error = "validation failed";
-	}
+	rc = parse_body(req, &input, kind == MK_WRITE_REPLACE ? validate_replace : validate_patch);
 	if (rc != MK_OK)
 		return rc;
 	if (app->repo == NULL)

@@ -18,20 +18,6 @@ struct mk_cache {
 	uint64_t outages;
 };
 
-static void
-set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	(void)vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 static int
 add_server(memcached_st *memc, const char *spec, size_t len, char *err,
     size_t errlen)
@@ -40,7 +26,7 @@ add_server(memcached_st *memc, const char *spec, size_t len, char *err,
 	memcached_return_t rc;
 
 	if (len >= sizeof(item)) {
-		set_err(err, errlen, "memcached: server '%.40s…' too long", spec);
+		mk_errf(err, errlen, "memcached: server '%.40s…' too long", spec);
 		return -1;
 	}
 	memcpy(item, spec, len);
@@ -52,19 +38,19 @@ add_server(memcached_st *memc, const char *spec, size_t len, char *err,
 		long port;
 
 		if (colon == NULL || colon == item) {
-			set_err(err, errlen, "memcached: '%s' is not unix:PATH or HOST:PORT", item);
+			mk_errf(err, errlen, "memcached: '%s' is not unix:PATH or HOST:PORT", item);
 			return -1;
 		}
 		*colon = '\0';
 		port = strtol(colon + 1, &end, 10);
 		if (*end != '\0' || port < 1 || port > 65535) {
-			set_err(err, errlen, "memcached: bad port in '%s:%s'", item, colon + 1);
+			mk_errf(err, errlen, "memcached: bad port in '%s:%s'", item, colon + 1);
 			return -1;
 		}
 		rc = memcached_server_add(memc, item, (in_port_t)port);
 	}
 	if (rc != MEMCACHED_SUCCESS) {
-		set_err(err, errlen, "memcached: cannot add server '%s': %s", item, memcached_strerror(memc, rc));
+		mk_errf(err, errlen, "memcached: cannot add server '%s': %s", item, memcached_strerror(memc, rc));
 		return -1;
 	}
 	return 0;
@@ -78,7 +64,7 @@ mk_cache_new(const char *servers, int timeout_ms, char *err, size_t errlen)
 
 	if (cache == NULL || (cache->memc = memcached_create(NULL)) == NULL) {
 		free(cache);
-		set_err(err, errlen, "out of memory");
+		mk_errf(err, errlen, "out of memory");
 		return NULL;
 	}
 	for (const char *p = servers; *p != '\0'; p += len) {
@@ -93,7 +79,7 @@ mk_cache_new(const char *servers, int timeout_ms, char *err, size_t errlen)
 		count++;
 	}
 	if (count == 0) {
-		set_err(err, errlen, "memcached: no server given");
+		mk_errf(err, errlen, "memcached: no server given");
 		mk_cache_free(cache);
 		return NULL;
 	}
@@ -109,7 +95,7 @@ mk_cache_new(const char *servers, int timeout_ms, char *err, size_t errlen)
 	    memcached_behavior_set(cache->memc, MEMCACHED_BEHAVIOR_SND_TIMEOUT, (uint64_t)timeout_ms * 1000) != MEMCACHED_SUCCESS ||
 	    /* A failed server is left alone for a second, then tried again. */
 	    memcached_behavior_set(cache->memc, MEMCACHED_BEHAVIOR_RETRY_TIMEOUT, 1) != MEMCACHED_SUCCESS) {
-		set_err(err, errlen, "memcached: cannot set client behaviour");
+		mk_errf(err, errlen, "memcached: cannot set client behaviour");
 		mk_cache_free(cache);
 		return NULL;
 	}
