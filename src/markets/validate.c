@@ -66,7 +66,7 @@ mk_amount_parse(const char *text, char *out)
 		if ((whole == 0 && cents == 0) || whole > 1000000000000ULL ||
 		    (whole == 1000000000000ULL && cents > 0))
 			return false;
-		(void)snprintf(out, 16, "%llu.%02u", whole, cents);
+		(void)snprintf(out, MK_AMOUNT_TEXT_MAX, "%llu.%02u", whole, cents);
 	}
 	return true;
 }
@@ -129,7 +129,7 @@ check_position(struct mk_arena *arena, struct json_object *pos, const char *pref
     struct mk_market_input *out, struct mk_buf *details)
 {
 	struct json_object *side = NULL, *amount = NULL;
-	char canonical[16], field[96];
+	char canonical[MK_AMOUNT_TEXT_MAX], field[96];
 
 	if (!json_object_is_type(pos, json_type_object)) {
 		detail(details, prefix[0] != '\0' ? "initial_position" : "body",

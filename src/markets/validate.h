@@ -19,6 +19,8 @@ struct mk_buf;
 /* What a body may hold: a new market, a whole replacement, a partial change. */
 enum mk_market_write { MK_WRITE_CREATE, MK_WRITE_REPLACE, MK_WRITE_PATCH };
 
+#define MK_AMOUNT_TEXT_MAX 24
+
 struct mk_market_input {
 	unsigned present;         /* MK_MARKET_FIELD_BIT of the fields to write */
 	const char *name;         /* trimmed, 1-200 characters */
@@ -58,8 +60,9 @@ enum mk_err mk_position_validate(struct mk_arena *arena, struct json_object *bod
 
 /*
  * Parses a decimal amount "d+(.d{1,2})?" in (0, 1e12] into canonical text
- * with two decimals (into out, 16 bytes). Returns false otherwise: signs,
- * exponents, more decimals, leading zeros, 0.
+ * with two decimals (into out, MK_AMOUNT_TEXT_MAX bytes: "1000000000000.00"
+ * and its NUL need 17). Returns false otherwise: signs, exponents, more
+ * decimals, leading zeros, 0.
  */
 bool mk_amount_parse(const char *text, char *out);
 

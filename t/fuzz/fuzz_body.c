@@ -38,7 +38,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct mk_buf details;
 	const char *why;
 	enum mk_err rc;
-	char canonical[16];
+	char canonical[MK_AMOUNT_TEXT_MAX];
 
 	if (size == 0)
 		return 0;
