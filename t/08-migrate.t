@@ -52,8 +52,12 @@ sub table_exists {
 
 ok(-x $bin, "markets-admin is built ($bin)") or BAIL_OUT('build markets-admin first');
 
+# The migrations the project ships ("N NNN_name.sql"); the test's own are numbered 9xx.
+my @shipped = map { m{/((\d{3})_[^/]+\.sql)$} ? (0 + $2) . " $1" : () } sort glob "$repo/sql/[0-9][0-9][0-9]_*.sql";
+my $nshipped = @shipped;
+
 # scripts/stack applied sql/ with markets-admin migrate.
-is_deeply([versions()], ['1 001_users.sql', '2 002_markets.sql'], 'the stack recorded 001 and 002');
+is_deeply([versions()], \@shipped, "the stack recorded the $nshipped shipped migrations");
 like(Markets::Test::slurp("$root/log/migrate.log"), qr/^applied 001_users\.sql\n.*^applied 002_markets\.sql$/ms,
 	'scripts/stack ran markets-admin migrate (log/migrate.log)');
 
@@ -68,76 +72,76 @@ unlike($out, qr/^pending/m, '--status: nothing pending');
 ($rc, $out, $err) = migrate();
 is($rc, 0, 'a second migrate exits 0') or diag($err);
 unlike($out, qr/^applied /m, 'and applies nothing');
-like($out, qr/^0 applied, 2 already applied$/m, 'and says so');
-is(scalar(versions()), 2, 'schema_version still has two rows');
+like($out, qr/^0 applied, $nshipped already applied$/m, 'and says so');
+is(scalar(versions()), $nshipped, 'schema_version has as many rows as before');
 
 # A copy of sql/ with a new two-statement migration, and names to ignore.
 my $dir = "$work/sql";
 mkdir $dir or die $!;
 copy($_, $dir) or die "$_: $!" for glob "$repo/sql/[0-9][0-9][0-9]_*.sql";
-write_file("$dir/003_test.sql", "-- 003: a test table\nCREATE TABLE t3 (id INT AUTO_INCREMENT PRIMARY KEY, note VARCHAR(50) NOT NULL);\n"
-	. "INSERT INTO t3 (note) VALUES ('from 003');\n");
+write_file("$dir/903_test.sql", "-- 903: a test table\nCREATE TABLE t3 (id INT AUTO_INCREMENT PRIMARY KEY, note VARCHAR(50) NOT NULL);\n"
+	. "INSERT INTO t3 (note) VALUES ('from 903');\n");
 write_file("$dir/$_", "this is not SQL\n") for qw(README 03_short.sql 009-dash.sql 010_x.SQL 011_sp.ce.sql);
 
 ($rc, $out, $err) = migrate('--status', '--dir', $dir);
 is($rc, 0, '--status --dir exits 0') or diag($err);
-like($out, qr/^pending\s+003_test\.sql$/m, '--status: 003 pending');
+like($out, qr/^pending\s+903_test\.sql$/m, '--status: 003 pending');
 unlike($out, qr/README|03_short|009-dash|010_x|011_sp/, '--status: names that are no NNN_name.sql are ignored');
 ok(!table_exists('t3'), '--status applied nothing');
 
 ($rc, $out, $err) = migrate('--dir', $dir);
 is($rc, 0, 'migrate --dir applies the new file') or diag($err);
-is($out, "applied 003_test.sql\n1 applied, 2 already applied\n", 'one line for it, and a summary');
-is_deeply([versions()], ['1 001_users.sql', '2 002_markets.sql', '3 003_test.sql'], '003 is recorded');
-is_deeply([$t->sql('SELECT note FROM t3')], [['from 003']], 'both statements ran: the table and its row');
+is($out, "applied 903_test.sql\n1 applied, $nshipped already applied\n", 'one line for it, and a summary');
+is_deeply([versions()], [@shipped, '903 903_test.sql'], '903 is recorded');
+is_deeply([$t->sql('SELECT note FROM t3')], [['from 903']], 'both statements ran: the table and its row');
 ($rc, $out) = migrate('--dir', $dir);
 is($rc, 0, 'again: exit 0');
-is_deeply([$t->sql('SELECT note FROM t3')], [['from 003']], 'again: 003 did not run twice');
+is_deeply([$t->sql('SELECT note FROM t3')], [['from 903']], 'again: 003 did not run twice');
 
 # A failing migration: named, with the server's error; not recorded; the
 # files after it wait; the ones before stay.
-write_file("$dir/004_bad.sql", "CREATE TABLE IF NOT EXISTS t4 (id INT PRIMARY KEY);\nINSERT INTO t4 VALUES (4) oops;\n");
-write_file("$dir/005_later.sql", "INSERT INTO t4 VALUES (5);\n");
+write_file("$dir/904_bad.sql", "CREATE TABLE IF NOT EXISTS t4 (id INT PRIMARY KEY);\nINSERT INTO t4 VALUES (4) oops;\n");
+write_file("$dir/905_later.sql", "INSERT INTO t4 VALUES (5);\n");
 ($rc, $out, $err) = migrate('--dir', $dir);
 is($rc, 1, 'a migration with a syntax error exits 1');
-like($err, qr/004_bad\.sql failed at statement 2: .*SQL syntax.*near 'oops/, 'names the file, the statement and the server error');
+like($err, qr/904_bad\.sql failed at statement 2: .*SQL syntax.*near 'oops/, 'names the file, the statement and the server error');
 unlike($out, qr/^applied/m, 'reports nothing applied');
-is_deeply([versions()], ['1 001_users.sql', '2 002_markets.sql', '3 003_test.sql'], '004 not recorded, 003 stays, 005 not run');
+is_deeply([versions()], [@shipped, '903 903_test.sql'], '904 not recorded, 903 stays, 905 not run');
 is_deeply([$t->sql('SELECT id FROM t4')], [], 'the failing statement changed nothing');
 ($rc, $out) = migrate('--status', '--dir', $dir);
-like($out, qr/^applied\s+003_test\.sql\s.*^pending\s+004_bad\.sql\n.*^pending\s+005_later\.sql$/ms, '--status: 003 applied, 004 and 005 pending');
+like($out, qr/^applied\s+903_test\.sql\s.*^pending\s+904_bad\.sql\n.*^pending\s+905_later\.sql$/ms, '--status: 003 applied, 004 and 005 pending');
 
-write_file("$dir/004_bad.sql", "CREATE TABLE IF NOT EXISTS t4 (id INT PRIMARY KEY);\nINSERT INTO t4 VALUES (4);\n");
+write_file("$dir/904_bad.sql", "CREATE TABLE IF NOT EXISTS t4 (id INT PRIMARY KEY);\nINSERT INTO t4 VALUES (4);\n");
 ($rc, $out, $err) = migrate('--dir', $dir);
 is($rc, 0, 'fixed: exit 0') or diag($err);
-is($out, "applied 004_bad.sql\napplied 005_later.sql\n2 applied, 3 already applied\n", 'fixed: 004 then 005 applied');
+is($out, "applied 904_bad.sql\napplied 905_later.sql\n2 applied, ${\ ($nshipped + 1)} already applied\n", 'fixed: 904 then 905 applied');
 is_deeply([$t->sql('SELECT id FROM t4 ORDER BY id')], [[4], [5]], 'in numeric order, each once');
 
 # Two files with one number.
-write_file("$dir/005_dup.sql", "CREATE TABLE t5 (id INT);\n");
+write_file("$dir/905_dup.sql", "CREATE TABLE t5 (id INT);\n");
 ($rc, $out, $err) = migrate('--dir', $dir);
 ok($rc == 1 || $rc == 2, "two files numbered 005: exit $rc");
-like($err, qr/005_dup\.sql.*same number 005|005_later\.sql.*005_dup\.sql.*same number/, 'names both files');
+like($err, qr/905_dup\.sql.*same number 905|905_later\.sql.*905_dup\.sql.*same number/, 'names both files');
 ok(!table_exists('t5'), 'nothing applied');
 ($rc) = migrate('--status', '--dir', $dir);
 ok($rc == 1 || $rc == 2, "--status refuses them too: exit $rc");
-unlink "$dir/005_dup.sql" or die $!;
+unlink "$dir/905_dup.sql" or die $!;
 
 # Larger than 1 MiB: refused; exactly 1 MiB: applied.
 my $stmt = "INSERT INTO t4 VALUES (7);\n";
-write_file("$dir/007_big.sql", ' ' x (1024 * 1024 + 1 - length $stmt) . $stmt);
+write_file("$dir/907_big.sql", ' ' x (1024 * 1024 + 1 - length $stmt) . $stmt);
 ($rc, $out, $err) = migrate('--dir', $dir);
 is($rc, 1, 'a file of 1 MiB + 1 byte: exit 1');
-like($err, qr/007_big\.sql: larger than 1 MiB/, 'says why');
-is_deeply([$t->sql('SELECT COUNT(*) FROM schema_version WHERE version = 7')], [[0]], 'not recorded');
-write_file("$dir/007_big.sql", ' ' x (1024 * 1024 - length $stmt) . $stmt);
+like($err, qr/907_big\.sql: larger than 1 MiB/, 'says why');
+is_deeply([$t->sql('SELECT COUNT(*) FROM schema_version WHERE version = 907')], [[0]], 'not recorded');
+write_file("$dir/907_big.sql", ' ' x (1024 * 1024 - length $stmt) . $stmt);
 ($rc, $out, $err) = migrate('--dir', $dir);
 is($rc, 0, 'exactly 1 MiB: applied') or diag($err);
 is_deeply([$t->sql('SELECT id FROM t4 WHERE id = 7')], [[7]], 'and ran');
 
 # Two runs at once on a slow migration: one applies it, the other waits for
 # the lock, then finds it recorded.
-write_file("$dir/012_slow.sql", "SELECT SLEEP(2);\nINSERT INTO t3 (note) VALUES ('from 012');\n");
+write_file("$dir/912_slow.sql", "SELECT SLEEP(2);\nINSERT INTO t3 (note) VALUES ('from 912');\n");
 my $started = time;
 my @kids;
 for my $n (1, 2) {
@@ -154,10 +158,10 @@ my @rcs = map { waitpid($_, 0); $? >> 8 } @kids;
 my $elapsed = time - $started;
 is_deeply(\@rcs, [0, 0], 'both concurrent runs exit 0')
 	or diag(map { Markets::Test::slurp("$work/err$_") } 1, 2);
-my $applied = grep { Markets::Test::slurp("$work/out$_") =~ /^applied 012_slow\.sql$/m } 1, 2;
-is($applied, 1, 'exactly one run applied 012');
-is_deeply([$t->sql('SELECT COUNT(*) FROM schema_version WHERE version = 12')], [[1]], 'schema_version has one row for 012');
-is_deeply([$t->sql("SELECT COUNT(*) FROM t3 WHERE note = 'from 012'")], [[1]], 'its statements ran once');
+my $applied = grep { Markets::Test::slurp("$work/out$_") =~ /^applied 912_slow\.sql$/m } 1, 2;
+is($applied, 1, 'exactly one run applied 912');
+is_deeply([$t->sql('SELECT COUNT(*) FROM schema_version WHERE version = 912')], [[1]], 'schema_version has one row for 912');
+is_deeply([$t->sql("SELECT COUNT(*) FROM t3 WHERE note = 'from 912'")], [[1]], 'its statements ran once');
 cmp_ok($elapsed, '<', 30, "the waiting run did not time out (${\ sprintf '%.1f', $elapsed}s)");
 
 # Bad settings and arguments.
@@ -177,7 +181,7 @@ like($err, qr/usage:/, 'prints the usage');
 is($rc, 2, 'a stray argument: exit 2');
 ($rc, $out, $err) = migrate('--dir');
 is($rc, 2, '--dir without a value: exit 2');
-is(scalar(versions()), 7, 'none of these changed schema_version');
+is(scalar(versions()), $nshipped + 5, 'none of these changed schema_version');
 
 # scripts/stack needs the binary, and says so.
 my $other = tempdir('markets-t-XXXXXX', TMPDIR => 1, CLEANUP => 1);
