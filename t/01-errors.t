@@ -61,8 +61,12 @@ $t->is_error($t->get('/healthz?q=' . ('a' x 9000)), 414, 'uri_too_long', 'reques
 $t->is_error($t->get('/healthz', { headers => { 'X-Big' => 'a' x 9000 } }), 431, 'headers_too_large', 'one header over 8k');
 
 # 502 when the app is gone, still JSON.
-kill 'TERM', $t->master_pid;
-$t->wait_until(10, sub { !-e $t->app_socket });
+# Wait for the master to be gone, not only its socket: until the workers have
+# drained, a request nginx sends on a kept-alive connection is still served.
+my $master = $t->master_pid;
+kill 'TERM', $master;
+ok($t->wait_until(20, sub { !kill(0, $master) || Markets::Test::slurp("/proc/$master/stat") =~ /^\d+ \(.*\) Z/ }),
+	'the app stopped');
 my $gone = $t->get('/healthz');
 $t->is_error($gone, 502, 'bad_gateway', 'app down');
 ok(Markets::Test::header($gone, 'Retry-After'), '502 carries Retry-After');

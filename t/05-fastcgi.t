@@ -502,8 +502,10 @@ sub decode_pairs {
 		$r = answer($c, 1);
 		my $rid = $r->{headers}{'x-request-id'} // '';
 		like($rid, qr/^[0-9a-f]{32}$/, "X-Request-Id with $name: replaced by a fresh 32-hex id");
+		# (A short cleaned string like "abc" can occur in a random hex id by
+		# chance: only a long one inside the id would be a copy.)
 		my $copy = $rid eq $bad || $rid eq $cleaned || $rid eq substr($bad, 0, 64)
-			|| (length $cleaned && index($rid, $cleaned) >= 0);
+			|| (length $cleaned >= 8 && index($rid, $cleaned) >= 0);
 		ok(!$copy, "X-Request-Id with $name: never a cleaned-up copy");
 		is($r->{json} && $r->{json}{request_id}, $rid, "X-Request-Id with $name: error body carries the fresh id");
 	}
