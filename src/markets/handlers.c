@@ -150,6 +150,25 @@ mk_markets_get(struct mk_app *app, struct mk_request *req,
 	return MK_OK;
 }
 
+/*
+ * Ends a list's meta object with "next_cursor": the position after the
+ * page's last row when more rows follow, else null.
+ */
+static void
+put_next_cursor(struct mk_buf *meta, const unsigned char *key, bool more,
+    const struct mk_cursor *next)
+{
+	mk_buf_puts(meta, ",\"next_cursor\":");
+	if (more && next->key != NULL) {
+		mk_buf_putc(meta, '"');
+		mk_cursor_encode(meta, key, next);
+		mk_buf_putc(meta, '"');
+	} else {
+		mk_buf_puts(meta, "null");
+	}
+	mk_buf_putc(meta, '}');
+}
+
 /* Reads the list's query parameters into *q; a 400 names the bad one. */
 static enum mk_err
 parse_list_query(struct mk_app *app, struct mk_request *req,
@@ -234,20 +253,14 @@ mk_markets_list(struct mk_app *app, struct mk_request *req,
 	mk_buf_printf(&meta, "{\"limit\":%u,\"offset\":%llu", q.limit, (unsigned long long)q.offset);
 	if (page.total >= 0)
 		mk_buf_printf(&meta, ",\"total\":%lld", (long long)page.total);
-	mk_buf_puts(&meta, ",\"next_cursor\":");
-	if (page.more && page.last_key != NULL) {
+	{
 		struct mk_cursor next = {
 			.sort = q.sort, .status = q.status, .creator_id = q.creator_id,
 			.key = page.last_key, .id = page.last_id,
 		};
 
-		mk_buf_putc(&meta, '"');
-		mk_cursor_encode(&meta, app->cursor_key, &next);
-		mk_buf_putc(&meta, '"');
-	} else {
-		mk_buf_puts(&meta, "null");
+		put_next_cursor(&meta, app->cursor_key, page.more, &next);
 	}
-	mk_buf_putc(&meta, '}');
 	if (meta.oom)
 		return MK_ENOMEM;
 	mk_response_header(resp, "Cache-Control", "no-cache");
@@ -487,19 +500,15 @@ mk_positions_list(struct mk_app *app, struct mk_request *req,
 	if (rc != MK_OK)
 		return rc;
 	mk_buf_init(&meta, req->arena);
-	mk_buf_printf(&meta, "{\"limit\":%llu,\"offset\":%llu,\"next_cursor\":",
+	mk_buf_printf(&meta, "{\"limit\":%llu,\"offset\":%llu",
 	    (unsigned long long)limit, (unsigned long long)offset);
-	if (page.more && page.last_key != NULL) {
+	{
+		/* A positions cursor is bound to its market (creator_id carries it). */
 		struct mk_cursor next = { .sort = MK_SORT_CREATED_DESC, .creator_id = market_id,
 			.key = page.last_key, .id = page.last_id };
 
-		mk_buf_putc(&meta, '"');
-		mk_cursor_encode(&meta, app->cursor_key, &next);
-		mk_buf_putc(&meta, '"');
-	} else {
-		mk_buf_puts(&meta, "null");
+		put_next_cursor(&meta, app->cursor_key, page.more, &next);
 	}
-	mk_buf_putc(&meta, '}');
 	if (meta.oom)
 		return MK_ENOMEM;
 	mk_response_header(resp, "Cache-Control", "no-cache");
