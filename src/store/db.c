@@ -324,65 +324,25 @@ out:
 	return err;
 }
 
-enum mk_err
-mk_db_select(struct mk_db *db, struct mk_arena *arena, const char *sql,
-    const struct mk_db_value *params, size_t nparams, struct mk_db_rows *out)
-{
-	MYSQL_BIND binds[MK_DB_MAX_PARAMS];
-
-	out->nrows = out->ncols = 0;
-	out->cells = NULL;
-	if (nparams > MK_DB_MAX_PARAMS)
-		return MK_EINTERNAL;
-	for (int attempt = 0; attempt < 2; attempt++) {
-		MYSQL_STMT *stmt;
-		unsigned err = 0;
-
-		if (db->conn == NULL && connect_db(db) != MK_OK)
-			return MK_EUNAVAIL;
-		stmt = prepared(db, sql, &err);
-		if (stmt != NULL && mysql_stmt_param_count(stmt) != nparams) {
-			mk_log(MK_LOG_ERROR, "database: statement wants %lu parameters, got %zu",
-			    mysql_stmt_param_count(stmt), nparams);
-			return MK_EINTERNAL;
-		}
-		if (stmt != NULL) {
-			bind_params(binds, params, nparams);
-			if (mysql_stmt_bind_param(stmt, binds) != 0 || mysql_stmt_execute(stmt) != 0)
-				err = mysql_stmt_errno(stmt);
-			else
-				err = fetch_rows(stmt, arena, out);
-		}
-		if (err == 0) {
-			recovered(db);
-			return MK_OK;
-		}
-		if (err == CR_OUT_OF_MEMORY)
-			return MK_ENOMEM;
-		if (!connection_lost(err)) {
-			mk_log(MK_LOG_ERROR, "database: query failed: %u %s", err,
-			    stmt != NULL ? mysql_stmt_error(stmt) : mysql_error(db->conn));
-			return MK_EINTERNAL;
-		}
-		/* The connection dropped under us: once more on a new one. */
-		disconnect(db);
-		if (db->in_txn) {
-			db->retryable = true; /* the transaction went with it */
-			return MK_EUNAVAIL;
-		}
-	}
-	return outage(db, "query", "connection lost twice");
-}
-
 static bool
 lock_conflict(unsigned err)
 {
 	return err == ER_LOCK_DEADLOCK || err == ER_LOCK_WAIT_TIMEOUT;
 }
 
-enum mk_err
-mk_db_execute(struct mk_db *db, const char *sql, const struct mk_db_value *params,
-    size_t nparams, uint64_t *affected, uint64_t *insert_id)
+/*
+ * Runs one prepared statement: rows into *rows (a SELECT) or the changed
+ * count and new id (anything else). One policy for every statement:
+ * duplicate or foreign-key refusals are MK_ECONFLICT; a deadlock or lock
+ * wait inside a transaction, and a dropped connection, are retryable
+ * (the transaction helper runs the whole transaction again); outside a
+ * transaction a dropped connection is made again and the statement run
+ * once more.
+ */
+static enum mk_err
+run_statement(struct mk_db *db, struct mk_arena *arena, const char *sql,
+    const struct mk_db_value *params, size_t nparams, struct mk_db_rows *rows,
+    uint64_t *affected, uint64_t *insert_id)
 {
 	MYSQL_BIND binds[MK_DB_MAX_PARAMS];
 
@@ -404,6 +364,8 @@ mk_db_execute(struct mk_db *db, const char *sql, const struct mk_db_value *param
 			bind_params(binds, params, nparams);
 			if (mysql_stmt_bind_param(stmt, binds) != 0 || mysql_stmt_execute(stmt) != 0)
 				err = mysql_stmt_errno(stmt);
+			else if (rows != NULL)
+				err = fetch_rows(stmt, arena, rows);
 		}
 		if (err == 0) {
 			if (affected != NULL)
@@ -426,13 +388,30 @@ mk_db_execute(struct mk_db *db, const char *sql, const struct mk_db_value *param
 			    stmt != NULL ? mysql_stmt_error(stmt) : mysql_error(db->conn));
 			return MK_EINTERNAL;
 		}
+		/* The connection dropped under us. */
 		disconnect(db);
 		if (db->in_txn) {
-			db->retryable = true;
+			db->retryable = true; /* the transaction went with it */
 			return MK_EUNAVAIL;
 		}
 	}
 	return outage(db, "statement", "connection lost twice");
+}
+
+enum mk_err
+mk_db_select(struct mk_db *db, struct mk_arena *arena, const char *sql,
+    const struct mk_db_value *params, size_t nparams, struct mk_db_rows *out)
+{
+	out->nrows = out->ncols = 0;
+	out->cells = NULL;
+	return run_statement(db, arena, sql, params, nparams, out, NULL, NULL);
+}
+
+enum mk_err
+mk_db_execute(struct mk_db *db, const char *sql, const struct mk_db_value *params,
+    size_t nparams, uint64_t *affected, uint64_t *insert_id)
+{
+	return run_statement(db, NULL, sql, params, nparams, NULL, affected, insert_id);
 }
 
 /* Runs a statement with no parameters (BEGIN, COMMIT, ROLLBACK). */

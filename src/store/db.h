@@ -64,8 +64,10 @@ struct mk_db_rows {
  * kept) with params bound, and copies every row into the arena, each cell
  * as text (MK_DB_TEXT) or MK_DB_NULL. sql is trusted text from the store's
  * callers, never built from input; every value travels as a parameter. A
- * connection that dropped is made again and the statement run once more.
- * Returns MK_OK, MK_EUNAVAIL or MK_EINTERNAL (logged with the server's
+ * connection that dropped is made again and the statement run once more;
+ * inside a transaction a dropped connection, a deadlock or a lock wait is
+ * MK_EUNAVAIL marked retryable for the transaction helper. Returns MK_OK,
+ * MK_EUNAVAIL, MK_ECONFLICT or MK_EINTERNAL (logged with the server's
  * message; never shown to a client).
  */
 enum mk_err mk_db_select(struct mk_db *db, struct mk_arena *arena,

@@ -1,0 +1,56 @@
+#!/usr/bin/perl
+# The transaction helper retries a whole transaction on a lock wait
+# timeout (and deadlock): with innodb_lock_wait_timeout = 1 s, a buy that
+# waits longer than that for its market's row lock is run again, after a
+# back-off, and succeeds once the lock is free — not a 500, not a
+# half-written row. When the retries run out it is a 503 with Retry-After.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use Time::HiRes qw(sleep time);
+use Markets::Test;
+
+my $t = Markets::Test->new(seed => 1, env => { MARKETS_RATE_LIMIT => '1000000/60', MARKETS_DB_RETRY_TIME => '5s',
+	MARKETS_DB_RETRIES => 6 });
+# Workers connect on first use, so they take this as their session's value.
+$t->sql('SET GLOBAL innodb_lock_wait_timeout = 1');
+
+sub hold_lock {
+	my ($market, $secs) = @_;
+	open my $locker, '|-', 'mariadb', '--no-defaults', '--socket=' . $t->root . '/run/mysql.sock', '-uroot', 'markets' or die $!;
+	$locker->autoflush(1);
+	print $locker "BEGIN; SELECT id FROM markets WHERE id = $market FOR UPDATE; SELECT SLEEP($secs); COMMIT;\n";
+	sleep 0.5;
+	return $locker;
+}
+sub buy {
+	my ($market) = @_;
+	return $t->request('POST', "/api/markets/$market/positions", { headers => { %{ $t->bearer(sub => '7700') },
+		'Content-Type' => 'application/json' }, content => '{"side":"yes","amount":"2.00"}' });
+}
+
+my $v = ($t->sql('SELECT volume FROM markets WHERE id = 3'))[0][0];
+my $locker = hold_lock(3, 2.5);
+my $start = time;
+my $r = buy(3);
+my $took = time - $start;
+close $locker;
+is($r->{status}, 201, 'a buy that outwaits the lock wait timeout is retried and succeeds') or diag($r->{content});
+ok($took > 1, sprintf('it waited for the lock (%.1f s)', $took));
+ok((grep { /transaction attempt \d failed .*retrying/ } $t->log_text_lines), 'the retry is logged');
+is(($t->sql('SELECT volume FROM markets WHERE id = 3'))[0][0], ($t->sql("SELECT CAST($v AS DECIMAL(20,2)) + 2"))[0][0],
+	'the amount was added once');
+is(($t->sql('SELECT COUNT(*) FROM positions WHERE market_id = 3 AND user_id = 7700'))[0][0], 1, 'one position');
+
+# Held longer than the retries may take: 503 with Retry-After, nothing written.
+$locker = hold_lock(6, 9);
+$r = buy(6);
+$t->is_error($r, 503, 'unavailable', 'the retries run out');
+ok(Markets::Test::header($r, 'Retry-After'), 'with Retry-After');
+close $locker;
+is(($t->sql('SELECT COUNT(*) FROM positions WHERE market_id = 6'))[0][0], 0, 'and nothing was written');
+
+$t->finish;
+done_testing;
