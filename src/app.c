@@ -2,6 +2,7 @@
  * The application wiring; see app.h. The route table is here so that one
  * screen shows every endpoint the server answers and what it requires.
  */
+#include <assert.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,7 @@
 static const struct mk_route routes[] = {
 	{ MK_METHOD_GET, "/healthz", MK_PERM_NONE, MK_ROUTE_UNLIMITED, mk_health_live },
 	{ MK_METHOD_GET, "/readyz", MK_PERM_NONE, MK_ROUTE_UNLIMITED, mk_health_ready },
+	{ MK_METHOD_GET, "/metrics", MK_PERM_NONE, MK_ROUTE_UNLIMITED, mk_health_metrics },
 	{ MK_METHOD_GET, "/api/me", MK_PERM_READ, 0, mk_me_get },
 	{ MK_METHOD_GET, "/api/markets", MK_PERM_NONE, 0, mk_markets_list },
 	{ MK_METHOD_POST, "/api/markets", MK_PERM_WRITE, 0, mk_markets_create },
@@ -35,11 +37,17 @@ static const struct mk_route routes[] = {
 	{ MK_METHOD_GET, "/api/markets/:id/positions/:pid", MK_PERM_NONE, 0, mk_positions_get },
 };
 
+_Static_assert(sizeof(routes) / sizeof(routes[0]) <= MK_METRICS_ROUTES_MAX,
+    "more routes than core/metrics.h counts");
+
 /* Builds the parts that can fail on configuration; shared by the check. */
 static int
 build_parts(const struct mk_config *config, struct mk_app *app, char *err,
     size_t errlen)
 {
+	const char *bad;
+	size_t bad_len;
+
 	app->verifier = mk_jwt_verifier_new(config, err, errlen);
 	if (app->verifier == NULL)
 		return -1;
@@ -57,10 +65,24 @@ build_parts(const struct mk_config *config, struct mk_app *app, char *err,
 		if (app->db == NULL)
 			return -1;
 		app->repo = mk_market_repo_mysql_new(app->db);
+		if (app->repo != NULL && app->cache != NULL) {
+			struct mk_market_cache_options options = {
+				.ttl_s = (uint32_t)(config->cache_ttl_ms / 1000),
+				.lease_ttl_s = 3,
+				.lease_wait_ms = config->cache_lease_wait_ms,
+			};
+
+			app->repo = mk_market_repo_cached_new(app->repo, app->cache, &options);
+		}
 		if (app->repo == NULL) {
 			(void)snprintf(err, errlen, "out of memory");
 			return -1;
 		}
+	}
+	if (mk_cidr_list_parse(config->metrics_allow, &app->metrics_allow, &bad, &bad_len) != 0) {
+		mk_errf(err, errlen, "metrics_allow: '%.*s' is not an address or CIDR block",
+		    (int)(bad_len > 64 ? 64 : bad_len), bad);
+		return -1;
 	}
 	return 0;
 }
@@ -135,6 +157,13 @@ mk_app_new(const struct mk_config *config)
 	app->http.app = app;
 	app->http.config = config;
 	app->http.router = app->router;
+	app->http.routes = routes;
+	app->http.nroutes = sizeof(routes) / sizeof(routes[0]);
+	for (size_t i = 0; i < app->http.nroutes; i++) {
+		(void)snprintf(app->route_labels[i], sizeof(app->route_labels[i]), "%s %s",
+		    mk_method_name(routes[i].method), routes[i].pattern);
+		app->http.route_labels[i] = app->route_labels[i];
+	}
 	app->http.verifier = app->verifier;
 	app->http.limiter = app->limiter;
 	mk_http_cors_setup(&app->http, config);

@@ -1,14 +1,16 @@
 /*
  * The application wiring: the one place that knows which parts are
  * stacked (router and route table, JWT verifier, memcached client, rate
- * limiter, database handle now; repositories, cache decorator and services as they
- * arrive). A struct mk_app is worker-lifetime: made by
+ * limiter, database handle, and the market repositories: MariaDB, with
+ * the memcached cache-aside decorator on top when memcached is
+ * configured). A struct mk_app is worker-lifetime: made by
  * each worker after fork, freed when it exits; it never points into a
  * request arena. Handlers receive it and take what they need from it.
  */
 #ifndef MK_APP_H
 #define MK_APP_H
 
+#include "core/cidr.h"
 #include "http/middleware.h"
 
 #include <stddef.h>
@@ -31,6 +33,8 @@ struct mk_app {
 	unsigned char cursor_key[32];  /* MAC key of list cursors (markets/cursor.h) */
 	int64_t next_purge_ms;         /* when this worker next purges expired keys */
 	struct mk_rate_limiter *limiter;
+	struct mk_cidr_list metrics_allow; /* who may read /metrics */
+	char route_labels[MK_METRICS_ROUTES_MAX][48];
 	struct mk_http_service http;
 };
 

@@ -15,18 +15,13 @@
 #include <string.h>
 
 #include "auth/ratelimit.h"
+#include "core/cidr.h"
 #include "core/config.h"
+#include "core/metrics.h"
 #include "http/request.h"
 #include "store/cache.h"
 
-#define MAX_PROXIES 64
 #define LOCAL_SLOTS 4096 /* per-worker fallback table; collisions evict */
-
-struct cidr {
-	int family;
-	unsigned char addr[16];
-	unsigned prefix;
-};
 
 struct local_slot {
 	uint64_t hash;
@@ -38,81 +33,19 @@ struct mk_rate_limiter {
 	struct mk_cache *cache; /* not owned; NULL: local only */
 	unsigned limit;
 	int64_t window_s;
-	struct cidr proxies[MAX_PROXIES];
-	size_t nproxies;
+	struct mk_cidr_list proxies;
 	int64_t outage_since; /* seconds; 0: memcached answering */
 	uint64_t failed_open;
 	struct local_slot local[LOCAL_SLOTS];
 };
-
-/* Parses "192.0.2.0/24", "::1", "10.1.2.3". Returns 0 or -1. */
-static int
-parse_cidr(const char *text, size_t len, struct cidr *out)
-{
-	char buf[64], *slash;
-	unsigned max;
-
-	if (len == 0 || len >= sizeof(buf))
-		return -1;
-	memcpy(buf, text, len);
-	buf[len] = '\0';
-	slash = strchr(buf, '/');
-	if (slash != NULL)
-		*slash = '\0';
-	if (inet_pton(AF_INET, buf, out->addr) == 1) {
-		out->family = AF_INET;
-		max = 32;
-	} else if (inet_pton(AF_INET6, buf, out->addr) == 1) {
-		out->family = AF_INET6;
-		max = 128;
-	} else {
-		return -1;
-	}
-	out->prefix = max;
-	if (slash != NULL) {
-		char *end;
-		long prefix = strtol(slash + 1, &end, 10);
-
-		if (slash[1] == '\0' || *end != '\0' || prefix < 0 || prefix > (long)max)
-			return -1;
-		out->prefix = (unsigned)prefix;
-	}
-	return 0;
-}
-
-static bool
-cidr_contains(const struct cidr *net, const char *address)
-{
-	unsigned char addr[16];
-	unsigned full, rest;
-
-	if (inet_pton(net->family, address, addr) != 1)
-		return false;
-	full = net->prefix / 8;
-	rest = net->prefix % 8;
-	if (memcmp(addr, net->addr, full) != 0)
-		return false;
-	if (rest == 0)
-		return true;
-	return ((addr[full] ^ net->addr[full]) & (0xFF << (8 - rest))) == 0;
-}
-
-static bool
-trusted(const struct mk_rate_limiter *limiter, const char *address)
-{
-	for (size_t i = 0; i < limiter->nproxies; i++) {
-		if (cidr_contains(&limiter->proxies[i], address))
-			return true;
-	}
-	return false;
-}
 
 struct mk_rate_limiter *
 mk_ratelimit_new(const struct mk_config *config, struct mk_cache *cache,
     char *err, size_t errlen)
 {
 	struct mk_rate_limiter *limiter = calloc(1, sizeof(*limiter));
-	size_t len;
+	const char *bad;
+	size_t bad_len;
 
 	if (limiter == NULL) {
 		mk_errf(err, errlen, "out of memory");
@@ -121,19 +54,11 @@ mk_ratelimit_new(const struct mk_config *config, struct mk_cache *cache,
 	limiter->cache = cache;
 	limiter->limit = (unsigned)config->rate_limit.limit;
 	limiter->window_s = config->rate_limit.window_s;
-	for (const char *p = config->trusted_proxies; *p != '\0'; p += len) {
-		p += strspn(p, ", \t");
-		len = strcspn(p, ", \t");
-		if (len == 0)
-			break;
-		if (limiter->nproxies == MAX_PROXIES ||
-		    parse_cidr(p, len, &limiter->proxies[limiter->nproxies]) != 0) {
-			mk_errf(err, errlen, "trusted_proxies: '%.*s' is not an address or CIDR block (or more than %d)",
-			    (int)(len > 64 ? 64 : len), p, MAX_PROXIES);
-			free(limiter);
-			return NULL;
-		}
-		limiter->nproxies++;
+	if (mk_cidr_list_parse(config->trusted_proxies, &limiter->proxies, &bad, &bad_len) != 0) {
+		mk_errf(err, errlen, "trusted_proxies: '%.*s' is not an address or CIDR block (or more than %d)",
+		    (int)(bad_len > 64 ? 64 : bad_len), bad, MK_CIDR_LIST_MAX);
+		free(limiter);
+		return NULL;
 	}
 	return limiter;
 }
@@ -169,6 +94,88 @@ count_locally(struct mk_rate_limiter *limiter, const char *client, int64_t windo
 	return ++slot->count;
 }
 
+/* The counter's key, "rl:<window start>:<client>"; 0 when it cannot be made. */
+static size_t
+counter_key(const char *client, int64_t window, char *key, size_t size)
+{
+	int len = snprintf(key, size, "rl:%lld:%s", (long long)window, client);
+
+	return len > 0 && (size_t)len < size ? (size_t)len : 0;
+}
+
+/* Decides on count, the client's requests in this window so far. */
+static void
+decide(const struct mk_rate_limiter *limiter, uint64_t count,
+    struct mk_rate_decision *out)
+{
+	out->allowed = count <= limiter->limit;
+	out->remaining = count >= limiter->limit ? 0 : (unsigned)(limiter->limit - count);
+}
+
+/* memcached did not count: fail open for a window, then count locally. */
+static void
+decide_without_cache(struct mk_rate_limiter *limiter, const char *client,
+    int64_t now, int64_t window, struct mk_rate_decision *out)
+{
+	if (limiter->outage_since == 0)
+		limiter->outage_since = now;
+	if (now - limiter->outage_since < limiter->window_s) {
+		/* Fail open: memcached is down, not the clients' fault. */
+		limiter->failed_open++;
+		mk_metrics_count(MK_COUNTER_RATELIMIT_FAILED_OPEN);
+		out->allowed = true;
+		out->remaining = limiter->limit;
+		return;
+	}
+	decide(limiter, count_locally(limiter, client, window), out);
+}
+
+void
+mk_ratelimit_begin(struct mk_rate_limiter *limiter, const char *client,
+    int64_t now, struct mk_rate_pending *pending)
+{
+	int64_t window = now - now % limiter->window_s;
+	char key[256];
+	size_t key_len;
+
+	pending->in_flight = false;
+	pending->now = now;
+	pending->window = window;
+	(void)snprintf(pending->client, sizeof(pending->client), "%s", client);
+	pending->decided.limit = limiter->limit;
+	pending->decided.reset_s = (unsigned)(window + limiter->window_s - now);
+	if (limiter->cache == NULL) {
+		decide(limiter, count_locally(limiter, client, window), &pending->decided);
+		return;
+	}
+	key_len = counter_key(client, window, key, sizeof(key));
+	if (key_len > 0 && mk_cache_incr_send(limiter->cache, key, key_len,
+	    (uint32_t)limiter->window_s + 5) == MK_OK) {
+		pending->in_flight = true;
+		return;
+	}
+	decide_without_cache(limiter, client, now, window, &pending->decided);
+}
+
+void
+mk_ratelimit_end(struct mk_rate_limiter *limiter,
+    struct mk_rate_pending *pending, struct mk_rate_decision *out)
+{
+	uint64_t count = 0;
+
+	*out = pending->decided;
+	if (!pending->in_flight)
+		return;
+	pending->in_flight = false;
+	if (mk_cache_incr_finish(limiter->cache, &count) == MK_OK) {
+		limiter->outage_since = 0;
+		decide(limiter, count, out);
+		return;
+	}
+	decide_without_cache(limiter, pending->client, pending->now, pending->window, out);
+}
+
+/* The exact count: the increment's own answer, one round trip. */
 void
 mk_ratelimit_hit(struct mk_rate_limiter *limiter, const char *client,
     int64_t now, struct mk_rate_decision *out)
@@ -176,33 +183,22 @@ mk_ratelimit_hit(struct mk_rate_limiter *limiter, const char *client,
 	int64_t window = now - now % limiter->window_s;
 	uint64_t count = 0;
 	char key[256];
-	int key_len;
+	size_t key_len;
 
 	out->limit = limiter->limit;
 	out->reset_s = (unsigned)(window + limiter->window_s - now);
-	if (limiter->cache != NULL) {
-		key_len = snprintf(key, sizeof(key), "rl:%lld:%s", (long long)window, client);
-		if (key_len > 0 && (size_t)key_len < sizeof(key) &&
-		    mk_cache_incr(limiter->cache, key, (size_t)key_len,
-		    (uint32_t)limiter->window_s + 5, &count) == MK_OK) {
-			limiter->outage_since = 0;
-		} else {
-			if (limiter->outage_since == 0)
-				limiter->outage_since = now;
-			if (now - limiter->outage_since < limiter->window_s) {
-				/* Fail open: memcached is down, not the clients' fault. */
-				limiter->failed_open++;
-				out->allowed = true;
-				out->remaining = limiter->limit;
-				return;
-			}
-			count = count_locally(limiter, client, window);
-		}
-	} else {
-		count = count_locally(limiter, client, window);
+	if (limiter->cache == NULL) {
+		decide(limiter, count_locally(limiter, client, window), out);
+		return;
 	}
-	out->allowed = count <= limiter->limit;
-	out->remaining = count >= limiter->limit ? 0 : (unsigned)(limiter->limit - count);
+	key_len = counter_key(client, window, key, sizeof(key));
+	if (key_len > 0 && mk_cache_incr(limiter->cache, key, key_len,
+	    (uint32_t)limiter->window_s + 5, &count) == MK_OK) {
+		limiter->outage_since = 0;
+		decide(limiter, count, out);
+		return;
+	}
+	decide_without_cache(limiter, client, now, window, out);
 }
 
 /* Copies the last comma-separated entry of list[0, *len) into out, trimmed. */
@@ -237,7 +233,7 @@ mk_ratelimit_client_address(const struct mk_rate_limiter *limiter,
 	size_t len;
 
 	(void)snprintf(out, size, "%s", remote != NULL ? remote : "unknown");
-	if (remote == NULL || !trusted(limiter, remote))
+	if (remote == NULL || !mk_cidr_list_contains(&limiter->proxies, remote))
 		return;
 	/*
 	 * Walk from the right: each hop appended the address it saw. The
@@ -255,7 +251,7 @@ mk_ratelimit_client_address(const struct mk_rate_limiter *limiter,
 			    inet_pton(AF_INET6, entry, scratch) != 1))
 				return; /* garbage from the client side: keep the last good hop */
 			(void)snprintf(out, size, "%s", entry);
-			if (!trusted(limiter, entry))
+			if (!mk_cidr_list_contains(&limiter->proxies, entry))
 				return;
 		}
 	}

@@ -44,10 +44,43 @@ void mk_ratelimit_free(struct mk_rate_limiter *limiter);
 
 /*
  * Counts one request of client (a short printable key such as "u:42" or
- * "a:192.0.2.1") at time now and decides.
+ * "a:192.0.2.1") at time now and decides, on the increment's own answer:
+ * exact, at the cost of a round trip of its own. For requests with
+ * effects (writes), which must be decided before they run.
  */
 void mk_ratelimit_hit(struct mk_rate_limiter *limiter, const char *client,
     int64_t now, struct mk_rate_decision *out);
+
+/*
+ * A decision whose count is still in flight: mk_ratelimit_begin sends the
+ * increment without waiting, so that the count can come back in the same
+ * memcached round trip as the request's own lookups (the cached market
+ * read); mk_ratelimit_end then decides. Only for safe requests (GET,
+ * HEAD), whose work may run before the decision without effect.
+ *
+ * The count read back is the counter after this request's increment and
+ * after any increment of the same client that landed in between (a
+ * concurrent request from the same client). It is never lower than this
+ * request's own rank, so the limit is never exceeded; a burst of one
+ * client's concurrent requests right at the limit may see a few of them
+ * refused one request early, and two of them may report the same
+ * X-RateLimit-Remaining. That is the price of not waiting for the
+ * increment's answer (libmemcached reads a counting increment's answer
+ * before it sends anything else).
+ */
+struct mk_rate_pending {
+	bool in_flight;                 /* the count comes with mk_cache */
+	int64_t now;
+	int64_t window;
+	char client[96];
+	struct mk_rate_decision decided; /* when not in flight */
+};
+
+void mk_ratelimit_begin(struct mk_rate_limiter *limiter, const char *client,
+    int64_t now, struct mk_rate_pending *pending);
+
+void mk_ratelimit_end(struct mk_rate_limiter *limiter,
+    struct mk_rate_pending *pending, struct mk_rate_decision *out);
 
 /*
  * Writes the address the request comes from into out (size >= 64):

@@ -193,3 +193,13 @@ mk_buf_clear(struct mk_buf *buf)
 	if (buf->cap > 0)
 		buf->data[0] = '\0';
 }
+
+void
+mk_buf_truncate(struct mk_buf *buf, size_t len)
+{
+	if (len >= buf->len)
+		return;
+	buf->len = len;
+	if (buf->data != NULL)
+		buf->data[len] = '\0';
+}

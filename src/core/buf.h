@@ -57,4 +57,7 @@ void mk_buf_consume(struct mk_buf *buf, size_t n);
 /* Empties the buffer, keeping its memory. */
 void mk_buf_clear(struct mk_buf *buf);
 
+/* Drops everything past the first len bytes (no-op when shorter). */
+void mk_buf_truncate(struct mk_buf *buf, size_t len);
+
 #endif

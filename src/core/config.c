@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/cidr.h"
 #include "core/config.h"
 
 enum conf_type {
@@ -79,6 +80,22 @@ check_list(const char *value)
 			return "an item of the list is longer than 255 bytes";
 	}
 	return NULL;
+}
+
+/* A list of addresses and CIDR blocks (trusted_proxies, metrics_allow). */
+static const char *
+check_cidrs(const char *value)
+{
+	static char reason[160];
+	struct mk_cidr_list list;
+	const char *bad;
+	size_t bad_len;
+
+	if (mk_cidr_list_parse(value, &list, &bad, &bad_len) == 0)
+		return NULL;
+	(void)snprintf(reason, sizeof(reason), "'%.*s' is not an address or CIDR block (or the list has more than %d)",
+	    (int)(bad_len > 64 ? 64 : bad_len), bad, MK_CIDR_LIST_MAX);
+	return reason;
 }
 
 /*
@@ -219,10 +236,13 @@ static const struct conf_key conf_keys[] = {
 	{ "jwt_audience", CONF_STRING, OFF(jwt_audience), 0, 1024, "", NULL },
 	{ "cursor_secret", CONF_STRING, OFF(cursor_secret), 0, 4096, "", check_jwt_secret },
 	{ "rate_limit", CONF_RATE, OFF(rate_limit), 1, 1000000000, "100/60", NULL },
-	{ "trusted_proxies", CONF_STRING, OFF(trusted_proxies), 0, 8192, "", check_list },
+	{ "trusted_proxies", CONF_STRING, OFF(trusted_proxies), 0, 8192, "", check_cidrs },
 	{ "cors_origins", CONF_STRING, OFF(cors_origins), 0, 8192, "", check_cors_origins },
 	{ "memcached", CONF_STRING, OFF(memcached), 0, 8192, "", check_list },
 	{ "memcached_timeout", CONF_DURATION, OFF(memcached_timeout_ms), 1, 10000, "50ms", NULL },
+	{ "cache_ttl", CONF_DURATION, OFF(cache_ttl_ms), 1000, 86400000, "5m", NULL },
+	{ "cache_lease_wait", CONF_DURATION, OFF(cache_lease_wait_ms), 0, 1000, "20ms", NULL },
+	{ "metrics_allow", CONF_STRING, OFF(metrics_allow), 0, 8192, "127.0.0.1, ::1", check_cidrs },
 	{ "db_socket", CONF_STRING, OFF(db_socket), 0, 107, "", NULL },
 	{ "db_host", CONF_STRING, OFF(db_host), 0, 255, "", NULL },
 	{ "db_port", CONF_INT, OFF(db_port), 1, 65535, "3306", NULL },

@@ -40,6 +40,9 @@ struct mk_config {
 	char *cors_origins;      /* exact origins that get CORS headers; "": none */
 	char *memcached;         /* servers: unix:/path or host:port, comma-separated */
 	int memcached_timeout_ms;
+	int cache_ttl_ms;        /* a cached market document's lifetime (<= 1 day) */
+	int cache_lease_wait_ms; /* a reader's wait for another worker's fill */
+	char *metrics_allow;     /* addresses/CIDRs that may read /metrics */
 	char *db_socket;         /* MariaDB unix socket (wins over db_host) */
 	char *db_host;
 	int db_port;

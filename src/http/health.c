@@ -1,7 +1,11 @@
 /*
- * Health endpoints (http layer); see health.h.
+ * Health and metrics endpoints (http layer); see health.h.
  */
 #include <stdio.h>
+
+#include "core/cidr.h"
+#include "core/metrics.h"
+#include "http/middleware.h"
 
 #include "app.h"
 #include "http/health.h"
@@ -62,5 +66,24 @@ mk_health_ready(struct mk_app *app, struct mk_request *req,
 	mk_buf_puts(&resp->body, memcached);
 	mk_buf_puts(&resp->body, "\"}");
 	mk_response_end_data(resp, NULL);
+	return MK_OK;
+}
+
+enum mk_err
+mk_health_metrics(struct mk_app *app, struct mk_request *req,
+    struct mk_response *resp)
+{
+	const char *remote = mk_request_param(req, "REMOTE_ADDR");
+	const struct mk_http_service *http = mk_app_http(app);
+
+	if (remote == NULL || !mk_cidr_list_contains(&app->metrics_allow, remote)) {
+		req->log_error = "address not in metrics_allow";
+		return MK_EFORBIDDEN;
+	}
+	mk_response_header(resp, "Cache-Control", "no-store");
+	resp->status = 200;
+	resp->has_body = true;
+	resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
+	mk_metrics_render(&resp->body, http->route_labels, http->nroutes);
 	return MK_OK;
 }

@@ -1,6 +1,7 @@
 /*
- * Health endpoints (http layer): answered by the worker itself, never
- * rate limited, cheap enough for a load balancer to poll.
+ * Health and metrics endpoints (http layer): answered by the worker
+ * itself, never rate limited, cheap enough for a load balancer or a
+ * Prometheus server to poll.
  */
 #ifndef MK_HEALTH_H
 #define MK_HEALTH_H
@@ -20,6 +21,13 @@ enum mk_err mk_health_live(struct mk_app *app, struct mk_request *req,
  * answer; else 503 unavailable naming the ones that did not.
  */
 enum mk_err mk_health_ready(struct mk_app *app, struct mk_request *req,
+    struct mk_response *resp);
+
+/*
+ * GET /metrics: the Prometheus text of every worker's counts (see
+ * core/metrics.h), for addresses in metrics_allow; 403 for others.
+ */
+enum mk_err mk_health_metrics(struct mk_app *app, struct mk_request *req,
     struct mk_response *resp);
 
 #endif

@@ -16,6 +16,7 @@
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "http/middleware.h"
 #include "http/response.h"
 #include "http/router.h"
@@ -285,13 +286,38 @@ step_authenticate(struct mk_http_service *service,
 	return MK_OK;
 }
 
+/* Puts a decision's headers on the answer; a 429 also gets Retry-After. */
+static void
+rate_headers(struct mk_response *resp, const struct mk_rate_decision *decision)
+{
+	char number[24];
+
+	(void)snprintf(number, sizeof(number), "%u", decision->limit);
+	mk_response_header(resp, "X-RateLimit-Limit", number);
+	(void)snprintf(number, sizeof(number), "%u", decision->remaining);
+	mk_response_header(resp, "X-RateLimit-Remaining", number);
+	(void)snprintf(number, sizeof(number), "%u", decision->reset_s);
+	mk_response_header(resp, "X-RateLimit-Reset", number);
+	if (!decision->allowed)
+		mk_response_header(resp, "Retry-After", number);
+}
+
+/*
+ * Counts the request. A safe request (GET, HEAD) to a route is decided
+ * after its handler: the increment goes out now without waiting, and its
+ * count comes back with the handler's first memcached lookup — for a
+ * cached market read, one round trip for both (issue 5's hot path). A
+ * request over the limit then gets its 429 in place of what the handler
+ * built, which, being a read, changed nothing. Everything else is decided
+ * here, before it can have an effect.
+ */
 static enum mk_err
 step_rate_limit(struct mk_http_service *service,
     const struct mk_http_input *input, struct mk_request *req,
     struct mk_response *resp, bool *done)
 {
 	struct mk_rate_decision decision;
-	char client[96], address[64], number[24];
+	char client[96], address[64];
 
 	(void)input;
 	(void)done;
@@ -303,17 +329,40 @@ step_rate_limit(struct mk_http_service *service,
 		mk_ratelimit_client_address(service->limiter, req, address, sizeof(address));
 		(void)snprintf(client, sizeof(client), "a:%s", address);
 	}
+	if (!req->method_not_allowed &&
+	    (req->method == MK_METHOD_GET || req->method == MK_METHOD_HEAD)) {
+		mk_ratelimit_begin(service->limiter, client, (int64_t)time(NULL), req->rate_pending);
+		req->rate_deferred = true;
+		req->rate_headers_mark = resp->headers.len;
+		return MK_OK;
+	}
 	mk_ratelimit_hit(service->limiter, client, (int64_t)time(NULL), &decision);
-	(void)snprintf(number, sizeof(number), "%u", decision.limit);
-	mk_response_header(resp, "X-RateLimit-Limit", number);
-	(void)snprintf(number, sizeof(number), "%u", decision.remaining);
-	mk_response_header(resp, "X-RateLimit-Remaining", number);
-	(void)snprintf(number, sizeof(number), "%u", decision.reset_s);
-	mk_response_header(resp, "X-RateLimit-Reset", number);
+	rate_headers(resp, &decision);
 	if (decision.allowed)
 		return MK_OK;
-	mk_response_header(resp, "Retry-After", number);
 	req->log_error = "over the rate limit";
+	return MK_ERATELIMIT;
+}
+
+/*
+ * Decides a deferred count (see step_rate_limit). Returns MK_ERATELIMIT
+ * when the request was over the limit: the handler's headers are dropped
+ * and the caller answers 429 instead.
+ */
+static enum mk_err
+finish_rate_limit(struct mk_http_service *service, struct mk_request *req,
+    struct mk_response *resp)
+{
+	struct mk_rate_decision decision;
+
+	mk_ratelimit_end(service->limiter, req->rate_pending, &decision);
+	if (!decision.allowed)
+		mk_buf_truncate(&resp->headers, req->rate_headers_mark);
+	rate_headers(resp, &decision);
+	if (decision.allowed)
+		return MK_OK;
+	req->log_error = "over the rate limit";
+	req->error_message = NULL;
 	return MK_ERATELIMIT;
 }
 
@@ -368,17 +417,20 @@ static const step_fn chain[] = {
 	step_handler,
 };
 
+/* One access log line and the request's metrics. */
 static void
-log_request(const struct mk_request *req, const struct mk_response *resp,
-    uint64_t started_us)
+log_request(const struct mk_http_service *service, const struct mk_request *req,
+    const struct mk_response *resp, uint64_t started_us)
 {
+	uint64_t duration_us = mk_clock_mono_us() - started_us;
+	unsigned route = MK_METRICS_ROUTES_MAX;
 	struct mk_access_record rec = {
 		.request_id = req->request_id,
 		.method = req->method_name,
 		.route = req->route != NULL ? req->route->pattern : NULL,
 		.path = mk_request_param(req, "REQUEST_URI"),
 		.status = resp->status,
-		.duration_us = mk_clock_mono_us() - started_us,
+		.duration_us = duration_us,
 		.user_id = req->identity.user_id,
 		.error = req->log_error,
 	};
@@ -386,6 +438,10 @@ log_request(const struct mk_request *req, const struct mk_response *resp,
 	if (rec.error == NULL && resp->error != MK_OK)
 		rec.error = mk_err_name(resp->error);
 	mk_log_access(&rec);
+	if (req->route != NULL && service->routes != NULL &&
+	    req->route >= service->routes && req->route < service->routes + service->nroutes)
+		route = (unsigned)(req->route - service->routes);
+	mk_metrics_request(route, resp->status, duration_us);
 }
 
 void
@@ -406,11 +462,13 @@ mk_http_handle(struct mk_http_service *service,
 		.body = input->body,
 		.body_len = input->body_len,
 	};
+	struct mk_rate_pending rate_pending = { .in_flight = false };
 	struct mk_response resp;
 	enum mk_err rc = MK_OK;
 	bool done = false;
 	size_t out_start = out->len;
 
+	req.rate_pending = &rate_pending;
 	req.method_name = mk_request_param(&req, "REQUEST_METHOD");
 	req.method = mk_method_parse(req.method_name);
 	if (req.method_name == NULL)
@@ -421,6 +479,10 @@ mk_http_handle(struct mk_http_service *service,
 		if (rc != MK_OK)
 			break;
 	}
+	if (req.rate_deferred && finish_rate_limit(service, &req, &resp) != MK_OK)
+		rc = MK_ERATELIMIT;
+	if (rc == MK_ERATELIMIT)
+		mk_metrics_count(MK_COUNTER_RATELIMIT_REJECTED);
 	if (rc == MK_OK && (resp.body.oom || resp.headers.oom)) {
 		req.log_error = "response buffer out of memory";
 		rc = MK_ENOMEM;
@@ -439,5 +501,5 @@ mk_http_handle(struct mk_http_service *service,
 		mk_buf_append(out, fallback, sizeof(fallback) - 1);
 		resp.status = 500;
 	}
-	log_request(&req, &resp, started_us);
+	log_request(service, &req, &resp, started_us);
 }

@@ -23,6 +23,7 @@
 #include <stddef.h>
 
 #include "core/config.h"
+#include "core/metrics.h"
 #include "core/err.h"
 #include "http/request.h"
 #include "http/request_id.h"
@@ -46,6 +47,10 @@ struct mk_http_service {
 	struct mk_app *app;
 	const struct mk_config *config;
 	const struct mk_router *router;
+	/* The route table the router was built from, for per-route metrics. */
+	const struct mk_route *routes;
+	size_t nroutes;
+	const char *route_labels[MK_METRICS_ROUTES_MAX]; /* "GET /api/me" */
 	struct mk_jwt_verifier *verifier;
 	struct mk_rate_limiter *limiter;
 	struct mk_request_id_gen ids;

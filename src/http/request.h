@@ -43,6 +43,8 @@ struct mk_param {
 #define MK_PATH_MAX_SEGMENTS 16
 #define MK_ROUTE_MAX_PARAMS 4
 
+struct mk_rate_pending;
+
 struct mk_request {
 	struct mk_arena *arena;
 	const struct mk_config *config;
@@ -66,6 +68,13 @@ struct mk_request {
 	const char *log_error; /* why it failed, for the log line only */
 	const char *error_message; /* the client-facing message, when not the default */
 	const char *error_details; /* validation failures: a JSON array of {field, message} */
+	/*
+	 * A safe request's rate-limit decision, made after its handler ran
+	 * (see step_rate_limit): rate_deferred says it is.
+	 */
+	struct mk_rate_pending *rate_pending;
+	bool rate_deferred;
+	size_t rate_headers_mark; /* the response's headers before the handler's */
 };
 
 /* The value of the FastCGI parameter name, or NULL when absent. */

@@ -72,6 +72,7 @@ mk_response_init(struct mk_response *resp, struct mk_arena *arena)
 	mk_buf_init(&resp->body, arena);
 	resp->has_body = true;
 	resp->error = MK_OK;
+	resp->content_type = NULL;
 }
 
 void
@@ -123,6 +124,7 @@ mk_response_error(struct mk_response *resp, enum mk_err err,
 	resp->status = e->status;
 	resp->error = err;
 	resp->has_body = true;
+	resp->content_type = NULL;
 	/* API.md: a 503 carries Retry-After; a step that knows better set its own. */
 	if (err == MK_EUNAVAIL && (resp->headers.data == NULL ||
 	    strstr(resp->headers.data, "Retry-After:") == NULL))
@@ -147,7 +149,10 @@ mk_response_serialize(const struct mk_response *resp,
 {
 	mk_buf_printf(out, "Status: %d %s\r\n", resp->status, mk_http_reason(resp->status));
 	if (resp->has_body) {
-		mk_buf_puts(out, "Content-Type: application/json; charset=utf-8\r\nContent-Length: ");
+		mk_buf_puts(out, "Content-Type: ");
+		mk_buf_puts(out, resp->content_type != NULL ? resp->content_type :
+		    "application/json; charset=utf-8");
+		mk_buf_puts(out, "\r\nContent-Length: ");
 		mk_buf_put_u64(out, resp->body.len);
 		mk_buf_append(out, "\r\n", 2);
 	}

@@ -21,6 +21,7 @@ struct mk_response {
 	struct mk_buf headers; /* "Name: value\r\n" lines, extra to the standard ones */
 	struct mk_buf body;
 	bool has_body;         /* false for 204, 304 */
+	const char *content_type; /* NULL: the contract's JSON */
 	enum mk_err error;     /* what an error response reports, MK_OK otherwise */
 };
 

@@ -110,6 +110,7 @@ mk_markets_get(struct mk_app *app, struct mk_request *req,
     struct mk_response *resp)
 {
 	struct mk_market market;
+	struct mk_market_doc doc;
 	const char *if_none_match;
 	bool include_creator;
 	unsigned fields;
@@ -125,19 +126,33 @@ mk_markets_get(struct mk_app *app, struct mk_request *req,
 		req->log_error = "no database configured";
 		return MK_EUNAVAIL;
 	}
-	rc = mk_market_service_get(app->repo, req->arena, id, fields, include_creator, &market);
-	if (rc != MK_OK)
-		return rc;
-	/*
-	 * The strong ETag names the version and, for a partial or embedded
-	 * representation, its shape: each representation has its own tag.
-	 */
-	if (fields == 0 && !include_creator)
-		mk_market_etag(market.version, etag);
-	else
+	if (fields == 0 && !include_creator) {
+		/*
+		 * The whole market: its document as the repository stack
+		 * rendered it once (from memcached on a hit), copied as is.
+		 */
+		rc = mk_market_service_get_document(app->repo, req->arena, id, &doc);
+		if (rc != MK_OK)
+			return rc;
+		mk_market_etag(doc.version, etag);
+	} else {
+		rc = mk_market_service_get(app->repo, req->arena, id, fields, include_creator, &market);
+		if (rc != MK_OK)
+			return rc;
+		/*
+		 * The strong ETag names the version and, for a partial or
+		 * embedded representation, its shape: each representation
+		 * has its own tag.
+		 */
 		(void)snprintf(etag, sizeof(etag), "\"v%llu-%x%s\"", (unsigned long long)market.version,
 		    fields, include_creator ? "c" : "");
+	}
 	mk_response_header(resp, "ETag", etag);
+	/*
+	 * Any cache may keep it (the data is public) but must revalidate
+	 * before each use: volume moves with every buy. A revalidation is a
+	 * cheap 304.
+	 */
 	mk_response_header(resp, "Cache-Control", "no-cache");
 	if_none_match = mk_request_param(req, "HTTP_IF_NONE_MATCH");
 	if (if_none_match != NULL && mk_etag_matches(if_none_match, etag)) {
@@ -145,7 +160,10 @@ mk_markets_get(struct mk_app *app, struct mk_request *req,
 		return MK_OK;
 	}
 	mk_response_begin_data(resp, 200);
-	mk_market_json(&resp->body, &market);
+	if (fields == 0 && !include_creator)
+		mk_buf_append(&resp->body, doc.json, doc.json_len);
+	else
+		mk_market_json(&resp->body, &market);
 	mk_response_end_data(resp, NULL);
 	return MK_OK;
 }

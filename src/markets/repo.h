@@ -2,9 +2,9 @@
  * The market repository (markets layer): the interface services use to
  * read and write markets, as a table of operations in the manner of
  * redis's ConnectionType. Implementations embed struct mk_market_repo
- * first: repo_mysql.c over MariaDB now; a memcached cache-aside decorator
- * that owns an inner repository will stack on it. Only the wiring
- * (src/app.c) knows which are stacked.
+ * first: repo_mysql.c over MariaDB, and repo_cached.c, the memcached
+ * cache-aside decorator that owns an inner repository and stacks on it.
+ * Only the wiring (src/app.c) knows which are stacked.
  *
  * Results live in the arena passed in; a repository is worker-lifetime.
  */
@@ -43,7 +43,25 @@ enum mk_idem_state {
 	MK_IDEM_REPLAY,    /* done before: *replay holds the stored response */
 };
 
+/*
+ * A market's whole JSON representation, rendered once by the repository
+ * that read the row and kept as it is by caches: what a GET of the market
+ * sends, and its version for the ETag.
+ */
+struct mk_market_doc {
+	int64_t id;
+	uint64_t version;
+	const char *json;   /* a JSON object, in the arena */
+	size_t json_len;
+};
+
 struct mk_market_repo_ops {
+	/*
+	 * Fills *out with market id's whole representation. MK_ENOTFOUND
+	 * when there is no such market.
+	 */
+	enum mk_err (*get_document)(struct mk_market_repo *repo,
+	    struct mk_arena *arena, int64_t id, struct mk_market_doc *out);
 	/*
 	 * Fills *out with market id's fields (a mask of MK_MARKET_FIELD_BIT;
 	 * id is always filled). MK_ENOTFOUND when there is no such market.
@@ -144,6 +162,13 @@ mk_market_repo_get(struct mk_market_repo *repo, struct mk_arena *arena,
 }
 
 static inline enum mk_err
+mk_market_repo_get_document(struct mk_market_repo *repo, struct mk_arena *arena,
+    int64_t id, struct mk_market_doc *out)
+{
+	return repo->ops->get_document(repo, arena, id, out);
+}
+
+static inline enum mk_err
 mk_market_repo_users(struct mk_market_repo *repo, struct mk_arena *arena,
     const int64_t *ids, size_t n, struct mk_user *out, size_t *found)
 {
@@ -176,5 +201,22 @@ mk_market_repo_free(struct mk_market_repo *repo)
  * The MariaDB repository over db (not owned). NULL when out of memory.
  */
 struct mk_market_repo *mk_market_repo_mysql_new(struct mk_db *db);
+
+struct mk_cache;
+
+/* How the cache-aside decorator keeps documents. */
+struct mk_market_cache_options {
+	uint32_t ttl_s;        /* a document's lifetime in memcached */
+	uint32_t lease_ttl_s;  /* how long a filler's lease may block others */
+	int lease_wait_ms;     /* how long a reader waits for another's fill */
+};
+
+/*
+ * The memcached cache-aside decorator over inner, which it owns (destroys
+ * it with itself, also when this fails: NULL when out of memory). cache
+ * is not owned and must outlive the repository. See repo_cached.c.
+ */
+struct mk_market_repo *mk_market_repo_cached_new(struct mk_market_repo *inner,
+    struct mk_cache *cache, const struct mk_market_cache_options *options);
 
 #endif

@@ -101,6 +101,28 @@ repo_get(struct mk_market_repo *base, struct mk_arena *arena, int64_t id,
 	return repo_get_on(((struct repo_mysql *)base)->db, arena, id, fields, out);
 }
 
+static enum mk_err
+repo_get_document(struct mk_market_repo *base, struct mk_arena *arena,
+    int64_t id, struct mk_market_doc *out)
+{
+	struct mk_market market;
+	struct mk_buf json;
+	enum mk_err rc;
+
+	rc = repo_get_on(((struct repo_mysql *)base)->db, arena, id, MK_MARKET_ALL_FIELDS, &market);
+	if (rc != MK_OK)
+		return rc;
+	mk_buf_init(&json, arena);
+	mk_market_json(&json, &market);
+	if (json.oom)
+		return MK_ENOMEM;
+	out->id = id;
+	out->version = market.version;
+	out->json = json.data;
+	out->json_len = json.len;
+	return MK_OK;
+}
+
 /* The whole market on db (inside a transaction: what it will commit). */
 static enum mk_err
 fetch_market(struct mk_db *db, struct mk_arena *arena, int64_t id, struct mk_market *out)
@@ -809,6 +831,7 @@ repo_destroy(struct mk_market_repo *base)
 }
 
 static const struct mk_market_repo_ops mysql_ops = {
+	.get_document = repo_get_document,
 	.get = repo_get,
 	.list = repo_list,
 	.users = repo_users,

@@ -34,6 +34,13 @@ mk_market_service_get(struct mk_market_repo *repo, struct mk_arena *arena,
 }
 
 enum mk_err
+mk_market_service_get_document(struct mk_market_repo *repo,
+    struct mk_arena *arena, int64_t id, struct mk_market_doc *out)
+{
+	return mk_market_repo_get_document(repo, arena, id, out);
+}
+
+enum mk_err
 mk_market_service_list(struct mk_market_repo *repo, struct mk_arena *arena,
     const struct mk_market_query *q, bool include_creator,
     struct mk_market_page *page)

@@ -24,6 +24,16 @@ enum mk_err mk_market_service_get(struct mk_market_repo *repo,
     struct mk_arena *arena, int64_t id, unsigned fields, bool include_creator,
     struct mk_market *out);
 
+struct mk_market_doc;
+
+/*
+ * One market's whole representation, as rendered once by the repository
+ * stack (from memcached when the decorator has it). MK_ENOTFOUND for an
+ * unknown id.
+ */
+enum mk_err mk_market_service_get_document(struct mk_market_repo *repo,
+    struct mk_arena *arena, int64_t id, struct mk_market_doc *out);
+
 /*
  * One page of markets for q; with include_creator, the page's creators are
  * embedded with one more repository call for the whole page (never one

@@ -29,6 +29,7 @@
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "server/listener.h"
 #include "server/master.h"
 #include "server/worker.h"
@@ -145,7 +146,10 @@ spawn_one(struct master *m)
 		return -1;
 	}
 	if (pid == 0) {
-		int status = mk_worker_run(m->listen_fd, m->config, 1);
+		int status;
+
+		mk_metrics_bind((unsigned)(slot - m->slots));
+		status = mk_worker_run(m->listen_fd, m->config, 1);
 
 		/* exit(), not _exit(): LeakSanitizer checks workers too. */
 		mk_config_free(m->config);
@@ -203,6 +207,7 @@ reap(struct master *m, int stopping)
 		else
 			mk_log(MK_LOG_ERROR, "worker %ld exited with status %d; replacing it", (long)pid, WEXITSTATUS(status));
 		m->restarts++;
+		mk_metrics_count(MK_COUNTER_WORKER_RESTARTS);
 		if (lived < YOUNG_DEATH_MS) {
 			int64_t delay = BACKOFF_MIN_MS;
 
@@ -347,6 +352,9 @@ mk_master_run(const struct mk_master_options *options, struct mk_config *config)
 	}
 	mk_log(MK_LOG_INFO, "listening on %s with %d workers", options->listen_spec,
 	    mk_config_worker_count(config));
+	/* Before the first fork: every worker inherits the shared counters. */
+	if (mk_metrics_setup() != 0)
+		mk_log(MK_LOG_WARN, "metrics: no shared memory (%s); /metrics shows one worker's counts", strerror(errno));
 	spawn_missing(m);
 	while (!got_stop) {
 		int64_t timeout = -1;

@@ -1,18 +1,30 @@
 /*
  * memcached access (store layer); see cache.h.
  */
+#include <assert.h>
 #include <libmemcached/memcached.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/arena.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "store/cache.h"
 
 struct mk_cache {
 	memcached_st *memc;
+	memcached_result_st result; /* reused by every lookup: no malloc per get */
+	bool result_ready;
+	/* The increment in flight (mk_cache_incr_send), if any. */
+	bool incr_pending;
+	bool incr_answered;
+	enum mk_err incr_status;
+	uint64_t incr_value;
+	char incr_key[MK_CACHE_KEY_MAX + 1];
+	size_t incr_key_len;
 	bool down;
 	int64_t down_since_ms;
 	uint64_t outages;
@@ -99,6 +111,12 @@ mk_cache_new(const char *servers, int timeout_ms, char *err, size_t errlen)
 		mk_cache_free(cache);
 		return NULL;
 	}
+	if (memcached_result_create(cache->memc, &cache->result) == NULL) {
+		mk_errf(err, errlen, "out of memory");
+		mk_cache_free(cache);
+		return NULL;
+	}
+	cache->result_ready = true;
 	return cache;
 }
 
@@ -107,6 +125,8 @@ mk_cache_free(struct mk_cache *cache)
 {
 	if (cache == NULL)
 		return;
+	if (cache->result_ready)
+		memcached_result_free(&cache->result);
 	memcached_free(cache->memc);
 	free(cache);
 }
@@ -128,8 +148,22 @@ outcome(struct mk_cache *cache, memcached_return_t rc)
 		cache->down = true;
 		cache->down_since_ms = mk_clock_mono_ms();
 		cache->outages++;
+		mk_metrics_count(MK_COUNTER_MEMCACHED_OUTAGES);
 	}
 	return MK_EUNAVAIL;
+}
+
+static void settle(struct mk_cache *cache);
+
+/*
+ * Outcomes that are answers, not failures: memcached said "absent",
+ * "exists" or "changed".
+ */
+static bool
+answered(memcached_return_t rc)
+{
+	return memcached_success(rc) || rc == MEMCACHED_NOTFOUND ||
+	    rc == MEMCACHED_NOTSTORED || rc == MEMCACHED_DATA_EXISTS;
 }
 
 enum mk_err
@@ -138,9 +172,233 @@ mk_cache_incr(struct mk_cache *cache, const char *key, size_t key_len,
 {
 	memcached_return_t rc;
 
+	settle(cache);
 	rc = memcached_increment_with_initial(cache->memc, key, key_len, 1, 1,
 	    (time_t)ttl_s, value);
 	return outcome(cache, rc);
+}
+
+enum mk_err
+mk_cache_incr_send(struct mk_cache *cache, const char *key, size_t key_len,
+    uint32_t ttl_s)
+{
+	memcached_return_t rc, restore;
+	uint64_t ignored;
+
+	assert(!cache->incr_pending);
+	if (key_len > MK_CACHE_KEY_MAX)
+		return MK_EINVAL;
+	/*
+	 * No reply: libmemcached sends a quiet increment (INCREMENTQ), which
+	 * memcached answers only on error, and returns at once.
+	 */
+	if (memcached_behavior_set(cache->memc, MEMCACHED_BEHAVIOR_NOREPLY, 1) != MEMCACHED_SUCCESS)
+		return outcome(cache, MEMCACHED_FAILURE);
+	rc = memcached_increment_with_initial(cache->memc, key, key_len, 1, 1,
+	    (time_t)ttl_s, &ignored);
+	restore = memcached_behavior_set(cache->memc, MEMCACHED_BEHAVIOR_NOREPLY, 0);
+	if (restore != MEMCACHED_SUCCESS)
+		return outcome(cache, restore);
+	if (!memcached_success(rc))
+		return outcome(cache, rc);
+	memcpy(cache->incr_key, key, key_len);
+	cache->incr_key[key_len] = '\0';
+	cache->incr_key_len = key_len;
+	cache->incr_pending = true;
+	cache->incr_answered = false;
+	return MK_OK;
+}
+
+bool
+mk_cache_incr_pending(const struct mk_cache *cache)
+{
+	return cache->incr_pending;
+}
+
+/* Parses a counter's value (memcached keeps counters as decimal text). */
+static bool
+parse_counter(const char *text, size_t len, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (len == 0 || len > 20)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if (text[i] < '0' || text[i] > '9')
+			return false;
+		v = v * 10 + (uint64_t)(text[i] - '0');
+	}
+	*out = v;
+	return true;
+}
+
+/*
+ * One round trip: a multi-get of key (may be NULL) and, when an increment
+ * is in flight, of its counter. Fills *out for key; records the counter.
+ */
+static enum mk_err
+lookup(struct mk_cache *cache, struct mk_arena *arena, const char *key,
+    size_t key_len, struct mk_cache_value *out)
+{
+	const char *keys[2];
+	size_t lens[2], n = 0;
+	bool want_counter = cache->incr_pending && !cache->incr_answered;
+	bool clear_counter = false;
+	enum mk_err found = MK_ENOTFOUND;
+	memcached_return_t rc;
+
+	if (key != NULL && key_len > MK_CACHE_KEY_MAX)
+		return MK_EINVAL;
+	if (want_counter) {
+		keys[n] = cache->incr_key;
+		lens[n++] = cache->incr_key_len;
+	}
+	if (key != NULL) {
+		keys[n] = key;
+		lens[n++] = key_len;
+	}
+	if (n == 0)
+		return MK_ENOTFOUND;
+	rc = memcached_mget(cache->memc, keys, lens, n);
+	if (!memcached_success(rc)) {
+		if (want_counter) {
+			cache->incr_answered = true;
+			cache->incr_status = MK_EUNAVAIL;
+		}
+		return outcome(cache, rc);
+	}
+	if (want_counter) {
+		/* Absent after an increment: it failed on the server. */
+		cache->incr_answered = true;
+		cache->incr_status = MK_EUNAVAIL;
+	}
+	for (;;) {
+		memcached_result_st *result = memcached_fetch_result(cache->memc, &cache->result, &rc);
+		const char *result_key;
+		size_t result_key_len;
+
+		if (result == NULL)
+			break;
+		result_key = memcached_result_key_value(result);
+		result_key_len = memcached_result_key_length(result);
+		if (want_counter && result_key_len == cache->incr_key_len &&
+		    memcmp(result_key, cache->incr_key, result_key_len) == 0) {
+			if (parse_counter(memcached_result_value(result), memcached_result_length(result),
+			    &cache->incr_value))
+				cache->incr_status = MK_OK;
+			else
+				clear_counter = true; /* not a counter: replaced at the next increment */
+			continue;
+		}
+		if (key != NULL && result_key_len == key_len && memcmp(result_key, key, key_len) == 0) {
+			size_t len = memcached_result_length(result);
+			unsigned char *copy = mk_arena_alloc(arena, len + 1);
+
+			if (copy == NULL) {
+				found = MK_ENOMEM;
+				continue; /* drain the rest of the answer all the same */
+			}
+			memcpy(copy, memcached_result_value(result), len);
+			copy[len] = '\0';
+			out->bytes = copy;
+			out->len = len;
+			out->cas = memcached_result_cas(result);
+			found = MK_OK;
+		}
+	}
+	if (rc != MEMCACHED_END && rc != MEMCACHED_SUCCESS && rc != MEMCACHED_NOTFOUND) {
+		if (want_counter)
+			cache->incr_status = MK_EUNAVAIL;
+		return outcome(cache, rc);
+	}
+	(void)outcome(cache, MEMCACHED_SUCCESS);
+	if (clear_counter)
+		(void)memcached_delete(cache->memc, cache->incr_key, cache->incr_key_len, 0);
+	return found;
+}
+
+enum mk_err
+mk_cache_incr_finish(struct mk_cache *cache, uint64_t *value)
+{
+	enum mk_err rc;
+
+	assert(cache->incr_pending);
+	if (!cache->incr_answered)
+		(void)lookup(cache, NULL, NULL, 0, NULL);
+	cache->incr_pending = false;
+	rc = cache->incr_answered ? cache->incr_status : MK_EUNAVAIL;
+	if (rc == MK_OK)
+		*value = cache->incr_value;
+	return rc;
+}
+
+enum mk_err
+mk_cache_get(struct mk_cache *cache, struct mk_arena *arena, const char *key,
+    size_t key_len, struct mk_cache_value *out)
+{
+	return lookup(cache, arena, key, key_len, out);
+}
+
+/*
+ * Reads the answer of an increment in flight before another command goes
+ * out, so that no command can take the increment's answer (memcached
+ * answers a quiet increment only when it fails) for its own.
+ */
+static void
+settle(struct mk_cache *cache)
+{
+	if (cache->incr_pending && !cache->incr_answered)
+		(void)lookup(cache, NULL, NULL, 0, NULL);
+}
+
+/* Maps a storage command's answer. */
+static enum mk_err
+stored(struct mk_cache *cache, memcached_return_t rc)
+{
+	if (!answered(rc))
+		return outcome(cache, rc);
+	(void)outcome(cache, MEMCACHED_SUCCESS);
+	return memcached_success(rc) ? MK_OK : MK_ECONFLICT;
+}
+
+enum mk_err
+mk_cache_add(struct mk_cache *cache, const char *key, size_t key_len,
+    const void *value, size_t len, uint32_t ttl_s)
+{
+	settle(cache);
+	return stored(cache, memcached_add(cache->memc, key, key_len, (const char *)value, len,
+	    (time_t)ttl_s, 0));
+}
+
+enum mk_err
+mk_cache_cas(struct mk_cache *cache, const char *key, size_t key_len,
+    const void *value, size_t len, uint32_t ttl_s, uint64_t cas)
+{
+	settle(cache);
+	return stored(cache, memcached_cas(cache->memc, key, key_len, (const char *)value, len,
+	    (time_t)ttl_s, 0, cas));
+}
+
+enum mk_err
+mk_cache_set(struct mk_cache *cache, const char *key, size_t key_len,
+    const void *value, size_t len, uint32_t ttl_s)
+{
+	settle(cache);
+	return stored(cache, memcached_set(cache->memc, key, key_len, (const char *)value, len,
+	    (time_t)ttl_s, 0));
+}
+
+enum mk_err
+mk_cache_delete(struct mk_cache *cache, const char *key, size_t key_len)
+{
+	memcached_return_t rc;
+
+	settle(cache);
+	rc = memcached_delete(cache->memc, key, key_len, 0);
+	if (!answered(rc))
+		return outcome(cache, rc);
+	(void)outcome(cache, MEMCACHED_SUCCESS);
+	return MK_OK;
 }
 
 enum mk_err

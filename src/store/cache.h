@@ -10,6 +10,14 @@
  * itself after a second. Callers decide what a failure means for them
  * (the rate limiter fails open, a cache reads through).
  *
+ * Pipelining: an increment may be sent without waiting for its answer
+ * (mk_cache_incr_send); the counter's new value then travels back with
+ * the next lookup, in the same round trip (a quiet increment, then a
+ * multi-get of the counter and the looked-up key on the same
+ * connections: memcached answers a connection's commands in order, so
+ * the get sees the increment). mk_cache_incr_finish collects it, with a
+ * round trip of its own only when no lookup carried it.
+ *
  * A struct mk_cache is worker-lifetime: made after fork, never shared
  * between processes, not thread-safe.
  */
@@ -22,7 +30,18 @@
 
 #include "core/err.h"
 
+struct mk_arena;
 struct mk_cache;
+
+/* Longest key memcached takes (its protocol's limit). */
+#define MK_CACHE_KEY_MAX 250
+
+/* A value read from memcached: bytes in the caller's arena. */
+struct mk_cache_value {
+	const unsigned char *bytes;
+	size_t len;
+	uint64_t cas;   /* for mk_cache_cas() */
+};
 
 /*
  * Connects lazily to servers ("unix:/path/to.sock" or "host:port",
@@ -38,10 +57,60 @@ void mk_cache_free(struct mk_cache *cache);
  * Adds 1 to the counter under key, creating it at 1 with a lifetime of
  * ttl_s seconds when absent, atomically across every client. Returns
  * MK_OK with *value the new count, or MK_EUNAVAIL when memcached did not
- * answer in time.
+ * answer in time. One round trip of its own.
  */
 enum mk_err mk_cache_incr(struct mk_cache *cache, const char *key,
     size_t key_len, uint32_t ttl_s, uint64_t *value);
+
+/*
+ * Sends an increment of the counter under key (created at 1 with a
+ * lifetime of ttl_s when absent) without waiting for the answer; the new
+ * count comes back with the next mk_cache_get() or mk_cache_incr_finish().
+ * One increment may be in flight at a time. MK_EUNAVAIL when memcached
+ * cannot be reached (nothing is then in flight).
+ */
+enum mk_err mk_cache_incr_send(struct mk_cache *cache, const char *key,
+    size_t key_len, uint32_t ttl_s);
+
+/*
+ * The count of the increment in flight: MK_OK with *value, or MK_EUNAVAIL
+ * when its answer could not be read. Nothing is in flight afterwards.
+ */
+enum mk_err mk_cache_incr_finish(struct mk_cache *cache, uint64_t *value);
+
+/* True while an increment is in flight. */
+bool mk_cache_incr_pending(const struct mk_cache *cache);
+
+/*
+ * Looks key up: MK_OK with *out (bytes copied into arena), MK_ENOTFOUND,
+ * MK_EUNAVAIL, or MK_ENOMEM. An increment in flight rides along.
+ */
+enum mk_err mk_cache_get(struct mk_cache *cache, struct mk_arena *arena,
+    const char *key, size_t key_len, struct mk_cache_value *out);
+
+/*
+ * Stores value under key only when nothing is there: MK_OK, MK_ECONFLICT
+ * when the key exists, MK_EUNAVAIL.
+ */
+enum mk_err mk_cache_add(struct mk_cache *cache, const char *key,
+    size_t key_len, const void *value, size_t len, uint32_t ttl_s);
+
+/*
+ * Replaces the value under key only if it is still the one read with cas
+ * (compare-and-swap): MK_OK; MK_ECONFLICT when it changed or went away;
+ * MK_EUNAVAIL.
+ */
+enum mk_err mk_cache_cas(struct mk_cache *cache, const char *key,
+    size_t key_len, const void *value, size_t len, uint32_t ttl_s,
+    uint64_t cas);
+
+/* Stores value under key unconditionally: MK_OK or MK_EUNAVAIL. */
+enum mk_err mk_cache_set(struct mk_cache *cache, const char *key,
+    size_t key_len, const void *value, size_t len, uint32_t ttl_s);
+
+/* Deletes key: MK_OK (also when it was absent) or MK_EUNAVAIL. */
+enum mk_err mk_cache_delete(struct mk_cache *cache, const char *key,
+    size_t key_len);
 
 /*
  * Checks that memcached answers (a lookup of a key nobody sets). Returns

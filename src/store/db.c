@@ -21,6 +21,7 @@
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "store/db.h"
 
 /* Prepared statements kept per connection, found by their SQL text. */
@@ -362,6 +363,7 @@ run_statement(struct mk_db *db, struct mk_arena *arena, const char *sql,
 		}
 		if (stmt != NULL) {
 			bind_params(binds, params, nparams);
+			mk_metrics_count(MK_COUNTER_DB_QUERIES);
 			if (mysql_stmt_bind_param(stmt, binds) != 0 || mysql_stmt_execute(stmt) != 0)
 				err = mysql_stmt_errno(stmt);
 			else if (rows != NULL)
