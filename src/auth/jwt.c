@@ -4,6 +4,18 @@
  * per secret (re-initialised per token, keeping its key), a parsed public
  * key per RS256/ES256 key, one digest context reset per token. Nothing is
  * keyed on the raw signature (ECDSA signatures are malleable).
+ *
+ * Verified tokens are remembered per worker (a small direct-mapped table
+ * keyed by the whole token, compared in constant time): a client sends
+ * the same token with every request until it expires, and a token that
+ * is byte for byte one that verified needs no second verification — only
+ * its time claims, which are checked against the clock again on every
+ * use. This spares the JSON parse (json-c allocates per member) and the
+ * HMAC (OpenSSL's EVP re-initialisation allocates), so a request with a
+ * known token allocates nothing outside its arena. A token that differs
+ * in any byte, a malleated ECDSA signature included, is a miss and goes
+ * through every check. Keys change only with a reload, which starts new
+ * workers with empty tables.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -38,6 +50,27 @@
 #define MAX_SECRET 4096
 #define MAX_PEM (64 * 1024)
 #define MAX_SAFE_INT ((int64_t)1 << 53) /* exp, nbf, iat are below this */
+#define TOKEN_CACHE_SLOTS 256
+#define TOKEN_CACHE_MAX_LEN 1024   /* longer tokens are verified every time */
+#define MAX_EMAIL 320
+#define MAX_NAME 200
+
+/* A token's claims that depend on the clock; -1: absent (exp never is). */
+struct token_times {
+	int64_t exp, nbf, iat;
+};
+
+/* A token that verified, and what it said. */
+struct verified_token {
+	size_t len;                       /* 0: an empty slot */
+	char token[TOKEN_CACHE_MAX_LEN];
+	struct token_times times;
+	int64_t user_id;
+	enum mk_role role;
+	bool has_email, has_name;
+	char email[MAX_EMAIL + 1];
+	char name[MAX_NAME + 1];
+};
 
 enum jwt_alg { ALG_HS256, ALG_RS256, ALG_ES256 };
 
@@ -61,6 +94,7 @@ struct mk_jwt_verifier {
 	int64_t leeway_s;
 	char *issuer;             /* NULL: not checked */
 	char *audience;           /* NULL: tokens with aud are refused */
+	struct verified_token *verified; /* TOKEN_CACHE_SLOTS of them */
 };
 
 static int
@@ -254,6 +288,7 @@ mk_jwt_verifier_free(struct mk_jwt_verifier *v)
 	BN_free(v->p256_order);
 	free(v->issuer);
 	free(v->audience);
+	free(v->verified);
 	free(v);
 }
 
@@ -268,6 +303,10 @@ mk_jwt_verifier_new(const struct mk_config *config, char *err, size_t errlen)
 {
 	struct mk_jwt_verifier *v = calloc(1, sizeof(*v));
 
+	if (v != NULL && (v->verified = calloc(TOKEN_CACHE_SLOTS, sizeof(*v->verified))) == NULL) {
+		free(v);
+		v = NULL;
+	}
 	if (v == NULL) {
 		mk_errf(err, errlen, "out of memory");
 		return NULL;
@@ -547,9 +586,24 @@ check_header(const struct mk_jwt_verifier *v, struct json_object *header,
 	return NULL;
 }
 
+/* The claims that depend on the clock, checked on every use of a token. */
+static const char *
+check_times(const struct mk_jwt_verifier *v, const struct token_times *times,
+    int64_t now)
+{
+	if (now >= times->exp + v->leeway_s)
+		return "token expired";
+	if (times->nbf >= 0 && now + v->leeway_s < times->nbf)
+		return "token not valid yet (nbf)";
+	if (times->iat >= 0 && now + v->leeway_s < times->iat)
+		return "token issued in the future (iat)";
+	return NULL;
+}
+
 static const char *
 check_claims(const struct mk_jwt_verifier *v, struct mk_arena *arena,
-    struct json_object *payload, int64_t now, struct mk_identity *who)
+    struct json_object *payload, int64_t now, struct mk_identity *who,
+    struct token_times *times)
 {
 	struct json_object *value, *email, *name;
 	int64_t exp, nbf, iat;
@@ -561,12 +615,11 @@ check_claims(const struct mk_jwt_verifier *v, struct mk_arena *arena,
 	    !time_claim(payload, "nbf", false, &nbf, &why) ||
 	    !time_claim(payload, "iat", false, &iat, &why))
 		return why;
-	if (now >= exp + v->leeway_s)
-		return "token expired";
-	if (nbf >= 0 && now + v->leeway_s < nbf)
-		return "token not valid yet (nbf)";
-	if (iat >= 0 && now + v->leeway_s < iat)
-		return "token issued in the future (iat)";
+	times->exp = exp;
+	times->nbf = nbf;
+	times->iat = iat;
+	if ((why = check_times(v, times, now)) != NULL)
+		return why;
 	if (!subject_claim(payload, &who->user_id))
 		return "sub is not a positive integer";
 	if (!json_object_object_get_ex(payload, "role", &value) ||
@@ -584,8 +637,8 @@ check_claims(const struct mk_jwt_verifier *v, struct mk_arena *arena,
 		return "aud does not name this service";
 	if (v->audience != NULL && value == NULL)
 		return "aud missing";
-	if (!optional_string(payload, "email", 320, &email) ||
-	    !optional_string(payload, "name", 200, &name))
+	if (!optional_string(payload, "email", MAX_EMAIL, &email) ||
+	    !optional_string(payload, "name", MAX_NAME, &name))
 		return "email or name is not a string of sane length";
 	who->email = email != NULL ? mk_arena_strndup(arena, json_object_get_string(email),
 	    (size_t)json_object_get_string_len(email)) : NULL;
@@ -596,6 +649,56 @@ check_claims(const struct mk_jwt_verifier *v, struct mk_arena *arena,
 	return NULL;
 }
 
+/* The slot of a token in the table: FNV-1a, a spread, not a secret. */
+static size_t
+token_slot(const char *token, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)token[i]) * 0x100000001b3ULL;
+	return (size_t)(h % TOKEN_CACHE_SLOTS);
+}
+
+/* Keeps a token that just verified, with its claims. */
+static void
+remember_token(struct verified_token *slot, const char *token, size_t len,
+    const struct token_times *times, const struct mk_identity *who)
+{
+	size_t email_len = who->email != NULL ? strlen(who->email) : 0;
+	size_t name_len = who->name != NULL ? strlen(who->name) : 0;
+
+	/* optional_string bounds them; a longer one is simply not kept. */
+	if (email_len > MAX_EMAIL || name_len > MAX_NAME)
+		return;
+	memcpy(slot->token, token, len);
+	slot->len = len;
+	slot->times = *times;
+	slot->user_id = who->user_id;
+	slot->role = who->role;
+	slot->has_email = who->email != NULL;
+	slot->has_name = who->name != NULL;
+	memcpy(slot->email, slot->has_email ? who->email : "", email_len + 1);
+	memcpy(slot->name, slot->has_name ? who->name : "", name_len + 1);
+}
+
+/* A known token: its time claims against now, then its identity. */
+static enum mk_err
+recall_token(const struct mk_jwt_verifier *v, struct mk_arena *arena,
+    const struct verified_token *seen, int64_t now, struct mk_identity *who,
+    const char **why)
+{
+	if ((*why = check_times(v, &seen->times, now)) != NULL)
+		return MK_EAUTH;
+	who->user_id = seen->user_id;
+	who->role = seen->role;
+	who->email = seen->has_email ? mk_arena_strndup(arena, seen->email, strlen(seen->email)) : NULL;
+	who->name = seen->has_name ? mk_arena_strndup(arena, seen->name, strlen(seen->name)) : NULL;
+	if ((seen->has_email && who->email == NULL) || (seen->has_name && who->name == NULL))
+		return MK_ENOMEM;
+	return MK_OK;
+}
+
 enum mk_err
 mk_jwt_verify(struct mk_jwt_verifier *v, struct mk_arena *arena,
     const char *token, size_t len, int64_t now, struct mk_identity *who,
@@ -604,6 +707,8 @@ mk_jwt_verify(struct mk_jwt_verifier *v, struct mk_arena *arena,
 	const char *dot1, *dot2, *kid = NULL;
 	struct json_object *header, *payload;
 	const struct jwt_key *key;
+	struct token_times times = { .exp = 0, .nbf = -1, .iat = -1 };
+	struct verified_token *seen;
 	unsigned char *raw, *sig;
 	size_t raw_len, sig_len, signed_len;
 	enum mk_err rc;
@@ -612,6 +717,10 @@ mk_jwt_verify(struct mk_jwt_verifier *v, struct mk_arena *arena,
 	*why = NULL;
 	if (len > MK_JWT_MAX_LEN)
 		return *why = "token longer than 8 KiB", MK_EAUTH;
+	seen = &v->verified[token_slot(token, len)];
+	if (len > 0 && len <= TOKEN_CACHE_MAX_LEN && seen->len == len &&
+	    CRYPTO_memcmp(seen->token, token, len) == 0)
+		return recall_token(v, arena, seen, now, who, why);
 	dot1 = memchr(token, '.', len);
 	dot2 = dot1 != NULL ? memchr(dot1 + 1, '.', len - (size_t)(dot1 + 1 - token)) : NULL;
 	if (dot2 == NULL || memchr(dot2 + 1, '.', len - (size_t)(dot2 + 1 - token)) != NULL)
@@ -655,8 +764,10 @@ mk_jwt_verify(struct mk_jwt_verifier *v, struct mk_arena *arena,
 		return rc;
 	if (rc != MK_OK)
 		return *why = "payload is not strict JSON", MK_EAUTH;
-	if ((*why = check_claims(v, arena, payload, now, who)) != NULL)
+	if ((*why = check_claims(v, arena, payload, now, who, &times)) != NULL)
 		return MK_EAUTH;
+	if (len <= TOKEN_CACHE_MAX_LEN)
+		remember_token(seen, token, len, &times, who);
 	return MK_OK;
 }
 

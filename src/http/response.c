@@ -129,6 +129,13 @@ mk_response_error(struct mk_response *resp, enum mk_err err,
 	if (err == MK_EUNAVAIL && (resp->headers.data == NULL ||
 	    strstr(resp->headers.data, "Retry-After:") == NULL))
 		mk_response_header(resp, "Retry-After", "1");
+	/*
+	 * RFC 9111 4.2.2 lets caches keep a 404 or a 405 heuristically; an
+	 * answer about this moment (a market not yet created, a rate limit)
+	 * must not be replayed later.
+	 */
+	if (resp->headers.data == NULL || strstr(resp->headers.data, "Cache-Control:") == NULL)
+		mk_response_header(resp, "Cache-Control", "no-store");
 	mk_buf_clear(&resp->body);
 	mk_buf_puts(&resp->body, "{\"success\":false,\"error\":");
 	mk_json_cstr(&resp->body, message != NULL ? message : e->message);

@@ -963,6 +963,42 @@ check_field(const struct jwt_case *c, const char *field, const struct mk_identit
 		tap_ok(0, "%s: unknown expect field '%s'", c->name, field);
 }
 
+/*
+ * A token that verified is remembered (jwt.c): the same bytes again give
+ * the same identity, its time claims are still checked against the clock
+ * on every use, and a token that differs in its last byte is verified
+ * afresh (and refused).
+ */
+static void
+check_remembered(const struct jwt_case *c, struct mk_jwt_verifier *verifier,
+    struct mk_arena *arena, struct mk_buf *token)
+{
+	struct mk_identity first, again;
+	const char *why = NULL;
+	enum mk_err rc;
+	char last;
+
+	memset(&first, 0, sizeof(first));
+	memset(&again, 0, sizeof(again));
+	(void)mk_jwt_verify(verifier, arena, token->data, token->len, NOW, &first, &why);
+	rc = mk_jwt_verify(verifier, arena, token->data, token->len, NOW, &again, &why);
+	tap_ok(rc == MK_OK && again.user_id == first.user_id && again.role == first.role &&
+	    ((again.email == NULL && first.email == NULL) ||
+	    (again.email != NULL && first.email != NULL && strcmp(again.email, first.email) == 0)) &&
+	    ((again.name == NULL && first.name == NULL) ||
+	    (again.name != NULL && first.name != NULL && strcmp(again.name, first.name) == 0)),
+	    "%s: verified again from memory, the same identity", c->name);
+	rc = mk_jwt_verify(verifier, arena, token->data, token->len, (int64_t)1 << 54, &again, &why);
+	tap_ok(rc == MK_EAUTH && why != NULL && strstr(why, "expired") != NULL,
+	    "%s: remembered, but expired once the clock passes exp (%s)", c->name, why != NULL ? why : "ok");
+	last = token->data[token->len - 1];
+	token->data[token->len - 1] = last == 'A' ? 'B' : 'A';
+	rc = mk_jwt_verify(verifier, arena, token->data, token->len, NOW, &again, &why);
+	token->data[token->len - 1] = last;
+	tap_ok(rc == MK_EAUTH, "%s: its last byte changed: verified afresh and refused (%s)", c->name,
+	    why != NULL ? why : "accepted");
+}
+
 static void
 run_case(const struct jwt_case *c, struct mk_arena *arena)
 {
@@ -1005,6 +1041,7 @@ run_case(const struct jwt_case *c, struct mk_arena *arena)
 		} else {
 			for (int i = 1; i < n; i++)
 				check_field(c, words[i], &who);
+			check_remembered(c, verifier, arena, &token);
 		}
 	} else if (n >= 1 && strcmp(words[0], "401") == 0) {
 		/* The rest of the column, as written, is a piece of the reason. */
