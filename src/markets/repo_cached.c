@@ -38,6 +38,7 @@
 #include <string.h>
 #include <stdlib.h>
 #include <time.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "core/arena.h"
@@ -66,7 +67,13 @@ struct repo_cached {
 	struct mk_market_repo *inner;  /* owned */
 	struct mk_cache *cache;        /* not owned */
 	struct mk_market_cache_options options;
-	uint64_t lease_serial;         /* this worker's leases: pid + serial */
+	/*
+	 * A lease must be told apart from every other reader's, on every
+	 * host: a random nonce per decorator plus a serial (pids repeat
+	 * across hosts and containers).
+	 */
+	uint64_t lease_nonce;
+	uint32_t lease_serial;
 	int64_t backlog[BACKLOG_MAX];  /* ids whose invalidation is owed */
 	size_t nbacklog;
 	bool backlog_overflowed;
@@ -249,8 +256,8 @@ fill(struct repo_cached *repo, struct mk_arena *arena, int64_t id,
 	enum mk_err rc;
 
 	memcpy(lease, LEASE_MAGIC, 4);
-	put_u32(lease + 4, (uint32_t)getpid());
-	put_u64(lease + 8, ++repo->lease_serial);
+	put_u32(lease + 4, ++repo->lease_serial);
+	put_u64(lease + 8, repo->lease_nonce);
 	rc = mk_cache_add(repo->cache, key, key_len, lease, sizeof(lease), repo->options.lease_ttl_s);
 	if (rc == MK_ECONFLICT) {
 		*lease_lost = true;
@@ -496,7 +503,9 @@ mk_market_repo_cached_new(struct mk_market_repo *inner, struct mk_cache *cache,
 {
 	struct repo_cached *repo = calloc(1, sizeof(*repo));
 
-	if (repo == NULL) {
+	if (repo == NULL || getrandom(&repo->lease_nonce, sizeof(repo->lease_nonce), 0) !=
+	    (ssize_t)sizeof(repo->lease_nonce)) {
+		free(repo);
 		mk_market_repo_free(inner);
 		return NULL;
 	}

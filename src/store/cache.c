@@ -25,6 +25,7 @@ struct mk_cache {
 	uint64_t incr_value;
 	char incr_key[MK_CACHE_KEY_MAX + 1];
 	size_t incr_key_len;
+	uint32_t incr_ttl_s;
 	bool down;
 	int64_t down_since_ms;
 	uint64_t outages;
@@ -154,6 +155,28 @@ outcome(struct mk_cache *cache, memcached_return_t rc)
 }
 
 static void settle(struct mk_cache *cache);
+static enum mk_err lookup(struct mk_cache *cache, struct mk_arena *arena,
+    const char *key, size_t key_len, struct mk_cache_value *out);
+static enum mk_err recover_counter(struct mk_cache *cache, struct mk_arena *arena,
+    const char *key, size_t key_len, struct mk_cache_value *out);
+
+/*
+ * After a failed increment: when memcached still answers (a delete of the
+ * counter works), the failure was the value — not a number, written by
+ * someone else — which is now gone, so the caller may count again. When
+ * memcached does not answer, it is an outage. Returns true to retry.
+ */
+static bool
+replace_foreign_counter(struct mk_cache *cache, const char *key, size_t key_len)
+{
+	memcached_return_t rc = memcached_delete(cache->memc, key, key_len, 0);
+
+	if (rc != MEMCACHED_SUCCESS && rc != MEMCACHED_DELETED && rc != MEMCACHED_NOTFOUND)
+		return false;
+	mk_log(MK_LOG_WARN, "memcached: counter %.*s held a value that is not a number; replaced",
+	    (int)key_len, key);
+	return true;
+}
 
 /*
  * Outcomes that are answers, not failures: memcached said "absent",
@@ -175,6 +198,9 @@ mk_cache_incr(struct mk_cache *cache, const char *key, size_t key_len,
 	settle(cache);
 	rc = memcached_increment_with_initial(cache->memc, key, key_len, 1, 1,
 	    (time_t)ttl_s, value);
+	if (!memcached_success(rc) && replace_foreign_counter(cache, key, key_len))
+		rc = memcached_increment_with_initial(cache->memc, key, key_len, 1, 1,
+		    (time_t)ttl_s, value);
 	return outcome(cache, rc);
 }
 
@@ -204,6 +230,7 @@ mk_cache_incr_send(struct mk_cache *cache, const char *key, size_t key_len,
 	memcpy(cache->incr_key, key, key_len);
 	cache->incr_key[key_len] = '\0';
 	cache->incr_key_len = key_len;
+	cache->incr_ttl_s = ttl_s;
 	cache->incr_pending = true;
 	cache->incr_answered = false;
 	return MK_OK;
@@ -243,7 +270,6 @@ lookup(struct mk_cache *cache, struct mk_arena *arena, const char *key,
 	const char *keys[2];
 	size_t lens[2], n = 0;
 	bool want_counter = cache->incr_pending && !cache->incr_answered;
-	bool clear_counter = false;
 	enum mk_err found = MK_ENOTFOUND;
 	memcached_return_t rc;
 
@@ -286,8 +312,6 @@ lookup(struct mk_cache *cache, struct mk_arena *arena, const char *key,
 			if (parse_counter(memcached_result_value(result), memcached_result_length(result),
 			    &cache->incr_value))
 				cache->incr_status = MK_OK;
-			else
-				clear_counter = true; /* not a counter: replaced at the next increment */
 			continue;
 		}
 		if (key != NULL && result_key_len == key_len && memcmp(result_key, key, key_len) == 0) {
@@ -306,15 +330,38 @@ lookup(struct mk_cache *cache, struct mk_arena *arena, const char *key,
 			found = MK_OK;
 		}
 	}
-	if (rc != MEMCACHED_END && rc != MEMCACHED_SUCCESS && rc != MEMCACHED_NOTFOUND) {
-		if (want_counter)
-			cache->incr_status = MK_EUNAVAIL;
+	if (want_counter && rc != MEMCACHED_END)
+		return recover_counter(cache, arena, key, key_len, out);
+	if (rc != MEMCACHED_END && rc != MEMCACHED_SUCCESS && rc != MEMCACHED_NOTFOUND)
 		return outcome(cache, rc);
-	}
 	(void)outcome(cache, MEMCACHED_SUCCESS);
-	if (clear_counter)
-		(void)memcached_delete(cache->memc, cache->incr_key, cache->incr_key_len, 0);
 	return found;
+}
+
+/*
+ * The quiet increment failed on the server (its counter held a value that
+ * is not a number): memcached answered it with an error ahead of the
+ * gets, and libmemcached stopped reading there, leaving the rest of the
+ * answer on the connection. Start clean: drop the connections (they come
+ * back at the next command), replace the counter and count with a plain
+ * increment, and look key up again on its own.
+ */
+static enum mk_err
+recover_counter(struct mk_cache *cache, struct mk_arena *arena, const char *key,
+    size_t key_len, struct mk_cache_value *out)
+{
+	memcached_return_t rc;
+
+	memcached_quit(cache->memc);
+	rc = memcached_increment_with_initial(cache->memc, cache->incr_key, cache->incr_key_len,
+	    1, 1, (time_t)cache->incr_ttl_s, &cache->incr_value);
+	if (!memcached_success(rc) && replace_foreign_counter(cache, cache->incr_key, cache->incr_key_len))
+		rc = memcached_increment_with_initial(cache->memc, cache->incr_key, cache->incr_key_len,
+		    1, 1, (time_t)cache->incr_ttl_s, &cache->incr_value);
+	cache->incr_status = outcome(cache, rc);
+	if (key == NULL)
+		return MK_ENOTFOUND;
+	return lookup(cache, arena, key, key_len, out);
 }
 
 enum mk_err
