@@ -198,6 +198,8 @@ mk_app_tick(struct mk_app *app, int64_t now_ms)
 
 	if (app->repo == NULL)
 		return;
+	if (app->repo->ops->tick != NULL)
+		app->repo->ops->tick(app->repo);
 	if (app->next_purge_ms == 0) {
 		/* Spread the workers' purges over the interval. */
 		app->next_purge_ms = now_ms + app->config->idempotency_purge_interval_ms / 2 +

@@ -52,7 +52,8 @@ void mk_app_free(struct mk_app *app);
 
 /*
  * Housekeeping between requests, called by the worker loop about once a
- * second: purges expired Idempotency-Key records every
+ * second: the repository stack's own (owed cache invalidations), and a
+ * purge of expired Idempotency-Key records every
  * idempotency_purge_interval (staggered across workers).
  */
 void mk_app_tick(struct mk_app *app, int64_t now_ms);

@@ -155,7 +155,8 @@ mk_markets_get(struct mk_app *app, struct mk_request *req,
 	 */
 	mk_response_header(resp, "Cache-Control", "no-cache");
 	if_none_match = mk_request_param(req, "HTTP_IF_NONE_MATCH");
-	if (if_none_match != NULL && mk_etag_matches(if_none_match, etag)) {
+	/* RFC 9110 13.1.2: If-None-Match compares weakly, If-Match strongly. */
+	if (if_none_match != NULL && mk_etag_matches_weak(if_none_match, etag)) {
 		mk_response_empty(resp, 304);
 		return MK_OK;
 	}

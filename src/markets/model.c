@@ -169,14 +169,19 @@ mk_market_etag(uint64_t version, char *out)
 	(void)snprintf(out, 32, "\"v%llu\"", (unsigned long long)version);
 }
 
-bool
-mk_etag_matches(const char *header, const char *etag)
+/*
+ * Scans a list of entity tags for etag; weak lets a W/ tag match its
+ * opaque part (RFC 9110 8.8.3.2's weak comparison).
+ */
+static bool
+etag_list_matches(const char *header, const char *etag, bool weak)
 {
 	size_t etag_len = strlen(etag);
 	const char *p = header;
 
 	for (;;) {
 		size_t len;
+		const char *tag;
 
 		p += strspn(p, " \t,");
 		if (*p == '\0')
@@ -184,10 +189,29 @@ mk_etag_matches(const char *header, const char *etag)
 		len = strcspn(p, ",");
 		while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
 			len--;
-		if ((len == 1 && p[0] == '*') || (len == etag_len && memcmp(p, etag, len) == 0))
-			return true;
+		tag = p;
 		p += len;
+		if (len == 1 && tag[0] == '*')
+			return true;
+		if (weak && len > 2 && tag[0] == 'W' && tag[1] == '/') {
+			tag += 2;
+			len -= 2;
+		}
+		if (len == etag_len && memcmp(tag, etag, len) == 0)
+			return true;
 	}
+}
+
+bool
+mk_etag_matches(const char *header, const char *etag)
+{
+	return etag_list_matches(header, etag, false);
+}
+
+bool
+mk_etag_matches_weak(const char *header, const char *etag)
+{
+	return etag_list_matches(header, etag, true);
 }
 
 bool

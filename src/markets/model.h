@@ -62,6 +62,12 @@ void mk_market_etag(uint64_t version, char *out);
  */
 bool mk_etag_matches(const char *header, const char *etag);
 
+/*
+ * The same with the weak comparison (RFC 9110 8.8.3.2) that
+ * If-None-Match uses: W/"v3" matches "v3".
+ */
+bool mk_etag_matches_weak(const char *header, const char *etag);
+
 /* mk_etag_matches() against the ETag of a market version. */
 bool mk_market_etag_matches(const char *header, uint64_t version);
 

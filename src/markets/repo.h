@@ -142,6 +142,11 @@ struct mk_market_repo_ops {
 	 * of them; *purged says how many went.
 	 */
 	enum mk_err (*idem_purge)(struct mk_market_repo *repo, unsigned limit, uint64_t *purged);
+	/*
+	 * Housekeeping between requests, about once a second (the cache
+	 * decorator sends the invalidations it owes). May be NULL.
+	 */
+	void (*tick)(struct mk_market_repo *repo);
 	/* Drops a reservation whose effect failed, so the client may retry. */
 	void (*idem_release)(struct mk_market_repo *repo, const struct mk_idempotency *idem);
 	void (*destroy)(struct mk_market_repo *repo);

@@ -457,10 +457,23 @@ cached_idem_purge(struct mk_market_repo *base, unsigned limit, uint64_t *purged)
 {
 	struct repo_cached *repo = (struct repo_cached *)base;
 
-	/* The workers' periodic tick: a good moment to pay owed invalidations. */
-	if (repo->nbacklog > 0)
-		(void)pay_backlog(repo);
 	return repo->inner->ops->idem_purge(repo->inner, limit, purged);
+}
+
+/*
+ * Every second: an owed invalidation goes out as soon as memcached is
+ * back, not at this worker's next market request, which may be long in
+ * coming while other workers serve the stale document.
+ */
+static void
+cached_tick(struct mk_market_repo *base)
+{
+	struct repo_cached *repo = (struct repo_cached *)base;
+
+	if (repo->nbacklog > 0 || repo->backlog_overflowed)
+		(void)pay_backlog(repo);
+	if (repo->inner->ops->tick != NULL)
+		repo->inner->ops->tick(repo->inner);
 }
 
 static void
@@ -494,6 +507,7 @@ static const struct mk_market_repo_ops cached_ops = {
 	.idem_reserve = cached_idem_reserve,
 	.idem_purge = cached_idem_purge,
 	.idem_release = cached_idem_release,
+	.tick = cached_tick,
 	.destroy = cached_destroy,
 };
 

@@ -1,0 +1,198 @@
+#!/usr/bin/perl
+# GET /metrics (API.md; src/core/metrics.c, src/http/health.c): Prometheus
+# text format 0.0.4 from an allowed address; request counters by route and
+# status that move by exactly the requests sent (unknown routes under
+# route="none"); a latency histogram with cumulative buckets whose _count is
+# the +Inf bucket and the number of requests; counters shared by the workers
+# that outlive a worker SIGKILLed (and count the restart); never rate
+# limited; 403 in the JSON envelope from an address metrics_allow does not
+# list (X-Forwarded-For is never believed); a bad metrics_allow refuses the
+# start.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use File::Temp qw(tempdir);
+use Test::More;
+use Time::HiRes qw(sleep);
+use Markets::Test;
+
+sub h { Markets::Test::header(@_) }
+
+# A rate limit of 3 per minute: /metrics is scraped far more often than that
+# below, and must never be limited.
+my $t = Markets::Test->new(services => [qw(memcached app nginx)], env => { MARKETS_WORKERS => 2, MARKETS_RATE_LIMIT => '3/60' });
+
+my $sample_re = qr/^([a-z_]+)(\{[^}]*\})? (\d+(?:\.\d+)?(?:e[-+]?\d+)?)$/;
+
+# One scrape: asserts the text format; returns { "name{labels}" => value },
+# plus the response as {_r}. Series are keyed exactly as printed.
+sub scrape {
+	my ($s, $name, %opt) = @_;
+	my $r = $s->get('/metrics', { headers => $opt{headers} || {} });
+	my %m = (_r => $r);
+	return \%m unless $r->{status} == 200;
+	my (@bad, %typed, @untyped);
+	for my $line (split /\n/, $r->{content}) {
+		if ($line =~ /^# (HELP|TYPE) ([a-z_]+) (.+)$/) {
+			$typed{$2} = $3 if $1 eq 'TYPE';
+			push @bad, "bad TYPE: $line" if $1 eq 'TYPE' && $3 !~ /^(counter|gauge|histogram|summary|untyped)$/;
+			next;
+		}
+		if ($line =~ $sample_re) {
+			my ($metric, $labels, $value) = ($1, $2 // '', $3);
+			(my $family = $metric) =~ s/_(bucket|sum|count)$//;
+			push @untyped, $line unless $typed{$metric} || ($typed{$family} // '') eq 'histogram';
+			push @bad, "bad labels: $line" if length $labels && $labels !~ /^\{[a-z_]+="(?:[^"\\]|\\.)*"(?:,[a-z_]+="(?:[^"\\]|\\.)*")*\}$/;
+			push @bad, "series twice: $line" if exists $m{"$metric$labels"};
+			$m{"$metric$labels"} = $value;
+			next;
+		}
+		push @bad, "not Prometheus text: '$line'";
+	}
+	if ($opt{check}) {
+		ok(!@bad, "$name: every line is a comment or a sample in the text format") or diag(join "\n", @bad);
+		ok(!@untyped, "$name: every sample follows the # TYPE of its family") or diag(join "\n", @untyped);
+		like($r->{content}, qr/\n\z/, "$name: the text ends with a newline");
+	}
+	return \%m;
+}
+sub delta { my ($before, $after, $k) = @_; ($after->{$k} // 0) - ($before->{$k} // 0) }
+sub req_key { my ($route, $status) = @_; qq{markets_http_requests_total{route="$route",status="$status"}} }
+# The series of markets_http_requests_total, and the histogram's, of a scrape.
+sub requests_of { my ($m) = @_; map { $_ => $m->{$_} } grep { /^markets_http_requests_total\{/ } keys %$m }
+sub requests_sum { my ($m) = @_; my %r = requests_of($m); my $s = 0; $s += $_ for values %r; $s }
+sub buckets {
+	my ($m) = @_;
+	my @b = map { [/le="([^"]+)"/, $m->{$_}] } grep { /^markets_http_request_duration_seconds_bucket\{/ } keys %$m;
+	return sort { ($a->[0] eq '+Inf' ? 9e99 : $a->[0]) <=> ($b->[0] eq '+Inf' ? 9e99 : $b->[0]) } @b;
+}
+sub histogram_ok {
+	my ($m, $name) = @_;
+	my @b = buckets($m);
+	ok(@b >= 2 && $b[-1][0] eq '+Inf', "$name: the histogram has buckets, the last le=\"+Inf\"");
+	ok(!(grep { $b[$_][1] < $b[$_ - 1][1] } 1 .. $#b), "$name: the buckets are cumulative (" . join(' ', map { $_->[1] } @b) . ')');
+	is($m->{markets_http_request_duration_seconds_count}, $b[-1][1], "$name: _count equals the +Inf bucket");
+	ok(defined $m->{markets_http_request_duration_seconds_sum} && $m->{markets_http_request_duration_seconds_sum} >= 0,
+		"$name: _sum is there");
+	# Only this test talks to the stack, one request at a time: every request
+	# answered is in both the counters and the histogram.
+	is(requests_sum($m), $m->{markets_http_request_duration_seconds_count},
+		"$name: the requests counted by route and status add up to the histogram's _count");
+}
+
+# ---- format ------------------------------------------------------------------
+my $m0 = scrape($t, 'first scrape', check => 1);
+my $r0 = $m0->{_r};
+is($r0->{status}, 200, 'GET /metrics from 127.0.0.1: 200');
+like(h($r0, 'Content-Type') // '', qr{^text/plain; version=0\.0\.4(;|$)}, 'Content-Type: text/plain; version=0.0.4');
+unlike($r0->{content}, qr/^\{/, 'not the JSON envelope');
+for my $name (qw(markets_cache_hits_total markets_cache_misses_total markets_cache_fills_total markets_cache_invalidations_total
+	markets_cache_errors_total markets_db_queries_total markets_rate_limit_rejections_total markets_worker_restarts_total
+	markets_http_request_duration_seconds_count markets_http_request_duration_seconds_sum)) {
+	like($m0->{$name} // '', qr/^\d/, "$name is exported");
+	like($r0->{content}, qr/^# TYPE \Q$name\E counter$/m, "$name is a counter") if $name =~ /_total$/;
+}
+like($r0->{content}, qr/^# TYPE markets_http_request_duration_seconds histogram$/m, 'the latency is a histogram');
+like($r0->{content}, qr/^# TYPE markets_http_requests_total counter$/m, 'markets_http_requests_total is a counter');
+histogram_ok($m0, 'first scrape');
+
+# ---- counters move by exactly the requests sent --------------------------------
+my @hz = map { $t->get('/healthz', { headers => { 'X-Request-Id' => "metrics-hz-$_" } }) } 1 .. 3;
+is_deeply([map { $_->{status} } @hz], [200, 200, 200], '3 × GET /healthz: 200');
+my @nf = map { $t->get("/no/such/route/$_") } 1 .. 2;
+is_deeply([map { $_->{status} } @nf], [404, 404], '2 × GET of an unknown route: 404');
+my $ready = $t->get('/readyz');
+is($ready->{status}, 200, 'GET /readyz: 200');
+my $m1 = scrape($t, 'second scrape', check => 1);
+my %want = (req_key('GET /healthz', 200) => 3, req_key('none', 404) => 2, req_key('GET /readyz', 200) => 1,
+	req_key('GET /metrics', 200) => 1); # the first scrape counts once it is answered
+my %r0 = requests_of($m0);
+my %r1 = requests_of($m1);
+my %moved = map { $_ => ($r1{$_} // 0) - ($r0{$_} // 0) } keys %r1, keys %r0;
+delete @moved{ grep { !$moved{$_} } keys %moved };
+is_deeply(\%moved, \%want, 'markets_http_requests_total moved by exactly the requests sent: '
+	. join(', ', map { "$_ +$moved{$_}" } sort keys %moved));
+is(delta($m0, $m1, 'markets_http_request_duration_seconds_count'), 7, 'the histogram counted the same 7 requests');
+cmp_ok(delta($m0, $m1, 'markets_http_request_duration_seconds_sum'), '>', 0, 'and their time');
+histogram_ok($m1, 'second scrape');
+for my $k (grep { !/^markets_http_request/ && !/^_r$/ } keys %$m1) {
+	next if $k eq 'markets_rate_limit_failed_open_total';
+	is($m1->{$k}, $m0->{$k}, "$k did not move (nothing cached, written or limited)") if $k =~ /^markets_(cache|db|rate_limit_rejections|worker)/;
+}
+
+# ---- /metrics is not rate limited ------------------------------------------------
+my @scrapes = map { $t->get('/metrics') } 1 .. 8;
+is_deeply([map { $_->{status} } @scrapes], [(200) x 8], '8 more scrapes with a limit of 3 per minute: all 200');
+ok(!(grep { defined h($_, 'X-RateLimit-Limit') || defined h($_, 'X-RateLimit-Remaining') || defined h($_, 'X-RateLimit-Reset') }
+	@scrapes), '/metrics carries no X-RateLimit headers');
+# While a limited route does get limited, and the rejection is counted.
+# Windows are aligned to the epoch: wait (probing with an identity of its
+# own) until this one has enough seconds left for the burst.
+my $left = h($t->get('/api/me', { headers => $t->bearer(sub => '31000') }), 'X-RateLimit-Reset') // 0;
+sleep $left + 0.3 if $left < 5;
+my $m2 = scrape($t, 'before the limited burst');
+my @me = map { $t->get('/api/me', { headers => $t->bearer(sub => '31001') }) } 1 .. 4;
+is_deeply([map { $_->{status} } @me], [200, 200, 200, 429], 'GET /api/me 4 times, limit 3: 200, 200, 200, 429');
+my $n429 = 1;
+my $m3 = scrape($t, 'after the limited burst');
+is(delta($m2, $m3, 'markets_rate_limit_rejections_total'), $n429, "markets_rate_limit_rejections_total: +$n429 (the 429s sent)");
+is(delta($m2, $m3, req_key('GET /api/me', 429)), $n429, "markets_http_requests_total{GET /api/me, 429}: +$n429");
+is(delta($m2, $m3, req_key('GET /api/me', 200)), 4 - $n429, 'markets_http_requests_total{GET /api/me, 200}: +' . (4 - $n429));
+
+# ---- counters survive a worker killed ------------------------------------------
+# Kill the worker that answered the /healthz requests: what it counted stays.
+my $line = $t->access_line('metrics-hz-1');
+my $victim = $line && $line->{pid};
+my @workers = $t->worker_pids;
+ok($victim && (grep { $_ == $victim } @workers), "GET /healthz was answered by worker $victim (workers @workers)");
+my $m4 = scrape($t, 'before the kill');
+kill 'KILL', $victim if $victim;
+ok($t->wait_until(10, sub { my @w = $t->worker_pids; @w == 2 && !grep { $_ == ($victim // 0) } @w }),
+	'the killed worker is replaced');
+my $m5 = scrape($t, 'after the kill', check => 1);
+is($m5->{_r}{status}, 200, 'GET /metrics after the kill: 200');
+is(delta($m4, $m5, 'markets_worker_restarts_total'), 1, 'markets_worker_restarts_total: +1');
+my @lost = grep { ($m5->{$_} // -1) < $m4->{$_} } grep { /^markets_/ } keys %$m4;
+ok(!@lost, 'no counter went down') or diag(join "\n", map { "$_: $m4->{$_} -> " . ($m5->{$_} // 'gone') } @lost);
+is($m5->{ req_key('GET /healthz', 200) }, $m4->{ req_key('GET /healthz', 200) }, 'the /healthz requests the dead worker counted are kept');
+is(delta($m4, $m5, 'markets_http_request_duration_seconds_count'), 1, 'the histogram too (+1: the scrape before the kill)');
+histogram_ok($m5, 'after the kill');
+$t->get('/healthz') for 1 .. 2;
+my $m6 = scrape($t, 'after more requests');
+is(delta($m5, $m6, req_key('GET /healthz', 200)), 2, 'counting goes on after the restart: +2');
+$t->finish;
+
+# ---- who may scrape: metrics_allow ------------------------------------------------
+# X-Forwarded-For is never believed here, even from a trusted proxy.
+my $deny = Markets::Test->new(services => [qw(app nginx)],
+	env => { MARKETS_METRICS_ALLOW => '192.0.2.1', MARKETS_TRUSTED_PROXIES => '127.0.0.1' });
+my $f = $deny->get('/metrics');
+$deny->is_error($f, 403, 'forbidden', 'metrics_allow 192.0.2.1, from 127.0.0.1');
+unlike($f->{content}, qr/markets_/, 'the 403 carries no metrics');
+my $fx = $deny->get('/metrics', { headers => { 'X-Forwarded-For' => '192.0.2.1' } });
+$deny->is_error($fx, 403, 'forbidden', 'X-Forwarded-For: 192.0.2.1 from a trusted proxy');
+unlike($fx->{content}, qr/markets_/, 'still no metrics');
+is($deny->get('/healthz')->{status}, 200, '/healthz is not affected');
+$deny->finish;
+
+my $cidr = Markets::Test->new(services => [qw(app nginx)], env => { MARKETS_METRICS_ALLOW => '192.0.2.0/24, 127.0.0.0/8' });
+my $ok = $cidr->get('/metrics');
+is($ok->{status}, 200, 'metrics_allow "192.0.2.0/24, 127.0.0.0/8": 127.0.0.1 may scrape');
+like($ok->{content}, qr/^markets_worker_restarts_total \d+$/m, 'and gets the metrics');
+$cidr->finish;
+
+# A bad metrics_allow stops the start (exit 1, the key and value named, no socket).
+my $bin = Markets::Test::build_dir() . '/markets';
+my $repo = Markets::Test::repo();
+my $dir = tempdir(CLEANUP => 1);
+for my $bad ('not-an-address', '127.0.0.1/33', '127.0.0.1;rm', '300.1.2.3') {
+	my $sock = "$dir/never.sock";
+	local $ENV{MARKETS_METRICS_ALLOW} = $bad;
+	my $out = `'$bin' --config '$repo/conf/markets.conf' --listen 'unix:$sock' 2>&1`;
+	is($? >> 8, 1, "MARKETS_METRICS_ALLOW='$bad': the app refuses to start (exit 1)");
+	like($out, qr/MARKETS_METRICS_ALLOW.*\Q$bad\E/, "MARKETS_METRICS_ALLOW='$bad': the message names the variable and value")
+		or diag($out);
+	ok(!-e $sock, "MARKETS_METRICS_ALLOW='$bad': no socket was opened");
+}
+done_testing;
