@@ -13,11 +13,13 @@
 #include "auth/ratelimit.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "http/health.h"
 #include "http/me.h"
 #include "http/router.h"
 #include "markets/handlers.h"
 #include "markets/repo.h"
+#include "search/search.h"
 #include "store/cache.h"
 #include "store/db.h"
 
@@ -28,6 +30,8 @@ static const struct mk_route routes[] = {
 	{ MK_METHOD_GET, "/api/me", MK_PERM_READ, 0, mk_me_get },
 	{ MK_METHOD_GET, "/api/markets", MK_PERM_NONE, 0, mk_markets_list },
 	{ MK_METHOD_POST, "/api/markets", MK_PERM_WRITE, 0, mk_markets_create },
+	/* Before /api/markets/:id: a literal segment wins over a parameter. */
+	{ MK_METHOD_GET, "/api/markets/search", MK_PERM_NONE, 0, mk_markets_search },
 	{ MK_METHOD_GET, "/api/markets/:id", MK_PERM_NONE, 0, mk_markets_get },
 	{ MK_METHOD_PUT, "/api/markets/:id", MK_PERM_WRITE, 0, mk_markets_replace },
 	{ MK_METHOD_PATCH, "/api/markets/:id", MK_PERM_WRITE, 0, mk_markets_patch },
@@ -35,6 +39,8 @@ static const struct mk_route routes[] = {
 	{ MK_METHOD_GET, "/api/markets/:id/positions", MK_PERM_NONE, 0, mk_positions_list },
 	{ MK_METHOD_POST, "/api/markets/:id/positions", MK_PERM_WRITE, 0, mk_positions_buy },
 	{ MK_METHOD_GET, "/api/markets/:id/positions/:pid", MK_PERM_NONE, 0, mk_positions_get },
+	{ MK_METHOD_POST, "/api/markets/:id/index", MK_PERM_WRITE, 0, mk_markets_index },
+	{ MK_METHOD_GET, "/api/jobs/:id", MK_PERM_ADMIN, 0, mk_jobs_show },
 };
 
 _Static_assert(sizeof(routes) / sizeof(routes[0]) <= MK_METRICS_ROUTES_MAX,
@@ -64,7 +70,7 @@ build_parts(const struct mk_config *config, struct mk_app *app, char *err,
 		app->db = mk_db_new(config, err, errlen);
 		if (app->db == NULL)
 			return -1;
-		app->repo = mk_market_repo_mysql_new(app->db);
+		app->repo = mk_market_repo_mysql_new(app->db, (unsigned)config->job_max_attempts);
 		if (app->repo != NULL && app->cache != NULL) {
 			struct mk_market_cache_options options = {
 				.ttl_s = (uint32_t)(config->cache_ttl_ms / 1000),
@@ -78,6 +84,9 @@ build_parts(const struct mk_config *config, struct mk_app *app, char *err,
 			(void)snprintf(err, errlen, "out of memory");
 			return -1;
 		}
+		app->search = mk_search_new(config, app->db, err, errlen);
+		if (app->search == NULL)
+			return -1;
 	}
 	if (mk_cidr_list_parse(config->metrics_allow, &app->metrics_allow, &bad, &bad_len) != 0) {
 		mk_errf(err, errlen, "metrics_allow: '%.*s' is not an address or CIDR block",
@@ -90,6 +99,7 @@ build_parts(const struct mk_config *config, struct mk_app *app, char *err,
 static void
 free_parts(struct mk_app *app)
 {
+	mk_search_free(app->search);
 	mk_market_repo_free(app->repo);
 	mk_db_free(app->db);
 	mk_ratelimit_free(app->limiter);
@@ -191,15 +201,17 @@ mk_app_http(struct mk_app *app)
 	return &app->http;
 }
 
-void
-mk_app_tick(struct mk_app *app, int64_t now_ms)
+/* The tick's work, counted as background (see mk_app_tick). */
+static void
+tick_work(struct mk_app *app, int64_t now_ms)
 {
 	uint64_t purged = 0;
 
-	if (app->repo == NULL)
-		return;
 	if (app->repo->ops->tick != NULL)
 		app->repo->ops->tick(app->repo);
+	/* New and changed markets become searchable within a second. */
+	if (app->search != NULL)
+		(void)mk_search_refresh(app->search);
 	if (app->next_purge_ms == 0) {
 		/* Spread the workers' purges over the interval. */
 		app->next_purge_ms = now_ms + app->config->idempotency_purge_interval_ms / 2 +
@@ -211,4 +223,14 @@ mk_app_tick(struct mk_app *app, int64_t now_ms)
 	app->next_purge_ms = now_ms + app->config->idempotency_purge_interval_ms;
 	if (app->repo->ops->idem_purge(app->repo, 1000, &purged) == MK_OK && purged > 0)
 		mk_log(MK_LOG_INFO, "purged %llu expired Idempotency-Key record(s)", (unsigned long long)purged);
+}
+
+void
+mk_app_tick(struct mk_app *app, int64_t now_ms)
+{
+	if (app->repo == NULL)
+		return;
+	mk_metrics_set_background(true);
+	tick_work(app, now_ms);
+	mk_metrics_set_background(false);
 }

@@ -20,6 +20,7 @@ struct mk_config;
 struct mk_db;
 struct mk_jwt_verifier;
 struct mk_market_repo;
+struct mk_search;
 struct mk_rate_limiter;
 struct mk_router;
 
@@ -30,6 +31,7 @@ struct mk_app {
 	struct mk_cache *cache;        /* NULL when no memcached is configured */
 	struct mk_db *db;              /* NULL when no database is configured */
 	struct mk_market_repo *repo;   /* the stack of market repositories; NULL without a database */
+	struct mk_search *search;      /* embedder and vector index; NULL without a database */
 	unsigned char cursor_key[32];  /* MAC key of list cursors (markets/cursor.h) */
 	int64_t next_purge_ms;         /* when this worker next purges expired keys */
 	struct mk_rate_limiter *limiter;
@@ -52,7 +54,8 @@ void mk_app_free(struct mk_app *app);
 
 /*
  * Housekeeping between requests, called by the worker loop about once a
- * second: the repository stack's own (owed cache invalidations), and a
+ * second: the repository stack's own (owed cache invalidations), the
+ * search index's refresh, and a
  * purge of expired Idempotency-Key records every
  * idempotency_purge_interval (staggered across workers).
  */

@@ -51,7 +51,9 @@ sub app_ready {
 	my $app = $t->master_pid if -s "$root/run/markets.pid";
 	if ($app) {
 		kill 'TERM', $app;
-		$t->wait_until(20, sub { !-e "$root/run/markets.sock" });
+		# Gone, not only its socket: a draining master still owns the pid file.
+		$t->wait_until(20, sub { !-e "$root/run/markets.sock" && (!kill(0, $app)
+			|| Markets::Test::slurp("/proc/$app/stat") =~ /^\d+ \(.*\) Z/) });
 	}
 	$t->{env} = { %{ $t->{env} }, MARKETS_DB_SOCKET => '', MARKETS_DB_HOST => '127.0.0.1', MARKETS_DB_PORT => $port, %env };
 	$t->start('app');

@@ -10,6 +10,12 @@
  *       applies the DIR/NNN_name.sql files (DIR defaults to ./sql) that
  *       schema_version does not record yet, in order; --status lists
  *       every file as applied or pending and changes nothing
+ *   markets-admin [--config FILE]... reindex [--missing]
+ *       embeds every market (or those without a current vector) with
+ *       the configured embedder and stores the vectors for search
+ *   markets-admin [--config FILE]... run-jobs [--drain]
+ *       runs a job runner in the foreground (where no master runs one,
+ *       e.g. under Apache mod_fcgid); --drain stops when none is ready
  *
  * Being an operator tool, migrate speaks SQL itself: it opens its own
  * MariaDB connection with the db_* settings (usually overridden to an
@@ -39,7 +45,13 @@
 #include "auth/jwt.h"
 #include "core/buf.h"
 #include "core/config.h"
+#include "core/arena.h"
 #include "core/json.h"
+#include "core/log.h"
+#include "jobs/runner.h"
+#include "search/embedder.h"
+#include "search/indexer.h"
+#include "store/db.h"
 
 #define MAX_CONFIG_FILES 16
 
@@ -58,7 +70,12 @@ usage(FILE *out)
 	    "        apply DIR/NNN_name.sql (default DIR: ./sql) not yet recorded in\n"
 	    "        schema_version, in order; --status lists applied and pending\n"
 	    "        files and applies nothing. Connects with the db_* settings\n"
-	    "        (MARKETS_DB_USER=root etc. override them).\n");
+	    "        (MARKETS_DB_USER=root etc. override them).\n"
+	    "  reindex [--missing]\n"
+	    "        embed every market (--missing: only those without a vector of\n"
+	    "        the configured embedder for their current version) for search\n"
+	    "  run-jobs [--drain]\n"
+	    "        run a job runner in the foreground; --drain: until none is ready\n");
 }
 
 static int
@@ -725,6 +742,60 @@ cmd_migrate(const struct mk_config *config, int argc, char **argv)
 	return err == MK_OK ? 0 : 1;
 }
 
+static int
+cmd_reindex(const struct mk_config *config, int argc, char **argv)
+{
+	struct mk_embedder *embedder = NULL;
+	struct mk_arena *arena = NULL;
+	struct mk_db *db = NULL;
+	bool only_missing = false;
+	uint64_t count = 0;
+	char err[512] = "";
+	enum mk_err rc = MK_EINTERNAL;
+
+	if (argc == 2 && strcmp(argv[1], "--missing") == 0) {
+		only_missing = true;
+	} else if (argc != 1) {
+		fprintf(stderr, "markets-admin: reindex takes only --missing\n");
+		return 2;
+	}
+	if (!mk_db_configured(config)) {
+		fprintf(stderr, "markets-admin: reindex: no database configured\n");
+		return 1;
+	}
+	db = mk_db_new(config, err, sizeof(err));
+	embedder = db != NULL ? mk_embedder_from_config(config, err, sizeof(err)) : NULL;
+	arena = mk_arena_new(0);
+	if (db != NULL && embedder != NULL && arena != NULL)
+		rc = mk_indexer_reindex_all(db, arena, embedder, only_missing, &count);
+	if (rc == MK_OK)
+		printf("reindexed %llu market(s) with %s (%u dimensions)\n", (unsigned long long)count,
+		    embedder->name, embedder->dim);
+	else
+		fprintf(stderr, "markets-admin: reindex failed after %llu market(s): %s\n",
+		    (unsigned long long)count, err[0] != '\0' ? err : mk_err_name(rc));
+	mk_arena_free(arena);
+	mk_embedder_free(embedder);
+	mk_db_free(db);
+	return rc == MK_OK ? 0 : 1;
+}
+
+static int
+cmd_run_jobs(const struct mk_config *config, int argc, char **argv)
+{
+	bool drain = argc == 2 && strcmp(argv[1], "--drain") == 0;
+
+	if (argc > 2 || (argc == 2 && !drain)) {
+		fprintf(stderr, "markets-admin: run-jobs takes only --drain\n");
+		return 2;
+	}
+	if (mk_log_open(config->log_file, config->log_level) != 0) {
+		fprintf(stderr, "markets-admin: cannot open log %s: %s\n", config->log_file, strerror(errno));
+		return 1;
+	}
+	return mk_jobs_runner_run(config, 0, drain);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -755,6 +826,10 @@ main(int argc, char **argv)
 		status = cmd_token(config, argc - i, argv + i);
 	} else if (strcmp(argv[i], "migrate") == 0) {
 		status = cmd_migrate(config, argc - i, argv + i);
+	} else if (strcmp(argv[i], "reindex") == 0) {
+		status = cmd_reindex(config, argc - i, argv + i);
+	} else if (strcmp(argv[i], "run-jobs") == 0) {
+		status = cmd_run_jobs(config, argc - i, argv + i);
 	} else {
 		fprintf(stderr, "markets-admin: unknown command '%s'\n", argv[i]);
 		usage(stderr);

@@ -82,6 +82,13 @@ check_list(const char *value)
 	return NULL;
 }
 
+static const char *
+check_embedder(const char *value)
+{
+	return strcmp(value, "hash") == 0 || strcmp(value, "http") == 0 ? NULL :
+	    "must be hash (built in) or http (an OpenAI-compatible endpoint)";
+}
+
 /* A list of addresses and CIDR blocks (trusted_proxies, metrics_allow). */
 static const char *
 check_cidrs(const char *value)
@@ -243,6 +250,16 @@ static const struct conf_key conf_keys[] = {
 	{ "cache_ttl", CONF_DURATION, OFF(cache_ttl_ms), 1000, 86400000, "5m", NULL },
 	{ "cache_lease_wait", CONF_DURATION, OFF(cache_lease_wait_ms), 0, 1000, "20ms", NULL },
 	{ "metrics_allow", CONF_STRING, OFF(metrics_allow), 0, 8192, "127.0.0.1, ::1", check_cidrs },
+	{ "embedder", CONF_STRING, OFF(embedder), 0, 16, "hash", check_embedder },
+	{ "embedding_dim", CONF_INT, OFF(embedding_dim), 8, 4096, "512", NULL },
+	{ "embedder_url", CONF_STRING, OFF(embedder_url), 0, 1024, "", NULL },
+	{ "embedder_model", CONF_STRING, OFF(embedder_model), 0, 128, "", NULL },
+	{ "embedder_timeout", CONF_DURATION, OFF(embedder_timeout_ms), 100, 60000, "5s", NULL },
+	{ "job_runners", CONF_INT, OFF(job_runners), 0, 64, "1", NULL },
+	{ "job_lease", CONF_DURATION, OFF(job_lease_ms), 1000, 3600000, "30s", NULL },
+	{ "job_max_attempts", CONF_INT, OFF(job_max_attempts), 1, 100, "5", NULL },
+	{ "job_backoff", CONF_DURATION, OFF(job_backoff_ms), 10, 3600000, "1s", NULL },
+	{ "job_poll", CONF_DURATION, OFF(job_poll_ms), 10, 60000, "200ms", NULL },
 	{ "db_socket", CONF_STRING, OFF(db_socket), 0, 107, "", NULL },
 	{ "db_host", CONF_STRING, OFF(db_host), 0, 255, "", NULL },
 	{ "db_port", CONF_INT, OFF(db_port), 1, 65535, "3306", NULL },

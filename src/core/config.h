@@ -43,6 +43,16 @@ struct mk_config {
 	int cache_ttl_ms;        /* a cached market document's lifetime (<= 1 day) */
 	int cache_lease_wait_ms; /* a reader's wait for another worker's fill */
 	char *metrics_allow;     /* addresses/CIDRs that may read /metrics */
+	char *embedder;          /* hash | http */
+	int embedding_dim;       /* dimensions of the hash embedder (and expected of http) */
+	char *embedder_url;      /* http: the OpenAI-compatible embeddings endpoint */
+	char *embedder_model;    /* http: the model name sent */
+	int embedder_timeout_ms; /* http: one embedding's time limit */
+	int job_runners;         /* job runner processes the master keeps */
+	int job_lease_ms;        /* how long a claimed job is a runner's own */
+	int job_max_attempts;    /* runs before a failing job is dead */
+	int job_backoff_ms;      /* the first retry's delay; doubles per attempt */
+	int job_poll_ms;         /* an idle runner looks for work this often */
 	char *db_socket;         /* MariaDB unix socket (wins over db_host) */
 	char *db_host;
 	int db_port;

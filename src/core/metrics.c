@@ -76,6 +76,20 @@ mk_metrics_count(enum mk_counter counter)
 	add(&mine->counters[counter], 1);
 }
 
+static bool in_background;
+
+void
+mk_metrics_set_background(bool background)
+{
+	in_background = background;
+}
+
+void
+mk_metrics_count_query(void)
+{
+	mk_metrics_count(in_background ? MK_COUNTER_DB_BACKGROUND_QUERIES : MK_COUNTER_DB_QUERIES);
+}
+
 static size_t
 status_index(int status)
 {
@@ -236,7 +250,8 @@ mk_metrics_render(struct mk_buf *out, const char *const *route_labels,
 		{ "markets_cache_invalidations_total", "Market documents deleted after a write.", MK_COUNTER_CACHE_INVALIDATIONS },
 		{ "markets_cache_errors_total", "Cache reads or invalidations memcached did not answer.", MK_COUNTER_CACHE_ERRORS },
 		{ "markets_cache_lease_waits_total", "Reads that waited for another worker's fill.", MK_COUNTER_CACHE_LEASE_WAITS },
-		{ "markets_db_queries_total", "Statements run on MariaDB.", MK_COUNTER_DB_QUERIES },
+		{ "markets_db_queries_total", "Statements run on MariaDB while answering requests.", MK_COUNTER_DB_QUERIES },
+		{ "markets_db_background_queries_total", "Statements run on MariaDB by background work (index refresh, purges, job runners).", MK_COUNTER_DB_BACKGROUND_QUERIES },
 		{ "markets_rate_limit_rejections_total", "Requests answered 429.", MK_COUNTER_RATELIMIT_REJECTED },
 		{ "markets_rate_limit_failed_open_total", "Requests let through unchecked while memcached was down.", MK_COUNTER_RATELIMIT_FAILED_OPEN },
 		{ "markets_memcached_outages_total", "Times a worker lost memcached.", MK_COUNTER_MEMCACHED_OUTAGES },

@@ -14,6 +14,7 @@
 #ifndef MK_METRICS_H
 #define MK_METRICS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,7 +27,8 @@ enum mk_counter {
 	MK_COUNTER_CACHE_INVALIDATIONS,
 	MK_COUNTER_CACHE_ERRORS,       /* reads or invalidations memcached did not answer */
 	MK_COUNTER_CACHE_LEASE_WAITS,  /* readers that waited for another's fill */
-	MK_COUNTER_DB_QUERIES,
+	MK_COUNTER_DB_QUERIES,            /* run while answering a request */
+	MK_COUNTER_DB_BACKGROUND_QUERIES, /* run by ticks and job runners */
 	MK_COUNTER_RATELIMIT_REJECTED,
 	MK_COUNTER_RATELIMIT_FAILED_OPEN,
 	MK_COUNTER_MEMCACHED_OUTAGES,
@@ -48,6 +50,16 @@ void mk_metrics_bind(unsigned slot);
 
 /* Adds one to a counter. */
 void mk_metrics_count(enum mk_counter counter);
+
+/*
+ * Marks what this process does now as background work (a worker's tick,
+ * a job runner) or not, so that statements are counted apart from the
+ * requests' own.
+ */
+void mk_metrics_set_background(bool background);
+
+/* Counts one database statement, as a request's or as background work. */
+void mk_metrics_count_query(void);
 
 /*
  * Counts one answered request: route (0..MK_METRICS_ROUTES_MAX-1, or

@@ -20,6 +20,9 @@
 #include "markets/handlers.h"
 #include "markets/repo.h"
 #include "markets/service.h"
+#include "jobs/queue.h"
+#include "search/search.h"
+#include "core/json.h"
 
 /*
  * Parses a canonical decimal integer in [min, max]: digits only, no sign,
@@ -617,5 +620,117 @@ mk_markets_delete(struct mk_app *app, struct mk_request *req, struct mk_response
 	if (rc != MK_OK)
 		return rc;
 	mk_response_empty(resp, 204);
+	return MK_OK;
+}
+
+/* Search queries longer than this many characters are refused (API.md). */
+#define SEARCH_QUERY_MAX_CHARS 500
+
+enum mk_err
+mk_markets_search(struct mk_app *app, struct mk_request *req,
+    struct mk_response *resp)
+{
+	struct mk_search_result results[MK_SEARCH_MAX_LIMIT];
+	const char *q, *limit_text;
+	size_t len, chars = 0, n = 0;
+	bool blank = true;
+	uint64_t limit = 10;
+	enum mk_err rc;
+
+	if ((rc = single_param(req, "q", &q)) != MK_OK ||
+	    (rc = single_param(req, "limit", &limit_text)) != MK_OK)
+		return rc;
+	if (q == NULL)
+		return bad_param(req, "q", "is required");
+	len = strlen(q);
+	for (size_t i = 0; i < len; chars++) {
+		size_t step = mk_utf8_sequence_len((const unsigned char *)q + i, len - i);
+
+		if (step == 0)
+			return bad_param(req, "q", "is not valid UTF-8");
+		if (step > 1 || (q[i] != ' ' && q[i] != '\t' && q[i] != '\n' && q[i] != '\r'))
+			blank = false;
+		i += step;
+	}
+	if (blank)
+		return bad_param(req, "q", "must not be empty");
+	if (chars > SEARCH_QUERY_MAX_CHARS)
+		return bad_param(req, "q", "is longer than 500 characters");
+	if (limit_text != NULL && !parse_uint(limit_text, 1, MK_SEARCH_MAX_LIMIT, &limit))
+		return bad_param(req, "limit", "must be an integer from 1 to 50");
+	if (app->repo == NULL || app->search == NULL) {
+		req->log_error = "no database configured";
+		return MK_EUNAVAIL;
+	}
+	rc = mk_search_query(app->search, app->repo, req->arena, q, len, (size_t)limit, results, &n);
+	if (rc != MK_OK)
+		return rc;
+	mk_response_header(resp, "Cache-Control", "no-cache");
+	mk_response_begin_data(resp, 200);
+	mk_buf_putc(&resp->body, '[');
+	for (size_t i = 0; i < n; i++) {
+		/* The cached document, with the score as its last member. */
+		if (i > 0)
+			mk_buf_putc(&resp->body, ',');
+		mk_buf_append(&resp->body, results[i].doc.json, results[i].doc.json_len - 1);
+		mk_buf_printf(&resp->body, ",\"score\":%.6f}", (double)results[i].score);
+	}
+	mk_buf_putc(&resp->body, ']');
+	{
+		char meta[160];
+
+		(void)snprintf(meta, sizeof(meta), "{\"limit\":%llu,\"count\":%zu,\"embedder\":\"%s\",\"indexed\":%zu}",
+		    (unsigned long long)limit, n, mk_search_embedder(app->search), mk_search_indexed(app->search));
+		mk_response_end_data(resp, meta);
+	}
+	return MK_OK;
+}
+
+enum mk_err
+mk_markets_index(struct mk_app *app, struct mk_request *req,
+    struct mk_response *resp)
+{
+	int64_t id, job_id = 0;
+	enum mk_err rc;
+
+	if (!parse_id(req->path_params[0], &id))
+		return MK_ENOTFOUND;
+	if (app->repo == NULL)
+		return MK_EUNAVAIL;
+	rc = app->repo->ops->index(app->repo, req->arena, id, &job_id);
+	if (rc != MK_OK)
+		return rc;
+	{
+		char location[48];
+
+		(void)snprintf(location, sizeof(location), "/api/jobs/%lld", (long long)job_id);
+		mk_response_header(resp, "Location", location);
+	}
+	mk_response_header(resp, "Cache-Control", "no-store");
+	mk_response_begin_data(resp, 202);
+	mk_buf_printf(&resp->body, "{\"job_id\":%lld}", (long long)job_id);
+	mk_response_end_data(resp, NULL);
+	return MK_OK;
+}
+
+enum mk_err
+mk_jobs_show(struct mk_app *app, struct mk_request *req,
+    struct mk_response *resp)
+{
+	struct mk_job job;
+	int64_t id;
+	enum mk_err rc;
+
+	if (!parse_id(req->path_params[0], &id))
+		return MK_ENOTFOUND;
+	if (app->repo == NULL)
+		return MK_EUNAVAIL;
+	rc = app->repo->ops->job(app->repo, req->arena, id, &job);
+	if (rc != MK_OK)
+		return rc;
+	mk_response_header(resp, "Cache-Control", "no-store");
+	mk_response_begin_data(resp, 200);
+	mk_job_json(&resp->body, &job);
+	mk_response_end_data(resp, NULL);
 	return MK_OK;
 }

@@ -47,4 +47,20 @@ enum mk_err mk_markets_patch(struct mk_app *app, struct mk_request *req,
 enum mk_err mk_markets_delete(struct mk_app *app, struct mk_request *req,
     struct mk_response *resp);
 
+/*
+ * GET /api/markets/search?q=&limit= — the markets most similar to q
+ * (1-500 characters, not blank), each with its score, best first; limit
+ * 1-50, default 10.
+ */
+enum mk_err mk_markets_search(struct mk_app *app, struct mk_request *req,
+    struct mk_response *resp);
+
+/* POST /api/markets/:id/index — 202 {job_id}: a re-index is queued. */
+enum mk_err mk_markets_index(struct mk_app *app, struct mk_request *req,
+    struct mk_response *resp);
+
+/* GET /api/jobs/:id — a job of the queue (admins). */
+enum mk_err mk_jobs_show(struct mk_app *app, struct mk_request *req,
+    struct mk_response *resp);
+
 #endif

@@ -21,6 +21,7 @@
 
 struct mk_arena;
 struct mk_db;
+struct mk_job;
 struct mk_market_repo;
 
 /*
@@ -62,6 +63,15 @@ struct mk_market_repo_ops {
 	 */
 	enum mk_err (*get_document)(struct mk_market_repo *repo,
 	    struct mk_arena *arena, int64_t id, struct mk_market_doc *out);
+	/*
+	 * The documents of the markets among ids (n at most 100, no
+	 * repeats) in out[0..*found), in no particular order; unknown ids
+	 * are left out. One query (or one memcached round trip and a query
+	 * for the misses) whatever n is.
+	 */
+	enum mk_err (*get_documents)(struct mk_market_repo *repo,
+	    struct mk_arena *arena, const int64_t *ids, size_t n,
+	    struct mk_market_doc *out, size_t *found);
 	/*
 	 * Fills *out with market id's fields (a mask of MK_MARKET_FIELD_BIT;
 	 * id is always filled). MK_ENOTFOUND when there is no such market.
@@ -125,9 +135,22 @@ struct mk_market_repo_ops {
 	enum mk_err (*update)(struct mk_market_repo *repo, struct mk_arena *arena,
 	    const struct mk_identity *who, bool may_edit_any, int64_t id,
 	    const struct mk_market_input *in, const char *if_match);
-	/* Deletes market id and its positions (MK_ENOTFOUND when absent). */
+	/*
+	 * Deletes market id and its positions (MK_ENOTFOUND when absent);
+	 * its search vector becomes a tombstone in the same transaction.
+	 */
 	enum mk_err (*remove)(struct mk_market_repo *repo, struct mk_arena *arena,
 	    const struct mk_identity *who, int64_t id);
+	/*
+	 * Queues a re-index of market id (MK_ENOTFOUND when absent); sets
+	 * *job_id. Creates and text edits queue one by themselves, in their
+	 * own transaction.
+	 */
+	enum mk_err (*index)(struct mk_market_repo *repo, struct mk_arena *arena,
+	    int64_t id, int64_t *job_id);
+	/* Job id of the queue (MK_ENOTFOUND when absent). */
+	enum mk_err (*job)(struct mk_market_repo *repo, struct mk_arena *arena,
+	    int64_t id, struct mk_job *out);
 	/*
 	 * Reserves idem's key for this request (one statement of its own).
 	 * MK_OK with *state RESERVED, or REPLAY with idem's out fields filled
@@ -203,9 +226,11 @@ mk_market_repo_free(struct mk_market_repo *repo)
 }
 
 /*
- * The MariaDB repository over db (not owned). NULL when out of memory.
+ * The MariaDB repository over db (not owned); the index jobs its writes
+ * queue may run job_max_attempts times. NULL when out of memory.
  */
-struct mk_market_repo *mk_market_repo_mysql_new(struct mk_db *db);
+struct mk_market_repo *mk_market_repo_mysql_new(struct mk_db *db,
+    unsigned job_max_attempts);
 
 struct mk_cache;
 

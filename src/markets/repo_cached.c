@@ -340,6 +340,75 @@ read_through:
 }
 
 /*
+ * Many documents (a search's results): one multi-get, then one query for
+ * whatever missed. Misses are not filled here — a fill needs its lease
+ * round trips per key; the next single read of each fills it.
+ */
+static enum mk_err
+cached_get_documents(struct mk_market_repo *base, struct mk_arena *arena,
+    const int64_t *ids, size_t n, struct mk_market_doc *out, size_t *found)
+{
+	struct repo_cached *repo = (struct repo_cached *)base;
+	const char *keys[MK_MARKET_REPO_MAX_IDS];
+	size_t lens[MK_MARKET_REPO_MAX_IDS], nmissing = 0, from_inner = 0;
+	struct mk_cache_value values[MK_MARKET_REPO_MAX_IDS];
+	int64_t missing[MK_MARKET_REPO_MAX_IDS];
+	enum mk_err rc;
+
+	*found = 0;
+	if (n > MK_MARKET_REPO_MAX_IDS)
+		return MK_EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		char *key = mk_arena_alloc(arena, KEY_SIZE);
+
+		if (key == NULL)
+			return MK_ENOMEM;
+		lens[i] = doc_key(ids[i], key);
+		keys[i] = key;
+	}
+	rc = repo->nbacklog > 0 && !pay_backlog(repo) ? MK_EUNAVAIL :
+	    mk_cache_get_many(repo->cache, arena, keys, lens, n, values);
+	if (rc == MK_ENOMEM)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		if (rc == MK_OK && values[i].bytes != NULL &&
+		    decode(&values[i], ids[i], &out[*found]) == STORED_DOC) {
+			mk_metrics_count(MK_COUNTER_CACHE_HITS);
+			(*found)++;
+		} else {
+			mk_metrics_count(rc == MK_OK ? MK_COUNTER_CACHE_MISSES : MK_COUNTER_CACHE_ERRORS);
+			missing[nmissing++] = ids[i];
+		}
+	}
+	if (nmissing == 0)
+		return MK_OK;
+	rc = repo->inner->ops->get_documents(repo->inner, arena, missing, nmissing,
+	    out + *found, &from_inner);
+	if (rc != MK_OK)
+		return rc;
+	*found += from_inner;
+	return MK_OK;
+}
+
+static enum mk_err
+cached_index(struct mk_market_repo *base, struct mk_arena *arena, int64_t id,
+    int64_t *job_id)
+{
+	struct repo_cached *repo = (struct repo_cached *)base;
+
+	return repo->inner->ops->index(repo->inner, arena, id, job_id);
+}
+
+static enum mk_err
+cached_job(struct mk_market_repo *base, struct mk_arena *arena, int64_t id,
+    struct mk_job *out)
+{
+	struct repo_cached *repo = (struct repo_cached *)base;
+
+	return repo->inner->ops->job(repo->inner, arena, id, out);
+}
+
+/*
  * Pass-through reads: sparse and embedded representations are read from
  * the database (API.md: `fields` selects only those columns there), as
  * are lists and positions, whose pages change with every buy.
@@ -495,6 +564,9 @@ cached_destroy(struct mk_market_repo *base)
 
 static const struct mk_market_repo_ops cached_ops = {
 	.get_document = cached_get_document,
+	.get_documents = cached_get_documents,
+	.index = cached_index,
+	.job = cached_job,
 	.get = cached_get,
 	.users = cached_users,
 	.list = cached_list,

@@ -13,12 +13,15 @@
 
 #include "core/arena.h"
 #include "core/buf.h"
+#include "jobs/queue.h"
 #include "markets/repo.h"
+#include "search/vectors.h"
 #include "store/db.h"
 
 struct repo_mysql {
 	struct mk_market_repo base; /* first: the interface */
 	struct mk_db *db;
+	unsigned job_max_attempts;  /* of the index jobs writes enqueue */
 };
 
 #define RFC3339(col) "DATE_FORMAT(" col ", '%Y-%m-%dT%H:%i:%sZ')"
@@ -121,6 +124,111 @@ repo_get_document(struct mk_market_repo *base, struct mk_arena *arena,
 	out->json = json.data;
 	out->json_len = json.len;
 	return MK_OK;
+}
+
+static enum mk_err
+repo_get_documents(struct mk_market_repo *base, struct mk_arena *arena,
+    const int64_t *ids, size_t n, struct mk_market_doc *out, size_t *found)
+{
+	struct repo_mysql *repo = (struct repo_mysql *)base;
+	struct mk_db_value params[MK_MARKET_REPO_MAX_IDS];
+	struct mk_db_rows rows;
+	struct mk_buf sql, json;
+	enum mk_err rc;
+
+	*found = 0;
+	if (n == 0)
+		return MK_OK;
+	if (n > MK_MARKET_REPO_MAX_IDS)
+		return MK_EINVAL;
+	mk_buf_init(&sql, arena);
+	select_list(&sql, MK_MARKET_ALL_FIELDS);
+	mk_buf_puts(&sql, ", version FROM markets WHERE id IN (");
+	for (size_t i = 0; i < n; i++) {
+		mk_buf_puts(&sql, i == 0 ? "?" : ", ?");
+		params[i] = (struct mk_db_value){ .type = MK_DB_INT, .integer = ids[i] };
+	}
+	mk_buf_putc(&sql, ')');
+	if (sql.oom)
+		return MK_ENOMEM;
+	rc = mk_db_select(repo->db, arena, sql.data, params, n, &rows);
+	if (rc != MK_OK)
+		return rc;
+	for (size_t r = 0; r < rows.nrows; r++) {
+		struct mk_market market;
+		size_t version_col = fill_market(&rows, r, MK_MARKET_ALL_FIELDS, &market);
+
+		mk_buf_init(&json, arena);
+		mk_market_json(&json, &market);
+		if (json.oom)
+			return MK_ENOMEM;
+		out[*found].id = market.id;
+		out[*found].version = (uint64_t)to_int(mk_db_cell(&rows, r, version_col));
+		out[*found].json = json.data;
+		out[*found].json_len = json.len;
+		(*found)++;
+	}
+	return MK_OK;
+}
+
+/*
+ * Queues the (re)indexing of market id for search, inside the write's
+ * transaction: the job exists exactly when the write does.
+ */
+static enum mk_err
+enqueue_index(struct mk_db *db, int64_t id, unsigned max_attempts, int64_t *job_id)
+{
+	char payload[48];
+	int64_t ignored;
+
+	(void)snprintf(payload, sizeof(payload), "{\"market_id\":%lld}", (long long)id);
+	return mk_jobs_enqueue(db, "index_market", payload, max_attempts,
+	    job_id != NULL ? job_id : &ignored);
+}
+
+struct index_work {
+	struct mk_arena *arena;
+	int64_t id;
+	unsigned max_attempts;
+	int64_t job_id;
+};
+
+static enum mk_err
+index_in_transaction(struct mk_db *db, void *ctx)
+{
+	struct index_work *w = ctx;
+	struct mk_db_value key = { .type = MK_DB_INT, .integer = w->id };
+	struct mk_db_rows rows;
+	enum mk_err rc;
+
+	/* The market must exist, and stay until the job is queued (a share lock). */
+	rc = mk_db_select(db, w->arena, "SELECT id FROM markets WHERE id = ? LOCK IN SHARE MODE", &key, 1, &rows);
+	if (rc != MK_OK)
+		return rc;
+	if (rows.nrows == 0)
+		return MK_ENOTFOUND;
+	return enqueue_index(db, w->id, w->max_attempts, &w->job_id);
+}
+
+static enum mk_err
+repo_index(struct mk_market_repo *base, struct mk_arena *arena, int64_t id,
+    int64_t *job_id)
+{
+	struct repo_mysql *repo = (struct repo_mysql *)base;
+	struct index_work work = { .arena = arena, .id = id, .max_attempts = repo->job_max_attempts };
+	enum mk_err rc;
+
+	rc = mk_db_transaction(repo->db, index_in_transaction, &work);
+	if (rc == MK_OK)
+		*job_id = work.job_id;
+	return rc;
+}
+
+static enum mk_err
+repo_job(struct mk_market_repo *base, struct mk_arena *arena, int64_t id,
+    struct mk_job *out)
+{
+	return mk_jobs_get(((struct repo_mysql *)base)->db, arena, id, out);
 }
 
 /* The whole market on db (inside a transaction: what it will commit). */
@@ -321,8 +429,10 @@ struct create_work {
 	const struct mk_identity *who;
 	const struct mk_market_input *in;
 	struct mk_idempotency *idem;
+	unsigned job_max_attempts;
 	int64_t id;
 };
+
 
 /* Records the response of an idempotent write, inside its transaction. */
 static enum mk_err
@@ -424,6 +534,8 @@ create_in_transaction(struct mk_db *db, void *ctx)
 		    "INSERT INTO positions (market_id, user_id, side, amount) "
 		    "VALUES (?, ?, ?, CAST(? AS DECIMAL(20,2)))", position, 4, NULL, NULL);
 	}
+	if (rc == MK_OK)
+		rc = enqueue_index(db, w->id, w->job_max_attempts, NULL);
 	if (rc == MK_OK && w->idem != NULL) {
 		/* The response, as committed: a replay sends these very bytes. */
 		struct mk_market created;
@@ -448,7 +560,8 @@ repo_create(struct mk_market_repo *base, struct mk_arena *arena,
     struct mk_idempotency *idem, int64_t *id)
 {
 	struct repo_mysql *repo = (struct repo_mysql *)base;
-	struct create_work work = { .arena = arena, .who = who, .in = in, .idem = idem };
+	struct create_work work = { .arena = arena, .who = who, .in = in, .idem = idem,
+		.job_max_attempts = repo->job_max_attempts };
 	enum mk_err rc;
 
 	rc = mk_db_transaction(repo->db, create_in_transaction, &work);
@@ -640,6 +753,7 @@ struct update_work {
 	int64_t id;
 	const struct mk_market_input *in;
 	const char *if_match;
+	unsigned job_max_attempts;
 };
 
 static enum mk_err
@@ -689,7 +803,12 @@ update_in_transaction(struct mk_db *db, void *ctx)
 	params[n++] = key;
 	if (sql.oom)
 		return MK_ENOMEM;
-	return mk_db_execute(db, sql.data, params, n, NULL, NULL);
+	rc = mk_db_execute(db, sql.data, params, n, NULL, NULL);
+	/* Only the text is embedded: a status or date change keeps the vector. */
+	if (rc == MK_OK && (w->in->present & (MK_MARKET_FIELD_BIT(MK_MARKET_NAME) |
+	    MK_MARKET_FIELD_BIT(MK_MARKET_DESCRIPTION))))
+		rc = enqueue_index(db, w->id, w->job_max_attempts, NULL);
+	return rc;
 }
 
 static enum mk_err
@@ -699,12 +818,13 @@ repo_update(struct mk_market_repo *base, struct mk_arena *arena,
 {
 	struct repo_mysql *repo = (struct repo_mysql *)base;
 	struct update_work work = { .arena = arena, .who = who, .may_edit_any = may_edit_any,
-		.id = id, .in = in, .if_match = if_match };
+		.id = id, .in = in, .if_match = if_match, .job_max_attempts = repo->job_max_attempts };
 
 	return mk_db_transaction(repo->db, update_in_transaction, &work);
 }
 
 struct remove_work {
+	struct mk_arena *arena;
 	const struct mk_identity *who;
 	int64_t id;
 };
@@ -723,6 +843,9 @@ remove_in_transaction(struct mk_db *db, void *ctx)
 	rc = mk_db_execute(db, "DELETE FROM markets WHERE id = ?", &key, 1, &affected, NULL);
 	if (rc == MK_OK && affected == 0)
 		rc = MK_ENOTFOUND;
+	/* Its vector leaves every worker's index with it. */
+	if (rc == MK_OK)
+		rc = mk_vectors_tombstone(db, w->arena, w->id);
 	return rc;
 }
 
@@ -731,9 +854,8 @@ repo_remove(struct mk_market_repo *base, struct mk_arena *arena,
     const struct mk_identity *who, int64_t id)
 {
 	struct repo_mysql *repo = (struct repo_mysql *)base;
-	struct remove_work work = { .who = who, .id = id };
+	struct remove_work work = { .arena = arena, .who = who, .id = id };
 
-	(void)arena;
 	return mk_db_transaction(repo->db, remove_in_transaction, &work);
 }
 
@@ -832,6 +954,7 @@ repo_destroy(struct mk_market_repo *base)
 
 static const struct mk_market_repo_ops mysql_ops = {
 	.get_document = repo_get_document,
+	.get_documents = repo_get_documents,
 	.get = repo_get,
 	.list = repo_list,
 	.users = repo_users,
@@ -841,6 +964,8 @@ static const struct mk_market_repo_ops mysql_ops = {
 	.positions = repo_positions,
 	.update = repo_update,
 	.remove = repo_remove,
+	.index = repo_index,
+	.job = repo_job,
 	.idem_reserve = repo_idem_reserve,
 	.idem_release = repo_idem_release,
 	.idem_purge = repo_idem_purge,
@@ -848,7 +973,7 @@ static const struct mk_market_repo_ops mysql_ops = {
 };
 
 struct mk_market_repo *
-mk_market_repo_mysql_new(struct mk_db *db)
+mk_market_repo_mysql_new(struct mk_db *db, unsigned job_max_attempts)
 {
 	struct repo_mysql *repo = calloc(1, sizeof(*repo));
 
@@ -856,5 +981,6 @@ mk_market_repo_mysql_new(struct mk_db *db)
 		return NULL;
 	repo->base.ops = &mysql_ops;
 	repo->db = db;
+	repo->job_max_attempts = job_max_attempts;
 	return &repo->base;
 }

@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,8 @@
 #include "server/listener.h"
 #include "server/master.h"
 #include "server/worker.h"
+#include "jobs/runner.h"
+#include "store/db.h"
 
 /* A worker that dies sooner than this after start counts as a failed start. */
 #define YOUNG_DEATH_MS 1000
@@ -55,6 +58,7 @@ on_signal(int sig)
 
 struct worker_slot {
 	pid_t pid;               /* 0: free */
+	bool runner;             /* a job runner, not a FastCGI worker */
 	unsigned generation;
 	int64_t started_ms;
 };
@@ -95,14 +99,23 @@ install_signals(struct master *m)
 	return 0;
 }
 
+/* Live processes of the current generation: job runners, or workers. */
 static unsigned
-count_current(const struct master *m)
+count_current(const struct master *m, bool runners)
 {
 	unsigned n = 0;
 
 	for (int i = 0; i < MAX_SLOTS; i++)
-		n += m->slots[i].pid != 0 && m->slots[i].generation == m->generation;
+		n += m->slots[i].pid != 0 && m->slots[i].generation == m->generation &&
+		    m->slots[i].runner == runners;
 	return n;
+}
+
+/* Job runners wanted: job_runners, when there is a database to run them on. */
+static unsigned
+runners_wanted(const struct master *m)
+{
+	return mk_db_configured(m->config) ? (unsigned)m->config->job_runners : 0;
 }
 
 static unsigned
@@ -129,7 +142,7 @@ signal_workers(struct master *m, int sig, int only_old)
 }
 
 static int
-spawn_one(struct master *m)
+spawn_one(struct master *m, bool runner)
 {
 	struct worker_slot *slot = NULL;
 	pid_t pid;
@@ -149,7 +162,13 @@ spawn_one(struct master *m)
 		int status;
 
 		mk_metrics_bind((unsigned)(slot - m->slots));
-		status = mk_worker_run(m->listen_fd, m->config, 1);
+		if (runner) {
+			/* A runner serves no requests: the socket is the workers'. */
+			close(m->listen_fd);
+			status = mk_jobs_runner_run(m->config, 1, 0);
+		} else {
+			status = mk_worker_run(m->listen_fd, m->config, 1);
+		}
 
 		/* exit(), not _exit(): LeakSanitizer checks workers too. */
 		mk_config_free(m->config);
@@ -158,6 +177,7 @@ spawn_one(struct master *m)
 		exit(status);
 	}
 	slot->pid = pid;
+	slot->runner = runner;
 	slot->generation = m->generation;
 	slot->started_ms = mk_clock_mono_ms();
 	return 0;
@@ -171,8 +191,8 @@ spawn_missing(struct master *m)
 
 	if (mk_clock_mono_ms() < m->next_spawn_ms)
 		return;
-	while (count_current(m) < want) {
-		if (spawn_one(m) != 0) {
+	while (count_current(m, false) < want || count_current(m, true) < runners_wanted(m)) {
+		if (spawn_one(m, count_current(m, false) >= want) != 0) {
 			m->next_spawn_ms = mk_clock_mono_ms() + BACKOFF_MAX_MS;
 			return;
 		}
@@ -203,9 +223,11 @@ reap(struct master *m, int stopping)
 			continue;
 		}
 		if (WIFSIGNALED(status))
-			mk_log(MK_LOG_ERROR, "worker %ld died by signal %d; replacing it", (long)pid, WTERMSIG(status));
+			mk_log(MK_LOG_ERROR, "%s %ld died by signal %d; replacing it",
+			    slot->runner ? "job runner" : "worker", (long)pid, WTERMSIG(status));
 		else
-			mk_log(MK_LOG_ERROR, "worker %ld exited with status %d; replacing it", (long)pid, WEXITSTATUS(status));
+			mk_log(MK_LOG_ERROR, "%s %ld exited with status %d; replacing it",
+			    slot->runner ? "job runner" : "worker", (long)pid, WEXITSTATUS(status));
 		m->restarts++;
 		mk_metrics_count(MK_COUNTER_WORKER_RESTARTS);
 		if (lived < YOUNG_DEATH_MS) {
@@ -374,7 +396,8 @@ mk_master_run(const struct mk_master_options *options, struct mk_config *config)
 			signal_workers(m, SIGUSR1, 0);
 		}
 		spawn_missing(m);
-		if (count_current(m) < (unsigned)mk_config_worker_count(m->config)) {
+		if (count_current(m, false) < (unsigned)mk_config_worker_count(m->config) ||
+		    count_current(m, true) < runners_wanted(m)) {
 			timeout = m->next_spawn_ms - mk_clock_mono_ms();
 			if (timeout < 0)
 				timeout = 0;

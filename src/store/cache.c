@@ -386,6 +386,63 @@ mk_cache_get(struct mk_cache *cache, struct mk_arena *arena, const char *key,
 	return lookup(cache, arena, key, key_len, out);
 }
 
+enum mk_err
+mk_cache_get_many(struct mk_cache *cache, struct mk_arena *arena,
+    const char *const *keys, const size_t *key_lens, size_t n,
+    struct mk_cache_value *out)
+{
+	enum mk_err found = MK_OK;
+	memcached_return_t rc;
+
+	for (size_t i = 0; i < n; i++) {
+		out[i].bytes = NULL;
+		out[i].len = 0;
+		if (key_lens[i] > MK_CACHE_KEY_MAX)
+			return MK_EINVAL;
+	}
+	/* An increment in flight is read first (a round trip of its own). */
+	settle(cache);
+	if (n == 0)
+		return MK_OK;
+	rc = memcached_mget(cache->memc, keys, key_lens, n);
+	if (!memcached_success(rc))
+		return outcome(cache, rc);
+	for (;;) {
+		memcached_result_st *result = memcached_fetch_result(cache->memc, &cache->result, &rc);
+		const char *result_key;
+		size_t result_key_len;
+
+		if (result == NULL)
+			break;
+		result_key = memcached_result_key_value(result);
+		result_key_len = memcached_result_key_length(result);
+		for (size_t i = 0; i < n; i++) {
+			size_t len;
+			unsigned char *copy;
+
+			if (out[i].bytes != NULL || key_lens[i] != result_key_len ||
+			    memcmp(keys[i], result_key, result_key_len) != 0)
+				continue;
+			len = memcached_result_length(result);
+			copy = mk_arena_alloc(arena, len + 1);
+			if (copy == NULL) {
+				found = MK_ENOMEM;
+				break; /* drain the rest of the answer all the same */
+			}
+			memcpy(copy, memcached_result_value(result), len);
+			copy[len] = '\0';
+			out[i].bytes = copy;
+			out[i].len = len;
+			out[i].cas = memcached_result_cas(result);
+			break;
+		}
+	}
+	if (rc != MEMCACHED_END && rc != MEMCACHED_SUCCESS && rc != MEMCACHED_NOTFOUND)
+		return outcome(cache, rc);
+	(void)outcome(cache, MEMCACHED_SUCCESS);
+	return found;
+}
+
 /*
  * Reads the answer of an increment in flight before another command goes
  * out, so that no command can take the increment's answer (memcached

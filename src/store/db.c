@@ -243,6 +243,11 @@ bind_params(MYSQL_BIND *binds, const struct mk_db_value *params, size_t n)
 			binds[i].buffer = (void *)params[i].text;
 			binds[i].buffer_length = (unsigned long)params[i].len;
 			break;
+		case MK_DB_BLOB:
+			binds[i].buffer_type = MYSQL_TYPE_BLOB;
+			binds[i].buffer = (void *)params[i].text;
+			binds[i].buffer_length = (unsigned long)params[i].len;
+			break;
 		case MK_DB_NULL:
 			binds[i].buffer_type = MYSQL_TYPE_NULL;
 			break;
@@ -363,7 +368,7 @@ run_statement(struct mk_db *db, struct mk_arena *arena, const char *sql,
 		}
 		if (stmt != NULL) {
 			bind_params(binds, params, nparams);
-			mk_metrics_count(MK_COUNTER_DB_QUERIES);
+			mk_metrics_count_query();
 			if (mysql_stmt_bind_param(stmt, binds) != 0 || mysql_stmt_execute(stmt) != 0)
 				err = mysql_stmt_errno(stmt);
 			else if (rows != NULL)

@@ -40,7 +40,7 @@ enum mk_err mk_db_ping(struct mk_db *db);
 struct mk_arena;
 
 /* A statement parameter, or a result cell. */
-enum mk_db_type { MK_DB_NULL, MK_DB_INT, MK_DB_TEXT };
+enum mk_db_type { MK_DB_NULL, MK_DB_INT, MK_DB_TEXT, MK_DB_BLOB /* parameters: bytes, no charset */ };
 
 struct mk_db_value {
 	enum mk_db_type type;

@@ -184,20 +184,25 @@ sub token {
 sub bearer { my ($self, @claims) = @_; return { Authorization => 'Bearer ' . $self->token(@claims) } }
 
 # The master's live children, sorted.
-sub worker_pids {
-	my ($self) = @_;
+# The master's children: its FastCGI workers, or (runners => 1) its job
+# runners, told apart by the name runners give themselves.
+sub children_of_master {
+	my ($self, $runners) = @_;
 	my $master = $self->master_pid;
 	my @pids;
 	for my $stat (glob '/proc/[0-9]*/stat') {
 		my $line = slurp($stat) or next;
 		# pid (comm) state ppid ... ; comm may hold spaces, so split after ')'.
-		my ($pid, $rest) = $line =~ /^(\d+) \(.*\) (.*)$/s or next;
-		my (undef, $ppid) = split ' ', $rest;
-		push @pids, $pid if $ppid == $master && (split ' ', $rest)[0] ne 'Z';
+		my ($pid, $comm, $rest) = $line =~ /^(\d+) \((.*)\) (.*)$/s or next;
+		my ($state, $ppid) = split ' ', $rest;
+		next unless $ppid == $master && $state ne 'Z';
+		push @pids, $pid if ($comm eq 'markets-runner') == !!$runners;
 	}
 	my @sorted = sort { $a <=> $b } @pids;
 	return @sorted; # in scalar context: how many
 }
+sub worker_pids { my ($self) = @_; return $self->children_of_master(0) }
+sub runner_pids { my ($self) = @_; return $self->children_of_master(1) }
 
 # Polls cond every 50 ms for up to secs seconds; returns its last value.
 sub wait_until {

@@ -1,0 +1,300 @@
+/*
+ * The durable job queue (jobs layer); see queue.h.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/arena.h"
+#include "core/buf.h"
+#include "core/json.h"
+#include "jobs/queue.h"
+#include "store/db.h"
+
+#define RFC3339(col) "DATE_FORMAT(" col ", '%Y-%m-%dT%H:%i:%sZ')"
+#define JOB_COLUMNS "id, type, payload, status, attempts, max_attempts, " \
+	RFC3339("run_at") ", last_error, " RFC3339("created_at") ", " \
+	RFC3339("updated_at") ", " RFC3339("finished_at")
+/* The longest back-off: an hour. */
+#define BACKOFF_MAX_MS 3600000LL
+
+const char *const mk_job_statuses[5] = { "queued", "running", "done", "failed", "dead" };
+
+static struct mk_db_value
+int_value(int64_t v)
+{
+	return (struct mk_db_value){ .type = MK_DB_INT, .integer = v };
+}
+
+static struct mk_db_value
+text_value(const char *s, size_t len)
+{
+	return (struct mk_db_value){ .type = MK_DB_TEXT, .text = s, .len = len };
+}
+
+static const char *
+cell_text(const struct mk_db_rows *rows, size_t row, size_t col)
+{
+	const struct mk_db_value *cell = mk_db_cell(rows, row, col);
+
+	return cell->type == MK_DB_TEXT ? cell->text : NULL;
+}
+
+static int64_t
+cell_int(const struct mk_db_rows *rows, size_t row, size_t col)
+{
+	const char *text = cell_text(rows, row, col);
+
+	return text != NULL ? strtoll(text, NULL, 10) : 0;
+}
+
+/* Fills *job from row of a SELECT of JOB_COLUMNS. */
+static void
+read_job(const struct mk_db_rows *rows, size_t row, struct mk_job *job)
+{
+	job->id = cell_int(rows, row, 0);
+	job->type = cell_text(rows, row, 1);
+	job->payload = cell_text(rows, row, 2);
+	job->status = cell_text(rows, row, 3);
+	job->attempts = (unsigned)cell_int(rows, row, 4);
+	job->max_attempts = (unsigned)cell_int(rows, row, 5);
+	job->run_at = cell_text(rows, row, 6);
+	job->last_error = cell_text(rows, row, 7);
+	job->created_at = cell_text(rows, row, 8);
+	job->updated_at = cell_text(rows, row, 9);
+	job->finished_at = cell_text(rows, row, 10);
+}
+
+enum mk_err
+mk_jobs_enqueue(struct mk_db *db, const char *type, const char *payload_json,
+    unsigned max_attempts, int64_t *id)
+{
+	struct mk_db_value params[] = {
+		text_value(type, strlen(type)),
+		text_value(payload_json, strlen(payload_json)),
+		int_value(max_attempts),
+	};
+	uint64_t insert_id = 0;
+	enum mk_err rc;
+
+	rc = mk_db_execute(db, "INSERT INTO jobs (type, payload, max_attempts) VALUES (?, ?, ?)",
+	    params, 3, NULL, &insert_id);
+	if (rc == MK_OK)
+		*id = (int64_t)insert_id;
+	return rc;
+}
+
+enum mk_err
+mk_jobs_get(struct mk_db *db, struct mk_arena *arena, int64_t id, struct mk_job *out)
+{
+	struct mk_db_value key = int_value(id);
+	struct mk_db_rows rows;
+	enum mk_err rc;
+
+	rc = mk_db_select(db, arena, "SELECT " JOB_COLUMNS " FROM jobs WHERE id = ?", &key, 1, &rows);
+	if (rc != MK_OK)
+		return rc;
+	if (rows.nrows == 0)
+		return MK_ENOTFOUND;
+	read_job(&rows, 0, out);
+	return MK_OK;
+}
+
+struct claim_work {
+	struct mk_arena *arena;
+	const char *runner;
+	int lease_ms;
+	size_t n;
+	struct mk_job *out;
+	size_t got;
+};
+
+/* Takes job row (locked by the caller's SELECT) for the runner. */
+static enum mk_err
+take(struct mk_db *db, struct claim_work *w, const struct mk_db_rows *rows, size_t row)
+{
+	struct mk_db_value params[] = {
+		text_value(w->runner, strlen(w->runner)),
+		int_value((int64_t)w->lease_ms * 1000),
+		int_value(cell_int(rows, row, 0)),
+	};
+	struct mk_job *job = &w->out[w->got];
+	enum mk_err rc;
+
+	rc = mk_db_execute(db,
+	    "UPDATE jobs SET status = 'running', attempts = attempts + 1, locked_by = ?, "
+	    "locked_until = NOW(6) + INTERVAL ? MICROSECOND, updated_at = NOW(6) WHERE id = ?",
+	    params, 3, NULL, NULL);
+	if (rc != MK_OK)
+		return rc;
+	read_job(rows, row, job);
+	job->status = "running";
+	job->attempts++;
+	w->got++;
+	return MK_OK;
+}
+
+static enum mk_err
+claim_in_transaction(struct mk_db *db, void *ctx)
+{
+	struct claim_work *w = ctx;
+	struct mk_db_value limit = int_value((int64_t)w->n);
+	struct mk_db_rows rows;
+	enum mk_err rc;
+
+	w->got = 0;
+	rc = mk_db_select(db, w->arena,
+	    "SELECT " JOB_COLUMNS " FROM jobs WHERE status IN ('queued', 'failed') AND run_at <= NOW(6) "
+	    "ORDER BY run_at, id LIMIT ? FOR UPDATE SKIP LOCKED", &limit, 1, &rows);
+	if (rc != MK_OK)
+		return rc;
+	for (size_t i = 0; i < rows.nrows; i++) {
+		if ((rc = take(db, w, &rows, i)) != MK_OK)
+			return rc;
+	}
+	if (w->got == w->n)
+		return MK_OK;
+	/* Leases that ran out: their runner died or hung. */
+	limit = int_value((int64_t)(w->n - w->got));
+	rc = mk_db_select(db, w->arena,
+	    "SELECT " JOB_COLUMNS " FROM jobs WHERE status = 'running' AND locked_until < NOW(6) "
+	    "ORDER BY locked_until, id LIMIT ? FOR UPDATE SKIP LOCKED", &limit, 1, &rows);
+	if (rc != MK_OK)
+		return rc;
+	for (size_t i = 0; i < rows.nrows; i++) {
+		if (cell_int(&rows, i, 4) < cell_int(&rows, i, 5)) {
+			rc = take(db, w, &rows, i);
+		} else {
+			struct mk_db_value key = int_value(cell_int(&rows, i, 0));
+
+			rc = mk_db_execute(db,
+			    "UPDATE jobs SET status = 'dead', locked_by = NULL, locked_until = NULL, "
+			    "last_error = 'the lease of its last attempt ran out (the runner died or hung)', "
+			    "updated_at = NOW(6), finished_at = NOW(6) WHERE id = ?", &key, 1, NULL, NULL);
+		}
+		if (rc != MK_OK)
+			return rc;
+	}
+	return MK_OK;
+}
+
+enum mk_err
+mk_jobs_claim(struct mk_db *db, struct mk_arena *arena, const char *runner,
+    int lease_ms, size_t n, struct mk_job *out, size_t *got)
+{
+	struct claim_work work = { .arena = arena, .runner = runner, .lease_ms = lease_ms,
+		.n = n, .out = out };
+	enum mk_err rc;
+
+	*got = 0;
+	if (n == 0)
+		return MK_OK;
+	rc = mk_db_transaction(db, claim_in_transaction, &work);
+	if (rc == MK_OK)
+		*got = work.got;
+	return rc;
+}
+
+enum mk_err
+mk_jobs_hold(struct mk_db *db, struct mk_arena *arena, int64_t id, const char *runner)
+{
+	struct mk_db_value params[] = { int_value(id), text_value(runner, strlen(runner)) };
+	struct mk_db_rows rows;
+	enum mk_err rc;
+
+	rc = mk_db_select(db, arena,
+	    "SELECT id FROM jobs WHERE id = ? AND status = 'running' AND locked_by = ? "
+	    "AND locked_until >= NOW(6) FOR UPDATE", params, 2, &rows);
+	if (rc != MK_OK)
+		return rc;
+	return rows.nrows == 1 ? MK_OK : MK_ECONFLICT;
+}
+
+enum mk_err
+mk_jobs_finish(struct mk_db *db, int64_t id)
+{
+	struct mk_db_value key = int_value(id);
+
+	return mk_db_execute(db,
+	    "UPDATE jobs SET status = 'done', locked_by = NULL, locked_until = NULL, "
+	    "updated_at = NOW(6), finished_at = NOW(6) WHERE id = ?", &key, 1, NULL, NULL);
+}
+
+enum mk_err
+mk_jobs_fail(struct mk_db *db, const struct mk_job *job, const char *runner,
+    const char *error, int backoff_ms, uint64_t random)
+{
+	int64_t delay_ms = backoff_ms;
+	size_t error_len = strlen(error);
+	bool dead = job->attempts >= job->max_attempts;
+
+	for (unsigned i = 1; i < job->attempts && delay_ms < BACKOFF_MAX_MS; i++)
+		delay_ms *= 2;
+	if (delay_ms > BACKOFF_MAX_MS)
+		delay_ms = BACKOFF_MAX_MS;
+	/* Full jitter: anywhere in [delay/2, delay], so retries spread out. */
+	delay_ms = delay_ms / 2 + (int64_t)(random % (uint64_t)(delay_ms / 2 + 1));
+	if (error_len > MK_JOB_ERROR_MAX)
+		error_len = MK_JOB_ERROR_MAX;
+	{
+		struct mk_db_value params[] = {
+			text_value(dead ? "dead" : "failed", dead ? 4 : 6),
+			int_value(delay_ms * 1000),
+			text_value(error, error_len),
+			int_value(dead ? 1 : 0),
+			int_value(job->id),
+			text_value(runner, strlen(runner)),
+		};
+
+		return mk_db_execute(db,
+		    "UPDATE jobs SET status = ?, run_at = NOW(6) + INTERVAL ? MICROSECOND, last_error = ?, "
+		    "finished_at = IF(?, NOW(6), NULL), locked_by = NULL, locked_until = NULL, "
+		    "updated_at = NOW(6) WHERE id = ? AND status = 'running' AND locked_by = ?",
+		    params, 6, NULL, NULL);
+	}
+}
+
+void
+mk_job_json(struct mk_buf *out, const struct mk_job *job)
+{
+	mk_buf_printf(out, "{\"id\":%lld,\"type\":", (long long)job->id);
+	mk_json_cstr(out, job->type);
+	mk_buf_puts(out, ",\"status\":");
+	mk_json_cstr(out, job->status);
+	mk_buf_printf(out, ",\"attempts\":%u,\"max_attempts\":%u,\"payload\":", job->attempts,
+	    job->max_attempts);
+	/* Stored by this program as JSON (the column checks JSON_VALID). */
+	mk_buf_puts(out, job->payload != NULL ? job->payload : "null");
+	mk_buf_puts(out, ",\"last_error\":");
+	mk_json_cstr(out, job->last_error);
+	mk_buf_puts(out, ",\"run_at\":");
+	mk_json_cstr(out, job->run_at);
+	mk_buf_puts(out, ",\"created_at\":");
+	mk_json_cstr(out, job->created_at);
+	mk_buf_puts(out, ",\"updated_at\":");
+	mk_json_cstr(out, job->updated_at);
+	mk_buf_puts(out, ",\"finished_at\":");
+	mk_json_cstr(out, job->finished_at);
+	mk_buf_putc(out, '}');
+}
+
+enum mk_err
+mk_jobs_count(struct mk_db *db, struct mk_arena *arena, uint64_t counts[5])
+{
+	struct mk_db_rows rows;
+	enum mk_err rc;
+
+	memset(counts, 0, 5 * sizeof(counts[0]));
+	rc = mk_db_select(db, arena, "SELECT status, COUNT(*) FROM jobs GROUP BY status", NULL, 0, &rows);
+	if (rc != MK_OK)
+		return rc;
+	for (size_t r = 0; r < rows.nrows; r++) {
+		const char *status = cell_text(&rows, r, 0);
+
+		for (size_t s = 0; s < 5; s++) {
+			if (status != NULL && strcmp(status, mk_job_statuses[s]) == 0)
+				counts[s] = (uint64_t)cell_int(&rows, r, 1);
+		}
+	}
+	return MK_OK;
+}

@@ -1,0 +1,100 @@
+/*
+ * The durable job queue (jobs layer): jobs live in MariaDB's `jobs` table
+ * (sql/005_jobs.sql), so a job enqueued in a write's transaction exists
+ * exactly when the write does, and nothing is lost when a process or the
+ * database dies. This file is the only one that speaks SQL about jobs.
+ *
+ * A job's life: queued → running (claimed with a lease) → done; or, when
+ * an attempt fails, failed (run_at pushed out by a back-off) → running
+ * again … → dead after max_attempts. A lease that expires (its runner
+ * died or hung) makes the job claimable again; on its last attempt it is
+ * dead instead. A runner commits a job's effect and its completion in one
+ * transaction, after checking it still holds the lease (mk_jobs_hold), so
+ * an effect commits at most once per job even when two runners ran it.
+ *
+ * Results live in the caller's arena.
+ */
+#ifndef MK_JOBS_QUEUE_H
+#define MK_JOBS_QUEUE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+
+struct mk_arena;
+struct mk_buf;
+struct mk_db;
+
+struct mk_job {
+	int64_t id;
+	const char *type;
+	const char *payload;      /* JSON text */
+	const char *status;       /* queued | running | done | failed | dead */
+	unsigned attempts;
+	unsigned max_attempts;
+	const char *run_at;       /* RFC 3339 UTC */
+	const char *last_error;   /* NULL when none */
+	const char *created_at;
+	const char *updated_at;
+	const char *finished_at;  /* NULL until done or dead */
+};
+
+/* The longest last_error kept (the column's size). */
+#define MK_JOB_ERROR_MAX 1000
+
+/*
+ * Inside the caller's transaction on db: adds a queued job of type with
+ * payload (JSON text), runnable now. Sets *id.
+ */
+enum mk_err mk_jobs_enqueue(struct mk_db *db, const char *type,
+    const char *payload_json, unsigned max_attempts, int64_t *id);
+
+/* Reads job id. MK_ENOTFOUND when there is none. */
+enum mk_err mk_jobs_get(struct mk_db *db, struct mk_arena *arena, int64_t id,
+    struct mk_job *out);
+
+/*
+ * Claims up to n runnable jobs for runner (its name, ≤ 64 bytes) with a
+ * lease of lease_ms, in one short transaction: ready jobs (queued, or
+ * failed with run_at passed) first, then jobs whose lease expired — those
+ * on their last attempt become dead. Skips rows other runners hold
+ * (SKIP LOCKED), so runners never wait on each other. Fills out[0..*got).
+ */
+enum mk_err mk_jobs_claim(struct mk_db *db, struct mk_arena *arena,
+    const char *runner, int lease_ms, size_t n, struct mk_job *out, size_t *got);
+
+/*
+ * Inside the transaction of a job's effect: locks the job's row and
+ * checks that runner still holds it (status running, its name, the lease
+ * not expired). MK_ECONFLICT when the lease was lost: roll back.
+ */
+enum mk_err mk_jobs_hold(struct mk_db *db, struct mk_arena *arena, int64_t id,
+    const char *runner);
+
+/* Inside the same transaction: the job is done. */
+enum mk_err mk_jobs_finish(struct mk_db *db, int64_t id);
+
+/*
+ * Records a failed attempt of job (as claimed: its attempts count this
+ * one) if runner still holds it: failed, runnable again after
+ * backoff_ms · 2^(attempts−1) (capped at an hour) with full jitter from
+ * random, or dead once attempts reached max_attempts. error is kept
+ * (truncated to MK_JOB_ERROR_MAX bytes).
+ */
+enum mk_err mk_jobs_fail(struct mk_db *db, const struct mk_job *job,
+    const char *runner, const char *error, int backoff_ms, uint64_t random);
+
+/* Appends job as the contract's JSON object. */
+void mk_job_json(struct mk_buf *out, const struct mk_job *job);
+
+/*
+ * Counts jobs by status into counts[5] (queued, running, done, failed,
+ * dead), for /metrics.
+ */
+enum mk_err mk_jobs_count(struct mk_db *db, struct mk_arena *arena, uint64_t counts[5]);
+
+/* The statuses, in the order mk_jobs_count uses. */
+extern const char *const mk_job_statuses[5];
+
+#endif
