@@ -6,6 +6,7 @@
 #include "core/cidr.h"
 #include "core/metrics.h"
 #include "http/middleware.h"
+#include "jobs/queue.h"
 
 #include "app.h"
 #include "http/health.h"
@@ -85,5 +86,17 @@ mk_health_metrics(struct mk_app *app, struct mk_request *req,
 	resp->has_body = true;
 	resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
 	mk_metrics_render(&resp->body, http->route_labels, http->nroutes);
+	/* Jobs live in MariaDB, not in any worker: counted at scrape time. */
+	if (app->db != NULL) {
+		uint64_t counts[5];
+
+		if (mk_jobs_count(app->db, req->arena, counts) == MK_OK) {
+			mk_buf_puts(&resp->body, "# HELP markets_jobs Jobs in the queue, by status.\n"
+			    "# TYPE markets_jobs gauge\n");
+			for (size_t i = 0; i < 5; i++)
+				mk_buf_printf(&resp->body, "markets_jobs{status=\"%s\"} %llu\n",
+				    mk_job_statuses[i], (unsigned long long)counts[i]);
+		}
+	}
 	return MK_OK;
 }

@@ -322,7 +322,8 @@ lookup(struct mk_cache *cache, struct mk_arena *arena, const char *key,
 				found = MK_ENOMEM;
 				continue; /* drain the rest of the answer all the same */
 			}
-			memcpy(copy, memcached_result_value(result), len);
+			if (len > 0) /* an empty value may come as NULL */
+				memcpy(copy, memcached_result_value(result), len);
 			copy[len] = '\0';
 			out->bytes = copy;
 			out->len = len;
@@ -429,7 +430,8 @@ mk_cache_get_many(struct mk_cache *cache, struct mk_arena *arena,
 				found = MK_ENOMEM;
 				break; /* drain the rest of the answer all the same */
 			}
-			memcpy(copy, memcached_result_value(result), len);
+			if (len > 0) /* an empty value may come as NULL */
+				memcpy(copy, memcached_result_value(result), len);
 			copy[len] = '\0';
 			out[i].bytes = copy;
 			out[i].len = len;

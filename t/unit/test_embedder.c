@@ -847,7 +847,7 @@ test_from_config(void)
 		const char *err;
 		unsigned dim;
 	} cases[] = {
-		{ "", "hash-v1", NULL, 256 },
+		{ "", "hash-v1", NULL, 512 }, /* the default embedding_dim */
 		{ "embedding_dim = 64\n", "hash-v1", NULL, 64 },
 		{ "embedder = http\n", NULL, "embedder = http needs embedder_url", 0 },
 		{ "embedder = http\nembedder_url = http://127.0.0.1:1/v1/embeddings\n"
