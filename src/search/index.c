@@ -6,6 +6,7 @@
  * moves the last row into the hole, so the matrix stays dense and a scan
  * touches nothing but live rows.
  */
+#include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -279,6 +280,21 @@ dot(const float *a, const float *b, unsigned dim)
 	return (s0 + s1) + (s2 + s3);
 }
 
+float
+mk_vector_score(float dot_product)
+{
+	/* Rounding may step just outside [-1, 1]. */
+	if (dot_product > 1.0f)
+		return 1.0f;
+	if (dot_product < -1.0f)
+		return -1.0f;
+	/*
+	 * Six decimals, as answers print them: two scores that print alike
+	 * are equal, so their order (ascending id) is the one clients see.
+	 */
+	return (float)(nearbyint((double)dot_product * 1e6) / 1e6);
+}
+
 void
 mk_vector_index_search(const struct mk_vector_index *index, const float *query,
     size_t k, struct mk_vector_hit *out, size_t *n)
@@ -293,11 +309,7 @@ mk_vector_index_search(const struct mk_vector_index *index, const float *query,
 			.score = dot(index->vectors + r * index->dim, query, index->dim),
 		};
 
-		/* Rounding may step just outside [-1, 1]. */
-		if (hit.score > 1.0f)
-			hit.score = 1.0f;
-		else if (hit.score < -1.0f)
-			hit.score = -1.0f;
+		hit.score = mk_vector_score(hit.score);
 		if (count < k) {
 			out[count] = hit;
 			sift_up(out, count++);

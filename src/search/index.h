@@ -46,6 +46,12 @@ enum mk_err mk_vector_index_put(struct mk_vector_index *index, int64_t id,
 void mk_vector_index_remove(struct mk_vector_index *index, int64_t id);
 
 /*
+ * A dot product as a score: within [-1, 1], rounded to six decimals (what
+ * answers print), so that equal-looking scores rank by id.
+ */
+float mk_vector_score(float dot_product);
+
+/*
  * The k best rows for query (dim floats, unit length) into out[0..*n),
  * best first; equal scores by ascending id. k is at most 1000.
  */

@@ -51,7 +51,22 @@ enum mk_err
 mk_indexer_store(struct mk_db *db, struct mk_arena *arena,
     const struct mk_index_work *work)
 {
+	struct mk_db_value key = { .type = MK_DB_INT, .integer = work->market_id };
+	struct mk_db_rows rows;
+	enum mk_err rc;
+
 	if (work->gone)
+		return mk_vectors_tombstone(db, arena, work->market_id);
+	/*
+	 * The market may have been deleted since prepare read it: look again
+	 * under a share lock (a delete now waits for this commit, and then
+	 * writes its own tombstone). Gone: a tombstone, never a vector.
+	 */
+	rc = mk_db_select(db, arena, "SELECT id FROM markets WHERE id = ? LOCK IN SHARE MODE",
+	    &key, 1, &rows);
+	if (rc != MK_OK)
+		return rc;
+	if (rows.nrows == 0)
 		return mk_vectors_tombstone(db, arena, work->market_id);
 	return mk_vectors_put(db, arena, work->market_id, work->embedder, work->dim,
 	    work->vector, work->version);

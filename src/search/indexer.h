@@ -34,7 +34,10 @@ struct mk_index_work {
 enum mk_err mk_indexer_prepare(struct mk_market_repo *repo, struct mk_arena *arena,
     struct mk_embedder *embedder, int64_t market_id, struct mk_index_work *out);
 
-/* Inside the caller's transaction on db: stores what prepare made. */
+/*
+ * Inside the caller's transaction on db: stores what prepare made — or a
+ * tombstone, when the market was deleted meanwhile.
+ */
 enum mk_err mk_indexer_store(struct mk_db *db, struct mk_arena *arena,
     const struct mk_index_work *work);
 

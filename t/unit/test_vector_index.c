@@ -85,7 +85,7 @@ check_search(const struct mk_vector_index *index, const float *query, size_t k)
 
 	for (int64_t id = 1; id <= MAX_IDS; id++) {
 		if (present[id])
-			all[nall++] = (struct ref_hit){ id, ref_dot(model[id], query) };
+			all[nall++] = (struct ref_hit){ id, mk_vector_score(ref_dot(model[id], query)) };
 	}
 	qsort(all, nall, sizeof(all[0]), by_rank);
 	mk_vector_index_search(index, query, k, got, &n);
@@ -117,7 +117,8 @@ test_basics(void)
 	mk_vector_index_search(index, q, 3, hits, &n);
 	tap_ok(n == 3 && hits[0].id == 7 && hits[1].id == 5 && hits[2].id == 3,
 	    "best first: 7 (1.0), 5 (0.6), 3 (0.0)");
-	tap_ok(hits[0].score == 1.0f && hits[2].score == 0.0f, "scores are the dot products");
+	tap_ok(hits[0].score == 1.0f && hits[1].score == mk_vector_score(0.6f) && hits[2].score == 0.0f,
+	    "scores are the dot products, to six decimals");
 	tap_is_int(mk_vector_index_put(index, 7, b), MK_OK, "put 7 again: replaced");
 	tap_is_int(mk_vector_index_size(index), 3, "still three rows");
 	mk_vector_index_search(index, q, 3, hits, &n);
