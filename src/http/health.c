@@ -86,11 +86,18 @@ mk_health_metrics(struct mk_app *app, struct mk_request *req,
 	resp->has_body = true;
 	resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
 	mk_metrics_render(&resp->body, http->route_labels, http->nroutes);
-	/* Jobs live in MariaDB, not in any worker: counted at scrape time. */
+	/*
+	 * Jobs live in MariaDB, not in any worker: counted at scrape time,
+	 * as background work (a scrape must not move the requests' count).
+	 */
 	if (app->db != NULL) {
 		uint64_t counts[5];
+		enum mk_err rc;
 
-		if (mk_jobs_count(app->db, req->arena, counts) == MK_OK) {
+		mk_metrics_set_background(true);
+		rc = mk_jobs_count(app->db, req->arena, counts);
+		mk_metrics_set_background(false);
+		if (rc == MK_OK) {
 			mk_buf_puts(&resp->body, "# HELP markets_jobs Jobs in the queue, by status.\n"
 			    "# TYPE markets_jobs gauge\n");
 			for (size_t i = 0; i < 5; i++)
