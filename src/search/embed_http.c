@@ -777,3 +777,41 @@ mk_embedder_http_new(const char *url, const char *model, unsigned dim,
 		    model, (unsigned long long)name_hash(model));
 	return &e->base;
 }
+
+enum mk_err
+mk_embed_http_read_answer(const char *bytes, size_t len, size_t step,
+    int *status, size_t *body_offset, size_t *body_len)
+{
+	struct answer a = { 0 };
+	const char *why = NULL;
+	char *buf;
+	size_t have = 0;
+	int rc = 0;
+
+	if (len > ANSWER_MAX)
+		return MK_EUNAVAIL;
+	buf = malloc(len + 1);
+	if (buf == NULL)
+		return MK_ENOMEM;
+	if (step == 0)
+		step = 1;
+	/* As receive() sees them: growing prefixes, NUL-terminated. */
+	while (have < len && rc == 0) {
+		size_t n = len - have < step ? len - have : step;
+
+		memcpy(buf + have, bytes + have, n);
+		have += n;
+		buf[have] = '\0';
+		rc = answer_progress(&a, buf, have, &why);
+	}
+	free(buf);
+	/* The peer closing ends a head that is whole and a body framed by it. */
+	if (rc == 0 && a.body != 0 && (a.status != 200 || a.framing == FRAME_CLOSE))
+		rc = 1;
+	if (rc <= 0)
+		return MK_EUNAVAIL;
+	*status = a.status;
+	*body_offset = a.body;
+	*body_len = a.body_len;
+	return MK_OK;
+}

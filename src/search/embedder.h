@@ -88,6 +88,17 @@ struct mk_embedder *mk_embedder_from_config(const struct mk_config *config,
 enum mk_err mk_embed_parse_response(const char *body, size_t len, unsigned dim,
     float *out);
 
+/*
+ * Reads an HTTP/1.1 answer (len bytes, as a server sent them before it
+ * closed the connection) the way the http embedder does, over prefixes
+ * growing by step bytes (partial reads). MK_OK with the status, where the
+ * body starts (*body_offset) and its length once decoded (*body_len;
+ * never more than the bytes after the head); MK_EUNAVAIL when malformed
+ * or cut short. Exposed for its fuzz target.
+ */
+enum mk_err mk_embed_http_read_answer(const char *bytes, size_t len, size_t step,
+    int *status, size_t *body_offset, size_t *body_len);
+
 /* Scales v[dim] to unit length (leaves an all-zero vector alone). */
 void mk_embed_normalize(float *v, unsigned dim);
 
