@@ -32,7 +32,7 @@ static const struct mk_route routes[] = {
 	{ MK_METHOD_POST, "/api/markets", MK_PERM_WRITE, 0, mk_markets_create },
 	/* Before /api/markets/:id: a literal segment wins over a parameter. */
 	{ MK_METHOD_GET, "/api/markets/search", MK_PERM_NONE, 0, mk_markets_search },
-	{ MK_METHOD_GET, "/api/markets/:id", MK_PERM_NONE, 0, mk_markets_get },
+	{ MK_METHOD_GET, "/api/markets/:id", MK_PERM_NONE, MK_ROUTE_LIMIT_AFTER, mk_markets_get },
 	{ MK_METHOD_PUT, "/api/markets/:id", MK_PERM_WRITE, 0, mk_markets_replace },
 	{ MK_METHOD_PATCH, "/api/markets/:id", MK_PERM_WRITE, 0, mk_markets_patch },
 	{ MK_METHOD_DELETE, "/api/markets/:id", MK_PERM_DELETE, 0, mk_markets_delete },

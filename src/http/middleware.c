@@ -303,13 +303,14 @@ rate_headers(struct mk_response *resp, const struct mk_rate_decision *decision)
 }
 
 /*
- * Counts the request. A safe request (GET, HEAD) to a route is decided
- * after its handler: the increment goes out now without waiting, and its
- * count comes back with the handler's first memcached lookup — for a
- * cached market read, one round trip for both (issue 5's hot path). A
- * request over the limit then gets its 429 in place of what the handler
- * built, which, being a read, changed nothing. Everything else is decided
- * here, before it can have an effect.
+ * Counts the request. A GET or HEAD of a route marked
+ * MK_ROUTE_LIMIT_AFTER (the single market: a cache lookup, at worst one
+ * row) is decided after its handler: the increment goes out now without
+ * waiting, and its count comes back with the handler's memcached lookup —
+ * one round trip for both. A request over the limit then gets its 429 in
+ * place of what the handler built, which, being a read, changed nothing.
+ * Everything else — writes, and reads that cost more (lists, search) — is
+ * decided here, before any work is done for a client over its limit.
  */
 static enum mk_err
 step_rate_limit(struct mk_http_service *service,
@@ -329,7 +330,7 @@ step_rate_limit(struct mk_http_service *service,
 		mk_ratelimit_client_address(service->limiter, req, address, sizeof(address));
 		(void)snprintf(client, sizeof(client), "a:%s", address);
 	}
-	if (!req->method_not_allowed &&
+	if (!req->method_not_allowed && (req->route_flags & MK_ROUTE_LIMIT_AFTER) &&
 	    (req->method == MK_METHOD_GET || req->method == MK_METHOD_HEAD)) {
 		mk_ratelimit_begin(service->limiter, client, (int64_t)time(NULL), req->rate_pending);
 		req->rate_deferred = true;

@@ -19,6 +19,11 @@ struct mk_response;
 
 /* Route flags. */
 #define MK_ROUTE_UNLIMITED 0x1u /* not counted by the rate limiter */
+/*
+ * A cheap read whose rate-limit count may be decided after it ran, in the
+ * same memcached round trip as its own lookup (the cached market read).
+ */
+#define MK_ROUTE_LIMIT_AFTER 0x2u
 
 /*
  * A handler fills resp (status, headers, body) and returns MK_OK, or

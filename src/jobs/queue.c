@@ -143,14 +143,24 @@ claim_in_transaction(struct mk_db *db, void *ctx)
 	enum mk_err rc;
 
 	w->got = 0;
-	rc = mk_db_select(db, w->arena,
-	    "SELECT " JOB_COLUMNS " FROM jobs WHERE status IN ('queued', 'failed') AND run_at <= NOW(6) "
-	    "ORDER BY run_at, id LIMIT ? FOR UPDATE SKIP LOCKED", &limit, 1, &rows);
-	if (rc != MK_OK)
-		return rc;
-	for (size_t i = 0; i < rows.nrows; i++) {
-		if ((rc = take(db, w, &rows, i)) != MK_OK)
+	/*
+	 * One status per query, so that the (status, run_at, id) index gives
+	 * the order and InnoDB locks only the rows it returns, not every
+	 * ready row of a long backlog.
+	 */
+	for (int s = 0; s < 2 && w->got < w->n; s++) {
+		limit = int_value((int64_t)(w->n - w->got));
+		rc = mk_db_select(db, w->arena, s == 0 ?
+		    "SELECT " JOB_COLUMNS " FROM jobs WHERE status = 'queued' AND run_at <= NOW(6) "
+		    "ORDER BY run_at, id LIMIT ? FOR UPDATE SKIP LOCKED" :
+		    "SELECT " JOB_COLUMNS " FROM jobs WHERE status = 'failed' AND run_at <= NOW(6) "
+		    "ORDER BY run_at, id LIMIT ? FOR UPDATE SKIP LOCKED", &limit, 1, &rows);
+		if (rc != MK_OK)
 			return rc;
+		for (size_t i = 0; i < rows.nrows; i++) {
+			if ((rc = take(db, w, &rows, i)) != MK_OK)
+				return rc;
+		}
 	}
 	if (w->got == w->n)
 		return MK_OK;
@@ -202,12 +212,58 @@ mk_jobs_hold(struct mk_db *db, struct mk_arena *arena, int64_t id, const char *r
 	struct mk_db_rows rows;
 	enum mk_err rc;
 
+	/*
+	 * Still its runner's: running under its name. A lease that ran out
+	 * but that nobody took over is still good (a take-over rewrites
+	 * locked_by).
+	 */
 	rc = mk_db_select(db, arena,
-	    "SELECT id FROM jobs WHERE id = ? AND status = 'running' AND locked_by = ? "
-	    "AND locked_until >= NOW(6) FOR UPDATE", params, 2, &rows);
+	    "SELECT id FROM jobs WHERE id = ? AND status = 'running' AND locked_by = ? FOR UPDATE",
+	    params, 2, &rows);
 	if (rc != MK_OK)
 		return rc;
 	return rows.nrows == 1 ? MK_OK : MK_ECONFLICT;
+}
+
+enum mk_err
+mk_jobs_renew(struct mk_db *db, const struct mk_job *job, const char *runner,
+    int lease_ms)
+{
+	struct mk_db_value params[] = {
+		int_value((int64_t)lease_ms * 1000),
+		int_value(job->id),
+		text_value(runner, strlen(runner)),
+	};
+	uint64_t affected = 0;
+	enum mk_err rc;
+
+	rc = mk_db_execute(db,
+	    "UPDATE jobs SET locked_until = NOW(6) + INTERVAL ? MICROSECOND, updated_at = NOW(6) "
+	    "WHERE id = ? AND status = 'running' AND locked_by = ?", params, 3, &affected, NULL);
+	if (rc == MK_OK && affected == 0)
+		rc = MK_ECONFLICT;
+	return rc;
+}
+
+enum mk_err
+mk_jobs_release(struct mk_db *db, const struct mk_job *job, const char *runner)
+{
+	struct mk_db_value params[] = { int_value(job->id), text_value(runner, strlen(runner)) };
+
+	return mk_db_execute(db,
+	    "UPDATE jobs SET status = IF(attempts > 1, 'failed', 'queued'), attempts = attempts - 1, "
+	    "locked_by = NULL, locked_until = NULL, updated_at = NOW(6) "
+	    "WHERE id = ? AND status = 'running' AND locked_by = ?", params, 2, NULL, NULL);
+}
+
+enum mk_err
+mk_jobs_purge(struct mk_db *db, int keep_days, unsigned limit, uint64_t *purged)
+{
+	struct mk_db_value params[] = { int_value(keep_days), int_value(limit) };
+
+	return mk_db_execute(db,
+	    "DELETE FROM jobs WHERE status = 'done' AND finished_at < NOW(6) - INTERVAL ? DAY LIMIT ?",
+	    params, 2, purged, NULL);
 }
 
 enum mk_err
@@ -232,7 +288,7 @@ mk_jobs_fail(struct mk_db *db, const struct mk_job *job, const char *runner,
 		delay_ms *= 2;
 	if (delay_ms > BACKOFF_MAX_MS)
 		delay_ms = BACKOFF_MAX_MS;
-	/* Full jitter: anywhere in [delay/2, delay], so retries spread out. */
+	/* Jitter: anywhere in [delay/2, delay] ("equal jitter"), so retries spread out. */
 	delay_ms = delay_ms / 2 + (int64_t)(random % (uint64_t)(delay_ms / 2 + 1));
 	if (error_len > MK_JOB_ERROR_MAX)
 		error_len = MK_JOB_ERROR_MAX;

@@ -66,20 +66,42 @@ enum mk_err mk_jobs_claim(struct mk_db *db, struct mk_arena *arena,
 
 /*
  * Inside the transaction of a job's effect: locks the job's row and
- * checks that runner still holds it (status running, its name, the lease
- * not expired). MK_ECONFLICT when the lease was lost: roll back.
+ * checks that runner still holds it (status running, under its name).
+ * MK_ECONFLICT when another runner took it over: roll back.
  */
 enum mk_err mk_jobs_hold(struct mk_db *db, struct mk_arena *arena, int64_t id,
     const char *runner);
+
+/*
+ * Extends a claimed job's lease by lease_ms before its runner starts it
+ * (a batch is run one job after another). MK_ECONFLICT when it is no
+ * longer the runner's.
+ */
+enum mk_err mk_jobs_renew(struct mk_db *db, const struct mk_job *job,
+    const char *runner, int lease_ms);
+
+/*
+ * Gives a claimed job the runner will not start (it is stopping) back to
+ * the queue, its attempt not counted.
+ */
+enum mk_err mk_jobs_release(struct mk_db *db, const struct mk_job *job,
+    const char *runner);
+
+/*
+ * Deletes at most limit jobs done more than keep_days ago (dead ones are
+ * kept for their errors); *purged says how many went.
+ */
+enum mk_err mk_jobs_purge(struct mk_db *db, int keep_days, unsigned limit,
+    uint64_t *purged);
 
 /* Inside the same transaction: the job is done. */
 enum mk_err mk_jobs_finish(struct mk_db *db, int64_t id);
 
 /*
  * Records a failed attempt of job (as claimed: its attempts count this
- * one) if runner still holds it: failed, runnable again after
- * backoff_ms · 2^(attempts−1) (capped at an hour) with full jitter from
- * random, or dead once attempts reached max_attempts. error is kept
+ * one) if runner still holds it: failed, runnable again after a delay
+ * drawn from [d/2, d] with random, d = backoff_ms · 2^(attempts−1)
+ * (capped at an hour), or dead once attempts reached max_attempts. error is kept
  * (truncated to MK_JOB_ERROR_MAX bytes).
  */
 enum mk_err mk_jobs_fail(struct mk_db *db, const struct mk_job *job,

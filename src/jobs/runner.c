@@ -28,13 +28,27 @@
 /* Jobs claimed at once: a short claim transaction, little lost to a crash. */
 #define BATCH 8
 
+/* Done jobs are deleted after this many days (dead ones are kept). */
+#define KEEP_DONE_DAYS 7
+/* How often a runner purges them, and how many at a time. */
+#define PURGE_EVERY_MS 60000
+#define PURGE_LIMIT 1000
+
 static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t reopen_requested;
 
 static void
 on_stop(int sig)
 {
 	(void)sig;
 	stop_requested = 1;
+}
+
+static void
+on_reopen(int sig)
+{
+	(void)sig;
+	reopen_requested = 1;
 }
 
 struct runner {
@@ -123,9 +137,18 @@ run_batch(struct runner *r)
 	if (rc != MK_OK)
 		return 0; /* logged by the store; tried again after a pause */
 	for (size_t i = 0; i < got; i++) {
-		const char *failure = run_job(r, &jobs[i]);
+		const char *failure;
 		uint64_t random = 0;
 
+		if (stop_requested) {
+			/* Not started: back to the queue, for another runner now. */
+			(void)mk_jobs_release(r->db, &jobs[i], r->name);
+			continue;
+		}
+		/* The batch runs one by one: each job gets its full lease. */
+		if (i > 0 && mk_jobs_renew(r->db, &jobs[i], r->name, r->config->job_lease_ms) != MK_OK)
+			continue; /* taken over meanwhile (or the database is gone) */
+		failure = run_job(r, &jobs[i]);
 		if (failure == NULL) {
 			mk_log(MK_LOG_DEBUG, "job %lld (%s) done", (long long)jobs[i].id, jobs[i].type);
 			continue;
@@ -158,9 +181,11 @@ install_signals(void)
 	if (sigaction(SIGTERM, &sa, NULL) != 0 || sigaction(SIGINT, &sa, NULL) != 0 ||
 	    sigaction(SIGQUIT, &sa, NULL) != 0)
 		return -1;
+	sa.sa_handler = on_reopen;
+	if (sigaction(SIGUSR1, &sa, NULL) != 0)
+		return -1;
 	sa.sa_handler = SIG_IGN;
-	if (sigaction(SIGHUP, &sa, NULL) != 0 || sigaction(SIGPIPE, &sa, NULL) != 0 ||
-	    sigaction(SIGUSR1, &sa, NULL) != 0)
+	if (sigaction(SIGHUP, &sa, NULL) != 0 || sigaction(SIGPIPE, &sa, NULL) != 0)
 		return -1;
 	/*
 	 * The master forks with its signals blocked (it waits for them in
@@ -176,6 +201,7 @@ mk_jobs_runner_run(const struct mk_config *config, int under_master, int drain)
 {
 	struct runner r = { .config = config };
 	char host[64] = "localhost", err[512];
+	int64_t next_purge_ms = 0;
 	int status = 1;
 
 	mk_log_set_role("runner");
@@ -190,7 +216,8 @@ mk_jobs_runner_run(const struct mk_config *config, int under_master, int drain)
 		return 1;
 	if (gethostname(host, sizeof(host) - 1) != 0)
 		(void)snprintf(host, sizeof(host), "localhost");
-	(void)snprintf(r.name, sizeof(r.name), "%.60s:%ld", host, (long)getpid());
+	/* Within jobs.locked_by's 64 characters, whatever the host name. */
+	(void)snprintf(r.name, sizeof(r.name), "%.50s:%ld", host, (long)getpid());
 	if (!mk_db_configured(config)) {
 		mk_log(MK_LOG_ERROR, "job runner: no database configured");
 		return 1;
@@ -206,8 +233,22 @@ mk_jobs_runner_run(const struct mk_config *config, int under_master, int drain)
 	mk_log(MK_LOG_INFO, "job runner %s started (embedder %s, %u dimensions)", r.name,
 	    r.embedder->name, r.embedder->dim);
 	while (!stop_requested) {
-		size_t claimed = run_batch(&r);
+		size_t claimed;
 
+		if (reopen_requested) {
+			reopen_requested = 0;
+			if (mk_log_reopen() != 0)
+				mk_log(MK_LOG_ERROR, "cannot reopen log: %s", strerror(errno));
+		}
+		if (mk_clock_mono_ms() >= next_purge_ms) {
+			uint64_t purged = 0;
+
+			next_purge_ms = mk_clock_mono_ms() + PURGE_EVERY_MS;
+			if (mk_jobs_purge(r.db, KEEP_DONE_DAYS, PURGE_LIMIT, &purged) == MK_OK && purged > 0)
+				mk_log(MK_LOG_INFO, "purged %llu job(s) done more than %d days ago",
+				    (unsigned long long)purged, KEEP_DONE_DAYS);
+		}
+		claimed = run_batch(&r);
 		if (claimed == 0) {
 			if (drain)
 				break;

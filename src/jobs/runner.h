@@ -3,7 +3,9 @@
  * running by the master (job_runners of them) or by `markets-admin
  * run-jobs`. It claims jobs from the queue in small batches, runs each
  * one's handler, and records the outcome; idle, it looks for work every
- * job_poll. SIGTERM lets the job in hand finish, then it exits.
+ * job_poll. SIGTERM lets the job in hand finish, gives the batch's
+ * unstarted jobs back to the queue, then it exits; SIGUSR1 reopens the
+ * log. Done jobs older than a week are purged as it goes.
  *
  * Handlers are idempotent and commit their effect together with the
  * job's completion, after checking the lease is still theirs (queue.h).

@@ -623,7 +623,7 @@ mk_markets_delete(struct mk_app *app, struct mk_request *req, struct mk_response
 	return MK_OK;
 }
 
-/* Search queries longer than this many characters are refused (API.md). */
+/* Search queries longer than this many characters are a 400 (issue 6). */
 #define SEARCH_QUERY_MAX_CHARS 500
 
 enum mk_err

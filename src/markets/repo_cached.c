@@ -558,6 +558,17 @@ cached_destroy(struct mk_market_repo *base)
 {
 	struct repo_cached *repo = (struct repo_cached *)base;
 
+	/*
+	 * A worker leaving (reload, stop) takes its owed invalidations with
+	 * it: one last try, and the ids it could not send are logged, since
+	 * other workers may serve those documents for up to cache_ttl.
+	 */
+	if (repo->nbacklog > 0 && !pay_backlog(repo)) {
+		for (size_t i = 0; i < repo->nbacklog; i++)
+			mk_log(MK_LOG_ERROR, "cache: market %lld may be stale for up to cache_ttl: "
+			    "its invalidation could not be sent before this worker exited",
+			    (long long)repo->backlog[i]);
+	}
 	mk_market_repo_free(repo->inner);
 	free(repo);
 }

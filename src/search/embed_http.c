@@ -46,6 +46,9 @@
 #define LINE_MAX_CHUNKED 1024         /* a chunk-size or trailer line */
 #define READ_SIZE (16 * 1024)
 
+/* After a failure, how long embeddings fail at once before one is tried. */
+#define EMBED_RETRY_MS 1000
+
 struct http_embedder {
 	struct mk_embedder base;   /* first: the ops cast back to this */
 	char host[256];            /* for getaddrinfo: no brackets */
@@ -57,6 +60,7 @@ struct http_embedder {
 	char status_why[48];       /* the reason logged for a bad status */
 	bool down;                 /* the last embedding failed */
 	int64_t down_since_ms;
+	int64_t retry_at_ms;       /* while down, fail at once until then */
 };
 
 /* How the answer's body ends. */
@@ -568,6 +572,7 @@ report(struct http_embedder *e, enum mk_err rc, const char *why)
 		e->down = true;
 		e->down_since_ms = mk_clock_mono_ms();
 	}
+	e->retry_at_ms = mk_clock_mono_ms() + EMBED_RETRY_MS;
 }
 
 static enum mk_err
@@ -583,6 +588,13 @@ http_embed(struct mk_embedder *embedder, const char *text, size_t len,
 	int fd = -1;
 
 	memset(out, 0, embedder->dim * sizeof(*out));
+	/*
+	 * A circuit breaker: while the server is failing, one attempt a
+	 * second, not one per request each waiting out the timeout (a search
+	 * would hold its worker for embedder_timeout).
+	 */
+	if (e->down && mk_clock_mono_ms() < e->retry_at_ms)
+		return MK_EUNAVAIL;
 	mk_buf_init(&request, NULL);
 	mk_buf_init(&body, NULL);
 	mk_buf_init(&answer_buf, NULL);

@@ -154,28 +154,6 @@ fmix64(uint64_t h)
 	return h;
 }
 
-/*
- * ln n for n >= 1. The project links no libm, and this needs little:
- * n = m 2^e with m in [1/sqrt 2, sqrt 2], ln m = 2 atanh z for
- * z = (m - 1) / (m + 1), |z| < 0.18, whose series to z^11 is exact to
- * 1e-10.
- */
-static double
-ln_count(uint32_t n)
-{
-	int e = 31 - __builtin_clz(n);
-	double m = (double)n / (double)(1u << e), z, z2;
-
-	if (m > 1.4142135623730951) {
-		m /= 2.0;
-		e++;
-	}
-	z = (m - 1.0) / (m + 1.0);
-	z2 = z * z;
-	return e * 0.6931471805599453 + 2.0 * z * (1.0 + z2 * (1.0 / 3 +
-	    z2 * (1.0 / 5 + z2 * (1.0 / 7 + z2 * (1.0 / 9 + z2 / 11)))));
-}
-
 /* Adds the counted features to the vector and empties the table. */
 static void
 flush(struct hash_embedder *e)
@@ -187,7 +165,7 @@ flush(struct hash_embedder *e)
 		float v = f->weight;
 
 		if (f->count > 1)
-			v = v / (float)f->count * (float)(1.0 + ln_count(f->count));
+			v = v / (float)f->count * (float)(1.0 + log((double)f->count));
 		e->out[f->id % dim] += (f->id >> 63) ? -v : v;
 		*f = (struct feature){ 0 };
 	}
@@ -490,25 +468,6 @@ mk_embedder_hash_new(unsigned dim)
 }
 
 /*
- * The square root of a positive normal double, without libm: halving the
- * exponent guesses within 6%, and Newton's steps double the exact digits
- * (6%, 2e-3, 2e-6, 2e-12, 1e-24).
- */
-static double
-sqrt_positive(double x)
-{
-	uint64_t bits;
-	double r;
-
-	memcpy(&bits, &x, sizeof(bits));
-	bits = (bits >> 1) + (0x3ff0000000000000ULL >> 1);
-	memcpy(&r, &bits, sizeof(r));
-	for (int i = 0; i < 5; i++)
-		r = 0.5 * (r + x / r);
-	return r;
-}
-
-/*
  * Scales v[dim] to unit length, in double so 4096 small components keep
  * their precision; an all-zero vector stays as it is. The sum of squares
  * of floats is a normal double (at least 1e-90, at most 1e80).
@@ -522,7 +481,7 @@ mk_embed_normalize(float *v, unsigned dim)
 		sum += (double)v[i] * (double)v[i];
 	if (sum == 0.0 || !isfinite(sum))
 		return;
-	scale = 1.0 / sqrt_positive(sum);
+	scale = 1.0 / sqrt(sum);
 	for (unsigned i = 0; i < dim; i++)
 		v[i] = (float)((double)v[i] * scale);
 }

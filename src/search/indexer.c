@@ -84,11 +84,43 @@ struct batch_work {
 	float *vectors;
 };
 
+/*
+ * Stores a page's vectors, except for markets deleted since the page was
+ * read: those are looked up again under a share lock (as
+ * mk_indexer_store does one by one) and left to their tombstones.
+ */
 static enum mk_err
 store_batch(struct mk_db *db, void *ctx)
 {
 	struct batch_work *w = ctx;
+	struct mk_db_value range[2];
+	struct mk_db_rows rows;
+	size_t kept = 0, r = 0;
+	enum mk_err rc;
 
+	if (w->n == 0)
+		return MK_OK; /* a retry after every market of the page went */
+	range[0] = (struct mk_db_value){ .type = MK_DB_INT, .integer = w->ids[0] };
+	range[1] = (struct mk_db_value){ .type = MK_DB_INT, .integer = w->ids[w->n - 1] };
+	rc = mk_db_select(db, w->arena,
+	    "SELECT id FROM markets WHERE id BETWEEN ? AND ? ORDER BY id LOCK IN SHARE MODE",
+	    range, 2, &rows);
+	if (rc != MK_OK)
+		return rc;
+	/* Both lists ascend: keep the ids still there, in place. */
+	for (size_t i = 0; i < w->n; i++) {
+		while (r < rows.nrows && strtoll(mk_db_cell(&rows, r, 0)->text, NULL, 10) < w->ids[i])
+			r++;
+		if (r == rows.nrows || strtoll(mk_db_cell(&rows, r, 0)->text, NULL, 10) != w->ids[i])
+			continue;
+		w->ids[kept] = w->ids[i];
+		w->versions[kept] = w->versions[i];
+		if (kept != i)
+			memmove(w->vectors + kept * w->embedder->dim, w->vectors + i * w->embedder->dim,
+			    w->embedder->dim * sizeof(float));
+		kept++;
+	}
+	w->n = kept;
 	return mk_vectors_put_batch(db, w->arena, w->embedder->name, w->embedder->dim,
 	    w->n, w->ids, w->versions, w->vectors);
 }
@@ -118,8 +150,13 @@ mk_indexer_reindex_all(struct mk_db *db, struct mk_arena *arena,
 		work.n = 0;
 		rc = mk_db_select(db, arena,
 		    "SELECT m.id, m.name, m.description, m.version FROM markets m "
+		    /*
+		     * Missing: no vector of this embedder. Not "of this version":
+		     * buys bump the version without touching the text, and text
+		     * edits queue their own index job.
+		     */
 		    "LEFT JOIN market_embeddings e ON e.market_id = m.id AND e.embedder = ? "
-		    "AND e.market_version = m.version AND e.vector IS NOT NULL "
+		    "AND e.vector IS NOT NULL "
 		    "WHERE (? = 0 OR e.market_id IS NULL) AND m.id > ? ORDER BY m.id LIMIT ?",
 		    params, 4, &rows);
 		if (rc != MK_OK)

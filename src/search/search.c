@@ -91,6 +91,15 @@ mk_search_query(struct mk_search *search, struct mk_market_repo *repo,
 		return MK_ENOMEM;
 	if ((rc = mk_embed(search->embedder, query, len, vector)) != MK_OK)
 		return rc;
+	/* Nothing to compare (only stopwords, say): nothing is similar. */
+	{
+		bool any = false;
+
+		for (unsigned i = 0; i < search->embedder->dim && !any; i++)
+			any = vector[i] != 0.0f;
+		if (!any)
+			return MK_OK;
+	}
 	mk_vector_index_search(search->index, vector, limit, hits, &nhits);
 	if (nhits == 0)
 		return MK_OK;

@@ -2,6 +2,7 @@
  * Stored embeddings (search layer, MariaDB); see vectors.h. A vector is
  * stored as dim little-endian IEEE-754 float32s.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -170,6 +171,9 @@ decode_vector(const struct mk_db_value *cell, unsigned dim, float *out)
 		    (uint32_t)p[4 * i + 2] << 16 | (uint32_t)p[4 * i + 3] << 24;
 
 		memcpy(&out[i], &u, 4);
+		/* A NaN would print as "nan": not JSON, and no score. */
+		if (!isfinite(out[i]))
+			return false;
 	}
 	return true;
 }

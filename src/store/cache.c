@@ -155,6 +155,7 @@ outcome(struct mk_cache *cache, memcached_return_t rc)
 }
 
 static void settle(struct mk_cache *cache);
+static bool parse_counter(const char *text, size_t len, uint64_t *out);
 static enum mk_err lookup(struct mk_cache *cache, struct mk_arena *arena,
     const char *key, size_t key_len, struct mk_cache_value *out);
 static enum mk_err recover_counter(struct mk_cache *cache, struct mk_arena *arena,
@@ -169,8 +170,20 @@ static enum mk_err recover_counter(struct mk_cache *cache, struct mk_arena *aren
 static bool
 replace_foreign_counter(struct mk_cache *cache, const char *key, size_t key_len)
 {
-	memcached_return_t rc = memcached_delete(cache->memc, key, key_len, 0);
+	memcached_return_t rc;
+	uint32_t flags = 0;
+	size_t len = 0;
+	uint64_t ignored;
+	char *value;
+	bool foreign;
 
+	/* Only a value memcached shows us, and not a number, is replaced. */
+	value = memcached_get(cache->memc, key, key_len, &len, &flags, &rc);
+	foreign = value != NULL && !parse_counter(value, len, &ignored);
+	free(value);
+	if (!foreign)
+		return false;
+	rc = memcached_delete(cache->memc, key, key_len, 0);
 	if (rc != MEMCACHED_SUCCESS && rc != MEMCACHED_DELETED && rc != MEMCACHED_NOTFOUND)
 		return false;
 	mk_log(MK_LOG_WARN, "memcached: counter %.*s held a value that is not a number; replaced",
@@ -331,7 +344,11 @@ lookup(struct mk_cache *cache, struct mk_arena *arena, const char *key,
 			found = MK_OK;
 		}
 	}
-	if (want_counter && rc != MEMCACHED_END)
+	/*
+	 * The quiet increment's error reply (libmemcached stops there and
+	 * says NOTFOUND); a timeout or a broken connection is an outage.
+	 */
+	if (want_counter && rc == MEMCACHED_NOTFOUND)
 		return recover_counter(cache, arena, key, key_len, out);
 	if (rc != MEMCACHED_END && rc != MEMCACHED_SUCCESS && rc != MEMCACHED_NOTFOUND)
 		return outcome(cache, rc);
