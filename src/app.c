@@ -16,6 +16,7 @@
 #include "core/metrics.h"
 #include "http/health.h"
 #include "http/me.h"
+#include "http/openapi.h"
 #include "http/router.h"
 #include "markets/handlers.h"
 #include "markets/repo.h"
@@ -28,6 +29,7 @@ static const struct mk_route routes[] = {
 	{ MK_METHOD_GET, "/readyz", MK_PERM_NONE, MK_ROUTE_UNLIMITED, mk_health_ready },
 	{ MK_METHOD_GET, "/metrics", MK_PERM_NONE, MK_ROUTE_UNLIMITED, mk_health_metrics },
 	{ MK_METHOD_GET, "/api/me", MK_PERM_READ, 0, mk_me_get },
+	{ MK_METHOD_GET, "/api/openapi.json", MK_PERM_NONE, 0, mk_openapi_get },
 	{ MK_METHOD_GET, "/api/markets", MK_PERM_NONE, 0, mk_markets_list },
 	{ MK_METHOD_POST, "/api/markets", MK_PERM_WRITE, 0, mk_markets_create },
 	/* Before /api/markets/:id: a literal segment wins over a parameter. */

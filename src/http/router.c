@@ -14,6 +14,7 @@ struct compiled_route {
 	const char *segments[MK_PATH_MAX_SEGMENTS]; /* NULL = a parameter */
 	size_t segment_len[MK_PATH_MAX_SEGMENTS];
 	size_t nsegments;
+	size_t nliterals;  /* segments that are not parameters */
 };
 
 struct mk_router {
@@ -47,6 +48,7 @@ compile(const struct mk_route *route, struct compiled_route *out)
 			nparams++;
 		} else {
 			out->segments[out->nsegments] = p;
+			out->nliterals++;
 		}
 		out->segment_len[out->nsegments++] = len;
 		p += len;
@@ -111,6 +113,27 @@ path_fits(const struct compiled_route *cr, char *const *segments,
 	return 1;
 }
 
+/*
+ * The most literal segments among the patterns the path fits: a path is
+ * served by its most specific patterns only ("/api/markets/search" by its
+ * own route, not also by "/api/markets/:id"), so that its methods, its
+ * Allow header and its 405s are its own.
+ */
+static size_t
+most_literal(const struct mk_router *router, char *const *segments,
+    size_t nsegments)
+{
+	const char *scratch[MK_ROUTE_MAX_PARAMS];
+	size_t best = 0;
+
+	for (size_t i = 0; i < router->nroutes; i++) {
+		if (router->routes[i].nliterals > best &&
+		    path_fits(&router->routes[i], segments, nsegments, scratch))
+			best = router->routes[i].nliterals;
+	}
+	return best;
+}
+
 enum mk_err
 mk_router_match(const struct mk_router *router, enum mk_method method,
     char *const *segments, size_t nsegments, const struct mk_route **route,
@@ -120,11 +143,13 @@ mk_router_match(const struct mk_router *router, enum mk_method method,
 	enum mk_method want = method == MK_METHOD_HEAD ? MK_METHOD_GET : method;
 	unsigned mask = 0;
 
+	size_t best = most_literal(router, segments, nsegments);
+
 	*route = NULL;
 	for (size_t i = 0; i < router->nroutes; i++) {
 		const struct compiled_route *cr = &router->routes[i];
 
-		if (!path_fits(cr, segments, nsegments, scratch))
+		if (cr->nliterals != best || !path_fits(cr, segments, nsegments, scratch))
 			continue;
 		if (cr->route->method == want) {
 			*route = cr->route;
@@ -142,16 +167,19 @@ mk_router_match(const struct mk_router *router, enum mk_method method,
 	return MK_EMETHOD;
 }
 
+
 unsigned
 mk_router_path_flags(const struct mk_router *router, char *const *segments,
     size_t nsegments)
 {
 	const char *scratch[MK_ROUTE_MAX_PARAMS];
+	size_t best = most_literal(router, segments, nsegments);
 	unsigned flags = ~0u;
 	bool any = false;
 
 	for (size_t i = 0; i < router->nroutes; i++) {
-		if (path_fits(&router->routes[i], segments, nsegments, scratch)) {
+		if (router->routes[i].nliterals == best &&
+		    path_fits(&router->routes[i], segments, nsegments, scratch)) {
 			flags &= router->routes[i].route->flags;
 			any = true;
 		}
