@@ -172,47 +172,125 @@ mk_markets_get(struct mk_app *app, struct mk_request *req,
 	return MK_OK;
 }
 
+/* A page's window: limit, and offset or a keyset cursor. */
+struct page_params {
+	unsigned limit;
+	uint64_t offset;
+	bool has_cursor;
+	struct mk_cursor cursor;  /* decoded and verified; the list checks it is its own */
+};
+
 /*
- * Ends a list's meta object with "next_cursor": the position after the
- * page's last row when more rows follow, else null.
+ * Reads limit (1-100, default 20), offset (0-1e9) and cursor (a MAC'd
+ * position, not with offset) — the same for every paginated list.
  */
-static void
-put_next_cursor(struct mk_buf *meta, const unsigned char *key, bool more,
-    const struct mk_cursor *next)
+static enum mk_err
+parse_page_params(struct mk_app *app, struct mk_request *req, struct page_params *p)
 {
-	mk_buf_puts(meta, ",\"next_cursor\":");
-	if (more && next->key != NULL) {
-		mk_buf_putc(meta, '"');
-		mk_cursor_encode(meta, key, next);
-		mk_buf_putc(meta, '"');
-	} else {
-		mk_buf_puts(meta, "null");
+	const char *limit, *offset, *cursor;
+	uint64_t number;
+	enum mk_err rc;
+
+	memset(p, 0, sizeof(*p));
+	p->limit = 20;
+	if ((rc = single_param(req, "limit", &limit)) != MK_OK ||
+	    (rc = single_param(req, "offset", &offset)) != MK_OK ||
+	    (rc = single_param(req, "cursor", &cursor)) != MK_OK)
+		return rc;
+	if (limit != NULL) {
+		if (!parse_uint(limit, 1, 100, &number))
+			return bad_param(req, "limit", "must be an integer from 1 to 100");
+		p->limit = (unsigned)number;
 	}
-	mk_buf_putc(meta, '}');
+	if (offset != NULL && !parse_uint(offset, 0, 1000000000, &p->offset))
+		return bad_param(req, "offset", "must be an integer from 0 to 1000000000");
+	if (cursor == NULL)
+		return MK_OK;
+	if (offset != NULL)
+		return bad_param(req, "cursor", "give offset or cursor, not both");
+	rc = mk_cursor_decode(req->arena, app->cursor_key, cursor, strlen(cursor), &p->cursor);
+	if (rc == MK_ENOMEM)
+		return rc;
+	if (rc != MK_OK)
+		return bad_param(req, "cursor", "not a cursor of this server");
+	p->has_cursor = true;
+	return MK_OK;
+}
+
+/*
+ * Answers a page: items (n of them, size bytes each, each written by
+ * item_json) as "data", and "meta" with limit, offset, total (when
+ * total >= 0) and next_cursor — next encoded when more rows follow, else
+ * null.
+ */
+static enum mk_err
+respond_page(struct mk_app *app, struct mk_request *req, struct mk_response *resp,
+    const struct page_params *p, int64_t total, bool more,
+    const struct mk_cursor *next, const void *items, size_t n, size_t size,
+    void (*item_json)(struct mk_buf *, const void *))
+{
+	struct mk_buf meta;
+
+	mk_buf_init(&meta, req->arena);
+	mk_buf_printf(&meta, "{\"limit\":%u,\"offset\":%llu", p->limit, (unsigned long long)p->offset);
+	if (total >= 0)
+		mk_buf_printf(&meta, ",\"total\":%lld", (long long)total);
+	mk_buf_puts(&meta, ",\"next_cursor\":");
+	if (more && next->key != NULL) {
+		mk_buf_putc(&meta, '"');
+		mk_cursor_encode(&meta, app->cursor_key, next);
+		mk_buf_putc(&meta, '"');
+	} else {
+		mk_buf_puts(&meta, "null");
+	}
+	mk_buf_putc(&meta, '}');
+	if (meta.oom)
+		return MK_ENOMEM;
+	mk_response_header(resp, "Cache-Control", "no-cache");
+	mk_response_begin_data(resp, 200);
+	mk_buf_putc(&resp->body, '[');
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0)
+			mk_buf_putc(&resp->body, ',');
+		item_json(&resp->body, (const char *)items + i * size);
+	}
+	mk_buf_putc(&resp->body, ']');
+	mk_response_end_data(resp, meta.data);
+	return MK_OK;
+}
+
+static void
+market_item_json(struct mk_buf *out, const void *item)
+{
+	mk_market_json(out, item);
+}
+
+static void
+position_item_json(struct mk_buf *out, const void *item)
+{
+	mk_position_json(out, item);
 }
 
 /* Reads the list's query parameters into *q; a 400 names the bad one. */
 static enum mk_err
 parse_list_query(struct mk_app *app, struct mk_request *req,
-    struct mk_market_query *q, bool *include_creator)
+    struct mk_market_query *q, struct page_params *page, bool *include_creator)
 {
-	const char *status, *creator, *sort, *limit, *offset, *cursor, *count;
-	struct mk_cursor position;
+	const char *status, *creator, *sort, *count;
 	uint64_t number;
 	enum mk_err rc;
 
 	memset(q, 0, sizeof(*q));
 	q->sort = MK_SORT_CREATED_DESC;
-	q->limit = 20;
 	if ((rc = parse_shape(req, &q->fields, include_creator)) != MK_OK ||
 	    (rc = single_param(req, "status", &status)) != MK_OK ||
 	    (rc = single_param(req, "creator_id", &creator)) != MK_OK ||
 	    (rc = single_param(req, "sort", &sort)) != MK_OK ||
-	    (rc = single_param(req, "limit", &limit)) != MK_OK ||
-	    (rc = single_param(req, "offset", &offset)) != MK_OK ||
-	    (rc = single_param(req, "cursor", &cursor)) != MK_OK ||
-	    (rc = single_param(req, "count", &count)) != MK_OK)
+	    (rc = single_param(req, "count", &count)) != MK_OK ||
+	    (rc = parse_page_params(app, req, page)) != MK_OK)
 		return rc;
+	q->limit = page->limit;
+	q->offset = page->offset;
 	if (status != NULL && (q->status = mk_market_status_parse(status)) == NULL)
 		return bad_param(req, "status", "must be active, closed or resolved");
 	if (creator != NULL) {
@@ -222,32 +300,20 @@ parse_list_query(struct mk_app *app, struct mk_request *req,
 	}
 	if (sort != NULL && !mk_market_sort_parse(sort, &q->sort))
 		return bad_param(req, "sort", "must be one of volume, -volume, created_at, -created_at, name, -name");
-	if (limit != NULL) {
-		if (!parse_uint(limit, 1, 100, &number))
-			return bad_param(req, "limit", "must be an integer from 1 to 100");
-		q->limit = (unsigned)number;
-	}
-	if (offset != NULL && !parse_uint(offset, 0, 1000000000, &q->offset))
-		return bad_param(req, "offset", "must be an integer from 0 to 1000000000");
 	if (count != NULL) {
 		if (strcmp(count, "exact") != 0)
 			return bad_param(req, "count", "the only count is 'exact'");
 		q->count = true;
 	}
-	if (cursor != NULL) {
-		if (offset != NULL)
-			return bad_param(req, "cursor", "give offset or cursor, not both");
-		rc = mk_cursor_decode(req->arena, app->cursor_key, cursor, strlen(cursor), &position);
-		if (rc == MK_ENOMEM)
-			return rc;
-		if (rc != MK_OK)
-			return bad_param(req, "cursor", "not a cursor of this server");
-		if (position.sort != q->sort || position.creator_id != q->creator_id ||
-		    (position.status == NULL) != (q->status == NULL) ||
-		    (q->status != NULL && strcmp(position.status, q->status) != 0))
+	if (page->has_cursor) {
+		const struct mk_cursor *position = &page->cursor;
+
+		if (position->sort != q->sort || position->creator_id != q->creator_id ||
+		    (position->status == NULL) != (q->status == NULL) ||
+		    (q->status != NULL && strcmp(position->status, q->status) != 0))
 			return bad_param(req, "cursor", "belongs to another query (sort or filters changed)");
-		q->after_key = position.key;
-		q->after_id = position.id;
+		q->after_key = position->key;
+		q->after_id = position->id;
 	}
 	return MK_OK;
 }
@@ -258,11 +324,11 @@ mk_markets_list(struct mk_app *app, struct mk_request *req,
 {
 	struct mk_market_query q;
 	struct mk_market_page page;
-	struct mk_buf meta;
+	struct page_params window;
 	bool include_creator = false;
 	enum mk_err rc;
 
-	if ((rc = parse_list_query(app, req, &q, &include_creator)) != MK_OK)
+	if ((rc = parse_list_query(app, req, &q, &window, &include_creator)) != MK_OK)
 		return rc;
 	if (app->repo == NULL) {
 		req->log_error = "no database configured";
@@ -271,31 +337,15 @@ mk_markets_list(struct mk_app *app, struct mk_request *req,
 	rc = mk_market_service_list(app->repo, req->arena, &q, include_creator, &page);
 	if (rc != MK_OK)
 		return rc;
-	mk_buf_init(&meta, req->arena);
-	mk_buf_printf(&meta, "{\"limit\":%u,\"offset\":%llu", q.limit, (unsigned long long)q.offset);
-	if (page.total >= 0)
-		mk_buf_printf(&meta, ",\"total\":%lld", (long long)page.total);
 	{
 		struct mk_cursor next = {
 			.sort = q.sort, .status = q.status, .creator_id = q.creator_id,
 			.key = page.last_key, .id = page.last_id,
 		};
 
-		put_next_cursor(&meta, app->cursor_key, page.more, &next);
+		return respond_page(app, req, resp, &window, page.total, page.more, &next,
+		    page.items, page.n, sizeof(page.items[0]), market_item_json);
 	}
-	if (meta.oom)
-		return MK_ENOMEM;
-	mk_response_header(resp, "Cache-Control", "no-cache");
-	mk_response_begin_data(resp, 200);
-	mk_buf_putc(&resp->body, '[');
-	for (size_t i = 0; i < page.n; i++) {
-		if (i > 0)
-			mk_buf_putc(&resp->body, ',');
-		mk_market_json(&resp->body, &page.items[i]);
-	}
-	mk_buf_putc(&resp->body, ']');
-	mk_response_end_data(resp, meta.data);
-	return MK_OK;
 }
 
 /* Parses and validates a JSON body with check; a 400 carries the details. */
@@ -486,64 +536,32 @@ enum mk_err
 mk_positions_list(struct mk_app *app, struct mk_request *req,
     struct mk_response *resp)
 {
-	const char *limit_text, *offset_text, *cursor_text;
 	struct mk_position_page page;
-	struct mk_cursor position = { 0 };
-	uint64_t limit = 20, offset = 0;
+	struct page_params window;
 	int64_t market_id;
-	struct mk_buf meta;
 	enum mk_err rc;
 
 	if (!parse_id(req->path_params[0], &market_id))
 		return MK_ENOTFOUND;
-	if ((rc = single_param(req, "limit", &limit_text)) != MK_OK ||
-	    (rc = single_param(req, "offset", &offset_text)) != MK_OK ||
-	    (rc = single_param(req, "cursor", &cursor_text)) != MK_OK)
+	if ((rc = parse_page_params(app, req, &window)) != MK_OK)
 		return rc;
-	if (limit_text != NULL && !parse_uint(limit_text, 1, 100, &limit))
-		return bad_param(req, "limit", "must be an integer from 1 to 100");
-	if (offset_text != NULL && !parse_uint(offset_text, 0, 1000000000, &offset))
-		return bad_param(req, "offset", "must be an integer from 0 to 1000000000");
-	if (cursor_text != NULL) {
-		if (offset_text != NULL)
-			return bad_param(req, "cursor", "give offset or cursor, not both");
-		rc = mk_cursor_decode(req->arena, app->cursor_key, cursor_text, strlen(cursor_text), &position);
-		if (rc == MK_ENOMEM)
-			return rc;
-		/* A positions cursor is bound to its market (creator_id carries it). */
-		if (rc != MK_OK || position.sort != MK_SORT_CREATED_DESC || position.status != NULL ||
-		    position.creator_id != market_id)
-			return bad_param(req, "cursor", "not a cursor of this list");
-	}
+	/* A positions cursor is bound to its market (creator_id carries it). */
+	if (window.has_cursor && (window.cursor.sort != MK_SORT_CREATED_DESC ||
+	    window.cursor.status != NULL || window.cursor.creator_id != market_id))
+		return bad_param(req, "cursor", "not a cursor of this list");
 	if (app->repo == NULL)
 		return MK_EUNAVAIL;
-	rc = mk_position_service_list(app->repo, req->arena, market_id, (unsigned)limit, offset,
-	    cursor_text != NULL ? position.key : NULL, position.id, &page);
+	rc = mk_position_service_list(app->repo, req->arena, market_id, window.limit, window.offset,
+	    window.has_cursor ? window.cursor.key : NULL, window.cursor.id, &page);
 	if (rc != MK_OK)
 		return rc;
-	mk_buf_init(&meta, req->arena);
-	mk_buf_printf(&meta, "{\"limit\":%llu,\"offset\":%llu",
-	    (unsigned long long)limit, (unsigned long long)offset);
 	{
-		/* A positions cursor is bound to its market (creator_id carries it). */
 		struct mk_cursor next = { .sort = MK_SORT_CREATED_DESC, .creator_id = market_id,
 			.key = page.last_key, .id = page.last_id };
 
-		put_next_cursor(&meta, app->cursor_key, page.more, &next);
+		return respond_page(app, req, resp, &window, -1, page.more, &next,
+		    page.items, page.n, sizeof(page.items[0]), position_item_json);
 	}
-	if (meta.oom)
-		return MK_ENOMEM;
-	mk_response_header(resp, "Cache-Control", "no-cache");
-	mk_response_begin_data(resp, 200);
-	mk_buf_putc(&resp->body, '[');
-	for (size_t i = 0; i < page.n; i++) {
-		if (i > 0)
-			mk_buf_putc(&resp->body, ',');
-		mk_position_json(&resp->body, &page.items[i]);
-	}
-	mk_buf_putc(&resp->body, ']');
-	mk_response_end_data(resp, meta.data);
-	return MK_OK;
 }
 
 static enum mk_err
