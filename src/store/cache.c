@@ -157,9 +157,11 @@ outcome(struct mk_cache *cache, memcached_return_t rc)
 static void settle(struct mk_cache *cache);
 static bool parse_counter(const char *text, size_t len, uint64_t *out);
 static enum mk_err lookup(struct mk_cache *cache, struct mk_arena *arena,
-    const char *key, size_t key_len, struct mk_cache_value *out);
+    const char *const *keys, const size_t *key_lens, size_t n,
+    struct mk_cache_value *out);
 static enum mk_err recover_counter(struct mk_cache *cache, struct mk_arena *arena,
-    const char *key, size_t key_len, struct mk_cache_value *out);
+    const char *const *keys, const size_t *key_lens, size_t n,
+    struct mk_cache_value *out);
 
 /*
  * After a failed increment: when memcached still answers (a delete of the
@@ -272,49 +274,50 @@ parse_counter(const char *text, size_t len, uint64_t *out)
 	return true;
 }
 
+/* Most keys one lookup takes (a search's results are at most 50). */
+#define LOOKUP_MAX 128
+
 /*
- * One round trip: a multi-get of key (may be NULL) and, when an increment
- * is in flight, of its counter. Fills *out for key; records the counter.
+ * One round trip: a multi-get of keys[0..n) (n may be 0) and, when an
+ * increment is in flight, of its counter, which it records. out[i] gets
+ * key i's value (bytes NULL when absent). MK_OK when memcached answered;
+ * MK_EUNAVAIL, MK_ENOMEM or MK_EINVAL otherwise.
  */
 static enum mk_err
-lookup(struct mk_cache *cache, struct mk_arena *arena, const char *key,
-    size_t key_len, struct mk_cache_value *out)
+lookup(struct mk_cache *cache, struct mk_arena *arena, const char *const *keys,
+    const size_t *key_lens, size_t n, struct mk_cache_value *out)
 {
-	const char *keys[2];
-	size_t lens[2], n = 0;
+	const char *all[LOOKUP_MAX + 1];
+	size_t lens[LOOKUP_MAX + 1], total = 0;
 	bool want_counter = cache->incr_pending && !cache->incr_answered;
-	enum mk_err found = MK_ENOTFOUND;
+	enum mk_err status = MK_OK;
 	memcached_return_t rc;
 
-	if (key != NULL && key_len > MK_CACHE_KEY_MAX)
+	if (n > LOOKUP_MAX)
 		return MK_EINVAL;
-	if (want_counter) {
-		keys[n] = cache->incr_key;
-		lens[n++] = cache->incr_key_len;
-	}
-	if (key != NULL) {
-		keys[n] = key;
-		lens[n++] = key_len;
-	}
-	if (n == 0)
-		return MK_ENOTFOUND;
-	rc = memcached_mget(cache->memc, keys, lens, n);
-	if (!memcached_success(rc)) {
-		if (want_counter) {
-			cache->incr_answered = true;
-			cache->incr_status = MK_EUNAVAIL;
-		}
-		return outcome(cache, rc);
+	for (size_t i = 0; i < n; i++) {
+		out[i] = (struct mk_cache_value){ .bytes = NULL };
+		if (key_lens[i] > MK_CACHE_KEY_MAX)
+			return MK_EINVAL;
+		all[total] = keys[i];
+		lens[total++] = key_lens[i];
 	}
 	if (want_counter) {
+		all[total] = cache->incr_key;
+		lens[total++] = cache->incr_key_len;
 		/* Absent after an increment: it failed on the server. */
 		cache->incr_answered = true;
 		cache->incr_status = MK_EUNAVAIL;
 	}
+	if (total == 0)
+		return MK_OK;
+	rc = memcached_mget(cache->memc, all, lens, total);
+	if (!memcached_success(rc))
+		return outcome(cache, rc);
 	for (;;) {
 		memcached_result_st *result = memcached_fetch_result(cache->memc, &cache->result, &rc);
 		const char *result_key;
-		size_t result_key_len;
+		size_t result_key_len, i;
 
 		if (result == NULL)
 			break;
@@ -327,21 +330,24 @@ lookup(struct mk_cache *cache, struct mk_arena *arena, const char *key,
 				cache->incr_status = MK_OK;
 			continue;
 		}
-		if (key != NULL && result_key_len == key_len && memcmp(result_key, key, key_len) == 0) {
+		for (i = 0; i < n; i++) {
+			if (out[i].bytes == NULL && key_lens[i] == result_key_len &&
+			    memcmp(keys[i], result_key, result_key_len) == 0)
+				break;
+		}
+		if (i < n) {
 			size_t len = memcached_result_length(result);
 			unsigned char *copy = mk_arena_alloc(arena, len + 1);
 
 			if (copy == NULL) {
-				found = MK_ENOMEM;
+				status = MK_ENOMEM;
 				continue; /* drain the rest of the answer all the same */
 			}
 			if (len > 0) /* an empty value may come as NULL */
 				memcpy(copy, memcached_result_value(result), len);
 			copy[len] = '\0';
-			out->bytes = copy;
-			out->len = len;
-			out->cas = memcached_result_cas(result);
-			found = MK_OK;
+			out[i] = (struct mk_cache_value){ .bytes = copy, .len = len,
+				.cas = memcached_result_cas(result) };
 		}
 	}
 	/*
@@ -349,11 +355,11 @@ lookup(struct mk_cache *cache, struct mk_arena *arena, const char *key,
 	 * says NOTFOUND); a timeout or a broken connection is an outage.
 	 */
 	if (want_counter && rc == MEMCACHED_NOTFOUND)
-		return recover_counter(cache, arena, key, key_len, out);
+		return recover_counter(cache, arena, keys, key_lens, n, out);
 	if (rc != MEMCACHED_END && rc != MEMCACHED_SUCCESS && rc != MEMCACHED_NOTFOUND)
 		return outcome(cache, rc);
 	(void)outcome(cache, MEMCACHED_SUCCESS);
-	return found;
+	return status;
 }
 
 /*
@@ -365,8 +371,9 @@ lookup(struct mk_cache *cache, struct mk_arena *arena, const char *key,
  * increment, and look key up again on its own.
  */
 static enum mk_err
-recover_counter(struct mk_cache *cache, struct mk_arena *arena, const char *key,
-    size_t key_len, struct mk_cache_value *out)
+recover_counter(struct mk_cache *cache, struct mk_arena *arena,
+    const char *const *keys, const size_t *key_lens, size_t n,
+    struct mk_cache_value *out)
 {
 	memcached_return_t rc;
 
@@ -377,9 +384,7 @@ recover_counter(struct mk_cache *cache, struct mk_arena *arena, const char *key,
 		rc = memcached_increment_with_initial(cache->memc, cache->incr_key, cache->incr_key_len,
 		    1, 1, (time_t)cache->incr_ttl_s, &cache->incr_value);
 	cache->incr_status = outcome(cache, rc);
-	if (key == NULL)
-		return MK_ENOTFOUND;
-	return lookup(cache, arena, key, key_len, out);
+	return lookup(cache, arena, keys, key_lens, n, out);
 }
 
 enum mk_err
@@ -389,7 +394,7 @@ mk_cache_incr_finish(struct mk_cache *cache, uint64_t *value)
 
 	assert(cache->incr_pending);
 	if (!cache->incr_answered)
-		(void)lookup(cache, NULL, NULL, 0, NULL);
+		(void)lookup(cache, NULL, NULL, NULL, 0, NULL);
 	cache->incr_pending = false;
 	rc = cache->incr_answered ? cache->incr_status : MK_EUNAVAIL;
 	if (rc == MK_OK)
@@ -401,7 +406,9 @@ enum mk_err
 mk_cache_get(struct mk_cache *cache, struct mk_arena *arena, const char *key,
     size_t key_len, struct mk_cache_value *out)
 {
-	return lookup(cache, arena, key, key_len, out);
+	enum mk_err rc = lookup(cache, arena, &key, &key_len, 1, out);
+
+	return rc == MK_OK && out->bytes == NULL ? MK_ENOTFOUND : rc;
 }
 
 enum mk_err
@@ -409,57 +416,7 @@ mk_cache_get_many(struct mk_cache *cache, struct mk_arena *arena,
     const char *const *keys, const size_t *key_lens, size_t n,
     struct mk_cache_value *out)
 {
-	enum mk_err found = MK_OK;
-	memcached_return_t rc;
-
-	for (size_t i = 0; i < n; i++) {
-		out[i].bytes = NULL;
-		out[i].len = 0;
-		if (key_lens[i] > MK_CACHE_KEY_MAX)
-			return MK_EINVAL;
-	}
-	/* An increment in flight is read first (a round trip of its own). */
-	settle(cache);
-	if (n == 0)
-		return MK_OK;
-	rc = memcached_mget(cache->memc, keys, key_lens, n);
-	if (!memcached_success(rc))
-		return outcome(cache, rc);
-	for (;;) {
-		memcached_result_st *result = memcached_fetch_result(cache->memc, &cache->result, &rc);
-		const char *result_key;
-		size_t result_key_len;
-
-		if (result == NULL)
-			break;
-		result_key = memcached_result_key_value(result);
-		result_key_len = memcached_result_key_length(result);
-		for (size_t i = 0; i < n; i++) {
-			size_t len;
-			unsigned char *copy;
-
-			if (out[i].bytes != NULL || key_lens[i] != result_key_len ||
-			    memcmp(keys[i], result_key, result_key_len) != 0)
-				continue;
-			len = memcached_result_length(result);
-			copy = mk_arena_alloc(arena, len + 1);
-			if (copy == NULL) {
-				found = MK_ENOMEM;
-				break; /* drain the rest of the answer all the same */
-			}
-			if (len > 0) /* an empty value may come as NULL */
-				memcpy(copy, memcached_result_value(result), len);
-			copy[len] = '\0';
-			out[i].bytes = copy;
-			out[i].len = len;
-			out[i].cas = memcached_result_cas(result);
-			break;
-		}
-	}
-	if (rc != MEMCACHED_END && rc != MEMCACHED_SUCCESS && rc != MEMCACHED_NOTFOUND)
-		return outcome(cache, rc);
-	(void)outcome(cache, MEMCACHED_SUCCESS);
-	return found;
+	return lookup(cache, arena, keys, key_lens, n, out);
 }
 
 /*
@@ -471,7 +428,7 @@ static void
 settle(struct mk_cache *cache)
 {
 	if (cache->incr_pending && !cache->incr_answered)
-		(void)lookup(cache, NULL, NULL, 0, NULL);
+		(void)lookup(cache, NULL, NULL, NULL, 0, NULL);
 }
 
 /* Maps a storage command's answer. */

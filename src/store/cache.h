@@ -89,10 +89,10 @@ enum mk_err mk_cache_get(struct mk_cache *cache, struct mk_arena *arena,
     const char *key, size_t key_len, struct mk_cache_value *out);
 
 /*
- * Looks n keys up in one round trip (one per server holding some):
- * out[i] gets key i's value, or bytes NULL when it is absent. MK_OK,
- * MK_EUNAVAIL or MK_ENOMEM. An increment in flight is read first, in a
- * round trip of its own.
+ * Looks n keys (at most 128) up in one round trip (one per server holding
+ * some): out[i] gets key i's value, or bytes NULL when it is absent.
+ * MK_OK, MK_EUNAVAIL, MK_EINVAL or MK_ENOMEM. An increment in flight
+ * rides along.
  */
 enum mk_err mk_cache_get_many(struct mk_cache *cache, struct mk_arena *arena,
     const char *const *keys, const size_t *key_lens, size_t n,
