@@ -43,6 +43,7 @@
 #include "core/base64url.h"
 #include "core/buf.h"
 #include "core/config.h"
+#include "core/hash.h"
 #include "core/json_parse.h"
 #include "http/request_id.h"
 
@@ -653,11 +654,7 @@ check_claims(const struct mk_jwt_verifier *v, struct mk_arena *arena,
 static size_t
 token_slot(const char *token, size_t len)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;
-
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ (unsigned char)token[i]) * 0x100000001b3ULL;
-	return (size_t)(h % TOKEN_CACHE_SLOTS);
+	return (size_t)(mk_fnv1a64(token, len) % TOKEN_CACHE_SLOTS);
 }
 
 /* Keeps a token that just verified, with its claims. */

@@ -17,6 +17,7 @@
 #include "auth/ratelimit.h"
 #include "core/cidr.h"
 #include "core/config.h"
+#include "core/hash.h"
 #include "core/metrics.h"
 #include "http/request.h"
 #include "store/cache.h"
@@ -73,11 +74,7 @@ mk_ratelimit_free(struct mk_rate_limiter *limiter)
 static uint64_t
 hash_client(const char *client)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;
-
-	for (const unsigned char *p = (const unsigned char *)client; *p != '\0'; p++)
-		h = (h ^ *p) * 0x100000001b3ULL;
-	return h | 1; /* 0 marks an empty slot */
+	return mk_fnv1a64(client, strlen(client)) | 1; /* 0 marks an empty slot */
 }
 
 static uint64_t

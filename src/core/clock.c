@@ -1,6 +1,7 @@
 /*
  * Clocks (core layer); see clock.h.
  */
+#include <errno.h>
 #include <stdio.h>
 
 #include "core/clock.h"
@@ -48,4 +49,13 @@ mk_clock_rfc3339(char *out, size_t size, const struct timespec *when,
 	if (n < 0)
 		return 0;
 	return (size_t)n < size ? (size_t)n : size - 1;
+}
+
+void
+mk_clock_sleep_ms(int ms, int interruptible)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !interruptible)
+		;
 }

@@ -16,6 +16,12 @@ uint64_t mk_clock_mono_us(void);
 int64_t mk_clock_mono_ms(void);
 
 /*
+ * Sleeps ms milliseconds; a signal cuts the sleep short only when
+ * interruptible (a loop that must notice a stop request).
+ */
+void mk_clock_sleep_ms(int ms, int interruptible);
+
+/*
  * Writes the wall-clock time as "2026-11-25T06:18:29.123Z" (millis when
  * with_millis, else whole seconds) into out, which must hold 25 bytes.
  * Returns the length written, without the NUL.

@@ -11,58 +11,29 @@
 #include "jobs/queue.h"
 #include "store/db.h"
 
-#define RFC3339(col) "DATE_FORMAT(" col ", '%Y-%m-%dT%H:%i:%sZ')"
 #define JOB_COLUMNS "id, type, payload, status, attempts, max_attempts, " \
-	RFC3339("run_at") ", last_error, " RFC3339("created_at") ", " \
-	RFC3339("updated_at") ", " RFC3339("finished_at")
+	MK_DB_RFC3339("run_at") ", last_error, " MK_DB_RFC3339("created_at") ", " \
+	MK_DB_RFC3339("updated_at") ", " MK_DB_RFC3339("finished_at")
 /* The longest back-off: an hour. */
 #define BACKOFF_MAX_MS 3600000LL
 
 const char *const mk_job_statuses[5] = { "queued", "running", "done", "failed", "dead" };
 
-static struct mk_db_value
-int_value(int64_t v)
-{
-	return (struct mk_db_value){ .type = MK_DB_INT, .integer = v };
-}
-
-static struct mk_db_value
-text_value(const char *s, size_t len)
-{
-	return (struct mk_db_value){ .type = MK_DB_TEXT, .text = s, .len = len };
-}
-
-static const char *
-cell_text(const struct mk_db_rows *rows, size_t row, size_t col)
-{
-	const struct mk_db_value *cell = mk_db_cell(rows, row, col);
-
-	return cell->type == MK_DB_TEXT ? cell->text : NULL;
-}
-
-static int64_t
-cell_int(const struct mk_db_rows *rows, size_t row, size_t col)
-{
-	const char *text = cell_text(rows, row, col);
-
-	return text != NULL ? strtoll(text, NULL, 10) : 0;
-}
-
 /* Fills *job from row of a SELECT of JOB_COLUMNS. */
 static void
 read_job(const struct mk_db_rows *rows, size_t row, struct mk_job *job)
 {
-	job->id = cell_int(rows, row, 0);
-	job->type = cell_text(rows, row, 1);
-	job->payload = cell_text(rows, row, 2);
-	job->status = cell_text(rows, row, 3);
-	job->attempts = (unsigned)cell_int(rows, row, 4);
-	job->max_attempts = (unsigned)cell_int(rows, row, 5);
-	job->run_at = cell_text(rows, row, 6);
-	job->last_error = cell_text(rows, row, 7);
-	job->created_at = cell_text(rows, row, 8);
-	job->updated_at = cell_text(rows, row, 9);
-	job->finished_at = cell_text(rows, row, 10);
+	job->id = mk_db_cell_int(rows, row, 0);
+	job->type = mk_db_cell_text(rows, row, 1);
+	job->payload = mk_db_cell_text(rows, row, 2);
+	job->status = mk_db_cell_text(rows, row, 3);
+	job->attempts = (unsigned)mk_db_cell_int(rows, row, 4);
+	job->max_attempts = (unsigned)mk_db_cell_int(rows, row, 5);
+	job->run_at = mk_db_cell_text(rows, row, 6);
+	job->last_error = mk_db_cell_text(rows, row, 7);
+	job->created_at = mk_db_cell_text(rows, row, 8);
+	job->updated_at = mk_db_cell_text(rows, row, 9);
+	job->finished_at = mk_db_cell_text(rows, row, 10);
 }
 
 enum mk_err
@@ -70,9 +41,9 @@ mk_jobs_enqueue(struct mk_db *db, const char *type, const char *payload_json,
     unsigned max_attempts, int64_t *id)
 {
 	struct mk_db_value params[] = {
-		text_value(type, strlen(type)),
-		text_value(payload_json, strlen(payload_json)),
-		int_value(max_attempts),
+		mk_db_text(type, strlen(type)),
+		mk_db_text(payload_json, strlen(payload_json)),
+		mk_db_int(max_attempts),
 	};
 	uint64_t insert_id = 0;
 	enum mk_err rc;
@@ -87,7 +58,7 @@ mk_jobs_enqueue(struct mk_db *db, const char *type, const char *payload_json,
 enum mk_err
 mk_jobs_get(struct mk_db *db, struct mk_arena *arena, int64_t id, struct mk_job *out)
 {
-	struct mk_db_value key = int_value(id);
+	struct mk_db_value key = mk_db_int(id);
 	struct mk_db_rows rows;
 	enum mk_err rc;
 
@@ -114,9 +85,9 @@ static enum mk_err
 take(struct mk_db *db, struct claim_work *w, const struct mk_db_rows *rows, size_t row)
 {
 	struct mk_db_value params[] = {
-		text_value(w->runner, strlen(w->runner)),
-		int_value((int64_t)w->lease_ms * 1000),
-		int_value(cell_int(rows, row, 0)),
+		mk_db_text(w->runner, strlen(w->runner)),
+		mk_db_int((int64_t)w->lease_ms * 1000),
+		mk_db_int(mk_db_cell_int(rows, row, 0)),
 	};
 	struct mk_job *job = &w->out[w->got];
 	enum mk_err rc;
@@ -138,7 +109,7 @@ static enum mk_err
 claim_in_transaction(struct mk_db *db, void *ctx)
 {
 	struct claim_work *w = ctx;
-	struct mk_db_value limit = int_value((int64_t)w->n);
+	struct mk_db_value limit = mk_db_int((int64_t)w->n);
 	struct mk_db_rows rows;
 	enum mk_err rc;
 
@@ -149,7 +120,7 @@ claim_in_transaction(struct mk_db *db, void *ctx)
 	 * ready row of a long backlog.
 	 */
 	for (int s = 0; s < 2 && w->got < w->n; s++) {
-		limit = int_value((int64_t)(w->n - w->got));
+		limit = mk_db_int((int64_t)(w->n - w->got));
 		rc = mk_db_select(db, w->arena, s == 0 ?
 		    "SELECT " JOB_COLUMNS " FROM jobs WHERE status = 'queued' AND run_at <= NOW(6) "
 		    "ORDER BY run_at, id LIMIT ? FOR UPDATE SKIP LOCKED" :
@@ -165,17 +136,17 @@ claim_in_transaction(struct mk_db *db, void *ctx)
 	if (w->got == w->n)
 		return MK_OK;
 	/* Leases that ran out: their runner died or hung. */
-	limit = int_value((int64_t)(w->n - w->got));
+	limit = mk_db_int((int64_t)(w->n - w->got));
 	rc = mk_db_select(db, w->arena,
 	    "SELECT " JOB_COLUMNS " FROM jobs WHERE status = 'running' AND locked_until < NOW(6) "
 	    "ORDER BY locked_until, id LIMIT ? FOR UPDATE SKIP LOCKED", &limit, 1, &rows);
 	if (rc != MK_OK)
 		return rc;
 	for (size_t i = 0; i < rows.nrows; i++) {
-		if (cell_int(&rows, i, 4) < cell_int(&rows, i, 5)) {
+		if (mk_db_cell_int(&rows, i, 4) < mk_db_cell_int(&rows, i, 5)) {
 			rc = take(db, w, &rows, i);
 		} else {
-			struct mk_db_value key = int_value(cell_int(&rows, i, 0));
+			struct mk_db_value key = mk_db_int(mk_db_cell_int(&rows, i, 0));
 
 			rc = mk_db_execute(db,
 			    "UPDATE jobs SET status = 'dead', locked_by = NULL, locked_until = NULL, "
@@ -208,7 +179,7 @@ mk_jobs_claim(struct mk_db *db, struct mk_arena *arena, const char *runner,
 enum mk_err
 mk_jobs_hold(struct mk_db *db, struct mk_arena *arena, int64_t id, const char *runner)
 {
-	struct mk_db_value params[] = { int_value(id), text_value(runner, strlen(runner)) };
+	struct mk_db_value params[] = { mk_db_int(id), mk_db_text(runner, strlen(runner)) };
 	struct mk_db_rows rows;
 	enum mk_err rc;
 
@@ -230,9 +201,9 @@ mk_jobs_renew(struct mk_db *db, const struct mk_job *job, const char *runner,
     int lease_ms)
 {
 	struct mk_db_value params[] = {
-		int_value((int64_t)lease_ms * 1000),
-		int_value(job->id),
-		text_value(runner, strlen(runner)),
+		mk_db_int((int64_t)lease_ms * 1000),
+		mk_db_int(job->id),
+		mk_db_text(runner, strlen(runner)),
 	};
 	uint64_t affected = 0;
 	enum mk_err rc;
@@ -248,7 +219,7 @@ mk_jobs_renew(struct mk_db *db, const struct mk_job *job, const char *runner,
 enum mk_err
 mk_jobs_release(struct mk_db *db, const struct mk_job *job, const char *runner)
 {
-	struct mk_db_value params[] = { int_value(job->id), text_value(runner, strlen(runner)) };
+	struct mk_db_value params[] = { mk_db_int(job->id), mk_db_text(runner, strlen(runner)) };
 
 	return mk_db_execute(db,
 	    "UPDATE jobs SET status = IF(attempts > 1, 'failed', 'queued'), attempts = attempts - 1, "
@@ -259,7 +230,7 @@ mk_jobs_release(struct mk_db *db, const struct mk_job *job, const char *runner)
 enum mk_err
 mk_jobs_purge(struct mk_db *db, int keep_days, unsigned limit, uint64_t *purged)
 {
-	struct mk_db_value params[] = { int_value(keep_days), int_value(limit) };
+	struct mk_db_value params[] = { mk_db_int(keep_days), mk_db_int(limit) };
 
 	return mk_db_execute(db,
 	    "DELETE FROM jobs WHERE status = 'done' AND finished_at < NOW(6) - INTERVAL ? DAY LIMIT ?",
@@ -269,7 +240,7 @@ mk_jobs_purge(struct mk_db *db, int keep_days, unsigned limit, uint64_t *purged)
 enum mk_err
 mk_jobs_finish(struct mk_db *db, int64_t id)
 {
-	struct mk_db_value key = int_value(id);
+	struct mk_db_value key = mk_db_int(id);
 
 	return mk_db_execute(db,
 	    "UPDATE jobs SET status = 'done', locked_by = NULL, locked_until = NULL, "
@@ -294,12 +265,12 @@ mk_jobs_fail(struct mk_db *db, const struct mk_job *job, const char *runner,
 		error_len = MK_JOB_ERROR_MAX;
 	{
 		struct mk_db_value params[] = {
-			text_value(dead ? "dead" : "failed", dead ? 4 : 6),
-			int_value(delay_ms * 1000),
-			text_value(error, error_len),
-			int_value(dead ? 1 : 0),
-			int_value(job->id),
-			text_value(runner, strlen(runner)),
+			mk_db_text(dead ? "dead" : "failed", dead ? 4 : 6),
+			mk_db_int(delay_ms * 1000),
+			mk_db_text(error, error_len),
+			mk_db_int(dead ? 1 : 0),
+			mk_db_int(job->id),
+			mk_db_text(runner, strlen(runner)),
 		};
 
 		return mk_db_execute(db,
@@ -345,11 +316,11 @@ mk_jobs_count(struct mk_db *db, struct mk_arena *arena, uint64_t counts[5])
 	if (rc != MK_OK)
 		return rc;
 	for (size_t r = 0; r < rows.nrows; r++) {
-		const char *status = cell_text(&rows, r, 0);
+		const char *status = mk_db_cell_text(&rows, r, 0);
 
 		for (size_t s = 0; s < 5; s++) {
 			if (status != NULL && strcmp(status, mk_job_statuses[s]) == 0)
-				counts[s] = (uint64_t)cell_int(&rows, r, 1);
+				counts[s] = (uint64_t)mk_db_cell_int(&rows, r, 1);
 		}
 	}
 	return MK_OK;

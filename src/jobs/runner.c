@@ -162,15 +162,6 @@ run_batch(struct runner *r)
 	return got;
 }
 
-static void
-pause_ms(int ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
-
-	/* A stop signal cuts the pause short (EINTR). */
-	(void)nanosleep(&ts, NULL);
-}
-
 static int
 install_signals(void)
 {
@@ -252,7 +243,7 @@ mk_jobs_runner_run(const struct mk_config *config, int under_master, int drain)
 		if (claimed == 0) {
 			if (drain)
 				break;
-			pause_ms(config->job_poll_ms);
+			mk_clock_sleep_ms(config->job_poll_ms, 1); /* a stop cuts it short */
 		}
 	}
 	status = 0;

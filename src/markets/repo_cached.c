@@ -42,6 +42,8 @@
 #include <unistd.h>
 
 #include "core/arena.h"
+#include "core/clock.h"
+#include "core/hash.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "markets/repo.h"
@@ -117,12 +119,7 @@ get_u64(const unsigned char *p)
 static uint64_t
 checksum(const void *bytes, size_t len)
 {
-	const unsigned char *p = bytes;
-	uint64_t h = 0xcbf29ce484222325ULL;
-
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ p[i]) * 0x100000001b3ULL;
-	return h;
+	return mk_fnv1a64(bytes, len);
 }
 
 static size_t
@@ -232,16 +229,6 @@ invalidate(struct repo_cached *repo, int64_t id)
 	repo->backlog[repo->nbacklog++] = id;
 }
 
-/* Sleeps ms milliseconds (a reader waiting for another's fill). */
-static void
-pause_ms(int ms)
-{
-	struct timespec ts = { .tv_sec = 0, .tv_nsec = (long)ms * 1000000L };
-
-	while (nanosleep(&ts, &ts) != 0)
-		;
-}
-
 /*
  * A miss: takes the lease, reads the row, and swaps the lease for the
  * document unless a write deleted the lease meanwhile.
@@ -328,7 +315,7 @@ cached_get_document(struct mk_market_repo *base, struct mk_arena *arena,
 			break;
 		if (waited == 0)
 			mk_metrics_count(MK_COUNTER_CACHE_LEASE_WAITS);
-		pause_ms(step);
+		mk_clock_sleep_ms(step, 0);
 		waited += step;
 		step = step < 8 ? step * 2 : step;
 	}

@@ -24,7 +24,6 @@ struct repo_mysql {
 	unsigned job_max_attempts;  /* of the index jobs writes enqueue */
 };
 
-#define RFC3339(col) "DATE_FORMAT(" col ", '%Y-%m-%dT%H:%i:%sZ')"
 
 static const char *const columns[MK_MARKET_FIELD__MAX] = {
 	[MK_MARKET_ID] = "id",
@@ -33,9 +32,9 @@ static const char *const columns[MK_MARKET_FIELD__MAX] = {
 	[MK_MARKET_STATUS] = "status",
 	[MK_MARKET_VOLUME] = "volume",
 	[MK_MARKET_CREATOR_ID] = "creator_id",
-	[MK_MARKET_END_DATE] = RFC3339("end_date"),
-	[MK_MARKET_CREATED_AT] = RFC3339("created_at"),
-	[MK_MARKET_UPDATED_AT] = RFC3339("updated_at"),
+	[MK_MARKET_END_DATE] = MK_DB_RFC3339("end_date"),
+	[MK_MARKET_CREATED_AT] = MK_DB_RFC3339("created_at"),
+	[MK_MARKET_UPDATED_AT] = MK_DB_RFC3339("updated_at"),
 };
 
 static int64_t
@@ -649,7 +648,7 @@ repo_buy(struct mk_market_repo *base, struct mk_arena *arena,
 	return rc;
 }
 
-#define POSITION_COLUMNS "id, market_id, user_id, side, amount, " RFC3339("created_at") \
+#define POSITION_COLUMNS "id, market_id, user_id, side, amount, " MK_DB_RFC3339("created_at") \
 	", DATE_FORMAT(created_at, '%Y-%m-%d %H:%i:%s.%f')"
 
 static void

@@ -38,6 +38,7 @@
 #include "core/clock.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "core/hash.h"
 #include "search/embedder.h"
 
 #define TEXT_MAX (64 * 1024)          /* as the hash embedder reads */
@@ -737,11 +738,7 @@ parse_url(struct http_embedder *e, const char *url, char *err, size_t errlen)
 static uint64_t
 name_hash(const char *s)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;
-
-	for (; *s != '\0'; s++)
-		h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
-	return h;
+	return mk_fnv1a64(s, strlen(s));
 }
 
 /*

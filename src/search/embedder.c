@@ -65,6 +65,7 @@
 #include "core/config.h"
 #include "core/json.h"
 #include "core/json_parse.h"
+#include "core/hash.h"
 #include "search/embedder.h"
 
 #define HASH_NAME "hash-v1"
@@ -73,8 +74,6 @@
 #define TABLE_SLOTS 4096      /* a power of two */
 #define TABLE_LOAD 3072       /* 3/4 full: probes stay short */
 
-#define FNV_OFFSET 0xcbf29ce484222325ULL
-#define FNV_PRIME 0x100000001b3ULL
 
 #define WEIGHT_UNIGRAM 1.0f
 #define WEIGHT_BIGRAM 0.5f
@@ -127,19 +126,9 @@ static const char *const stopwords[] = {
 };
 
 static inline uint64_t
-fnv_bytes(uint64_t h, const unsigned char *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		h ^= p[i];
-		h *= FNV_PRIME;
-	}
-	return h;
-}
-
-static inline uint64_t
 fnv_byte(uint64_t h, unsigned char c)
 {
-	return (h ^ c) * FNV_PRIME;
+	return mk_fnv1a64_update(h, &c, 1);
 }
 
 /* FNV-1a alone leaves the low bits (the bucket) weakly mixed. */
@@ -271,7 +260,7 @@ add_trigrams(struct hash_embedder *e, const struct scan *s)
 	float weight = WEIGHT_TRIGRAMS / (float)m;
 
 	for (size_t k = 0; k < m; k++) {
-		uint64_t h = fnv_byte(FNV_OFFSET, 'T');
+		uint64_t h = fnv_byte(MK_FNV1A64_INIT, 'T');
 
 		for (size_t sym = k; sym < k + 3; sym++) {
 			if (sym == 0) {
@@ -282,7 +271,7 @@ add_trigrams(struct hash_embedder *e, const struct scan *s)
 				size_t from = s->starts[sym - 1];
 				size_t to = sym < m ? s->starts[sym] : s->len;
 
-				h = fnv_bytes(h, s->bytes + from, to - from);
+				h = mk_fnv1a64_update(h, s->bytes + from, to - from);
 			}
 		}
 		add_feature(e, h, weight);
@@ -302,12 +291,12 @@ end_token(struct hash_embedder *e, struct scan *s)
 			goto reset;
 		s->len = s->chars = stem(s->bytes, s->len);
 	}
-	add_feature(e, fnv_bytes(fnv_byte(FNV_OFFSET, 'U'), s->bytes, s->len),
+	add_feature(e, mk_fnv1a64_update(fnv_byte(MK_FNV1A64_INIT, 'U'), s->bytes, s->len),
 	    WEIGHT_UNIGRAM);
 	if (s->have_prev)
-		add_feature(e, fnv_bytes(s->prev_state, s->bytes, s->len),
+		add_feature(e, mk_fnv1a64_update(s->prev_state, s->bytes, s->len),
 		    WEIGHT_BIGRAM);
-	h = fnv_bytes(fnv_byte(FNV_OFFSET, 'B'), s->bytes, s->len);
+	h = mk_fnv1a64_update(fnv_byte(MK_FNV1A64_INIT, 'B'), s->bytes, s->len);
 	s->prev_state = fnv_byte(h, ' ');
 	s->have_prev = true;
 	if (!s->digit)

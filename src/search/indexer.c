@@ -109,9 +109,9 @@ store_batch(struct mk_db *db, void *ctx)
 		return rc;
 	/* Both lists ascend: keep the ids still there, in place. */
 	for (size_t i = 0; i < w->n; i++) {
-		while (r < rows.nrows && strtoll(mk_db_cell(&rows, r, 0)->text, NULL, 10) < w->ids[i])
+		while (r < rows.nrows && mk_db_cell_int(&rows, r, 0) < w->ids[i])
 			r++;
-		if (r == rows.nrows || strtoll(mk_db_cell(&rows, r, 0)->text, NULL, 10) != w->ids[i])
+		if (r == rows.nrows || mk_db_cell_int(&rows, r, 0) != w->ids[i])
 			continue;
 		w->ids[kept] = w->ids[i];
 		w->versions[kept] = w->versions[i];
@@ -179,8 +179,8 @@ mk_indexer_reindex_all(struct mk_db *db, struct mk_arena *arena,
 			text[name_len] = '\n';
 			memcpy(text + name_len + 1, description_len > 0 ? description->text : "", description_len);
 			text[name_len + 1 + description_len] = '\0';
-			work.ids[r] = strtoll(mk_db_cell(&rows, r, 0)->text, NULL, 10);
-			work.versions[r] = strtoull(mk_db_cell(&rows, r, 3)->text, NULL, 10);
+			work.ids[r] = mk_db_cell_int(&rows, r, 0);
+			work.versions[r] = (uint64_t)mk_db_cell_int(&rows, r, 3);
 			rc = mk_embed(embedder, text, name_len + 1 + description_len,
 			    work.vectors + r * embedder->dim);
 			if (rc != MK_OK)

@@ -14,20 +14,6 @@
 
 #define PAGE_ROWS 2000
 
-static struct mk_db_value
-int_value(int64_t v)
-{
-	return (struct mk_db_value){ .type = MK_DB_INT, .integer = v };
-}
-
-static int64_t
-cell_int(const struct mk_db_rows *rows, size_t row, size_t col)
-{
-	const struct mk_db_value *cell = mk_db_cell(rows, row, col);
-
-	return cell->type == MK_DB_TEXT ? strtoll(cell->text, NULL, 10) : 0;
-}
-
 /*
  * Takes count change sequence numbers, *seq being the first (locks
  * search_state until commit).
@@ -44,8 +30,8 @@ next_seqs(struct mk_db *db, struct mk_arena *arena, size_t count, int64_t *seq)
 		return rc;
 	if (rows.nrows != 1)
 		return MK_EINTERNAL;
-	*seq = cell_int(&rows, 0, 0) + 1;
-	value = int_value(*seq + (int64_t)count - 1);
+	*seq = mk_db_cell_int(&rows, 0, 0) + 1;
+	value = mk_db_int(*seq + (int64_t)count - 1);
 	return mk_db_execute(db, "UPDATE search_state SET seq = ? WHERE id = 1", &value, 1, NULL, NULL);
 }
 
@@ -104,14 +90,14 @@ mk_vectors_put_batch(struct mk_db *db, struct mk_arena *arena,
 			if (bytes == NULL)
 				return MK_ENOMEM;
 			mk_buf_puts(&sql, r == 0 ? "(?, ?, ?, ?, ?, ?)" : ", (?, ?, ?, ?, ?, ?)");
-			params[6 * r] = int_value(ids[i]);
+			params[6 * r] = mk_db_int(ids[i]);
 			params[6 * r + 1] = (struct mk_db_value){ .type = MK_DB_TEXT, .text = embedder,
 				.len = strlen(embedder) };
-			params[6 * r + 2] = int_value(dim);
+			params[6 * r + 2] = mk_db_int(dim);
 			params[6 * r + 3] = (struct mk_db_value){ .type = MK_DB_BLOB,
 				.text = (const char *)bytes, .len = (size_t)dim * 4 };
-			params[6 * r + 4] = int_value((int64_t)versions[i]);
-			params[6 * r + 5] = int_value(seq + (int64_t)i);
+			params[6 * r + 4] = mk_db_int((int64_t)versions[i]);
+			params[6 * r + 5] = mk_db_int(seq + (int64_t)i);
 		}
 		mk_buf_puts(&sql, " ON DUPLICATE KEY UPDATE "
 		    /*
@@ -137,7 +123,7 @@ mk_vectors_put_batch(struct mk_db *db, struct mk_arena *arena,
 enum mk_err
 mk_vectors_tombstone(struct mk_db *db, struct mk_arena *arena, int64_t market_id)
 {
-	struct mk_db_value key = int_value(market_id);
+	struct mk_db_value key = mk_db_int(market_id);
 	struct mk_db_rows rows;
 	int64_t seq = 0;
 	enum mk_err rc;
@@ -150,7 +136,7 @@ mk_vectors_tombstone(struct mk_db *db, struct mk_arena *arena, int64_t market_id
 	if ((rc = next_seqs(db, arena, 1, &seq)) != MK_OK)
 		return rc;
 	{
-		struct mk_db_value params[] = { int_value(seq), key };
+		struct mk_db_value params[] = { mk_db_int(seq), key };
 
 		return mk_db_execute(db,
 		    "UPDATE market_embeddings SET vector = NULL, seq = ? WHERE market_id = ?",
@@ -195,11 +181,11 @@ mk_vectors_refresh(struct mk_db *db, struct mk_arena *scratch,
 		return rc;
 	if (rows.nrows != 1)
 		return MK_EINTERNAL;
-	target = (uint64_t)cell_int(&rows, 0, 0);
+	target = (uint64_t)mk_db_cell_int(&rows, 0, 0);
 	while (mk_vector_index_seq(index) < target) {
 		struct mk_db_value params[] = {
-			int_value((int64_t)mk_vector_index_seq(index)),
-			int_value(PAGE_ROWS),
+			mk_db_int((int64_t)mk_vector_index_seq(index)),
+			mk_db_int(PAGE_ROWS),
 		};
 
 		mk_arena_reset(scratch);
@@ -222,18 +208,18 @@ mk_vectors_refresh(struct mk_db *db, struct mk_arena *scratch,
 			break;
 		}
 		for (size_t r = 0; r < rows.nrows; r++) {
-			int64_t id = cell_int(&rows, r, 0);
+			int64_t id = mk_db_cell_int(&rows, r, 0);
 			const struct mk_db_value *name = mk_db_cell(&rows, r, 1);
 
 			if (name->type == MK_DB_TEXT && strcmp(name->text, embedder) == 0 &&
-			    cell_int(&rows, r, 2) == (int64_t)dim &&
+			    mk_db_cell_int(&rows, r, 2) == (int64_t)dim &&
 			    decode_vector(mk_db_cell(&rows, r, 3), dim, vector)) {
 				if ((rc = mk_vector_index_put(index, id, vector)) != MK_OK)
 					return rc;
 			} else {
 				mk_vector_index_remove(index, id);
 			}
-			mk_vector_index_set_seq(index, (uint64_t)cell_int(&rows, r, 4));
+			mk_vector_index_set_seq(index, (uint64_t)mk_db_cell_int(&rows, r, 4));
 		}
 	}
 	mk_arena_reset(scratch);

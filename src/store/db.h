@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "core/err.h"
 
@@ -107,5 +108,40 @@ mk_db_cell(const struct mk_db_rows *rows, size_t row, size_t col)
 {
 	return &rows->cells[row * rows->ncols + col];
 }
+
+/* A cell's text, or NULL for SQL NULL. */
+static inline const char *
+mk_db_cell_text(const struct mk_db_rows *rows, size_t row, size_t col)
+{
+	const struct mk_db_value *cell = mk_db_cell(rows, row, col);
+
+	return cell->type == MK_DB_TEXT ? cell->text : NULL;
+}
+
+/* A cell as an integer (0 for SQL NULL). */
+static inline int64_t
+mk_db_cell_int(const struct mk_db_rows *rows, size_t row, size_t col)
+{
+	const char *text = mk_db_cell_text(rows, row, col);
+
+	return text != NULL ? strtoll(text, NULL, 10) : 0;
+}
+
+/* An integer parameter. */
+static inline struct mk_db_value
+mk_db_int(int64_t v)
+{
+	return (struct mk_db_value){ .type = MK_DB_INT, .integer = v };
+}
+
+/* A text parameter of len bytes. */
+static inline struct mk_db_value
+mk_db_text(const char *s, size_t len)
+{
+	return (struct mk_db_value){ .type = MK_DB_TEXT, .text = s, .len = len };
+}
+
+/* A DATETIME column as the contract's RFC 3339 UTC text, in SQL. */
+#define MK_DB_RFC3339(col) "DATE_FORMAT(" col ", '%Y-%m-%dT%H:%i:%sZ')"
 
 #endif
