@@ -209,6 +209,21 @@ my $common = { MARKETS_RATE_LIMIT => '1000000/60', MARKETS_EMBEDDER => 'http', M
 	is($u->[1], 3, 'after max_attempts (3)');
 	is($u->[2], 'unknown job type', 'last_error "unknown job type"');
 	ok($u->[3] ne '-', 'finished_at set');
+
+	# Hostile payloads of a known type: dead with the reason, nothing else touched.
+	for my $case (['{}', 'no market_id'], ['{"market_id":"1"}', 'a string'], ['{"market_id":-3}', 'negative'],
+		['{"market_id":1.5}', 'not an integer'], ['[1,2]', 'not an object'],
+		['{"market_id":1,"market_id":2}', 'a duplicated member']) {
+		my ($payload, $what) = @$case;
+		(my $quoted = $payload) =~ s/'/''/g;
+		$t->sql("INSERT INTO jobs (type, payload, max_attempts) VALUES ('index_market', '$quoted', 1)");
+		my ($id) = map { $_->[0] } $t->sql(q{SELECT MAX(id) FROM jobs});
+		ok($t->wait_until(15, sub { job_row($t, $id)->[0] eq 'dead' }), "payload $what: the job ends dead")
+			or diag(explain(job_row($t, $id)));
+		is(job_row($t, $id)->[2], 'payload has no market_id', "payload $what: last_error says why");
+	}
+	ok(scalar(grep { /"level":"(error|warn)"/ && /"role":"worker"/ && /500|internal/ } $t->log_text_lines) == 0,
+		'no worker reported an internal error meanwhile');
 	$t->finish;
 }
 

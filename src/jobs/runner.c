@@ -198,7 +198,8 @@ mk_jobs_runner_run(const struct mk_config *config, int under_master, int drain)
 	mk_log_set_role("runner");
 	mk_metrics_set_background(true);
 	/* Told apart from the workers in ps and /proc (same binary, same parent). */
-	(void)prctl(PR_SET_NAME, "markets-runner", 0, 0, 0);
+	if (prctl(PR_SET_NAME, "markets-runner", 0, 0, 0) != 0)
+		mk_log(MK_LOG_WARN, "cannot name the runner process: %s", strerror(errno));
 	if (install_signals() != 0) {
 		mk_log(MK_LOG_ERROR, "cannot install signal handlers: %s", strerror(errno));
 		return 1;
