@@ -11,6 +11,7 @@
 #define MK_APP_H
 
 #include "core/cidr.h"
+#include "http/health.h"
 #include "http/middleware.h"
 
 #include <stddef.h>
@@ -34,6 +35,7 @@ struct mk_app {
 	struct mk_search *search;      /* embedder and vector index; NULL without a database */
 	unsigned char cursor_key[32];  /* MAC key of list cursors (markets/cursor.h) */
 	int64_t next_purge_ms;         /* when this worker next purges expired keys */
+	struct mk_ready_probe ready_probe; /* /readyz's last answer (http/health.h) */
 	struct mk_rate_limiter *limiter;
 	struct mk_cidr_list metrics_allow; /* who may read /metrics */
 	char route_labels[MK_METRICS_ROUTES_MAX][48];

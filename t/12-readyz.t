@@ -9,6 +9,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
 use Markets::Test;
+use Time::HiRes qw(time sleep);
 
 my $t = Markets::Test->new(env => { MARKETS_RATE_LIMIT => '3/60' });
 sub h { Markets::Test::header(@_) }
@@ -27,12 +28,25 @@ for (1 .. 5) {
 	is_deeply($r->{json}{data}, { status => 'ready', database => 'ok', memcached => 'ok' }, 'both backends ok');
 	ok(!defined h($r, 'X-RateLimit-Limit'), '/readyz is not rate limited (limit 3/60, 5 calls)');
 }
+# Polling is cheap: each worker pings the backends at most once a second
+# and answers from that result meanwhile (COM_PING counts as an admin command).
+sub pings { ($t->sql("SHOW GLOBAL STATUS LIKE 'Com_admin_commands'"))[0][1] }
+my ($pings_before, $t0) = (pings(), time);
+my @burst = map { $t->get('/readyz')->{status} } 1 .. 200;
+my $elapsed = time - $t0;
+my $pings = pings() - $pings_before;
+is_deeply([grep { $_ != 200 } @burst], [], '200 readiness polls: all 200');
+my $bound = 2 * (int($elapsed) + 2);
+ok($pings <= $bound, sprintf('200 polls in %.2f s cost %d database pings (at most one per worker per second: <= %d)',
+	$elapsed, $pings, $bound));
 my ($grants) = $t->sql("SHOW GRANTS FOR 'markets'\@'localhost'");
 unlike(join(' ', @{ $grants || [] }), qr/ALL PRIVILEGES ON \*\.\*/, "the app's account is not a superuser");
 
 # memcached down: 503 naming it; back: 200.
 stop_service('memcached');
-my $r = $t->get('/readyz');
+# A worker answers from a result up to a second old.
+my $r;
+$t->wait_until(5, sub { $r = $t->get('/readyz'); $r->{status} == 503 });
 $t->is_error($r, 503, 'unavailable', 'memcached down');
 like($r->{json}{error}, qr/memcached/, 'the message names memcached');
 unlike($r->{json}{error}, qr/database/, 'and not the database');
@@ -43,14 +57,16 @@ ok($t->wait_until(10, sub { $t->get('/readyz')->{status} == 200 }), 'memcached b
 
 # MariaDB down: 503 naming it; back: 200, the workers reconnect by themselves.
 stop_service('mysqld');
-$r = $t->get('/readyz');
+$t->wait_until(5, sub { $r = $t->get('/readyz'); $r->{status} == 503 });
 $t->is_error($r, 503, 'unavailable', 'database down');
 like($r->{json}{error}, qr/database/, 'the message names the database');
 is($t->get('/healthz')->{status}, 200, '/healthz still 200');
 ok((grep { /database unavailable/ } $t->log_text_lines), 'the outage is logged');
 $t->start('mariadb');
 ok($t->wait_until(15, sub { $t->get('/readyz')->{status} == 200 }), 'database back: ready again');
-# Every worker, not only the one that answered first: ask enough times.
+# Every worker, not only the one that answered first: ask enough times,
+# once each worker's last probe (up to a second old) has expired.
+sleep 1.1;
 my @after = map { $t->get('/readyz')->{status} } 1 .. 10;
 is_deeply(\@after, [(200) x 10], 'ready on every request after the database is back');
 ok((grep { /database is back/ } $t->log_text_lines), 'the recovery is logged');

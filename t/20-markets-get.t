@@ -43,7 +43,23 @@ $f = $t->get('/api/markets/42?fields=status,status')->{json}{data};
 is_deeply([sort keys %$f], [qw(id status)], 'a field named twice');
 my $c = $t->get('/api/markets/42?include=creator')->{json}{data};
 my @user = @{ ($t->sql("SELECT u.id, u.name, u.email FROM users u JOIN markets m ON m.creator_id = u.id WHERE m.id = 42"))[0] };
-is_deeply($c->{creator}, { id => $user[0], name => $user[1], email => $user[2] }, 'include=creator embeds the user');
+is_deeply($c->{creator}, { id => $user[0], name => $user[1] }, 'include=creator embeds the user: id and name for anyone');
+# API.md: the email is for that user and for admins only.
+my %as = (
+	'the creator' => [$t->bearer(sub => "$user[0]", role => 'user'), 1],
+	'an admin' => [$t->bearer(sub => '999001', role => 'admin'), 1],
+	'another user' => [$t->bearer(sub => '999002', role => 'user'), 0],
+	'a moderator' => [$t->bearer(sub => '999003', role => 'moderator'), 0],
+);
+my %etags;
+for my $who (sort keys %as) {
+	my ($headers, $sees) = @{ $as{$who} };
+	my $r = $t->get('/api/markets/42?include=creator', { headers => $headers });
+	is_deeply($r->{json}{data}{creator}, { id => $user[0], name => $user[1], $sees ? (email => $user[2]) : () },
+		"include=creator read by $who: " . ($sees ? 'with' : 'without') . ' the email');
+	$etags{$sees}{ Markets::Test::header($r, 'ETag') } = 1;
+}
+is(scalar(keys %{ $etags{1} }) + scalar(keys %{ $etags{0} }), 2, 'with and without the email are two representations (ETags)');
 my $cf = $t->get('/api/markets/42?fields=name&include=creator')->{json}{data};
 is_deeply([sort keys %$cf], [qw(creator id name)], 'fields and include together: creator_id not shown unless asked');
 is($cf->{creator}{id}, $user[0], 'but the creator is the right one');

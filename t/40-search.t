@@ -269,8 +269,14 @@ my @leftovers = grep { my $ids = ids_of(search('quillfeather lighthouse museum',
 is(scalar @leftovers, 0, 'ten searches later: no worker still returns it');
 
 # ---- POST /api/markets/:id/index and GET /api/jobs/:id ---------------------------
-$r = write_req('POST', '/api/markets/9013/index', \%other);
-is($r->{status}, 202, 'index by a user (write permission): 202') or diag($r->{content});
+# Only the creator, a moderator or an admin may queue a re-index.
+my ($creator_9013) = map { $_->[0] } $t->sql('SELECT creator_id FROM markets WHERE id = 9013');
+$t->is_error(write_req('POST', '/api/markets/9013/index', \%other), 403, 'forbidden', 'index by a user who did not create it');
+is(($t->sql("SELECT COUNT(*) FROM jobs WHERE status = 'queued' AND JSON_VALUE(payload, '\$.market_id') = 9013"))[0][0], 0,
+	'the refused request queued nothing');
+my %creator = (sub => "$creator_9013", role => 'user');
+$r = write_req('POST', '/api/markets/9013/index', \%creator);
+is($r->{status}, 202, 'index by its creator: 202') or diag($r->{content});
 my $job_id = $r->{json}{data}{job_id};
 ok(defined $job_id && $job_id =~ /^\d+$/ && $r->{content} =~ /"job_id":\d/, 'data.job_id is an integer');
 is(h($r, 'Location'), "/api/jobs/" . ($job_id // ''), 'Location: /api/jobs/N');

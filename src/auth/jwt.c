@@ -55,6 +55,8 @@
 #define TOKEN_CACHE_MAX_LEN 1024   /* longer tokens are verified every time */
 #define MAX_EMAIL 320
 #define MAX_NAME 200
+/* A header or payload: a token needs a dozen claims; aud may be a short list. */
+#define JWT_MAX_VALUES 128
 
 /* A token's claims that depend on the clock; -1: absent (exp never is). */
 struct token_times {
@@ -729,7 +731,7 @@ mk_jwt_verify(struct mk_jwt_verifier *v, struct mk_arena *arena,
 	raw = decode_segment(arena, token, (size_t)(dot1 - token), &raw_len);
 	if (raw == NULL)
 		return *why = "header is not canonical base64url", MK_EAUTH;
-	rc = mk_json_parse_in(arena, (const char *)raw, raw_len, 4, &header, why);
+	rc = mk_json_parse_in(arena, (const char *)raw, raw_len, 4, JWT_MAX_VALUES, &header, why);
 	if (rc == MK_ENOMEM)
 		return rc;
 	if (rc != MK_OK)
@@ -756,7 +758,7 @@ mk_jwt_verify(struct mk_jwt_verifier *v, struct mk_arena *arena,
 	raw = decode_segment(arena, dot1 + 1, (size_t)(dot2 - dot1 - 1), &raw_len);
 	if (raw == NULL)
 		return *why = "payload is not canonical base64url", MK_EAUTH;
-	rc = mk_json_parse_in(arena, (const char *)raw, raw_len, 8, &payload, why);
+	rc = mk_json_parse_in(arena, (const char *)raw, raw_len, 8, JWT_MAX_VALUES, &payload, why);
 	if (rc == MK_ENOMEM)
 		return rc;
 	if (rc != MK_OK)

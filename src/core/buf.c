@@ -195,6 +195,14 @@ mk_buf_clear(struct mk_buf *buf)
 }
 
 void
+mk_buf_shrink(struct mk_buf *buf, size_t keep)
+{
+	if (buf->fixed || buf->arena != NULL || buf->len > 0 || buf->cap <= keep)
+		return;
+	mk_buf_release(buf);
+}
+
+void
 mk_buf_truncate(struct mk_buf *buf, size_t len)
 {
 	if (len >= buf->len)

@@ -57,6 +57,13 @@ void mk_buf_consume(struct mk_buf *buf, size_t n);
 /* Empties the buffer, keeping its memory. */
 void mk_buf_clear(struct mk_buf *buf);
 
+/*
+ * Frees an empty heap buffer's memory when it holds more than keep bytes,
+ * so that one large answer does not pin its peak for a connection's life.
+ * No-op for arena, fixed or non-empty buffers.
+ */
+void mk_buf_shrink(struct mk_buf *buf, size_t keep);
+
 /* Drops everything past the first len bytes (no-op when shorter). */
 void mk_buf_truncate(struct mk_buf *buf, size_t len);
 

@@ -1,7 +1,7 @@
 /*
  * Error codes (core layer). One enum is returned by everything in the
  * project that can fail; results travel through out-parameters. Only
- * src/http/errors.c maps these codes to HTTP statuses and contract codes.
+ * src/http/response.c maps these codes to HTTP statuses and contract codes.
  */
 #ifndef MK_ERR_H
 #define MK_ERR_H
@@ -21,6 +21,7 @@ enum mk_err {
 	MK_EMEDIATYPE,    /* body sent without application/json */
 	MK_EHEADERS,      /* request header fields too large */
 	MK_EIDEMPOTENCY,  /* Idempotency-Key reused with another body */
+	MK_EOVERFLOW,     /* a write would take a stored number past its type (a 409) */
 	MK_ERATELIMIT,    /* over the rate limit */
 	MK_EUNAVAIL,      /* a backend is unreachable after retries */
 	MK_ENOMEM,        /* out of memory */

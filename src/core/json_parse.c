@@ -18,6 +18,7 @@ struct parser {
 	const unsigned char *p;
 	const unsigned char *end;
 	unsigned max_depth;
+	size_t values_left; /* values (members' included) still allowed */
 	const char *why;
 	bool oom;
 	char *scratch; /* decoded strings; grows as needed */
@@ -407,6 +408,14 @@ parse_value(struct parser *ps, unsigned depth, struct json_object **out)
 	skip_ws(ps);
 	if (ps->p >= ps->end)
 		return fail(ps, "unexpected end of input"), false;
+	/*
+	 * Counted before anything is built: json-c spends hundreds of bytes
+	 * on each object, so "[{},{},…]" in a 1 MiB body would cost a worker
+	 * hundreds of megabytes if only the body's size were bounded.
+	 */
+	if (ps->values_left == 0)
+		return fail(ps, MK_JSON_TOO_MANY_VALUES), false;
+	ps->values_left--;
 	/* Depth counts containers: 32 nested objects with a value inside pass. */
 	if ((*ps->p == '{' || *ps->p == '[') && depth > ps->max_depth)
 		return fail(ps, "nested too deep"), false;
@@ -443,12 +452,13 @@ parse_value(struct parser *ps, unsigned depth, struct json_object **out)
 
 enum mk_err
 mk_json_parse(const char *text, size_t len, unsigned max_depth,
-    struct json_object **out, const char **why)
+    size_t max_values, struct json_object **out, const char **why)
 {
 	struct parser ps = {
 		.p = (const unsigned char *)text,
 		.end = (const unsigned char *)text + len,
 		.max_depth = max_depth,
+		.values_left = max_values,
 	};
 	struct json_object *root = NULL;
 	bool ok;
@@ -481,9 +491,10 @@ put_tree(void *tree)
 
 enum mk_err
 mk_json_parse_in(struct mk_arena *arena, const char *text, size_t len,
-    unsigned max_depth, struct json_object **out, const char **why)
+    unsigned max_depth, size_t max_values, struct json_object **out,
+    const char **why)
 {
-	enum mk_err rc = mk_json_parse(text, len, max_depth, out, why);
+	enum mk_err rc = mk_json_parse(text, len, max_depth, max_values, out, why);
 
 	if (rc != MK_OK || *out == NULL)
 		return rc;

@@ -16,6 +16,10 @@
  *
  * Depth counts containers: with max_depth 32, thirty-two nested objects
  * (holding scalars) pass and a thirty-third is refused.
+ *
+ * Values are counted too (every scalar, array and object, members' values
+ * included) and refused past max_values before json-c allocates them: the
+ * size of a text bounds its bytes, not the memory its tree takes.
  */
 #ifndef MK_JSON_PARSE_H
 #define MK_JSON_PARSE_H
@@ -31,20 +35,31 @@ struct mk_arena;
 #define MK_JSON_MAX_DEPTH 32
 
 /*
- * Parses len bytes of text as one JSON value. Returns MK_OK with *out a
+ * Values in a request body. A market with its initial position needs
+ * eight; the room above that lets a client's mistakes (unknown fields)
+ * still be listed one by one in a 400.
+ */
+#define MK_JSON_BODY_MAX_VALUES 256
+
+/* The reason (*why) of a document refused for its number of values. */
+#define MK_JSON_TOO_MANY_VALUES "too many values in the document"
+
+/*
+ * Parses len bytes of text as one JSON value of at most max_values values
+ * nested at most max_depth deep. Returns MK_OK with *out a
  * new json-c tree (release with json_object_put(); NULL when the value is
  * JSON null, which is how json-c spells null), MK_EBADJSON with
  * *why (may be NULL; a static string) saying what was wrong, or MK_ENOMEM.
  */
 enum mk_err mk_json_parse(const char *text, size_t len, unsigned max_depth,
-    struct json_object **out, const char **why);
+    size_t max_values, struct json_object **out, const char **why);
 
 /*
  * As mk_json_parse(), with the tree's release registered on arena: the
  * tree lives until the arena is reset.
  */
 enum mk_err mk_json_parse_in(struct mk_arena *arena, const char *text,
-    size_t len, unsigned max_depth, struct json_object **out,
-    const char **why);
+    size_t len, unsigned max_depth, size_t max_values,
+    struct json_object **out, const char **why);
 
 #endif

@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "core/cidr.h"
+#include "core/clock.h"
 #include "core/metrics.h"
 #include "http/middleware.h"
 #include "jobs/queue.h"
@@ -45,9 +46,19 @@ enum mk_err
 mk_health_ready(struct mk_app *app, struct mk_request *req,
     struct mk_response *resp)
 {
+	struct mk_ready_probe *last = &app->ready_probe;
+	int64_t now_ms = mk_clock_mono_ms();
+	const char *database, *memcached;
 	bool ready = true;
-	const char *database = probe(app->db != NULL, app->db != NULL ? mk_db_ping(app->db) : MK_OK, &ready);
-	const char *memcached = probe(app->cache != NULL, app->cache != NULL ? mk_cache_ping(app->cache) : MK_OK, &ready);
+
+	if (!last->valid || now_ms - last->at_ms >= MK_READY_PROBE_MAX_AGE_MS || now_ms < last->at_ms) {
+		last->database = app->db != NULL ? mk_db_ping(app->db) : MK_OK;
+		last->memcached = app->cache != NULL ? mk_cache_ping(app->cache) : MK_OK;
+		last->at_ms = now_ms;
+		last->valid = true;
+	}
+	database = probe(app->db != NULL, last->database, &ready);
+	memcached = probe(app->cache != NULL, last->memcached, &ready);
 
 	mk_response_header(resp, "Cache-Control", "no-store");
 	if (!ready) {

@@ -23,6 +23,8 @@ static const struct mk_http_error error_table[MK_ERR__MAX] = {
 	[MK_EMEDIATYPE] = { 415, "unsupported_media_type", "Request body must be application/json" },
 	[MK_EHEADERS] = { 431, "headers_too_large", "Request header fields too large" },
 	[MK_EIDEMPOTENCY] = { 422, "idempotency_key_reused", "Idempotency-Key reused with a different request" },
+	/* A state conflict: the request is well formed, the market cannot take it. */
+	[MK_EOVERFLOW] = { 409, "conflict", "Conflict: a stored amount would overflow" },
 	[MK_ERATELIMIT] = { 429, "rate_limited", "Too many requests" },
 	[MK_EUNAVAIL] = { 503, "unavailable", "Service temporarily unavailable" },
 	[MK_ENOMEM] = { 500, "internal", "Internal server error" },

@@ -38,18 +38,21 @@ read_job(const struct mk_db_rows *rows, size_t row, struct mk_job *job)
 
 enum mk_err
 mk_jobs_enqueue(struct mk_db *db, const char *type, const char *payload_json,
-    unsigned max_attempts, int64_t *id)
+    const char *dedup_key, unsigned max_attempts, int64_t *id)
 {
 	struct mk_db_value params[] = {
 		mk_db_text(type, strlen(type)),
 		mk_db_text(payload_json, strlen(payload_json)),
 		mk_db_int(max_attempts),
+		dedup_key != NULL ? mk_db_text(dedup_key, strlen(dedup_key)) :
+		    (struct mk_db_value){ .type = MK_DB_NULL },
 	};
 	uint64_t insert_id = 0;
 	enum mk_err rc;
 
-	rc = mk_db_execute(db, "INSERT INTO jobs (type, payload, max_attempts) VALUES (?, ?, ?)",
-	    params, 3, NULL, &insert_id);
+	/* On a queued duplicate, LAST_INSERT_ID(id) hands back the existing job. */
+	rc = mk_db_execute(db, "INSERT INTO jobs (type, payload, max_attempts, dedup_key) VALUES (?, ?, ?, ?) "
+	    "ON DUPLICATE KEY UPDATE id = LAST_INSERT_ID(id)", params, 4, NULL, &insert_id);
 	if (rc == MK_OK)
 		*id = (int64_t)insert_id;
 	return rc;

@@ -45,10 +45,13 @@ struct mk_job {
 
 /*
  * Inside the caller's transaction on db: adds a queued job of type with
- * payload (JSON text), runnable now. Sets *id.
+ * payload (JSON text), runnable now. Sets *id. With a dedup_key (at most
+ * 64 ASCII characters naming the work), a job with that key still queued
+ * is reused: *id is that job's and nothing is added (sql/007).
  */
 enum mk_err mk_jobs_enqueue(struct mk_db *db, const char *type,
-    const char *payload_json, unsigned max_attempts, int64_t *id);
+    const char *payload_json, const char *dedup_key, unsigned max_attempts,
+    int64_t *id);
 
 /* Reads job id. MK_ENOTFOUND when there is none. */
 enum mk_err mk_jobs_get(struct mk_db *db, struct mk_arena *arena, int64_t id,

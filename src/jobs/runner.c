@@ -88,7 +88,7 @@ payload_market_id(struct runner *r, const char *payload, int64_t *id)
 	const char *why = NULL;
 
 	if (payload == NULL ||
-	    mk_json_parse_in(r->arena, payload, strlen(payload), 4, &root, &why) != MK_OK ||
+	    mk_json_parse_in(r->arena, payload, strlen(payload), 4, 64, &root, &why) != MK_OK ||
 	    !json_object_object_get_ex(root, "market_id", &value) ||
 	    !json_object_is_type(value, json_type_int))
 		return false;

@@ -139,16 +139,18 @@ mk_markets_get(struct mk_app *app, struct mk_request *req,
 			return rc;
 		mk_market_etag(doc.version, etag);
 	} else {
-		rc = mk_market_service_get(app->repo, req->arena, id, fields, include_creator, &market);
+		rc = mk_market_service_get(app->repo, req->arena, &req->identity, id, fields,
+		    include_creator, &market);
 		if (rc != MK_OK)
 			return rc;
 		/*
 		 * The strong ETag names the version and, for a partial or
 		 * embedded representation, its shape: each representation
-		 * has its own tag.
+		 * has its own tag (an embedded creator with its email is
+		 * another one than without).
 		 */
 		(void)snprintf(etag, sizeof(etag), "\"v%llu-%x%s\"", (unsigned long long)market.version,
-		    fields, include_creator ? "c" : "");
+		    fields, !include_creator ? "" : market.creator != NULL && market.creator->email_visible ? "ce" : "c");
 	}
 	mk_response_header(resp, "ETag", etag);
 	/*
@@ -181,8 +183,15 @@ struct page_params {
 };
 
 /*
- * Reads limit (1-100, default 20), offset (0-1e9) and cursor (a MAC'd
- * position, not with offset) — the same for every paginated list.
+ * Deepest offset a page may start at (API.md). An offset page reads every
+ * row it skips, so a deep one costs a scan whoever asks: deeper pages use
+ * the keyset cursor, which costs the same at any depth.
+ */
+#define PAGE_MAX_OFFSET 10000
+
+/*
+ * Reads limit (1-100, default 20), offset (0-PAGE_MAX_OFFSET) and cursor
+ * (a MAC'd position, not with offset) — the same for every paginated list.
  */
 static enum mk_err
 parse_page_params(struct mk_app *app, struct mk_request *req, struct page_params *p)
@@ -202,8 +211,9 @@ parse_page_params(struct mk_app *app, struct mk_request *req, struct page_params
 			return bad_param(req, "limit", "must be an integer from 1 to 100");
 		p->limit = (unsigned)number;
 	}
-	if (offset != NULL && !parse_uint(offset, 0, 1000000000, &p->offset))
-		return bad_param(req, "offset", "must be an integer from 0 to 1000000000");
+	if (offset != NULL && !parse_uint(offset, 0, PAGE_MAX_OFFSET, &p->offset))
+		return bad_param(req, "offset",
+		    "must be an integer from 0 to 10000; deeper pages follow meta.next_cursor with cursor=");
 	if (cursor == NULL)
 		return MK_OK;
 	if (offset != NULL)
@@ -334,7 +344,7 @@ mk_markets_list(struct mk_app *app, struct mk_request *req,
 		req->log_error = "no database configured";
 		return MK_EUNAVAIL;
 	}
-	rc = mk_market_service_list(app->repo, req->arena, &q, include_creator, &page);
+	rc = mk_market_service_list(app->repo, req->arena, &req->identity, &q, include_creator, &page);
 	if (rc != MK_OK)
 		return rc;
 	{
@@ -348,6 +358,8 @@ mk_markets_list(struct mk_app *app, struct mk_request *req,
 	}
 }
 
+_Static_assert(MK_JSON_BODY_MAX_VALUES == 256, "parse_body's message names the cap");
+
 /* Parses and validates a JSON body with check; a 400 carries the details. */
 static enum mk_err
 parse_body(struct mk_request *req, struct mk_market_input *input,
@@ -359,9 +371,14 @@ parse_body(struct mk_request *req, struct mk_market_input *input,
 	const char *why = NULL;
 	enum mk_err rc;
 
-	rc = mk_json_parse_in(req->arena, req->body, req->body_len, MK_JSON_MAX_DEPTH, &body, &why);
-	if (rc == MK_EBADJSON)
+	rc = mk_json_parse_in(req->arena, req->body, req->body_len, MK_JSON_MAX_DEPTH,
+	    MK_JSON_BODY_MAX_VALUES, &body, &why);
+	if (rc == MK_EBADJSON) {
 		req->log_error = why;
+		/* Valid JSON past the cap is refused for its size, and says so. */
+		if (why != NULL && strcmp(why, MK_JSON_TOO_MANY_VALUES) == 0)
+			req->error_message = "Request body holds more JSON values than a write takes (256)";
+	}
 	if (rc != MK_OK)
 		return rc;
 	mk_buf_init(&details, req->arena);
@@ -492,12 +509,16 @@ mk_positions_buy(struct mk_app *app, struct mk_request *req,
 		    input.side, input.amount, &idem, &replayed);
 		if (rc == MK_ECONFLICT && req->error_message == NULL)
 			req->error_message = "The market is not active, or a request with this Idempotency-Key is still running";
+		if (rc == MK_EOVERFLOW)
+			req->error_message = "The market's volume would exceed its largest value (" MK_VOLUME_MAX ")";
 		return idempotent_answer(req, resp, rc, &idem, replayed);
 	}
 	rc = mk_position_service_buy(app->repo, req->arena, &req->identity, market_id,
 	    input.side, input.amount, &position);
 	if (rc == MK_ECONFLICT && req->error_message == NULL)
 		req->error_message = "The market is not active";
+	if (rc == MK_EOVERFLOW)
+		req->error_message = "The market's volume would exceed its largest value (" MK_VOLUME_MAX ")";
 	if (rc != MK_OK)
 		return rc;
 	(void)snprintf(location, sizeof(location), "/api/markets/%lld/positions/%lld",
@@ -715,7 +736,9 @@ mk_markets_index(struct mk_app *app, struct mk_request *req,
 		return MK_ENOTFOUND;
 	if (app->repo == NULL)
 		return MK_EUNAVAIL;
-	rc = app->repo->ops->index(app->repo, req->arena, id, &job_id);
+	rc = mk_market_service_index(app->repo, req->arena, &req->identity, id, &job_id);
+	if (rc == MK_EFORBIDDEN)
+		req->error_message = "Only the market's creator, a moderator or an admin may re-index it";
 	if (rc != MK_OK)
 		return rc;
 	{

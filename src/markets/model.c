@@ -71,8 +71,10 @@ mk_user_json(struct mk_buf *out, const struct mk_user *user)
 	mk_buf_put_i64(out, user->id);
 	mk_buf_puts(out, ",\"name\":");
 	mk_json_cstr(out, user->name);
-	mk_buf_puts(out, ",\"email\":");
-	mk_json_cstr(out, user->email);
+	if (user->email_visible) {
+		mk_buf_puts(out, ",\"email\":");
+		mk_json_cstr(out, user->email);
+	}
 	mk_buf_putc(out, '}');
 }
 

@@ -31,10 +31,14 @@ enum mk_market_field {
 #define MK_MARKET_FIELD_BIT(f) (1u << (f))
 #define MK_MARKET_ALL_FIELDS ((1u << MK_MARKET_FIELD__MAX) - 1)
 
+/* The largest volume DECIMAL(20,2) holds (sql/002): buys past it are a 409. */
+#define MK_VOLUME_MAX "999999999999999999.99"
+
 struct mk_user {
 	int64_t id;
 	const char *name;
-	const char *email; /* NULL when none */
+	const char *email;  /* NULL when none */
+	bool email_visible; /* the reader is this user or an admin (API.md) */
 };
 
 struct mk_market {
@@ -148,7 +152,7 @@ enum mk_err mk_market_fields_parse(const char *list, unsigned *fields,
 /* Appends the market as a JSON object with the filled members only. */
 void mk_market_json(struct mk_buf *out, const struct mk_market *market);
 
-/* Appends a user as {"id","name","email"}. */
+/* Appends a user as {"id","name"}, with "email" when email_visible. */
 void mk_user_json(struct mk_buf *out, const struct mk_user *user);
 
 #endif

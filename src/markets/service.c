@@ -6,9 +6,18 @@
 #include "markets/repo.h"
 #include "markets/service.h"
 
+/* API.md: an embedded user's email is for that user and for admins. */
+static void
+mark_email(struct mk_user *user, const struct mk_identity *reader)
+{
+	user->email_visible = reader->user_id > 0 &&
+	    (reader->role == MK_ROLE_ADMIN || reader->user_id == user->id);
+}
+
 enum mk_err
 mk_market_service_get(struct mk_market_repo *repo, struct mk_arena *arena,
-    int64_t id, unsigned fields, bool include_creator, struct mk_market *out)
+    const struct mk_identity *reader, int64_t id, unsigned fields,
+    bool include_creator, struct mk_market *out)
 {
 	unsigned wanted = fields != 0 ? fields : MK_MARKET_ALL_FIELDS;
 	unsigned fetch = wanted | (include_creator ? MK_MARKET_FIELD_BIT(MK_MARKET_CREATOR_ID) : 0);
@@ -26,6 +35,8 @@ mk_market_service_get(struct mk_market_repo *repo, struct mk_arena *arena,
 		rc = mk_market_repo_users(repo, arena, &out->creator_id, 1, creator, &found);
 		if (rc != MK_OK)
 			return rc;
+		if (found == 1)
+			mark_email(creator, reader);
 		out->creator = found == 1 ? creator : NULL;
 	}
 	/* The creator's id was fetched to embed it, not because it was asked for. */
@@ -42,8 +53,8 @@ mk_market_service_get_document(struct mk_market_repo *repo,
 
 enum mk_err
 mk_market_service_list(struct mk_market_repo *repo, struct mk_arena *arena,
-    const struct mk_market_query *q, bool include_creator,
-    struct mk_market_page *page)
+    const struct mk_identity *reader, const struct mk_market_query *q,
+    bool include_creator, struct mk_market_page *page)
 {
 	struct mk_market_query fetch = *q;
 	unsigned wanted = q->fields != 0 ? q->fields : MK_MARKET_ALL_FIELDS;
@@ -65,6 +76,8 @@ mk_market_service_list(struct mk_market_repo *repo, struct mk_arena *arena,
 		rc = mk_market_repo_users(repo, arena, ids, page->n, users, &found);
 		if (rc != MK_OK)
 			return rc;
+		for (size_t u = 0; u < found; u++)
+			mark_email(&users[u], reader);
 		for (size_t i = 0; i < page->n; i++) {
 			for (size_t u = 0; u < found; u++) {
 				if (users[u].id == page->items[i].creator_id)
@@ -130,6 +143,24 @@ mk_market_service_update(struct mk_market_repo *repo, struct mk_arena *arena,
 	if (rc != MK_OK)
 		return rc;
 	return mk_market_repo_get(repo, arena, id, MK_MARKET_ALL_FIELDS, out);
+}
+
+enum mk_err
+mk_market_service_index(struct mk_market_repo *repo, struct mk_arena *arena,
+    const struct mk_identity *who, int64_t id, int64_t *job_id)
+{
+	struct mk_market market;
+	enum mk_err rc;
+
+	if (who->role != MK_ROLE_MODERATOR && who->role != MK_ROLE_ADMIN) {
+		/* creator_id never changes: checking before queuing is not racy. */
+		rc = mk_market_repo_get(repo, arena, id, MK_MARKET_FIELD_BIT(MK_MARKET_CREATOR_ID), &market);
+		if (rc != MK_OK)
+			return rc;
+		if (market.creator_id != who->user_id)
+			return MK_EFORBIDDEN;
+	}
+	return repo->ops->index(repo, arena, id, job_id);
 }
 
 enum mk_err

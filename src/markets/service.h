@@ -15,14 +15,17 @@
 struct mk_arena;
 struct mk_market_repo;
 
+struct mk_identity;
+
 /*
  * One market with the fields asked for (0: all) and, with
  * include_creator, its creator embedded — two repository calls at most.
- * MK_ENOTFOUND for an unknown id.
+ * The creator's email is marked visible only to that user and to admins
+ * (reader; user_id 0 when anonymous). MK_ENOTFOUND for an unknown id.
  */
 enum mk_err mk_market_service_get(struct mk_market_repo *repo,
-    struct mk_arena *arena, int64_t id, unsigned fields, bool include_creator,
-    struct mk_market *out);
+    struct mk_arena *arena, const struct mk_identity *reader, int64_t id,
+    unsigned fields, bool include_creator, struct mk_market *out);
 
 struct mk_market_doc;
 
@@ -37,13 +40,13 @@ enum mk_err mk_market_service_get_document(struct mk_market_repo *repo,
 /*
  * One page of markets for q; with include_creator, the page's creators are
  * embedded with one more repository call for the whole page (never one
- * per market). q->fields 0 means all.
+ * per market), emails as for mk_market_service_get(). q->fields 0 means
+ * all.
  */
 enum mk_err mk_market_service_list(struct mk_market_repo *repo,
-    struct mk_arena *arena, const struct mk_market_query *q,
-    bool include_creator, struct mk_market_page *page);
-
-struct mk_identity;
+    struct mk_arena *arena, const struct mk_identity *reader,
+    const struct mk_market_query *q, bool include_creator,
+    struct mk_market_page *page);
 struct mk_market_input;
 
 /*
@@ -97,6 +100,15 @@ enum mk_err mk_position_service_list(struct mk_market_repo *repo,
 enum mk_err mk_market_service_update(struct mk_market_repo *repo,
     struct mk_arena *arena, const struct mk_identity *who, int64_t id,
     const struct mk_market_input *in, const char *if_match, struct mk_market *out);
+
+/*
+ * Queues a re-index of market id for search and sets *job_id: a job
+ * already queued for it is reused. Only its creator, a moderator or an
+ * admin may ask (MK_EFORBIDDEN otherwise); MK_ENOTFOUND for an unknown id.
+ */
+enum mk_err mk_market_service_index(struct mk_market_repo *repo,
+    struct mk_arena *arena, const struct mk_identity *who, int64_t id,
+    int64_t *job_id);
 
 /* Deletes market id with its positions (the route demands the delete permission). */
 enum mk_err mk_market_service_remove(struct mk_market_repo *repo,

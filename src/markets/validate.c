@@ -11,16 +11,47 @@
 #include "markets/model.h"
 #include "markets/validate.h"
 
+/*
+ * The failures of one body as they are found. Past MK_DETAILS_MAX they are
+ * counted, not written: a body of hundreds of unknown members gets a 400
+ * of bounded size that ends with "and N more".
+ */
+struct detail_list {
+	struct mk_buf *json; /* the caller's: "[{…},…]" once closed */
+	size_t start;        /* json->len before the first entry */
+	size_t count;
+};
+
 static void
-detail(struct mk_buf *details, const char *field, const char *message)
+detail(struct detail_list *list, const char *field, const char *message)
 {
-	/* details starts empty: the first item opens the array. */
-	mk_buf_putc(details, details->len == 0 ? '[' : ',');
-	mk_buf_puts(details, "{\"field\":");
-	mk_json_cstr(details, field);
-	mk_buf_puts(details, ",\"message\":");
-	mk_json_cstr(details, message);
-	mk_buf_putc(details, '}');
+	struct mk_buf *out = list->json;
+
+	if (list->count++ >= MK_DETAILS_MAX)
+		return;
+	/* The list starts empty: the first item opens the array. */
+	mk_buf_putc(out, out->len == list->start ? '[' : ',');
+	mk_buf_puts(out, "{\"field\":");
+	mk_json_cstr(out, field);
+	mk_buf_puts(out, ",\"message\":");
+	mk_json_cstr(out, message);
+	mk_buf_putc(out, '}');
+}
+
+/* Closes the array (with "and N more" past the cap); the validator's result. */
+static enum mk_err
+close_details(struct detail_list *list)
+{
+	struct mk_buf *out = list->json;
+
+	if (list->count > MK_DETAILS_MAX)
+		mk_buf_printf(out, ",{\"field\":\"body\",\"message\":\"and %zu more\"}",
+		    list->count - MK_DETAILS_MAX);
+	if (list->count > 0)
+		mk_buf_putc(out, ']');
+	if (out->oom)
+		return MK_ENOMEM;
+	return list->count > 0 ? MK_EINVAL : MK_OK;
 }
 
 /* Unicode characters in valid UTF-8 text (the strict parser checked it). */
@@ -126,7 +157,7 @@ copy_text(struct mk_arena *arena, struct json_object *value, size_t skip_front, 
  */
 static void
 check_position(struct mk_arena *arena, struct json_object *pos, const char *prefix,
-    struct mk_market_input *out, struct mk_buf *details)
+    struct mk_market_input *out, struct detail_list *details)
 {
 	struct json_object *side = NULL, *amount = NULL;
 	char canonical[MK_AMOUNT_TEXT_MAX], field[96];
@@ -165,15 +196,11 @@ enum mk_err
 mk_position_validate(struct mk_arena *arena, struct json_object *body,
     struct mk_market_input *out, struct mk_buf *details)
 {
-	size_t start = details->len;
+	struct detail_list list = { .json = details, .start = details->len };
 
 	memset(out, 0, sizeof(*out));
-	check_position(arena, body, "", out, details);
-	if (details->len > start)
-		mk_buf_putc(details, ']');
-	if (details->oom)
-		return MK_ENOMEM;
-	return details->len > start ? MK_EINVAL : MK_OK;
+	check_position(arena, body, "", out, &list);
+	return close_details(&list);
 }
 
 enum mk_err
@@ -189,14 +216,14 @@ mk_market_validate(struct mk_arena *arena, struct json_object *body,
     struct mk_buf *details)
 {
 	static const char *const read_only[] = { "id", "volume", "creator_id", "created_at", "updated_at" };
-	size_t start = details->len;
+	struct detail_list list = { .json = details, .start = details->len };
 	bool has_name = false;
 
 	memset(out, 0, sizeof(*out));
 	out->description = "";
 	out->status = "active";
 	if (!json_object_is_type(body, json_type_object)) {
-		detail(details, "body", "must be a JSON object");
+		detail(&list, "body", "must be a JSON object");
 		goto done;
 	}
 	json_object_object_foreach(body, key, value) {
@@ -204,7 +231,7 @@ mk_market_validate(struct mk_arena *arena, struct json_object *body,
 
 		for (size_t i = 0; i < sizeof(read_only) / sizeof(read_only[0]); i++) {
 			if (strcmp(key, read_only[i]) == 0) {
-				detail(details, key, "is read-only");
+				detail(&list, key, "is read-only");
 				known = true;
 			}
 		}
@@ -217,7 +244,7 @@ mk_market_validate(struct mk_arena *arena, struct json_object *body,
 			has_name = true;
 			out->present |= MK_MARKET_FIELD_BIT(MK_MARKET_NAME);
 			if (!json_object_is_type(value, json_type_string)) {
-				detail(details, "name", "must be a string");
+				detail(&list, "name", "must be a string");
 				continue;
 			}
 			s = json_object_get_string(value);
@@ -227,14 +254,14 @@ mk_market_validate(struct mk_arena *arena, struct json_object *body,
 			while (len > front && is_space(s[len - 1]))
 				len--;
 			if (len == front || characters(s + front, len - front) > 200)
-				detail(details, "name", "must be 1 to 200 characters after trimming");
+				detail(&list, "name", "must be 1 to 200 characters after trimming");
 			else
 				out->name = copy_text(arena, value, front, len - front);
 		} else if (strcmp(key, "description") == 0) {
 			out->present |= MK_MARKET_FIELD_BIT(MK_MARKET_DESCRIPTION);
 			if (!json_object_is_type(value, json_type_string) ||
 			    characters(json_object_get_string(value), (size_t)json_object_get_string_len(value)) > 5000)
-				detail(details, "description", "must be a string of at most 5000 characters");
+				detail(&list, "description", "must be a string of at most 5000 characters");
 			else
 				out->description = copy_text(arena, value, 0, (size_t)json_object_get_string_len(value));
 		} else if (strcmp(key, "status") == 0) {
@@ -243,7 +270,7 @@ mk_market_validate(struct mk_arena *arena, struct json_object *body,
 
 			out->present |= MK_MARKET_FIELD_BIT(MK_MARKET_STATUS);
 			if (status == NULL)
-				detail(details, "status", "must be active, closed or resolved");
+				detail(&list, "status", "must be active, closed or resolved");
 			else
 				out->status = status;
 		} else if (strcmp(key, "end_date") == 0) {
@@ -254,32 +281,28 @@ mk_market_validate(struct mk_arena *arena, struct json_object *body,
 				out->end_date = NULL;
 			else if (!json_object_is_type(value, json_type_string) ||
 			    !parse_utc_time(json_object_get_string(value), when))
-				detail(details, "end_date", "must be an RFC 3339 UTC time (2027-01-31T12:00:00Z) or null");
+				detail(&list, "end_date", "must be an RFC 3339 UTC time (2027-01-31T12:00:00Z) or null");
 			else
 				out->end_date = mk_arena_strndup(arena, when, strlen(when));
 		} else if (strcmp(key, "initial_position") == 0 && kind == MK_WRITE_CREATE) {
-			check_position(arena, value, "initial_position.", out, details);
+			check_position(arena, value, "initial_position.", out, &list);
 		} else if (strcmp(key, "initial_position") == 0) {
-			detail(details, key, "only when creating a market (buy with POST …/positions)");
+			detail(&list, key, "only when creating a market (buy with POST …/positions)");
 		} else {
 			char field[80];
 
 			(void)snprintf(field, sizeof(field), "%.64s", key);
-			detail(details, field, "is not a field of a market");
+			detail(&list, field, "is not a field of a market");
 		}
 	}
 	if (!has_name && kind != MK_WRITE_PATCH)
-		detail(details, "name", "is required");
-	if (kind == MK_WRITE_PATCH && out->present == 0 && details->len == start)
-		detail(details, "body", "names no field to change");
+		detail(&list, "name", "is required");
+	if (kind == MK_WRITE_PATCH && out->present == 0 && list.count == 0)
+		detail(&list, "body", "names no field to change");
 	/* A replacement writes every field: what it omits goes back to the default. */
 	if (kind == MK_WRITE_REPLACE)
 		out->present = MK_MARKET_FIELD_BIT(MK_MARKET_NAME) | MK_MARKET_FIELD_BIT(MK_MARKET_DESCRIPTION) |
 		    MK_MARKET_FIELD_BIT(MK_MARKET_STATUS) | MK_MARKET_FIELD_BIT(MK_MARKET_END_DATE);
 done:
-	if (details->len > start)
-		mk_buf_putc(details, ']');
-	if (details->oom)
-		return MK_ENOMEM;
-	return details->len > start ? MK_EINVAL : MK_OK;
+	return close_details(&list);
 }

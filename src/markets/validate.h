@@ -21,6 +21,12 @@ enum mk_market_write { MK_WRITE_CREATE, MK_WRITE_REPLACE, MK_WRITE_PATCH };
 
 #define MK_AMOUNT_TEXT_MAX 24
 
+/*
+ * A 400 lists at most this many failures; the rest are summed up in a
+ * last entry {"field":"body","message":"and N more"}.
+ */
+#define MK_DETAILS_MAX 50
+
 struct mk_market_input {
 	unsigned present;         /* MK_MARKET_FIELD_BIT of the fields to write */
 	const char *name;         /* trimmed, 1-200 characters */

@@ -81,6 +81,8 @@
 
 /* Nesting an embeddings answer needs is 4; a little room for extras. */
 #define ANSWER_MAX_DEPTH 8
+/* One vector of up to MK_EMBED_MAX_DIM numbers, and room for the envelope. */
+#define ANSWER_MAX_VALUES (MK_EMBED_MAX_DIM + 256)
 
 /* One distinct feature of the text being embedded. */
 struct feature {
@@ -506,7 +508,7 @@ mk_embed_parse_response(const char *body, size_t len, unsigned dim,
 
 	if (dim == 0 || dim > MK_EMBED_MAX_DIM)
 		return MK_EINTERNAL;
-	if (mk_json_parse(body, len, ANSWER_MAX_DEPTH, &root, &why) != MK_OK)
+	if (mk_json_parse(body, len, ANSWER_MAX_DEPTH, ANSWER_MAX_VALUES, &root, &why) != MK_OK)
 		goto done;
 	if (!json_object_is_type(root, json_type_object) ||
 	    !json_object_object_get_ex(root, "data", &data) ||

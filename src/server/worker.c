@@ -37,6 +37,8 @@
  * its input read while this much output waits: memory stays bounded.
  */
 #define OUT_HIGH_WATER (256 * 1024)
+/* A connection's buffers give back memory past this once they are empty. */
+#define CONN_BUF_KEEP (64 * 1024)
 #define TICK_MS 1000
 
 static volatile sig_atomic_t stop_requested;
@@ -164,9 +166,11 @@ flush_conn(struct worker *w, struct mk_conn *conn)
 			return -1;
 		}
 		conn->out_sent += (size_t)n;
+		conn->last_activity_ms = mk_clock_mono_ms();
 	}
 	if (conn->out.len > 0) {
 		mk_buf_clear(&conn->out);
+		mk_buf_shrink(&conn->out, CONN_BUF_KEEP);
 		conn->out_sent = 0;
 		ev.events = EPOLLIN | EPOLLRDHUP;
 		if (epoll_ctl(w->epfd, EPOLL_CTL_MOD, conn->fd, &ev) != 0) {
@@ -220,6 +224,7 @@ read_conn(struct worker *w, struct mk_conn *conn)
 				return; /* resumed by EPOLLOUT once the peer reads */
 		}
 	}
+	mk_buf_shrink(&conn->in, CONN_BUF_KEEP);
 	if (flush_conn(w, conn) != 0)
 		return;
 	if (peer_closed)
@@ -266,7 +271,14 @@ accept_conns(struct worker *w)
 		set_accepting(w, 0);
 }
 
-/* Closes connections idle too long and requests that never complete. */
+/*
+ * Closes connections idle too long, requests that do not arrive whole
+ * within request_timeout, and answers nobody reads for as long.
+ *
+ * An arriving request is timed from its first record, not from its last:
+ * a peer that trickles a byte every few seconds is still arriving, and
+ * would otherwise hold the connection (and its arena) for ever.
+ */
 static void
 reap_timeouts(struct worker *w, int64_t now_ms)
 {
@@ -277,9 +289,15 @@ reap_timeouts(struct worker *w, int64_t now_ms)
 		if (conn->state == MK_CONN_IDLE && mk_conn_flushed(conn)) {
 			if (now_ms - conn->last_activity_ms > w->config->idle_timeout_ms)
 				close_conn(w, conn);
-		} else if (now_ms - conn->request_started_ms > w->config->request_timeout_ms &&
-		    now_ms - conn->last_activity_ms > w->config->request_timeout_ms) {
-			mk_log(MK_LOG_WARN, "request timed out while arriving: closing connection");
+		} else if (conn->state != MK_CONN_IDLE && conn->state != MK_CONN_CLOSING) {
+			if (now_ms - conn->request_started_ms > w->config->request_timeout_ms) {
+				mk_log(MK_LOG_WARN, "request did not arrive whole within request_timeout "
+				    "(%llu bytes of body so far): closing connection",
+				    (unsigned long long)conn->body.len);
+				close_conn(w, conn);
+			}
+		} else if (now_ms - conn->last_activity_ms > w->config->request_timeout_ms) {
+			mk_log(MK_LOG_WARN, "answer unread for request_timeout: closing connection");
 			close_conn(w, conn);
 		}
 	}

@@ -45,7 +45,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	arena = mk_arena_new(0);
 	if (arena == NULL)
 		return 0;
-	if (mk_json_parse_in(arena, (const char *)data + 1, size - 1, MK_JSON_MAX_DEPTH, &body, &why) != MK_OK)
+	if (mk_json_parse_in(arena, (const char *)data + 1, size - 1, MK_JSON_MAX_DEPTH, MK_JSON_BODY_MAX_VALUES, &body, &why) != MK_OK)
 		goto out;
 	mk_buf_init(&details, arena);
 	if (data[0] % 4 == 3)

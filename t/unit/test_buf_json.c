@@ -45,6 +45,19 @@ test_heap(void)
 	    "clear empties but keeps the memory");
 	mk_buf_release(&buf);
 	tap_ok(buf.data == NULL && buf.len == 0 && buf.cap == 0, "release empties the heap buffer");
+	/* Shrink: only an empty heap buffer over the size kept gives its memory back. */
+	mk_buf_reserve(&buf, 100000);
+	mk_buf_puts(&buf, "held");
+	mk_buf_shrink(&buf, 4096);
+	tap_ok(buf.cap > 4096 && strcmp(buf.data, "held") == 0, "shrink keeps a buffer that holds bytes");
+	mk_buf_clear(&buf);
+	mk_buf_shrink(&buf, 200000);
+	tap_ok(buf.cap > 4096, "shrink keeps an empty buffer under the size kept");
+	mk_buf_shrink(&buf, 4096);
+	tap_ok(buf.data == NULL && buf.cap == 0, "shrink frees an empty buffer over the size kept");
+	mk_buf_puts(&buf, "again");
+	tap_is_str(buf.data, "again", "a shrunk buffer grows again");
+	mk_buf_release(&buf);
 	/* An empty, never-grown buffer can be consumed and released too. */
 	mk_buf_init(&buf, NULL);
 	mk_buf_consume(&buf, 5);

@@ -83,7 +83,7 @@ test_valid(void)
 		const char *why = "unset";
 		enum mk_err rc;
 
-		rc = mk_json_parse(c->in, c->len, MK_JSON_MAX_DEPTH, &tree, &why);
+		rc = mk_json_parse(c->in, c->len, MK_JSON_MAX_DEPTH, SIZE_MAX, &tree, &why);
 		tap_is_int(rc, MK_OK, "valid '%s': MK_OK", printable(c->in, c->len));
 		if (rc != MK_OK) {
 			printf("#   why: %s\n", why ? why : "(null)");
@@ -143,7 +143,7 @@ test_strings(void)
 		const char *why = NULL;
 		enum mk_err rc;
 
-		rc = mk_json_parse(c->in, c->len, MK_JSON_MAX_DEPTH, &tree, &why);
+		rc = mk_json_parse(c->in, c->len, MK_JSON_MAX_DEPTH, SIZE_MAX, &tree, &why);
 		tap_is_int(rc, MK_OK, "string %s: MK_OK", c->name);
 		if (rc != MK_OK) {
 			printf("#   why: %s\n", why ? why : "(null)");
@@ -200,7 +200,7 @@ test_numbers(void)
 		const char *why = NULL;
 		enum mk_err rc;
 
-		rc = mk_json_parse(c->in, strlen(c->in), MK_JSON_MAX_DEPTH, &tree, &why);
+		rc = mk_json_parse(c->in, strlen(c->in), MK_JSON_MAX_DEPTH, SIZE_MAX, &tree, &why);
 		tap_is_int(rc, MK_OK, "number %s: MK_OK", c->in);
 		if (rc != MK_OK) {
 			printf("#   why: %s\n", why ? why : "(null)");
@@ -344,7 +344,7 @@ test_invalid(void)
 		const char *why = NULL;
 		enum mk_err rc;
 
-		rc = mk_json_parse(c->in, c->len, MK_JSON_MAX_DEPTH, &tree, &why);
+		rc = mk_json_parse(c->in, c->len, MK_JSON_MAX_DEPTH, SIZE_MAX, &tree, &why);
 		tap_is_int(rc, MK_EBADJSON, "invalid: %s ('%s')", c->name, printable(c->in, c->len));
 		tap_ok(tree == NULL, "invalid: %s: *out is NULL", c->name);
 		tap_is_str(why, c->why, "invalid: %s: reason", c->name);
@@ -355,9 +355,9 @@ test_invalid(void)
 	{
 		struct json_object *tree = NULL;
 
-		tap_is_int(mk_json_parse(LIT("[1,]"), MK_JSON_MAX_DEPTH, &tree, NULL), MK_EBADJSON,
+		tap_is_int(mk_json_parse(LIT("[1,]"), MK_JSON_MAX_DEPTH, SIZE_MAX, &tree, NULL), MK_EBADJSON,
 		    "a NULL why is allowed on failure");
-		tap_is_int(mk_json_parse(LIT("[1]"), MK_JSON_MAX_DEPTH, &tree, NULL), MK_OK,
+		tap_is_int(mk_json_parse(LIT("[1]"), MK_JSON_MAX_DEPTH, SIZE_MAX, &tree, NULL), MK_OK,
 		    "a NULL why is allowed on success");
 		json_object_put(tree);
 	}
@@ -398,7 +398,7 @@ check_depth(size_t count, unsigned max_depth, bool objects, bool want_ok)
 		tap_ok(0, "out of memory");
 		return;
 	}
-	rc = mk_json_parse(text, strlen(text), max_depth, &tree, &why);
+	rc = mk_json_parse(text, strlen(text), max_depth, SIZE_MAX, &tree, &why);
 	tap_is_int(rc, want_ok ? MK_OK : MK_EBADJSON, "%zu nested %s, max_depth %u: %s",
 	    count, objects ? "objects" : "arrays", max_depth, want_ok ? "parsed" : "refused");
 	if (!want_ok)
@@ -432,15 +432,73 @@ test_depth(void)
 		if (text == NULL)
 			return;
 		memset(text, '[', len);
-		tap_is_int(mk_json_parse(text, len, MK_JSON_MAX_DEPTH, &tree, &why), MK_EBADJSON,
+		tap_is_int(mk_json_parse(text, len, MK_JSON_MAX_DEPTH, SIZE_MAX, &tree, &why), MK_EBADJSON,
 		    "100000 unclosed '[' refused");
 		tap_is_str(why, "nested too deep", "100000 unclosed '[': reason");
 		for (size_t i = 0; i + 5 <= len; i += 5)
 			memcpy(text + i, "{\"a\":", 5);
 		why = NULL;
-		tap_is_int(mk_json_parse(text, len, MK_JSON_MAX_DEPTH, &tree, &why), MK_EBADJSON,
+		tap_is_int(mk_json_parse(text, len, MK_JSON_MAX_DEPTH, SIZE_MAX, &tree, &why), MK_EBADJSON,
 		    "20000 unclosed '{\"a\":' refused");
 		tap_is_str(why, "nested too deep", "20000 unclosed '{\"a\":': reason");
+		free(text);
+	}
+}
+
+/* Values are counted: exactly max_values pass, one more is refused. */
+static void
+test_values(void)
+{
+	static const struct {
+		const char *in;
+		size_t max_values;
+		bool ok;
+	} cases[] = {
+		{ "1", 1, true },
+		{ "1", 0, false },
+		{ "[]", 1, true },
+		{ "[1]", 1, false },
+		{ "[1]", 2, true },
+		{ "{\"a\":1,\"b\":[true,null]}", 5, true },
+		{ "{\"a\":1,\"b\":[true,null]}", 4, false },
+		{ "[{},{},{},{}]", 5, true },
+		{ "[{},{},{},{}]", 4, false },
+		{ "{\"name\":\"x\",\"initial_position\":{\"side\":\"yes\",\"amount\":\"1\"}}", 5, true },
+	};
+	struct json_object *tree;
+	const char *why;
+	enum mk_err rc;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		tree = NULL;
+		why = NULL;
+		rc = mk_json_parse(cases[i].in, strlen(cases[i].in), MK_JSON_MAX_DEPTH, cases[i].max_values,
+		    &tree, &why);
+		tap_is_int(rc, cases[i].ok ? MK_OK : MK_EBADJSON, "%s with at most %zu values: %s",
+		    cases[i].in, cases[i].max_values, cases[i].ok ? "parsed" : "refused");
+		if (!cases[i].ok)
+			tap_is_str(why, "too many values in the document", "%s: reason", cases[i].in);
+		json_object_put(tree);
+	}
+
+	/* The amplification the cap exists for: 1 MiB of "{}," refused at once. */
+	{
+		size_t len = 1 << 20;
+		char *text = malloc(len);
+
+		if (text == NULL) {
+			tap_ok(0, "out of memory");
+			return;
+		}
+		text[0] = '[';
+		for (size_t i = 1; i + 3 <= len; i += 3)
+			memcpy(text + i, "{},", 3);
+		text[len - 1] = ']';
+		tree = NULL;
+		why = NULL;
+		rc = mk_json_parse(text, len, MK_JSON_MAX_DEPTH, MK_JSON_BODY_MAX_VALUES, &tree, &why);
+		tap_is_int(rc, MK_EBADJSON, "349,000 empty objects in 1 MiB: refused");
+		tap_is_str(why, "too many values in the document", "349,000 empty objects: reason");
 		free(text);
 	}
 }
@@ -457,7 +515,7 @@ test_parse_in(void)
 		tap_ok(0, "mk_arena_new");
 		return;
 	}
-	rc = mk_json_parse_in(arena, LIT("{\"a\":[1,2,{\"b\":\"c\"}]}"), MK_JSON_MAX_DEPTH, &tree, &why);
+	rc = mk_json_parse_in(arena, LIT("{\"a\":[1,2,{\"b\":\"c\"}]}"), MK_JSON_MAX_DEPTH, SIZE_MAX, &tree, &why);
 	tap_is_int(rc, MK_OK, "parse_in: MK_OK");
 	tap_ok(tree != NULL && json_object_is_type(tree, json_type_object), "parse_in: a tree");
 	if (tree != NULL) {
@@ -471,18 +529,18 @@ test_parse_in(void)
 	}
 
 	tree = (struct json_object *)&tree;
-	rc = mk_json_parse_in(arena, LIT("null"), MK_JSON_MAX_DEPTH, &tree, &why);
+	rc = mk_json_parse_in(arena, LIT("null"), MK_JSON_MAX_DEPTH, SIZE_MAX, &tree, &why);
 	tap_ok(rc == MK_OK && tree == NULL, "parse_in: null gives MK_OK and NULL");
 
 	tree = (struct json_object *)&tree;
 	why = NULL;
-	rc = mk_json_parse_in(arena, LIT("{\"a\":1,\"a\":2}"), MK_JSON_MAX_DEPTH, &tree, &why);
+	rc = mk_json_parse_in(arena, LIT("{\"a\":1,\"a\":2}"), MK_JSON_MAX_DEPTH, SIZE_MAX, &tree, &why);
 	tap_ok(rc == MK_EBADJSON && tree == NULL, "parse_in: failure gives MK_EBADJSON and NULL");
 	tap_is_str(why, "duplicate key in object", "parse_in: failure reason");
 
 	/* Trees left in the arena are released by free (LSan checks). */
 	for (int i = 0; i < 3; i++)
-		rc = mk_json_parse_in(arena, LIT("[\"x\",{\"y\":[]}]"), MK_JSON_MAX_DEPTH, &tree, &why);
+		rc = mk_json_parse_in(arena, LIT("[\"x\",{\"y\":[]}]"), MK_JSON_MAX_DEPTH, SIZE_MAX, &tree, &why);
 	tap_is_int(rc, MK_OK, "parse_in: several trees in one arena");
 	mk_arena_free(arena);
 }
@@ -495,6 +553,7 @@ main(void)
 	test_numbers();
 	test_invalid();
 	test_depth();
+	test_values();
 	test_parse_in();
 	return tap_done();
 }

@@ -422,7 +422,7 @@ run_case(struct mk_arena *arena, const struct body_case *c, const char *text, si
 	enum mk_err rc;
 
 	mk_arena_reset(arena);
-	rc = mk_json_parse_in(arena, text, len, MK_JSON_MAX_DEPTH, &body, &why);
+	rc = mk_json_parse_in(arena, text, len, MK_JSON_MAX_DEPTH, MK_JSON_BODY_MAX_VALUES, &body, &why);
 	if (rc != MK_OK) {
 		tap_ok(0, "%s: the test body parses (%s)", label, why != NULL ? why : "?");
 		return;
