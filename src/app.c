@@ -86,7 +86,7 @@ build_parts(const struct mk_config *config, struct mk_app *app, char *err,
 			(void)snprintf(err, errlen, "out of memory");
 			return -1;
 		}
-		app->search = mk_search_new(config, app->db, err, errlen);
+		app->search = mk_search_new(config, app->db, app->cache, err, errlen);
 		if (app->search == NULL)
 			return -1;
 	}
@@ -235,4 +235,20 @@ mk_app_tick(struct mk_app *app, int64_t now_ms)
 	mk_metrics_set_background(true);
 	tick_work(app, now_ms);
 	mk_metrics_set_background(false);
+}
+
+int
+mk_app_attach_loop(struct mk_app *app, struct mk_loop *loop)
+{
+	enum mk_err rc;
+
+	if (app->search == NULL)
+		return 0;
+	rc = mk_search_attach(app->search, loop);
+	if (rc != MK_OK) {
+		mk_log(MK_LOG_ERROR, "cannot attach the embedder to the worker's loop: %s",
+		    mk_err_name(rc));
+		return -1;
+	}
+	return 0;
 }

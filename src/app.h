@@ -20,6 +20,7 @@ struct mk_cache;
 struct mk_config;
 struct mk_db;
 struct mk_jwt_verifier;
+struct mk_loop;
 struct mk_market_repo;
 struct mk_search;
 struct mk_rate_limiter;
@@ -62,6 +63,13 @@ void mk_app_free(struct mk_app *app);
  * idempotency_purge_interval (staggered across workers).
  */
 void mk_app_tick(struct mk_app *app, int64_t now_ms);
+
+/*
+ * Lets requests wait on the worker's loop (which must outlive the app)
+ * rather than block it: the http embedder's transfers run there. Returns
+ * 0, or -1 (logged).
+ */
+int mk_app_attach_loop(struct mk_app *app, struct mk_loop *loop);
 
 /* The middleware chain's state, for the server layer. */
 struct mk_http_service *mk_app_http(struct mk_app *app);

@@ -255,6 +255,8 @@ static const struct conf_key conf_keys[] = {
 	{ "embedder_url", CONF_STRING, OFF(embedder_url), 0, 1024, "", NULL },
 	{ "embedder_model", CONF_STRING, OFF(embedder_model), 0, 128, "", NULL },
 	{ "embedder_timeout", CONF_DURATION, OFF(embedder_timeout_ms), 100, 60000, "5s", NULL },
+	{ "embedder_api_key_file", CONF_STRING, OFF(embedder_api_key_file), 0, 4096, "", NULL },
+	{ "embedder_cache_ttl", CONF_DURATION, OFF(embedder_cache_ttl_ms), 0, 86400000, "60m", NULL },
 	{ "job_runners", CONF_INT, OFF(job_runners), 0, 64, "1", NULL },
 	{ "job_lease", CONF_DURATION, OFF(job_lease_ms), 1000, 3600000, "30s", NULL },
 	{ "job_max_attempts", CONF_INT, OFF(job_max_attempts), 1, 100, "5", NULL },

@@ -48,6 +48,8 @@ struct mk_config {
 	char *embedder_url;      /* http: the OpenAI-compatible embeddings endpoint */
 	char *embedder_model;    /* http: the model name sent */
 	int embedder_timeout_ms; /* http: one embedding's time limit */
+	char *embedder_api_key_file; /* http: a file holding the bearer key; "": none */
+	int embedder_cache_ttl_ms; /* http: a query embedding's life in memcached; 0: not cached */
 	int job_runners;         /* job runner processes the master keeps */
 	int job_lease_ms;        /* how long a claimed job is a runner's own */
 	int job_max_attempts;    /* runs before a failing job is dead */

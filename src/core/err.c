@@ -28,6 +28,7 @@ static const char *const err_names[MK_ERR__MAX] = {
 	[MK_EUNAVAIL] = "MK_EUNAVAIL",
 	[MK_ENOMEM] = "MK_ENOMEM",
 	[MK_EINTERNAL] = "MK_EINTERNAL",
+	[MK_EPENDING] = "MK_EPENDING",
 };
 
 const char *

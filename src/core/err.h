@@ -26,6 +26,7 @@ enum mk_err {
 	MK_EUNAVAIL,      /* a backend is unreachable after retries */
 	MK_ENOMEM,        /* out of memory */
 	MK_EINTERNAL,     /* a bug */
+	MK_EPENDING,      /* not failed: the answer comes later (a suspended request) */
 	MK_ERR__MAX
 };
 

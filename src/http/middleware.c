@@ -445,62 +445,160 @@ log_request(const struct mk_http_service *service, const struct mk_request *req,
 	mk_metrics_request(route, resp->status, duration_us);
 }
 
-void
-mk_http_handle(struct mk_http_service *service,
-    const struct mk_http_input *input, struct mk_arena *arena,
-    struct mk_buf *out)
+/* A request's state across a wait (middleware.h). */
+struct mk_http_exchange {
+	struct mk_request req;
+	struct mk_response resp;
+	struct mk_rate_pending rate_pending;
+	uint64_t started_us;
+};
+
+/* Ends the request: the outcome rc into the answer, out, and the log line. */
+static void
+finish(struct mk_http_service *service, struct mk_http_exchange *ex,
+    enum mk_err rc, struct mk_buf *out)
 {
 	static const char fallback[] =
 	    "Status: 500 Internal Server Error\r\n"
 	    "Content-Type: application/json; charset=utf-8\r\n\r\n"
 	    "{\"success\":false,\"error\":\"Internal server error\",\"code\":\"internal\",\"request_id\":null}";
-	uint64_t started_us = mk_clock_mono_us();
-	struct mk_request req = {
-		.arena = arena,
-		.config = service->config,
-		.params = input->params,
-		.nparams = input->nparams,
-		.body = input->body,
-		.body_len = input->body_len,
-	};
-	struct mk_rate_pending rate_pending = { .in_flight = false };
-	struct mk_response resp;
-	enum mk_err rc = MK_OK;
-	bool done = false;
+	struct mk_request *req = &ex->req;
+	struct mk_response *resp = &ex->resp;
 	size_t out_start = out->len;
 
-	req.rate_pending = &rate_pending;
-	req.method_name = mk_request_param(&req, "REQUEST_METHOD");
-	req.method = mk_method_parse(req.method_name);
-	if (req.method_name == NULL)
-		req.method_name = "-";
-	mk_response_init(&resp, arena);
-	for (size_t i = 0; i < sizeof(chain) / sizeof(chain[0]) && !done; i++) {
-		rc = chain[i](service, input, &req, &resp, &done);
-		if (rc != MK_OK)
-			break;
-	}
-	if (req.rate_deferred && finish_rate_limit(service, &req, &resp) != MK_OK)
+	if (req->rate_deferred && finish_rate_limit(service, req, resp) != MK_OK)
 		rc = MK_ERATELIMIT;
 	if (rc == MK_ERATELIMIT)
 		mk_metrics_count(MK_COUNTER_RATELIMIT_REJECTED);
-	if (rc == MK_OK && (resp.body.oom || resp.headers.oom)) {
-		req.log_error = "response buffer out of memory";
+	if (rc == MK_OK && (resp->body.oom || resp->headers.oom)) {
+		req->log_error = "response buffer out of memory";
 		rc = MK_ENOMEM;
 	}
 	if (rc != MK_OK) {
-		if (mk_http_error_for(rc)->status >= 500 && req.log_error == NULL)
-			req.log_error = mk_err_name(rc);
-		mk_response_error(&resp, rc, req.error_message, req.request_id,
-		    rc == MK_EINVAL ? req.error_details : NULL);
+		if (mk_http_error_for(rc)->status >= 500 && req->log_error == NULL)
+			req->log_error = mk_err_name(rc);
+		mk_response_error(resp, rc, req->error_message, req->request_id,
+		    rc == MK_EINVAL ? req->error_details : NULL);
 	}
-	mk_response_serialize(&resp, req.request_id, req.method == MK_METHOD_HEAD, out);
-	if (out->oom || resp.body.oom) {
+	mk_response_serialize(resp, req->request_id, req->method == MK_METHOD_HEAD, out);
+	if (out->oom || resp->body.oom) {
 		/* Nothing more can be built: answer from static memory. */
 		out->oom = false;
 		out->len = out_start;
 		mk_buf_append(out, fallback, sizeof(fallback) - 1);
-		resp.status = 500;
+		resp->status = 500;
 	}
-	log_request(service, &req, &resp, started_us);
+	log_request(service, req, resp, ex->started_us);
+}
+
+/*
+ * A handler's outcome: MK_EPENDING keeps the exchange waiting (returned),
+ * anything else ends it. A handler that cannot be woken may not wait.
+ */
+static struct mk_http_exchange *
+settle(struct mk_http_service *service, struct mk_http_exchange *ex,
+    enum mk_err rc, struct mk_buf *out)
+{
+	if (rc == MK_EPENDING) {
+		assert(ex->req.wait.wake != NULL && ex->req.wait.resume != NULL);
+		if (ex->req.wait.wake != NULL && ex->req.wait.resume != NULL)
+			return ex;
+		if (ex->req.wait.cancel != NULL)
+			ex->req.wait.cancel(service->app, &ex->req);
+		ex->req.log_error = "a handler waited where it may not";
+		rc = MK_EINTERNAL;
+	}
+	finish(service, ex, rc, out);
+	return NULL;
+}
+
+struct mk_http_exchange *
+mk_http_handle(struct mk_http_service *service,
+    const struct mk_http_input *input, struct mk_arena *arena,
+    struct mk_buf *out)
+{
+	static const char no_memory[] =
+	    "Status: 500 Internal Server Error\r\n"
+	    "Content-Type: application/json; charset=utf-8\r\n\r\n"
+	    "{\"success\":false,\"error\":\"Internal server error\",\"code\":\"internal\",\"request_id\":null}";
+	struct mk_http_exchange *ex = mk_arena_calloc(arena, 1, sizeof(*ex));
+	struct mk_request *req;
+	enum mk_err rc = MK_OK;
+	bool done = false;
+
+	if (ex == NULL) {
+		mk_buf_append(out, no_memory, sizeof(no_memory) - 1);
+		return NULL;
+	}
+	ex->started_us = mk_clock_mono_us();
+	req = &ex->req;
+	req->arena = arena;
+	req->config = service->config;
+	req->params = input->params;
+	req->nparams = input->nparams;
+	req->body = input->body;
+	req->body_len = input->body_len;
+	req->wait.wake = input->wake;
+	req->wait.wake_arg = input->wake_arg;
+	req->rate_pending = &ex->rate_pending;
+	req->method_name = mk_request_param(req, "REQUEST_METHOD");
+	req->method = mk_method_parse(req->method_name);
+	if (req->method_name == NULL)
+		req->method_name = "-";
+	mk_response_init(&ex->resp, arena);
+	for (size_t i = 0; i < sizeof(chain) / sizeof(chain[0]) && !done; i++) {
+		rc = chain[i](service, input, req, &ex->resp, &done);
+		if (rc != MK_OK)
+			break;
+	}
+	return settle(service, ex, rc, out);
+}
+
+struct mk_http_exchange *
+mk_http_resume(struct mk_http_service *service,
+    struct mk_http_exchange *exchange, struct mk_buf *out)
+{
+	struct mk_request *req = &exchange->req;
+	enum mk_err (*resume)(struct mk_app *, struct mk_request *, struct mk_response *) =
+	    req->wait.resume;
+
+	/* The next wait, if any, sets its own. */
+	req->wait.resume = NULL;
+	req->wait.cancel = NULL;
+	return settle(service, exchange, resume(service->app, req, &exchange->resp), out);
+}
+
+void
+mk_http_expire(struct mk_http_service *service,
+    struct mk_http_exchange *exchange, const char *why, struct mk_buf *out)
+{
+	struct mk_request *req = &exchange->req;
+
+	if (req->wait.cancel != NULL)
+		req->wait.cancel(service->app, req);
+	req->wait.resume = NULL;
+	req->wait.cancel = NULL;
+	req->log_error = why;
+	finish(service, exchange, MK_EUNAVAIL, out);
+}
+
+void
+mk_http_abandon(struct mk_http_service *service,
+    struct mk_http_exchange *exchange, const char *why)
+{
+	struct mk_request *req = &exchange->req;
+
+	if (req->wait.cancel != NULL)
+		req->wait.cancel(service->app, req);
+	req->wait.resume = NULL;
+	req->wait.cancel = NULL;
+	req->log_error = why;
+	/* nginx's number for a client that went away before the answer. */
+	exchange->resp.status = 499;
+	if (req->rate_deferred) {
+		struct mk_rate_decision decision;
+
+		mk_ratelimit_end(service->limiter, req->rate_pending, &decision);
+	}
+	log_request(service, req, &exchange->resp, exchange->started_us);
 }

@@ -68,7 +68,13 @@ struct mk_http_input {
 	/* Set when the server already knows the answer (413, 400, 431). */
 	enum mk_err early_error;
 	const char *early_reason;
+	/* Called when a waiting request may go on (see mk_http_resume); NULL: none may wait. */
+	void (*wake)(void *arg);
+	void *wake_arg;
 };
+
+/* A request whose handler waits: all its state, in its arena. */
+struct mk_http_exchange;
 
 /*
  * Splits config->cors_origins (checked when the configuration was loaded)
@@ -79,11 +85,38 @@ void mk_http_cors_setup(struct mk_http_service *service,
     const struct mk_config *config);
 
 /*
- * Runs the chain over one request and appends the CGI response to out.
- * All request memory comes from arena, which the caller resets after.
+ * Runs the chain over one request and appends the CGI response to out;
+ * returns NULL. All request memory comes from arena, which the caller
+ * resets after. When the handler must wait (a search whose query is
+ * being embedded), nothing is appended and the exchange is returned: the
+ * caller keeps arena and the input's memory, and once input->wake was
+ * called, calls mk_http_resume(); or gives up with mk_http_expire() or
+ * mk_http_abandon(). Exactly one of those ends it, and with it the
+ * request's one access log line.
  */
-void mk_http_handle(struct mk_http_service *service,
+struct mk_http_exchange *mk_http_handle(struct mk_http_service *service,
     const struct mk_http_input *input, struct mk_arena *arena,
     struct mk_buf *out);
+
+/*
+ * Goes on with a woken exchange: appends the CGI response to out and
+ * returns NULL, or returns the exchange when it waits again.
+ */
+struct mk_http_exchange *mk_http_resume(struct mk_http_service *service,
+    struct mk_http_exchange *exchange, struct mk_buf *out);
+
+/*
+ * Gives up the wait and answers 503 with Retry-After (the request's time
+ * is up, or the worker is stopping): appends the CGI response to out.
+ */
+void mk_http_expire(struct mk_http_service *service,
+    struct mk_http_exchange *exchange, const char *why, struct mk_buf *out);
+
+/*
+ * Gives up the wait with no answer (the front aborted the request or
+ * closed the connection): logs the request as status 499.
+ */
+void mk_http_abandon(struct mk_http_service *service,
+    struct mk_http_exchange *exchange, const char *why);
 
 #endif

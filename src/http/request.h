@@ -44,6 +44,25 @@ struct mk_param {
 #define MK_ROUTE_MAX_PARAMS 4
 
 struct mk_rate_pending;
+struct mk_app;
+struct mk_request;
+struct mk_response;
+
+/*
+ * A request whose handler waits (returns MK_EPENDING): the server layer
+ * sets wake/wake_arg, which the handler hands to what it waits for; the
+ * handler sets resume (run once woken: finishes the answer, or waits
+ * again) and cancel (gives the wait up: the front went away, or the
+ * request's time is up), and keeps what they need in state (its arena).
+ */
+struct mk_request_wait {
+	void (*wake)(void *arg);  /* NULL: the request may not wait */
+	void *wake_arg;
+	enum mk_err (*resume)(struct mk_app *app, struct mk_request *req,
+	    struct mk_response *resp);
+	void (*cancel)(struct mk_app *app, struct mk_request *req);
+	void *state;
+};
 
 struct mk_request {
 	struct mk_arena *arena;
@@ -75,6 +94,7 @@ struct mk_request {
 	struct mk_rate_pending *rate_pending;
 	bool rate_deferred;
 	size_t rate_headers_mark; /* the response's headers before the handler's */
+	struct mk_request_wait wait;
 };
 
 /* The value of the FastCGI parameter name, or NULL when absent. */

@@ -29,6 +29,8 @@ static const struct mk_http_error error_table[MK_ERR__MAX] = {
 	[MK_EUNAVAIL] = { 503, "unavailable", "Service temporarily unavailable" },
 	[MK_ENOMEM] = { 500, "internal", "Internal server error" },
 	[MK_EINTERNAL] = { 500, "internal", "Internal server error" },
+	/* Never answered: the chain finishes a pending request later. */
+	[MK_EPENDING] = { 500, "internal", "Internal server error" },
 };
 
 const struct mk_http_error *

@@ -662,6 +662,71 @@ mk_markets_delete(struct mk_app *app, struct mk_request *req, struct mk_response
 	return MK_OK;
 }
 
+/* A search between its two halves (search.h), in the request arena. */
+struct search_state {
+	struct mk_search_query *query;
+	size_t limit;
+};
+
+/* The log line says which part of a search was unavailable. */
+static enum mk_err
+search_failed(struct mk_request *req, enum mk_err rc)
+{
+	if (rc == MK_EUNAVAIL && req->log_error == NULL)
+		req->log_error = "the embedder or the database did not answer";
+	return rc;
+}
+
+/* Ranks, fetches and writes the answer of a query whose vector is ready. */
+static enum mk_err
+search_answer(struct mk_app *app, struct mk_request *req,
+    struct mk_response *resp, struct search_state *state)
+{
+	struct mk_search_result results[MK_SEARCH_MAX_LIMIT];
+	size_t n = 0;
+	enum mk_err rc;
+
+	rc = mk_search_query_finish(app->search, state->query, app->repo, req->arena,
+	    state->limit, results, &n);
+	if (rc != MK_OK)
+		return search_failed(req, rc);
+	mk_response_header(resp, "Cache-Control", "no-cache");
+	mk_response_begin_data(resp, 200);
+	mk_buf_putc(&resp->body, '[');
+	for (size_t i = 0; i < n; i++) {
+		/* The cached document, with the score as its last member. */
+		if (i > 0)
+			mk_buf_putc(&resp->body, ',');
+		mk_buf_append(&resp->body, results[i].doc.json, results[i].doc.json_len - 1);
+		mk_buf_printf(&resp->body, ",\"score\":%.6f}", (double)results[i].score);
+	}
+	mk_buf_putc(&resp->body, ']');
+	{
+		char meta[160];
+
+		(void)snprintf(meta, sizeof(meta), "{\"limit\":%zu,\"count\":%zu,\"embedder\":\"%s\",\"indexed\":%zu}",
+		    state->limit, n, mk_search_embedder(app->search), mk_search_indexed(app->search));
+		mk_response_end_data(resp, meta);
+	}
+	return MK_OK;
+}
+
+/* The embedding arrived (or failed): the second half. */
+static enum mk_err
+search_resume(struct mk_app *app, struct mk_request *req,
+    struct mk_response *resp)
+{
+	return search_answer(app, req, resp, req->wait.state);
+}
+
+static void
+search_cancel(struct mk_app *app, struct mk_request *req)
+{
+	struct search_state *state = req->wait.state;
+
+	mk_search_query_cancel(app->search, state->query);
+}
+
 /* Search queries longer than this many characters are a 400 (issue 6). */
 #define SEARCH_QUERY_MAX_CHARS 500
 
@@ -669,9 +734,9 @@ enum mk_err
 mk_markets_search(struct mk_app *app, struct mk_request *req,
     struct mk_response *resp)
 {
-	struct mk_search_result results[MK_SEARCH_MAX_LIMIT];
+	struct search_state *state;
 	const char *q, *limit_text;
-	size_t len, chars = 0, n = 0;
+	size_t len, chars = 0;
 	bool blank = true;
 	uint64_t limit = 10;
 	enum mk_err rc;
@@ -701,28 +766,22 @@ mk_markets_search(struct mk_app *app, struct mk_request *req,
 		req->log_error = "no database configured";
 		return MK_EUNAVAIL;
 	}
-	rc = mk_search_query(app->search, app->repo, req->arena, q, len, (size_t)limit, results, &n);
+	state = mk_arena_calloc(req->arena, 1, sizeof(*state));
+	if (state == NULL)
+		return MK_ENOMEM;
+	state->limit = (size_t)limit;
+	rc = mk_search_query_start(app->search, req->arena, q, len, req->wait.wake,
+	    req->wait.wake_arg, &state->query);
+	if (rc == MK_EPENDING) {
+		/* The embedder is asked: the worker serves others until it answers. */
+		req->wait.state = state;
+		req->wait.resume = search_resume;
+		req->wait.cancel = search_cancel;
+		return MK_EPENDING;
+	}
 	if (rc != MK_OK)
-		return rc;
-	mk_response_header(resp, "Cache-Control", "no-cache");
-	mk_response_begin_data(resp, 200);
-	mk_buf_putc(&resp->body, '[');
-	for (size_t i = 0; i < n; i++) {
-		/* The cached document, with the score as its last member. */
-		if (i > 0)
-			mk_buf_putc(&resp->body, ',');
-		mk_buf_append(&resp->body, results[i].doc.json, results[i].doc.json_len - 1);
-		mk_buf_printf(&resp->body, ",\"score\":%.6f}", (double)results[i].score);
-	}
-	mk_buf_putc(&resp->body, ']');
-	{
-		char meta[160];
-
-		(void)snprintf(meta, sizeof(meta), "{\"limit\":%llu,\"count\":%zu,\"embedder\":\"%s\",\"indexed\":%zu}",
-		    (unsigned long long)limit, n, mk_search_embedder(app->search), mk_search_indexed(app->search));
-		mk_response_end_data(resp, meta);
-	}
-	return MK_OK;
+		return search_failed(req, rc);
+	return search_answer(app, req, resp, state);
 }
 
 enum mk_err

@@ -545,6 +545,7 @@ mk_embedder_from_config(const struct mk_config *config, char *err,
 {
 	struct mk_embedder *embedder;
 	int dim = config->embedding_dim;
+	char *key = NULL;
 
 	if (dim < 8 || dim > MK_EMBED_MAX_DIM) {
 		mk_errf(err, errlen, "embedding_dim must be 8 to %d, not %d",
@@ -565,7 +566,15 @@ mk_embedder_from_config(const struct mk_config *config, char *err,
 		mk_errf(err, errlen, "embedder = http needs embedder_url");
 		return NULL;
 	}
-	return mk_embedder_http_new(config->embedder_url,
+	if (config->embedder_api_key_file != NULL && config->embedder_api_key_file[0] != '\0' &&
+	    (key = mk_embedder_read_key(config->embedder_api_key_file, err, errlen)) == NULL)
+		return NULL;
+	embedder = mk_embedder_http_new(config->embedder_url,
 	    config->embedder_model != NULL ? config->embedder_model : "",
-	    (unsigned)dim, config->embedder_timeout_ms, err, errlen);
+	    (unsigned)dim, config->embedder_timeout_ms, key, err, errlen);
+	if (key != NULL) {
+		explicit_bzero(key, strlen(key));
+		free(key);
+	}
+	return embedder;
 }

@@ -9,8 +9,15 @@
  *         ("hash-v1") goes into every stored vector, so vectors made by
  *         another embedder or version are never compared with its own.
  *   http  an OpenAI-compatible POST {url} {"model","input"} answering
- *         {"data":[{"embedding":[...]}]}, over plain HTTP/1.1 (a local
- *         model server); the vector is L2-normalised on arrival.
+ *         {"data":[{"embedding":[...]}]}, over http or https through
+ *         libcurl, with kept-alive connections and an optional bearer
+ *         key; the vector is L2-normalised on arrival.
+ *
+ * An embedding is either a blocking call (mk_embed: the job runner, the
+ * admin command, a CGI worker) or, once the embedder is attached to a
+ * worker's event loop (mk_embedder_attach), a call that may end later
+ * (mk_embed_start): the http embedder then runs its transfers on the
+ * loop and the worker serves other requests meanwhile.
  *
  * An embedder is worker-lifetime (each worker and job runner makes its
  * own after fork) and not thread-safe. Vectors are written into caller
@@ -25,6 +32,20 @@
 
 struct mk_config;
 struct mk_embedder;
+struct mk_loop;
+
+/*
+ * One embedding that may end later, in the caller's memory, which must
+ * stay put until the call is done or cancelled. The caller sets out and
+ * done/arg; the embedder sets rc and uses transfer while it is pending.
+ */
+struct mk_embed_call {
+	float *out;                /* dim floats */
+	void (*done)(void *arg);   /* a pending call ended: rc is set */
+	void *arg;
+	enum mk_err rc;
+	void *transfer;            /* the embedder's, while pending */
+};
 
 /* The most dimensions an embedder may have (a vector is then 16 KiB). */
 #define MK_EMBED_MAX_DIM 4096
@@ -39,6 +60,17 @@ struct mk_embedder_ops {
 	enum mk_err (*embed)(struct mk_embedder *embedder, const char *text,
 	    size_t len, float *out);
 	void (*destroy)(struct mk_embedder *embedder);
+	/*
+	 * Optional (NULL: every embedding is the blocking embed). attach
+	 * hands the embedder the worker's loop; start begins call and
+	 * returns MK_EPENDING (done is then called from the loop, once), or
+	 * ends it at once with its code; cancel forgets a pending call
+	 * without calling done.
+	 */
+	enum mk_err (*attach)(struct mk_embedder *embedder, struct mk_loop *loop);
+	enum mk_err (*start)(struct mk_embedder *embedder, struct mk_embed_call *call,
+	    const char *text, size_t len);
+	void (*cancel)(struct mk_embedder *embedder, struct mk_embed_call *call);
 };
 
 struct mk_embedder {
@@ -53,6 +85,40 @@ mk_embed(struct mk_embedder *embedder, const char *text, size_t len, float *out)
 	return embedder->ops->embed(embedder, text, len, out);
 }
 
+/*
+ * Attaches the embedder to loop (which must outlive it). MK_OK (also for
+ * an embedder that never waits), MK_ENOMEM or MK_EINTERNAL.
+ */
+static inline enum mk_err
+mk_embedder_attach(struct mk_embedder *embedder, struct mk_loop *loop)
+{
+	return embedder->ops->attach != NULL ? embedder->ops->attach(embedder, loop) : MK_OK;
+}
+
+/*
+ * Begins an embedding of text into call->out. MK_EPENDING: call->done
+ * will be called from the loop with call->rc set; anything else: the
+ * embedding ended now with that code (also in call->rc). The text is
+ * copied: the caller need not keep it.
+ */
+static inline enum mk_err
+mk_embed_start(struct mk_embedder *embedder, struct mk_embed_call *call,
+    const char *text, size_t len)
+{
+	call->transfer = NULL;
+	if (embedder->ops->start == NULL)
+		return call->rc = embedder->ops->embed(embedder, text, len, call->out);
+	return embedder->ops->start(embedder, call, text, len);
+}
+
+/* Forgets a pending call (nothing when it is not pending); done is not called. */
+static inline void
+mk_embed_cancel(struct mk_embedder *embedder, struct mk_embed_call *call)
+{
+	if (call->transfer != NULL && embedder->ops->cancel != NULL)
+		embedder->ops->cancel(embedder, call);
+}
+
 static inline void
 mk_embedder_free(struct mk_embedder *embedder)
 {
@@ -64,17 +130,25 @@ mk_embedder_free(struct mk_embedder *embedder)
 struct mk_embedder *mk_embedder_hash_new(unsigned dim);
 
 /*
- * The HTTP embedder: url "http://host[:port]/path", model name, dim
- * expected dimensions, timeout for the whole exchange. NULL with a reason
- * in err for a malformed URL or out of memory.
+ * The HTTP embedder: url "http[s]://host[:port]/path", model name, dim
+ * expected dimensions, timeout for the whole exchange, api_key sent as
+ * "Authorization: Bearer <api_key>" (NULL or "": none). NULL with a reason
+ * in err for a malformed URL or key, or out of memory.
  */
 struct mk_embedder *mk_embedder_http_new(const char *url, const char *model,
-    unsigned dim, int timeout_ms, char *err, size_t errlen);
+    unsigned dim, int timeout_ms, const char *api_key, char *err, size_t errlen);
+
+/*
+ * Reads the API key file at path: its first line, blanks trimmed, at
+ * most 4 KiB of printable ASCII. Returns a heap string (free()), or NULL
+ * with a reason in err.
+ */
+char *mk_embedder_read_key(const char *path, char *err, size_t errlen);
 
 /*
  * The embedder the configuration names (embedder = hash | http, with
- * embedding_dim, embedder_url, embedder_model, embedder_timeout). NULL
- * with a reason in err.
+ * embedding_dim, embedder_url, embedder_model, embedder_timeout,
+ * embedder_api_key_file, read now). NULL with a reason in err.
  */
 struct mk_embedder *mk_embedder_from_config(const struct mk_config *config,
     char *err, size_t errlen);
@@ -87,17 +161,6 @@ struct mk_embedder *mk_embedder_from_config(const struct mk_config *config,
  */
 enum mk_err mk_embed_parse_response(const char *body, size_t len, unsigned dim,
     float *out);
-
-/*
- * Reads an HTTP/1.1 answer (len bytes, as a server sent them before it
- * closed the connection) the way the http embedder does, over prefixes
- * growing by step bytes (partial reads). MK_OK with the status, where the
- * body starts (*body_offset) and its length once decoded (*body_len;
- * never more than the bytes after the head); MK_EUNAVAIL when malformed
- * or cut short. Exposed for its fuzz target.
- */
-enum mk_err mk_embed_http_read_answer(const char *bytes, size_t len, size_t step,
-    int *status, size_t *body_offset, size_t *body_len);
 
 /* Scales v[dim] to unit length (leaves an all-zero vector alone). */
 void mk_embed_normalize(float *v, unsigned dim);

@@ -3,8 +3,16 @@
  * index, kept up to date from MariaDB (vectors.h) every second by the
  * worker's tick and before the first query, and queries answered with the
  * markets' documents through the repository stack (so from memcached when
- * cached). A struct mk_search is worker-lifetime; results live in the
- * request arena.
+ * cached). A struct mk_search is worker-lifetime; a query under way and
+ * its results live in the request arena.
+ *
+ * A query is two halves: start embeds it, finish ranks and fetches. With
+ * the http embedder, start looks the query's vector up in memcached
+ * first (see query_key() in search.c) and, on a miss, begins the
+ * embedding on the worker's loop and answers MK_EPENDING: the request
+ * waits without holding the worker, and finish runs when the loop wakes
+ * it. The hash embedder (a few microseconds) is never cached nor waited
+ * for.
  */
 #ifndef MK_SEARCH_H
 #define MK_SEARCH_H
@@ -15,9 +23,12 @@
 #include "markets/repo.h"
 
 struct mk_arena;
+struct mk_cache;
 struct mk_config;
 struct mk_db;
+struct mk_loop;
 struct mk_search;
+struct mk_search_query;
 
 /* Most results one query may ask for. */
 #define MK_SEARCH_MAX_LIMIT 50
@@ -28,11 +39,18 @@ struct mk_search_result {
 };
 
 /*
- * Makes the worker's search over db (not owned) with the configured
- * embedder. NULL with a reason in err.
+ * Makes the worker's search over db and cache (not owned; cache may be
+ * NULL: no cache of query embeddings) with the configured embedder. NULL
+ * with a reason in err.
  */
 struct mk_search *mk_search_new(const struct mk_config *config, struct mk_db *db,
-    char *err, size_t errlen);
+    struct mk_cache *cache, char *err, size_t errlen);
+
+/*
+ * Lets queries wait for the embedder on loop (which must outlive the
+ * search) instead of blocking. MK_OK, or MK_ENOMEM / MK_EINTERNAL.
+ */
+enum mk_err mk_search_attach(struct mk_search *search, struct mk_loop *loop);
 
 void mk_search_free(struct mk_search *search);
 
@@ -40,13 +58,29 @@ void mk_search_free(struct mk_search *search);
 enum mk_err mk_search_refresh(struct mk_search *search);
 
 /*
- * The limit (1..MK_SEARCH_MAX_LIMIT) markets most similar to query
- * (len bytes of UTF-8), best first, equal scores by ascending id, into
- * out[0..*n). Markets deleted since the index last refreshed are left out.
+ * Begins a query (len bytes of UTF-8): its state into *out (in arena).
+ * MK_OK: the query's vector is ready, call mk_search_query_finish() now.
+ * MK_EPENDING: wake(wake_arg) is called from the loop once it is (or the
+ * embedding failed); then call mk_search_query_finish(), or
+ * mk_search_query_cancel() to give up first. Else an error (MK_EUNAVAIL
+ * when the embedder or the database is down, MK_ENOMEM).
  */
-enum mk_err mk_search_query(struct mk_search *search, struct mk_market_repo *repo,
-    struct mk_arena *arena, const char *query, size_t len, size_t limit,
+enum mk_err mk_search_query_start(struct mk_search *search, struct mk_arena *arena,
+    const char *query, size_t len, void (*wake)(void *arg), void *wake_arg,
+    struct mk_search_query **out);
+
+/*
+ * Ends a started query: the embedding's outcome, or the limit
+ * (1..MK_SEARCH_MAX_LIMIT) markets most similar to it, best first, equal
+ * scores by ascending id, into out[0..*n). Markets deleted since the
+ * index last refreshed are left out.
+ */
+enum mk_err mk_search_query_finish(struct mk_search *search, struct mk_search_query *query,
+    struct mk_market_repo *repo, struct mk_arena *arena, size_t limit,
     struct mk_search_result *out, size_t *n);
+
+/* Gives up a pending query (nothing when it is not pending): wake is not called. */
+void mk_search_query_cancel(struct mk_search *search, struct mk_search_query *query);
 
 /* The embedder's name and the index's size, for a response's meta. */
 const char *mk_search_embedder(const struct mk_search *search);

@@ -47,6 +47,8 @@ mk_conn_free(struct mk_conn *conn)
 {
 	if (conn == NULL)
 		return;
+	if (conn->state == MK_CONN_WAITING)
+		mk_http_abandon(conn->service, conn->exchange, "the front closed the connection");
 	mk_buf_release(&conn->in);
 	mk_buf_release(&conn->out);
 	mk_arena_free(conn->arena);
@@ -69,6 +71,8 @@ mk_conn_flushed(const struct mk_conn *conn)
 static void
 end_request(struct mk_conn *conn)
 {
+	conn->exchange = NULL;
+	conn->woken = false;
 	mk_arena_reset(conn->arena);
 	conn->params = NULL;
 	conn->nparams = 0;
@@ -78,7 +82,33 @@ end_request(struct mk_conn *conn)
 	conn->state = conn->keep_conn ? MK_CONN_IDLE : MK_CONN_CLOSING;
 }
 
-/* Runs the request through the http layer and queues the answer. */
+/* The waited-for thing is ready: the worker resumes the request soon. */
+static void
+wake(void *arg)
+{
+	struct mk_conn *conn = arg;
+
+	if (conn->state == MK_CONN_WAITING)
+		conn->woken = true;
+}
+
+/* Queues a CGI answer as records. */
+static void
+queue_answer(struct mk_conn *conn, const struct mk_buf *cgi)
+{
+	if (cgi->oom) {
+		/* Could not even build the fallback: end the request without output. */
+		mk_fcgi_put_end(&conn->out, conn->request_id, FCGI_OVERLOADED);
+	} else {
+		mk_fcgi_put_stdout(&conn->out, conn->request_id, cgi->data, cgi->len);
+		mk_fcgi_put_end(&conn->out, conn->request_id, FCGI_REQUEST_COMPLETE);
+	}
+}
+
+/*
+ * Runs the request through the http layer and queues the answer; or,
+ * when its handler waits, leaves the connection WAITING.
+ */
 static void
 respond(struct mk_conn *conn)
 {
@@ -89,18 +119,50 @@ respond(struct mk_conn *conn)
 		.body_len = conn->body.len,
 		.early_error = conn->early_error,
 		.early_reason = conn->early_reason,
+		.wake = wake,
+		.wake_arg = conn,
 	};
 	struct mk_buf cgi;
 
 	mk_buf_init(&cgi, conn->arena);
-	mk_http_handle(conn->service, &input, conn->arena, &cgi);
-	if (cgi.oom) {
-		/* Could not even build the fallback: end the request without output. */
-		mk_fcgi_put_end(&conn->out, conn->request_id, FCGI_OVERLOADED);
-	} else {
-		mk_fcgi_put_stdout(&conn->out, conn->request_id, cgi.data, cgi.len);
-		mk_fcgi_put_end(&conn->out, conn->request_id, FCGI_REQUEST_COMPLETE);
+	conn->exchange = mk_http_handle(conn->service, &input, conn->arena, &cgi);
+	if (conn->exchange != NULL) {
+		conn->state = MK_CONN_WAITING;
+		conn->woken = false;
+		return;
 	}
+	queue_answer(conn, &cgi);
+}
+
+void
+mk_conn_resume(struct mk_conn *conn)
+{
+	struct mk_buf cgi;
+
+	if (conn->state != MK_CONN_WAITING || !conn->woken)
+		return;
+	conn->woken = false;
+	mk_buf_init(&cgi, conn->arena);
+	conn->exchange = mk_http_resume(conn->service, conn->exchange, &cgi);
+	if (conn->exchange != NULL)
+		return; /* waits again */
+	queue_answer(conn, &cgi);
+	end_request(conn);
+}
+
+void
+mk_conn_expire(struct mk_conn *conn, const char *why)
+{
+	struct mk_buf cgi;
+
+	if (conn->state != MK_CONN_WAITING)
+		return;
+	mk_buf_init(&cgi, conn->arena);
+	mk_http_expire(conn->service, conn->exchange, why, &cgi);
+	conn->exchange = NULL;
+	conn->woken = false;
+	queue_answer(conn, &cgi);
+	end_request(conn);
 }
 
 /* Answers now with an early error; the rest of the body will be skipped. */
@@ -218,7 +280,8 @@ stdin_done(struct mk_conn *conn)
 		}
 	}
 	respond(conn);
-	end_request(conn);
+	if (conn->state != MK_CONN_WAITING)
+		end_request(conn);
 }
 
 /* Handles one record of the active request (or of none). */
@@ -247,6 +310,8 @@ on_record(struct mk_conn *conn, const struct mk_fcgi_record *rec, int64_t now_ms
 		 * The front gave up; it still wants the request ended — unless
 		 * an early answer already ended it and only the body was left.
 		 */
+		if (conn->state == MK_CONN_WAITING)
+			mk_http_abandon(conn->service, conn->exchange, "the front aborted the request");
 		if (conn->state != MK_CONN_DISCARD)
 			mk_fcgi_put_end_only(&conn->out, conn->request_id, FCGI_REQUEST_COMPLETE);
 		end_request(conn);
@@ -305,7 +370,13 @@ mk_conn_process(struct mk_conn *conn, int64_t now_ms)
 			break;
 	}
 	mk_buf_consume(&conn->in, pos);
-	if (rc != MK_OK)
+	if (rc != MK_OK) {
+		/* Closing ends the wait here, while the arena still holds it. */
+		if (conn->state == MK_CONN_WAITING) {
+			mk_http_abandon(conn->service, conn->exchange, "a FastCGI protocol error");
+			end_request(conn);
+		}
 		conn->state = MK_CONN_CLOSING;
+	}
 	return rc;
 }

@@ -12,6 +12,15 @@
  *
  * Ownership: a connection owns its buffers and its arena; the arena is
  * reset after every response, so no request memory survives a request.
+ *
+ * A request whose handler waits (a search waiting for its query's
+ * embedding) leaves the connection WAITING with the request's state in
+ * its arena (the http layer's exchange). Whatever it waits for calls the
+ * connection's wake, which only sets woken: the worker then calls
+ * mk_conn_resume() from its loop, outside any library's callback. Every
+ * other way out ends the wait once: mk_conn_expire() (request_timeout,
+ * shutdown) answers 503, an FCGI_ABORT_REQUEST or mk_conn_free() (the
+ * front closed) abandon it.
  */
 #ifndef MK_CONN_H
 #define MK_CONN_H
@@ -24,6 +33,7 @@
 #include "core/err.h"
 
 struct mk_arena;
+struct mk_http_exchange;
 struct mk_http_service;
 
 /* PARAMS bytes past this are a 431 (nginx's default header limit is 32 KiB). */
@@ -34,6 +44,7 @@ enum mk_conn_state {
 	MK_CONN_PARAMS,    /* collecting FCGI_PARAMS */
 	MK_CONN_STDIN,     /* collecting the body */
 	MK_CONN_DISCARD,   /* answered early: skipping the rest of the body */
+	MK_CONN_WAITING,   /* received whole; its handler waits (see mk_conn_resume) */
 	MK_CONN_CLOSING,   /* flush what is queued, then close */
 };
 
@@ -60,6 +71,9 @@ struct mk_conn {
 	enum mk_err early_error;
 	const char *early_reason;
 
+	struct mk_http_exchange *exchange; /* while WAITING */
+	bool woken;                        /* WAITING, and may go on */
+
 	int64_t last_activity_ms;
 	int64_t request_started_ms;
 	uint64_t requests_served;
@@ -83,6 +97,15 @@ void mk_conn_free(struct mk_conn *conn);
  * the connection must be closed (what is queued may still be flushed).
  */
 enum mk_err mk_conn_process(struct mk_conn *conn, int64_t now_ms);
+
+/*
+ * Goes on with a woken WAITING request: queues its answer (or it waits
+ * again). Nothing when the connection is not woken.
+ */
+void mk_conn_resume(struct mk_conn *conn);
+
+/* Gives a WAITING request up with a 503 and Retry-After (why is logged). */
+void mk_conn_expire(struct mk_conn *conn, const char *why);
 
 /* True when a request is partly received or its answer not yet written. */
 bool mk_conn_busy(const struct mk_conn *conn);

@@ -10,6 +10,13 @@
  * Accepting: the listening socket is in every worker's epoll set with
  * EPOLLEXCLUSIVE, so a new connection wakes one idle worker rather than
  * all of them; a busy worker is not waiting and so is not woken.
+ *
+ * Waiting requests: the worker owns a core/loop.h loop, whose descriptor
+ * is in its epoll set and whose timers bound its sleep; the app's client
+ * libraries (the http embedder's libcurl multi handle) run their sockets
+ * there. After running it, the worker resumes the connections that were
+ * woken and writes their answers. The loop outlives the app, which
+ * outlives the connections: each is freed in that order.
  */
 #include <errno.h>
 #include <signal.h>
@@ -24,6 +31,7 @@
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/loop.h"
 #include "server/conn.h"
 #include "server/worker.h"
 
@@ -67,7 +75,11 @@ struct worker {
 	unsigned nconns;
 	unsigned max_conns;
 	int accepting; /* listen fd is in the epoll set */
+	struct mk_loop *loop;
 };
+
+/* The loop's descriptor's epoll data: neither NULL (listener) nor a connection. */
+static char loop_marker;
 
 static int
 install_signals(sigset_t *wait_mask)
@@ -271,9 +283,26 @@ accept_conns(struct worker *w)
 		set_accepting(w, 0);
 }
 
+/* Answers and writes out the requests that were woken. */
+static void
+resume_woken(struct worker *w)
+{
+	struct mk_conn *conn = w->conns, *next;
+
+	for (; conn != NULL; conn = next) {
+		next = conn->next;
+		if (conn->state != MK_CONN_WAITING || !conn->woken)
+			continue;
+		mk_conn_resume(conn);
+		if (flush_conn(w, conn) == 0 && mk_conn_flushed(conn) && conn->in.len > 0)
+			read_conn(w, conn); /* what arrived while it waited */
+	}
+}
+
 /*
  * Closes connections idle too long, requests that do not arrive whole
- * within request_timeout, and answers nobody reads for as long.
+ * within request_timeout, and answers nobody reads for as long; answers
+ * a request still waiting (MK_CONN_WAITING) then with a 503.
  *
  * An arriving request is timed from its first record, not from its last:
  * a peer that trickles a byte every few seconds is still arriving, and
@@ -286,7 +315,14 @@ reap_timeouts(struct worker *w, int64_t now_ms)
 
 	for (; conn != NULL; conn = next) {
 		next = conn->next;
-		if (conn->state == MK_CONN_IDLE && mk_conn_flushed(conn)) {
+		if (conn->state == MK_CONN_WAITING) {
+			/* Received whole: it gets an answer, not a closed socket. */
+			if (now_ms - conn->request_started_ms > w->config->request_timeout_ms) {
+				mk_log(MK_LOG_WARN, "request timed out while waiting: answering 503");
+				mk_conn_expire(conn, "request_timeout while waiting");
+				(void)flush_conn(w, conn);
+			}
+		} else if (conn->state == MK_CONN_IDLE && mk_conn_flushed(conn)) {
 			if (now_ms - conn->last_activity_ms > w->config->idle_timeout_ms)
 				close_conn(w, conn);
 		} else if (conn->state != MK_CONN_IDLE && conn->state != MK_CONN_CLOSING) {
@@ -332,7 +368,7 @@ serve(struct worker *w, const sigset_t *wait_mask)
 
 	for (;;) {
 		int64_t now = mk_clock_mono_ms();
-		int n, timeout = (int)(next_tick > now ? next_tick - now : 0);
+		int n, timeout = (int)(next_tick > now ? next_tick - now : 0), loop_ready = 0;
 
 		if (stop_requested && !draining) {
 			draining = 1;
@@ -352,10 +388,24 @@ serve(struct worker *w, const sigset_t *wait_mask)
 				return 0;
 			if (now >= drain_deadline) {
 				mk_log(MK_LOG_WARN, "shutdown timeout: dropping %u connection(s)", w->nconns);
+				/* A waiting request still gets its 503, if the front reads it now. */
+				for (conn = w->conns; conn != NULL; conn = next) {
+					next = conn->next;
+					if (conn->state == MK_CONN_WAITING) {
+						mk_conn_expire(conn, "the worker is stopping");
+						(void)flush_conn(w, conn);
+					}
+				}
 				return 0;
 			}
 			if (drain_deadline - now < timeout)
 				timeout = (int)(drain_deadline - now);
+		}
+		{
+			int64_t due = mk_loop_timeout(w->loop, now);
+
+			if (due >= 0 && due < timeout)
+				timeout = (int)due;
 		}
 		if (reopen_requested) {
 			reopen_requested = 0;
@@ -372,6 +422,10 @@ serve(struct worker *w, const sigset_t *wait_mask)
 		for (int i = 0; i < n; i++) {
 			struct mk_conn *conn = events[i].data.ptr;
 
+			if ((void *)conn == &loop_marker) {
+				loop_ready = 1; /* run below, with the timers */
+				continue;
+			}
 			if (conn == NULL) {
 				if (w->accepting)
 					accept_conns(w);
@@ -388,6 +442,10 @@ serve(struct worker *w, const sigset_t *wait_mask)
 				read_conn(w, conn);
 		}
 		now = mk_clock_mono_ms();
+		if (loop_ready || mk_loop_timeout(w->loop, now) == 0) {
+			mk_loop_run(w->loop, now);
+			resume_woken(w);
+		}
 		if (now >= next_tick) {
 			reap_timeouts(w, now);
 			if (!draining)
@@ -417,9 +475,15 @@ mk_worker_run(int listen_fd, const struct mk_config *config, int under_master)
 			return 1;
 	}
 	w.max_conns = (unsigned)config->worker_connections;
+	w.loop = mk_loop_new();
+	if (w.loop == NULL) {
+		mk_log(MK_LOG_ERROR, "cannot make the worker's loop: %s", strerror(errno));
+		return 1;
+	}
 	w.app = mk_app_new(config);
 	if (w.app == NULL) {
 		mk_log(MK_LOG_ERROR, "worker start-up failed");
+		mk_loop_free(w.loop);
 		return 1;
 	}
 	w.epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -427,6 +491,16 @@ mk_worker_run(int listen_fd, const struct mk_config *config, int under_master)
 		mk_log(MK_LOG_ERROR, "epoll_create1: %s", strerror(errno));
 		goto out;
 	}
+	{
+		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &loop_marker };
+
+		if (epoll_ctl(w.epfd, EPOLL_CTL_ADD, mk_loop_fd(w.loop), &ev) != 0) {
+			mk_log(MK_LOG_ERROR, "epoll_ctl add loop: %s", strerror(errno));
+			goto out;
+		}
+	}
+	if (mk_app_attach_loop(w.app, w.loop) != 0)
+		goto out;
 	set_accepting(&w, 1);
 	if (!w.accepting)
 		goto out;
@@ -439,5 +513,6 @@ out:
 	if (w.epfd >= 0)
 		close(w.epfd);
 	mk_app_free(w.app);
+	mk_loop_free(w.loop);
 	return status;
 }

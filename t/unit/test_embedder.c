@@ -448,7 +448,7 @@ stub_read_request(int fd)
 	return strncmp(req, "POST /v1/embeddings HTTP/1.1\r\n", 30) == 0 &&
 	    strstr(req, stub_expect_host) != NULL &&
 	    strstr(req, "\r\nContent-Type: application/json") != NULL &&
-	    strstr(req, "\r\nConnection: close") != NULL &&
+	    strstr(req, "\r\nAccept: application/json") != NULL &&
 	    strcmp(end + 4, stub_expect_body) == 0;
 }
 
@@ -658,7 +658,7 @@ test_http_exchanges(void)
 			continue;
 		}
 		(void)snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/embeddings", port);
-		e = mk_embedder_http_new(url, cases[i].model, 8, cases[i].timeout_ms, err, sizeof(err));
+		e = mk_embedder_http_new(url, cases[i].model, 8, cases[i].timeout_ms, NULL, err, sizeof(err));
 		if (e == NULL) {
 			tap_ok(0, "%s: embedder: %s", cases[i].what, err);
 			stub_stop(pid);
@@ -725,7 +725,7 @@ test_http_outage(void)
 		goto out;
 	}
 	(void)snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/embeddings", port);
-	e = mk_embedder_http_new(url, "test-model", 8, 2000, err, sizeof(err));
+	e = mk_embedder_http_new(url, "test-model", 8, 2000, NULL, err, sizeof(err));
 	if (e == NULL) {
 		tap_ok(0, "embedder: %s", err);
 		goto out;
@@ -745,7 +745,7 @@ test_http_outage(void)
 	}
 	tap_is_int(rc3, MK_OK, "a second later, the server up on the same port: MK_OK");
 	mk_embedder_free(e);
-	tap_is_int(count_lines(log_path, "Connection refused"), 1,
+	tap_is_int(count_lines(log_path, "Failed to connect"), 1,
 	    "one log line for the outage, not one per failure");
 	tap_is_int(count_lines(log_path, "\"level\":\"error\""), 1, "it is an error line");
 	tap_is_int(count_lines(log_path, "is back after"), 1, "one log line for the recovery");
@@ -775,10 +775,10 @@ test_http_urls(void)
 		{ "http://[::1]:11434/api/embed", NULL },
 		{ "http://model-server.local", NULL },
 		{ "http://host:80/x?api-version=1", NULL },
-		{ "https://api.openai.com/v1/embeddings",
-		  "https is not supported: use a local model server or a TLS-terminating proxy" },
-		{ "ftp://host/x", "embedder_url must be http://host[:port]/path" },
-		{ "127.0.0.1:8080/v1/embeddings", "embedder_url must be http://host[:port]/path" },
+		{ "https://api.openai.com/v1/embeddings", NULL },
+		{ "https://[::1]:8443/v1/embeddings", NULL },
+		{ "ftp://host/x", "embedder_url must be http[s]://host[:port]/path" },
+		{ "127.0.0.1:8080/v1/embeddings", "embedder_url must be http[s]://host[:port]/path" },
 		{ "http:///v1/embeddings", "embedder_url has no host" },
 		{ "http://host:0/x", "embedder_url port must be 1 to 65535" },
 		{ "http://host:65536/x", "embedder_url port must be 1 to 65535" },
@@ -805,7 +805,7 @@ test_http_urls(void)
 			if (*c == '\r' || *c == '\n')
 				*c = '~';
 		err[0] = '\0';
-		e = mk_embedder_http_new(cases[i].url, "m", 16, 1000, err, sizeof(err));
+		e = mk_embedder_http_new(cases[i].url, "m", 16, 1000, NULL, err, sizeof(err));
 		if (cases[i].err == NULL)
 			tap_ok(e != NULL && strcmp(e->name, "http:m") == 0 && e->dim == 16,
 			    "'%s' accepted (%s)", shown, err);
@@ -822,9 +822,9 @@ test_http_names(void)
 	static const char long_a[] = "sentence-transformers/all-MiniLM-L6-v2-finetuned-for-prediction-markets-a";
 	static const char long_b[] = "sentence-transformers/all-MiniLM-L6-v2-finetuned-for-prediction-markets-b";
 	char err[256] = "", too_long[200];
-	struct mk_embedder *a = mk_embedder_http_new("http://h/", long_a, 384, 1000, err, sizeof(err));
-	struct mk_embedder *b = mk_embedder_http_new("http://h/", long_b, 384, 1000, err, sizeof(err));
-	struct mk_embedder *c = mk_embedder_http_new("http://h/", "", 384, 1000, err, sizeof(err));
+	struct mk_embedder *a = mk_embedder_http_new("http://h/", long_a, 384, 1000, NULL, err, sizeof(err));
+	struct mk_embedder *b = mk_embedder_http_new("http://h/", long_b, 384, 1000, NULL, err, sizeof(err));
+	struct mk_embedder *c = mk_embedder_http_new("http://h/", "", 384, 1000, NULL, err, sizeof(err));
 
 	tap_ok(a != NULL && b != NULL && strlen(a->name) < sizeof(a->name) &&
 	    strncmp(a->name, "http:sentence-transformers/", 27) == 0 && strcmp(a->name, b->name) != 0,
@@ -835,11 +835,11 @@ test_http_names(void)
 	mk_embedder_free(c);
 	memset(too_long, 'm', sizeof(too_long) - 1);
 	too_long[sizeof(too_long) - 1] = '\0';
-	a = mk_embedder_http_new("http://h/", too_long, 384, 1000, err, sizeof(err));
+	a = mk_embedder_http_new("http://h/", too_long, 384, 1000, NULL, err, sizeof(err));
 	tap_ok(a == NULL && strstr(err, "embedder_model is longer") != NULL, "a 199-byte model is refused: %s", err);
-	a = mk_embedder_http_new("http://h/", "m", 7, 1000, err, sizeof(err));
+	a = mk_embedder_http_new("http://h/", "m", 7, 1000, NULL, err, sizeof(err));
 	tap_ok(a == NULL && strstr(err, "embedding_dim") != NULL, "dim 7 is refused: %s", err);
-	a = mk_embedder_http_new("http://h/", "m", 8, 0, err, sizeof(err));
+	a = mk_embedder_http_new("http://h/", "m", 8, 0, NULL, err, sizeof(err));
 	tap_ok(a == NULL && strstr(err, "timeout") != NULL, "timeout 0 is refused: %s", err);
 }
 
@@ -857,8 +857,9 @@ test_from_config(void)
 		{ "embedder = http\n", NULL, "embedder = http needs embedder_url", 0 },
 		{ "embedder = http\nembedder_url = http://127.0.0.1:1/v1/embeddings\n"
 		  "embedder_model = nomic-embed-text\nembedding_dim = 768\n", "http:nomic-embed-text", NULL, 768 },
-		{ "embedder = http\nembedder_url = https://api.openai.com/v1/embeddings\n", NULL,
-		  "https is not supported: use a local model server or a TLS-terminating proxy", 0 },
+		{ "embedder = http\nembedder_url = https://api.openai.com/v1/embeddings\n", "http:", NULL, 512 },
+		{ "embedder = http\nembedder_url = http://127.0.0.1:1/\nembedder_api_key_file = /nonexistent/key\n", NULL,
+		  "embedder_api_key_file /nonexistent/key: No such file or directory", 0 },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
