@@ -119,8 +119,6 @@ main(int argc, char **argv)
 	if (config->jwt_secret[0] == '\0' && config->jwt_public_key[0] == '\0' &&
 	    config->jwt_keys_dir[0] == '\0')
 		mk_log(MK_LOG_WARN, "no JWT key configured: every bearer token will be refused");
-	if (config->cursor_secret[0] == '\0' && config->jwt_secret[0] == '\0')
-		mk_log(MK_LOG_WARN, "neither cursor_secret nor jwt_secret is set: list cursors are not tamper-evident");
 	if (config->memcached[0] == '\0')
 		mk_log(MK_LOG_WARN, "no memcached configured: the rate limit counts per worker, not shared");
 	if (options.listen_spec != NULL) {

@@ -239,6 +239,7 @@ static const struct conf_key conf_keys[] = {
 	{ "jwt_public_key", CONF_STRING, OFF(jwt_public_key), 0, 4096, "", NULL },
 	{ "jwt_keys_dir", CONF_STRING, OFF(jwt_keys_dir), 0, 4096, "", NULL },
 	{ "jwt_leeway", CONF_DURATION, OFF(jwt_leeway_ms), 0, 600000, "30s", NULL },
+	{ "jwt_max_lifetime", CONF_DURATION, OFF(jwt_max_lifetime_ms), 60000, 2073600000, "86400s", NULL },
 	{ "jwt_issuer", CONF_STRING, OFF(jwt_issuer), 0, 1024, "", NULL },
 	{ "jwt_audience", CONF_STRING, OFF(jwt_audience), 0, 1024, "", NULL },
 	{ "cursor_secret", CONF_STRING, OFF(cursor_secret), 0, 4096, "", check_jwt_secret },
