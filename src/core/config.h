@@ -22,6 +22,7 @@ struct mk_config {
 	int idle_timeout_ms;     /* a kept-alive connection with no request */
 	int request_timeout_ms;  /* a request must arrive whole within this */
 	int socket_mode;         /* permissions of a unix listening socket */
+	char *listen_allowed_clients; /* peers a TCP listener serves (addresses/CIDRs) */
 	char *log_file;          /* "" or "-": stderr */
 	enum mk_log_level log_level;
 	char *jwt_secret;        /* HS256 secret, >= 32 bytes when set */
