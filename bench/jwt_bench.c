@@ -94,8 +94,8 @@ mint(struct mk_buf *out, const char *alg, EVP_PKEY *pkey, int i)
 
 	snprintf(header, sizeof(header), "{\"alg\":\"%s\",\"typ\":\"JWT\"}", alg);
 	snprintf(payload, sizeof(payload),
-	    "{\"sub\":\"42\",\"role\":\"user\",\"email\":\"u42@example.org\",\"iat\":%d,\"exp\":4000000000}",
-	    1790000000 - i);
+	    "{\"sub\":\"42\",\"role\":\"user\",\"email\":\"u42@example.org\",\"iat\":%d,\"exp\":1800003600}",
+	    1800000000 - i); /* verified at 1800000000: within jwt_max_lifetime */
 	if (pkey == NULL) {
 		if (mk_jwt_sign_hs256(out, header, payload, SECRET, strlen(SECRET)) != MK_OK)
 			die("HS256 signing failed");

@@ -10,6 +10,7 @@
 
 #include "app.h"
 #include "auth/jwt.h"
+#include "auth/keyform.h"
 #include "auth/ratelimit.h"
 #include "core/config.h"
 #include "core/log.h"
@@ -53,9 +54,22 @@ static int
 build_parts(const struct mk_config *config, struct mk_app *app, char *err,
     size_t errlen)
 {
-	const char *bad;
+	const char *bad, *form;
 	size_t bad_len;
 
+	/*
+	 * A cursor MAC key everyone can read (a built-in constant, or a
+	 * published key) makes cursors forgeable: refuse rather than start.
+	 */
+	if (config->cursor_secret[0] == '\0' && config->jwt_secret[0] == '\0') {
+		mk_errf(err, errlen, "cursor_secret is not set (nor jwt_secret, from which it would be derived): "
+		    "set cursor_secret to 32 or more random bytes, the same on every host");
+		return -1;
+	}
+	if ((form = mk_keyform_public(config->cursor_secret, strlen(config->cursor_secret))) != NULL) {
+		mk_errf(err, errlen, "cursor_secret is %s, not a secret", form);
+		return -1;
+	}
 	app->verifier = mk_jwt_verifier_new(config, err, errlen);
 	if (app->verifier == NULL)
 		return -1;
@@ -112,17 +126,18 @@ free_parts(struct mk_app *app)
 /*
  * The cursor MAC key, the same in every worker and host that share the
  * configuration: from cursor_secret, else from jwt_secret (a different
- * key, by HMAC with a label), else a fixed default (logged at start:
- * cursors are then tamper-evident only in name).
+ * key, by HMAC with a label). Never a built-in default: build_parts()
+ * refuses a configuration with neither, and so does this.
  */
 static int
 derive_cursor_key(const struct mk_config *config, unsigned char *key)
 {
 	static const char label[] = "markets cursor key v1";
-	const char *secret = config->cursor_secret[0] != '\0' ? config->cursor_secret :
-	    config->jwt_secret[0] != '\0' ? config->jwt_secret : "markets-default-cursor-secret";
+	const char *secret = config->cursor_secret[0] != '\0' ? config->cursor_secret : config->jwt_secret;
 	size_t len = 0;
 
+	if (secret[0] == '\0')
+		return -1;
 	if (EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, secret, strlen(secret),
 	    (const unsigned char *)label, sizeof(label) - 1, key, 32, &len) == NULL || len != 32)
 		return -1;

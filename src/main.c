@@ -28,7 +28,7 @@ static void
 usage(FILE *out)
 {
 	fprintf(out,
-	    "usage: markets [--config FILE]... [--listen unix:PATH|HOST:PORT]\n"
+	    "usage: markets [--config FILE]... [--listen unix:PATH|[HOST]:PORT]\n"
 	    "               [--pid-file FILE] [--test-config] [--version]\n"
 	    "\n"
 	    "  --config FILE    read settings from FILE; later files override earlier\n"
@@ -36,7 +36,12 @@ usage(FILE *out)
 	    "                   without any, $MARKETS_CONFIG names the one file\n"
 	    "  --listen ADDR    run the pre-forking master on ADDR; without it the\n"
 	    "                   process serves the FastCGI socket passed as fd 0\n"
-	    "                   (Apache mod_fcgid)\n"
+	    "                   (Apache mod_fcgid). ADDR without a host (:9000, or\n"
+	    "                   9000) binds 127.0.0.1; name 0.0.0.0:9000 or [::]:9000\n"
+	    "                   for every interface. A TCP socket serves only the\n"
+	    "                   peers in listen_allowed_clients / FCGI_WEB_SERVER_ADDRS\n"
+	    "                   (none set: loopback peers, and a non-loopback address\n"
+	    "                   refuses to start)\n"
 	    "  --pid-file FILE  write the master's pid to FILE\n"
 	    "  --test-config    check the configuration and exit\n");
 }
@@ -119,8 +124,6 @@ main(int argc, char **argv)
 	if (config->jwt_secret[0] == '\0' && config->jwt_public_key[0] == '\0' &&
 	    config->jwt_keys_dir[0] == '\0')
 		mk_log(MK_LOG_WARN, "no JWT key configured: every bearer token will be refused");
-	if (config->cursor_secret[0] == '\0' && config->jwt_secret[0] == '\0')
-		mk_log(MK_LOG_WARN, "neither cursor_secret nor jwt_secret is set: list cursors are not tamper-evident");
 	if (config->memcached[0] == '\0')
 		mk_log(MK_LOG_WARN, "no memcached configured: the rate limit counts per worker, not shared");
 	if (options.listen_spec != NULL) {

@@ -29,7 +29,7 @@ chmod 0777, "$root/log", "$root/apache/fcgid";
 
 sub spew { my ($path, $text) = @_; open my $fh, '>', $path or die "$path: $!"; print $fh $text; close $fh or die $! }
 
-spew("$root/conf/apache-app.conf", "log_file = $root/log/markets.log\n");
+spew("$root/conf/apache-app.conf", "log_file = $root/log/markets.log\ncursor_secret = apache-test-cursor-secret-0123456789abcdef\n");
 chmod 0644, "$root/conf/apache-app.conf";
 
 my $vhost = Markets::Test::slurp("$repo/conf/apache-markets.conf");

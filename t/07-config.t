@@ -2,6 +2,7 @@
 # Configuration at start-up, as an operator meets it: a bad file stops the
 # start with file, line and reason (and a non-zero exit, before any socket
 # is opened); MARKETS_<KEY> overrides a file; --test-config checks and exits.
+# Keys: no cursor key means no start; a public key is no secret.
 use strict;
 use warnings;
 use FindBin;
@@ -17,13 +18,15 @@ my $dir = tempdir(CLEANUP => 1);
 sub run {
 	my ($env, @args) = @_;
 	local %ENV = (%ENV, %$env);
+	delete @ENV{ grep { !defined $ENV{$_} } keys %$env };
 	my $out = `'$bin' @args 2>&1`;
 	return ($? >> 8, $out);
 }
 sub conf { my ($name, $text) = @_; open my $fh, '>', "$dir/$name" or die $!; print $fh $text; close $fh; "$dir/$name" }
 
-my ($rc, $out) = run({}, '--config', "$repo/conf/markets.conf", '--test-config');
-is($rc, 0, 'the shipped conf/markets.conf is valid');
+my $CURSOR = 'config-test-cursor-secret-0123456789abcdef';
+my ($rc, $out) = run({ MARKETS_CURSOR_SECRET => $CURSOR }, '--config', "$repo/conf/markets.conf", '--test-config');
+is($rc, 0, 'the shipped conf/markets.conf, given a cursor_secret, is valid') or diag($out);
 
 my @bad = (
 	["workers = 2\nwokers = 3\n", ':2: unknown key \'wokers\''],
@@ -47,7 +50,7 @@ is($rc, 1, 'a missing file stops the start');
 like($out, qr/\Q$dir\/missing.conf\E: No such file/, 'and says which');
 
 # The environment overrides files; a bad environment value is named too.
-my $file = conf('ok.conf', "workers = 2\n");
+my $file = conf('ok.conf', "workers = 2\ncursor_secret = $CURSOR\n");
 ($rc, $out) = run({ MARKETS_WORKERS => 'many' }, '--config', $file, '--test-config');
 is($rc, 1, 'a bad MARKETS_WORKERS stops the start');
 like($out, qr/environment MARKETS_WORKERS: not a non-negative integer/, 'and is named');
@@ -58,6 +61,44 @@ is($rc, 0, 'good overrides pass; variables that are no key (MARKETS_PORT) are ig
 ($rc, $out) = run({}, '--config', $file, '</dev/null');
 is($rc, 2, 'no --listen and no FastCGI socket: usage error');
 like($out, qr/fd 0 is not a FastCGI listening socket/, 'says why');
+
+# Keys: the cursor MAC key never falls back to a built-in constant, and no
+# public key (in any common form) is taken for a secret.
+my $sock = "$dir/never.sock";
+($rc, $out) = run({ MARKETS_CURSOR_SECRET => undef, MARKETS_JWT_SECRET => undef },
+	'--config', "$repo/conf/markets.conf", '--listen', "unix:$sock");
+is($rc, 1, 'neither cursor_secret nor jwt_secret: the app refuses to start');
+like($out, qr/cursor_secret is not set \(nor jwt_secret/, 'and names cursor_secret') or diag($out);
+ok(!-e $sock, 'before any socket is opened');
+($rc, $out) = run({ MARKETS_JWT_SECRET => 'config-test-jwt-secret-0123456789abcdef' }, '--config', "$repo/conf/markets.conf", '--test-config');
+is($rc, 0, 'jwt_secret alone: the cursor key is derived from it') or diag($out);
+my $ssh = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILNaGghIv+DWCS/wLL+8q0o+6yfcHL3H8OHgEa2N+W5m ops@example';
+my $jwk = '{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}';
+my $b64der = 'MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEZIfio6Ue+c0vcraQuET76pVKMlUvycOFPA653VLWMtndDTXNczaNo73jlOpWk8edF3pBN3oSLs7qslU8AG6OxQ==';
+for my $case ([MARKETS_JWT_SECRET => $ssh, 'HS256 key jwt_secret is an OpenSSH public key, not a secret'],
+		[MARKETS_JWT_SECRET => $jwk, 'HS256 key jwt_secret is a JWK (JSON Web Key), not a secret'],
+		[MARKETS_JWT_SECRET => $b64der, 'HS256 key jwt_secret is a base64 DER public key, not a secret'],
+		[MARKETS_CURSOR_SECRET => $ssh, 'cursor_secret is an OpenSSH public key, not a secret']) {
+	my ($var, $value, $want) = @$case;
+	($rc, $out) = run({ MARKETS_CURSOR_SECRET => $CURSOR, $var => $value }, '--config', "$repo/conf/markets.conf", '--test-config');
+	is($rc, 1, "$var a public key ($want): refused");
+	like($out, qr/\Q$want\E/, "$var a public key: the message says what it is") or diag($out);
+}
+($rc, $out) = run({ MARKETS_JWT_MAX_LIFETIME => '36000m' }, '--config', $file, '--test-config');
+is($rc, 1, 'jwt_max_lifetime of 25 days: out of range');
+like($out, qr/environment MARKETS_JWT_MAX_LIFETIME: out of range/, 'and is named') or diag($out);
+
+# markets-admin token refuses a ttl the server would refuse.
+my $admin = Markets::Test::build_dir() . '/markets-admin';
+{
+	local %ENV = (%ENV, MARKETS_JWT_SECRET => 'config-test-jwt-secret-0123456789abcdef');
+	my $tok = `'$admin' --config '$file' token --sub 1 --role user --ttl 86400 2>&1`;
+	is($? >> 8, 0, 'markets-admin token --ttl 86400 (the default jwt_max_lifetime): a token');
+	like($tok, qr/^[\w-]+\.[\w-]+\.[\w-]+$/, 'and it is one') or diag($tok);
+	my $long = `'$admin' --config '$file' token --sub 1 --role user --ttl 86401 2>&1`;
+	is($? >> 8, 2, 'markets-admin token --ttl 86401: refused');
+	like($long, qr/--ttl 86401 is longer than jwt_max_lifetime \(86400 s\)/, 'and says why') or diag($long);
+}
 
 # The environment really reaches the server: MARKETS_MAX_BODY shrinks the cap.
 my $t = Markets::Test->new(services => [qw(app nginx)], env => { MARKETS_MAX_BODY => '1k' });

@@ -268,7 +268,16 @@ refused_auth($t, '"Bearer" and two tokens', "Bearer $good $good", qr/three segme
 accepted($t, 'expired 10 s ago (within the leeway)', tok(sub => '11', exp => int(time) - 10), 11);
 accepted($t, 'nbf 10 s ahead (within the leeway)', tok(sub => '12', nbf => int(time) + 10), 12);
 accepted($t, 'iat 10 s ahead (within the leeway)', tok(sub => '13', iat => int(time) + 10), 13);
-accepted($t, 'exp 2**53 - 1', tok(sub => '14', exp => 9007199254740991), 14);
+refused($t, 'exp 2**53 - 1 (exp - iat beyond jwt_max_lifetime)', tok(sub => '14', exp => 9007199254740991), qr/lifetime/);
+# jwt_max_lifetime (24 h by default): exp - iat, or exp - now without iat.
+{
+	my $now = int time;
+	accepted($t, 'a token of exactly 24 h', tok(sub => '17', iat => $now, exp => $now + 86400), 17);
+	refused($t, 'a token of 24 h and 1 s', tok(sub => '17', iat => $now, exp => $now + 86401), qr/lifetime \(exp - iat\) longer than jwt_max_lifetime/);
+	refused($t, 'a 30-day token', tok(sub => '17', iat => $now, exp => $now + 30 * 86400), qr/jwt_max_lifetime/);
+	refused($t, 'no iat, exp 2 days ahead', tok(sub => '17', iat => undef, exp => $now + 2 * 86400), qr/without iat expires later than jwt_max_lifetime/);
+	accepted($t, 'no iat, exp an hour ahead', tok(sub => '18', iat => undef), 18);
+}
 accepted($t, 'sub "9007199254740991" (2**53 - 1 as a string)', tok(sub => '9007199254740991'), 9007199254740991);
 accepted($t, 'typ "at+jwt"', hs(header => { alg => 'HS256', typ => 'at+jwt' }, payload => claims(sub => '15'), key => $secret), 15);
 accepted($t, 'iss present while none is configured', tok(sub => '16', iss => 'https://anyone.example'), 16);
@@ -410,9 +419,12 @@ openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-
 openssl('pkey', '-in', "$work/ec.pem", '-pubout', '-out', "$work/ec.pub");
 openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', "$work/ec2.pem");
 
+# Without jwt_secret there is nothing to derive the cursor key from: these
+# stacks need a cursor_secret of their own, or the app refuses to start.
+my $CURSOR_SECRET = 'auth-test-cursor-secret-0123456789abcdef';
 my $rs = stack(services => [qw(app nginx)],
 	env => { MARKETS_JWT_ALG => 'RS256', MARKETS_JWT_PUBLIC_KEY => "$work/rsa.pub", MARKETS_JWT_SECRET => '',
-		MARKETS_RATE_LIMIT => $HIGH });
+		MARKETS_CURSOR_SECRET => $CURSOR_SECRET, MARKETS_RATE_LIMIT => $HIGH });
 my $pem = slurp("$work/rsa.pub");
 for my $role (qw(user moderator admin)) {
 	my $r = accepted($rs, "RS256 $role", pk_tok(RS256 => "$work/rsa.pem", payload => claims(sub => '40', role => $role)), 40);
@@ -433,7 +445,8 @@ $rs->finish;
 
 # ES256: the key file from a config file, so that a reload can change it.
 my $es = stack(services => [qw(app nginx)],
-	env => { MARKETS_JWT_ALG => 'ES256', MARKETS_JWT_SECRET => '', MARKETS_RATE_LIMIT => $HIGH },
+	env => { MARKETS_JWT_ALG => 'ES256', MARKETS_JWT_SECRET => '', MARKETS_CURSOR_SECRET => $CURSOR_SECRET,
+		MARKETS_RATE_LIMIT => $HIGH },
 	local_conf => "jwt_public_key = $work/ec.pub\n");
 my $es_ok = pk_tok(ES256 => "$work/ec.pem", payload => claims(sub => '50', role => 'moderator'));
 my $es_r = accepted($es, 'ES256 moderator', $es_ok, 50);

@@ -66,6 +66,7 @@ usage(FILE *out)
 	    "commands:\n"
 	    "  token --sub ID --role admin|moderator|user [--email E] [--name N]\n"
 	    "        [--ttl SECONDS]   print an HS256 token signed with jwt_secret\n"
+	    "        (ttl: default 3600, at most jwt_max_lifetime)\n"
 	    "  migrate [--dir DIR] [--status]\n"
 	    "        apply DIR/NNN_name.sql (default DIR: ./sql) not yet recorded in\n"
 	    "        schema_version, in order; --status lists applied and pending\n"
@@ -140,6 +141,12 @@ cmd_token(const struct mk_config *config, int argc, char **argv)
 	if (config->jwt_secret[0] == '\0') {
 		fprintf(stderr, "markets-admin: jwt_secret is not configured\n");
 		return 1;
+	}
+	/* The server would refuse it (exp - iat above jwt_max_lifetime). */
+	if (ttl > config->jwt_max_lifetime_ms / 1000) {
+		fprintf(stderr, "markets-admin: --ttl %lld is longer than jwt_max_lifetime (%d s): the server would refuse the token\n",
+		    ttl, config->jwt_max_lifetime_ms / 1000);
+		return 2;
 	}
 	mk_buf_init(&payload, NULL);
 	mk_buf_init(&token, NULL);

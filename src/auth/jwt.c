@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "auth/jwt.h"
+#include "auth/keyform.h"
 #include "auth/roles.h"
 #include "core/arena.h"
 #include "core/base64url.h"
@@ -95,6 +96,7 @@ struct mk_jwt_verifier {
 	EVP_MD_CTX *md_ctx;       /* reset per token */
 	BIGNUM *p256_order;       /* n, for the ES256 range check */
 	int64_t leeway_s;
+	int64_t max_lifetime_s;   /* jwt_max_lifetime */
 	char *issuer;             /* NULL: not checked */
 	char *audience;           /* NULL: tokens with aud are refused */
 	struct verified_token *verified; /* TOKEN_CACHE_SLOTS of them */
@@ -109,6 +111,7 @@ add_hmac_key(struct mk_jwt_verifier *v, const char *kid, const void *secret,
 		OSSL_PARAM_construct_end(),
 	};
 	struct jwt_key *key = &v->keys[v->nkeys];
+	const char *form;
 
 	if (len < 32) {
 		mk_errf(err, errlen, "HS256 key %s is shorter than 32 bytes", kid ? kid : "jwt_secret");
@@ -116,10 +119,11 @@ add_hmac_key(struct mk_jwt_verifier *v, const char *kid, const void *secret,
 	}
 	/*
 	 * A public key is public: used as an HMAC secret it would let anyone
-	 * mint tokens (the RS256→HS256 confusion, from our side).
+	 * mint tokens (the RS256→HS256 confusion, from our side). Whatever
+	 * form it comes in: PEM, DER, OpenSSH, JWK, base64 of those.
 	 */
-	if (len >= 10 && memcmp(secret, "-----BEGIN", 10) == 0) {
-		mk_errf(err, errlen, "HS256 key %s is PEM text, not a secret", kid ? kid : "jwt_secret");
+	if ((form = mk_keyform_public(secret, len)) != NULL) {
+		mk_errf(err, errlen, "HS256 key %s is %s, not a secret", kid ? kid : "jwt_secret", form);
 		return -1;
 	}
 	key->hmac = EVP_MAC_CTX_new(v->mac);
@@ -326,6 +330,7 @@ mk_jwt_verifier_new(const struct mk_config *config, char *err, size_t errlen)
 		return NULL;
 	}
 	v->leeway_s = config->jwt_leeway_ms / 1000;
+	v->max_lifetime_s = config->jwt_max_lifetime_ms / 1000;
 	v->issuer = dup_or_null(config->jwt_issuer);
 	v->audience = dup_or_null(config->jwt_audience);
 	v->mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
@@ -589,7 +594,12 @@ check_header(const struct mk_jwt_verifier *v, struct json_object *header,
 	return NULL;
 }
 
-/* The claims that depend on the clock, checked on every use of a token. */
+/*
+ * The claims that depend on the clock, checked on every use of a token
+ * (a remembered one too). A stolen token is good until exp, so exp may
+ * lie at most jwt_max_lifetime after iat; a token without iat may lie at
+ * most that far ahead of now (plus the leeway, for the issuer's clock).
+ */
 static const char *
 check_times(const struct mk_jwt_verifier *v, const struct token_times *times,
     int64_t now)
@@ -600,6 +610,10 @@ check_times(const struct mk_jwt_verifier *v, const struct token_times *times,
 		return "token not valid yet (nbf)";
 	if (times->iat >= 0 && now + v->leeway_s < times->iat)
 		return "token issued in the future (iat)";
+	if (times->iat >= 0 && times->exp - times->iat > v->max_lifetime_s)
+		return "token lifetime (exp - iat) longer than jwt_max_lifetime";
+	if (times->iat < 0 && times->exp - now > v->max_lifetime_s + v->leeway_s)
+		return "token without iat expires later than jwt_max_lifetime from now";
 	return NULL;
 }
 

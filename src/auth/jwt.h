@@ -14,7 +14,9 @@
  *  - a signature of the algorithm's exact length that verifies (HMAC
  *    compared in constant time; ES256 r and s in [1, n-1]);
  *  - "exp" an integer below 2^53 not past (with leeway); "nbf"/"iat" the
- *    same kind, not in the future; "sub" a positive integer (number or
+ *    same kind, not in the future; exp - iat at most jwt_max_lifetime
+ *    (without iat: exp - now at most that plus the leeway, on every
+ *    use); "sub" a positive integer (number or
  *    canonical digit string); "role" admin, moderator or user; "iss" and
  *    "aud" as configured.
  * Every failure is MK_EAUTH; only the log learns which check failed.

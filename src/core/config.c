@@ -89,7 +89,7 @@ check_embedder(const char *value)
 	    "must be hash (built in) or http (an OpenAI-compatible endpoint)";
 }
 
-/* A list of addresses and CIDR blocks (trusted_proxies, metrics_allow). */
+/* A list of addresses and CIDR blocks (trusted_proxies, metrics_allow, listen_allowed_clients). */
 static const char *
 check_cidrs(const char *value)
 {
@@ -232,6 +232,7 @@ static const struct conf_key conf_keys[] = {
 	{ "idle_timeout", CONF_DURATION, OFF(idle_timeout_ms), 100, 3600000, "75s", NULL },
 	{ "request_timeout", CONF_DURATION, OFF(request_timeout_ms), 100, 3600000, "30s", NULL },
 	{ "socket_mode", CONF_OCTAL, OFF(socket_mode), 0, 0777, "0660", NULL },
+	{ "listen_allowed_clients", CONF_STRING, OFF(listen_allowed_clients), 0, 8192, "", check_cidrs },
 	{ "log_file", CONF_STRING, OFF(log_file), 0, 4096, "", NULL },
 	{ "log_level", CONF_LOG_LEVEL, OFF(log_level), 0, 0, "info", NULL },
 	{ "jwt_secret", CONF_STRING, OFF(jwt_secret), 0, 4096, "", check_jwt_secret },
@@ -239,6 +240,7 @@ static const struct conf_key conf_keys[] = {
 	{ "jwt_public_key", CONF_STRING, OFF(jwt_public_key), 0, 4096, "", NULL },
 	{ "jwt_keys_dir", CONF_STRING, OFF(jwt_keys_dir), 0, 4096, "", NULL },
 	{ "jwt_leeway", CONF_DURATION, OFF(jwt_leeway_ms), 0, 600000, "30s", NULL },
+	{ "jwt_max_lifetime", CONF_DURATION, OFF(jwt_max_lifetime_ms), 60000, 2073600000, "86400s", NULL },
 	{ "jwt_issuer", CONF_STRING, OFF(jwt_issuer), 0, 1024, "", NULL },
 	{ "jwt_audience", CONF_STRING, OFF(jwt_audience), 0, 1024, "", NULL },
 	{ "cursor_secret", CONF_STRING, OFF(cursor_secret), 0, 4096, "", check_jwt_secret },

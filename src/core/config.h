@@ -22,6 +22,7 @@ struct mk_config {
 	int idle_timeout_ms;     /* a kept-alive connection with no request */
 	int request_timeout_ms;  /* a request must arrive whole within this */
 	int socket_mode;         /* permissions of a unix listening socket */
+	char *listen_allowed_clients; /* peers a TCP listener serves (addresses/CIDRs) */
 	char *log_file;          /* "" or "-": stderr */
 	enum mk_log_level log_level;
 	char *jwt_secret;        /* HS256 secret, >= 32 bytes when set */
@@ -29,9 +30,10 @@ struct mk_config {
 	char *jwt_public_key;    /* PEM public key file for RS256/ES256 */
 	char *jwt_keys_dir;      /* more keys, one file per kid (rotation) */
 	int jwt_leeway_ms;       /* clock skew allowed on exp, nbf, iat */
+	int jwt_max_lifetime_ms; /* longest exp - iat (exp - now without iat) */
 	char *jwt_issuer;        /* required iss when set */
 	char *jwt_audience;      /* required in aud when set */
-	char *cursor_secret;     /* MAC key of list cursors; default: from jwt_secret */
+	char *cursor_secret;     /* MAC key of list cursors; default: from jwt_secret; one is required */
 	struct mk_rate {
 		int limit;       /* requests ... */
 		int window_s;    /* ... per this many seconds */

@@ -2,10 +2,10 @@
  * The response (http layer); see response.h. The error table below is the
  * only place that knows which status and contract code an mk_err becomes.
  */
-#include <assert.h>
 #include <string.h>
 
 #include "core/json.h"
+#include "core/log.h"
 #include "http/response.h"
 
 static const struct mk_http_error error_table[MK_ERR__MAX] = {
@@ -79,17 +79,31 @@ mk_response_init(struct mk_response *resp, struct mk_arena *arena)
 	resp->content_type = NULL;
 }
 
-void
+enum mk_err
 mk_response_header(struct mk_response *resp, const char *name,
     const char *value)
 {
-	/* Header injection is a bug of ours: values are built, never copied raw. */
-	assert(strpbrk(name, "\r\n:") == NULL);
-	assert(strpbrk(value, "\r\n") == NULL);
+	/*
+	 * A CR or LF would end the header early and let what follows be read
+	 * as another header or the body (response splitting). Values are
+	 * built by us, but some from stored data (Location from an id, an
+	 * idempotent replay's stored Location): a checked refusal, not an
+	 * assert, so that a release build cannot be talked into one.
+	 */
+	if (name[0] == '\0' || strpbrk(name, "\r\n: \t") != NULL) {
+		mk_log(MK_LOG_ERROR, "response header dropped: the name '%.*s' is not a token",
+		    (int)strcspn(name, "\r\n"), name);
+		return MK_EINTERNAL;
+	}
+	if (strpbrk(value, "\r\n") != NULL) {
+		mk_log(MK_LOG_ERROR, "response header %s dropped: its value holds CR or LF", name);
+		return MK_EINTERNAL;
+	}
 	mk_buf_puts(&resp->headers, name);
 	mk_buf_append(&resp->headers, ": ", 2);
 	mk_buf_puts(&resp->headers, value);
 	mk_buf_append(&resp->headers, "\r\n", 2);
+	return MK_OK;
 }
 
 void

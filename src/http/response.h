@@ -40,8 +40,14 @@ const char *mk_http_reason(int status);
 
 void mk_response_init(struct mk_response *resp, struct mk_arena *arena);
 
-/* Adds a header; name and value must not hold CR or LF (asserted). */
-void mk_response_header(struct mk_response *resp, const char *name,
+/*
+ * Adds a header. A name that is empty or holds CR, LF, ':' or a blank, or
+ * a value that holds CR or LF (a NUL ends the C string, so cannot reach
+ * the output), is not added: the header is dropped, the log says which,
+ * and MK_EINTERNAL is returned (MK_OK otherwise). The response goes out
+ * without it; callers whose answer is wrong without the header check.
+ */
+enum mk_err mk_response_header(struct mk_response *resp, const char *name,
     const char *value);
 
 /* Starts a success body: {"success":true,"data": — the caller writes data. */

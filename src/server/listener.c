@@ -1,16 +1,24 @@
 /*
- * Listening sockets (server layer); see listener.h.
+ * Listening sockets (server layer); see listener.h. Also the peer check
+ * of a TCP listener: whoever connects to the FastCGI socket sets
+ * REMOTE_ADDR, which /metrics and the rate limiter believe, so only the
+ * front servers may.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "core/config.h"
+#include "core/log.h"
 #include "server/listener.h"
 
 #define LISTEN_BACKLOG 1024
@@ -82,7 +90,7 @@ open_unix(const char *path, int socket_mode, char *err, size_t errlen)
 static int
 open_tcp(const char *spec, char *err, size_t errlen)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
 	struct addrinfo *res = NULL;
 	char host[256];
 	const char *colon, *port, *h = spec;
@@ -90,6 +98,13 @@ open_tcp(const char *spec, char *err, size_t errlen)
 	int fd, one = 1, rc;
 
 	colon = strrchr(spec, ':');
+	if (colon == NULL && spec[0] != '\0' && strspn(spec, "0123456789") == strlen(spec)) {
+		/* A bare port, "9000": loopback, as ":9000". */
+		port = spec;
+		h = spec;
+		hlen = 0;
+		goto resolve;
+	}
 	if (colon == NULL || colon[1] == '\0') {
 		snprintf(err, errlen, "listen address '%s' is not unix:PATH or HOST:PORT", spec);
 		return -1;
@@ -104,9 +119,13 @@ open_tcp(const char *spec, char *err, size_t errlen)
 		snprintf(err, errlen, "host name too long");
 		return -1;
 	}
+resolve:
 	memcpy(host, h, hlen);
 	host[hlen] = '\0';
-	rc = getaddrinfo(hlen > 0 ? host : NULL, port, &hints, &res);
+	/* No host named: loopback, never every interface by accident. */
+	if (hlen == 0)
+		memcpy(host, "127.0.0.1", sizeof("127.0.0.1"));
+	rc = getaddrinfo(host, port, &hints, &res);
 	if (rc != 0) {
 		snprintf(err, errlen, "resolve %s: %s", spec, gai_strerror(rc));
 		return -1;
@@ -172,4 +191,131 @@ mk_listener_adopt(int fd)
 	if (flags < 0 || fcntl(fd, F_SETFD, flags | FD_CLOEXEC) < 0)
 		return -1;
 	return set_nonblocking(fd);
+}
+
+/*
+ * The address of sa as text, an IPv4-mapped IPv6 address as plain IPv4
+ * (a dual-stack listener sees IPv4 peers that way; lists name them
+ * plainly). Returns 0 or -1 (not an IP address).
+ */
+static int
+address_text(const struct sockaddr *sa, char *text, size_t size)
+{
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
+
+		return inet_ntop(AF_INET, &in->sin_addr, text, (socklen_t)size) != NULL ? 0 : -1;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
+
+		if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr))
+			return inet_ntop(AF_INET, &in6->sin6_addr.s6_addr[12], text, (socklen_t)size) != NULL ? 0 : -1;
+		return inet_ntop(AF_INET6, &in6->sin6_addr, text, (socklen_t)size) != NULL ? 0 : -1;
+	}
+	return -1;
+}
+
+static bool
+is_loopback(const char *address)
+{
+	static struct mk_cidr_list loopback;
+	const char *bad;
+	size_t bad_len;
+
+	if (loopback.n == 0 && mk_cidr_list_parse("127.0.0.0/8, ::1", &loopback, &bad, &bad_len) != 0)
+		return false;
+	return mk_cidr_list_contains(&loopback, address);
+}
+
+/* Appends the entries of text (a list named origin) to *list. */
+static int
+add_allowed(struct mk_cidr_list *list, const char *text, const char *origin,
+    char *err, size_t errlen)
+{
+	struct mk_cidr_list more;
+	const char *bad;
+	size_t bad_len;
+
+	if (mk_cidr_list_parse(text, &more, &bad, &bad_len) != 0) {
+		snprintf(err, errlen, "%s: '%.*s' is not an address or CIDR block (or the list has more than %d)",
+		    origin, (int)(bad_len > 64 ? 64 : bad_len), bad, MK_CIDR_LIST_MAX);
+		return -1;
+	}
+	if (list->n + more.n > MK_CIDR_LIST_MAX) {
+		snprintf(err, errlen, "FCGI_WEB_SERVER_ADDRS and listen_allowed_clients together name more than %d entries",
+		    MK_CIDR_LIST_MAX);
+		return -1;
+	}
+	memcpy(&list->blocks[list->n], more.blocks, more.n * sizeof(more.blocks[0]));
+	list->n += more.n;
+	return 0;
+}
+
+int
+mk_listener_peer_policy(int fd, const struct mk_config *config,
+    struct mk_peer_policy *policy, char *err, size_t errlen)
+{
+	struct sockaddr_storage bound;
+	socklen_t len = sizeof(bound);
+	const char *env = getenv("FCGI_WEB_SERVER_ADDRS");
+	char address[INET6_ADDRSTRLEN];
+
+	memset(policy, 0, sizeof(*policy));
+	policy->last_log_ms = INT64_MIN / 2;
+	if (getsockname(fd, (struct sockaddr *)&bound, &len) != 0) {
+		snprintf(err, errlen, "getsockname: %s", strerror(errno));
+		return -1;
+	}
+	/* A unix socket: its file's permissions say who may connect. */
+	if (bound.ss_family != AF_INET && bound.ss_family != AF_INET6)
+		return 0;
+	policy->check = true;
+	if (address_text((const struct sockaddr *)&bound, address, sizeof(address)) != 0) {
+		snprintf(err, errlen, "cannot read the listening address");
+		return -1;
+	}
+	if ((env != NULL && add_allowed(&policy->allow, env, "environment FCGI_WEB_SERVER_ADDRS", err, errlen) != 0) ||
+	    add_allowed(&policy->allow, config->listen_allowed_clients, "listen_allowed_clients", err, errlen) != 0)
+		return -1;
+	if (policy->allow.n > 0)
+		return 0;
+	if (!is_loopback(address)) {
+		snprintf(err, errlen, "listening on %s (not loopback) with no allowed clients: set listen_allowed_clients "
+		    "(or the environment's FCGI_WEB_SERVER_ADDRS) to the front servers' addresses", address);
+		return -1;
+	}
+	/* Loopback listener, no list: the hosts' own front servers only. */
+	policy->loopback_only = true;
+	return 0;
+}
+
+bool
+mk_listener_peer_admit(struct mk_peer_policy *policy,
+    const struct sockaddr *peer, socklen_t peer_len, int64_t now_ms)
+{
+	char address[INET6_ADDRSTRLEN] = "?";
+	bool known;
+
+	if (!policy->check)
+		return true;
+	known = peer_len >= sizeof(struct sockaddr_in) && address_text(peer, address, sizeof(address)) == 0;
+	if (known && (policy->loopback_only ? is_loopback(address) :
+	    mk_cidr_list_contains(&policy->allow, address)))
+		return true;
+	/* One line a second at most, with a count: a flood cannot fill the disk. */
+	if (now_ms - policy->last_log_ms < 1000) {
+		policy->suppressed++;
+		return false;
+	}
+	if (policy->suppressed > 0)
+		mk_log(MK_LOG_WARN, "refused a FastCGI connection from %s (%s); %u more refused since the last such line",
+		    address, policy->loopback_only ? "not loopback" : "not in listen_allowed_clients or FCGI_WEB_SERVER_ADDRS",
+		    policy->suppressed);
+	else
+		mk_log(MK_LOG_WARN, "refused a FastCGI connection from %s (%s)", address,
+		    policy->loopback_only ? "not loopback" : "not in listen_allowed_clients or FCGI_WEB_SERVER_ADDRS");
+	policy->last_log_ms = now_ms;
+	policy->suppressed = 0;
+	return false;
 }

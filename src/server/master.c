@@ -246,6 +246,20 @@ reap(struct master *m, int stopping)
 	}
 }
 
+/*
+ * Whether config gives the listening socket a peer policy (a TCP listener
+ * on a non-loopback address needs an allow list): checked here, before
+ * any worker, so that a bad one stops the start or the reload.
+ */
+static int
+check_peers(const struct master *m, const struct mk_config *config, char *err,
+    size_t errlen)
+{
+	struct mk_peer_policy policy;
+
+	return mk_listener_peer_policy(m->listen_fd, config, &policy, err, errlen);
+}
+
 static void
 reload(struct master *m)
 {
@@ -258,7 +272,8 @@ reload(struct master *m)
 		mk_log(MK_LOG_ERROR, "reload refused, keeping the running configuration: %s", err);
 		return;
 	}
-	if (mk_app_check_config(fresh, err, sizeof(err)) != 0) {
+	if (mk_app_check_config(fresh, err, sizeof(err)) != 0 ||
+	    check_peers(m, fresh, err, sizeof(err)) != 0) {
 		mk_log(MK_LOG_ERROR, "reload refused, keeping the running configuration: %s", err);
 		mk_config_free(fresh);
 		return;
@@ -362,7 +377,7 @@ mk_master_run(const struct mk_master_options *options, struct mk_config *config)
 		goto out;
 	}
 	m->listen_fd = mk_listener_open(options->listen_spec, config->socket_mode, err, sizeof(err));
-	if (m->listen_fd < 0) {
+	if (m->listen_fd < 0 || check_peers(m, config, err, sizeof(err)) != 0) {
 		mk_log(MK_LOG_ERROR, "%s", err);
 		status = 1;
 		goto out;

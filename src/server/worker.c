@@ -33,6 +33,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "server/conn.h"
+#include "server/listener.h"
 #include "server/worker.h"
 
 #define MAX_EVENTS 64
@@ -76,6 +77,7 @@ struct worker {
 	unsigned max_conns;
 	int accepting; /* listen fd is in the epoll set */
 	struct mk_loop *loop;
+	struct mk_peer_policy peers; /* who may connect (TCP) */
 };
 
 /* The loop's descriptor's epoll data: neither NULL (listener) nor a connection. */
@@ -248,16 +250,23 @@ accept_conns(struct worker *w)
 {
 	for (int i = 0; i < ACCEPTS_PER_WAKEUP && w->nconns < w->max_conns; i++) {
 		struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP };
+		struct sockaddr_storage peer;
+		socklen_t peer_len = sizeof(peer);
 		struct mk_conn *conn;
 		int fd;
 
-		fd = accept4(w->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		fd = accept4(w->listen_fd, (struct sockaddr *)&peer, &peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
 				mk_log(MK_LOG_ERROR, "accept: %s", strerror(errno));
 			break;
+		}
+		/* Not a front server: closed before a byte is read or written. */
+		if (!mk_listener_peer_admit(&w->peers, (struct sockaddr *)&peer, peer_len, mk_clock_mono_ms())) {
+			close(fd);
+			continue;
 		}
 		conn = mk_conn_new(fd, mk_app_http(w->app), w->config->max_body, w->max_conns);
 		if (conn == NULL) {
@@ -475,6 +484,15 @@ mk_worker_run(int listen_fd, const struct mk_config *config, int under_master)
 			return 1;
 	}
 	w.max_conns = (unsigned)config->worker_connections;
+	{
+		char err[512];
+
+		/* Checked by the master already; under mod_fcgid, only here. */
+		if (mk_listener_peer_policy(listen_fd, config, &w.peers, err, sizeof(err)) != 0) {
+			mk_log(MK_LOG_ERROR, "worker start-up failed: %s", err);
+			return 1;
+		}
+	}
 	w.loop = mk_loop_new();
 	if (w.loop == NULL) {
 		mk_log(MK_LOG_ERROR, "cannot make the worker's loop: %s", strerror(errno));

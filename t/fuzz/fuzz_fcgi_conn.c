@@ -26,10 +26,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
+	static const char text[] = "cursor_secret = fuzz-cursor-secret-0123456789abcdef\n";
+	char err[MK_CONFIG_ERR_MAX];
+
 	(void)argc;
 	(void)argv;
 	mk_log_open("/dev/null", MK_LOG_ERROR);
 	config = mk_config_new();
+	if (config == NULL || mk_config_parse(config, "fuzz", text, sizeof(text) - 1, err, sizeof(err)) != MK_OK)
+		return -1;
 	config->max_body = 4096; /* small, so the fuzzer reaches the cap */
 	app = mk_app_new(config);
 	return config != NULL && app != NULL ? 0 : -1;

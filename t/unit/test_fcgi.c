@@ -1097,6 +1097,15 @@ main(void)
 	test_put_end_and_values();
 
 	fx.config = mk_config_new();
+	{
+		/* The defaults, and the one key with none: the cursor MAC key. */
+		static const char text[] = "cursor_secret = unit-test-cursor-secret-0123456789abcdef\n";
+		char err[MK_CONFIG_ERR_MAX];
+
+		if (fx.config != NULL &&
+		    mk_config_parse(fx.config, "test", text, sizeof(text) - 1, err, sizeof(err)) != MK_OK)
+			tap_ok(0, "cursor_secret applies: %s", err);
+	}
 	fx.app = fx.config != NULL ? mk_app_new(fx.config) : NULL;
 	tap_ok(fx.app != NULL, "the application builds from the default configuration");
 	if (fx.app != NULL) {

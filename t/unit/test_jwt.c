@@ -172,6 +172,25 @@ write_pem(const char *name, EVP_PKEY *key, bool private_key)
 	return ok;
 }
 
+/* A file holding the standard base64 of bytes (as `base64 key.der` writes). */
+static bool
+write_b64(const char *name, const struct mk_buf *bytes)
+{
+	struct mk_buf text;
+	bool ok;
+
+	mk_buf_init(&text, NULL);
+	mk_base64url_encode(&text, bytes->data, bytes->len);
+	for (size_t i = 0; i < text.len; i++)
+		text.data[i] = text.data[i] == '-' ? '+' : text.data[i] == '_' ? '/' : text.data[i];
+	while (text.len % 4 != 0)
+		mk_buf_putc(&text, '=');
+	mk_buf_putc(&text, '\n');
+	ok = !text.oom && write_file(name, text.data, text.len);
+	mk_buf_release(&text);
+	return ok;
+}
+
 static bool
 setup_fixture(void)
 {
@@ -227,7 +246,9 @@ setup_fixture(void)
 	    make_dir("bad-subdir") && make_dir("bad-subdir/sub") &&
 	    make_dir("bad-symlink") && make_symlink("../keys-hs/k1", "bad-symlink/link") &&
 	    make_dir("bad-notpem") && write_file("bad-notpem/notpem", "hello\n", 6) &&
-	    make_dir("bad-rs-ec") && write_pem("bad-rs-ec/ecfile", ec_key, false);
+	    make_dir("bad-rs-ec") && write_pem("bad-rs-ec/ecfile", ec_key, false) &&
+	    make_dir("bad-der") && write_file("bad-der/d1", rsa_der.data, rsa_der.len) &&
+	    make_dir("bad-b64der") && write_b64("bad-b64der/b1", &rsa_der);
 }
 
 /* Removes what setup made, newest first (files before their directories). */
@@ -333,6 +354,8 @@ config_from(const char *column, char alg[8])
 			ok = set_string(&config->jwt_audience, w + 4);
 		else if (strncmp(w, "leeway=", 7) == 0)
 			config->jwt_leeway_ms = atoi(w + 7) * 1000;
+		else if (strncmp(w, "maxlife=", 8) == 0)
+			config->jwt_max_lifetime_ms = atoi(w + 8) * 1000;
 		else {
 			printf("# unknown config word '%s'\n", w);
 			ok = false;
@@ -1216,6 +1239,16 @@ static const struct new_case new_cases[] = {
 	{ "HS256 jwt_secret that is PEM text", "HS256",
 	    "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA", NULL, NULL,
 	    "is PEM text, not a secret", "jwt_secret", 0 },
+	{ "HS256 jwt_secret that is an OpenSSH public key", "HS256",
+	    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILNaGghIv+DWCS/wLL+8q0o+6yfcHL3H8OHgEa2N+W5m ops@example", NULL, NULL,
+	    "is an OpenSSH public key, not a secret", "jwt_secret", 0 },
+	{ "HS256 jwt_secret that is a JWK", "HS256",
+	    "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU\"}", NULL, NULL,
+	    "is a JWK (JSON Web Key), not a secret", "jwt_secret", 0 },
+	{ "HS256 keys dir holding a DER public key", "HS256", SECRET, NULL, "bad-der",
+	    "is a DER public key, not a secret", "d1", 0 },
+	{ "HS256 keys dir holding a base64 DER public key", "HS256", SECRET, NULL, "bad-b64der",
+	    "is a base64 DER public key, not a secret", "b1", 0 },
 	{ "HS256 secret and two rotation keys", "HS256", SECRET, NULL, "keys-hs", NULL, NULL, 3 },
 	{ "HS256 without any key", "HS256", NULL, NULL, NULL, NULL, NULL, 0 },
 	{ "HS256 key file of 32 bytes and a newline", "HS256", NULL, NULL, "ok-32", NULL, NULL, 1 },
@@ -1407,6 +1440,47 @@ test_reuse(void)
 	mk_arena_free(arena);
 }
 
+/*
+ * The lifetime rule holds for a remembered token too: one without iat
+ * that verified at NOW (exp a day ahead) is refused from memory when the
+ * clock reads an hour earlier (stepped back), where exp lies more than
+ * jwt_max_lifetime ahead; and again accepted at NOW.
+ */
+static void
+test_lifetime_remembered(void)
+{
+	struct jwt_case c = code_case("lifetime-remembered", "HS256", "hs256");
+	struct mk_arena *arena = mk_arena_new(0);
+	struct mk_jwt_verifier *verifier = NULL;
+	struct mk_config *config;
+	struct mk_identity who;
+	struct mk_buf token;
+	char alg[8], err[MK_CONFIG_ERR_MAX];
+	const char *why = NULL;
+	enum mk_err first = MK_EINTERNAL, earlier = MK_OK, again = MK_EINTERNAL;
+
+	c.payload = (char *)"{\"sub\":5,\"role\":\"user\",\"exp\":${NOW+86400}}";
+	mk_buf_init(&token, NULL);
+	config = config_from(c.config, alg);
+	if (config != NULL)
+		verifier = mk_jwt_verifier_new(config, err, sizeof(err));
+	if (verifier != NULL && mint(&c, alg, &token)) {
+		first = mk_jwt_verify(verifier, arena, token.data, token.len, NOW, &who, &why);
+		earlier = mk_jwt_verify(verifier, arena, token.data, token.len, NOW - 3600, &who, &why);
+		tap_ok(earlier == MK_EAUTH && why != NULL && strstr(why, "without iat") != NULL,
+		    "lifetime: a remembered token without iat, an hour before: refused (%s)",
+		    why != NULL ? why : "accepted");
+		again = mk_jwt_verify(verifier, arena, token.data, token.len, NOW, &who, &why);
+	} else {
+		tap_ok(0, "lifetime: verifier and token made");
+	}
+	tap_ok(first == MK_OK && again == MK_OK, "lifetime: the same token at NOW: accepted, before and after");
+	mk_buf_release(&token);
+	mk_jwt_verifier_free(verifier);
+	mk_config_free(config);
+	mk_arena_free(arena);
+}
+
 static void
 test_sign_hs256(void)
 {
@@ -1480,6 +1554,7 @@ main(void)
 		test_verifier_new();
 		test_raw_input();
 		test_reuse();
+		test_lifetime_remembered();
 		test_sign_hs256();
 	}
 	teardown_fixture();

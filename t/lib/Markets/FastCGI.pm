@@ -5,6 +5,7 @@ package Markets::FastCGI;
 use strict;
 use warnings;
 use Carp qw(croak);
+use IO::Socket::INET;
 use IO::Socket::UNIX;
 use IO::Select;
 use Socket qw(SOCK_STREAM);
@@ -20,6 +21,15 @@ sub connect {
 	my ($class, $path) = @_;
 	my $sock = IO::Socket::UNIX->new(Type => SOCK_STREAM, Peer => $path)
 		or croak "connect $path: $!";
+	$sock->autoflush(1);
+	return bless { sock => $sock, buf => '' }, $class;
+}
+
+# The same over TCP, to host:port (tests only ever connect to loopback).
+sub connect_tcp {
+	my ($class, $host, $port) = @_;
+	my $sock = IO::Socket::INET->new(PeerAddr => $host, PeerPort => $port, Proto => 'tcp', Timeout => 10)
+		or croak "connect $host:$port: $!";
 	$sock->autoflush(1);
 	return bless { sock => $sock, buf => '' }, $class;
 }
