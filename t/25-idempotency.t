@@ -6,7 +6,8 @@
 # the first runs is a 409; a failed effect frees the key; keys expire after
 # 24 h. A reservation is "running" while the session of its request holds
 # the key's lock in MariaDB: once that session is gone (a worker SIGKILLed)
-# a retry takes it over at once; after a minute it is taken over anyway.
+# a retry takes it over at once; after a minute it is taken over anyway;
+# of two runners of one key only one effect commits.
 use strict;
 use warnings;
 use FindBin;
@@ -187,6 +188,50 @@ is($retry->{status}, 201, 'the retry after the worker died gets 201 (not 409 for
 is(count("SELECT COUNT(*) FROM positions WHERE market_id = 12 AND user_id = 6001"), 1, 'one position');
 is(count('SELECT volume FROM markets WHERE id = 12'), count("SELECT CAST($v12 AS DECIMAL(20,2)) + 7.25"), 'volume added once');
 is(post('/api/markets/12/positions', $buy, 'killed-1')->{content}, $retry->{content}, 'and a repeat replays it');
+
+# Two runners of one key — a takeover while the first still runs (here it
+# hung past a minute; a reconnected session that lost its lock is the
+# other way) — and only one effect: both wait for market 15's row lock,
+# the first commits, the second finds the reservation no longer running
+# and rolls back (409; the next repeat replays the first).
+my $v15 = count('SELECT volume FROM markets WHERE id = 15');
+# The app's sessions in the middle of a statement: waiting for a row lock
+# (the first for market 15's, the second for the user row the first holds).
+sub waiting_buys { count("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = 'markets' AND COMMAND = 'Execute'") }
+open $row_locker, '|-', 'mariadb', '--no-defaults', '--socket=' . $t->root . '/run/mysql.sock', '-uroot', 'markets' or die $!;
+$row_locker->autoflush(1);
+print $row_locker "BEGIN; SELECT id FROM markets WHERE id = 15 FOR UPDATE; DO GET_LOCK('t25-row-locker-2', 0);\n";
+ok($t->wait_until(10, sub { count("SELECT IS_USED_LOCK('t25-row-locker-2') IS NOT NULL") == 1 }), 'market 15 is locked');
+my @runners;
+for my $n (1, 2) {
+	my $pid = fork // die;
+	if ($pid == 0) {
+		# Straight to the app, each on a connection of its own (see above).
+		my $r = Markets::FastCGI->simple($t->app_socket, params => {
+			REQUEST_METHOD => 'POST', REQUEST_URI => '/api/markets/15/positions', CONTENT_TYPE => 'application/json',
+			CONTENT_LENGTH => length $buy, HTTP_AUTHORIZATION => 'Bearer ' . $t->token(sub => '6001'),
+			HTTP_IDEMPOTENCY_KEY => 'twice-1' }, body => $buy);
+		open my $fh, '>', "$dir/runner-$n" or _exit(1);
+		print $fh $r->{status} // 'none';
+		close $fh;
+		_exit(0);
+	}
+	push @runners, $pid;
+	if ($n == 1) {
+		ok($t->wait_until(15, sub { waiting_buys() == 1 }), 'the first runner waits for the row lock');
+		$t->sql("UPDATE idempotency_keys SET created_at = NOW(6) - INTERVAL 2 MINUTE WHERE user_id = 6001 AND idem_key = 'twice-1'");
+	}
+}
+ok($t->wait_until(15, sub { waiting_buys() == 2 }), 'the second took the key over and waits too');
+print $row_locker "COMMIT;\n";
+close $row_locker;
+waitpid $_, 0 for @runners;
+is_deeply([sort map { Markets::Test::slurp("$dir/runner-$_") } 1, 2], [201, 409], 'one runner commits, the other gets 409');
+is(count("SELECT COUNT(*) FROM positions WHERE market_id = 15 AND user_id = 6001"), 1, 'one position of the two runners');
+is(count('SELECT volume FROM markets WHERE id = 15'), count("SELECT CAST($v15 AS DECIMAL(20,2)) + 7.25"), 'volume added once');
+ok((grep { /completed by another request: this run is rolled back/ } $t->log_text_lines), 'the rollback is logged');
+my $replay = post('/api/markets/15/positions', $buy, 'twice-1');
+is(h($replay, 'Idempotent-Replayed'), 'true', 'a repeat replays the one that committed');
 
 $t->finish;
 
