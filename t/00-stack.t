@@ -2,6 +2,9 @@
 # The harness itself: a private MariaDB, memcached, app and nginx come up
 # on sockets under a temp dir (never the system's), the schema is there,
 # and the app answers /healthz through nginx with the contract's envelope.
+# `scripts/stack status` answers by its exit code what `scripts/dev up`
+# decides on: with memcached SIGKILLed it is 3, and `stack start` (what `up`
+# then runs) brings memcached back while leaving the rest alone.
 use strict;
 use warnings;
 use FindBin;
@@ -58,6 +61,29 @@ like($line->{duration_us}, qr/^\d+$/, 'log duration_us is an integer');
 
 # The workers the configuration asks for (MARKETS_WORKERS=2 from the harness).
 is(scalar $t->worker_pids, 2, 'two workers');
+
+# What `scripts/dev up` relies on, on a stack with one service crashed. (Not
+# `scripts/dev up` itself: it builds var/build and runs the stack under var/.)
+sub status {
+	my $out = `'${\ Markets::Test::repo()}/scripts/stack' status '$root' 2>&1`;
+	return ($? >> 8, $out);
+}
+my ($code, $out) = status();
+is($code, 0, 'stack status: exit 0 while everything runs') or diag($out);
+my $nginx = $t->pid_of('nginx');
+kill 'KILL', $t->pid_of('memcached');
+ok($t->wait_until(10, sub { (status())[0] != 0 }), 'memcached SIGKILLed: stack status no longer exits 0');
+($code, $out) = status();
+is($code, 3, 'it exits 3 (not running)');
+like($out, qr/^memcached: stopped$/m, 'and says memcached stopped');
+like($out, qr/^MariaDB: running/m, 'and the rest still runs');
+$t->start;
+($code, $out) = status();
+is($code, 0, 'after stack start: everything runs again') or diag($out);
+$mc = IO::Socket::UNIX->new(Type => SOCK_STREAM, Peer => "$root/run/memcached.sock");
+ok($mc && print($mc "version\r\n") && scalar(<$mc>) =~ /^VERSION \d/, 'memcached answers again');
+is($t->pid_of('nginx'), $nginx, 'what ran was left alone (nginx has the same pid)');
+is($t->get('/healthz')->{status}, 200, '/healthz still 200');
 
 $t->finish;
 ok(!-e "$root/run/markets.sock", 'the app removed its socket on stop');

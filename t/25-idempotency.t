@@ -4,7 +4,10 @@
 # response (status, Location, body byte for byte) with Idempotent-Replayed
 # and writes nothing; another body under the key is a 422; a repeat while
 # the first runs is a 409; a failed effect frees the key; keys expire after
-# 24 h; a reservation left by a dead request is taken over after a minute.
+# 24 h. A reservation is "running" while the session of its request holds
+# the key's lock in MariaDB: once that session is gone (a worker SIGKILLed)
+# a retry takes it over at once; after a minute it is taken over anyway;
+# of two runners of one key only one effect commits.
 use strict;
 use warnings;
 use FindBin;
@@ -13,7 +16,7 @@ use Digest::SHA qw(sha256);
 use HTTP::Tiny;
 use POSIX qw(_exit);
 use Test::More;
-use Time::HiRes qw(sleep);
+use Time::HiRes qw(sleep time);
 use Markets::FastCGI;
 use Markets::Test;
 
@@ -109,9 +112,126 @@ ok(!defined h($later, 'Idempotent-Replayed'), 'as a new request');
 # A reservation left by a request that died is taken over after a minute.
 my $hash = unpack 'H*', sha256("POST\0/api/markets\0" . '{"name":"Orphan"}');
 $t->sql("INSERT INTO idempotency_keys (user_id, idem_key, request_hash, created_at) VALUES (6001, 'orphan', UNHEX('$hash'), NOW(6) - INTERVAL 2 MINUTE)");
-$t->sql("INSERT INTO idempotency_keys (user_id, idem_key, request_hash) VALUES (6001, 'young', UNHEX('$hash'))");
 is(post('/api/markets', '{"name":"Orphan"}', 'orphan')->{status}, 201, 'an abandoned reservation is taken over');
-$t->is_error(post('/api/markets', '{"name":"Orphan"}', 'young'), 409, 'conflict', 'a fresh one is still in progress');
+
+# Whether a younger one still runs, MariaDB says: its request's session
+# holds the key's lock (named as in src/markets/repo_mysql.c). Here a
+# session of the test's own holds it, and then goes away as a killed
+# worker's would.
+sub key_lock { my ($user, $key) = @_; "CONCAT('mk_idem_', SHA1(CONCAT(DATABASE(), '/', $user, '/', '$key')))" }
+sub hold_key_lock {
+	my ($user, $key) = @_;
+	open my $holder, '|-', 'mariadb', '--no-defaults', '--socket=' . $t->root . '/run/mysql.sock', '-uroot', '-N', 'markets'
+		or die $!;
+	$holder->autoflush(1);
+	print $holder 'DO GET_LOCK(' . key_lock($user, $key) . ", 0);\n";
+	$t->wait_until(10, sub { count('SELECT IS_USED_LOCK(' . key_lock($user, $key) . ') IS NOT NULL') == 1 })
+		or die 'the key lock was not taken';
+	return $holder;
+}
+$t->sql("INSERT INTO idempotency_keys (user_id, idem_key, request_hash) VALUES (6001, 'young', UNHEX('$hash'))");
+my $holder = hold_key_lock(6001, 'young');
+$t->is_error(post('/api/markets', '{"name":"Orphan"}', 'young'), 409, 'conflict', 'a fresh one whose session lives is in progress');
+close $holder; # the session ends, as a SIGKILLed worker's does
+ok($t->wait_until(10, sub { count('SELECT IS_USED_LOCK(' . key_lock(6001, 'young') . ') IS NULL') == 1 }), 'its lock is gone with it');
+my $young = post('/api/markets', '{"name":"Orphan"}', 'young');
+is($young->{status}, 201, 'then the reservation is taken over at once, not after a minute');
+ok(!defined h($young, 'Idempotent-Replayed'), 'and run (not a replay)');
+ok((grep { /reservation of user 6001 left by a request that died is taken over/ } $t->log_text_lines), 'the takeover is logged');
+is(post('/api/markets', '{"name":"Orphan"}', 'young')->{content}, $young->{content}, 'a repeat replays it');
+# A holder that hangs past a minute loses the key all the same.
+$t->sql("INSERT INTO idempotency_keys (user_id, idem_key, request_hash, created_at) VALUES (6001, 'hung', UNHEX('$hash'), NOW(6) - INTERVAL 2 MINUTE)");
+$holder = hold_key_lock(6001, 'hung');
+is(post('/api/markets', '{"name":"Orphan"}', 'hung')->{status}, 201, 'a reservation held for over a minute is taken over');
+close $holder;
+is(count("SELECT COUNT(*) FROM markets WHERE name = 'Orphan'"), 3, 'one market per key');
+
+# A worker SIGKILLed while its buy holds a reservation: the buy waits for
+# the market's row lock (held by another session), both workers die, and
+# once the row lock is let go the retry with the same key gets its 201 —
+# not a 409 for a minute. Nothing of the killed buy remains.
+my $v12 = count('SELECT volume FROM markets WHERE id = 12');
+open my $row_locker, '|-', 'mariadb', '--no-defaults', '--socket=' . $t->root . '/run/mysql.sock', '-uroot', 'markets' or die $!;
+$row_locker->autoflush(1);
+# The user lock says the statement before it is done: the row is locked.
+print $row_locker "BEGIN; SELECT id FROM markets WHERE id = 12 FOR UPDATE; DO GET_LOCK('t25-row-locker', 0);\n";
+ok($t->wait_until(10, sub { count("SELECT IS_USED_LOCK('t25-row-locker') IS NOT NULL") == 1 }), 'market 12 is locked');
+my $buyer = fork // die;
+if ($buyer == 0) {
+	HTTP::Tiny->new(timeout => 30)->request('POST', $t->base_url . '/api/markets/12/positions', {
+		headers => { Authorization => 'Bearer ' . $t->token(sub => '6001'), 'Content-Type' => 'application/json',
+			'Idempotency-Key' => 'killed-1' }, content => $buy });
+	_exit(0);
+}
+ok($t->wait_until(15, sub { count("SELECT COUNT(*) FROM information_schema.PROCESSLIST "
+	. "WHERE USER = 'markets' AND INFO = 'SELECT status FROM markets WHERE id = ? FOR UPDATE'") == 1 }),
+	'the buy holds its reservation and waits for the row lock');
+is(count("SELECT status FROM idempotency_keys WHERE user_id = 6001 AND idem_key = 'killed-1'"), 0, 'reserved, running');
+my @dead = $t->worker_pids;
+kill 'KILL', @dead;
+ok($t->wait_until(15, sub { my %old = map { $_ => 1 } @dead; my @w = grep { !$old{$_} } $t->worker_pids; @w == 2 }),
+	'both workers were SIGKILLed and replaced');
+waitpid $buyer, 0;
+my $early = post('/api/markets/12/positions', $buy, 'killed-1');
+diag("a retry while the dead session still waits for the row lock: $early->{status}");
+print $row_locker "COMMIT;\n";
+close $row_locker;
+my ($retry, $tries, $started) = (undef, 0, time);
+while (time - $started < 20) {
+	$tries++;
+	$retry = post('/api/markets/12/positions', $buy, 'killed-1');
+	last unless $retry->{status} == 409;
+	sleep 0.2;
+}
+diag(sprintf('the retry got %d after %d tries, %.2f s after the row lock went', $retry->{status}, $tries, time - $started));
+is($retry->{status}, 201, 'the retry after the worker died gets 201 (not 409 for a minute)') or diag($retry->{content});
+is(count("SELECT COUNT(*) FROM positions WHERE market_id = 12 AND user_id = 6001"), 1, 'one position');
+is(count('SELECT volume FROM markets WHERE id = 12'), count("SELECT CAST($v12 AS DECIMAL(20,2)) + 7.25"), 'volume added once');
+is(post('/api/markets/12/positions', $buy, 'killed-1')->{content}, $retry->{content}, 'and a repeat replays it');
+
+# Two runners of one key — a takeover while the first still runs (here it
+# hung past a minute; a reconnected session that lost its lock is the
+# other way) — and only one effect: both wait for market 15's row lock,
+# the first commits, the second finds the reservation no longer running
+# and rolls back (409; the next repeat replays the first).
+my $v15 = count('SELECT volume FROM markets WHERE id = 15');
+# The app's sessions in the middle of a statement: waiting for a row lock
+# (the first for market 15's, the second for the user row the first holds).
+sub waiting_buys { count("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = 'markets' AND COMMAND = 'Execute'") }
+open $row_locker, '|-', 'mariadb', '--no-defaults', '--socket=' . $t->root . '/run/mysql.sock', '-uroot', 'markets' or die $!;
+$row_locker->autoflush(1);
+print $row_locker "BEGIN; SELECT id FROM markets WHERE id = 15 FOR UPDATE; DO GET_LOCK('t25-row-locker-2', 0);\n";
+ok($t->wait_until(10, sub { count("SELECT IS_USED_LOCK('t25-row-locker-2') IS NOT NULL") == 1 }), 'market 15 is locked');
+my @runners;
+for my $n (1, 2) {
+	my $pid = fork // die;
+	if ($pid == 0) {
+		# Straight to the app, each on a connection of its own (see above).
+		my $r = Markets::FastCGI->simple($t->app_socket, params => {
+			REQUEST_METHOD => 'POST', REQUEST_URI => '/api/markets/15/positions', CONTENT_TYPE => 'application/json',
+			CONTENT_LENGTH => length $buy, HTTP_AUTHORIZATION => 'Bearer ' . $t->token(sub => '6001'),
+			HTTP_IDEMPOTENCY_KEY => 'twice-1' }, body => $buy);
+		open my $fh, '>', "$dir/runner-$n" or _exit(1);
+		print $fh $r->{status} // 'none';
+		close $fh;
+		_exit(0);
+	}
+	push @runners, $pid;
+	if ($n == 1) {
+		ok($t->wait_until(15, sub { waiting_buys() == 1 }), 'the first runner waits for the row lock');
+		$t->sql("UPDATE idempotency_keys SET created_at = NOW(6) - INTERVAL 2 MINUTE WHERE user_id = 6001 AND idem_key = 'twice-1'");
+	}
+}
+ok($t->wait_until(15, sub { waiting_buys() == 2 }), 'the second took the key over and waits too');
+print $row_locker "COMMIT;\n";
+close $row_locker;
+waitpid $_, 0 for @runners;
+is_deeply([sort map { Markets::Test::slurp("$dir/runner-$_") } 1, 2], [201, 409], 'one runner commits, the other gets 409');
+is(count("SELECT COUNT(*) FROM positions WHERE market_id = 15 AND user_id = 6001"), 1, 'one position of the two runners');
+is(count('SELECT volume FROM markets WHERE id = 15'), count("SELECT CAST($v15 AS DECIMAL(20,2)) + 7.25"), 'volume added once');
+ok((grep { /completed by another request: this run is rolled back/ } $t->log_text_lines), 'the rollback is logged');
+my $replay = post('/api/markets/15/positions', $buy, 'twice-1');
+is(h($replay, 'Idempotent-Replayed'), 'true', 'a repeat replays the one that committed');
 
 $t->finish;
 

@@ -152,11 +152,14 @@ struct mk_market_repo_ops {
 	enum mk_err (*job)(struct mk_market_repo *repo, struct mk_arena *arena,
 	    int64_t id, struct mk_job *out);
 	/*
-	 * Reserves idem's key for this request (one statement of its own).
+	 * Reserves idem's key for this request (statements of its own).
 	 * MK_OK with *state RESERVED, or REPLAY with idem's out fields filled
 	 * from the stored response; MK_EIDEMPOTENCY when the key was used
 	 * with another request; MK_ECONFLICT while the first request runs. A
-	 * reservation left for a minute by a request that died is taken over.
+	 * reservation whose request died (its worker or connection gone) is
+	 * taken over at once; one older than a minute in any case. RESERVED
+	 * binds the effect (create, buy) with idem, or idem_release, to follow
+	 * on the same repository: they end the reservation's ownership.
 	 */
 	enum mk_err (*idem_reserve)(struct mk_market_repo *repo, struct mk_arena *arena,
 	    struct mk_idempotency *idem, enum mk_idem_state *state);
