@@ -568,17 +568,22 @@ mk_http_resume(struct mk_http_service *service,
 	return settle(service, exchange, resume(service->app, req, &exchange->resp), out);
 }
 
-void
-mk_http_expire(struct mk_http_service *service,
-    struct mk_http_exchange *exchange, const char *why, struct mk_buf *out)
+/* Ends a request's wait without its answer: what it waited for is cancelled. */
+static void
+cancel_wait(struct mk_http_service *service, struct mk_request *req, const char *why)
 {
-	struct mk_request *req = &exchange->req;
-
 	if (req->wait.cancel != NULL)
 		req->wait.cancel(service->app, req);
 	req->wait.resume = NULL;
 	req->wait.cancel = NULL;
 	req->log_error = why;
+}
+
+void
+mk_http_expire(struct mk_http_service *service,
+    struct mk_http_exchange *exchange, const char *why, struct mk_buf *out)
+{
+	cancel_wait(service, &exchange->req, why);
 	finish(service, exchange, MK_EUNAVAIL, out);
 }
 
@@ -588,11 +593,7 @@ mk_http_abandon(struct mk_http_service *service,
 {
 	struct mk_request *req = &exchange->req;
 
-	if (req->wait.cancel != NULL)
-		req->wait.cancel(service->app, req);
-	req->wait.resume = NULL;
-	req->wait.cancel = NULL;
-	req->log_error = why;
+	cancel_wait(service, req, why);
 	/* nginx's number for a client that went away before the answer. */
 	exchange->resp.status = 499;
 	if (req->rate_deferred) {
