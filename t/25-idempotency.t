@@ -164,7 +164,7 @@ if ($buyer == 0) {
 	_exit(0);
 }
 ok($t->wait_until(15, sub { count("SELECT COUNT(*) FROM information_schema.PROCESSLIST "
-	. "WHERE USER = 'markets' AND INFO = 'SELECT status FROM markets WHERE id = ? FOR UPDATE'") == 1 }),
+	. "WHERE USER = 'markets' AND INFO LIKE 'SELECT status, % FROM markets WHERE id = ? FOR UPDATE'") == 1 }),
 	'the buy holds its reservation and waits for the row lock');
 is(count("SELECT status FROM idempotency_keys WHERE user_id = 6001 AND idem_key = 'killed-1'"), 0, 'reserved, running');
 my @dead = $t->worker_pids;
