@@ -89,7 +89,13 @@ mk_loop_watch(struct mk_loop *loop, int fd, unsigned events, mk_loop_io_fn fn,
 	struct watch *w = find_watch(loop, fd);
 
 	if (w != NULL) {
-		if (epoll_ctl(loop->epfd, EPOLL_CTL_MOD, fd, &ev) != 0)
+		/*
+		 * A watched descriptor closed and its number reused (curl
+		 * closes a socket and opens the next one): epoll forgot the
+		 * old one, so the new one is added.
+		 */
+		if (epoll_ctl(loop->epfd, EPOLL_CTL_MOD, fd, &ev) != 0 &&
+		    (errno != ENOENT || epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) != 0))
 			return MK_EINTERNAL;
 	} else {
 		if ((w = calloc(1, sizeof(*w))) == NULL)

@@ -51,7 +51,7 @@ mk_health_ready(struct mk_app *app, struct mk_request *req,
 	const char *database, *memcached;
 	bool ready = true;
 
-	if (!last->valid || now_ms - last->at_ms >= MK_READY_PROBE_MAX_AGE_MS || now_ms < last->at_ms) {
+	if (!last->valid || now_ms - last->at_ms >= MK_READY_PROBE_MAX_AGE_MS) {
 		last->database = app->db != NULL ? mk_db_ping(app->db) : MK_OK;
 		last->memcached = app->cache != NULL ? mk_cache_ping(app->cache) : MK_OK;
 		last->at_ms = now_ms;

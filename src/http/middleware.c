@@ -453,15 +453,17 @@ struct mk_http_exchange {
 	uint64_t started_us;
 };
 
+/* The answer when not even an error can be built: static memory only. */
+static const char out_of_memory_answer[] =
+	    "Status: 500 Internal Server Error\r\n"
+	    "Content-Type: application/json; charset=utf-8\r\n\r\n"
+	    "{\"success\":false,\"error\":\"Internal server error\",\"code\":\"internal\",\"request_id\":null}";
+
 /* Ends the request: the outcome rc into the answer, out, and the log line. */
 static void
 finish(struct mk_http_service *service, struct mk_http_exchange *ex,
     enum mk_err rc, struct mk_buf *out)
 {
-	static const char fallback[] =
-	    "Status: 500 Internal Server Error\r\n"
-	    "Content-Type: application/json; charset=utf-8\r\n\r\n"
-	    "{\"success\":false,\"error\":\"Internal server error\",\"code\":\"internal\",\"request_id\":null}";
 	struct mk_request *req = &ex->req;
 	struct mk_response *resp = &ex->resp;
 	size_t out_start = out->len;
@@ -485,7 +487,7 @@ finish(struct mk_http_service *service, struct mk_http_exchange *ex,
 		/* Nothing more can be built: answer from static memory. */
 		out->oom = false;
 		out->len = out_start;
-		mk_buf_append(out, fallback, sizeof(fallback) - 1);
+		mk_buf_append(out, out_of_memory_answer, sizeof(out_of_memory_answer) - 1);
 		resp->status = 500;
 	}
 	log_request(service, req, resp, ex->started_us);
@@ -517,17 +519,13 @@ mk_http_handle(struct mk_http_service *service,
     const struct mk_http_input *input, struct mk_arena *arena,
     struct mk_buf *out)
 {
-	static const char no_memory[] =
-	    "Status: 500 Internal Server Error\r\n"
-	    "Content-Type: application/json; charset=utf-8\r\n\r\n"
-	    "{\"success\":false,\"error\":\"Internal server error\",\"code\":\"internal\",\"request_id\":null}";
 	struct mk_http_exchange *ex = mk_arena_calloc(arena, 1, sizeof(*ex));
 	struct mk_request *req;
 	enum mk_err rc = MK_OK;
 	bool done = false;
 
 	if (ex == NULL) {
-		mk_buf_append(out, no_memory, sizeof(no_memory) - 1);
+		mk_buf_append(out, out_of_memory_answer, sizeof(out_of_memory_answer) - 1);
 		return NULL;
 	}
 	ex->started_us = mk_clock_mono_us();

@@ -18,8 +18,7 @@
  */
 struct detail_list {
 	struct mk_buf *json; /* the caller's: "[{…},…]" once closed */
-	size_t start;        /* json->len before the first entry */
-	size_t count;
+	size_t count;        /* failures found, written or not */
 };
 
 static void
@@ -27,10 +26,10 @@ detail(struct detail_list *list, const char *field, const char *message)
 {
 	struct mk_buf *out = list->json;
 
-	if (list->count++ >= MK_DETAILS_MAX)
+	if (++list->count > MK_DETAILS_MAX)
 		return;
-	/* The list starts empty: the first item opens the array. */
-	mk_buf_putc(out, out->len == list->start ? '[' : ',');
+	/* The first item opens the array. */
+	mk_buf_putc(out, list->count == 1 ? '[' : ',');
 	mk_buf_puts(out, "{\"field\":");
 	mk_json_cstr(out, field);
 	mk_buf_puts(out, ",\"message\":");
@@ -196,7 +195,7 @@ enum mk_err
 mk_position_validate(struct mk_arena *arena, struct json_object *body,
     struct mk_market_input *out, struct mk_buf *details)
 {
-	struct detail_list list = { .json = details, .start = details->len };
+	struct detail_list list = { .json = details };
 
 	memset(out, 0, sizeof(*out));
 	check_position(arena, body, "", out, &list);
@@ -216,7 +215,7 @@ mk_market_validate(struct mk_arena *arena, struct json_object *body,
     struct mk_buf *details)
 {
 	static const char *const read_only[] = { "id", "volume", "creator_id", "created_at", "updated_at" };
-	struct detail_list list = { .json = details, .start = details->len };
+	struct detail_list list = { .json = details };
 	bool has_name = false;
 
 	memset(out, 0, sizeof(*out));

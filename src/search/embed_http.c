@@ -92,21 +92,24 @@ struct http_embedder {
 static void
 report(struct http_embedder *e, enum mk_err rc, const char *why)
 {
+	int64_t now_ms;
+
+	if (rc == MK_OK && !e->down)
+		return; /* the common case: no clock read */
+	now_ms = mk_clock_mono_ms();
 	if (rc == MK_OK) {
-		if (e->down) {
-			mk_log(MK_LOG_WARN, "embedder %s is back after %lld ms", e->base.name,
-			    (long long)(mk_clock_mono_ms() - e->down_since_ms));
-			e->down = false;
-		}
+		mk_log(MK_LOG_WARN, "embedder %s is back after %lld ms", e->base.name,
+		    (long long)(now_ms - e->down_since_ms));
+		e->down = false;
 		return;
 	}
 	mk_log(e->down ? MK_LOG_DEBUG : MK_LOG_ERROR, "embedder %s at %s: %s (%s)",
 	    e->base.name, e->url, why, mk_err_name(rc));
 	if (!e->down) {
 		e->down = true;
-		e->down_since_ms = mk_clock_mono_ms();
+		e->down_since_ms = now_ms;
 	}
-	e->retry_at_ms = mk_clock_mono_ms() + EMBED_RETRY_MS;
+	e->retry_at_ms = now_ms + EMBED_RETRY_MS;
 }
 
 /*
@@ -305,11 +308,27 @@ collect(struct http_embedder *e)
 	}
 }
 
+/*
+ * Lets curl act on fd (or on its timeout), then hands out what finished.
+ * A code other than OK is logged: curl has then failed the transfers it
+ * concerns, which collect() answers.
+ */
+static void
+socket_action(struct http_embedder *e, curl_socket_t fd, int mask)
+{
+	int running = 0;
+	CURLMcode mc = curl_multi_socket_action(e->multi, fd, mask, &running);
+
+	if (mc != CURLM_OK && mc != CURLM_BAD_SOCKET)
+		mk_log(MK_LOG_ERROR, "embedder %s: %s", e->base.name, curl_multi_strerror(mc));
+	collect(e);
+}
+
 static void
 on_socket_ready(void *arg, int fd, unsigned events)
 {
 	struct http_embedder *e = arg;
-	int mask = 0, running = 0;
+	int mask = 0;
 
 	if (events & MK_LOOP_IN)
 		mask |= CURL_CSELECT_IN;
@@ -317,18 +336,13 @@ on_socket_ready(void *arg, int fd, unsigned events)
 		mask |= CURL_CSELECT_OUT;
 	if (events & MK_LOOP_ERR)
 		mask |= CURL_CSELECT_ERR;
-	(void)curl_multi_socket_action(e->multi, fd, mask, &running);
-	collect(e);
+	socket_action(e, fd, mask);
 }
 
 static void
 on_timer(void *arg)
 {
-	struct http_embedder *e = arg;
-	int running = 0;
-
-	(void)curl_multi_socket_action(e->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	collect(e);
+	socket_action(arg, CURL_SOCKET_TIMEOUT, 0);
 }
 
 /* CURLMOPT_SOCKETFUNCTION: what to wait for on a socket of curl's. */
@@ -351,7 +365,7 @@ on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *arg, void *socket_a
 	if (mk_loop_watch(e->loop, fd, events, on_socket_ready, e) != MK_OK) {
 		mk_log(MK_LOG_ERROR, "embedder %s: cannot watch a socket: %s", e->base.name,
 		    strerror(errno));
-		return -1; /* curl fails the transfers on that socket */
+		return -1; /* curl fails every transfer of the multi handle */
 	}
 	return 0;
 }
@@ -408,6 +422,7 @@ http_start(struct mk_embedder *embedder, struct mk_embed_call *call,
 {
 	struct http_embedder *e = (struct http_embedder *)embedder;
 	struct transfer *t;
+	CURLMcode mc;
 
 	if (e->multi == NULL)
 		return call->rc = http_embed(embedder, text, len, call->out);
@@ -421,12 +436,20 @@ http_start(struct mk_embedder *embedder, struct mk_embed_call *call,
 	mk_buf_init(&t->body, NULL);
 	mk_buf_init(&t->answer, NULL);
 	if ((t->easy = curl_easy_init()) == NULL || !build_body(e, t, text, len) ||
-	    setup(e, t->easy, t) != MK_OK || curl_multi_add_handle(e->multi, t->easy) != CURLM_OK) {
+	    setup(e, t->easy, t) != MK_OK) {
 		if (t->easy != NULL)
 			curl_easy_cleanup(t->easy);
 		transfer_release(t);
 		free(t);
 		goto oom;
+	}
+	if ((mc = curl_multi_add_handle(e->multi, t->easy)) != CURLM_OK) {
+		/* A multi handle a callback failed refuses new transfers. */
+		curl_easy_cleanup(t->easy);
+		transfer_release(t);
+		free(t);
+		report(e, MK_EUNAVAIL, curl_multi_strerror(mc));
+		return call->rc = MK_EUNAVAIL;
 	}
 	t->next = e->transfers;
 	if (e->transfers != NULL)
@@ -457,10 +480,13 @@ http_destroy(struct mk_embedder *embedder)
 	struct http_embedder *e = (struct http_embedder *)embedder;
 
 	if (e->multi != NULL) {
-		while (e->transfers != NULL) {
-			e->transfers->call->transfer = NULL;
+		/*
+		 * None are left: the worker frees its connections, which
+		 * cancel their calls, before the app. A call lives in a
+		 * request's arena, so nothing here may write to it.
+		 */
+		while (e->transfers != NULL)
 			transfer_free(e, e->transfers);
-		}
 		(void)curl_multi_cleanup(e->multi);
 		mk_loop_timer_disarm(e->loop, &e->timer);
 	}
@@ -696,6 +722,7 @@ mk_embedder_read_key(const char *path, char *err, size_t errlen)
 	}
 	len = fread(buf, 1, sizeof(buf) - 1, f);
 	if (ferror(f)) {
+		explicit_bzero(buf, sizeof(buf)); /* a part of the key may have been read */
 		mk_errf(err, errlen, "embedder_api_key_file %s: %s", path, strerror(errno));
 		(void)fclose(f);
 		return NULL;

@@ -56,7 +56,8 @@ mk_search_new(const struct mk_config *config, struct mk_db *db,
 	}
 	search->db = db;
 	search->cache = cache;
-	search->cache_ttl_s = (uint32_t)(config->embedder_cache_ttl_ms / 1000);
+	/* memcached counts whole seconds: a positive TTL under one is rounded up, not off. */
+	search->cache_ttl_s = (uint32_t)((config->embedder_cache_ttl_ms + 999) / 1000);
 	search->embedder = mk_embedder_from_config(config, err, errlen);
 	if (search->embedder == NULL) {
 		mk_search_free(search);

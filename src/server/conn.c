@@ -159,8 +159,6 @@ mk_conn_expire(struct mk_conn *conn, const char *why)
 		return;
 	mk_buf_init(&cgi, conn->arena);
 	mk_http_expire(conn->service, conn->exchange, why, &cgi);
-	conn->exchange = NULL;
-	conn->woken = false;
 	queue_answer(conn, &cgi);
 	end_request(conn);
 }

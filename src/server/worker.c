@@ -166,6 +166,12 @@ flush_conn(struct worker *w, struct mk_conn *conn)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			/*
+			 * The answer's progress, for reap_timeouts(): only a
+			 * partly written answer needs it, so a whole write
+			 * costs no clock read.
+			 */
+			conn->last_activity_ms = mk_clock_mono_ms();
 			/* Not reading meanwhile: see OUT_HIGH_WATER. */
 			ev.events = EPOLLOUT | EPOLLRDHUP;
 			if (epoll_ctl(w->epfd, EPOLL_CTL_MOD, conn->fd, &ev) != 0) {
@@ -180,7 +186,6 @@ flush_conn(struct worker *w, struct mk_conn *conn)
 			return -1;
 		}
 		conn->out_sent += (size_t)n;
-		conn->last_activity_ms = mk_clock_mono_ms();
 	}
 	if (conn->out.len > 0) {
 		mk_buf_clear(&conn->out);
