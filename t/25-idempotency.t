@@ -189,6 +189,35 @@ is(count("SELECT COUNT(*) FROM positions WHERE market_id = 12 AND user_id = 6001
 is(count('SELECT volume FROM markets WHERE id = 12'), count("SELECT CAST($v12 AS DECIMAL(20,2)) + 7.25"), 'volume added once');
 is(post('/api/markets/12/positions', $buy, 'killed-1')->{content}, $retry->{content}, 'and a repeat replays it');
 
+# A request that fails drops its reservation only while the reservation is
+# still its own: here it waits for market 13's row lock, its reservation is
+# taken over meanwhile (owner_conn moves to another session, as when it ran
+# past a minute), then the market closes and its buy fails: the row stays
+# for the request that took it over.
+$t->sql("UPDATE markets SET status = 'active' WHERE id = 13");
+open $row_locker, '|-', 'mariadb', '--no-defaults', '--socket=' . $t->root . '/run/mysql.sock', '-uroot', 'markets' or die $!;
+$row_locker->autoflush(1);
+print $row_locker "BEGIN; SELECT id FROM markets WHERE id = 13 FOR UPDATE; DO GET_LOCK('t25-row-locker-3', 0);\n";
+ok($t->wait_until(10, sub { count("SELECT IS_USED_LOCK('t25-row-locker-3') IS NOT NULL") == 1 }), 'market 13 is locked');
+my $loser = fork // die;
+if ($loser == 0) {
+	my $r = HTTP::Tiny->new(timeout => 30)->request('POST', $t->base_url . '/api/markets/13/positions', {
+		headers => { Authorization => 'Bearer ' . $t->token(sub => '6001'), 'Content-Type' => 'application/json',
+			'Idempotency-Key' => 'lost-1' }, content => $buy });
+	_exit($r->{status} == 409 ? 0 : 1);
+}
+ok($t->wait_until(15, sub { count("SELECT COUNT(*) FROM information_schema.PROCESSLIST "
+	. "WHERE USER = 'markets' AND INFO LIKE 'SELECT status, % FROM markets WHERE id = ? FOR UPDATE'") == 1 }),
+	'the buy holds its reservation and waits for market 13');
+$t->sql("UPDATE idempotency_keys SET owner_conn = 4000000000 WHERE user_id = 6001 AND idem_key = 'lost-1'");
+print $row_locker "UPDATE markets SET status = 'closed' WHERE id = 13; COMMIT;\n";
+close $row_locker;
+waitpid $loser, 0;
+is($? >> 8, 0, 'its buy fails on the closed market: 409');
+is(count("SELECT COUNT(*) FROM idempotency_keys WHERE user_id = 6001 AND idem_key = 'lost-1' AND status = 0 "
+	. "AND owner_conn = 4000000000"), 1, 'the reservation taken over from it is still there for its new owner');
+is(count("SELECT IS_USED_LOCK(" . key_lock(6001, 'lost-1') . ") IS NULL"), 1, 'and the failed request let its lock go');
+
 # Two runners of one key — a takeover while the first still runs (here it
 # hung past a minute; a reconnected session that lost its lock is the
 # other way) — and only one effect: both wait for market 15's row lock,

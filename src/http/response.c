@@ -24,7 +24,7 @@ static const struct mk_http_error error_table[MK_ERR__MAX] = {
 	[MK_EHEADERS] = { 431, "headers_too_large", "Request header fields too large" },
 	[MK_EIDEMPOTENCY] = { 422, "idempotency_key_reused", "Idempotency-Key reused with a different request" },
 	/* A state conflict: the request is well formed, the market cannot take it. */
-	[MK_EOVERFLOW] = { 409, "conflict", "Conflict: a stored amount would overflow" },
+	[MK_EOVERFLOW] = { 409, "conflict", "Conflict: an amount would pass its largest value" },
 	[MK_ERATELIMIT] = { 429, "rate_limited", "Too many requests" },
 	[MK_EUNAVAIL] = { 503, "unavailable", "Service temporarily unavailable" },
 	[MK_ENOMEM] = { 500, "internal", "Internal server error" },
@@ -95,9 +95,13 @@ mk_response_header(struct mk_response *resp, const char *name,
 		    (int)strcspn(name, "\r\n"), name);
 		return MK_EINTERNAL;
 	}
-	if (strpbrk(value, "\r\n") != NULL) {
-		mk_log(MK_LOG_ERROR, "response header %s dropped: its value holds CR or LF", name);
-		return MK_EINTERNAL;
+	for (const unsigned char *p = (const unsigned char *)value; *p != '\0'; p++) {
+		/* RFC 9110 5.5: field values hold no control byte but HTAB. */
+		if ((*p < 0x20 && *p != '\t') || *p == 0x7F) {
+			mk_log(MK_LOG_ERROR, "response header %s dropped: its value holds a control byte (0x%02X)",
+			    name, *p);
+			return MK_EINTERNAL;
+		}
 	}
 	mk_buf_puts(&resp->headers, name);
 	mk_buf_append(&resp->headers, ": ", 2);

@@ -434,8 +434,11 @@ idempotent_answer(struct mk_request *req, struct mk_response *resp,
 		req->error_message = "This Idempotency-Key was used with a different request";
 	if (rc != MK_OK)
 		return rc;
-	if (idem->location != NULL)
-		mk_response_header(resp, "Location", idem->location);
+	/* Stored data: a value the guard refuses is a broken record, not a 201 without Location. */
+	if (idem->location != NULL && mk_response_header(resp, "Location", idem->location) != MK_OK) {
+		req->log_error = "an idempotent replay's stored Location is not a header value";
+		return MK_EINTERNAL;
+	}
 	if (replayed)
 		mk_response_header(resp, "Idempotent-Replayed", "true");
 	mk_response_header(resp, "Cache-Control", "no-store");

@@ -469,7 +469,8 @@ struct create_work {
  * flip of the row from 0 to done share one transaction — and the other
  * rolls back. A live holder that has run past a minute (hung) is still
  * taken over on the row's age, as before; so is every reservation when
- * GET_LOCK fails (NULL). One caveat: a session killed while it waits for
+ * GET_LOCK cannot answer (NULL, or an error: Galera refuses user locks).
+ * Which session a reservation is (owner_conn) decides who may drop it. One caveat: a session killed while it waits for
  * an InnoDB row lock is noticed by the server only when that wait ends, so
  * its lock lives until then (a lock wait timeout at most).
  *
@@ -501,6 +502,14 @@ idem_lock(struct mk_db *db, struct mk_arena *arena, const struct mk_idempotency 
 	enum mk_err rc;
 
 	rc = mk_db_select(db, arena, "SELECT GET_LOCK(" IDEM_LOCK_NAME ", 0)", params, 2, &rows);
+	if (rc == MK_EINTERNAL) {
+		/*
+		 * A server that refuses user locks (Galera under wsrep) still
+		 * serves the key: the age rule decides, as for a NULL answer.
+		 */
+		*out = IDEM_LOCK_UNKNOWN;
+		return MK_OK;
+	}
 	if (rc != MK_OK)
 		return rc;
 	answer = rows.nrows == 1 ? mk_db_cell_text(&rows, 0, 0) : NULL;
@@ -1000,8 +1009,8 @@ idem_claim(struct mk_db *db, struct mk_arena *arena, struct mk_idempotency *idem
 		    "AND created_at < NOW(6) - INTERVAL 24 HOUR", params, 2, NULL, NULL);
 		if (rc != MK_OK)
 			return rc;
-		rc = mk_db_execute(db, "INSERT IGNORE INTO idempotency_keys (user_id, idem_key, request_hash) "
-		    "VALUES (?, ?, ?)", params, 3, &affected, NULL);
+		rc = mk_db_execute(db, "INSERT IGNORE INTO idempotency_keys (user_id, idem_key, request_hash, owner_conn) "
+		    "VALUES (?, ?, ?, CONNECTION_ID())", params, 3, &affected, NULL);
 		if (rc != MK_OK)
 			return rc;
 		if (affected == 1) {
@@ -1013,7 +1022,8 @@ idem_claim(struct mk_db *db, struct mk_arena *arena, struct mk_idempotency *idem
 		bool running, stale;
 
 		rc = mk_db_select(db, arena, "SELECT request_hash, status, location, response, "
-		    "created_at < NOW(6) - INTERVAL 60 SECOND FROM idempotency_keys WHERE user_id = ? AND idem_key = ?",
+		    "created_at < NOW(6) - INTERVAL 60 SECOND FROM idempotency_keys WHERE user_id = ? AND idem_key = ? "
+		    "AND created_at >= NOW(6) - INTERVAL 24 HOUR",
 		    params, 2, &rows);
 		if (rc != MK_OK)
 			return rc;
@@ -1039,9 +1049,9 @@ idem_claim(struct mk_db *db, struct mk_arena *arena, struct mk_idempotency *idem
 		 * now and then matches nothing: read again, and replay that.
 		 */
 		rc = mk_db_execute(db, lock == IDEM_LOCK_TAKEN ?
-		    "UPDATE idempotency_keys SET created_at = NOW(6) "
+		    "UPDATE idempotency_keys SET created_at = NOW(6), owner_conn = CONNECTION_ID() "
 		    "WHERE user_id = ? AND idem_key = ? AND status = 0" :
-		    "UPDATE idempotency_keys SET created_at = NOW(6) "
+		    "UPDATE idempotency_keys SET created_at = NOW(6), owner_conn = CONNECTION_ID() "
 		    "WHERE user_id = ? AND idem_key = ? AND status = 0 AND created_at < NOW(6) - INTERVAL 60 SECOND",
 		    params, 2, &affected, NULL);
 		if (rc != MK_OK)
@@ -1093,27 +1103,24 @@ repo_idem_release(struct mk_market_repo *base, const struct mk_idempotency *idem
 {
 	struct repo_mysql *repo = (struct repo_mysql *)base;
 	struct mk_db_value params[] = { IDEM_PARAMS(idem) };
-	struct mk_db_rows rows = { 0 };
 	/* Its own small arena: the interface gives this call none. */
 	struct mk_arena *arena = mk_arena_new(256);
-	enum mk_err rc = MK_ENOMEM;
 
 	/*
-	 * Only while this session still holds the key's lock is the
-	 * reservation surely ours: after a reconnect another request may have
-	 * taken it over, and its row must stay. Left behind, ours is taken
-	 * over at once anyway (its lock is free). Best effort.
+	 * The reservation goes only while it is this session's own
+	 * (owner_conn, sql/008): after a reconnect, or once a request took it
+	 * over from this one (past a minute), it belongs to another request,
+	 * whose effect needs its row. Left behind, ours is taken over at once
+	 * (its lock is free). The lock is let go whatever happened: a lock
+	 * kept by mistake would answer 409 for the key on every other worker.
+	 * Best effort.
 	 */
-	if (arena != NULL)
-		rc = mk_db_select(repo->db, arena, "SELECT IS_USED_LOCK(" IDEM_LOCK_NAME ") = CONNECTION_ID()",
-		    params, 2, &rows);
-	if (rc == MK_OK && rows.nrows == 1 && to_int(mk_db_cell(&rows, 0, 0)) == 1) {
-		(void)mk_db_execute(repo->db, "DELETE FROM idempotency_keys WHERE user_id = ? AND idem_key = ? "
-		    "AND status = 0", params, 2, NULL, NULL);
+	(void)mk_db_execute(repo->db, "DELETE FROM idempotency_keys WHERE user_id = ? AND idem_key = ? "
+	    "AND status = 0 AND owner_conn = CONNECTION_ID()", params, 2, NULL, NULL);
+	if (arena != NULL) {
 		idem_unlock(repo->db, arena, idem);
-	}
-	if (arena != NULL)
 		mk_arena_free(arena);
+	}
 }
 
 static void

@@ -65,6 +65,8 @@ static const struct keyform_case cases[] = {
 	{ "PEM PKCS#1 RSA PUBLIC KEY", PEM_RSA_PKCS1, NULL, "PEM" },
 	{ "PEM armour alone", LITERAL, "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA", "PEM" },
 	{ "PEM certificate armour", LITERAL, "-----BEGIN CERTIFICATE-----\nMIIC", "PEM" },
+	{ "base64 of a PEM file", LITERAL, "LS0tLS1CRUdJTiBQVUJMSUMgS0VZLS0tLS0KTUlJQklqQU5CZ2txaGtpRzl3MEJBUUVGQUFPQ0FROEFNSUlC"
+	    "Q2dLQ0FRRUEKLS0tLS1FTkQgUFVCTElDIEtFWS0tLS0tCg==", "PEM" },
 	/* DER */
 	{ "DER SPKI (RSA)", DER_RSA, NULL, "DER" },
 	{ "DER PKCS#1 RSAPublicKey", DER_RSA_PKCS1, NULL, "DER" },

@@ -1,7 +1,8 @@
 /*
  * Unit tests for response headers (src/http/response.c): a header whose
  * name or value could split the response (CR, LF; a name with ':' or a
- * blank, or empty) is refused with MK_EINTERNAL, left out of the
+ * blank, or empty) or a value with another control byte (RFC 9110 5.5:
+ * only HTAB) is refused with MK_EINTERNAL, left out of the
  * serialized answer, and logged by name; a fine one is added. Table-
  * driven; the log goes to a temporary file that is read back.
  */
@@ -31,6 +32,12 @@ static const struct header_case cases[] = {
 	{ "value with CRLF", "Location", "/x\r\n\r\n{\"injected\":true}", false },
 	{ "value ending in LF", "Location", "/api/markets/7\n", false },
 	{ "value that is only CR", "X-A", "\r", false },
+	{ "value with a tab", "X-A", "a\tb", true },
+	{ "value with a vertical tab", "X-A", "a\vb", false },
+	{ "value with a form feed", "X-A", "a\fb", false },
+	{ "value with 0x01", "X-A", "a\001b", false },
+	{ "value with DEL", "X-A", "a\177b", false },
+	{ "value with UTF-8", "X-A", "caf\303\251", true },
 	{ "name with LF", "X-A\nSet-Cookie", "1", false },
 	{ "name with CR", "X-A\r", "1", false },
 	{ "name with colon", "X-A: evil", "1", false },
