@@ -1,6 +1,7 @@
 /*
  * The application wiring; see app.h. The route table is here so that one
- * screen shows every endpoint the server answers and what it requires.
+ * screen shows every endpoint the server answers, what it requires and
+ * which module's context its handler gets.
  */
 #include <assert.h>
 #include <openssl/evp.h>
@@ -15,38 +16,81 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/cidr.h"
 #include "http/health.h"
 #include "http/me.h"
+#include "http/middleware.h"
 #include "http/openapi.h"
 #include "http/router.h"
+#include "jobs/handlers.h"
+#include "jobs/service.h"
 #include "markets/handlers.h"
 #include "markets/repo.h"
+#include "markets/service.h"
 #include "search/search.h"
 #include "store/cache.h"
 #include "store/db.h"
 
-static const struct mk_route routes[] = {
-	{ MK_METHOD_GET, "/healthz", MK_PERM_NONE, MK_ROUTE_UNLIMITED, mk_health_live },
-	{ MK_METHOD_GET, "/readyz", MK_PERM_NONE, MK_ROUTE_UNLIMITED, mk_health_ready },
-	{ MK_METHOD_GET, "/metrics", MK_PERM_NONE, MK_ROUTE_UNLIMITED, mk_health_metrics },
-	{ MK_METHOD_GET, "/api/me", MK_PERM_READ, 0, mk_me_get },
-	{ MK_METHOD_GET, "/api/openapi.json", MK_PERM_NONE, 0, mk_openapi_get },
-	{ MK_METHOD_GET, "/api/markets", MK_PERM_NONE, 0, mk_markets_list },
-	{ MK_METHOD_POST, "/api/markets", MK_PERM_WRITE, 0, mk_markets_create },
-	/* Before /api/markets/:id: a literal segment wins over a parameter. */
-	{ MK_METHOD_GET, "/api/markets/search", MK_PERM_NONE, 0, mk_markets_search },
-	{ MK_METHOD_GET, "/api/markets/:id", MK_PERM_NONE, MK_ROUTE_LIMIT_AFTER, mk_markets_get },
-	{ MK_METHOD_PUT, "/api/markets/:id", MK_PERM_WRITE, 0, mk_markets_replace },
-	{ MK_METHOD_PATCH, "/api/markets/:id", MK_PERM_WRITE, 0, mk_markets_patch },
-	{ MK_METHOD_DELETE, "/api/markets/:id", MK_PERM_DELETE, 0, mk_markets_delete },
-	{ MK_METHOD_GET, "/api/markets/:id/positions", MK_PERM_NONE, 0, mk_positions_list },
-	{ MK_METHOD_POST, "/api/markets/:id/positions", MK_PERM_WRITE, 0, mk_positions_buy },
-	{ MK_METHOD_GET, "/api/markets/:id/positions/:pid", MK_PERM_NONE, 0, mk_positions_get },
-	{ MK_METHOD_POST, "/api/markets/:id/index", MK_PERM_WRITE, 0, mk_markets_index },
-	{ MK_METHOD_GET, "/api/jobs/:id", MK_PERM_ADMIN, 0, mk_jobs_show },
+/* How many routes the table below has. */
+#define APP_ROUTES 17
+
+struct mk_app {
+	const struct mk_config *config;
+	struct mk_route routes[APP_ROUTES];
+	struct mk_router *router;
+	struct mk_jwt_verifier *verifier;
+	struct mk_cache *cache;        /* NULL when no memcached is configured */
+	struct mk_db *db;              /* NULL when no database is configured */
+	struct mk_market_repo *repo;   /* the stack of market repositories; NULL without a database */
+	struct mk_search *search;      /* embedder and vector index; NULL without a database */
+	struct mk_job_service *jobs;   /* NULL without a database */
+	struct mk_market_service *service; /* NULL without a database */
+	struct mk_rate_limiter *limiter;
+	int64_t next_purge_ms;         /* when this worker next purges expired keys */
+	/* The routes' contexts. */
+	struct mk_markets_context markets;
+	struct mk_health_context health;
+	char route_labels[APP_ROUTES][48];
+	struct mk_http_service http;
 };
 
-_Static_assert(sizeof(routes) / sizeof(routes[0]) <= MK_METRICS_ROUTES_MAX,
+/*
+ * The route table, each route with its module's context: the markets'
+ * (service, cursor key), the job service, the health endpoints' (probed
+ * parts, metrics allow-list, route labels); /api/me and the OpenAPI
+ * document need none.
+ */
+static void
+fill_routes(struct mk_app *app)
+{
+	void *markets = &app->markets, *jobs = app->jobs, *health = &app->health;
+	const struct mk_route routes[] = {
+		{ MK_METHOD_GET, "/healthz", MK_PERM_NONE, MK_ROUTE_UNLIMITED, mk_health_live, health },
+		{ MK_METHOD_GET, "/readyz", MK_PERM_NONE, MK_ROUTE_UNLIMITED, mk_health_ready, health },
+		{ MK_METHOD_GET, "/metrics", MK_PERM_NONE, MK_ROUTE_UNLIMITED, mk_health_metrics, health },
+		{ MK_METHOD_GET, "/api/me", MK_PERM_READ, 0, mk_me_get, NULL },
+		{ MK_METHOD_GET, "/api/openapi.json", MK_PERM_NONE, 0, mk_openapi_get, NULL },
+		{ MK_METHOD_GET, "/api/markets", MK_PERM_NONE, 0, mk_markets_list, markets },
+		{ MK_METHOD_POST, "/api/markets", MK_PERM_WRITE, 0, mk_markets_create, markets },
+		/* Before /api/markets/:id: a literal segment wins over a parameter. */
+		{ MK_METHOD_GET, "/api/markets/search", MK_PERM_NONE, 0, mk_markets_search, markets },
+		{ MK_METHOD_GET, "/api/markets/:id", MK_PERM_NONE, MK_ROUTE_LIMIT_AFTER, mk_markets_get, markets },
+		{ MK_METHOD_PUT, "/api/markets/:id", MK_PERM_WRITE, 0, mk_markets_replace, markets },
+		{ MK_METHOD_PATCH, "/api/markets/:id", MK_PERM_WRITE, 0, mk_markets_patch, markets },
+		{ MK_METHOD_DELETE, "/api/markets/:id", MK_PERM_DELETE, 0, mk_markets_delete, markets },
+		{ MK_METHOD_GET, "/api/markets/:id/positions", MK_PERM_NONE, 0, mk_positions_list, markets },
+		{ MK_METHOD_POST, "/api/markets/:id/positions", MK_PERM_WRITE, 0, mk_positions_buy, markets },
+		{ MK_METHOD_GET, "/api/markets/:id/positions/:pid", MK_PERM_NONE, 0, mk_positions_get, markets },
+		{ MK_METHOD_POST, "/api/markets/:id/index", MK_PERM_WRITE, 0, mk_markets_index, markets },
+		{ MK_METHOD_GET, "/api/jobs/:id", MK_PERM_ADMIN, 0, mk_jobs_show, jobs },
+	};
+
+	_Static_assert(sizeof(routes) / sizeof(routes[0]) == APP_ROUTES,
+	    "APP_ROUTES counts the route table");
+	memcpy(app->routes, routes, sizeof(routes));
+}
+
+_Static_assert(APP_ROUTES <= MK_METRICS_ROUTES_MAX,
     "more routes than core/metrics.h counts");
 
 /* Builds the parts that can fail on configuration; shared by the check. */
@@ -103,8 +147,15 @@ build_parts(const struct mk_config *config, struct mk_app *app, char *err,
 		app->search = mk_search_new(config, app->db, app->cache, err, errlen);
 		if (app->search == NULL)
 			return -1;
+		app->jobs = mk_job_service_new(app->db, (unsigned)config->job_max_attempts);
+		if (app->jobs != NULL)
+			app->service = mk_market_service_new(app->repo, app->search, app->jobs);
+		if (app->service == NULL) {
+			(void)snprintf(err, errlen, "out of memory");
+			return -1;
+		}
 	}
-	if (mk_cidr_list_parse(config->metrics_allow, &app->metrics_allow, &bad, &bad_len) != 0) {
+	if (mk_cidr_list_parse(config->metrics_allow, &app->health.metrics_allow, &bad, &bad_len) != 0) {
 		mk_errf(err, errlen, "metrics_allow: '%.*s' is not an address or CIDR block",
 		    (int)(bad_len > 64 ? 64 : bad_len), bad);
 		return -1;
@@ -115,6 +166,8 @@ build_parts(const struct mk_config *config, struct mk_app *app, char *err,
 static void
 free_parts(struct mk_app *app)
 {
+	mk_market_service_free(app->service);
+	mk_job_service_free(app->jobs);
 	mk_search_free(app->search);
 	mk_market_repo_free(app->repo);
 	mk_db_free(app->db);
@@ -165,32 +218,41 @@ mk_app_new(const struct mk_config *config)
 		return NULL;
 	}
 	app->config = config;
-	app->router = mk_router_new(routes, sizeof(routes) / sizeof(routes[0]));
-	if (app->router == NULL) {
-		mk_log(MK_LOG_ERROR, "cannot build the router (bad route table or out of memory)");
-		free(app);
-		return NULL;
-	}
 	if (build_parts(config, app, err, sizeof(err)) != 0) {
 		mk_log(MK_LOG_ERROR, "worker start-up failed: %s", err);
 		mk_app_free(app);
 		return NULL;
 	}
-	if (derive_cursor_key(config, app->cursor_key) != 0) {
+	fill_routes(app);
+	app->router = mk_router_new(app->routes, APP_ROUTES);
+	if (app->router == NULL) {
+		mk_log(MK_LOG_ERROR, "cannot build the router (bad route table or out of memory)");
+		mk_app_free(app);
+		return NULL;
+	}
+	app->markets.service = app->service;
+	app->health.db = app->db;
+	app->health.cache = app->cache;
+	if (app->jobs != NULL) {
+		app->health.gauge.render = mk_job_service_render_gauge;
+		app->health.gauge.arg = app->jobs;
+	}
+	if (derive_cursor_key(config, app->markets.cursor_key) != 0) {
 		mk_log(MK_LOG_ERROR, "worker start-up failed: cannot derive the cursor key");
 		mk_app_free(app);
 		return NULL;
 	}
-	app->http.app = app;
 	app->http.config = config;
 	app->http.router = app->router;
-	app->http.routes = routes;
-	app->http.nroutes = sizeof(routes) / sizeof(routes[0]);
-	for (size_t i = 0; i < app->http.nroutes; i++) {
+	app->http.routes = app->routes;
+	app->http.nroutes = APP_ROUTES;
+	for (size_t i = 0; i < APP_ROUTES; i++) {
 		(void)snprintf(app->route_labels[i], sizeof(app->route_labels[i]), "%s %s",
-		    mk_method_name(routes[i].method), routes[i].pattern);
+		    mk_method_name(app->routes[i].method), app->routes[i].pattern);
 		app->http.route_labels[i] = app->route_labels[i];
 	}
+	app->health.route_labels = app->http.route_labels;
+	app->health.nroutes = APP_ROUTES;
 	app->http.verifier = app->verifier;
 	app->http.limiter = app->limiter;
 	mk_http_cors_setup(&app->http, config);
@@ -224,8 +286,7 @@ tick_work(struct mk_app *app, int64_t now_ms)
 {
 	uint64_t purged = 0;
 
-	if (app->repo->ops->tick != NULL)
-		app->repo->ops->tick(app->repo);
+	mk_market_repo_tick(app->repo);
 	/* New and changed markets become searchable within a second. */
 	if (app->search != NULL)
 		(void)mk_search_refresh(app->search);
@@ -238,7 +299,7 @@ tick_work(struct mk_app *app, int64_t now_ms)
 	if (now_ms < app->next_purge_ms)
 		return;
 	app->next_purge_ms = now_ms + app->config->idempotency_purge_interval_ms;
-	if (app->repo->ops->idem_purge(app->repo, 1000, &purged) == MK_OK && purged > 0)
+	if (mk_market_repo_idem_purge(app->repo, 1000, &purged) == MK_OK && purged > 0)
 		mk_log(MK_LOG_INFO, "purged %llu expired Idempotency-Key record(s)", (unsigned long long)purged);
 }
 

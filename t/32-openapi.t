@@ -24,7 +24,7 @@ my $file = Markets::Test::slurp("$Markets::Test::REPO/docs/openapi.json");
 is($r->{content}, $file, 'the same bytes as docs/openapi.json');
 
 # The server's route table, as src/app.c declares it.
-my ($routes) = Markets::Test::slurp("$Markets::Test::REPO/src/app.c") =~ /routes\[\] = \{(.*?)\n\};/s;
+my ($routes) = Markets::Test::slurp("$Markets::Test::REPO/src/app.c") =~ /routes\[\] = \{(.*?)\n\s*\};/s;
 my %server;
 while ($routes =~ /\{ MK_METHOD_(\w+), "([^"]+)"/g) {
 	my ($method, $path) = ($1, $2);

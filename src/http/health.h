@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/cidr.h"
 #include "core/err.h"
 
 /*
@@ -25,27 +26,55 @@ struct mk_ready_probe {
 	enum mk_err database, memcached;
 };
 
-struct mk_app;
+struct mk_arena;
+struct mk_buf;
+struct mk_cache;
+struct mk_db;
 struct mk_request;
 struct mk_response;
 
+/*
+ * Lines a part outside http adds to /metrics at scrape time (the job
+ * queue's counts, which live in MariaDB, not in any worker): render
+ * appends Prometheus text to out, or nothing when it cannot tell.
+ */
+struct mk_health_gauge {
+	void (*render)(void *arg, struct mk_arena *arena, struct mk_buf *out);
+	void *arg;
+};
+
+/*
+ * What the health routes see, made by the wiring (worker-lifetime): the
+ * parts /readyz probes (NULL: not configured), who may read /metrics and
+ * what it names, and the gauges other parts registered.
+ */
+struct mk_health_context {
+	struct mk_db *db;
+	struct mk_cache *cache;
+	struct mk_cidr_list metrics_allow;
+	const char *const *route_labels; /* "GET /api/me", one per route */
+	size_t nroutes;
+	struct mk_health_gauge gauge;    /* render NULL: none */
+	struct mk_ready_probe ready_probe;
+};
+
 /* GET /healthz: 200 while the worker answers. */
-enum mk_err mk_health_live(struct mk_app *app, struct mk_request *req,
+enum mk_err mk_health_live(void *context, struct mk_request *req,
     struct mk_response *resp);
 
 /*
  * GET /readyz: 200 when the database and memcached (each when configured)
  * answer; else 503 unavailable naming the ones that did not. The answer
- * is at most MK_READY_PROBE_MAX_AGE_MS old (app->ready_probe).
+ * is at most MK_READY_PROBE_MAX_AGE_MS old (the context's ready_probe).
  */
-enum mk_err mk_health_ready(struct mk_app *app, struct mk_request *req,
+enum mk_err mk_health_ready(void *context, struct mk_request *req,
     struct mk_response *resp);
 
 /*
  * GET /metrics: the Prometheus text of every worker's counts (see
  * core/metrics.h), for addresses in metrics_allow; 403 for others.
  */
-enum mk_err mk_health_metrics(struct mk_app *app, struct mk_request *req,
+enum mk_err mk_health_metrics(void *context, struct mk_request *req,
     struct mk_response *resp);
 
 #endif

@@ -8,12 +8,12 @@
 #include "http/response.h"
 
 enum mk_err
-mk_me_get(struct mk_app *app, struct mk_request *req, struct mk_response *resp)
+mk_me_get(void *context, struct mk_request *req, struct mk_response *resp)
 {
 	const struct mk_identity *who = &req->identity;
 	bool first = true;
 
-	(void)app;
+	(void)context;
 	/* Per caller: no shared cache may keep it. */
 	mk_response_header(resp, "Cache-Control", "private, no-store");
 	mk_response_begin_data(resp, 200);

@@ -7,11 +7,10 @@
 
 #include "core/err.h"
 
-struct mk_app;
 struct mk_request;
 struct mk_response;
 
-enum mk_err mk_me_get(struct mk_app *app, struct mk_request *req,
+enum mk_err mk_me_get(void *context, struct mk_request *req,
     struct mk_response *resp);
 
 #endif

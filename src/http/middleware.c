@@ -401,9 +401,10 @@ step_handler(struct mk_http_service *service,
     const struct mk_http_input *input, struct mk_request *req,
     struct mk_response *resp, bool *done)
 {
+	(void)service;
 	(void)input;
 	*done = true;
-	return req->route->handler(service->app, req, resp);
+	return req->route->handler(req->route->context, req, resp);
 }
 
 static const step_fn chain[] = {
@@ -506,7 +507,7 @@ settle(struct mk_http_service *service, struct mk_http_exchange *ex,
 		if (ex->req.wait.wake != NULL && ex->req.wait.resume != NULL)
 			return ex;
 		if (ex->req.wait.cancel != NULL)
-			ex->req.wait.cancel(service->app, &ex->req);
+			ex->req.wait.cancel(ex->req.route->context, &ex->req);
 		ex->req.log_error = "a handler waited where it may not";
 		rc = MK_EINTERNAL;
 	}
@@ -557,21 +558,21 @@ mk_http_resume(struct mk_http_service *service,
     struct mk_http_exchange *exchange, struct mk_buf *out)
 {
 	struct mk_request *req = &exchange->req;
-	enum mk_err (*resume)(struct mk_app *, struct mk_request *, struct mk_response *) =
+	enum mk_err (*resume)(void *, struct mk_request *, struct mk_response *) =
 	    req->wait.resume;
 
 	/* The next wait, if any, sets its own. */
 	req->wait.resume = NULL;
 	req->wait.cancel = NULL;
-	return settle(service, exchange, resume(service->app, req, &exchange->resp), out);
+	return settle(service, exchange, resume(req->route->context, req, &exchange->resp), out);
 }
 
 /* Ends a request's wait without its answer: what it waited for is cancelled. */
 static void
-cancel_wait(struct mk_http_service *service, struct mk_request *req, const char *why)
+cancel_wait(struct mk_request *req, const char *why)
 {
 	if (req->wait.cancel != NULL)
-		req->wait.cancel(service->app, req);
+		req->wait.cancel(req->route->context, req);
 	req->wait.resume = NULL;
 	req->wait.cancel = NULL;
 	req->log_error = why;
@@ -581,7 +582,7 @@ void
 mk_http_expire(struct mk_http_service *service,
     struct mk_http_exchange *exchange, const char *why, struct mk_buf *out)
 {
-	cancel_wait(service, &exchange->req, why);
+	cancel_wait(&exchange->req, why);
 	finish(service, exchange, MK_EUNAVAIL, out);
 }
 
@@ -591,7 +592,7 @@ mk_http_abandon(struct mk_http_service *service,
 {
 	struct mk_request *req = &exchange->req;
 
-	cancel_wait(service, req, why);
+	cancel_wait(req, why);
 	/* nginx's number for a client that went away before the answer. */
 	exchange->resp.status = 499;
 	if (req->rate_deferred) {

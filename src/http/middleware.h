@@ -28,7 +28,6 @@
 #include "http/request.h"
 #include "http/request_id.h"
 
-struct mk_app;
 struct mk_arena;
 struct mk_buf;
 struct mk_router;
@@ -44,7 +43,6 @@ struct mk_http_origin {
 
 /* Worker-lifetime state the chain runs with; owned by the wiring. */
 struct mk_http_service {
-	struct mk_app *app;
 	const struct mk_config *config;
 	const struct mk_router *router;
 	/* The route table the router was built from, for per-route metrics. */

@@ -7,10 +7,10 @@
 #include "http/response.h"
 
 enum mk_err
-mk_openapi_get(struct mk_app *app, struct mk_request *req,
+mk_openapi_get(void *context, struct mk_request *req,
     struct mk_response *resp)
 {
-	(void)app;
+	(void)context;
 	(void)req;
 	/* It changes only with a new build: caches may keep it a while. */
 	mk_response_header(resp, "Cache-Control", "public, max-age=3600");

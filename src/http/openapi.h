@@ -11,7 +11,6 @@
 
 #include "core/err.h"
 
-struct mk_app;
 struct mk_request;
 struct mk_response;
 
@@ -20,7 +19,7 @@ extern const char mk_openapi_json[];
 extern const size_t mk_openapi_json_len;
 
 /* GET /api/openapi.json — the document itself, not in the envelope. */
-enum mk_err mk_openapi_get(struct mk_app *app, struct mk_request *req,
+enum mk_err mk_openapi_get(void *context, struct mk_request *req,
     struct mk_response *resp);
 
 #endif

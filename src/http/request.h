@@ -44,7 +44,6 @@ struct mk_param {
 #define MK_ROUTE_MAX_PARAMS 4
 
 struct mk_rate_pending;
-struct mk_app;
 struct mk_request;
 struct mk_response;
 
@@ -58,9 +57,10 @@ struct mk_response;
 struct mk_request_wait {
 	void (*wake)(void *arg);  /* NULL: the request may not wait */
 	void *wake_arg;
-	enum mk_err (*resume)(struct mk_app *app, struct mk_request *req,
+	/* Both get the route's context, as its handler did. */
+	enum mk_err (*resume)(void *context, struct mk_request *req,
 	    struct mk_response *resp);
-	void (*cancel)(struct mk_app *app, struct mk_request *req);
+	void (*cancel)(void *context, struct mk_request *req);
 	void *state;
 };
 

@@ -14,7 +14,6 @@
 #include "core/err.h"
 #include "http/request.h"
 
-struct mk_app;
 struct mk_response;
 
 /* Route flags. */
@@ -27,10 +26,14 @@ struct mk_response;
 
 /*
  * A handler fills resp (status, headers, body) and returns MK_OK, or
- * returns an error code for the central error writer to answer.
+ * returns an error code for the central error writer to answer. context
+ * is its route's: the one struct its module declares for its handlers
+ * (struct mk_markets_context, struct mk_health_context, ...), made by
+ * the wiring; the handler takes it back as that type on its first line.
+ * No handler sees more of the application than its context holds.
  */
-typedef enum mk_err (*mk_handler_fn)(struct mk_app *app,
-    struct mk_request *req, struct mk_response *resp);
+typedef enum mk_err (*mk_handler_fn)(void *context, struct mk_request *req,
+    struct mk_response *resp);
 
 struct mk_route {
 	enum mk_method method;
@@ -38,6 +41,7 @@ struct mk_route {
 	enum mk_permission permission;
 	unsigned flags;
 	mk_handler_fn handler;
+	void *context;       /* handed to handler; NULL for one that needs none */
 };
 
 struct mk_router;

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/arena.h"
 #include "core/buf.h"
 #include "core/json.h"
 #include "markets/model.h"
@@ -223,4 +224,38 @@ mk_market_etag_matches(const char *header, uint64_t version)
 
 	mk_market_etag(version, mine);
 	return mk_etag_matches(header, mine);
+}
+
+enum mk_err
+mk_market_doc_with_score(struct mk_arena *arena,
+    const struct mk_market_doc *doc, float score, struct mk_market_doc *out)
+{
+	char member[40];
+	int len;
+	char *json;
+
+	if (doc->json_len < 2 || doc->json[doc->json_len - 1] != '}')
+		return MK_EINVAL;
+	len = snprintf(member, sizeof(member), "%s\"score\":%.6f}",
+	    doc->json_len > 2 ? "," : "", (double)score);
+	if (len < 0 || (size_t)len >= sizeof(member))
+		return MK_EINVAL;
+	json = mk_arena_alloc(arena, doc->json_len - 1 + (size_t)len + 1);
+	if (json == NULL)
+		return MK_ENOMEM;
+	memcpy(json, doc->json, doc->json_len - 1);
+	memcpy(json + doc->json_len - 1, member, (size_t)len + 1);
+	*out = *doc;
+	out->json = json;
+	out->json_len = doc->json_len - 1 + (size_t)len;
+	return MK_OK;
+}
+
+void
+mk_market_index_job(int64_t id, char *payload, char *dedup_key)
+{
+	(void)snprintf(payload, MK_MARKET_INDEX_JOB_KEY_MAX,
+	    "{\"market_id\":%lld}", (long long)id);
+	(void)snprintf(dedup_key, MK_MARKET_INDEX_JOB_KEY_MAX,
+	    MK_MARKET_INDEX_JOB ":%lld", (long long)id);
 }

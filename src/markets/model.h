@@ -155,4 +155,37 @@ void mk_market_json(struct mk_buf *out, const struct mk_market *market);
 /* Appends a user as {"id","name"}, with "email" when email_visible. */
 void mk_user_json(struct mk_buf *out, const struct mk_user *user);
 
+/*
+ * A market's whole JSON representation, rendered once by the repository
+ * that read the row and kept as it is by caches: what a GET of the market
+ * sends, and its version for the ETag.
+ */
+struct mk_market_doc {
+	int64_t id;
+	uint64_t version;
+	const char *json;   /* a JSON object, in the arena */
+	size_t json_len;
+};
+
+struct mk_arena;
+
+/*
+ * doc with a "score" member appended (its cosine similarity, six
+ * decimals), into *out in arena; doc is left as it is. MK_EINVAL when
+ * doc is not a JSON object, MK_ENOMEM.
+ */
+enum mk_err mk_market_doc_with_score(struct mk_arena *arena,
+    const struct mk_market_doc *doc, float score, struct mk_market_doc *out);
+
+/*
+ * The job that (re)indexes a market for search, as every writer queues
+ * it: the job reads the market when it runs, so one queued job per
+ * market (its dedup key) covers every change made before it runs.
+ */
+#define MK_MARKET_INDEX_JOB "index_market"
+#define MK_MARKET_INDEX_JOB_KEY_MAX 48
+
+/* Writes market id's index job payload and dedup key (each of KEY_MAX). */
+void mk_market_index_job(int64_t id, char *payload, char *dedup_key);
+
 #endif

@@ -4,7 +4,15 @@
  * redis's ConnectionType. Implementations embed struct mk_market_repo
  * first: repo_mysql.c over MariaDB, and repo_cached.c, the memcached
  * cache-aside decorator that owns an inner repository and stacks on it.
- * Only the wiring (src/app.c) knows which are stacked.
+ * Only the wiring (src/app.c) knows which are stacked, and nothing but
+ * this header writes `->ops->`: callers use the mk_market_repo_*
+ * wrappers below.
+ *
+ * The repository keeps market persistence: markets, their positions and
+ * creators, and the Idempotency-Key records of the writes it runs. The
+ * one thing of another module it writes is the outbox: a market write
+ * queues its index job (jobs/queue.h) inside its own transaction, so the
+ * job exists exactly when the write does.
  *
  * Results live in the arena passed in; a repository is worker-lifetime.
  */
@@ -21,7 +29,6 @@
 
 struct mk_arena;
 struct mk_db;
-struct mk_job;
 struct mk_market_repo;
 
 /*
@@ -44,17 +51,6 @@ enum mk_idem_state {
 	MK_IDEM_REPLAY,    /* done before: *replay holds the stored response */
 };
 
-/*
- * A market's whole JSON representation, rendered once by the repository
- * that read the row and kept as it is by caches: what a GET of the market
- * sends, and its version for the ETag.
- */
-struct mk_market_doc {
-	int64_t id;
-	uint64_t version;
-	const char *json;   /* a JSON object, in the arena */
-	size_t json_len;
-};
 
 struct mk_market_repo_ops {
 	/*
@@ -142,16 +138,6 @@ struct mk_market_repo_ops {
 	enum mk_err (*remove)(struct mk_market_repo *repo, struct mk_arena *arena,
 	    const struct mk_identity *who, int64_t id);
 	/*
-	 * Queues a re-index of market id (MK_ENOTFOUND when absent); sets
-	 * *job_id. Creates and text edits queue one by themselves, in their
-	 * own transaction.
-	 */
-	enum mk_err (*index)(struct mk_market_repo *repo, struct mk_arena *arena,
-	    int64_t id, int64_t *job_id);
-	/* Job id of the queue (MK_ENOTFOUND when absent). */
-	enum mk_err (*job)(struct mk_market_repo *repo, struct mk_arena *arena,
-	    int64_t id, struct mk_job *out);
-	/*
 	 * Reserves idem's key for this request (statements of its own).
 	 * MK_OK with *state RESERVED, or REPLAY with idem's out fields filled
 	 * from the stored response; MK_EIDEMPOTENCY when the key was used
@@ -186,17 +172,25 @@ struct mk_market_repo {
 #define MK_MARKET_REPO_MAX_IDS 100
 
 static inline enum mk_err
+mk_market_repo_get_document(struct mk_market_repo *repo,
+    struct mk_arena *arena, int64_t id, struct mk_market_doc *out)
+{
+	return repo->ops->get_document(repo, arena, id, out);
+}
+
+static inline enum mk_err
+mk_market_repo_get_documents(struct mk_market_repo *repo,
+    struct mk_arena *arena, const int64_t *ids, size_t n,
+    struct mk_market_doc *out, size_t *found)
+{
+	return repo->ops->get_documents(repo, arena, ids, n, out, found);
+}
+
+static inline enum mk_err
 mk_market_repo_get(struct mk_market_repo *repo, struct mk_arena *arena,
     int64_t id, unsigned fields, struct mk_market *out)
 {
 	return repo->ops->get(repo, arena, id, fields, out);
-}
-
-static inline enum mk_err
-mk_market_repo_get_document(struct mk_market_repo *repo, struct mk_arena *arena,
-    int64_t id, struct mk_market_doc *out)
-{
-	return repo->ops->get_document(repo, arena, id, out);
 }
 
 static inline enum mk_err
@@ -219,6 +213,77 @@ mk_market_repo_create(struct mk_market_repo *repo, struct mk_arena *arena,
     struct mk_idempotency *idem, int64_t *id)
 {
 	return repo->ops->create(repo, arena, who, in, idem, id);
+}
+
+static inline enum mk_err
+mk_market_repo_buy(struct mk_market_repo *repo, struct mk_arena *arena,
+    const struct mk_identity *who, int64_t market_id, const char *side,
+    const char *amount, struct mk_idempotency *idem, int64_t *id)
+{
+	return repo->ops->buy(repo, arena, who, market_id, side, amount, idem,
+	    id);
+}
+
+static inline enum mk_err
+mk_market_repo_position(struct mk_market_repo *repo, struct mk_arena *arena,
+    int64_t market_id, int64_t id, struct mk_position *out)
+{
+	return repo->ops->position(repo, arena, market_id, id, out);
+}
+
+static inline enum mk_err
+mk_market_repo_positions(struct mk_market_repo *repo, struct mk_arena *arena,
+    int64_t market_id, unsigned limit, uint64_t offset,
+    const char *after_key, int64_t after_id, struct mk_position_page *page)
+{
+	return repo->ops->positions(repo, arena, market_id, limit, offset,
+	    after_key, after_id, page);
+}
+
+static inline enum mk_err
+mk_market_repo_update(struct mk_market_repo *repo, struct mk_arena *arena,
+    const struct mk_identity *who, bool may_edit_any, int64_t id,
+    const struct mk_market_input *in, const char *if_match)
+{
+	return repo->ops->update(repo, arena, who, may_edit_any, id, in,
+	    if_match);
+}
+
+static inline enum mk_err
+mk_market_repo_remove(struct mk_market_repo *repo, struct mk_arena *arena,
+    const struct mk_identity *who, int64_t id)
+{
+	return repo->ops->remove(repo, arena, who, id);
+}
+
+static inline enum mk_err
+mk_market_repo_idem_reserve(struct mk_market_repo *repo,
+    struct mk_arena *arena, struct mk_idempotency *idem,
+    enum mk_idem_state *state)
+{
+	return repo->ops->idem_reserve(repo, arena, idem, state);
+}
+
+static inline void
+mk_market_repo_idem_release(struct mk_market_repo *repo,
+    const struct mk_idempotency *idem)
+{
+	repo->ops->idem_release(repo, idem);
+}
+
+static inline enum mk_err
+mk_market_repo_idem_purge(struct mk_market_repo *repo, unsigned limit,
+    uint64_t *purged)
+{
+	return repo->ops->idem_purge(repo, limit, purged);
+}
+
+/* Housekeeping between requests (see the tick op); nothing when it has none. */
+static inline void
+mk_market_repo_tick(struct mk_market_repo *repo)
+{
+	if (repo->ops->tick != NULL)
+		repo->ops->tick(repo);
 }
 
 static inline void

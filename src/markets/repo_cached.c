@@ -369,7 +369,7 @@ cached_get_documents(struct mk_market_repo *base, struct mk_arena *arena,
 	}
 	if (nmissing == 0)
 		return MK_OK;
-	rc = repo->inner->ops->get_documents(repo->inner, arena, missing, nmissing,
+	rc = mk_market_repo_get_documents(repo->inner, arena, missing, nmissing,
 	    out + *found, &from_inner);
 	if (rc != MK_OK)
 		return rc;
@@ -378,35 +378,12 @@ cached_get_documents(struct mk_market_repo *base, struct mk_arena *arena,
 }
 
 static enum mk_err
-cached_index(struct mk_market_repo *base, struct mk_arena *arena, int64_t id,
-    int64_t *job_id)
-{
-	struct repo_cached *repo = (struct repo_cached *)base;
-
-	return repo->inner->ops->index(repo->inner, arena, id, job_id);
-}
-
-static enum mk_err
-cached_job(struct mk_market_repo *base, struct mk_arena *arena, int64_t id,
-    struct mk_job *out)
-{
-	struct repo_cached *repo = (struct repo_cached *)base;
-
-	return repo->inner->ops->job(repo->inner, arena, id, out);
-}
-
-/*
- * Pass-through reads: sparse and embedded representations are read from
- * the database (API.md: `fields` selects only those columns there), as
- * are lists and positions, whose pages change with every buy.
- */
-static enum mk_err
 cached_get(struct mk_market_repo *base, struct mk_arena *arena, int64_t id,
     unsigned fields, struct mk_market *out)
 {
 	struct repo_cached *repo = (struct repo_cached *)base;
 
-	return repo->inner->ops->get(repo->inner, arena, id, fields, out);
+	return mk_market_repo_get(repo->inner, arena, id, fields, out);
 }
 
 static enum mk_err
@@ -415,7 +392,7 @@ cached_users(struct mk_market_repo *base, struct mk_arena *arena,
 {
 	struct repo_cached *repo = (struct repo_cached *)base;
 
-	return repo->inner->ops->users(repo->inner, arena, ids, n, out, found);
+	return mk_market_repo_users(repo->inner, arena, ids, n, out, found);
 }
 
 static enum mk_err
@@ -424,7 +401,7 @@ cached_list(struct mk_market_repo *base, struct mk_arena *arena,
 {
 	struct repo_cached *repo = (struct repo_cached *)base;
 
-	return repo->inner->ops->list(repo->inner, arena, q, page);
+	return mk_market_repo_list(repo->inner, arena, q, page);
 }
 
 static enum mk_err
@@ -433,7 +410,7 @@ cached_position(struct mk_market_repo *base, struct mk_arena *arena,
 {
 	struct repo_cached *repo = (struct repo_cached *)base;
 
-	return repo->inner->ops->position(repo->inner, arena, market_id, id, out);
+	return mk_market_repo_position(repo->inner, arena, market_id, id, out);
 }
 
 static enum mk_err
@@ -443,7 +420,7 @@ cached_positions(struct mk_market_repo *base, struct mk_arena *arena,
 {
 	struct repo_cached *repo = (struct repo_cached *)base;
 
-	return repo->inner->ops->positions(repo->inner, arena, market_id, limit,
+	return mk_market_repo_positions(repo->inner, arena, market_id, limit,
 	    offset, after_key, after_id, page);
 }
 
@@ -455,7 +432,7 @@ cached_create(struct mk_market_repo *base, struct mk_arena *arena,
 {
 	struct repo_cached *repo = (struct repo_cached *)base;
 
-	return repo->inner->ops->create(repo->inner, arena, who, in, idem, id);
+	return mk_market_repo_create(repo->inner, arena, who, in, idem, id);
 }
 
 /* A buy changes the market's volume (and version). */
@@ -465,7 +442,7 @@ cached_buy(struct mk_market_repo *base, struct mk_arena *arena,
     const char *amount, struct mk_idempotency *idem, int64_t *id)
 {
 	struct repo_cached *repo = (struct repo_cached *)base;
-	enum mk_err rc = repo->inner->ops->buy(repo->inner, arena, who, market_id,
+	enum mk_err rc = mk_market_repo_buy(repo->inner, arena, who, market_id,
 	    side, amount, idem, id);
 
 	if (rc == MK_OK)
@@ -479,7 +456,7 @@ cached_update(struct mk_market_repo *base, struct mk_arena *arena,
     const struct mk_market_input *in, const char *if_match)
 {
 	struct repo_cached *repo = (struct repo_cached *)base;
-	enum mk_err rc = repo->inner->ops->update(repo->inner, arena, who,
+	enum mk_err rc = mk_market_repo_update(repo->inner, arena, who,
 	    may_edit_any, id, in, if_match);
 
 	if (rc == MK_OK)
@@ -492,7 +469,7 @@ cached_remove(struct mk_market_repo *base, struct mk_arena *arena,
     const struct mk_identity *who, int64_t id)
 {
 	struct repo_cached *repo = (struct repo_cached *)base;
-	enum mk_err rc = repo->inner->ops->remove(repo->inner, arena, who, id);
+	enum mk_err rc = mk_market_repo_remove(repo->inner, arena, who, id);
 
 	if (rc == MK_OK)
 		invalidate(repo, id);
@@ -505,7 +482,7 @@ cached_idem_reserve(struct mk_market_repo *base, struct mk_arena *arena,
 {
 	struct repo_cached *repo = (struct repo_cached *)base;
 
-	return repo->inner->ops->idem_reserve(repo->inner, arena, idem, state);
+	return mk_market_repo_idem_reserve(repo->inner, arena, idem, state);
 }
 
 static enum mk_err
@@ -513,7 +490,7 @@ cached_idem_purge(struct mk_market_repo *base, unsigned limit, uint64_t *purged)
 {
 	struct repo_cached *repo = (struct repo_cached *)base;
 
-	return repo->inner->ops->idem_purge(repo->inner, limit, purged);
+	return mk_market_repo_idem_purge(repo->inner, limit, purged);
 }
 
 /*
@@ -528,8 +505,7 @@ cached_tick(struct mk_market_repo *base)
 
 	if (repo->nbacklog > 0 || repo->backlog_overflowed)
 		(void)pay_backlog(repo);
-	if (repo->inner->ops->tick != NULL)
-		repo->inner->ops->tick(repo->inner);
+	mk_market_repo_tick(repo->inner);
 }
 
 static void
@@ -537,7 +513,7 @@ cached_idem_release(struct mk_market_repo *base, const struct mk_idempotency *id
 {
 	struct repo_cached *repo = (struct repo_cached *)base;
 
-	repo->inner->ops->idem_release(repo->inner, idem);
+	mk_market_repo_idem_release(repo->inner, idem);
 }
 
 static void
@@ -563,8 +539,6 @@ cached_destroy(struct mk_market_repo *base)
 static const struct mk_market_repo_ops cached_ops = {
 	.get_document = cached_get_document,
 	.get_documents = cached_get_documents,
-	.index = cached_index,
-	.job = cached_job,
 	.get = cached_get,
 	.users = cached_users,
 	.list = cached_list,

@@ -178,59 +178,13 @@ repo_get_documents(struct mk_market_repo *base, struct mk_arena *arena,
 static enum mk_err
 enqueue_index(struct mk_db *db, int64_t id, unsigned max_attempts, int64_t *job_id)
 {
-	char payload[48], dedup_key[48];
+	char payload[MK_MARKET_INDEX_JOB_KEY_MAX];
+	char dedup_key[MK_MARKET_INDEX_JOB_KEY_MAX];
 	int64_t ignored;
 
-	(void)snprintf(payload, sizeof(payload), "{\"market_id\":%lld}", (long long)id);
-	/* The job reads the market when it runs: one queued job covers every change. */
-	(void)snprintf(dedup_key, sizeof(dedup_key), "index_market:%lld", (long long)id);
-	return mk_jobs_enqueue(db, "index_market", payload, dedup_key, max_attempts,
-	    job_id != NULL ? job_id : &ignored);
-}
-
-struct index_work {
-	struct mk_arena *arena;
-	int64_t id;
-	unsigned max_attempts;
-	int64_t job_id;
-};
-
-static enum mk_err
-index_in_transaction(struct mk_db *db, void *ctx)
-{
-	struct index_work *w = ctx;
-	struct mk_db_value key = { .type = MK_DB_INT, .integer = w->id };
-	struct mk_db_rows rows;
-	enum mk_err rc;
-
-	/* The market must exist, and stay until the job is queued (a share lock). */
-	rc = mk_db_select(db, w->arena, "SELECT id FROM markets WHERE id = ? LOCK IN SHARE MODE", &key, 1, &rows);
-	if (rc != MK_OK)
-		return rc;
-	if (rows.nrows == 0)
-		return MK_ENOTFOUND;
-	return enqueue_index(db, w->id, w->max_attempts, &w->job_id);
-}
-
-static enum mk_err
-repo_index(struct mk_market_repo *base, struct mk_arena *arena, int64_t id,
-    int64_t *job_id)
-{
-	struct repo_mysql *repo = (struct repo_mysql *)base;
-	struct index_work work = { .arena = arena, .id = id, .max_attempts = repo->job_max_attempts };
-	enum mk_err rc;
-
-	rc = mk_db_transaction(repo->db, index_in_transaction, &work);
-	if (rc == MK_OK)
-		*job_id = work.job_id;
-	return rc;
-}
-
-static enum mk_err
-repo_job(struct mk_market_repo *base, struct mk_arena *arena, int64_t id,
-    struct mk_job *out)
-{
-	return mk_jobs_get(((struct repo_mysql *)base)->db, arena, id, out);
+	mk_market_index_job(id, payload, dedup_key);
+	return mk_jobs_enqueue(db, MK_MARKET_INDEX_JOB, payload, dedup_key,
+	    max_attempts, job_id != NULL ? job_id : &ignored);
 }
 
 /* The whole market on db (inside a transaction: what it will commit). */
@@ -1141,8 +1095,6 @@ static const struct mk_market_repo_ops mysql_ops = {
 	.positions = repo_positions,
 	.update = repo_update,
 	.remove = repo_remove,
-	.index = repo_index,
-	.job = repo_job,
 	.idem_reserve = repo_idem_reserve,
 	.idem_release = repo_idem_release,
 	.idem_purge = repo_idem_purge,

@@ -240,15 +240,10 @@ mk_search_query_cancel(struct mk_search *search, struct mk_search_query *query)
 
 enum mk_err
 mk_search_query_finish(struct mk_search *search, struct mk_search_query *query,
-    struct mk_market_repo *repo, struct mk_arena *arena, size_t limit,
-    struct mk_search_result *out, size_t *n)
+    size_t limit, struct mk_vector_hit *out, size_t *n)
 {
-	struct mk_vector_hit hits[MK_SEARCH_MAX_LIMIT];
-	int64_t ids[MK_SEARCH_MAX_LIMIT];
-	struct mk_market_doc *docs;
 	const float *vector = query->vector;
-	size_t nhits = 0, found = 0;
-	enum mk_err rc;
+	bool any = false;
 
 	*n = 0;
 	if (query->call.rc != MK_OK)
@@ -256,39 +251,14 @@ mk_search_query_finish(struct mk_search *search, struct mk_search_query *query,
 	if (limit == 0 || limit > MK_SEARCH_MAX_LIMIT)
 		return MK_EINVAL;
 	if (query->cacheable && query->embedded)
-		(void)mk_cache_set(search->cache, query->key, QUERY_KEY_LEN, vector,
-		    (size_t)search->embedder->dim * sizeof(float), search->cache_ttl_s);
-	docs = mk_arena_calloc(arena, limit, sizeof(*docs));
-	if (docs == NULL)
-		return MK_ENOMEM;
+		(void)mk_cache_set(search->cache, query->key, QUERY_KEY_LEN,
+		    vector, (size_t)search->embedder->dim * sizeof(float),
+		    search->cache_ttl_s);
 	/* Nothing to compare (only stopwords, say): nothing is similar. */
-	{
-		bool any = false;
-
-		for (unsigned i = 0; i < search->embedder->dim && !any; i++)
-			any = vector[i] != 0.0f;
-		if (!any)
-			return MK_OK;
-	}
-	mk_vector_index_search(search->index, vector, limit, hits, &nhits);
-	if (nhits == 0)
-		return MK_OK;
-	for (size_t i = 0; i < nhits; i++)
-		ids[i] = hits[i].id;
-	rc = repo->ops->get_documents(repo, arena, ids, nhits, docs, &found);
-	if (rc != MK_OK)
-		return rc;
-	/* Back into rank order; a market deleted meanwhile has no document. */
-	for (size_t i = 0; i < nhits; i++) {
-		for (size_t d = 0; d < found; d++) {
-			if (docs[d].id == hits[i].id) {
-				out[*n].doc = docs[d];
-				out[*n].score = hits[i].score;
-				(*n)++;
-				break;
-			}
-		}
-	}
+	for (unsigned i = 0; i < search->embedder->dim && !any; i++)
+		any = vector[i] != 0.0f;
+	if (any)
+		mk_vector_index_search(search->index, vector, limit, out, n);
 	return MK_OK;
 }
 

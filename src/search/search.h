@@ -1,12 +1,12 @@
 /*
  * Semantic search (search layer): the worker's embedder and vector
  * index, kept up to date from MariaDB (vectors.h) every second by the
- * worker's tick and before the first query, and queries answered with the
- * markets' documents through the repository stack (so from memcached when
- * cached). A struct mk_search is worker-lifetime; a query under way and
- * its results live in the request arena.
+ * worker's tick and before the first query; a query is answered with the
+ * ids of the most similar markets and their scores (the markets layer
+ * fetches their documents). A struct mk_search is worker-lifetime; a
+ * query under way lives in the request arena.
  *
- * A query is two halves: start embeds it, finish ranks and fetches. With
+ * A query is two halves: start embeds it, finish ranks. With
  * the http embedder, start looks the query's vector up in memcached
  * first (see query_key() in search.c) and, on a miss, begins the
  * embedding on the worker's loop and answers MK_EPENDING: the request
@@ -20,7 +20,7 @@
 #include <stddef.h>
 
 #include "core/err.h"
-#include "markets/repo.h"
+#include "search/index.h"
 
 struct mk_arena;
 struct mk_cache;
@@ -32,11 +32,6 @@ struct mk_search_query;
 
 /* Most results one query may ask for. */
 #define MK_SEARCH_MAX_LIMIT 50
-
-struct mk_search_result {
-	struct mk_market_doc doc;
-	float score; /* cosine similarity, in [-1, 1] */
-};
 
 /*
  * Makes the worker's search over db and cache (not owned; cache may be
@@ -70,14 +65,15 @@ enum mk_err mk_search_query_start(struct mk_search *search, struct mk_arena *are
     struct mk_search_query **out);
 
 /*
- * Ends a started query: the embedding's outcome, or the limit
- * (1..MK_SEARCH_MAX_LIMIT) markets most similar to it, best first, equal
- * scores by ascending id, into out[0..*n). Markets deleted since the
- * index last refreshed are left out.
+ * Ends a started query: the embedding's outcome, or the ids of the limit
+ * (1..MK_SEARCH_MAX_LIMIT) markets most similar to it with their cosine
+ * similarity, best first, equal scores by ascending id, into
+ * out[0..*n). A market deleted since the index last refreshed may still
+ * be among them: the caller leaves out what it cannot find.
  */
-enum mk_err mk_search_query_finish(struct mk_search *search, struct mk_search_query *query,
-    struct mk_market_repo *repo, struct mk_arena *arena, size_t limit,
-    struct mk_search_result *out, size_t *n);
+enum mk_err mk_search_query_finish(struct mk_search *search,
+    struct mk_search_query *query, size_t limit, struct mk_vector_hit *out,
+    size_t *n);
 
 /* Gives up a pending query (nothing when it is not pending): wake is not called. */
 void mk_search_query_cancel(struct mk_search *search, struct mk_search_query *query);

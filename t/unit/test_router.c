@@ -16,10 +16,10 @@
 #define M(m) (1u << MK_METHOD_##m)
 
 static enum mk_err
-dummy_handler(struct mk_app *app, struct mk_request *req,
+dummy_handler(void *context, struct mk_request *req,
     struct mk_response *resp)
 {
-	(void)app;
+	(void)context;
 	(void)req;
 	(void)resp;
 	return MK_OK;
@@ -27,18 +27,18 @@ dummy_handler(struct mk_app *app, struct mk_request *req,
 
 /* Routes are told apart by their index in the table, not by handler. */
 static const struct mk_route api_routes[] = {
-	{ MK_METHOD_GET, "/api/markets", MK_PERM_NONE, 0, dummy_handler },              /* 0 */
-	{ MK_METHOD_POST, "/api/markets", MK_PERM_WRITE, 0, dummy_handler },            /* 1 */
-	{ MK_METHOD_GET, "/api/markets/search", MK_PERM_NONE, 0, dummy_handler },       /* 2 */
-	{ MK_METHOD_GET, "/api/markets/:id", MK_PERM_NONE, 0, dummy_handler },          /* 3 */
-	{ MK_METHOD_PUT, "/api/markets/:id", MK_PERM_WRITE, 0, dummy_handler },         /* 4 */
-	{ MK_METHOD_PATCH, "/api/markets/:id", MK_PERM_WRITE, 0, dummy_handler },       /* 5 */
-	{ MK_METHOD_DELETE, "/api/markets/:id", MK_PERM_DELETE, 0, dummy_handler },     /* 6 */
-	{ MK_METHOD_GET, "/api/markets/:id/positions", MK_PERM_READ, 0, dummy_handler },  /* 7 */
-	{ MK_METHOD_POST, "/api/markets/:id/positions", MK_PERM_WRITE, 0, dummy_handler }, /* 8 */
-	{ MK_METHOD_GET, "/healthz", MK_PERM_NONE, MK_ROUTE_UNLIMITED, dummy_handler }, /* 9 */
-	{ MK_METHOD_GET, "/", MK_PERM_NONE, 0, dummy_handler },                         /* 10 */
-	{ MK_METHOD_GET, "/api/users/:uid/markets/:mid", MK_PERM_READ, 0, dummy_handler }, /* 11 */
+	{ MK_METHOD_GET, "/api/markets", MK_PERM_NONE, 0, dummy_handler, NULL },              /* 0 */
+	{ MK_METHOD_POST, "/api/markets", MK_PERM_WRITE, 0, dummy_handler, NULL },            /* 1 */
+	{ MK_METHOD_GET, "/api/markets/search", MK_PERM_NONE, 0, dummy_handler, NULL },       /* 2 */
+	{ MK_METHOD_GET, "/api/markets/:id", MK_PERM_NONE, 0, dummy_handler, NULL },          /* 3 */
+	{ MK_METHOD_PUT, "/api/markets/:id", MK_PERM_WRITE, 0, dummy_handler, NULL },         /* 4 */
+	{ MK_METHOD_PATCH, "/api/markets/:id", MK_PERM_WRITE, 0, dummy_handler, NULL },       /* 5 */
+	{ MK_METHOD_DELETE, "/api/markets/:id", MK_PERM_DELETE, 0, dummy_handler, NULL },     /* 6 */
+	{ MK_METHOD_GET, "/api/markets/:id/positions", MK_PERM_READ, 0, dummy_handler, NULL },  /* 7 */
+	{ MK_METHOD_POST, "/api/markets/:id/positions", MK_PERM_WRITE, 0, dummy_handler, NULL }, /* 8 */
+	{ MK_METHOD_GET, "/healthz", MK_PERM_NONE, MK_ROUTE_UNLIMITED, dummy_handler, NULL }, /* 9 */
+	{ MK_METHOD_GET, "/", MK_PERM_NONE, 0, dummy_handler, NULL },                         /* 10 */
+	{ MK_METHOD_GET, "/api/users/:uid/markets/:mid", MK_PERM_READ, 0, dummy_handler, NULL }, /* 11 */
 };
 
 struct match_case {
@@ -173,8 +173,8 @@ static void
 test_order(void)
 {
 	static const struct mk_route routes[] = {
-		{ MK_METHOD_GET, "/api/markets/:id", MK_PERM_NONE, 0, dummy_handler },
-		{ MK_METHOD_GET, "/api/markets/search", MK_PERM_NONE, 0, dummy_handler },
+		{ MK_METHOD_GET, "/api/markets/:id", MK_PERM_NONE, 0, dummy_handler, NULL },
+		{ MK_METHOD_GET, "/api/markets/search", MK_PERM_NONE, 0, dummy_handler, NULL },
 	};
 	struct mk_router *router = mk_router_new(routes, 2);
 	char api[] = "api", markets[] = "markets", search[] = "search";
@@ -197,28 +197,28 @@ struct bad_table_case {
 
 static const struct bad_table_case bad_tables[] = {
 	{ "pattern without a leading '/'",
-	    { MK_METHOD_GET, "api/markets", MK_PERM_NONE, 0, dummy_handler } },
-	{ "empty pattern", { MK_METHOD_GET, "", MK_PERM_NONE, 0, dummy_handler } },
-	{ "NULL pattern", { MK_METHOD_GET, NULL, MK_PERM_NONE, 0, dummy_handler } },
+	    { MK_METHOD_GET, "api/markets", MK_PERM_NONE, 0, dummy_handler, NULL } },
+	{ "empty pattern", { MK_METHOD_GET, "", MK_PERM_NONE, 0, dummy_handler, NULL } },
+	{ "NULL pattern", { MK_METHOD_GET, NULL, MK_PERM_NONE, 0, dummy_handler, NULL } },
 	{ "five parameters (max 4)",
-	    { MK_METHOD_GET, "/:a/:b/:c/:d/:e", MK_PERM_NONE, 0, dummy_handler } },
-	{ "':' alone", { MK_METHOD_GET, "/api/:", MK_PERM_NONE, 0, dummy_handler } },
+	    { MK_METHOD_GET, "/:a/:b/:c/:d/:e", MK_PERM_NONE, 0, dummy_handler, NULL } },
+	{ "':' alone", { MK_METHOD_GET, "/api/:", MK_PERM_NONE, 0, dummy_handler, NULL } },
 	{ "':' alone in the middle",
-	    { MK_METHOD_GET, "/api/:/x", MK_PERM_NONE, 0, dummy_handler } },
+	    { MK_METHOD_GET, "/api/:/x", MK_PERM_NONE, 0, dummy_handler, NULL } },
 	{ "17 segments (max 16)",
 	    { MK_METHOD_GET, "/1/2/3/4/5/6/7/8/9/10/11/12/13/14/15/16/17", MK_PERM_NONE, 0,
-		dummy_handler } },
-	{ "NULL handler", { MK_METHOD_GET, "/x", MK_PERM_NONE, 0, NULL } },
-	{ "method OTHER", { MK_METHOD_OTHER, "/x", MK_PERM_NONE, 0, dummy_handler } },
+		dummy_handler, NULL } },
+	{ "NULL handler", { MK_METHOD_GET, "/x", MK_PERM_NONE, 0, NULL, NULL } },
+	{ "method OTHER", { MK_METHOD_OTHER, "/x", MK_PERM_NONE, 0, dummy_handler, NULL } },
 };
 
 static void
 test_bad_tables(void)
 {
 	static const struct mk_route good[] = {
-		{ MK_METHOD_GET, "/:a/:b/:c/:d", MK_PERM_NONE, 0, dummy_handler },
+		{ MK_METHOD_GET, "/:a/:b/:c/:d", MK_PERM_NONE, 0, dummy_handler, NULL },
 		{ MK_METHOD_GET, "/1/2/3/4/5/6/7/8/9/10/11/12/13/14/15/16", MK_PERM_NONE, 0,
-		    dummy_handler },
+		    dummy_handler, NULL },
 	};
 	struct mk_router *router;
 
