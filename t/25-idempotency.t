@@ -115,7 +115,7 @@ $t->sql("INSERT INTO idempotency_keys (user_id, idem_key, request_hash, created_
 is(post('/api/markets', '{"name":"Orphan"}', 'orphan')->{status}, 201, 'an abandoned reservation is taken over');
 
 # Whether a younger one still runs, MariaDB says: its request's session
-# holds the key's lock (named as in src/markets/repo_mysql.c). Here a
+# holds the key's lock (named as in src/markets/repo_mysql_idem.c). Here a
 # session of the test's own holds it, and then goes away as a killed
 # worker's would.
 sub key_lock { my ($user, $key) = @_; "CONCAT('mk_idem_', SHA1(CONCAT(DATABASE(), '/', $user, '/', '$key')))" }

@@ -5,10 +5,8 @@
  * number of attempts. The runner's side (claim, hold, finish, fail) is
  * jobs/runner.c's alone. Worker-lifetime; the db is not owned.
  *
- * The one other writer of jobs is the MariaDB market repository, whose
- * writes queue their index job inside the market's own transaction (the
- * outbox: the job exists exactly when the write does); see
- * markets/repo_mysql.c.
+ * The one other writer of jobs is the market repository's outbox
+ * (markets/repo.h).
  */
 #ifndef MK_JOBS_SERVICE_H
 #define MK_JOBS_SERVICE_H
