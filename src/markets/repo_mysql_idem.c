@@ -13,7 +13,7 @@
 #include "core/arena.h"
 #include "core/buf.h"
 #include "core/log.h"
-#include "markets/repo_mysql.h"
+#include "markets/repo_mysql_internal.h"
 #include "store/db.h"
 
 /*

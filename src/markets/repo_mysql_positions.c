@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "core/arena.h"
-#include "markets/repo_mysql.h"
+#include "markets/repo_mysql_internal.h"
 #include "store/db.h"
 
 #define POSITION_COLUMNS \
@@ -197,7 +197,7 @@ mk_repo_mysql_positions(struct mk_market_repo *base, struct mk_arena *arena,
 		/* An empty page, or no such market: only then ask which. */
 		struct mk_market exists;
 
-		rc = mk_repo_mysql_get(repo->db, arena, market_id,
+		rc = mk_repo_mysql_read_market(repo->db, arena, market_id,
 				       MK_MARKET_FIELD_BIT(MK_MARKET_ID),
 				       &exists);
 		if (rc != MK_OK)

@@ -1,15 +1,16 @@
 /*
  * The MariaDB market repository's private parts (markets layer): internal
  * to the MariaDB repository; nothing outside src/markets/repo_mysql*.c
- * includes it. The repository is three files: repo_mysql.c (markets: read,
- * list, create, update, remove; the ops table and the constructor),
- * repo_mysql_positions.c (buying, and reading positions) and
- * repo_mysql_idem.c (Idempotency-Key reservations and the responses they
- * store). They share the struct, the cell readers, the user-row refresh,
- * the market read and the write runner declared here.
+ * includes it. The repository is repo_mysql.c (the ops table and the
+ * constructor) over three files of ops: repo_mysql_markets.c (markets:
+ * read, list, create, update, remove), repo_mysql_positions.c (buying,
+ * and reading positions) and repo_mysql_idem.c (Idempotency-Key
+ * reservations and the responses they store). They share the struct, the
+ * cell readers, the user-row refresh, the market read and the write
+ * runner declared here.
  */
-#ifndef MK_REPO_MYSQL_H
-#define MK_REPO_MYSQL_H
+#ifndef MK_REPO_MYSQL_INTERNAL_H
+#define MK_REPO_MYSQL_INTERNAL_H
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -45,14 +46,38 @@ text_value(const char *s)
 	    .type = MK_DB_TEXT, .text = s, .len = strlen(s)};
 }
 
-/* repo_mysql.c */
+/* repo_mysql_markets.c: the ops of markets, and what the others use. */
+
+enum mk_err mk_repo_mysql_get_document(struct mk_market_repo *base,
+    struct mk_arena *arena, int64_t id, struct mk_market_doc *out);
+enum mk_err mk_repo_mysql_get_documents(struct mk_market_repo *base,
+    struct mk_arena *arena, const int64_t *ids, size_t n,
+    struct mk_market_doc *out, size_t *found);
+enum mk_err mk_repo_mysql_get(struct mk_market_repo *base,
+    struct mk_arena *arena, int64_t id, unsigned fields,
+    struct mk_market *out);
+enum mk_err mk_repo_mysql_list(struct mk_market_repo *base,
+    struct mk_arena *arena, const struct mk_market_query *q,
+    struct mk_market_page *page);
+enum mk_err mk_repo_mysql_users(struct mk_market_repo *base,
+    struct mk_arena *arena, const int64_t *ids, size_t n,
+    struct mk_user *out, size_t *found);
+enum mk_err mk_repo_mysql_create(struct mk_market_repo *base,
+    struct mk_arena *arena, const struct mk_identity *who,
+    const struct mk_market_input *in, struct mk_idempotency *idem,
+    int64_t *id);
+enum mk_err mk_repo_mysql_update(struct mk_market_repo *base,
+    struct mk_arena *arena, const struct mk_identity *who, bool may_edit_any,
+    int64_t id, const struct mk_market_input *in, const char *if_match);
+enum mk_err mk_repo_mysql_remove(struct mk_market_repo *base,
+    struct mk_arena *arena, const struct mk_identity *who, int64_t id);
 
 /*
  * Reads market id's fields (and its version) on db into *out, in arena;
  * MK_ENOTFOUND when there is none. Inside a transaction it sees what the
  * transaction will commit.
  */
-enum mk_err mk_repo_mysql_get(struct mk_db *db, struct mk_arena *arena,
+enum mk_err mk_repo_mysql_read_market(struct mk_db *db, struct mk_arena *arena,
 			      int64_t id, unsigned fields,
 			      struct mk_market *out);
 
