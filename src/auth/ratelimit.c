@@ -147,7 +147,7 @@ mk_ratelimit_begin(struct mk_rate_limiter *limiter, const char *client,
 	}
 	key_len = counter_key(client, window, key, sizeof(key));
 	if (key_len > 0 && mk_cache_incr_send(limiter->cache, key, key_len,
-	    (uint32_t)limiter->window_s + 5) == MK_OK) {
+	    (uint32_t)limiter->window_s + 5, &pending->incr) == MK_OK) {
 		pending->in_flight = true;
 		return;
 	}
@@ -164,12 +164,18 @@ mk_ratelimit_end(struct mk_rate_limiter *limiter,
 	if (!pending->in_flight)
 		return;
 	pending->in_flight = false;
-	if (mk_cache_incr_finish(limiter->cache, &count) == MK_OK) {
+	if (mk_cache_incr_finish(limiter->cache, &pending->incr, &count) == MK_OK) {
 		limiter->outage_since = 0;
 		decide(limiter, count, out);
 		return;
 	}
 	decide_without_cache(limiter, pending->client, pending->now, pending->window, out);
+}
+
+struct mk_cache_incr *
+mk_ratelimit_in_flight(struct mk_rate_pending *pending)
+{
+	return pending->in_flight ? &pending->incr : NULL;
 }
 
 /* The exact count: the increment's own answer, one round trip. */

@@ -21,6 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "store/cache.h"
+
 struct mk_cache;
 struct mk_config;
 struct mk_request;
@@ -69,7 +71,8 @@ void mk_ratelimit_hit(struct mk_rate_limiter *limiter, const char *client,
  * before it sends anything else).
  */
 struct mk_rate_pending {
-	bool in_flight;                 /* the count comes with mk_cache */
+	bool in_flight;                 /* the count comes back in incr */
+	struct mk_cache_incr incr;
 	int64_t now;
 	int64_t window;
 	char client[96];
@@ -81,6 +84,13 @@ void mk_ratelimit_begin(struct mk_rate_limiter *limiter, const char *client,
 
 void mk_ratelimit_end(struct mk_rate_limiter *limiter,
     struct mk_rate_pending *pending, struct mk_rate_decision *out);
+
+/*
+ * The increment in flight of a begun decision, for the request's own
+ * memcached lookup to collect (mk_cache_get's ride); NULL when there is
+ * none (no memcached, or it could not be sent).
+ */
+struct mk_cache_incr *mk_ratelimit_in_flight(struct mk_rate_pending *pending);
 
 /*
  * Writes the address the request comes from into out (size >= 64):

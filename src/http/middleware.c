@@ -334,6 +334,7 @@ step_rate_limit(struct mk_http_service *service,
 	    (req->method == MK_METHOD_GET || req->method == MK_METHOD_HEAD)) {
 		mk_ratelimit_begin(service->limiter, client, (int64_t)time(NULL), req->rate_pending);
 		req->rate_deferred = true;
+		req->rate_count = mk_ratelimit_in_flight(req->rate_pending);
 		req->rate_headers_mark = resp->headers.len;
 		return MK_OK;
 	}

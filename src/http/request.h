@@ -43,6 +43,7 @@ struct mk_param {
 #define MK_PATH_MAX_SEGMENTS 16
 #define MK_ROUTE_MAX_PARAMS 4
 
+struct mk_cache_incr;
 struct mk_rate_pending;
 struct mk_request;
 struct mk_response;
@@ -93,6 +94,12 @@ struct mk_request {
 	 */
 	struct mk_rate_pending *rate_pending;
 	bool rate_deferred;
+	/*
+	 * With a deferred decision, its count in flight: the handler hands
+	 * it to its memcached lookup (mk_cache_get's ride), which brings the
+	 * count back in the same round trip. NULL: nothing to collect.
+	 */
+	struct mk_cache_incr *rate_count;
 	size_t rate_headers_mark; /* the response's headers before the handler's */
 	struct mk_request_wait wait;
 };

@@ -73,7 +73,8 @@ mk_markets_get(void *context, struct mk_request *req,
 		 * The whole market: its document as the repository stack
 		 * rendered it once (from memcached on a hit), copied as is.
 		 */
-		rc = mk_market_service_get_document(markets->service, req->arena, id, &doc);
+		rc = mk_market_service_get_document(markets->service, req->arena,
+		    id, req->rate_count, &doc);
 		if (rc != MK_OK)
 			return rc;
 		mk_market_etag(doc.version, etag);

@@ -28,6 +28,7 @@
 #include "markets/validate.h"
 
 struct mk_arena;
+struct mk_cache_incr;
 struct mk_db;
 struct mk_market_repo;
 
@@ -55,10 +56,14 @@ enum mk_idem_state {
 struct mk_market_repo_ops {
 	/*
 	 * Fills *out with market id's whole representation. MK_ENOTFOUND
-	 * when there is no such market.
+	 * when there is no such market. ride (may be NULL) is the request's
+	 * rate-limit count in flight on memcached: a repository that looks
+	 * the document up there collects it in the same round trip; one
+	 * that does not leaves it to its owner.
 	 */
 	enum mk_err (*get_document)(struct mk_market_repo *repo,
-	    struct mk_arena *arena, int64_t id, struct mk_market_doc *out);
+	    struct mk_arena *arena, int64_t id, struct mk_cache_incr *ride,
+	    struct mk_market_doc *out);
 	/*
 	 * The documents of the markets among ids (n at most 100, no
 	 * repeats) in out[0..*found), in no particular order; unknown ids
@@ -173,9 +178,10 @@ struct mk_market_repo {
 
 static inline enum mk_err
 mk_market_repo_get_document(struct mk_market_repo *repo,
-    struct mk_arena *arena, int64_t id, struct mk_market_doc *out)
+    struct mk_arena *arena, int64_t id, struct mk_cache_incr *ride,
+    struct mk_market_doc *out)
 {
-	return repo->ops->get_document(repo, arena, id, out);
+	return repo->ops->get_document(repo, arena, id, ride, out);
 }
 
 static inline enum mk_err

@@ -250,7 +250,7 @@ fill(struct repo_cached *repo, struct mk_arena *arena, int64_t id,
 		*lease_lost = true;
 		return MK_OK;
 	}
-	rc = mk_market_repo_get_document(repo->inner, arena, id, out);
+	rc = mk_market_repo_get_document(repo->inner, arena, id, NULL, out);
 	if (rc != MK_OK) {
 		/*
 		 * Give the lease back rather than make others wait on it:
@@ -260,7 +260,7 @@ fill(struct repo_cached *repo, struct mk_arena *arena, int64_t id,
 		(void)mk_cache_delete(repo->cache, key, key_len);
 		return rc;
 	}
-	if (mk_cache_get(repo->cache, arena, key, key_len, &current) != MK_OK ||
+	if (mk_cache_get(repo->cache, arena, key, key_len, NULL, &current) != MK_OK ||
 	    current.len != sizeof(lease) || memcmp(current.bytes, lease, sizeof(lease)) != 0)
 		return MK_OK; /* a write took the lease away: never store what we read */
 	value = encode_doc(arena, out, &value_len);
@@ -272,7 +272,7 @@ fill(struct repo_cached *repo, struct mk_arena *arena, int64_t id,
 
 static enum mk_err
 cached_get_document(struct mk_market_repo *base, struct mk_arena *arena,
-    int64_t id, struct mk_market_doc *out)
+    int64_t id, struct mk_cache_incr *ride, struct mk_market_doc *out)
 {
 	struct repo_cached *repo = (struct repo_cached *)base;
 	struct mk_cache_value value;
@@ -285,7 +285,9 @@ cached_get_document(struct mk_market_repo *base, struct mk_arena *arena,
 	if (repo->nbacklog > 0 && !pay_backlog(repo))
 		goto read_through;
 	for (;;) {
-		rc = mk_cache_get(repo->cache, arena, key, key_len, &value);
+		/* The first lookup brings the rate-limit count back too. */
+		rc = mk_cache_get(repo->cache, arena, key, key_len, ride, &value);
+		ride = NULL;
 		if (rc == MK_ENOMEM)
 			return rc;
 		if (rc != MK_OK && rc != MK_ENOTFOUND)
@@ -319,11 +321,11 @@ cached_get_document(struct mk_market_repo *base, struct mk_arena *arena,
 		waited += step;
 		step = step < 8 ? step * 2 : step;
 	}
-	return mk_market_repo_get_document(repo->inner, arena, id, out);
+	return mk_market_repo_get_document(repo->inner, arena, id, NULL, out);
 
 read_through:
 	mk_metrics_count(MK_COUNTER_CACHE_ERRORS);
-	return mk_market_repo_get_document(repo->inner, arena, id, out);
+	return mk_market_repo_get_document(repo->inner, arena, id, NULL, out);
 }
 
 /*

@@ -49,7 +49,8 @@ text_value(const char *s)
 /* repo_mysql_markets.c: the ops of markets, and what the others use. */
 
 enum mk_err mk_repo_mysql_get_document(struct mk_market_repo *base,
-    struct mk_arena *arena, int64_t id, struct mk_market_doc *out);
+    struct mk_arena *arena, int64_t id, struct mk_cache_incr *ride,
+    struct mk_market_doc *out);
 enum mk_err mk_repo_mysql_get_documents(struct mk_market_repo *base,
     struct mk_arena *arena, const int64_t *ids, size_t n,
     struct mk_market_doc *out, size_t *found);

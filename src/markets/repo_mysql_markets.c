@@ -90,12 +90,13 @@ mk_repo_mysql_get(struct mk_market_repo *base, struct mk_arena *arena, int64_t i
 
 enum mk_err
 mk_repo_mysql_get_document(struct mk_market_repo *base, struct mk_arena *arena,
-    int64_t id, struct mk_market_doc *out)
+    int64_t id, struct mk_cache_incr *ride, struct mk_market_doc *out)
 {
 	struct mk_market market;
 	struct mk_buf json;
 	enum mk_err rc;
 
+	(void)ride; /* not on memcached: the limiter collects its own count */
 	rc = mk_repo_mysql_read_market(((struct repo_mysql *)base)->db, arena, id,
 	    MK_MARKET_ALL_FIELDS, &market);
 	if (rc != MK_OK)

@@ -76,9 +76,10 @@ mk_market_service_get(struct mk_market_service *svc, struct mk_arena *arena,
 
 enum mk_err
 mk_market_service_get_document(struct mk_market_service *svc,
-    struct mk_arena *arena, int64_t id, struct mk_market_doc *out)
+    struct mk_arena *arena, int64_t id, struct mk_cache_incr *ride,
+    struct mk_market_doc *out)
 {
-	return mk_market_repo_get_document(svc->repo, arena, id, out);
+	return mk_market_repo_get_document(svc->repo, arena, id, ride, out);
 }
 
 enum mk_err

@@ -20,6 +20,7 @@
 #define MK_MARKET_SEARCH_MAX_LIMIT MK_SEARCH_MAX_LIMIT
 
 struct mk_arena;
+struct mk_cache_incr;
 struct mk_identity;
 struct mk_job_service;
 struct mk_market_repo;
@@ -47,11 +48,14 @@ enum mk_err mk_market_service_get(struct mk_market_service *svc,
 
 /*
  * One market's whole representation, as rendered once by the repository
- * stack (from memcached when the decorator has it). MK_ENOTFOUND for an
- * unknown id.
+ * stack (from memcached when the decorator has it). ride (may be NULL):
+ * the request's rate-limit count in flight, which the memcached lookup
+ * collects on its way (see mk_market_repo_ops.get_document). MK_ENOTFOUND
+ * for an unknown id.
  */
 enum mk_err mk_market_service_get_document(struct mk_market_service *svc,
-    struct mk_arena *arena, int64_t id, struct mk_market_doc *out);
+    struct mk_arena *arena, int64_t id, struct mk_cache_incr *ride,
+    struct mk_market_doc *out);
 
 /*
  * One page of markets for q; with include_creator, the page's creators are

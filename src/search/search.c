@@ -221,7 +221,8 @@ mk_search_query_start(struct mk_search *search, struct mk_arena *arena,
 		if (query_key(search, arena, query, len, sq->key) != 0)
 			return MK_ENOMEM;
 		sq->cacheable = true;
-		rc = mk_cache_get(search->cache, arena, sq->key, QUERY_KEY_LEN, &value);
+		rc = mk_cache_get(search->cache, arena, sq->key, QUERY_KEY_LEN, NULL,
+		    &value);
 		if (rc == MK_OK && cached_vector(&value, dim, sq->vector))
 			return sq->call.rc = MK_OK;
 		/* A miss, or memcached down: the embedder it is. */

@@ -18,14 +18,12 @@ struct mk_cache {
 	memcached_st *memc;
 	memcached_result_st result; /* reused by every lookup: no malloc per get */
 	bool result_ready;
-	/* The increment in flight (mk_cache_incr_send), if any. */
-	bool incr_pending;
-	bool incr_answered;
-	enum mk_err incr_status;
-	uint64_t incr_value;
-	char incr_key[MK_CACHE_KEY_MAX + 1];
-	size_t incr_key_len;
-	uint32_t incr_ttl_s;
+	/*
+	 * The increment in flight on the connections (mk_cache_incr_send),
+	 * until its answer is read: the caller's, not ours. Kept because the
+	 * connections are in a state until then (see settle()).
+	 */
+	struct mk_cache_incr *in_flight;
 	bool down;
 	int64_t down_since_ms;
 	uint64_t outages;
@@ -158,10 +156,10 @@ static void settle(struct mk_cache *cache);
 static bool parse_counter(const char *text, size_t len, uint64_t *out);
 static enum mk_err lookup(struct mk_cache *cache, struct mk_arena *arena,
     const char *const *keys, const size_t *key_lens, size_t n,
-    struct mk_cache_value *out);
+    struct mk_cache_incr *ride, struct mk_cache_value *out);
 static enum mk_err recover_counter(struct mk_cache *cache, struct mk_arena *arena,
     const char *const *keys, const size_t *key_lens, size_t n,
-    struct mk_cache_value *out);
+    struct mk_cache_incr *ride, struct mk_cache_value *out);
 
 /*
  * After a failed increment: when memcached still answers (a delete of the
@@ -221,12 +219,12 @@ mk_cache_incr(struct mk_cache *cache, const char *key, size_t key_len,
 
 enum mk_err
 mk_cache_incr_send(struct mk_cache *cache, const char *key, size_t key_len,
-    uint32_t ttl_s)
+    uint32_t ttl_s, struct mk_cache_incr *incr)
 {
 	memcached_return_t rc, restore;
 	uint64_t ignored;
 
-	assert(!cache->incr_pending);
+	assert(cache->in_flight == NULL);
 	if (key_len > MK_CACHE_KEY_MAX)
 		return MK_EINVAL;
 	/*
@@ -242,19 +240,14 @@ mk_cache_incr_send(struct mk_cache *cache, const char *key, size_t key_len,
 		return outcome(cache, restore);
 	if (!memcached_success(rc))
 		return outcome(cache, rc);
-	memcpy(cache->incr_key, key, key_len);
-	cache->incr_key[key_len] = '\0';
-	cache->incr_key_len = key_len;
-	cache->incr_ttl_s = ttl_s;
-	cache->incr_pending = true;
-	cache->incr_answered = false;
+	memcpy(incr->key, key, key_len);
+	incr->key[key_len] = '\0';
+	incr->key_len = key_len;
+	incr->ttl_s = ttl_s;
+	incr->answered = false;
+	incr->status = MK_EUNAVAIL;
+	cache->in_flight = incr;
 	return MK_OK;
-}
-
-bool
-mk_cache_incr_pending(const struct mk_cache *cache)
-{
-	return cache->incr_pending;
 }
 
 /* Parses a counter's value (memcached keeps counters as decimal text). */
@@ -278,21 +271,25 @@ parse_counter(const char *text, size_t len, uint64_t *out)
 #define LOOKUP_MAX 128
 
 /*
- * One round trip: a multi-get of keys[0..n) (n may be 0) and, when an
- * increment is in flight, of its counter, which it records. out[i] gets
- * key i's value (bytes NULL when absent). MK_OK when memcached answered;
- * MK_EUNAVAIL, MK_ENOMEM or MK_EINVAL otherwise.
+ * One round trip: a multi-get of keys[0..n) (n may be 0) and, when ride
+ * is the increment in flight, of its counter, whose count it records in
+ * ride. out[i] gets key i's value (bytes NULL when absent). MK_OK when
+ * memcached answered; MK_EUNAVAIL, MK_ENOMEM or MK_EINVAL otherwise.
  */
 static enum mk_err
 lookup(struct mk_cache *cache, struct mk_arena *arena, const char *const *keys,
-    const size_t *key_lens, size_t n, struct mk_cache_value *out)
+    const size_t *key_lens, size_t n, struct mk_cache_incr *ride,
+    struct mk_cache_value *out)
 {
 	const char *all[LOOKUP_MAX + 1];
 	size_t lens[LOOKUP_MAX + 1], total = 0;
-	bool want_counter = cache->incr_pending && !cache->incr_answered;
+	bool want_counter;
 	enum mk_err status = MK_OK;
 	memcached_return_t rc;
 
+	if (ride != cache->in_flight)
+		settle(cache);
+	want_counter = ride != NULL && ride == cache->in_flight;
 	if (n > LOOKUP_MAX)
 		return MK_EINVAL;
 	for (size_t i = 0; i < n; i++) {
@@ -303,11 +300,12 @@ lookup(struct mk_cache *cache, struct mk_arena *arena, const char *const *keys,
 		lens[total++] = key_lens[i];
 	}
 	if (want_counter) {
-		all[total] = cache->incr_key;
-		lens[total++] = cache->incr_key_len;
+		all[total] = ride->key;
+		lens[total++] = ride->key_len;
 		/* Absent after an increment: it failed on the server. */
-		cache->incr_answered = true;
-		cache->incr_status = MK_EUNAVAIL;
+		cache->in_flight = NULL;
+		ride->answered = true;
+		ride->status = MK_EUNAVAIL;
 	}
 	if (total == 0)
 		return MK_OK;
@@ -323,11 +321,11 @@ lookup(struct mk_cache *cache, struct mk_arena *arena, const char *const *keys,
 			break;
 		result_key = memcached_result_key_value(result);
 		result_key_len = memcached_result_key_length(result);
-		if (want_counter && result_key_len == cache->incr_key_len &&
-		    memcmp(result_key, cache->incr_key, result_key_len) == 0) {
+		if (want_counter && result_key_len == ride->key_len &&
+		    memcmp(result_key, ride->key, result_key_len) == 0) {
 			if (parse_counter(memcached_result_value(result), memcached_result_length(result),
-			    &cache->incr_value))
-				cache->incr_status = MK_OK;
+			    &ride->value))
+				ride->status = MK_OK;
 			continue;
 		}
 		for (i = 0; i < n; i++) {
@@ -355,7 +353,7 @@ lookup(struct mk_cache *cache, struct mk_arena *arena, const char *const *keys,
 	 * says NOTFOUND); a timeout or a broken connection is an outage.
 	 */
 	if (want_counter && rc == MEMCACHED_NOTFOUND)
-		return recover_counter(cache, arena, keys, key_lens, n, out);
+		return recover_counter(cache, arena, keys, key_lens, n, ride, out);
 	if (rc != MEMCACHED_END && rc != MEMCACHED_SUCCESS && rc != MEMCACHED_NOTFOUND)
 		return outcome(cache, rc);
 	(void)outcome(cache, MEMCACHED_SUCCESS);
@@ -373,40 +371,38 @@ lookup(struct mk_cache *cache, struct mk_arena *arena, const char *const *keys,
 static enum mk_err
 recover_counter(struct mk_cache *cache, struct mk_arena *arena,
     const char *const *keys, const size_t *key_lens, size_t n,
-    struct mk_cache_value *out)
+    struct mk_cache_incr *ride, struct mk_cache_value *out)
 {
 	memcached_return_t rc;
 
 	memcached_quit(cache->memc);
-	rc = memcached_increment_with_initial(cache->memc, cache->incr_key, cache->incr_key_len,
-	    1, 1, (time_t)cache->incr_ttl_s, &cache->incr_value);
-	if (!memcached_success(rc) && replace_foreign_counter(cache, cache->incr_key, cache->incr_key_len))
-		rc = memcached_increment_with_initial(cache->memc, cache->incr_key, cache->incr_key_len,
-		    1, 1, (time_t)cache->incr_ttl_s, &cache->incr_value);
-	cache->incr_status = outcome(cache, rc);
-	return lookup(cache, arena, keys, key_lens, n, out);
+	rc = memcached_increment_with_initial(cache->memc, ride->key, ride->key_len,
+	    1, 1, (time_t)ride->ttl_s, &ride->value);
+	if (!memcached_success(rc) && replace_foreign_counter(cache, ride->key, ride->key_len))
+		rc = memcached_increment_with_initial(cache->memc, ride->key, ride->key_len,
+		    1, 1, (time_t)ride->ttl_s, &ride->value);
+	ride->status = outcome(cache, rc);
+	return lookup(cache, arena, keys, key_lens, n, NULL, out);
 }
 
 enum mk_err
-mk_cache_incr_finish(struct mk_cache *cache, uint64_t *value)
+mk_cache_incr_finish(struct mk_cache *cache, struct mk_cache_incr *incr,
+    uint64_t *value)
 {
-	enum mk_err rc;
-
-	assert(cache->incr_pending);
-	if (!cache->incr_answered)
-		(void)lookup(cache, NULL, NULL, NULL, 0, NULL);
-	cache->incr_pending = false;
-	rc = cache->incr_answered ? cache->incr_status : MK_EUNAVAIL;
-	if (rc == MK_OK)
-		*value = cache->incr_value;
-	return rc;
+	if (cache->in_flight == incr)
+		(void)lookup(cache, NULL, NULL, NULL, 0, incr, NULL);
+	if (!incr->answered)
+		return MK_EUNAVAIL;
+	if (incr->status == MK_OK)
+		*value = incr->value;
+	return incr->status;
 }
 
 enum mk_err
 mk_cache_get(struct mk_cache *cache, struct mk_arena *arena, const char *key,
-    size_t key_len, struct mk_cache_value *out)
+    size_t key_len, struct mk_cache_incr *ride, struct mk_cache_value *out)
 {
-	enum mk_err rc = lookup(cache, arena, &key, &key_len, 1, out);
+	enum mk_err rc = lookup(cache, arena, &key, &key_len, 1, ride, out);
 
 	return rc == MK_OK && out->bytes == NULL ? MK_ENOTFOUND : rc;
 }
@@ -416,7 +412,7 @@ mk_cache_get_many(struct mk_cache *cache, struct mk_arena *arena,
     const char *const *keys, const size_t *key_lens, size_t n,
     struct mk_cache_value *out)
 {
-	return lookup(cache, arena, keys, key_lens, n, out);
+	return lookup(cache, arena, keys, key_lens, n, NULL, out);
 }
 
 /*
@@ -427,8 +423,8 @@ mk_cache_get_many(struct mk_cache *cache, struct mk_arena *arena,
 static void
 settle(struct mk_cache *cache)
 {
-	if (cache->incr_pending && !cache->incr_answered)
-		(void)lookup(cache, NULL, NULL, NULL, 0, NULL);
+	if (cache->in_flight != NULL)
+		(void)lookup(cache, NULL, NULL, NULL, 0, cache->in_flight, NULL);
 }
 
 /* Maps a storage command's answer. */

@@ -11,12 +11,16 @@
  * (the rate limiter fails open, a cache reads through).
  *
  * Pipelining: an increment may be sent without waiting for its answer
- * (mk_cache_incr_send); the counter's new value then travels back with
- * the next lookup, in the same round trip (a quiet increment, then a
- * multi-get of the counter and the looked-up key on the same
+ * (mk_cache_incr_send, into a struct mk_cache_incr the caller owns); its
+ * count then travels back with the lookup the caller hands that struct
+ * to (mk_cache_get's ride), in the same round trip (a quiet increment,
+ * then a multi-get of the counter and the looked-up key on the same
  * connections: memcached answers a connection's commands in order, so
  * the get sees the increment). mk_cache_incr_finish collects it, with a
- * round trip of its own only when no lookup carried it.
+ * round trip of its own only when no lookup carried it. Any other
+ * command reads the increment's answer first (a quiet increment answers
+ * only when it fails, and that answer must not be taken for the
+ * command's own): the count always lands in the caller's struct.
  *
  * A struct mk_cache is worker-lifetime: made after fork, never shared
  * between processes, not thread-safe.
@@ -63,36 +67,50 @@ enum mk_err mk_cache_incr(struct mk_cache *cache, const char *key,
     size_t key_len, uint32_t ttl_s, uint64_t *value);
 
 /*
- * Sends an increment of the counter under key (created at 1 with a
- * lifetime of ttl_s when absent) without waiting for the answer; the new
- * count comes back with the next mk_cache_get() or mk_cache_incr_finish().
- * One increment may be in flight at a time. MK_EUNAVAIL when memcached
- * cannot be reached (nothing is then in flight).
+ * An increment sent without waiting for its answer, owned by the caller
+ * (a request): the lookup it is handed to as a ride, or
+ * mk_cache_incr_finish, collects its count into it.
  */
-enum mk_err mk_cache_incr_send(struct mk_cache *cache, const char *key,
-    size_t key_len, uint32_t ttl_s);
+struct mk_cache_incr {
+	bool answered;           /* its count (or failure) has been read */
+	enum mk_err status;      /* once answered: MK_OK, or MK_EUNAVAIL */
+	uint64_t value;          /* the new count, when status is MK_OK */
+	char key[MK_CACHE_KEY_MAX + 1];
+	size_t key_len;
+	uint32_t ttl_s;
+};
 
 /*
- * The count of the increment in flight: MK_OK with *value, or MK_EUNAVAIL
- * when its answer could not be read. Nothing is in flight afterwards.
+ * Sends an increment of the counter under key (created at 1 with a
+ * lifetime of ttl_s when absent) into *incr without waiting for the
+ * answer; the count comes back with the mk_cache_get() that is handed
+ * incr, or with mk_cache_incr_finish(). One increment may be in flight
+ * at a time, and incr must stay put until it is finished. MK_EUNAVAIL
+ * when memcached cannot be reached (nothing is then in flight).
  */
-enum mk_err mk_cache_incr_finish(struct mk_cache *cache, uint64_t *value);
+enum mk_err mk_cache_incr_send(struct mk_cache *cache, const char *key,
+    size_t key_len, uint32_t ttl_s, struct mk_cache_incr *incr);
 
-/* True while an increment is in flight. */
-bool mk_cache_incr_pending(const struct mk_cache *cache);
+/*
+ * The count of the increment incr: MK_OK with *value, or MK_EUNAVAIL when
+ * its answer could not be read. Nothing is in flight afterwards.
+ */
+enum mk_err mk_cache_incr_finish(struct mk_cache *cache,
+    struct mk_cache_incr *incr, uint64_t *value);
 
 /*
  * Looks key up: MK_OK with *out (bytes copied into arena), MK_ENOTFOUND,
- * MK_EUNAVAIL, or MK_ENOMEM. An increment in flight rides along.
+ * MK_EUNAVAIL, or MK_ENOMEM. ride (NULL: none) is an increment in flight
+ * whose count this lookup collects in its round trip.
  */
 enum mk_err mk_cache_get(struct mk_cache *cache, struct mk_arena *arena,
-    const char *key, size_t key_len, struct mk_cache_value *out);
+    const char *key, size_t key_len, struct mk_cache_incr *ride,
+    struct mk_cache_value *out);
 
 /*
  * Looks n keys (at most 128) up in one round trip (one per server holding
  * some): out[i] gets key i's value, or bytes NULL when it is absent.
- * MK_OK, MK_EUNAVAIL, MK_EINVAL or MK_ENOMEM. An increment in flight
- * rides along.
+ * MK_OK, MK_EUNAVAIL, MK_EINVAL or MK_ENOMEM.
  */
 enum mk_err mk_cache_get_many(struct mk_cache *cache, struct mk_arena *arena,
     const char *const *keys, const size_t *key_lens, size_t n,

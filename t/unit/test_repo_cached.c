@@ -281,8 +281,9 @@ fake_write(struct fake_repo *repo, enum fake_op op, int64_t id, bool removes)
 
 static enum mk_err
 fake_get_document(struct mk_market_repo *base, struct mk_arena *arena, int64_t id,
-    struct mk_market_doc *out)
+    struct mk_cache_incr *ride, struct mk_market_doc *out)
 {
+	(void)ride;
 	struct fake_repo *repo = (struct fake_repo *)base;
 	struct fake_market *m;
 	char *json;
@@ -616,7 +617,7 @@ peek(int64_t id, struct peeked *p)
 
 	memset(p, 0, sizeof(*p));
 	mk_arena_reset(peek_arena);
-	rc = mk_cache_get(peek_cache, peek_arena, key, key_len, &value);
+	rc = mk_cache_get(peek_cache, peek_arena, key, key_len, NULL, &value);
 	if (rc == MK_ENOTFOUND)
 		return p->kind = PEEK_ABSENT;
 	if (rc != MK_OK)
@@ -713,7 +714,7 @@ read_doc(struct mk_market_repo *repo, struct mk_arena *arena, int64_t id,
     struct mk_market_doc *doc)
 {
 	memset(doc, 0, sizeof(*doc));
-	return mk_market_repo_get_document(repo, arena, id, doc);
+	return mk_market_repo_get_document(repo, arena, id, NULL, doc);
 }
 
 /* Counter values at some moment, to measure what a step added. */
@@ -1470,6 +1471,7 @@ test_pipelined_incr(struct mk_arena *arena)
 	struct mk_cache_value got;
 	char err[256];
 	struct mk_cache *cache = mk_cache_new(mc_servers, TIMEOUT_MS, err, sizeof(err));
+	struct mk_cache_incr incr;
 	uint64_t count;
 	enum mk_err rc;
 
@@ -1482,31 +1484,48 @@ test_pipelined_incr(struct mk_arena *arena)
 	for (uint64_t round = 1; round <= 3; round++) {
 		bool got_value;
 
-		tap_is_int(mk_cache_incr_send(cache, counter, sizeof(counter) - 1, 60), MK_OK,
+		tap_is_int(mk_cache_incr_send(cache, counter, sizeof(counter) - 1, 60, &incr), MK_OK,
 		    "incr round %llu: sent", (unsigned long long)round);
-		tap_ok(mk_cache_incr_pending(cache), "incr round %llu: in flight", (unsigned long long)round);
-		rc = mk_cache_get(cache, arena, doc_key_text, sizeof(doc_key_text) - 1, &got);
+		tap_ok(!incr.answered, "incr round %llu: in flight", (unsigned long long)round);
+		rc = mk_cache_get(cache, arena, doc_key_text, sizeof(doc_key_text) - 1, &incr, &got);
 		got_value = rc == MK_OK && got.len == sizeof(value) - 1 && memcmp(got.bytes, value, got.len) == 0;
 		tap_ok(got_value, "incr round %llu: the lookup it rode on found its value",
 		    (unsigned long long)round);
 		count = 0;
-		rc = mk_cache_incr_finish(cache, &count);
+		rc = mk_cache_incr_finish(cache, &incr, &count);
 		tap_ok(rc == MK_OK && count == round, "incr round %llu: counts %llu (got %s, %llu)",
 		    (unsigned long long)round, (unsigned long long)round, mk_err_name(rc),
 		    (unsigned long long)count);
-		tap_ok(!mk_cache_incr_pending(cache), "incr round %llu: nothing in flight after",
+		tap_ok(incr.answered, "incr round %llu: the lookup it rode on brought its count",
 		    (unsigned long long)round);
 		mk_arena_reset(arena);
 	}
-	tap_is_int(mk_cache_incr_send(cache, counter, sizeof(counter) - 1, 60), MK_OK,
+	tap_is_int(mk_cache_incr_send(cache, counter, sizeof(counter) - 1, 60, &incr), MK_OK,
 	    "incr without a lookup: sent");
 	count = 0;
-	rc = mk_cache_incr_finish(cache, &count);
+	rc = mk_cache_incr_finish(cache, &incr, &count);
 	tap_ok(rc == MK_OK && count == 4, "incr without a lookup: counts 4 (got %s, %llu)",
 	    mk_err_name(rc), (unsigned long long)count);
-	rc = mk_cache_get(cache, arena, doc_key_text, sizeof(doc_key_text) - 1, &got);
+	rc = mk_cache_get(cache, arena, doc_key_text, sizeof(doc_key_text) - 1, &incr, &got);
 	tap_ok(rc == MK_OK && got.len == sizeof(value) - 1 && memcmp(got.bytes, value, got.len) == 0,
 	    "incr without a lookup: the next lookup is not confused");
+
+	/*
+	 * A lookup that is not handed the increment does not take its
+	 * answer for its own: the count lands in the caller's struct first.
+	 */
+	tap_is_int(mk_cache_incr_send(cache, counter, sizeof(counter) - 1, 60, &incr), MK_OK,
+	    "incr beside a lookup not handed it: sent");
+	rc = mk_cache_get(cache, arena, doc_key_text, sizeof(doc_key_text) - 1, NULL, &got);
+	tap_ok(rc == MK_OK && got.len == sizeof(value) - 1 && memcmp(got.bytes, value, got.len) == 0,
+	    "incr beside a lookup not handed it: the lookup found its value");
+	tap_ok(incr.answered && incr.status == MK_OK && incr.value == 5,
+	    "incr beside a lookup not handed it: the count (5) is in the increment's struct (got %d, %s, %llu)",
+	    incr.answered, mk_err_name(incr.status), (unsigned long long)incr.value);
+	count = 0;
+	rc = mk_cache_incr_finish(cache, &incr, &count);
+	tap_ok(rc == MK_OK && count == 5, "incr beside a lookup not handed it: finish says 5 (got %s, %llu)",
+	    mk_err_name(rc), (unsigned long long)count);
 
 	/*
 	 * Not a counter (a foreign value): the increment is answered with an
@@ -1515,32 +1534,32 @@ test_pipelined_incr(struct mk_arena *arena)
 	 * lookup it rode on still finds its value. The next round counts 2.
 	 */
 	(void)mk_cache_set(cache, counter, sizeof(counter) - 1, "abc", 3, 60);
-	tap_is_int(mk_cache_incr_send(cache, counter, sizeof(counter) - 1, 60), MK_OK,
+	tap_is_int(mk_cache_incr_send(cache, counter, sizeof(counter) - 1, 60, &incr), MK_OK,
 	    "incr on a non-number: sent");
-	rc = mk_cache_get(cache, arena, doc_key_text, sizeof(doc_key_text) - 1, &got);
+	rc = mk_cache_get(cache, arena, doc_key_text, sizeof(doc_key_text) - 1, &incr, &got);
 	tap_ok(rc == MK_OK && got.len == sizeof(value) - 1 && memcmp(got.bytes, value, got.len) == 0,
 	    "incr on a non-number: the lookup it rode on still found its value (got %s)",
 	    mk_err_name(rc));
 	count = 0;
-	rc = mk_cache_incr_finish(cache, &count);
+	rc = mk_cache_incr_finish(cache, &incr, &count);
 	tap_ok(rc == MK_OK && count == 1, "incr on a non-number: the value is replaced, counts 1 (got %s, %llu)",
 	    mk_err_name(rc), (unsigned long long)count);
 	mk_arena_reset(arena);
-	tap_is_int(mk_cache_incr_send(cache, counter, sizeof(counter) - 1, 60), MK_OK,
+	tap_is_int(mk_cache_incr_send(cache, counter, sizeof(counter) - 1, 60, &incr), MK_OK,
 	    "incr after a non-number: sent");
-	rc = mk_cache_get(cache, arena, doc_key_text, sizeof(doc_key_text) - 1, &got);
+	rc = mk_cache_get(cache, arena, doc_key_text, sizeof(doc_key_text) - 1, &incr, &got);
 	tap_ok(rc == MK_OK && got.len == sizeof(value) - 1 && memcmp(got.bytes, value, got.len) == 0,
 	    "incr after a non-number: the lookup found its value (got %s)", mk_err_name(rc));
 	count = 0;
-	rc = mk_cache_incr_finish(cache, &count);
+	rc = mk_cache_incr_finish(cache, &incr, &count);
 	tap_ok(rc == MK_OK && count == 2, "incr after a non-number: counts 2 (got %s, %llu)",
 	    mk_err_name(rc), (unsigned long long)count);
 	/* ...and the same with no lookup in between, and with the exact increment. */
 	(void)mk_cache_set(cache, counter, sizeof(counter) - 1, "xyz", 3, 60);
-	tap_is_int(mk_cache_incr_send(cache, counter, sizeof(counter) - 1, 60), MK_OK,
+	tap_is_int(mk_cache_incr_send(cache, counter, sizeof(counter) - 1, 60, &incr), MK_OK,
 	    "incr on a non-number, no lookup: sent");
 	count = 0;
-	rc = mk_cache_incr_finish(cache, &count);
+	rc = mk_cache_incr_finish(cache, &incr, &count);
 	tap_ok(rc == MK_OK && count == 1, "incr on a non-number, no lookup: replaced, counts 1 (got %s, %llu)",
 	    mk_err_name(rc), (unsigned long long)count);
 	(void)mk_cache_set(cache, counter, sizeof(counter) - 1, "xyz", 3, 60);
@@ -1548,7 +1567,7 @@ test_pipelined_incr(struct mk_arena *arena)
 	rc = mk_cache_incr(cache, counter, sizeof(counter) - 1, 60, &count);
 	tap_ok(rc == MK_OK && count == 1, "exact incr on a non-number: replaced, counts 1 (got %s, %llu)",
 	    mk_err_name(rc), (unsigned long long)count);
-	rc = mk_cache_get(cache, arena, doc_key_text, sizeof(doc_key_text) - 1, &got);
+	rc = mk_cache_get(cache, arena, doc_key_text, sizeof(doc_key_text) - 1, &incr, &got);
 	tap_ok(rc == MK_OK && got.len == sizeof(value) - 1 && memcmp(got.bytes, value, got.len) == 0,
 	    "after the replacements, lookups are not confused");
 	(void)mk_cache_delete(cache, counter, sizeof(counter) - 1);
