@@ -41,9 +41,12 @@ struct mk_app {
 	struct mk_jwt_verifier *verifier;
 	struct mk_cache *cache;        /* NULL when no memcached is configured */
 	struct mk_db *db;              /* NULL when no database is configured */
+	struct mk_db *background_db;   /* db's connection, counted as background work */
 	struct mk_market_repo *repo;   /* the stack of market repositories; NULL without a database */
+	struct mk_market_repo *purge_repo; /* MariaDB's, over background_db: the tick's purge */
 	struct mk_search *search;      /* embedder and vector index; NULL without a database */
 	struct mk_job_service *jobs;   /* NULL without a database */
+	struct mk_job_service *gauge_jobs; /* over background_db: the /metrics gauge */
 	struct mk_market_service *service; /* NULL without a database */
 	struct mk_rate_limiter *limiter;
 	int64_t next_purge_ms;         /* when this worker next purges expired keys */
@@ -130,6 +133,9 @@ build_parts(const struct mk_config *config, struct mk_app *app, char *err,
 		app->db = mk_db_new(config, err, errlen);
 		if (app->db == NULL)
 			return -1;
+		app->background_db = mk_db_background(app->db, err, errlen);
+		if (app->background_db == NULL)
+			return -1;
 		app->repo = mk_market_repo_mysql_new(app->db, (unsigned)config->job_max_attempts);
 		if (app->repo != NULL && app->cache != NULL) {
 			struct mk_market_cache_options options = {
@@ -140,15 +146,23 @@ build_parts(const struct mk_config *config, struct mk_app *app, char *err,
 
 			app->repo = mk_market_repo_cached_new(app->repo, app->cache, &options);
 		}
-		if (app->repo == NULL) {
+		/* The tick's purge: straight to MariaDB, as background work. */
+		app->purge_repo = mk_market_repo_mysql_new(app->background_db,
+		    (unsigned)config->job_max_attempts);
+		if (app->repo == NULL || app->purge_repo == NULL) {
 			(void)snprintf(err, errlen, "out of memory");
 			return -1;
 		}
-		app->search = mk_search_new(config, app->db, app->cache, err, errlen);
+		/* Its statements are the index refresh's: background work. */
+		app->search = mk_search_new(config, app->background_db, app->cache,
+		    err, errlen);
 		if (app->search == NULL)
 			return -1;
 		app->jobs = mk_job_service_new(app->db, (unsigned)config->job_max_attempts);
-		if (app->jobs != NULL)
+		/* A scrape must not move the requests' statement count. */
+		app->gauge_jobs = mk_job_service_new(app->background_db,
+		    (unsigned)config->job_max_attempts);
+		if (app->jobs != NULL && app->gauge_jobs != NULL)
 			app->service = mk_market_service_new(app->repo, app->search, app->jobs);
 		if (app->service == NULL) {
 			(void)snprintf(err, errlen, "out of memory");
@@ -168,8 +182,11 @@ free_parts(struct mk_app *app)
 {
 	mk_market_service_free(app->service);
 	mk_job_service_free(app->jobs);
+	mk_job_service_free(app->gauge_jobs);
 	mk_search_free(app->search);
 	mk_market_repo_free(app->repo);
+	mk_market_repo_free(app->purge_repo);
+	mk_db_free(app->background_db);
 	mk_db_free(app->db);
 	mk_ratelimit_free(app->limiter);
 	mk_cache_free(app->cache);
@@ -233,9 +250,9 @@ mk_app_new(const struct mk_config *config)
 	app->markets.service = app->service;
 	app->health.db = app->db;
 	app->health.cache = app->cache;
-	if (app->jobs != NULL) {
+	if (app->gauge_jobs != NULL) {
 		app->health.gauge.render = mk_job_service_render_gauge;
-		app->health.gauge.arg = app->jobs;
+		app->health.gauge.arg = app->gauge_jobs;
 	}
 	if (derive_cursor_key(config, app->markets.cursor_key) != 0) {
 		mk_log(MK_LOG_ERROR, "worker start-up failed: cannot derive the cursor key");
@@ -280,12 +297,17 @@ mk_app_http(struct mk_app *app)
 	return &app->http;
 }
 
-/* The tick's work, counted as background (see mk_app_tick). */
-static void
-tick_work(struct mk_app *app, int64_t now_ms)
+/*
+ * The statements of the tick's work count as background work: the
+ * search index and the purge run on app->background_db.
+ */
+void
+mk_app_tick(struct mk_app *app, int64_t now_ms)
 {
 	uint64_t purged = 0;
 
+	if (app->repo == NULL)
+		return;
 	mk_market_repo_tick(app->repo);
 	/* New and changed markets become searchable within a second. */
 	if (app->search != NULL)
@@ -299,18 +321,9 @@ tick_work(struct mk_app *app, int64_t now_ms)
 	if (now_ms < app->next_purge_ms)
 		return;
 	app->next_purge_ms = now_ms + app->config->idempotency_purge_interval_ms;
-	if (mk_market_repo_idem_purge(app->repo, 1000, &purged) == MK_OK && purged > 0)
+	if (mk_market_repo_idem_purge(app->purge_repo, 1000, &purged) == MK_OK &&
+	    purged > 0)
 		mk_log(MK_LOG_INFO, "purged %llu expired Idempotency-Key record(s)", (unsigned long long)purged);
-}
-
-void
-mk_app_tick(struct mk_app *app, int64_t now_ms)
-{
-	if (app->repo == NULL)
-		return;
-	mk_metrics_set_background(true);
-	tick_work(app, now_ms);
-	mk_metrics_set_background(false);
 }
 
 int

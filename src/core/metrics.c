@@ -76,20 +76,6 @@ mk_metrics_count(enum mk_counter counter)
 	add(&mine->counters[counter], 1);
 }
 
-static bool in_background;
-
-void
-mk_metrics_set_background(bool background)
-{
-	in_background = background;
-}
-
-void
-mk_metrics_count_query(void)
-{
-	mk_metrics_count(in_background ? MK_COUNTER_DB_BACKGROUND_QUERIES : MK_COUNTER_DB_QUERIES);
-}
-
 static size_t
 status_index(int status)
 {

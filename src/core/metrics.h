@@ -27,6 +27,7 @@ enum mk_counter {
 	MK_COUNTER_CACHE_INVALIDATIONS,
 	MK_COUNTER_CACHE_ERRORS,       /* reads or invalidations memcached did not answer */
 	MK_COUNTER_CACHE_LEASE_WAITS,  /* readers that waited for another's fill */
+	/* Which of the two a statement counts as is its db handle's (store/db.h). */
 	MK_COUNTER_DB_QUERIES,            /* run while answering a request */
 	MK_COUNTER_DB_BACKGROUND_QUERIES, /* run by ticks and job runners */
 	MK_COUNTER_RATELIMIT_REJECTED,
@@ -50,16 +51,6 @@ void mk_metrics_bind(unsigned slot);
 
 /* Adds one to a counter. */
 void mk_metrics_count(enum mk_counter counter);
-
-/*
- * Marks what this process does now as background work (a worker's tick,
- * a job runner) or not, so that statements are counted apart from the
- * requests' own.
- */
-void mk_metrics_set_background(bool background);
-
-/* Counts one database statement, as a request's or as background work. */
-void mk_metrics_count_query(void);
 
 /*
  * Counts one answered request: route (0..MK_METRICS_ROUTES_MAX-1, or

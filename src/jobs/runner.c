@@ -17,7 +17,6 @@
 #include "core/config.h"
 #include "core/json_parse.h"
 #include "core/log.h"
-#include "core/metrics.h"
 #include "jobs/queue.h"
 #include "jobs/runner.h"
 #include "markets/repo.h"
@@ -53,7 +52,8 @@ on_reopen(int sig)
 
 struct runner {
 	const struct mk_config *config;
-	struct mk_db *db;
+	struct mk_db *conn;           /* owns the connection */
+	struct mk_db *db;             /* conn, counted as background work */
 	struct mk_market_repo *repo;
 	struct mk_embedder *embedder;
 	struct mk_arena *arena;
@@ -196,7 +196,6 @@ mk_jobs_runner_run(const struct mk_config *config, int under_master, int drain)
 	int status = 1;
 
 	mk_log_set_role("runner");
-	mk_metrics_set_background(true);
 	/* Told apart from the workers in ps and /proc (same binary, same parent). */
 	if (prctl(PR_SET_NAME, "markets-runner", 0, 0, 0) != 0)
 		mk_log(MK_LOG_WARN, "cannot name the runner process: %s", strerror(errno));
@@ -214,7 +213,8 @@ mk_jobs_runner_run(const struct mk_config *config, int under_master, int drain)
 		mk_log(MK_LOG_ERROR, "job runner: no database configured");
 		return 1;
 	}
-	r.db = mk_db_new(config, err, sizeof(err));
+	r.conn = mk_db_new(config, err, sizeof(err));
+	r.db = r.conn != NULL ? mk_db_background(r.conn, err, sizeof(err)) : NULL;
 	r.repo = r.db != NULL ? mk_market_repo_mysql_new(r.db, config->job_max_attempts) : NULL;
 	r.embedder = mk_embedder_from_config(config, err, sizeof(err));
 	r.arena = mk_arena_new(0);
@@ -253,5 +253,6 @@ out:
 	mk_embedder_free(r.embedder);
 	mk_market_repo_free(r.repo);
 	mk_db_free(r.db);
+	mk_db_free(r.conn);
 	return status;
 }

@@ -4,7 +4,6 @@
 #include <stdlib.h>
 
 #include "core/buf.h"
-#include "core/metrics.h"
 #include "jobs/queue.h"
 #include "jobs/service.h"
 
@@ -52,13 +51,8 @@ mk_job_service_render_gauge(void *arg, struct mk_arena *arena,
 {
 	struct mk_job_service *jobs = arg;
 	uint64_t counts[5];
-	enum mk_err rc;
 
-	/* A scrape must not move the requests' statement count. */
-	mk_metrics_set_background(true);
-	rc = mk_jobs_count(jobs->db, arena, counts);
-	mk_metrics_set_background(false);
-	if (rc != MK_OK)
+	if (mk_jobs_count(jobs->db, arena, counts) != MK_OK)
 		return;
 	mk_buf_puts(out, "# HELP markets_jobs Jobs in the queue, by status.\n"
 	    "# TYPE markets_jobs gauge\n");

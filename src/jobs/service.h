@@ -40,9 +40,10 @@ enum mk_err mk_job_service_get(struct mk_job_service *jobs,
     struct mk_arena *arena, int64_t id, struct mk_job *out);
 
 /*
- * Appends the markets_jobs gauge (jobs by status) to out, counted now
- * as background work; nothing when the database does not answer. The
- * signature of struct mk_health_gauge's render: arg is the service.
+ * Appends the markets_jobs gauge (jobs by status), counted now, to out;
+ * nothing when the database does not answer. The signature of struct
+ * mk_health_gauge's render: arg is the service, whose db handle says
+ * what its statement counts as (the wiring gives it a background one).
  */
 void mk_job_service_render_gauge(void *arg, struct mk_arena *arena,
     struct mk_buf *out);

@@ -6,7 +6,16 @@
  * own auto-reconnect is off — it would silently lose session state and
  * prepared statements). Outages are logged once, when they start and when
  * they end.
+ *
+ * A background handle (mk_db_background) is a second struct mk_db whose
+ * link points at the handle that owns the connection: every entry point
+ * works on db->link's connection, statements and transaction state, and
+ * only the count of each statement (core/metrics.h) reads the handle it
+ * was given. A migration session (mk_db_session_new) is an owner with
+ * two differences: it connects once, with multi-statement scripts and no
+ * read timeout, and it logs nothing (its caller reports mk_db_error()).
  */
+#include <assert.h>
 #include <errmsg.h>
 #include <mysql.h>
 #include <mysqld_error.h>
@@ -34,6 +43,9 @@ struct cached_stmt {
 };
 
 struct mk_db {
+	struct mk_db *link;     /* owns the connection: this handle, or the one a background handle shares */
+	bool background;        /* its statements count as background work */
+	bool session;           /* a migration session (mk_db_session_new) */
 	MYSQL *conn;            /* NULL while disconnected */
 	const struct mk_config *config;
 	bool down;
@@ -43,6 +55,9 @@ struct mk_db {
 	bool in_txn;            /* statements must not retry on their own */
 	bool retryable;         /* the last failure can be cured by a retry */
 	uint64_t jitter;        /* xorshift state for back-off jitter */
+	bool connected;         /* a session connects once only */
+	unsigned error_code;    /* the last failure: the server's number (0: none) */
+	char error[256];        /* and its reason, for mk_db_error() */
 };
 
 bool
@@ -60,6 +75,7 @@ mk_db_new(const struct mk_config *config, char *err, size_t errlen)
 		(void)snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
+	db->link = db;
 	db->config = config;
 	if (getrandom(&db->jitter, sizeof(db->jitter), 0) != (ssize_t)sizeof(db->jitter))
 		db->jitter = (uint64_t)mk_clock_mono_us();
@@ -89,21 +105,55 @@ disconnect(struct mk_db *db)
 	}
 }
 
+struct mk_db *
+mk_db_background(struct mk_db *db, char *err, size_t errlen)
+{
+	struct mk_db *view = calloc(1, sizeof(*view));
+
+	if (view == NULL) {
+		(void)snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	view->link = db->link;
+	view->config = db->config;
+	view->background = true;
+	return view;
+}
+
 void
 mk_db_free(struct mk_db *db)
 {
 	if (db == NULL)
 		return;
-	disconnect(db);
+	if (db->link == db)
+		disconnect(db);
 	free(db);
+}
+
+/* Keeps why the last call failed, for mk_db_error(). */
+static void
+remember(struct mk_db *db, unsigned code, const char *why)
+{
+	db->error_code = code;
+	(void)snprintf(db->error, sizeof(db->error), "%s", why);
+}
+
+const char *
+mk_db_error(const struct mk_db *db, unsigned *code)
+{
+	if (code != NULL)
+		*code = db->link->error_code;
+	return db->link->error;
 }
 
 /* Logs the start of an outage once, with the cause. */
 static enum mk_err
 outage(struct mk_db *db, const char *what, const char *cause)
 {
+	remember(db, db->conn != NULL ? mysql_errno(db->conn) : 0, cause);
 	if (!db->down) {
-		mk_log(MK_LOG_ERROR, "database unavailable: %s: %s", what, cause);
+		if (!db->session)
+			mk_log(MK_LOG_ERROR, "database unavailable: %s: %s", what, cause);
 		db->down = true;
 		db->down_since_ms = mk_clock_mono_ms();
 	}
@@ -128,14 +178,22 @@ connect_db(struct mk_db *db)
 	unsigned connect_s = (unsigned)((c->db_connect_timeout_ms + 999) / 1000);
 	unsigned io_s = (unsigned)((c->db_io_timeout_ms + 999) / 1000);
 	my_bool no = 0;
-	MYSQL *conn = mysql_init(NULL);
+	MYSQL *conn;
 
-	if (conn == NULL)
+	/* What a session holds (a GET_LOCK) would not survive a new one. */
+	if (db->session && db->connected)
+		return outage(db, "connect", "the session's connection was lost");
+	if ((conn = mysql_init(NULL)) == NULL)
 		return outage(db, "connect", "out of memory");
 	db->conn = conn;
+	/*
+	 * A session has no read or write timeout: a long ALTER TABLE must not
+	 * be abandoned by the client while the server carries on with it.
+	 */
 	if (mysql_optionsv(conn, MYSQL_OPT_CONNECT_TIMEOUT, &connect_s) != 0 ||
-	    mysql_optionsv(conn, MYSQL_OPT_READ_TIMEOUT, &io_s) != 0 ||
-	    mysql_optionsv(conn, MYSQL_OPT_WRITE_TIMEOUT, &io_s) != 0 ||
+	    (!db->session &&
+	    (mysql_optionsv(conn, MYSQL_OPT_READ_TIMEOUT, &io_s) != 0 ||
+	    mysql_optionsv(conn, MYSQL_OPT_WRITE_TIMEOUT, &io_s) != 0)) ||
 	    mysql_optionsv(conn, MYSQL_OPT_RECONNECT, &no) != 0 ||
 	    mysql_optionsv(conn, MYSQL_SET_CHARSET_NAME, "utf8mb4") != 0 ||
 	    mysql_optionsv(conn, MYSQL_INIT_COMMAND, "SET time_zone = '+00:00'") != 0)
@@ -153,14 +211,33 @@ connect_db(struct mk_db *db)
 	    c->db_socket[0] != '\0' ? NULL : c->db_host,
 	    c->db_user, c->db_password[0] != '\0' ? c->db_password : NULL,
 	    c->db_name, (unsigned)c->db_port,
-	    c->db_socket[0] != '\0' ? c->db_socket : NULL, 0) == NULL)
+	    c->db_socket[0] != '\0' ? c->db_socket : NULL,
+	    db->session ? CLIENT_MULTI_STATEMENTS : 0) == NULL)
 		return outage(db, "connect", mysql_error(conn));
+	db->connected = true;
 	return MK_OK;
+}
+
+struct mk_db *
+mk_db_session_new(const struct mk_config *config, char *err, size_t errlen)
+{
+	struct mk_db *db = mk_db_new(config, err, errlen);
+
+	if (db == NULL)
+		return NULL;
+	db->session = true;
+	if (connect_db(db) != MK_OK) {
+		(void)snprintf(err, errlen, "%s", db->error);
+		mk_db_free(db);
+		return NULL;
+	}
+	return db;
 }
 
 enum mk_err
 mk_db_ping(struct mk_db *db)
 {
+	db = db->link;
 	if (db->conn == NULL && connect_db(db) != MK_OK)
 		return MK_EUNAVAIL;
 	if (mysql_ping(db->conn) != 0) {
@@ -213,7 +290,9 @@ prepared(struct mk_db *db, const char *sql, unsigned *err)
 	if (mysql_stmt_prepare(stmt, sql, (unsigned long)strlen(sql)) != 0 ||
 	    mysql_stmt_attr_set(stmt, STMT_ATTR_UPDATE_MAX_LENGTH, &update_max_length) != 0) {
 		*err = mysql_stmt_errno(stmt);
-		mk_log(MK_LOG_ERROR, "database: cannot prepare a statement: %s", mysql_stmt_error(stmt));
+		remember(db, *err, mysql_stmt_error(stmt));
+		if (!db->session)
+			mk_log(MK_LOG_ERROR, "database: cannot prepare a statement: %s", mysql_stmt_error(stmt));
 		(void)mysql_stmt_close(stmt);
 		return NULL;
 	}
@@ -351,7 +430,10 @@ run_statement(struct mk_db *db, struct mk_arena *arena, const char *sql,
     uint64_t *affected, uint64_t *insert_id)
 {
 	MYSQL_BIND binds[MK_DB_MAX_PARAMS];
+	enum mk_counter counter = db->background ?
+	    MK_COUNTER_DB_BACKGROUND_QUERIES : MK_COUNTER_DB_QUERIES;
 
+	db = db->link;
 	if (nparams > MK_DB_MAX_PARAMS)
 		return MK_EINTERNAL;
 	for (int attempt = 0; attempt < 2; attempt++) {
@@ -368,7 +450,7 @@ run_statement(struct mk_db *db, struct mk_arena *arena, const char *sql,
 		}
 		if (stmt != NULL) {
 			bind_params(binds, params, nparams);
-			mk_metrics_count_query();
+			mk_metrics_count(counter);
 			if (mysql_stmt_bind_param(stmt, binds) != 0 || mysql_stmt_execute(stmt) != 0)
 				err = mysql_stmt_errno(stmt);
 			else if (rows != NULL)
@@ -391,8 +473,11 @@ run_statement(struct mk_db *db, struct mk_arena *arena, const char *sql,
 			return MK_EUNAVAIL;
 		}
 		if (!connection_lost(err)) {
-			mk_log(MK_LOG_ERROR, "database: statement failed: %u %s", err,
-			    stmt != NULL ? mysql_stmt_error(stmt) : mysql_error(db->conn));
+			const char *why = stmt != NULL ? mysql_stmt_error(stmt) : mysql_error(db->conn);
+
+			remember(db, err, why);
+			if (!db->session)
+				mk_log(MK_LOG_ERROR, "database: statement failed: %u %s", err, why);
 			return MK_EINTERNAL;
 		}
 		/* The connection dropped under us. */
@@ -448,8 +533,10 @@ back_off(struct mk_db *db, int attempt)
 }
 
 enum mk_err
-mk_db_transaction(struct mk_db *db, mk_db_txn_fn fn, void *ctx)
+mk_db_transaction(struct mk_db *handle, mk_db_txn_fn fn, void *ctx)
 {
+	/* fn gets the caller's handle: its statements count as the caller's. */
+	struct mk_db *db = handle->link;
 	int64_t deadline = mk_clock_mono_ms() + db->config->db_retry_time_ms;
 	enum mk_err rc = MK_EUNAVAIL;
 
@@ -473,7 +560,7 @@ mk_db_transaction(struct mk_db *db, mk_db_txn_fn fn, void *ctx)
 			return MK_EINTERNAL;
 		}
 		db->in_txn = true;
-		rc = fn(db, ctx);
+		rc = fn(handle, ctx);
 		db->in_txn = false;
 		if (rc == MK_OK) {
 			err = simple(db, "COMMIT");
@@ -502,4 +589,41 @@ mk_db_transaction(struct mk_db *db, mk_db_txn_fn fn, void *ctx)
 		    attempt + 1);
 	}
 	return outage(db, "transaction", "retries exhausted");
+}
+
+enum mk_err
+mk_db_script(struct mk_db *db, const char *script, size_t len,
+    unsigned *failed_at)
+{
+	MYSQL_RES *res;
+	int next;
+
+	db = db->link;
+	*failed_at = 1;
+	assert(db->session);
+	if (db->conn == NULL)
+		return outage(db, "script", "the session's connection was lost");
+	if (mysql_real_query(db->conn, script, (unsigned long)len) != 0)
+		goto failed;
+	for (;;) {
+		/* A SELECT in a script has rows to drain; others have none. */
+		if ((res = mysql_store_result(db->conn)) != NULL)
+			mysql_free_result(res);
+		else if (mysql_field_count(db->conn) != 0)
+			goto failed;
+		if ((next = mysql_next_result(db->conn)) < 0)
+			break;
+		(*failed_at)++;
+		if (next > 0)
+			goto failed;
+	}
+	/* The script may have switched databases (USE): back to ours. */
+	if (mysql_select_db(db->conn, db->config->db_name) != 0) {
+		*failed_at = 0;
+		goto failed;
+	}
+	return MK_OK;
+failed:
+	remember(db, mysql_errno(db->conn), mysql_error(db->conn));
+	return MK_EINVAL;
 }

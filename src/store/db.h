@@ -6,6 +6,19 @@
  *
  * A struct mk_db is worker-lifetime: made after fork (a connection must
  * never be shared by two processes), not thread-safe.
+ *
+ * What a handle's statements count as in /metrics (core/metrics.h) is a
+ * property of the handle, fixed when it is made: a request's, or
+ * background work's (a worker's tick, a /metrics scrape, a job runner).
+ * A worker's requests and its background work share one connection
+ * through two handles (mk_db_background) rather than one handle whose
+ * flag is switched around calls: a switch forgotten on an error path
+ * would miscount, and a per-statement argument would run through every
+ * repository call for the sake of one counter.
+ *
+ * markets-admin migrate gets a session of its own (mk_db_session_new):
+ * the same db_* settings, TLS included, and scripts of several
+ * statements.
  */
 #ifndef MK_DB_H
 #define MK_DB_H
@@ -30,7 +43,37 @@ bool mk_db_configured(const struct mk_config *config);
 struct mk_db *mk_db_new(const struct mk_config *config, char *err,
     size_t errlen);
 
+/*
+ * A second handle on db's connection (and its prepared statements and
+ * transaction state) whose statements count as background work. It
+ * must not outlive db, and is freed with mk_db_free() (which leaves the
+ * connection to db). NULL with a reason in err when out of memory.
+ */
+struct mk_db *mk_db_background(struct mk_db *db, char *err, size_t errlen);
+
+/*
+ * A session for schema migrations (markets-admin migrate), connected at
+ * once with every db_* setting (db_tls and db_tls_ca among them) except
+ * db_io_timeout: a long ALTER TABLE must not be abandoned by the client
+ * while the server carries on with it. mk_db_script() runs scripts of
+ * several statements on it. It is never connected again (what the
+ * session holds, a GET_LOCK, would not survive a new one): after a drop
+ * every call is MK_EUNAVAIL. It logs nothing; its caller reports each
+ * failure with mk_db_error(). Returns NULL with the server's reason in
+ * err. Free with mk_db_free().
+ */
+struct mk_db *mk_db_session_new(const struct mk_config *config, char *err,
+    size_t errlen);
+
+/* Frees a handle; a handle that owns its connection closes it. */
 void mk_db_free(struct mk_db *db);
+
+/*
+ * Why the handle's last call failed ("" before any failure), and in
+ * *code (when not NULL) the server's error number, 0 when it was not
+ * the server's. Valid until the next call on the handle.
+ */
+const char *mk_db_error(const struct mk_db *db, unsigned *code);
 
 /*
  * Checks that the database answers, connecting (again) when needed.
@@ -101,6 +144,18 @@ typedef enum mk_err (*mk_db_txn_fn)(struct mk_db *db, void *ctx);
  * again). Nothing is half-written: the commit is the only way out.
  */
 enum mk_err mk_db_transaction(struct mk_db *db, mk_db_txn_fn fn, void *ctx);
+
+/*
+ * On a session (mk_db_session_new): runs script, len bytes of
+ * statements separated by ';', as one batch and drains every result.
+ * The server stops at the first statement that fails: MK_EINVAL with
+ * *failed_at its position (1-based) and its reason in mk_db_error();
+ * the statements before it stay (MariaDB commits DDL at once). A
+ * script may switch databases (USE): db_name is selected again after
+ * it, and when that fails the result is MK_EINVAL with *failed_at 0.
+ */
+enum mk_err mk_db_script(struct mk_db *db, const char *script, size_t len,
+    unsigned *failed_at);
 
 /* The cell at row, col of rows. */
 static inline const struct mk_db_value *
