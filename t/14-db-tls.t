@@ -1,7 +1,8 @@
 #!/usr/bin/perl
 # TLS to MariaDB over TCP (db_tls): with a server that refuses insecure TCP
 # (require_secure_transport), `verify` against the right CA connects (the
-# app is ready), `off` is refused, and `verify` against another CA is too.
+# app is ready), `off` is refused, and `verify` against another CA is too;
+# markets-admin migrate follows db_tls the same way.
 use strict;
 use warnings;
 use FindBin;
@@ -71,6 +72,27 @@ $r = app_ready(MARKETS_DB_TLS => 'verify', MARKETS_DB_TLS_CA => "$pki/other.pem"
 is($r->{status}, 503, 'db_tls=verify with another CA: refused');
 $r = app_ready(MARKETS_DB_TLS => 'required', MARKETS_DB_TLS_CA => '');
 is($r->{status}, 200, 'db_tls=required (encrypted, not verified): ready');
+
+# markets-admin migrate connects as the app does (store/db), db_tls
+# included: with the right CA it reads schema_version over TLS (a client
+# that ignored db_tls would be refused by require_secure_transport).
+sub migrate_status {
+	my (%env) = @_;
+	my $repo = Markets::Test::repo();
+	local %ENV = (%ENV, MARKETS_DB_SOCKET => '', MARKETS_DB_HOST => '127.0.0.1', MARKETS_DB_PORT => $port,
+		ASAN_OPTIONS => "log_path=$root/log/sanitizer", UBSAN_OPTIONS => "log_path=$root/log/sanitizer", %env);
+	my $out = `'${\ Markets::Test::build_dir()}/markets-admin' --config '$repo/conf/markets.conf' --config '$root/db.conf' migrate --status --dir '$repo/sql' 2>'$pki/migrate.err'`;
+	return ($? >> 8, $out, Markets::Test::slurp("$pki/migrate.err"));
+}
+my ($rc, $out, $err) = migrate_status(MARKETS_DB_TLS => 'verify', MARKETS_DB_TLS_CA => "$pki/ca.pem");
+is($rc, 0, 'migrate --status with db_tls=verify and the right CA: exit 0') or diag($err);
+like($out, qr/^applied\s+001_users\.sql\s/m, 'and it read schema_version over TLS');
+($rc, $out, $err) = migrate_status(MARKETS_DB_TLS => 'verify', MARKETS_DB_TLS_CA => "$pki/other.pem");
+is($rc, 1, 'migrate with db_tls=verify against another CA: exit 1');
+like($err, qr/cannot connect to the database.*(?:TLS|SSL)/, 'it cannot connect: a TLS error, not a cleartext refusal') or diag($err);
+($rc, $out, $err) = migrate_status(MARKETS_DB_TLS => 'off', MARKETS_DB_TLS_CA => '');
+is($rc, 1, 'migrate with db_tls=off: the server refuses cleartext, exit 1');
+like($err, qr/cannot connect to the database/, 'it says so') or diag($err);
 
 $t->finish;
 waitpid $mysqld, 0;
