@@ -39,7 +39,7 @@
 #include "core/log.h"
 #include "jobs/runner.h"
 #include "search/embedder.h"
-#include "search/indexer.h"
+#include "markets/indexer.h"
 #include "store/db.h"
 
 #define MAX_CONFIG_FILES 16

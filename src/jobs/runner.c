@@ -21,7 +21,7 @@
 #include "jobs/runner.h"
 #include "markets/repo.h"
 #include "search/embedder.h"
-#include "search/indexer.h"
+#include "markets/indexer.h"
 #include "store/db.h"
 
 /* Jobs claimed at once: a short claim transaction, little lost to a crash. */

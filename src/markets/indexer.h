@@ -1,12 +1,14 @@
 /*
- * The indexer (search layer): what indexing a market means — its name
+ * The indexer (markets layer): what indexing a market means — its name
  * and description embedded, the vector stored with the market's version.
  * In two steps, so that a slow embedder (an HTTP call) never runs inside
  * a transaction: prepare reads and embeds, store writes inside the
  * caller's transaction (the job runner's, with the job's completion).
+ * It lives with the markets because it reads them; search/ below it
+ * embeds text and keeps vectors, and knows no market.
  */
-#ifndef MK_INDEXER_H
-#define MK_INDEXER_H
+#ifndef MK_MARKETS_INDEXER_H
+#define MK_MARKETS_INDEXER_H
 
 #include <stdbool.h>
 #include <stdint.h>

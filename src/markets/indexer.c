@@ -1,13 +1,16 @@
 /*
- * The indexer (search layer); see indexer.h.
+ * The indexer (markets layer); see indexer.h. It reads markets (through
+ * the repository, and under a share lock where a delete must wait for
+ * the vector's commit) and stores through search/vectors; what the
+ * embedder makes of the text is search/embedder's.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/arena.h"
+#include "markets/indexer.h"
 #include "markets/repo.h"
 #include "search/embedder.h"
-#include "search/indexer.h"
 #include "search/vectors.h"
 #include "store/db.h"
 
