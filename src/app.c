@@ -26,6 +26,7 @@
 #include "jobs/service.h"
 #include "markets/handlers.h"
 #include "markets/repo.h"
+#include "markets/runner.h"
 #include "markets/service.h"
 #include "search/search.h"
 #include "store/cache.h"
@@ -340,4 +341,15 @@ mk_app_attach_loop(struct mk_app *app, struct mk_loop *loop)
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * The job runner's wiring is markets/runner.c's, which markets-admin
+ * run-jobs shares (admin/ cannot reach this file); the server's runners
+ * come to it through here.
+ */
+int
+mk_app_run_jobs(const struct mk_config *config, bool (*carry_on)(void))
+{
+	return mk_market_runner_run(config, carry_on, false);
 }

@@ -13,6 +13,7 @@
 #ifndef MK_APP_H
 #define MK_APP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -51,5 +52,13 @@ int mk_app_attach_loop(struct mk_app *app, struct mk_loop *loop);
 
 /* The middleware chain's state, for the server layer. */
 struct mk_http_service *mk_app_http(struct mk_app *app);
+
+/*
+ * A job runner process's work, after its set-up (server/child.h): builds
+ * the runner's parts (its own database handle, the repository, the
+ * embedder, the job handlers) and runs the jobs until carry_on() says
+ * no. Returns the exit status.
+ */
+int mk_app_run_jobs(const struct mk_config *config, bool (*carry_on)(void));
 
 #endif

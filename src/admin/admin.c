@@ -37,9 +37,10 @@
 #include "core/arena.h"
 #include "core/json.h"
 #include "core/log.h"
-#include "jobs/runner.h"
-#include "search/embedder.h"
+#include "core/signals.h"
 #include "markets/indexer.h"
+#include "markets/runner.h"
+#include "search/embedder.h"
 #include "store/db.h"
 
 #define MAX_CONFIG_FILES 16
@@ -214,7 +215,13 @@ cmd_run_jobs(const struct mk_config *config, int argc, char **argv)
 		fprintf(stderr, "markets-admin: cannot open log %s: %s\n", config->log_file, strerror(errno));
 		return 1;
 	}
-	return mk_jobs_runner_run(config, 0, drain);
+	/* As the master's runners do (server/child.c), in the foreground. */
+	mk_log_set_role("runner");
+	if (mk_signals_install(false, NULL) != 0) {
+		mk_log(MK_LOG_ERROR, "cannot install signal handlers: %s", strerror(errno));
+		return 1;
+	}
+	return mk_market_runner_run(config, mk_signals_carry_on, drain);
 }
 
 int

@@ -1,32 +1,61 @@
 /*
- * The job runner (jobs layer): a process of its own, started and kept
- * running by the master (job_runners of them) or by `markets-admin
- * run-jobs`. It claims jobs from the queue in small batches, runs each
- * one's handler, and records the outcome; idle, it looks for work every
- * job_poll. SIGTERM lets the job in hand finish, gives the batch's
- * unstarted jobs back to the queue, then it exits; SIGUSR1 reopens the
- * log. Done jobs older than a week are purged as it goes.
+ * The job loop (jobs layer): claims jobs from the queue in small batches,
+ * runs each one's handler, and records the outcome; idle, it looks for
+ * work every job_poll. Done jobs older than a week are purged as it
+ * goes. It is handed its parts — a database handle and the handlers of
+ * the job types — and knows no process: whoever runs it (a job runner
+ * forked by the master, server/child.h, or markets-admin run-jobs) says
+ * when to stop through carry_on. On a stop the job in hand finishes and
+ * the batch's unstarted jobs go back to the queue.
  *
  * Handlers are idempotent and commit their effect together with the
  * job's completion, after checking the lease is still theirs (queue.h).
- * Job types:
- *   index_market {"market_id": N}   embed the market's name and
- *                                   description, store the vector (or a
- *                                   tombstone when the market is gone)
  */
 #ifndef MK_JOBS_RUNNER_H
 #define MK_JOBS_RUNNER_H
 
-#include <stdint.h>
+#include <stdbool.h>
+#include <stddef.h>
 
 #include "core/err.h"
 
+struct mk_arena;
 struct mk_config;
+struct mk_db;
 
 /*
- * Runs jobs until SIGTERM/SIGINT (or, with drain, until none is ready).
- * under_master: die with the master. Returns the process exit status.
+ * What a job type does, in two steps so that a slow one (an embedder's
+ * call) never runs inside a transaction. prepare reads the job's JSON
+ * payload and makes its effect, in arena, into *effect; it returns NULL,
+ * or why this attempt failed (logged and kept as the job's last_error).
+ * store writes that effect on db inside the transaction that completes
+ * the job, after the lease was checked.
  */
-int mk_jobs_runner_run(const struct mk_config *config, int under_master, int drain);
+struct mk_job_handler {
+	const char *type;
+	const char *(*prepare)(void *ctx, struct mk_arena *arena,
+	    const char *payload, void **effect);
+	enum mk_err (*store)(void *ctx, struct mk_db *db, struct mk_arena *arena,
+	    void *effect);
+	void *ctx;
+};
+
+/* A job loop's parts; none is owned by the loop. */
+struct mk_job_runner {
+	const struct mk_config *config;  /* job_lease, job_backoff, job_poll */
+	struct mk_db *db;
+	const struct mk_job_handler *handlers;
+	size_t nhandlers;
+	const char *about;  /* said in its start line: what the handlers use */
+};
+
+/*
+ * Runs jobs until carry_on() says no (it is asked before each batch,
+ * before each job and after each pause; a pause must end early when a
+ * signal comes) or, with drain, until none is ready. Returns the exit
+ * status of a process that does nothing else.
+ */
+int mk_job_runner_run(const struct mk_job_runner *runner,
+    bool (*carry_on)(void), bool drain);
 
 #endif

@@ -12,8 +12,10 @@
  *                  SIGKILL stragglers; remove the socket and pid file
  *  SIGUSR1         reopen the log, and have the workers do the same
  *
- * The master owns the configuration, the listening socket and the worker
- * table; workers get copies of all three by fork.
+ * The signals' flags are core/signals.h's. The master owns the
+ * configuration, the listening socket and the table of children (FastCGI
+ * workers and job runners); it forks them through child.h, and they get
+ * copies of all three, which they free before they exit.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,10 +33,11 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/signals.h"
+#include "server/child.h"
 #include "server/listener.h"
 #include "server/master.h"
 #include "server/worker.h"
-#include "jobs/runner.h"
 #include "store/db.h"
 
 /* A worker that dies sooner than this after start counts as a failed start. */
@@ -42,19 +45,6 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 10000
 #define MAX_SLOTS 512
-
-static volatile sig_atomic_t got_child, got_reload, got_stop, got_reopen;
-
-static void
-on_signal(int sig)
-{
-	switch (sig) {
-	case SIGCHLD: got_child = 1; break;
-	case SIGHUP: got_reload = 1; break;
-	case SIGUSR1: got_reopen = 1; break;
-	default: got_stop = 1; break;
-	}
-}
 
 struct worker_slot {
 	pid_t pid;               /* 0: free */
@@ -74,30 +64,6 @@ struct master {
 	unsigned long restarts;
 	sigset_t wait_mask;
 };
-
-static int
-install_signals(struct master *m)
-{
-	static const int sigs[] = { SIGCHLD, SIGHUP, SIGUSR1, SIGTERM, SIGINT, SIGQUIT };
-	struct sigaction sa = { .sa_handler = on_signal };
-	sigset_t block;
-
-	sigemptyset(&sa.sa_mask);
-	sigemptyset(&block);
-	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
-		if (sigaction(sigs[i], &sa, NULL) != 0)
-			return -1;
-		sigaddset(&block, sigs[i]);
-	}
-	sa.sa_handler = SIG_IGN;
-	if (sigaction(SIGPIPE, &sa, NULL) != 0)
-		return -1;
-	if (sigprocmask(SIG_BLOCK, &block, &m->wait_mask) != 0)
-		return -1;
-	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-		sigdelset(&m->wait_mask, sigs[i]);
-	return 0;
-}
 
 /* Live processes of the current generation: job runners, or workers. */
 static unsigned
@@ -141,10 +107,43 @@ signal_workers(struct master *m, int sig, int only_old)
 	}
 }
 
+/* A child's bodies, and what it frees of the master's before it exits. */
+static int
+run_worker(void *arg)
+{
+	struct master *m = arg;
+
+	return mk_worker_run(m->listen_fd, m->config, 1);
+}
+
+static int
+run_runner(void *arg)
+{
+	struct master *m = arg;
+
+	/* A runner serves no requests: the socket is the workers'. */
+	close(m->listen_fd);
+	return mk_child_run_jobs(m->config, true);
+}
+
+static void
+release_master(void *arg)
+{
+	struct master *m = arg;
+
+	mk_config_free(m->config);
+	free(m);
+}
+
 static int
 spawn_one(struct master *m, bool runner)
 {
 	struct worker_slot *slot = NULL;
+	struct mk_child child = {
+		.run = runner ? run_runner : run_worker,
+		.release = release_master,
+		.arg = m,
+	};
 	pid_t pid;
 
 	for (int i = 0; i < MAX_SLOTS && slot == NULL; i++) {
@@ -153,29 +152,9 @@ spawn_one(struct master *m, bool runner)
 	}
 	if (slot == NULL)
 		return -1;
-	pid = fork();
-	if (pid < 0) {
-		mk_log(MK_LOG_ERROR, "fork: %s", strerror(errno));
+	child.slot = (unsigned)(slot - m->slots);
+	if ((pid = mk_child_spawn(&child)) < 0)
 		return -1;
-	}
-	if (pid == 0) {
-		int status;
-
-		mk_metrics_bind((unsigned)(slot - m->slots));
-		if (runner) {
-			/* A runner serves no requests: the socket is the workers'. */
-			close(m->listen_fd);
-			status = mk_jobs_runner_run(m->config, 1, 0);
-		} else {
-			status = mk_worker_run(m->listen_fd, m->config, 1);
-		}
-
-		/* exit(), not _exit(): LeakSanitizer checks workers too. */
-		mk_config_free(m->config);
-		free(m);
-		mk_log_close();
-		exit(status);
-	}
 	slot->pid = pid;
 	slot->runner = runner;
 	slot->generation = m->generation;
@@ -310,6 +289,17 @@ write_pid_file(const char *path)
 	return ok ? 0 : -1;
 }
 
+/* Whether a signal came while the loop was busy: it is seen to first. */
+static bool
+signalled(void)
+{
+	for (int i = 0; i < MK_SIGNAL__MAX; i++) {
+		if (mk_signals_pending((enum mk_signal)i))
+			return true;
+	}
+	return false;
+}
+
 /* Waits for a signal or timeout_ms (-1: forever) with the signals let in. */
 static void
 wait_event(struct master *m, int64_t timeout_ms)
@@ -347,7 +337,7 @@ stop(struct master *m)
 			deadline = mk_clock_mono_ms() + 5000;
 			left = 5000;
 		}
-		got_child = 0;
+		(void)mk_signals_take(MK_SIGNAL_CHILD);
 		reap(m, 1);
 		if (count_all(m) == 0)
 			break;
@@ -371,7 +361,7 @@ mk_master_run(const struct mk_master_options *options, struct mk_config *config)
 	m->config = config;
 	m->listen_fd = -1;
 	mk_log_set_role("master");
-	if (install_signals(m) != 0) {
+	if (mk_signals_install(true, &m->wait_mask) != 0) {
 		mk_log(MK_LOG_ERROR, "cannot install signal handlers: %s", strerror(errno));
 		status = 1;
 		goto out;
@@ -393,23 +383,15 @@ mk_master_run(const struct mk_master_options *options, struct mk_config *config)
 	if (mk_metrics_setup() != 0)
 		mk_log(MK_LOG_WARN, "metrics: no shared memory (%s); /metrics shows one worker's counts", strerror(errno));
 	spawn_missing(m);
-	while (!got_stop) {
+	while (!mk_signals_pending(MK_SIGNAL_STOP)) {
 		int64_t timeout = -1;
 
-		if (got_child) {
-			got_child = 0;
+		if (mk_signals_take(MK_SIGNAL_CHILD))
 			reap(m, 0);
-		}
-		if (got_reload) {
-			got_reload = 0;
+		if (mk_signals_take(MK_SIGNAL_RELOAD))
 			reload(m);
-		}
-		if (got_reopen) {
-			got_reopen = 0;
-			if (mk_log_reopen() != 0)
-				mk_log(MK_LOG_ERROR, "cannot reopen log: %s", strerror(errno));
+		if (mk_signals_reopen_log())
 			signal_workers(m, SIGUSR1, 0);
-		}
 		spawn_missing(m);
 		if (count_current(m, false) < (unsigned)mk_config_worker_count(m->config) ||
 		    count_current(m, true) < runners_wanted(m)) {
@@ -417,7 +399,7 @@ mk_master_run(const struct mk_master_options *options, struct mk_config *config)
 			if (timeout < 0)
 				timeout = 0;
 		}
-		if (got_child || got_reload || got_reopen || got_stop)
+		if (signalled())
 			continue;
 		wait_event(m, timeout);
 	}

@@ -4,8 +4,9 @@
  * wiring; all are made here and freed before the worker exits, so the
  * sanitizers and valgrind see a clean exit.
  *
- * Signals only set flags. They stay blocked except inside epoll_pwait(),
- * so no handler ever interrupts request code.
+ * Signals only set flags (core/signals.h; the process is set up as a
+ * child by child.h). They stay blocked except inside epoll_pwait(), so
+ * no handler ever interrupts request code.
  *
  * Accepting: the listening socket is in every worker's epoll set with
  * EPOLLEXCLUSIVE, so a new connection wakes one idle worker rather than
@@ -23,7 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -32,6 +32,8 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "core/signals.h"
+#include "server/child.h"
 #include "server/conn.h"
 #include "server/listener.h"
 #include "server/worker.h"
@@ -50,23 +52,6 @@
 #define CONN_BUF_KEEP (64 * 1024)
 #define TICK_MS 1000
 
-static volatile sig_atomic_t stop_requested;
-static volatile sig_atomic_t reopen_requested;
-
-static void
-on_stop_signal(int sig)
-{
-	(void)sig;
-	stop_requested = 1;
-}
-
-static void
-on_reopen_signal(int sig)
-{
-	(void)sig;
-	reopen_requested = 1;
-}
-
 struct worker {
 	int epfd;
 	int listen_fd; /* -1 once draining */
@@ -82,40 +67,6 @@ struct worker {
 
 /* The loop's descriptor's epoll data: neither NULL (listener) nor a connection. */
 static char loop_marker;
-
-static int
-install_signals(sigset_t *wait_mask)
-{
-	struct sigaction sa = { .sa_handler = on_stop_signal };
-	sigset_t block;
-
-	sigemptyset(&sa.sa_mask);
-	if (sigaction(SIGTERM, &sa, NULL) != 0 || sigaction(SIGINT, &sa, NULL) != 0 ||
-	    sigaction(SIGQUIT, &sa, NULL) != 0)
-		return -1;
-	sa.sa_handler = on_reopen_signal;
-	if (sigaction(SIGUSR1, &sa, NULL) != 0)
-		return -1;
-	sa.sa_handler = SIG_IGN;
-	/* SIGHUP belongs to the master; SIGPIPE is reported as EPIPE instead. */
-	if (sigaction(SIGHUP, &sa, NULL) != 0 || sigaction(SIGPIPE, &sa, NULL) != 0)
-		return -1;
-	sa.sa_handler = SIG_DFL;
-	if (sigaction(SIGCHLD, &sa, NULL) != 0)
-		return -1;
-	sigemptyset(&block);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGQUIT);
-	sigaddset(&block, SIGUSR1);
-	if (sigprocmask(SIG_BLOCK, &block, wait_mask) != 0)
-		return -1;
-	sigdelset(wait_mask, SIGTERM);
-	sigdelset(wait_mask, SIGINT);
-	sigdelset(wait_mask, SIGQUIT);
-	sigdelset(wait_mask, SIGUSR1);
-	return 0;
-}
 
 static void
 close_conn(struct worker *w, struct mk_conn *conn)
@@ -384,7 +335,7 @@ serve(struct worker *w, const sigset_t *wait_mask)
 		int64_t now = mk_clock_mono_ms();
 		int n, timeout = (int)(next_tick > now ? next_tick - now : 0), loop_ready = 0;
 
-		if (stop_requested && !draining) {
+		if (mk_signals_pending(MK_SIGNAL_STOP) && !draining) {
 			draining = 1;
 			drain_deadline = now + w->config->shutdown_timeout_ms;
 			begin_drain(w);
@@ -421,11 +372,7 @@ serve(struct worker *w, const sigset_t *wait_mask)
 			if (due >= 0 && due < timeout)
 				timeout = (int)due;
 		}
-		if (reopen_requested) {
-			reopen_requested = 0;
-			if (mk_log_reopen() != 0)
-				mk_log(MK_LOG_ERROR, "cannot reopen log: %s", strerror(errno));
-		}
+		(void)mk_signals_reopen_log();
 		n = epoll_pwait(w->epfd, events, MAX_EVENTS, timeout, wait_mask);
 		if (n < 0) {
 			if (errno == EINTR)
@@ -478,16 +425,8 @@ mk_worker_run(int listen_fd, const struct mk_config *config, int under_master)
 	sigset_t wait_mask;
 	int status = 1;
 
-	mk_log_set_role("worker");
-	if (install_signals(&wait_mask) != 0) {
-		mk_log(MK_LOG_ERROR, "cannot install signal handlers: %s", strerror(errno));
+	if (mk_child_setup(MK_CHILD_WORKER, under_master, &wait_mask) != 0)
 		return 1;
-	}
-	if (under_master) {
-		/* Die with the master rather than serve on unsupervised. */
-		if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() == 1)
-			return 1;
-	}
 	w.max_conns = (unsigned)config->worker_connections;
 	{
 		char err[512];
