@@ -42,12 +42,14 @@ struct mk_app {
 	struct mk_jwt_verifier *verifier;
 	struct mk_cache *cache;        /* NULL when no memcached is configured */
 	struct mk_db *db;              /* NULL when no database is configured */
-	struct mk_db *background_db;   /* db's connection, counted as background work */
+	/* db's connection again, its statements counted as background work */
+	struct mk_db *background_db;
 	struct mk_market_repo *repo;   /* the stack of market repositories; NULL without a database */
-	struct mk_market_repo *purge_repo; /* MariaDB's, over background_db: the tick's purge */
+	/* MariaDB's, over background_db: the tick's purge */
+	struct mk_market_repo *purge_repo;
 	struct mk_search *search;      /* embedder and vector index; NULL without a database */
 	struct mk_job_service *jobs;   /* NULL without a database */
-	struct mk_job_service *gauge_jobs; /* over background_db: the /metrics gauge */
+	struct mk_job_service *gauge_jobs; /* over background_db: /metrics */
 	struct mk_market_service *service; /* NULL without a database */
 	struct mk_rate_limiter *limiter;
 	int64_t next_purge_ms;         /* when this worker next purges expired keys */
@@ -155,8 +157,8 @@ build_parts(const struct mk_config *config, struct mk_app *app, char *err,
 			return -1;
 		}
 		/* Its statements are the index refresh's: background work. */
-		app->search = mk_search_new(config, app->background_db, app->cache,
-		    err, errlen);
+		app->search = mk_search_new(config, app->background_db,
+		    app->cache, err, errlen);
 		if (app->search == NULL)
 			return -1;
 		app->jobs = mk_job_service_new(app->db, (unsigned)config->job_max_attempts);
@@ -322,8 +324,8 @@ mk_app_tick(struct mk_app *app, int64_t now_ms)
 	if (now_ms < app->next_purge_ms)
 		return;
 	app->next_purge_ms = now_ms + app->config->idempotency_purge_interval_ms;
-	if (mk_market_repo_idem_purge(app->purge_repo, 1000, &purged) == MK_OK &&
-	    purged > 0)
+	if (mk_market_repo_idem_purge(app->purge_repo, 1000, &purged) ==
+	    MK_OK && purged > 0)
 		mk_log(MK_LOG_INFO, "purged %llu expired Idempotency-Key record(s)", (unsigned long long)purged);
 }
 

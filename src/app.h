@@ -8,7 +8,10 @@
  * (markets, jobs, health), holding only what that module needs. struct
  * mk_app is known here alone. An app is worker-lifetime: made by each
  * worker after fork, freed when it exits; it never points into a request
- * arena.
+ * arena. A worker's requests and its background work (the tick, the
+ * /metrics gauge) share its connection through two db handles, so that
+ * each statement counts as what it is (store/db.h). A job runner process
+ * gets its parts here too (mk_app_run_jobs).
  */
 #ifndef MK_APP_H
 #define MK_APP_H

@@ -218,7 +218,8 @@ cmd_run_jobs(const struct mk_config *config, int argc, char **argv)
 	/* As the master's runners do (server/child.c), in the foreground. */
 	mk_log_set_role("runner");
 	if (mk_signals_install(false, NULL) != 0) {
-		mk_log(MK_LOG_ERROR, "cannot install signal handlers: %s", strerror(errno));
+		mk_log(MK_LOG_ERROR, "cannot install signal handlers: %s",
+		    strerror(errno));
 		return 1;
 	}
 	return mk_market_runner_run(config, mk_signals_carry_on, drain);

@@ -49,8 +49,8 @@ struct migrate {
 	size_t nfiles;
 	struct applied_row *rows; /* sorted by version, in arena */
 	size_t nrows;
-	struct mk_db *db;         /* a session (store/db.h) */
-	struct mk_arena *arena;   /* rows read from the database */
+	struct mk_db *db;	/* a session (store/db.h) */
+	struct mk_arena *arena; /* rows read from the database */
 	bool locked;
 };
 
@@ -69,10 +69,11 @@ migration_name(const char *name, unsigned *version)
 		char c = name[i];
 
 		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-		    (c >= '0' && c <= '9') || c == '_' || c == '-'))
+		      (c >= '0' && c <= '9') || c == '_' || c == '-'))
 			return false;
 	}
-	*version = (unsigned)((name[0] - '0') * 100 + (name[1] - '0') * 10 + (name[2] - '0'));
+	*version = (unsigned)((name[0] - '0') * 100 + (name[1] - '0') * 10 +
+			      (name[2] - '0'));
 	return true;
 }
 
@@ -101,8 +102,10 @@ scan_migrations(struct migrate *m)
 	DIR *dir;
 
 	if ((dir = opendir(m->dir)) == NULL) {
-		fprintf(stderr, "markets-admin: cannot open the migrations directory %s: %s\n",
-		    m->dir, strerror(errno));
+		fprintf(stderr,
+			"markets-admin: cannot open the migrations directory "
+			"%s: %s\n",
+			m->dir, strerror(errno));
 		return MK_EINVAL;
 	}
 	for (;;) {
@@ -110,42 +113,53 @@ scan_migrations(struct migrate *m)
 		if ((ent = readdir(dir)) == NULL) {
 			if (errno == 0)
 				break;
-			fprintf(stderr, "markets-admin: cannot read %s: %s\n", m->dir, strerror(errno));
+			fprintf(stderr, "markets-admin: cannot read %s: %s\n",
+				m->dir, strerror(errno));
 			(void)closedir(dir);
 			return MK_EINTERNAL;
 		}
 		if (!migration_name(ent->d_name, &version))
 			continue;
 		if (strlen(ent->d_name) > MIGRATION_NAME_MAX) {
-			fprintf(stderr, "markets-admin: %s/%s: the name is longer than %d characters\n",
-			    m->dir, ent->d_name, MIGRATION_NAME_MAX);
+			fprintf(stderr,
+				"markets-admin: %s/%s: the name is longer than "
+				"%d characters\n",
+				m->dir, ent->d_name, MIGRATION_NAME_MAX);
 			(void)closedir(dir);
 			return MK_EINVAL;
 		}
 		if (m->nfiles == cap) {
 			cap = cap == 0 ? 16 : cap * 2;
-			if ((grown = realloc(m->files, cap * sizeof(*grown))) == NULL) {
-				fprintf(stderr, "markets-admin: out of memory\n");
+			if ((grown = realloc(m->files, cap * sizeof(*grown))) ==
+			    NULL) {
+				fprintf(stderr,
+					"markets-admin: out of memory\n");
 				(void)closedir(dir);
 				return MK_ENOMEM;
 			}
 			m->files = grown;
 		}
 		m->files[m->nfiles].version = version;
-		memcpy(m->files[m->nfiles].name, ent->d_name, strlen(ent->d_name) + 1);
+		memcpy(m->files[m->nfiles].name, ent->d_name,
+		       strlen(ent->d_name) + 1);
 		m->nfiles++;
 	}
 	if (closedir(dir) != 0) {
-		fprintf(stderr, "markets-admin: cannot close %s: %s\n", m->dir, strerror(errno));
+		fprintf(stderr, "markets-admin: cannot close %s: %s\n", m->dir,
+			strerror(errno));
 		return MK_EINTERNAL;
 	}
 	if (m->nfiles > 1)
-		qsort(m->files, m->nfiles, sizeof(*m->files), compare_migrations);
+		qsort(m->files, m->nfiles, sizeof(*m->files),
+		      compare_migrations);
 	for (i = 1; i < m->nfiles; i++) {
 		if (m->files[i].version == m->files[i - 1].version) {
-			fprintf(stderr, "markets-admin: %s/%s and %s/%s have the same number %03u;"
-			    " renumber one of them\n", m->dir, m->files[i - 1].name,
-			    m->dir, m->files[i].name, m->files[i].version);
+			fprintf(stderr,
+				"markets-admin: %s/%s and %s/%s have the same "
+				"number %03u;"
+				" renumber one of them\n",
+				m->dir, m->files[i - 1].name, m->dir,
+				m->files[i].name, m->files[i].version);
 			return MK_ECONFLICT;
 		}
 	}
@@ -165,7 +179,8 @@ migrate_connect(struct migrate *m)
 	char err[512];
 
 	if (!mk_db_configured(c)) {
-		fprintf(stderr, "markets-admin: no database configured: set db_socket or db_host\n");
+		fprintf(stderr, "markets-admin: no database configured: set "
+				"db_socket or db_host\n");
 		return MK_EINVAL;
 	}
 	if (c->db_name[0] == '\0') {
@@ -177,8 +192,11 @@ migrate_connect(struct migrate *m)
 		return MK_ENOMEM;
 	}
 	if ((m->db = mk_db_session_new(c, err, sizeof(err))) == NULL) {
-		fprintf(stderr, "markets-admin: cannot connect to the database (%s as %s): %s\n",
-		    c->db_socket[0] != '\0' ? c->db_socket : c->db_host, c->db_user, err);
+		fprintf(stderr,
+			"markets-admin: cannot connect to the database (%s as "
+			"%s): %s\n",
+			c->db_socket[0] != '\0' ? c->db_socket : c->db_host,
+			c->db_user, err);
 		return MK_EUNAVAIL;
 	}
 	return MK_OK;
@@ -190,17 +208,21 @@ migrate_connect(struct migrate *m)
  */
 static enum mk_err
 query_is_one(struct migrate *m, const char *sql,
-    const struct mk_db_value *params, size_t nparams, bool *one)
+	     const struct mk_db_value *params, size_t nparams, bool *one)
 {
 	struct mk_db_rows rows;
 	const char *value;
 
 	*one = false;
-	if (mk_db_select(m->db, m->arena, sql, params, nparams, &rows) != MK_OK) {
-		fprintf(stderr, "markets-admin: %s: %s\n", sql, mk_db_error(m->db, NULL));
+	if (mk_db_select(m->db, m->arena, sql, params, nparams, &rows) !=
+	    MK_OK) {
+		fprintf(stderr, "markets-admin: %s: %s\n", sql,
+			mk_db_error(m->db, NULL));
 		return MK_EUNAVAIL;
 	}
-	value = rows.nrows == 1 && rows.ncols == 1 ? mk_db_cell_text(&rows, 0, 0) : NULL;
+	value = rows.nrows == 1 && rows.ncols == 1
+		    ? mk_db_cell_text(&rows, 0, 0)
+		    : NULL;
 	*one = value != NULL && strcmp(value, "1") == 0;
 	return MK_OK;
 }
@@ -215,17 +237,21 @@ static enum mk_err
 migrate_lock(struct migrate *m)
 {
 	struct mk_db_value params[] = {
-		mk_db_text(MIGRATE_LOCK, strlen(MIGRATE_LOCK)),
-		mk_db_int(MIGRATE_LOCK_WAIT_S),
+	    mk_db_text(MIGRATE_LOCK, strlen(MIGRATE_LOCK)),
+	    mk_db_int(MIGRATE_LOCK_WAIT_S),
 	};
 	enum mk_err err;
 	bool got;
 
-	if ((err = query_is_one(m, "SELECT GET_LOCK(?, ?)", params, 2, &got)) != MK_OK)
+	if ((err = query_is_one(m, "SELECT GET_LOCK(?, ?)", params, 2, &got)) !=
+	    MK_OK)
 		return err;
 	if (!got) {
-		fprintf(stderr, "markets-admin: another migrate has held the lock '%s' for %d s;"
-		    " try again when it is done\n", MIGRATE_LOCK, MIGRATE_LOCK_WAIT_S);
+		fprintf(stderr,
+			"markets-admin: another migrate has held the lock '%s' "
+			"for %d s;"
+			" try again when it is done\n",
+			MIGRATE_LOCK, MIGRATE_LOCK_WAIT_S);
 		return MK_EUNAVAIL;
 	}
 	m->locked = true;
@@ -243,17 +269,23 @@ read_applied(struct migrate *m, bool missing_ok)
 	bool exists;
 
 	if (missing_ok) {
-		if (query_is_one(m, "SELECT COUNT(*) FROM information_schema.TABLES"
-		    " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'schema_version'",
-		    NULL, 0, &exists) != MK_OK)
+		if (query_is_one(
+			m,
+			"SELECT COUNT(*) FROM information_schema.TABLES"
+			" WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = "
+			"'schema_version'",
+			NULL, 0, &exists) != MK_OK)
 			return MK_EUNAVAIL;
 		if (!exists)
 			return MK_OK;
 	}
-	if (mk_db_select(m->db, m->arena, "SELECT version, name, applied_at"
-	    " FROM schema_version ORDER BY version", NULL, 0, &rows) != MK_OK) {
-		fprintf(stderr, "markets-admin: cannot read schema_version: %s\n",
-		    mk_db_error(m->db, NULL));
+	if (mk_db_select(m->db, m->arena,
+			 "SELECT version, name, applied_at"
+			 " FROM schema_version ORDER BY version",
+			 NULL, 0, &rows) != MK_OK) {
+		fprintf(stderr,
+			"markets-admin: cannot read schema_version: %s\n",
+			mk_db_error(m->db, NULL));
 		return MK_EUNAVAIL;
 	}
 	m->rows = mk_arena_calloc(m->arena, rows.nrows + 1, sizeof(*m->rows));
@@ -268,8 +300,10 @@ read_applied(struct migrate *m, bool missing_ok)
 		r->version = (unsigned long)mk_db_cell_int(&rows, m->nrows, 0);
 		r->name = mk_db_cell_text(&rows, m->nrows, 1);
 		r->applied_at = applied_at != NULL ? applied_at : "?";
-		if (mk_db_cell_text(&rows, m->nrows, 0) == NULL || r->name == NULL) {
-			fprintf(stderr, "markets-admin: schema_version holds a NULL\n");
+		if (mk_db_cell_text(&rows, m->nrows, 0) == NULL ||
+		    r->name == NULL) {
+			fprintf(stderr,
+				"markets-admin: schema_version holds a NULL\n");
 			return MK_EINTERNAL;
 		}
 	}
@@ -302,17 +336,20 @@ read_migration(const char *path, char **text, size_t *len)
 	int fd;
 
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-		fprintf(stderr, "markets-admin: cannot open %s: %s\n", path, strerror(errno));
+		fprintf(stderr, "markets-admin: cannot open %s: %s\n", path,
+			strerror(errno));
 		return MK_EINVAL;
 	}
 	if (fstat(fd, &st) != 0) {
-		fprintf(stderr, "markets-admin: cannot stat %s: %s\n", path, strerror(errno));
+		fprintf(stderr, "markets-admin: cannot stat %s: %s\n", path,
+			strerror(errno));
 		(void)close(fd);
 		return MK_EINVAL;
 	}
 	if (!S_ISREG(st.st_mode) || st.st_size > MIGRATION_MAX_BYTES) {
-		fprintf(stderr, "markets-admin: %s: %s\n", path, !S_ISREG(st.st_mode) ?
-		    "not a regular file" : "larger than 1 MiB");
+		fprintf(stderr, "markets-admin: %s: %s\n", path,
+			!S_ISREG(st.st_mode) ? "not a regular file"
+					     : "larger than 1 MiB");
 		(void)close(fd);
 		return MK_EINVAL;
 	}
@@ -327,7 +364,8 @@ read_migration(const char *path, char **text, size_t *len)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			fprintf(stderr, "markets-admin: cannot read %s: %s\n", path, strerror(errno));
+			fprintf(stderr, "markets-admin: cannot read %s: %s\n",
+				path, strerror(errno));
 			(void)close(fd);
 			free(buf);
 			return MK_EINVAL;
@@ -337,8 +375,9 @@ read_migration(const char *path, char **text, size_t *len)
 		total += (size_t)n;
 	}
 	if (close(fd) != 0 || total > MIGRATION_MAX_BYTES) {
-		fprintf(stderr, "markets-admin: %s: %s\n", path, total > MIGRATION_MAX_BYTES ?
-		    "larger than 1 MiB" : strerror(errno));
+		fprintf(stderr, "markets-admin: %s: %s\n", path,
+			total > MIGRATION_MAX_BYTES ? "larger than 1 MiB"
+						    : strerror(errno));
 		free(buf);
 		return MK_EINVAL;
 	}
@@ -353,14 +392,17 @@ static enum mk_err
 record_migration(struct migrate *m, const struct migration *mig)
 {
 	struct mk_db_value params[] = {
-		mk_db_int(mig->version),
-		mk_db_text(mig->name, strlen(mig->name)),
+	    mk_db_int(mig->version),
+	    mk_db_text(mig->name, strlen(mig->name)),
 	};
 
-	if (mk_db_execute(m->db, "INSERT INTO schema_version (version, name) VALUES (?, ?)",
-	    params, 2, NULL, NULL) != MK_OK) {
-		fprintf(stderr, "markets-admin: %s applied but not recorded: %s\n", mig->name,
-		    mk_db_error(m->db, NULL));
+	if (mk_db_execute(
+		m->db,
+		"INSERT INTO schema_version (version, name) VALUES (?, ?)",
+		params, 2, NULL, NULL) != MK_OK) {
+		fprintf(stderr,
+			"markets-admin: %s applied but not recorded: %s\n",
+			mig->name, mk_db_error(m->db, NULL));
 		return MK_EUNAVAIL;
 	}
 	return MK_OK;
@@ -379,7 +421,8 @@ apply_migration(struct migrate *m, const struct migration *mig)
 
 	n = snprintf(path, sizeof(path), "%s/%s", m->dir, mig->name);
 	if (n < 0 || (size_t)n >= sizeof(path)) {
-		fprintf(stderr, "markets-admin: %s/%s: path too long\n", m->dir, mig->name);
+		fprintf(stderr, "markets-admin: %s/%s: path too long\n", m->dir,
+			mig->name);
 		return MK_EINVAL;
 	}
 	if ((err = read_migration(path, &text, &len)) != MK_OK)
@@ -387,17 +430,20 @@ apply_migration(struct migrate *m, const struct migration *mig)
 	err = mk_db_script(m->db, text, len, &failed_at);
 	free(text);
 	if (err != MK_OK && failed_at == 0) {
-		/* It ran, and switched databases: ours could not be selected again. */
-		fprintf(stderr, "markets-admin: %s applied but not recorded: %s\n", mig->name,
-		    mk_db_error(m->db, NULL));
+		/* It ran and switched databases; ours could not come back. */
+		fprintf(stderr,
+			"markets-admin: %s applied but not recorded: %s\n",
+			mig->name, mk_db_error(m->db, NULL));
 		return err;
 	}
 	if (err != MK_OK) {
 		unsigned code;
 		const char *why = mk_db_error(m->db, &code);
 
-		fprintf(stderr, "markets-admin: migration %s failed at statement %u: %s (error %u)\n",
-		    mig->name, failed_at, why, code);
+		fprintf(stderr,
+			"markets-admin: migration %s failed at statement %u: "
+			"%s (error %u)\n",
+			mig->name, failed_at, why, code);
 		return err;
 	}
 	if ((err = record_migration(m, mig)) != MK_OK)
@@ -405,7 +451,8 @@ apply_migration(struct migrate *m, const struct migration *mig)
 	printf("applied %s\n", mig->name);
 	/* Progress shows as it happens, and survives a later failure. */
 	if (fflush(stdout) != 0) {
-		fprintf(stderr, "markets-admin: cannot write to stdout: %s\n", strerror(errno));
+		fprintf(stderr, "markets-admin: cannot write to stdout: %s\n",
+			strerror(errno));
 		return MK_EINTERNAL;
 	}
 	return MK_OK;
@@ -420,16 +467,19 @@ migrate_apply(struct migrate *m)
 
 	if ((err = migrate_lock(m)) != MK_OK)
 		return err;
-	if (mk_db_execute(m->db, "CREATE TABLE IF NOT EXISTS schema_version ("
-	    " version INT UNSIGNED NOT NULL PRIMARY KEY,"
-	    " name VARCHAR(200) NOT NULL,"
-	    " applied_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP) ENGINE=InnoDB",
-	    NULL, 0, NULL, NULL) != MK_OK) {
-		fprintf(stderr, "markets-admin: cannot create schema_version: %s\n",
-		    mk_db_error(m->db, NULL));
+	if (mk_db_execute(m->db,
+			  "CREATE TABLE IF NOT EXISTS schema_version ("
+			  " version INT UNSIGNED NOT NULL PRIMARY KEY,"
+			  " name VARCHAR(200) NOT NULL,"
+			  " applied_at TIMESTAMP NOT NULL DEFAULT "
+			  "CURRENT_TIMESTAMP) ENGINE=InnoDB",
+			  NULL, 0, NULL, NULL) != MK_OK) {
+		fprintf(stderr,
+			"markets-admin: cannot create schema_version: %s\n",
+			mk_db_error(m->db, NULL));
 		return MK_EUNAVAIL;
 	}
-	/* Read only now, under the lock: a run we waited for may have applied some. */
+	/* Read now, under the lock: a run we waited for may have applied. */
 	if ((err = read_applied(m, false)) != MK_OK)
 		return err;
 	for (i = 0; i < m->nfiles; i++) {
@@ -438,8 +488,11 @@ migrate_apply(struct migrate *m)
 			continue;
 		}
 		if ((err = apply_migration(m, &m->files[i])) != MK_OK) {
-			fprintf(stderr, "markets-admin: %zu applied before the failure; fix %s and run"
-			    " migrate again\n", applied, m->files[i].name);
+			fprintf(stderr,
+				"markets-admin: %zu applied before the "
+				"failure; fix %s and run"
+				" migrate again\n",
+				applied, m->files[i].name);
 			return err;
 		}
 		applied++;
@@ -448,7 +501,7 @@ migrate_apply(struct migrate *m)
 	return MK_OK;
 }
 
-/* migrate --status: every file as applied or pending, then rows without files. */
+/* migrate --status: each file applied or pending, then rows without one. */
 static enum mk_err
 migrate_status(struct migrate *m)
 {
@@ -466,10 +519,11 @@ migrate_status(struct migrate *m)
 		}
 		applied++;
 		if (strcmp(row->name, m->files[i].name) == 0)
-			printf("applied  %s  %s UTC\n", row->name, row->applied_at);
+			printf("applied  %s  %s UTC\n", row->name,
+			       row->applied_at);
 		else
-			printf("applied  %s  %s UTC  (recorded as %s)\n", m->files[i].name,
-			    row->applied_at, row->name);
+			printf("applied  %s  %s UTC  (recorded as %s)\n",
+			       m->files[i].name, row->applied_at, row->name);
 	}
 	for (i = 0; i < m->nrows; i++) {
 		const struct migration *f = NULL;
@@ -479,14 +533,15 @@ migrate_status(struct migrate *m)
 			if (m->files[j].version == m->rows[i].version)
 				f = &m->files[j];
 		if (f == NULL) {
-			printf("applied  %s  %s UTC  (no such file in %s)\n", m->rows[i].name,
-			    m->rows[i].applied_at, m->dir);
+			printf("applied  %s  %s UTC  (no such file in %s)\n",
+			       m->rows[i].name, m->rows[i].applied_at, m->dir);
 			orphans++;
 		}
 	}
 	if (orphans > 0)
-		printf("%zu applied, %zu pending, %zu recorded without a file\n", applied,
-		    pending, orphans);
+		printf(
+		    "%zu applied, %zu pending, %zu recorded without a file\n",
+		    applied, pending, orphans);
 	else
 		printf("%zu applied, %zu pending\n", applied, pending);
 	return MK_OK;
@@ -496,14 +551,19 @@ migrate_status(struct migrate *m)
 static void
 migrate_release(struct migrate *m)
 {
-	struct mk_db_value lock = mk_db_text(MIGRATE_LOCK, strlen(MIGRATE_LOCK));
+	struct mk_db_value lock =
+	    mk_db_text(MIGRATE_LOCK, strlen(MIGRATE_LOCK));
 	bool released;
 
 	/* Closing the session would release it too; say so when that is all. */
 	if (m->locked && (query_is_one(m, "SELECT RELEASE_LOCK(?)", &lock, 1,
-	    &released) != MK_OK || !released))
-		fprintf(stderr, "markets-admin: the lock '%s' is released when the connection"
-		    " closes\n", MIGRATE_LOCK);
+				       &released) != MK_OK ||
+			  !released))
+		fprintf(stderr,
+			"markets-admin: the lock '%s' is released when the "
+			"connection"
+			" closes\n",
+			MIGRATE_LOCK);
 	mk_db_free(m->db);
 	mk_arena_free(m->arena);
 	free(m->files);
@@ -511,14 +571,14 @@ migrate_release(struct migrate *m)
 
 int
 mk_migrate_command(const struct mk_config *config, int argc, char **argv,
-    void (*usage)(FILE *out))
+		   void (*usage)(FILE *out))
 {
 	static const struct option opts[] = {
-		{ "dir", required_argument, NULL, 'd' },
-		{ "status", no_argument, NULL, 's' },
-		{ NULL, 0, NULL, 0 },
+	    {"dir", required_argument, NULL, 'd'},
+	    {"status", no_argument, NULL, 's'},
+	    {NULL, 0, NULL, 0},
 	};
-	struct migrate m = { .config = config, .dir = "sql" };
+	struct migrate m = {.config = config, .dir = "sql"};
 	bool status_only = false;
 	enum mk_err err;
 	int opt;
@@ -526,15 +586,20 @@ mk_migrate_command(const struct mk_config *config, int argc, char **argv,
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (opt) {
-		case 'd': m.dir = optarg; break;
-		case 's': status_only = true; break;
+		case 'd':
+			m.dir = optarg;
+			break;
+		case 's':
+			status_only = true;
+			break;
 		default:
 			usage(stderr);
 			return 2;
 		}
 	}
 	if (optind < argc || m.dir[0] == '\0') {
-		fprintf(stderr, "markets-admin: migrate takes only --dir DIR and --status\n");
+		fprintf(stderr, "markets-admin: migrate takes only --dir DIR "
+				"and --status\n");
 		return 2;
 	}
 	/* The directory first: a bad one costs no connection. */
@@ -545,7 +610,8 @@ mk_migrate_command(const struct mk_config *config, int argc, char **argv,
 		err = status_only ? migrate_status(&m) : migrate_apply(&m);
 	migrate_release(&m);
 	if (fflush(stdout) != 0 && err == MK_OK) {
-		fprintf(stderr, "markets-admin: cannot write to stdout: %s\n", strerror(errno));
+		fprintf(stderr, "markets-admin: cannot write to stdout: %s\n",
+			strerror(errno));
 		err = MK_EINTERNAL;
 	}
 	return err == MK_OK ? 0 : 1;

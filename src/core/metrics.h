@@ -27,7 +27,7 @@ enum mk_counter {
 	MK_COUNTER_CACHE_INVALIDATIONS,
 	MK_COUNTER_CACHE_ERRORS,       /* reads or invalidations memcached did not answer */
 	MK_COUNTER_CACHE_LEASE_WAITS,  /* readers that waited for another's fill */
-	/* Which of the two a statement counts as is its db handle's (store/db.h). */
+	/* Which of the two: the statement's db handle says (store/db.h). */
 	MK_COUNTER_DB_QUERIES,            /* run while answering a request */
 	MK_COUNTER_DB_BACKGROUND_QUERIES, /* run by ticks and job runners */
 	MK_COUNTER_RATELIMIT_REJECTED,

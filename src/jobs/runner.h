@@ -34,19 +34,19 @@ struct mk_db;
 struct mk_job_handler {
 	const char *type;
 	const char *(*prepare)(void *ctx, struct mk_arena *arena,
-	    const char *payload, void **effect);
-	enum mk_err (*store)(void *ctx, struct mk_db *db, struct mk_arena *arena,
-	    void *effect);
+			       const char *payload, void **effect);
+	enum mk_err (*store)(void *ctx, struct mk_db *db,
+			     struct mk_arena *arena, void *effect);
 	void *ctx;
 };
 
 /* A job loop's parts; none is owned by the loop. */
 struct mk_job_runner {
-	const struct mk_config *config;  /* job_lease, job_backoff, job_poll */
+	const struct mk_config *config; /* job_lease, job_backoff, job_poll */
 	struct mk_db *db;
 	const struct mk_job_handler *handlers;
 	size_t nhandlers;
-	const char *about;  /* said in its start line: what the handlers use */
+	const char *about; /* said in its start line: what the handlers use */
 };
 
 /*
@@ -56,6 +56,6 @@ struct mk_job_runner {
  * status of a process that does nothing else.
  */
 int mk_job_runner_run(const struct mk_job_runner *runner,
-    bool (*carry_on)(void), bool drain);
+		      bool (*carry_on)(void), bool drain);
 
 #endif

@@ -16,16 +16,16 @@
 struct mk_config;
 
 enum mk_child_kind {
-	MK_CHILD_WORKER,  /* serves FastCGI connections (worker.h) */
-	MK_CHILD_RUNNER,  /* runs jobs (mk_child_run_jobs) */
+	MK_CHILD_WORKER, /* serves FastCGI connections (worker.h) */
+	MK_CHILD_RUNNER, /* runs jobs (mk_child_run_jobs) */
 	MK_CHILD__MAX
 };
 
 /* A child to fork: what it runs, and what it inherited to free. */
 struct mk_child {
-	unsigned slot;               /* its shard of the metrics (core/metrics.h) */
-	int (*run)(void *arg);       /* its body; returns its exit status */
-	void (*release)(void *arg);  /* frees the parent's memory it inherited */
+	unsigned slot;	       /* its shard of the metrics (core/metrics.h) */
+	int (*run)(void *arg); /* its body; returns its exit status */
+	void (*release)(void *arg); /* frees the parent's memory it inherited */
 	void *arg;
 };
 
@@ -46,7 +46,7 @@ pid_t mk_child_spawn(const struct mk_child *child);
  * runner's pause). Returns 0, or -1 (logged unless the master is gone).
  */
 int mk_child_setup(enum mk_child_kind kind, bool under_master,
-    sigset_t *wait_mask);
+		   sigset_t *wait_mask);
 
 /*
  * A job runner's body: sets itself up, then runs the application's jobs

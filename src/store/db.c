@@ -43,7 +43,8 @@ struct cached_stmt {
 };
 
 struct mk_db {
-	struct mk_db *link;     /* owns the connection: this handle, or the one a background handle shares */
+	/* Owns the connection: this handle, or the one it shares (background) */
+	struct mk_db *link;
 	bool background;        /* its statements count as background work */
 	bool session;           /* a migration session (mk_db_session_new) */
 	MYSQL *conn;            /* NULL while disconnected */
@@ -56,7 +57,7 @@ struct mk_db {
 	bool retryable;         /* the last failure can be cured by a retry */
 	uint64_t jitter;        /* xorshift state for back-off jitter */
 	bool connected;         /* a session connects once only */
-	unsigned error_code;    /* the last failure: the server's number (0: none) */
+	unsigned error_code;    /* the last failure's server number, or 0 */
 	char error[256];        /* and its reason, for mk_db_error() */
 };
 
@@ -153,7 +154,8 @@ outage(struct mk_db *db, const char *what, const char *cause)
 	remember(db, db->conn != NULL ? mysql_errno(db->conn) : 0, cause);
 	if (!db->down) {
 		if (!db->session)
-			mk_log(MK_LOG_ERROR, "database unavailable: %s: %s", what, cause);
+			mk_log(MK_LOG_ERROR, "database unavailable: %s: %s",
+			    what, cause);
 		db->down = true;
 		db->down_since_ms = mk_clock_mono_ms();
 	}
@@ -182,7 +184,7 @@ connect_db(struct mk_db *db)
 
 	/* What a session holds (a GET_LOCK) would not survive a new one. */
 	if (db->session && db->connected)
-		return outage(db, "connect", "the session's connection was lost");
+		return outage(db, "connect", "the session was lost");
 	if ((conn = mysql_init(NULL)) == NULL)
 		return outage(db, "connect", "out of memory");
 	db->conn = conn;
@@ -292,7 +294,8 @@ prepared(struct mk_db *db, const char *sql, unsigned *err)
 		*err = mysql_stmt_errno(stmt);
 		remember(db, *err, mysql_stmt_error(stmt));
 		if (!db->session)
-			mk_log(MK_LOG_ERROR, "database: cannot prepare a statement: %s", mysql_stmt_error(stmt));
+			mk_log(MK_LOG_ERROR, "database: cannot prepare a "
+			    "statement: %s", mysql_stmt_error(stmt));
 		(void)mysql_stmt_close(stmt);
 		return NULL;
 	}
@@ -473,11 +476,13 @@ run_statement(struct mk_db *db, struct mk_arena *arena, const char *sql,
 			return MK_EUNAVAIL;
 		}
 		if (!connection_lost(err)) {
-			const char *why = stmt != NULL ? mysql_stmt_error(stmt) : mysql_error(db->conn);
+			const char *why = stmt != NULL ?
+			    mysql_stmt_error(stmt) : mysql_error(db->conn);
 
 			remember(db, err, why);
 			if (!db->session)
-				mk_log(MK_LOG_ERROR, "database: statement failed: %u %s", err, why);
+				mk_log(MK_LOG_ERROR, "database: statement "
+				    "failed: %u %s", err, why);
 			return MK_EINTERNAL;
 		}
 		/* The connection dropped under us. */
@@ -602,7 +607,7 @@ mk_db_script(struct mk_db *db, const char *script, size_t len,
 	*failed_at = 1;
 	assert(db->session);
 	if (db->conn == NULL)
-		return outage(db, "script", "the session's connection was lost");
+		return outage(db, "script", "the session was lost");
 	if (mysql_real_query(db->conn, script, (unsigned long)len) != 0)
 		goto failed;
 	for (;;) {
