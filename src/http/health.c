@@ -102,7 +102,7 @@ mk_health_metrics(struct mk_app *app, struct mk_request *req,
 	 * as background work (a scrape must not move the requests' count).
 	 */
 	if (app->db != NULL) {
-		uint64_t counts[5];
+		uint64_t counts[MK_JOB_STATUS__MAX];
 		enum mk_err rc;
 
 		mk_metrics_set_background(true);
@@ -111,7 +111,7 @@ mk_health_metrics(struct mk_app *app, struct mk_request *req,
 		if (rc == MK_OK) {
 			mk_buf_puts(&resp->body, "# HELP markets_jobs Jobs in the queue, by status.\n"
 			    "# TYPE markets_jobs gauge\n");
-			for (size_t i = 0; i < 5; i++)
+			for (size_t i = 0; i < MK_JOB_STATUS__MAX; i++)
 				mk_buf_printf(&resp->body, "markets_jobs{status=\"%s\"} %llu\n",
 				    mk_job_statuses[i], (unsigned long long)counts[i]);
 		}
