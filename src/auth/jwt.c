@@ -1,9 +1,11 @@
 /*
- * JSON Web Tokens (auth layer); see jwt.h for the rules. Keys and the
- * OpenSSL objects that use them are made once per worker: an HMAC context
- * per secret (re-initialised per token, keeping its key), a parsed public
- * key per RS256/ES256 key, one digest context reset per token. Nothing is
- * keyed on the raw signature (ECDSA signatures are malleable).
+ * JSON Web Tokens (auth layer); see jwt.h for the rules. It calls core/
+ * and auth/ only. Keys and the OpenSSL objects that use them are made
+ * once per worker, by jwt_keys.c: an HMAC context per secret
+ * (re-initialised per token, keeping its key), a parsed public key per
+ * RS256/ES256 key; this file adds one digest context reset per token, and
+ * checks tokens. Nothing is keyed on the raw signature (ECDSA signatures
+ * are malleable).
  *
  * Verified tokens are remembered per worker (a small direct-mapped table
  * keyed by the whole token, compared in constant time): a client sends
@@ -17,28 +19,18 @@
  * through every check. Keys change only with a reload, which starts new
  * workers with empty tables.
  */
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <json-c/json.h>
-#include <limits.h>
 #include <openssl/bn.h>
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <stdarg.h>
 #include <stdbool.h>
-#include <stdio.h>
 #include <strings.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "auth/jwt.h"
-#include "auth/keyform.h"
+#include "auth/jwt_keys.h"
 #include "auth/roles.h"
 #include "core/arena.h"
 #include "core/base64url.h"
@@ -46,11 +38,8 @@
 #include "core/config.h"
 #include "core/hash.h"
 #include "core/json_parse.h"
-#include "http/request_id.h"
+#include "core/token.h"
 
-#define MAX_KEYS 64
-#define MAX_SECRET 4096
-#define MAX_PEM (64 * 1024)
 #define MAX_SAFE_INT ((int64_t)1 << 53) /* exp, nbf, iat are below this */
 #define TOKEN_CACHE_SLOTS 256
 #define TOKEN_CACHE_MAX_LEN 1024   /* longer tokens are verified every time */
@@ -76,22 +65,8 @@ struct verified_token {
 	char name[MAX_NAME + 1];
 };
 
-enum jwt_alg { ALG_HS256, ALG_RS256, ALG_ES256 };
-
-static const char *const alg_names[] = { "HS256", "RS256", "ES256" };
-
-struct jwt_key {
-	char *kid;                /* NULL: the key for tokens without a kid */
-	EVP_MAC_CTX *hmac;        /* HS256 */
-	EVP_PKEY *pkey;           /* RS256, ES256 */
-	size_t signature_len;     /* exact length a signature must have */
-};
-
 struct mk_jwt_verifier {
-	enum jwt_alg alg;
-	struct jwt_key keys[MAX_KEYS];
-	size_t nkeys;
-	EVP_MAC *mac;             /* HMAC, fetched once */
+	struct mk_jwt_keys keys;  /* the algorithm and its keys */
 	EVP_MD *sha256;           /* fetched once */
 	EVP_MD_CTX *md_ctx;       /* reset per token */
 	BIGNUM *p256_order;       /* n, for the ES256 range check */
@@ -102,194 +77,12 @@ struct mk_jwt_verifier {
 	struct verified_token *verified; /* TOKEN_CACHE_SLOTS of them */
 };
 
-static int
-add_hmac_key(struct mk_jwt_verifier *v, const char *kid, const void *secret,
-    size_t len, char *err, size_t errlen)
-{
-	OSSL_PARAM params[] = {
-		OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
-		OSSL_PARAM_construct_end(),
-	};
-	struct jwt_key *key = &v->keys[v->nkeys];
-	const char *form;
-
-	if (len < 32) {
-		mk_errf(err, errlen, "HS256 key %s is shorter than 32 bytes", kid ? kid : "jwt_secret");
-		return -1;
-	}
-	/*
-	 * A public key is public: used as an HMAC secret it would let anyone
-	 * mint tokens (the RS256→HS256 confusion, from our side). Whatever
-	 * form it comes in: PEM, DER, OpenSSH, JWK, base64 of those.
-	 */
-	if ((form = mk_keyform_public(secret, len)) != NULL) {
-		mk_errf(err, errlen, "HS256 key %s is %s, not a secret", kid ? kid : "jwt_secret", form);
-		return -1;
-	}
-	key->hmac = EVP_MAC_CTX_new(v->mac);
-	if (key->hmac == NULL || EVP_MAC_init(key->hmac, secret, len, params) != 1) {
-		EVP_MAC_CTX_free(key->hmac);
-		key->hmac = NULL;
-		mk_errf(err, errlen, "OpenSSL cannot set up HMAC-SHA256");
-		return -1;
-	}
-	key->signature_len = 32;
-	return 0;
-}
-
-/* Checks that pkey fits the algorithm and sets the signature length. */
-static int
-add_public_key(struct mk_jwt_verifier *v, const char *origin, EVP_PKEY *pkey,
-    char *err, size_t errlen)
-{
-	struct jwt_key *key = &v->keys[v->nkeys];
-	char group[64];
-	size_t group_len = 0;
-
-	if (v->alg == ALG_RS256) {
-		if (!EVP_PKEY_is_a(pkey, "RSA") || EVP_PKEY_get_bits(pkey) < 2048) {
-			mk_errf(err, errlen, "%s: RS256 needs an RSA public key of 2048 bits or more", origin);
-			return -1;
-		}
-		key->signature_len = (size_t)EVP_PKEY_get_size(pkey);
-	} else {
-		if (!EVP_PKEY_is_a(pkey, "EC") ||
-		    EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME,
-		    group, sizeof(group), &group_len) != 1 ||
-		    strcmp(group, "prime256v1") != 0) {
-			mk_errf(err, errlen, "%s: ES256 needs a P-256 (prime256v1) EC public key", origin);
-			return -1;
-		}
-		key->signature_len = 64; /* r || s, 32 bytes each (RFC 7518 3.4) */
-	}
-	key->pkey = pkey;
-	return 0;
-}
-
-static EVP_PKEY *
-read_pem(const char *path, char *err, size_t errlen)
-{
-	EVP_PKEY *pkey;
-	FILE *fp = fopen(path, "re");
-
-	if (fp == NULL) {
-		mk_errf(err, errlen, "%s: %s", path, strerror(errno));
-		return NULL;
-	}
-	pkey = PEM_read_PUBKEY(fp, NULL, NULL, NULL);
-	fclose(fp);
-	if (pkey == NULL)
-		mk_errf(err, errlen, "%s: not a PEM public key", path);
-	return pkey;
-}
-
-/* Reads a small regular file whole; returns its length or -1. */
-static ssize_t
-read_small_file(int dirfd, const char *name, char *buf, size_t size)
-{
-	struct stat st;
-	ssize_t n, got = 0;
-	int fd;
-
-	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return -1;
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size >= (off_t)size) {
-		close(fd);
-		return -1;
-	}
-	while ((size_t)got < (size_t)st.st_size) {
-		n = read(fd, buf + got, (size_t)st.st_size - (size_t)got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += n;
-	}
-	close(fd);
-	return got == st.st_size ? got : -1;
-}
-
-static int
-load_keys_dir(struct mk_jwt_verifier *v, const char *dir, char *err,
-    size_t errlen)
-{
-	static char content[MAX_PEM];
-	struct dirent *entry;
-	DIR *d = opendir(dir);
-	int rc = 0;
-
-	if (d == NULL) {
-		mk_errf(err, errlen, "jwt_keys_dir %s: %s", dir, strerror(errno));
-		return -1;
-	}
-	while (rc == 0 && (entry = readdir(d)) != NULL) {
-		const char *kid = entry->d_name;
-		ssize_t len;
-
-		if (kid[0] == '.')
-			continue;
-		if (!mk_request_id_valid(kid, strlen(kid))) {
-			/* The same alphabet as request ids: [A-Za-z0-9._-]{1,64}. */
-			mk_errf(err, errlen, "jwt_keys_dir: '%s' is not a key id ([A-Za-z0-9._-], 64 at most)", kid);
-			rc = -1;
-			break;
-		}
-		if (v->nkeys == MAX_KEYS) {
-			mk_errf(err, errlen, "jwt_keys_dir: more than %d keys", MAX_KEYS);
-			rc = -1;
-			break;
-		}
-		len = read_small_file(dirfd(d), kid, content, sizeof(content));
-		if (len < 0) {
-			mk_errf(err, errlen, "jwt_keys_dir: cannot read %s/%s (a regular file under 64 KiB)", dir, kid);
-			rc = -1;
-			break;
-		}
-		if (v->alg == ALG_HS256) {
-			while (len > 0 && (content[len - 1] == '\n' || content[len - 1] == '\r'))
-				len--;
-			rc = add_hmac_key(v, kid, content, (size_t)len, err, errlen);
-		} else {
-			BIO *bio = BIO_new_mem_buf(content, (int)len);
-			EVP_PKEY *pkey = bio != NULL ? PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL) : NULL;
-
-			BIO_free(bio);
-			if (pkey == NULL) {
-				mk_errf(err, errlen, "jwt_keys_dir: %s/%s is not a PEM public key", dir, kid);
-				rc = -1;
-			} else if ((rc = add_public_key(v, kid, pkey, err, errlen)) != 0) {
-				EVP_PKEY_free(pkey);
-			}
-		}
-		OPENSSL_cleanse(content, sizeof(content));
-		if (rc == 0) {
-			v->keys[v->nkeys].kid = strdup(kid);
-			if (v->keys[v->nkeys].kid == NULL) {
-				/* Counted first so that free releases this key too. */
-				v->nkeys++;
-				mk_errf(err, errlen, "out of memory");
-				rc = -1;
-				break;
-			}
-			v->nkeys++;
-		}
-	}
-	closedir(d);
-	return rc;
-}
-
 void
 mk_jwt_verifier_free(struct mk_jwt_verifier *v)
 {
 	if (v == NULL)
 		return;
-	for (size_t i = 0; i < v->nkeys; i++) {
-		free(v->keys[i].kid);
-		EVP_MAC_CTX_free(v->keys[i].hmac);
-		EVP_PKEY_free(v->keys[i].pkey);
-	}
-	EVP_MAC_free(v->mac);
+	mk_jwt_keys_clear(&v->keys);
 	EVP_MD_free(v->sha256);
 	EVP_MD_CTX_free(v->md_ctx);
 	BN_free(v->p256_order);
@@ -318,25 +111,15 @@ mk_jwt_verifier_new(const struct mk_config *config, char *err, size_t errlen)
 		mk_errf(err, errlen, "out of memory");
 		return NULL;
 	}
-	if (strcmp(config->jwt_alg, "HS256") == 0) {
-		v->alg = ALG_HS256;
-	} else if (strcmp(config->jwt_alg, "RS256") == 0) {
-		v->alg = ALG_RS256;
-	} else if (strcmp(config->jwt_alg, "ES256") == 0) {
-		v->alg = ALG_ES256;
-	} else {
-		mk_errf(err, errlen, "jwt_alg must be HS256, RS256 or ES256");
-		free(v);
-		return NULL;
-	}
+	if (mk_jwt_keys_load(&v->keys, config, err, errlen) != MK_OK)
+		goto fail;
 	v->leeway_s = config->jwt_leeway_ms / 1000;
 	v->max_lifetime_s = config->jwt_max_lifetime_ms / 1000;
 	v->issuer = dup_or_null(config->jwt_issuer);
 	v->audience = dup_or_null(config->jwt_audience);
-	v->mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
 	v->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
 	v->md_ctx = EVP_MD_CTX_new();
-	if (v->mac == NULL || v->sha256 == NULL || v->md_ctx == NULL ||
+	if (v->sha256 == NULL || v->md_ctx == NULL ||
 	    BN_hex2bn(&v->p256_order,
 	    "FFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551") == 0 ||
 	    (config->jwt_issuer[0] != '\0' && v->issuer == NULL) ||
@@ -344,35 +127,6 @@ mk_jwt_verifier_new(const struct mk_config *config, char *err, size_t errlen)
 		mk_errf(err, errlen, "OpenSSL or memory failure setting up JWT verification");
 		goto fail;
 	}
-	if (v->alg == ALG_HS256) {
-		if (config->jwt_public_key[0] != '\0') {
-			mk_errf(err, errlen, "jwt_public_key is for RS256/ES256, but jwt_alg is HS256");
-			goto fail;
-		}
-		if (config->jwt_secret[0] != '\0') {
-			if (add_hmac_key(v, NULL, config->jwt_secret, strlen(config->jwt_secret), err, errlen) != 0)
-				goto fail;
-			v->nkeys++;
-		}
-	} else {
-		if (config->jwt_secret[0] != '\0') {
-			mk_errf(err, errlen, "jwt_secret is for HS256, but jwt_alg is %s", alg_names[v->alg]);
-			goto fail;
-		}
-		if (config->jwt_public_key[0] != '\0') {
-			EVP_PKEY *pkey = read_pem(config->jwt_public_key, err, errlen);
-
-			if (pkey == NULL)
-				goto fail;
-			if (add_public_key(v, config->jwt_public_key, pkey, err, errlen) != 0) {
-				EVP_PKEY_free(pkey);
-				goto fail;
-			}
-			v->nkeys++;
-		}
-	}
-	if (config->jwt_keys_dir[0] != '\0' && load_keys_dir(v, config->jwt_keys_dir, err, errlen) != 0)
-		goto fail;
 	return v;
 fail:
 	mk_jwt_verifier_free(v);
@@ -382,7 +136,7 @@ fail:
 size_t
 mk_jwt_verifier_key_count(const struct mk_jwt_verifier *v)
 {
-	return v->nkeys;
+	return v->keys.nkeys;
 }
 
 /* Decodes one segment into the arena; NULL when not canonical base64url. */
@@ -397,20 +151,8 @@ decode_segment(struct mk_arena *arena, const char *seg, size_t len,
 	return out;
 }
 
-static const struct jwt_key *
-find_key(const struct mk_jwt_verifier *v, const char *kid)
-{
-	for (size_t i = 0; i < v->nkeys; i++) {
-		const char *k = v->keys[i].kid;
-
-		if ((kid == NULL && k == NULL) || (kid != NULL && k != NULL && strcmp(kid, k) == 0))
-			return &v->keys[i];
-	}
-	return NULL;
-}
-
 static bool
-verify_hmac(const struct jwt_key *key, const char *signed_part, size_t len,
+verify_hmac(const struct mk_jwt_key *key, const char *signed_part, size_t len,
     const unsigned char *sig)
 {
 	unsigned char mac[EVP_MAX_MD_SIZE];
@@ -452,13 +194,13 @@ out:
 }
 
 static bool
-verify_pkey(struct mk_jwt_verifier *v, const struct jwt_key *key,
+verify_pkey(struct mk_jwt_verifier *v, const struct mk_jwt_key *key,
     const char *signed_part, size_t len, const unsigned char *sig, size_t sig_len)
 {
 	unsigned char *der = NULL;
 	int der_len = 0, ok;
 
-	if (v->alg == ALG_ES256) {
+	if (v->keys.alg == MK_JWT_ES256) {
 		der = es256_der(v, sig, &der_len);
 		if (der == NULL)
 			return false;
@@ -572,7 +314,8 @@ check_header(const struct mk_jwt_verifier *v, struct json_object *header,
 		return "header is not a JSON object";
 	if (!json_object_object_get_ex(header, "alg", &value) ||
 	    !json_object_is_type(value, json_type_string) ||
-	    strcmp(json_object_get_string(value), alg_names[v->alg]) != 0)
+	    strcmp(json_object_get_string(value),
+	    mk_jwt_alg_names[v->keys.alg]) != 0)
 		return "alg is not the configured algorithm";
 	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
 		if (json_object_object_get_ex(header, refused[i], NULL))
@@ -586,7 +329,7 @@ check_header(const struct mk_jwt_verifier *v, struct json_object *header,
 	*kid = NULL;
 	if (json_object_object_get_ex(header, "kid", &value)) {
 		if (!json_object_is_type(value, json_type_string) ||
-		    !mk_request_id_valid(json_object_get_string(value),
+		    !mk_token_valid(json_object_get_string(value),
 		    (size_t)json_object_get_string_len(value)))
 			return "kid is not a key id";
 		*kid = json_object_get_string(value);
@@ -719,7 +462,7 @@ mk_jwt_verify(struct mk_jwt_verifier *v, struct mk_arena *arena,
 {
 	const char *dot1, *dot2, *kid = NULL;
 	struct json_object *header, *payload;
-	const struct jwt_key *key;
+	const struct mk_jwt_key *key;
 	struct token_times times = { .exp = 0, .nbf = -1, .iat = -1 };
 	struct verified_token *seen;
 	unsigned char *raw, *sig;
@@ -752,7 +495,7 @@ mk_jwt_verify(struct mk_jwt_verifier *v, struct mk_arena *arena,
 		return *why = "header is not strict JSON", MK_EAUTH;
 	if ((*why = check_header(v, header, &kid)) != NULL)
 		return MK_EAUTH;
-	key = find_key(v, kid);
+	key = mk_jwt_keys_find(&v->keys, kid);
 	if (key == NULL)
 		return *why = kid != NULL ? "kid names no key" : "no key for tokens without kid", MK_EAUTH;
 
@@ -761,7 +504,7 @@ mk_jwt_verify(struct mk_jwt_verifier *v, struct mk_arena *arena,
 		return *why = "signature is not canonical base64url", MK_EAUTH;
 	if (sig_len != key->signature_len)
 		return *why = "signature has the wrong length", MK_EAUTH;
-	if (v->alg == ALG_HS256)
+	if (v->keys.alg == MK_JWT_HS256)
 		ok = verify_hmac(key, token, signed_len, sig);
 	else
 		ok = verify_pkey(v, key, token, signed_len, sig, sig_len);

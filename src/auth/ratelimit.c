@@ -19,7 +19,6 @@
 #include "core/config.h"
 #include "core/hash.h"
 #include "core/metrics.h"
-#include "http/request.h"
 #include "store/cache.h"
 
 #define LOCAL_SLOTS 4096 /* per-worker fallback table; collisions evict */
@@ -227,10 +226,10 @@ pop_last(const char *list, size_t *len, char *out, size_t size)
 
 void
 mk_ratelimit_client_address(const struct mk_rate_limiter *limiter,
-    const struct mk_request *req, char *out, size_t size)
+    const char *remote, const char *const *forwarded, size_t nforwarded,
+    char *out, size_t size)
 {
-	const char *remote = mk_request_param(req, "REMOTE_ADDR");
-	const char *forwarded;
+	const char *line;
 	unsigned char scratch[16];
 	char entry[64];
 	size_t len;
@@ -240,16 +239,14 @@ mk_ratelimit_client_address(const struct mk_rate_limiter *limiter,
 		return;
 	/*
 	 * Walk from the right: each hop appended the address it saw. The
-	 * header may come as several lines (several parameters): the last
+	 * header may come as several lines (a proxy may add its own): the last
 	 * line is the nearest hop's, so lines are walked last to first too.
 	 */
-	for (size_t i = req->nparams; i-- > 0;) {
-		if (strcmp(req->params[i].name, "HTTP_X_FORWARDED_FOR") != 0)
-			continue;
-		forwarded = req->params[i].value;
-		len = req->params[i].value_len;
+	for (size_t i = nforwarded; i-- > 0;) {
+		line = forwarded[i];
+		len = strlen(line);
 		while (len > 0) {
-			if (!pop_last(forwarded, &len, entry, sizeof(entry)) ||
+			if (!pop_last(line, &len, entry, sizeof(entry)) ||
 			    (inet_pton(AF_INET, entry, scratch) != 1 &&
 			    inet_pton(AF_INET6, entry, scratch) != 1))
 				return; /* garbage from the client side: keep the last good hop */

@@ -12,7 +12,9 @@
  * again, so an outage neither stops the service nor lifts the limit for
  * long. Without memcached configured, it counts per worker from the start.
  *
- * A limiter is worker-lifetime; it does not own the cache it is given.
+ * It calls core/ and store/cache; the http layer hands it the client's
+ * address as text. A limiter is worker-lifetime; it does not own the
+ * cache it is given.
  */
 #ifndef MK_RATELIMIT_H
 #define MK_RATELIMIT_H
@@ -25,7 +27,6 @@
 
 struct mk_cache;
 struct mk_config;
-struct mk_request;
 struct mk_rate_limiter;
 
 struct mk_rate_decision {
@@ -93,12 +94,15 @@ void mk_ratelimit_end(struct mk_rate_limiter *limiter,
 struct mk_cache_incr *mk_ratelimit_in_flight(struct mk_rate_pending *pending);
 
 /*
- * Writes the address the request comes from into out (size >= 64):
- * REMOTE_ADDR, or X-Forwarded-For's rightmost untrusted entry when
- * REMOTE_ADDR is a trusted proxy.
+ * Writes the address a request comes from into out (size >= 64): remote,
+ * its REMOTE_ADDR ("unknown" when NULL), or — when remote is a trusted
+ * proxy — the rightmost entry of X-Forwarded-For that is not itself
+ * trusted. forwarded[0..nforwarded) are the X-Forwarded-For header lines
+ * in the order they came.
  */
 void mk_ratelimit_client_address(const struct mk_rate_limiter *limiter,
-    const struct mk_request *req, char *out, size_t size);
+    const char *remote, const char *const *forwarded, size_t nforwarded,
+    char *out, size_t size);
 
 /* Requests let through unchecked during memcached outages (for metrics). */
 uint64_t mk_ratelimit_failed_open(const struct mk_rate_limiter *limiter);

@@ -2,7 +2,9 @@
  * Configuration (core layer); see config.h. One table describes every key:
  * its type, where it lands in struct mk_config, its bounds and its default
  * as text, so defaults go through the same parser as files do and
- * conf/markets.conf can be checked against the table.
+ * conf/markets.conf can be checked against the table. One parser per type
+ * (conf_types) reads a value, checks its bounds and stores it; a string
+ * key may add a rule of its own (check). It calls core/ only.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -26,9 +28,10 @@ enum conf_type {
 	CONF_SIZE,     /* bytes, with optional k/m/g suffix */
 	CONF_DURATION, /* milliseconds: 250ms, 30s, 2m; bare numbers are seconds */
 	CONF_OCTAL,    /* file mode such as 0660 */
-	CONF_STRING,
+	CONF_STRING,   /* at most max bytes, then the key's check if any */
 	CONF_LOG_LEVEL,
 	CONF_RATE,     /* requests/seconds, e.g. 100/60 */
+	CONF__MAX
 };
 
 struct conf_key {
@@ -310,113 +313,186 @@ parse_digits(const char *s, long long *out)
 	return i;
 }
 
+/* A unit a number may end in ("" for none), and what it multiplies by. */
+struct conf_unit {
+	const char *suffix;
+	long long scale;
+};
+
 /*
- * Converts value per key->type and stores it. Returns NULL or a reason.
+ * Digits and a unit of units[] (which ends with a NULL suffix) into
+ * *number, scaled. Returns NULL, "out of range" past LLONG_MAX, or
+ * malformed (the caller's reason) for no digits or an unknown unit.
  */
+static const char *
+parse_scaled(const char *value, const struct conf_unit *units,
+    const char *malformed, long long *number)
+{
+	size_t used = parse_digits(value, number);
+
+	if (used == 0)
+		return malformed;
+	for (; units->suffix != NULL; units++) {
+		if (strcmp(value + used, units->suffix) != 0)
+			continue;
+		if (*number > LLONG_MAX / units->scale)
+			return "out of range";
+		*number *= units->scale;
+		return NULL;
+	}
+	return malformed;
+}
+
+/* Stores number, when it lies in the key's bounds, as an int. */
+static const char *
+store_int(const struct conf_key *key, long long number, void *field)
+{
+	if (number < key->min || number > key->max)
+		return "out of range";
+	*(int *)field = (int)number;
+	return NULL;
+}
+
+/*
+ * The parsers, one per type: each converts value, checks it against the
+ * key's bounds and stores it at field, its slot in struct mk_config.
+ * Each returns NULL, or a reason and leaves the slot as it was.
+ */
+static const char *
+parse_int(const struct conf_key *key, const char *value, void *field)
+{
+	long long number;
+	size_t used = parse_digits(value, &number);
+
+	if (used == 0 || value[used] != '\0')
+		return "not a non-negative integer";
+	return store_int(key, number, field);
+}
+
+static const char *
+parse_size(const struct conf_key *key, const char *value, void *field)
+{
+	static const struct conf_unit units[] = {
+		{ "", 1 }, { "k", 1024 }, { "K", 1024 },
+		{ "m", 1024 * 1024 }, { "M", 1024 * 1024 },
+		{ "g", 1024 * 1024 * 1024 }, { "G", 1024 * 1024 * 1024 },
+		{ NULL, 0 },
+	};
+	long long number;
+	const char *why;
+
+	why = parse_scaled(value, units, "not a size (e.g. 512k, 1m)", &number);
+	if (why != NULL)
+		return why;
+	if (number < key->min || number > key->max)
+		return "out of range";
+	*(size_t *)field = (size_t)number;
+	return NULL;
+}
+
+static const char *
+parse_duration(const struct conf_key *key, const char *value, void *field)
+{
+	static const struct conf_unit units[] = {
+		{ "ms", 1 }, { "s", 1000 }, { "", 1000 }, { "m", 60000 },
+		{ NULL, 0 },
+	};
+	long long number;
+	const char *why;
+
+	why = parse_scaled(value, units,
+	    "not a duration (e.g. 250ms, 30s, 2m)", &number);
+	return why != NULL ? why : store_int(key, number, field);
+}
+
+static const char *
+parse_octal(const struct conf_key *key, const char *value, void *field)
+{
+	long long number;
+	char *end;
+
+	if (value[0] != '0' || strspn(value, "01234567") != strlen(value))
+		return "not an octal mode such as 0660";
+	errno = 0;
+	number = strtoll(value, &end, 8);
+	if (errno != 0)
+		return "out of range";
+	return store_int(key, number, field);
+}
+
+static const char *
+parse_string(const struct conf_key *key, const char *value, void *field)
+{
+	char **slot = field, *copy;
+	const char *why;
+
+	if (strlen(value) > (size_t)key->max)
+		return "too long";
+	if (key->check != NULL && (why = key->check(value)) != NULL)
+		return why;
+	copy = strdup(value);
+	if (copy == NULL)
+		return "out of memory";
+	free(*slot);
+	*slot = copy;
+	return NULL;
+}
+
+static const char *
+parse_log_level(const struct conf_key *key, const char *value, void *field)
+{
+	(void)key;
+	if (mk_log_level_parse(value, field) != 0)
+		return "must be one of debug, info, warn, error";
+	return NULL;
+}
+
+/* requests/seconds: the requests within [min, max], 1 to 86400 seconds. */
+static const char *
+parse_rate(const struct conf_key *key, const char *value, void *field)
+{
+	struct mk_rate *rate = field;
+	long long number, window;
+	const char *rest;
+	size_t used;
+
+	used = parse_digits(value, &number);
+	if (used == 0 || value[used] != '/')
+		return "not requests/seconds (e.g. 100/60)";
+	rest = value + used + 1;
+	used = parse_digits(rest, &window);
+	if (used == 0 || rest[used] != '\0')
+		return "not requests/seconds (e.g. 100/60)";
+	if (number < key->min || number > key->max || window < 1 ||
+	    window > 86400)
+		return "out of range (1-1000000000 requests per 1-86400 "
+		    "seconds)";
+	rate->limit = (int)number;
+	rate->window_s = (int)window;
+	return NULL;
+}
+
+static const struct conf_type_ops {
+	const char *(*parse)(const struct conf_key *key, const char *value,
+	    void *field);
+	bool owns_string; /* the slot is a char * the config frees */
+} conf_types[CONF__MAX] = {
+	[CONF_INT] = { parse_int, false },
+	[CONF_SIZE] = { parse_size, false },
+	[CONF_DURATION] = { parse_duration, false },
+	[CONF_OCTAL] = { parse_octal, false },
+	[CONF_STRING] = { parse_string, true },
+	[CONF_LOG_LEVEL] = { parse_log_level, false },
+	[CONF_RATE] = { parse_rate, false },
+};
+
+/* Converts value per key->type and stores it. Returns NULL or a reason. */
 static const char *
 apply_value(struct mk_config *config, const struct conf_key *key,
     const char *value)
 {
-	char *field = (char *)config + key->offset;
-	long long number = 0, scale = 1;
-	const char *rest;
-	size_t used;
-
-	switch (key->type) {
-	case CONF_INT:
-		used = parse_digits(value, &number);
-		if (used == 0 || value[used] != '\0')
-			return "not a non-negative integer";
-		break;
-	case CONF_SIZE:
-		used = parse_digits(value, &number);
-		if (used == 0)
-			return "not a size (e.g. 512k, 1m)";
-		rest = value + used;
-		if (strcmp(rest, "k") == 0 || strcmp(rest, "K") == 0)
-			scale = 1024;
-		else if (strcmp(rest, "m") == 0 || strcmp(rest, "M") == 0)
-			scale = 1024 * 1024;
-		else if (strcmp(rest, "g") == 0 || strcmp(rest, "G") == 0)
-			scale = 1024 * 1024 * 1024;
-		else if (*rest != '\0')
-			return "not a size (e.g. 512k, 1m)";
-		if (number > LLONG_MAX / scale)
-			return "out of range";
-		number *= scale;
-		break;
-	case CONF_DURATION:
-		used = parse_digits(value, &number);
-		if (used == 0)
-			return "not a duration (e.g. 250ms, 30s, 2m)";
-		rest = value + used;
-		if (strcmp(rest, "ms") == 0)
-			scale = 1;
-		else if (strcmp(rest, "s") == 0 || *rest == '\0')
-			scale = 1000;
-		else if (strcmp(rest, "m") == 0)
-			scale = 60000;
-		else
-			return "not a duration (e.g. 250ms, 30s, 2m)";
-		if (number > LLONG_MAX / scale)
-			return "out of range";
-		number *= scale;
-		break;
-	case CONF_OCTAL: {
-		char *end;
-
-		if (value[0] != '0' || strspn(value, "01234567") != strlen(value))
-			return "not an octal mode such as 0660";
-		errno = 0;
-		number = strtoll(value, &end, 8);
-		if (errno != 0)
-			return "out of range";
-		break;
-	}
-	case CONF_STRING: {
-		char **slot = (char **)(void *)field;
-		char *copy;
-
-		if (strlen(value) > (size_t)key->max)
-			return "too long";
-		if (key->check != NULL && (rest = key->check(value)) != NULL)
-			return rest;
-		copy = strdup(value);
-		if (copy == NULL)
-			return "out of memory";
-		free(*slot);
-		*slot = copy;
-		return NULL;
-	}
-	case CONF_LOG_LEVEL:
-		if (mk_log_level_parse(value, (enum mk_log_level *)(void *)field) != 0)
-			return "must be one of debug, info, warn, error";
-		return NULL;
-	case CONF_RATE: {
-		struct mk_rate *rate = (struct mk_rate *)(void *)field;
-		long long window;
-
-		used = parse_digits(value, &number);
-		if (used == 0 || value[used] != '/')
-			return "not requests/seconds (e.g. 100/60)";
-		rest = value + used + 1;
-		used = parse_digits(rest, &window);
-		if (used == 0 || rest[used] != '\0')
-			return "not requests/seconds (e.g. 100/60)";
-		if (number < key->min || number > key->max || window < 1 || window > 86400)
-			return "out of range (1-1000000000 requests per 1-86400 seconds)";
-		rate->limit = (int)number;
-		rate->window_s = (int)window;
-		return NULL;
-	}
-	}
-	if (number < key->min || number > key->max)
-		return "out of range";
-	if (key->type == CONF_SIZE)
-		*(size_t *)(void *)field = (size_t)number;
-	else
-		*(int *)(void *)field = (int)number;
-	return NULL;
+	return conf_types[key->type].parse(key, value,
+	    (char *)config + key->offset);
 }
 
 struct mk_config *
@@ -442,7 +518,7 @@ mk_config_free(struct mk_config *config)
 	if (config == NULL)
 		return;
 	for (size_t i = 0; i < CONF_NKEYS; i++) {
-		if (conf_keys[i].type == CONF_STRING)
+		if (conf_types[conf_keys[i].type].owns_string)
 			free(*(char **)(void *)((char *)config + conf_keys[i].offset));
 	}
 	free(config);

@@ -327,7 +327,21 @@ step_rate_limit(struct mk_http_service *service,
 	if (req->identity.user_id > 0) {
 		(void)snprintf(client, sizeof(client), "u:%lld", (long long)req->identity.user_id);
 	} else {
-		mk_ratelimit_client_address(service->limiter, req, address, sizeof(address));
+		const char **forwarded;
+		size_t nforwarded = 0;
+
+		forwarded = mk_arena_alloc(req->arena,
+		    (req->nparams + 1) * sizeof(*forwarded));
+		if (forwarded == NULL)
+			return MK_ENOMEM;
+		for (size_t i = 0; i < req->nparams; i++) {
+			if (strcmp(req->params[i].name,
+			    "HTTP_X_FORWARDED_FOR") == 0)
+				forwarded[nforwarded++] = req->params[i].value;
+		}
+		mk_ratelimit_client_address(service->limiter,
+		    mk_request_param(req, "REMOTE_ADDR"), forwarded,
+		    nforwarded, address, sizeof(address));
 		(void)snprintf(client, sizeof(client), "a:%s", address);
 	}
 	if (!req->method_not_allowed && (req->route_flags & MK_ROUTE_LIMIT_AFTER) &&

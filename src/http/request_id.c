@@ -4,21 +4,13 @@
 #include <errno.h>
 #include <sys/random.h>
 
+#include "core/token.h"
 #include "http/request_id.h"
 
 bool
 mk_request_id_valid(const char *s, size_t len)
 {
-	if (len == 0 || len > MK_REQUEST_ID_MAX)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		char c = s[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
-			return false;
-	}
-	return true;
+	return mk_token_valid(s, len);
 }
 
 int

@@ -1,9 +1,9 @@
 /*
  * Request ids (http layer). An incoming X-Request-Id is kept when it is a
- * sane token (1-64 chars of [A-Za-z0-9._-]); anything else is replaced by
- * a new id, never cleaned up. New ids are 32 hex digits: a random
- * per-worker prefix and a scrambled counter, so they are unique across
- * workers and hosts without a syscall per request.
+ * token (core/token.h: 1-64 chars of [A-Za-z0-9._-]); anything else is
+ * replaced by a new id, never cleaned up. New ids are 32 hex digits: a
+ * random per-worker prefix and a scrambled counter, so they are unique
+ * across workers and hosts without a syscall per request.
  */
 #ifndef MK_REQUEST_ID_H
 #define MK_REQUEST_ID_H
@@ -12,7 +12,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MK_REQUEST_ID_MAX 64
+#include "core/token.h"
+
+#define MK_REQUEST_ID_MAX MK_TOKEN_MAX
 #define MK_REQUEST_ID_GENERATED_LEN 32
 
 struct mk_request_id_gen {

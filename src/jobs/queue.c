@@ -17,7 +17,13 @@
 /* The longest back-off: an hour. */
 #define BACKOFF_MAX_MS 3600000LL
 
-const char *const mk_job_statuses[5] = { "queued", "running", "done", "failed", "dead" };
+const char *const mk_job_statuses[MK_JOB_STATUS__MAX] = {
+	[MK_JOB_QUEUED] = "queued",
+	[MK_JOB_RUNNING] = "running",
+	[MK_JOB_DONE] = "done",
+	[MK_JOB_FAILED] = "failed",
+	[MK_JOB_DEAD] = "dead",
+};
 
 /* Fills *job from row of a SELECT of JOB_COLUMNS. */
 static void
@@ -102,7 +108,7 @@ take(struct mk_db *db, struct claim_work *w, const struct mk_db_rows *rows, size
 	if (rc != MK_OK)
 		return rc;
 	read_job(rows, row, job);
-	job->status = "running";
+	job->status = mk_job_statuses[MK_JOB_RUNNING];
 	job->attempts++;
 	w->got++;
 	return MK_OK;
@@ -257,6 +263,8 @@ mk_jobs_fail(struct mk_db *db, const struct mk_job *job, const char *runner,
 	int64_t delay_ms = backoff_ms;
 	size_t error_len = strlen(error);
 	bool dead = job->attempts >= job->max_attempts;
+	const char *status = mk_job_statuses[dead ? MK_JOB_DEAD :
+	    MK_JOB_FAILED];
 
 	for (unsigned i = 1; i < job->attempts && delay_ms < BACKOFF_MAX_MS; i++)
 		delay_ms *= 2;
@@ -268,7 +276,7 @@ mk_jobs_fail(struct mk_db *db, const struct mk_job *job, const char *runner,
 		error_len = MK_JOB_ERROR_MAX;
 	{
 		struct mk_db_value params[] = {
-			mk_db_text(dead ? "dead" : "failed", dead ? 4 : 6),
+			mk_db_text(status, strlen(status)),
 			mk_db_int(delay_ms * 1000),
 			mk_db_text(error, error_len),
 			mk_db_int(dead ? 1 : 0),
@@ -309,19 +317,20 @@ mk_job_json(struct mk_buf *out, const struct mk_job *job)
 }
 
 enum mk_err
-mk_jobs_count(struct mk_db *db, struct mk_arena *arena, uint64_t counts[5])
+mk_jobs_count(struct mk_db *db, struct mk_arena *arena,
+    uint64_t counts[MK_JOB_STATUS__MAX])
 {
 	struct mk_db_rows rows;
 	enum mk_err rc;
 
-	memset(counts, 0, 5 * sizeof(counts[0]));
+	memset(counts, 0, MK_JOB_STATUS__MAX * sizeof(counts[0]));
 	rc = mk_db_select(db, arena, "SELECT status, COUNT(*) FROM jobs GROUP BY status", NULL, 0, &rows);
 	if (rc != MK_OK)
 		return rc;
 	for (size_t r = 0; r < rows.nrows; r++) {
 		const char *status = mk_db_cell_text(&rows, r, 0);
 
-		for (size_t s = 0; s < 5; s++) {
+		for (size_t s = 0; s < MK_JOB_STATUS__MAX; s++) {
 			if (status != NULL && strcmp(status, mk_job_statuses[s]) == 0)
 				counts[s] = (uint64_t)mk_db_cell_int(&rows, r, 1);
 		}

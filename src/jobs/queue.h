@@ -26,11 +26,27 @@ struct mk_arena;
 struct mk_buf;
 struct mk_db;
 
+/*
+ * A job's states, as the jobs.status column names them; also the order
+ * in which mk_jobs_count() counts them.
+ */
+enum mk_job_status {
+	MK_JOB_QUEUED,
+	MK_JOB_RUNNING,
+	MK_JOB_DONE,
+	MK_JOB_FAILED,
+	MK_JOB_DEAD,
+	MK_JOB_STATUS__MAX
+};
+
+/* The column's text of each state ("queued", …). */
+extern const char *const mk_job_statuses[MK_JOB_STATUS__MAX];
+
 struct mk_job {
 	int64_t id;
 	const char *type;
 	const char *payload;      /* JSON text */
-	const char *status;       /* queued | running | done | failed | dead */
+	const char *status;       /* the column's text: mk_job_statuses[] */
 	unsigned attempts;
 	unsigned max_attempts;
 	const char *run_at;       /* RFC 3339 UTC */
@@ -113,13 +129,8 @@ enum mk_err mk_jobs_fail(struct mk_db *db, const struct mk_job *job,
 /* Appends job as the contract's JSON object. */
 void mk_job_json(struct mk_buf *out, const struct mk_job *job);
 
-/*
- * Counts jobs by status into counts[5] (queued, running, done, failed,
- * dead), for /metrics.
- */
-enum mk_err mk_jobs_count(struct mk_db *db, struct mk_arena *arena, uint64_t counts[5]);
-
-/* The statuses, in the order mk_jobs_count uses. */
-extern const char *const mk_job_statuses[5];
+/* Counts jobs by status into counts[], indexed by state, for /metrics. */
+enum mk_err mk_jobs_count(struct mk_db *db, struct mk_arena *arena,
+    uint64_t counts[MK_JOB_STATUS__MAX]);
 
 #endif

@@ -50,13 +50,13 @@ mk_job_service_render_gauge(void *arg, struct mk_arena *arena,
     struct mk_buf *out)
 {
 	struct mk_job_service *jobs = arg;
-	uint64_t counts[5];
+	uint64_t counts[MK_JOB_STATUS__MAX];
 
 	if (mk_jobs_count(jobs->db, arena, counts) != MK_OK)
 		return;
 	mk_buf_puts(out, "# HELP markets_jobs Jobs in the queue, by status.\n"
 	    "# TYPE markets_jobs gauge\n");
-	for (size_t i = 0; i < 5; i++)
+	for (size_t i = 0; i < MK_JOB_STATUS__MAX; i++)
 		mk_buf_printf(out, "markets_jobs{status=\"%s\"} %llu\n",
 		    mk_job_statuses[i], (unsigned long long)counts[i]);
 }

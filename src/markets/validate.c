@@ -1,5 +1,11 @@
 /*
- * Validation of market write bodies (markets layer); see validate.h.
+ * Validation of market write bodies (markets layer); see validate.h. It
+ * calls core/ and markets/model only. Each kind of body is a table of
+ * the members it may hold, each with its validator (market_fields,
+ * position_fields), in the manner of kcgi's struct kvalid. A market's
+ * members are checked in the order the body gives them, so its details
+ * follow that order; a position's two members, both required, are
+ * checked after its walk, side then amount.
  */
 #include <json-c/json.h>
 #include <stdio.h>
@@ -150,55 +156,216 @@ copy_text(struct mk_arena *arena, struct json_object *value, size_t skip_front, 
 	return mk_arena_strndup(arena, json_object_get_string(value) + skip_front, len);
 }
 
+/* What the validators of one body share: where values go, and failures. */
+struct body_check {
+	struct mk_arena *arena;
+	enum mk_market_write kind;
+	struct mk_market_input *out;
+	struct detail_list *details;
+};
+
+/*
+ * A member a body may hold and its validator, in the manner of kcgi's
+ * struct kvalid: check(c, field, value) reads value (NULL for JSON null
+ * or, in a position, a missing member), stores its canonical form in
+ * c->out or adds a detail naming field. A market member that names a
+ * column (field >= 0) marks it present even when its value fails.
+ */
+struct field_check {
+	const char *name;
+	void (*check)(struct body_check *c, const char *field,
+	    struct json_object *value);
+	int field; /* enum mk_market_field, or -1 */
+};
+
+static const struct field_check *
+find_field(const struct field_check *fields, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(fields[i].name, name) == 0)
+			return &fields[i];
+	}
+	return NULL;
+}
+
+static void
+check_side(struct body_check *c, const char *field, struct json_object *value)
+{
+	const char *side = json_object_is_type(value, json_type_string) ?
+	    json_object_get_string(value) : "";
+
+	if (strcmp(side, "yes") != 0 && strcmp(side, "no") != 0)
+		detail(c->details, field, "must be \"yes\" or \"no\"");
+	else
+		c->out->side = strcmp(side, "yes") == 0 ? "yes" : "no";
+}
+
+static void
+check_amount(struct body_check *c, const char *field,
+    struct json_object *value)
+{
+	char canonical[MK_AMOUNT_TEXT_MAX];
+
+	if (!json_object_is_type(value, json_type_string) ||
+	    !mk_amount_parse(json_object_get_string(value), canonical))
+		detail(c->details, field, "must be a decimal string above 0 "
+		    "and at most 1000000000000, two decimals at most");
+	else
+		c->out->amount = mk_arena_strndup(c->arena, canonical,
+		    strlen(canonical));
+}
+
+/* Both members are required: they are checked after the walk, in order. */
+static const struct field_check position_fields[] = {
+	{ "side", check_side, -1 },
+	{ "amount", check_amount, -1 },
+};
+
+#define NPOSITION_FIELDS (sizeof(position_fields) / sizeof(position_fields[0]))
+
 /*
  * Checks a position object; prefix names its fields in details
  * ("initial_position." inside a market, "" for a buy body).
  */
 static void
-check_position(struct mk_arena *arena, struct json_object *pos, const char *prefix,
-    struct mk_market_input *out, struct detail_list *details)
+check_position(struct body_check *c, struct json_object *pos,
+    const char *prefix)
 {
-	struct json_object *side = NULL, *amount = NULL;
-	char canonical[MK_AMOUNT_TEXT_MAX], field[96];
+	struct json_object *values[NPOSITION_FIELDS] = { NULL };
+	const struct field_check *f;
+	char field[96];
 
 	if (!json_object_is_type(pos, json_type_object)) {
-		detail(details, prefix[0] != '\0' ? "initial_position" : "body",
-		    "must be an object with side and amount");
+		detail(c->details, prefix[0] != '\0' ? "initial_position" :
+		    "body", "must be an object with side and amount");
 		return;
 	}
 	json_object_object_foreach(pos, key, value) {
-		if (strcmp(key, "side") == 0) {
-			side = value;
-		} else if (strcmp(key, "amount") == 0) {
-			amount = value;
-		} else {
-			(void)snprintf(field, sizeof(field), "%s%.60s", prefix, key);
-			detail(details, field, "is not a field of a position");
+		f = find_field(position_fields, NPOSITION_FIELDS, key);
+		if (f != NULL) {
+			values[f - position_fields] = value;
+			continue;
 		}
+		(void)snprintf(field, sizeof(field), "%s%.60s", prefix, key);
+		detail(c->details, field, "is not a field of a position");
 	}
-	(void)snprintf(field, sizeof(field), "%sside", prefix);
-	if (side == NULL || !json_object_is_type(side, json_type_string) ||
-	    (strcmp(json_object_get_string(side), "yes") != 0 && strcmp(json_object_get_string(side), "no") != 0))
-		detail(details, field, "must be \"yes\" or \"no\"");
-	else
-		out->side = strcmp(json_object_get_string(side), "yes") == 0 ? "yes" : "no";
-	(void)snprintf(field, sizeof(field), "%samount", prefix);
-	if (amount == NULL || !json_object_is_type(amount, json_type_string) ||
-	    !mk_amount_parse(json_object_get_string(amount), canonical))
-		detail(details, field, "must be a decimal string above 0 and at most 1000000000000, two decimals at most");
-	else
-		out->amount = mk_arena_strndup(arena, canonical, strlen(canonical));
-	out->has_position = true;
+	for (size_t i = 0; i < NPOSITION_FIELDS; i++) {
+		f = &position_fields[i];
+		(void)snprintf(field, sizeof(field), "%s%s", prefix, f->name);
+		f->check(c, field, values[i]);
+	}
+	c->out->has_position = true;
 }
+
+static void
+check_read_only(struct body_check *c, const char *field,
+    struct json_object *value)
+{
+	(void)value;
+	detail(c->details, field, "is read-only");
+}
+
+static void
+check_name(struct body_check *c, const char *field, struct json_object *value)
+{
+	const char *s;
+	size_t len, front = 0;
+
+	if (!json_object_is_type(value, json_type_string)) {
+		detail(c->details, field, "must be a string");
+		return;
+	}
+	s = json_object_get_string(value);
+	len = (size_t)json_object_get_string_len(value);
+	while (front < len && is_space(s[front]))
+		front++;
+	while (len > front && is_space(s[len - 1]))
+		len--;
+	if (len == front || characters(s + front, len - front) > 200)
+		detail(c->details, field,
+		    "must be 1 to 200 characters after trimming");
+	else
+		c->out->name = copy_text(c->arena, value, front, len - front);
+}
+
+static void
+check_description(struct body_check *c, const char *field,
+    struct json_object *value)
+{
+	size_t len = (size_t)json_object_get_string_len(value);
+
+	if (!json_object_is_type(value, json_type_string) ||
+	    characters(json_object_get_string(value), len) > 5000)
+		detail(c->details, field,
+		    "must be a string of at most 5000 characters");
+	else
+		c->out->description = copy_text(c->arena, value, 0, len);
+}
+
+static void
+check_status(struct body_check *c, const char *field,
+    struct json_object *value)
+{
+	const char *status = json_object_is_type(value, json_type_string) ?
+	    mk_market_status_parse(json_object_get_string(value)) : NULL;
+
+	if (status == NULL)
+		detail(c->details, field, "must be active, closed or resolved");
+	else
+		c->out->status = status;
+}
+
+static void
+check_end_date(struct body_check *c, const char *field,
+    struct json_object *value)
+{
+	char when[32];
+
+	if (value == NULL)
+		c->out->end_date = NULL;
+	else if (!json_object_is_type(value, json_type_string) ||
+	    !parse_utc_time(json_object_get_string(value), when))
+		detail(c->details, field, "must be an RFC 3339 UTC time "
+		    "(2027-01-31T12:00:00Z) or null");
+	else
+		c->out->end_date = mk_arena_strndup(c->arena, when,
+		    strlen(when));
+}
+
+static void
+check_initial_position(struct body_check *c, const char *field,
+    struct json_object *value)
+{
+	if (c->kind == MK_WRITE_CREATE)
+		check_position(c, value, "initial_position.");
+	else
+		detail(c->details, field, "only when creating a market "
+		    "(buy with POST …/positions)");
+}
+
+/* The members of a market body; any other is a failure of its own. */
+static const struct field_check market_fields[] = {
+	{ "id", check_read_only, -1 },
+	{ "volume", check_read_only, -1 },
+	{ "creator_id", check_read_only, -1 },
+	{ "created_at", check_read_only, -1 },
+	{ "updated_at", check_read_only, -1 },
+	{ "name", check_name, MK_MARKET_NAME },
+	{ "description", check_description, MK_MARKET_DESCRIPTION },
+	{ "status", check_status, MK_MARKET_STATUS },
+	{ "end_date", check_end_date, MK_MARKET_END_DATE },
+	{ "initial_position", check_initial_position, -1 },
+};
 
 enum mk_err
 mk_position_validate(struct mk_arena *arena, struct json_object *body,
     struct mk_market_input *out, struct mk_buf *details)
 {
 	struct detail_list list = { .json = details };
+	struct body_check c = { arena, MK_WRITE_CREATE, out, &list };
 
 	memset(out, 0, sizeof(*out));
-	check_position(arena, body, "", out, &list);
+	check_position(&c, body, "");
 	return close_details(&list);
 }
 
@@ -214,9 +381,11 @@ mk_market_validate(struct mk_arena *arena, struct json_object *body,
     enum mk_market_write kind, struct mk_market_input *out,
     struct mk_buf *details)
 {
-	static const char *const read_only[] = { "id", "volume", "creator_id", "created_at", "updated_at" };
 	struct detail_list list = { .json = details };
-	bool has_name = false;
+	struct body_check c = { arena, kind, out, &list };
+	const unsigned name = MK_MARKET_FIELD_BIT(MK_MARKET_NAME);
+	const struct field_check *f;
+	char field[80];
 
 	memset(out, 0, sizeof(*out));
 	out->description = "";
@@ -226,75 +395,18 @@ mk_market_validate(struct mk_arena *arena, struct json_object *body,
 		goto done;
 	}
 	json_object_object_foreach(body, key, value) {
-		bool known = false;
-
-		for (size_t i = 0; i < sizeof(read_only) / sizeof(read_only[0]); i++) {
-			if (strcmp(key, read_only[i]) == 0) {
-				detail(&list, key, "is read-only");
-				known = true;
-			}
-		}
-		if (known)
-			continue;
-		if (strcmp(key, "name") == 0) {
-			const char *s;
-			size_t len, front = 0;
-
-			has_name = true;
-			out->present |= MK_MARKET_FIELD_BIT(MK_MARKET_NAME);
-			if (!json_object_is_type(value, json_type_string)) {
-				detail(&list, "name", "must be a string");
-				continue;
-			}
-			s = json_object_get_string(value);
-			len = (size_t)json_object_get_string_len(value);
-			while (front < len && is_space(s[front]))
-				front++;
-			while (len > front && is_space(s[len - 1]))
-				len--;
-			if (len == front || characters(s + front, len - front) > 200)
-				detail(&list, "name", "must be 1 to 200 characters after trimming");
-			else
-				out->name = copy_text(arena, value, front, len - front);
-		} else if (strcmp(key, "description") == 0) {
-			out->present |= MK_MARKET_FIELD_BIT(MK_MARKET_DESCRIPTION);
-			if (!json_object_is_type(value, json_type_string) ||
-			    characters(json_object_get_string(value), (size_t)json_object_get_string_len(value)) > 5000)
-				detail(&list, "description", "must be a string of at most 5000 characters");
-			else
-				out->description = copy_text(arena, value, 0, (size_t)json_object_get_string_len(value));
-		} else if (strcmp(key, "status") == 0) {
-			const char *status = json_object_is_type(value, json_type_string) ?
-			    mk_market_status_parse(json_object_get_string(value)) : NULL;
-
-			out->present |= MK_MARKET_FIELD_BIT(MK_MARKET_STATUS);
-			if (status == NULL)
-				detail(&list, "status", "must be active, closed or resolved");
-			else
-				out->status = status;
-		} else if (strcmp(key, "end_date") == 0) {
-			char when[32];
-
-			out->present |= MK_MARKET_FIELD_BIT(MK_MARKET_END_DATE);
-			if (value == NULL)
-				out->end_date = NULL;
-			else if (!json_object_is_type(value, json_type_string) ||
-			    !parse_utc_time(json_object_get_string(value), when))
-				detail(&list, "end_date", "must be an RFC 3339 UTC time (2027-01-31T12:00:00Z) or null");
-			else
-				out->end_date = mk_arena_strndup(arena, when, strlen(when));
-		} else if (strcmp(key, "initial_position") == 0 && kind == MK_WRITE_CREATE) {
-			check_position(arena, value, "initial_position.", out, &list);
-		} else if (strcmp(key, "initial_position") == 0) {
-			detail(&list, key, "only when creating a market (buy with POST …/positions)");
-		} else {
-			char field[80];
-
+		f = find_field(market_fields,
+		    sizeof(market_fields) / sizeof(market_fields[0]), key);
+		if (f == NULL) {
 			(void)snprintf(field, sizeof(field), "%.64s", key);
 			detail(&list, field, "is not a field of a market");
+			continue;
 		}
+		if (f->field >= 0)
+			out->present |= MK_MARKET_FIELD_BIT(f->field);
+		f->check(&c, key, value);
 	}
-	if (!has_name && kind != MK_WRITE_PATCH)
+	if (!(out->present & name) && kind != MK_WRITE_PATCH)
 		detail(&list, "name", "is required");
 	if (kind == MK_WRITE_PATCH && out->present == 0 && list.count == 0)
 		detail(&list, "body", "names no field to change");

@@ -1,10 +1,11 @@
 /*
  * Embedders (search layer); see embedder.h. This file holds the built-in
- * hashing embedder, the answer parser and the normaliser the HTTP
- * embedder (embed_http.c) shares, and the choice by configuration. It
- * calls only core/ (the strict JSON parser, the UTF-8 decoder). A hash
- * embedder allocates once, when made: its feature table is scratch owned
- * by the embedder and freed by destroy, so an embedding costs no malloc.
+ * hashing embedder, and the answer parser and the normaliser the HTTP
+ * embedder (embed_http.c) shares; the choice by configuration is in
+ * embedder_config.c. It calls only core/ (the strict JSON parser, the
+ * UTF-8 decoder) and no other embedder. A hash embedder allocates once,
+ * when made: its feature table is scratch owned by the embedder and freed
+ * by destroy, so an embedding costs no malloc.
  *
  * hash-v1, exactly. Any change to a rule below changes the vectors, and
  * stored vectors are only compared with vectors of the same name: bump
@@ -62,7 +63,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/config.h"
 #include "core/json.h"
 #include "core/json_parse.h"
 #include "core/hash.h"
@@ -531,50 +531,4 @@ done:
 	if (rc != MK_OK)
 		memset(out, 0, dim * sizeof(*out));
 	return rc;
-}
-
-/*
- * Makes the embedder config names. Returns it (free with
- * mk_embedder_free()), or NULL with a reason in err. An empty
- * embedder_model is allowed: the request then carries no "model" member,
- * which a server holding one model accepts.
- */
-struct mk_embedder *
-mk_embedder_from_config(const struct mk_config *config, char *err,
-    size_t errlen)
-{
-	struct mk_embedder *embedder;
-	int dim = config->embedding_dim;
-	char *key = NULL;
-
-	if (dim < 8 || dim > MK_EMBED_MAX_DIM) {
-		mk_errf(err, errlen, "embedding_dim must be 8 to %d, not %d",
-		    MK_EMBED_MAX_DIM, dim);
-		return NULL;
-	}
-	if (config->embedder == NULL || strcmp(config->embedder, "hash") == 0) {
-		if ((embedder = mk_embedder_hash_new((unsigned)dim)) == NULL)
-			mk_errf(err, errlen, "out of memory");
-		return embedder;
-	}
-	if (strcmp(config->embedder, "http") != 0) {
-		mk_errf(err, errlen, "embedder must be hash or http, not '%.32s'",
-		    config->embedder);
-		return NULL;
-	}
-	if (config->embedder_url == NULL || config->embedder_url[0] == '\0') {
-		mk_errf(err, errlen, "embedder = http needs embedder_url");
-		return NULL;
-	}
-	if (config->embedder_api_key_file != NULL && config->embedder_api_key_file[0] != '\0' &&
-	    (key = mk_embedder_read_key(config->embedder_api_key_file, err, errlen)) == NULL)
-		return NULL;
-	embedder = mk_embedder_http_new(config->embedder_url,
-	    config->embedder_model != NULL ? config->embedder_model : "",
-	    (unsigned)dim, config->embedder_timeout_ms, key, err, errlen);
-	if (key != NULL) {
-		explicit_bzero(key, strlen(key));
-		free(key);
-	}
-	return embedder;
 }
