@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 
 #include "admin/migrate.h"
@@ -217,6 +218,9 @@ cmd_run_jobs(const struct mk_config *config, int argc, char **argv)
 	}
 	/* As the master's runners do (server/child.c), in the foreground. */
 	mk_log_set_role("runner");
+	if (prctl(PR_SET_NAME, "markets-runner", 0, 0, 0) != 0)
+		mk_log(MK_LOG_WARN, "cannot name the runner process: %s",
+		    strerror(errno));
 	if (mk_signals_install(false, NULL) != 0) {
 		mk_log(MK_LOG_ERROR, "cannot install signal handlers: %s",
 		    strerror(errno));

@@ -204,11 +204,12 @@ migrate_connect(struct migrate *m)
 
 /*
  * Runs sql, a SELECT of one value, with params, and reports whether that
- * value is 1: *one is true for 1, false for anything else or NULL.
+ * value is 1: *one is true for 1, false for anything else or NULL. A
+ * failure is reported as "what: the server's reason".
  */
 static enum mk_err
-query_is_one(struct migrate *m, const char *sql,
-	     const struct mk_db_value *params, size_t nparams, bool *one)
+query_is_one(struct migrate *m, const char *what, const char *sql,
+    const struct mk_db_value *params, size_t nparams, bool *one)
 {
 	struct mk_db_rows rows;
 	const char *value;
@@ -216,8 +217,8 @@ query_is_one(struct migrate *m, const char *sql,
 	*one = false;
 	if (mk_db_select(m->db, m->arena, sql, params, nparams, &rows) !=
 	    MK_OK) {
-		fprintf(stderr, "markets-admin: %s: %s\n", sql,
-			mk_db_error(m->db, NULL));
+		fprintf(stderr, "markets-admin: %s: %s\n", what,
+		    mk_db_error(m->db, NULL));
 		return MK_EUNAVAIL;
 	}
 	value = rows.nrows == 1 && rows.ncols == 1
@@ -243,8 +244,12 @@ migrate_lock(struct migrate *m)
 	enum mk_err err;
 	bool got;
 
-	if ((err = query_is_one(m, "SELECT GET_LOCK(?, ?)", params, 2, &got)) !=
-	    MK_OK)
+	char what[96];
+
+	(void)snprintf(what, sizeof(what), "SELECT GET_LOCK('%s', %d)",
+	    MIGRATE_LOCK, MIGRATE_LOCK_WAIT_S);
+	if ((err = query_is_one(m, what, "SELECT GET_LOCK(?, ?)", params, 2,
+	    &got)) != MK_OK)
 		return err;
 	if (!got) {
 		fprintf(stderr,
@@ -270,7 +275,7 @@ read_applied(struct migrate *m, bool missing_ok)
 
 	if (missing_ok) {
 		if (query_is_one(
-			m,
+			m, "cannot read schema_version",
 			"SELECT COUNT(*) FROM information_schema.TABLES"
 			" WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = "
 			"'schema_version'",
@@ -556,7 +561,9 @@ migrate_release(struct migrate *m)
 	bool released;
 
 	/* Closing the session would release it too; say so when that is all. */
-	if (m->locked && (query_is_one(m, "SELECT RELEASE_LOCK(?)", &lock, 1,
+	if (m->locked && (query_is_one(m,
+	    "SELECT RELEASE_LOCK('" MIGRATE_LOCK "')", "SELECT RELEASE_LOCK(?)",
+	    &lock, 1,
 				       &released) != MK_OK ||
 			  !released))
 		fprintf(stderr,

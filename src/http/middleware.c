@@ -327,14 +327,20 @@ step_rate_limit(struct mk_http_service *service,
 	if (req->identity.user_id > 0) {
 		(void)snprintf(client, sizeof(client), "u:%lld", (long long)req->identity.user_id);
 	} else {
-		const char **forwarded;
-		size_t nforwarded = 0;
+		/* X-Forwarded-For lines: a few, or as many as came. */
+		const char *lines[8], **forwarded = lines;
+		size_t nforwarded = 0, n = 0;
 
-		forwarded = mk_arena_alloc(req->arena,
-		    (req->nparams + 1) * sizeof(*forwarded));
-		if (forwarded == NULL)
-			return MK_ENOMEM;
-		for (size_t i = 0; i < req->nparams; i++) {
+		for (size_t i = 0; i < req->nparams; i++)
+			n += strcmp(req->params[i].name,
+			    "HTTP_X_FORWARDED_FOR") == 0;
+		if (n > sizeof(lines) / sizeof(lines[0])) {
+			forwarded = mk_arena_alloc(req->arena,
+			    n * sizeof(*forwarded));
+			if (forwarded == NULL)
+				return MK_ENOMEM;
+		}
+		for (size_t i = 0; i < req->nparams && nforwarded < n; i++) {
 			if (strcmp(req->params[i].name,
 			    "HTTP_X_FORWARDED_FOR") == 0)
 				forwarded[nforwarded++] = req->params[i].value;

@@ -235,11 +235,11 @@ mk_market_doc_with_score(struct mk_arena *arena,
 	char *json;
 
 	if (doc->json_len < 2 || doc->json[doc->json_len - 1] != '}')
-		return MK_EINVAL;
+		return MK_EINTERNAL;
 	len = snprintf(member, sizeof(member), "%s\"score\":%.6f}",
 	    doc->json_len > 2 ? "," : "", (double)score);
 	if (len < 0 || (size_t)len >= sizeof(member))
-		return MK_EINVAL;
+		return MK_EINTERNAL;
 	json = mk_arena_alloc(arena, doc->json_len - 1 + (size_t)len + 1);
 	if (json == NULL)
 		return MK_ENOMEM;

@@ -171,8 +171,9 @@ struct mk_arena;
 
 /*
  * doc with a "score" member appended (its cosine similarity, six
- * decimals), into *out in arena; doc is left as it is. MK_EINVAL when
- * doc is not a JSON object, MK_ENOMEM.
+ * decimals), into *out in arena; doc is left as it is. MK_EINTERNAL
+ * when doc is not a JSON object (documents are rendered by a repository:
+ * never so), MK_ENOMEM.
  */
 enum mk_err mk_market_doc_with_score(struct mk_arena *arena,
     const struct mk_market_doc *doc, float score, struct mk_market_doc *out);

@@ -9,10 +9,12 @@
  * wrappers below.
  *
  * The repository keeps market persistence: markets, their positions and
- * creators, and the Idempotency-Key records of the writes it runs. The
- * one thing of another module it writes is the outbox: a market write
- * queues its index job (jobs/queue.h) inside its own transaction, so the
- * job exists exactly when the write does.
+ * creators, and the Idempotency-Key records of the writes it runs. What
+ * it writes of other modules rides in a market's own transaction: the
+ * outbox, a market write queuing its index job (jobs/queue.h), so that
+ * the job exists exactly when the write does; and a delete's tombstone
+ * in the search vectors (search/vectors.h), so that the market leaves
+ * every index with it.
  *
  * Results live in the arena passed in; a repository is worker-lifetime.
  */

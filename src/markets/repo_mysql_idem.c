@@ -5,7 +5,7 @@
  * write's transaction, storing the response a replay sends (the one guard
  * against a second effect). It owns the rows of idempotency_keys and the
  * session locks named after them; it speaks SQL through store/db and
- * shares the repository's private parts through repo_mysql.h.
+ * shares the repository's private parts through repo_mysql_internal.h.
  */
 #include <stdio.h>
 #include <string.h>

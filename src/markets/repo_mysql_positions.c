@@ -4,7 +4,7 @@
  * transaction with its idempotency record) and reading one or a page of a
  * market's positions (the position and positions ops). It speaks SQL
  * through store/db and shares the repository's private parts through
- * repo_mysql.h; the Idempotency-Key side of a buy is repo_mysql_idem.c's.
+ * repo_mysql_internal.h; the Idempotency-Key side of a buy is repo_mysql_idem.c's.
  */
 #include <string.h>
 

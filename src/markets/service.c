@@ -189,8 +189,9 @@ mk_market_service_index(struct mk_market_service *svc, struct mk_arena *arena,
 		return MK_EUNAVAIL;
 	/*
 	 * creator_id never changes: checking before queuing is not racy. A
-	 * market deleted after the check is indexed as a tombstone, which
-	 * is what its delete queued anyway.
+	 * market deleted between the check and the queuing is a re-index
+	 * that came first: its job finds the market gone and leaves the
+	 * delete's tombstone as it is.
 	 */
 	rc = mk_market_repo_get(svc->repo, arena, id,
 	    MK_MARKET_FIELD_BIT(MK_MARKET_CREATOR_ID), &market);

@@ -20,8 +20,10 @@ struct mk_cache {
 	bool result_ready;
 	/*
 	 * The increment in flight on the connections (mk_cache_incr_send),
-	 * until its answer is read: the caller's, not ours. Kept because the
-	 * connections are in a state until then (see settle()).
+	 * until its answer is read: the caller's, not ours, and in a
+	 * request's memory (the rate limiter's decision), which is why every
+	 * end of a request finishes it first (mk_ratelimit_end). Kept because
+	 * the connections are in a state until then (see settle()).
 	 */
 	struct mk_cache_incr *in_flight;
 	bool down;

@@ -58,7 +58,7 @@ struct mk_db {
 	uint64_t jitter;        /* xorshift state for back-off jitter */
 	bool connected;         /* a session connects once only */
 	unsigned error_code;    /* the last failure's server number, or 0 */
-	char error[256];        /* and its reason, for mk_db_error() */
+	char error[MYSQL_ERRMSG_SIZE]; /* and its reason, for mk_db_error() */
 };
 
 bool
@@ -467,10 +467,15 @@ run_statement(struct mk_db *db, struct mk_arena *arena, const char *sql,
 			recovered(db);
 			return MK_OK;
 		}
-		if (err == CR_OUT_OF_MEMORY)
+		if (err == CR_OUT_OF_MEMORY) {
+			remember(db, err, "out of memory");
 			return MK_ENOMEM;
-		if (err == ER_DUP_ENTRY || err == ER_NO_REFERENCED_ROW_2 || err == ER_ROW_IS_REFERENCED_2)
+		}
+		if (err == ER_DUP_ENTRY || err == ER_NO_REFERENCED_ROW_2 || err == ER_ROW_IS_REFERENCED_2) {
+			remember(db, err, stmt != NULL ? mysql_stmt_error(stmt) :
+			    mysql_error(db->conn));
 			return MK_ECONFLICT;
+		}
 		if (lock_conflict(err) && db->in_txn) {
 			db->retryable = true;
 			return MK_EUNAVAIL;

@@ -9,7 +9,9 @@
  *
  * What a handle's statements count as in /metrics (core/metrics.h) is a
  * property of the handle, fixed when it is made: a request's, or
- * background work's (a worker's tick, a /metrics scrape, a job runner).
+ * background work's (a worker's tick and its search index's refreshes,
+ * the first of which may run inside a request; a /metrics scrape; a job
+ * runner).
  * A worker's requests and its background work share one connection
  * through two handles (mk_db_background) rather than one handle whose
  * flag is switched around calls: a switch forgotten on an error path
