@@ -20,10 +20,6 @@
 #include "server/master.h"
 #include "server/worker.h"
 
-#define MAX_CONFIG_FILES 16
-
-extern char **environ;
-
 static void
 usage(FILE *out)
 {
@@ -58,7 +54,7 @@ main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *config_paths[MAX_CONFIG_FILES];
+	const char *config_paths[MK_CONFIG_MAX_FILES];
 	struct mk_master_options options = { 0 };
 	char err[MK_CONFIG_ERR_MAX];
 	struct mk_config *config;
@@ -68,8 +64,10 @@ main(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "c:l:p:tVh", long_options, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
-			if (nconfig == MAX_CONFIG_FILES) {
-				fprintf(stderr, "markets: at most %d --config files\n", MAX_CONFIG_FILES);
+			if (nconfig == MK_CONFIG_MAX_FILES) {
+				fprintf(stderr,
+				    "markets: at most %d --config files\n",
+				    MK_CONFIG_MAX_FILES);
 				return 2;
 			}
 			config_paths[nconfig++] = optarg;
@@ -105,10 +103,9 @@ main(int argc, char **argv)
 		 */
 		config_paths[nconfig++] = getenv("MARKETS_CONFIG");
 	}
-	if (mk_config_load(config_paths, nconfig, environ, &config, err, sizeof(err)) != MK_OK ||
-	    mk_app_check_config(config, err, sizeof(err)) != 0) {
+	if (mk_config_load_environ(config_paths, nconfig, mk_app_check_config,
+	    &config, err, sizeof(err)) != MK_OK) {
 		fprintf(stderr, "markets: bad configuration: %s\n", err);
-		mk_config_free(config);
 		return 1;
 	}
 	if (test_only) {

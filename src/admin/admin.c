@@ -44,10 +44,6 @@
 #include "search/embedder.h"
 #include "store/db.h"
 
-#define MAX_CONFIG_FILES 16
-
-extern char **environ;
-
 static void
 usage(FILE *out)
 {
@@ -232,7 +228,7 @@ cmd_run_jobs(const struct mk_config *config, int argc, char **argv)
 int
 main(int argc, char **argv)
 {
-	const char *config_paths[MAX_CONFIG_FILES];
+	const char *config_paths[MK_CONFIG_MAX_FILES];
 	char err[MK_CONFIG_ERR_MAX];
 	struct mk_config *config;
 	size_t nconfig = 0;
@@ -240,7 +236,7 @@ main(int argc, char **argv)
 
 	/* Global options come before the command; getopt would mix them up. */
 	while (i < argc && strcmp(argv[i], "--config") == 0) {
-		if (i + 1 >= argc || nconfig == MAX_CONFIG_FILES) {
+		if (i + 1 >= argc || nconfig == MK_CONFIG_MAX_FILES) {
 			usage(stderr);
 			return 2;
 		}
@@ -251,7 +247,8 @@ main(int argc, char **argv)
 		usage(i >= argc ? stderr : stdout);
 		return i >= argc ? 2 : 0;
 	}
-	if (mk_config_load(config_paths, nconfig, environ, &config, err, sizeof(err)) != MK_OK) {
+	if (mk_config_load_environ(config_paths, nconfig, NULL, &config, err,
+	    sizeof(err)) != MK_OK) {
 		fprintf(stderr, "markets-admin: bad configuration: %s\n", err);
 		return 1;
 	}

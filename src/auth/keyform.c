@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "auth/keyform.h"
+#include "core/base64url.h"
 
 /* Longest input decoded from base64; key texts are far shorter. */
 #define MAX_DECODED (64 * 1024)
@@ -117,67 +118,28 @@ is_ssh_blob(const unsigned char *bytes, size_t len)
 	    starts_with(bytes + 4, n, "sk-");
 }
 
-static int
-base64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+' || c == '-')
-		return 62;
-	if (c == '/' || c == '_')
-		return 63;
-	return -1;
-}
-
 /*
  * Decodes base64 or base64url, lenient on purpose (line breaks, blanks,
  * padding or none): the question is whether a key hides in there, not
  * whether the text is canonical. Returns a malloc'd buffer (*out_len
- * bytes) the caller frees, or NULL when the text is not base64.
+ * bytes) the caller frees, or NULL when the text is not base64 or
+ * decodes to fewer than 12 bytes (16 digits): too short to hide a key.
  */
 static unsigned char *
 base64_decode_lenient(const unsigned char *text, size_t len, size_t *out_len)
 {
 	unsigned char *out;
-	uint32_t acc = 0;
-	size_t n = 0, bits = 0, digits = 0;
-	bool padding = false;
 
 	if (len > MAX_DECODED)
 		return NULL;
-	out = malloc(len / 4 * 3 + 3);
+	out = malloc(MK_BASE64URL_DECODED_MAX(len));
 	if (out == NULL)
 		return NULL;
-	for (size_t i = 0; i < len; i++) {
-		int v = base64_value(text[i]);
-
-		if (isspace(text[i]))
-			continue;
-		if (text[i] == '=') {
-			padding = true;
-			continue;
-		}
-		if (v < 0 || padding) {
-			free(out);
-			return NULL;
-		}
-		digits++;
-		acc = acc << 6 | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[n++] = (unsigned char)(acc >> bits);
-		}
-	}
-	if (digits < 16) {
+	if (mk_base64_decode_lenient((const char *)text, len, out,
+	    out_len) != MK_OK || *out_len < 12) {
 		free(out);
 		return NULL;
 	}
-	*out_len = n;
 	return out;
 }
 

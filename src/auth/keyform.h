@@ -4,7 +4,8 @@
  * cursor MAC key) it would let anyone who has it mint tokens — the
  * RS256→HS256 confusion, from our side. This recognises the forms a
  * public key is commonly passed around in, so start-up can refuse them.
- * Pure function of its input; uses OpenSSL's DER decoders only.
+ * Pure function of its input; uses OpenSSL's DER decoders and core's
+ * lenient base64 decoder.
  */
 #ifndef MK_KEYFORM_H
 #define MK_KEYFORM_H

@@ -1,6 +1,7 @@
 /*
  * base64url without padding (core layer); see base64url.h.
  */
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "core/base64url.h"
@@ -55,6 +56,13 @@ sextet(unsigned char c)
 	return -1;
 }
 
+/* The same in either alphabet: the standard one's '+' and '/' too. */
+static int
+sextet_any(unsigned char c)
+{
+	return c == '+' ? 62 : c == '/' ? 63 : sextet(c);
+}
+
 enum mk_err
 mk_base64url_decode(const char *in, size_t len, unsigned char *out,
     size_t *out_len)
@@ -86,6 +94,44 @@ mk_base64url_decode(const char *in, size_t len, unsigned char *out,
 			out[o++] = (unsigned char)((v[1] & 15) << 4 | v[2] >> 2);
 			if (v[2] & 3)
 				return MK_EINVAL;
+		}
+	}
+	*out_len = o;
+	return MK_OK;
+}
+
+/* The blanks a lenient decode skips: isspace() of the C locale. */
+static bool
+blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' ||
+	    c == '\r';
+}
+
+enum mk_err
+mk_base64_decode_lenient(const char *in, size_t len, unsigned char *out,
+    size_t *out_len)
+{
+	uint32_t acc = 0;
+	size_t o = 0, bits = 0;
+	bool padding = false;
+
+	for (size_t i = 0; i < len; i++) {
+		int v = sextet_any((unsigned char)in[i]);
+
+		if (blank(in[i]))
+			continue;
+		if (in[i] == '=') {
+			padding = true;
+			continue;
+		}
+		if (v < 0 || padding)
+			return MK_EINVAL;
+		acc = acc << 6 | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out[o++] = (unsigned char)(acc >> bits);
 		}
 	}
 	*out_len = o;

@@ -2,7 +2,8 @@
  * base64url without padding (RFC 7515 §2, RFC 4648 §5), the encoding of
  * every JWT segment (core layer). Decoding is canonical-only: one input
  * has one accepted spelling, so a token cannot be re-encoded into another
- * string that verifies the same.
+ * string that verifies the same. Beside it, a lenient decoder of either
+ * alphabet (RFC 4648 §4 base64 too), for recognising what a text holds.
  */
 #ifndef MK_BASE64URL_H
 #define MK_BASE64URL_H
@@ -28,5 +29,17 @@ void mk_base64url_encode(struct mk_buf *out, const void *bytes, size_t len);
  */
 enum mk_err mk_base64url_decode(const char *in, size_t len, unsigned char *out,
     size_t *out_len);
+
+/*
+ * Decodes len characters of base64 in either alphabet ('+' '/' or '-'
+ * '_', mixed too), leniently: blanks and line breaks anywhere, '='
+ * padding or none, unused low bits ignored — for asking what a text
+ * holds, never for a value that must have one spelling. Writes at most
+ * MK_BASE64URL_DECODED_MAX(len) bytes to out and sets *out_len; refuses,
+ * with MK_EINVAL, any other character and anything but '=' and blanks
+ * after an '='.
+ */
+enum mk_err mk_base64_decode_lenient(const char *in, size_t len,
+    unsigned char *out, size_t *out_len);
 
 #endif

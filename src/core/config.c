@@ -712,6 +712,22 @@ mk_config_load(const char *const *paths, size_t npaths, char *const *envp,
 	return MK_OK;
 }
 
+enum mk_err
+mk_config_load_environ(const char *const *paths, size_t npaths,
+    mk_config_check_fn *check, struct mk_config **out, char *err,
+    size_t errlen)
+{
+	enum mk_err rc;
+
+	rc = mk_config_load(paths, npaths, environ, out, err, errlen);
+	if (rc == MK_OK && check != NULL && check(*out, err, errlen) != 0) {
+		mk_config_free(*out);
+		*out = NULL;
+		return MK_EINVAL;
+	}
+	return rc;
+}
+
 int
 mk_config_worker_count(const struct mk_config *config)
 {

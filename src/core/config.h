@@ -3,8 +3,10 @@
  * (later files override earlier ones) and then from the environment,
  * where MARKETS_<KEY> overrides key. Every key has a default, so an empty
  * configuration is a valid one. A struct mk_config is worker-lifetime:
- * heap-owned, made by mk_config_load() at start and on SIGHUP, freed
- * with mk_config_free(); nothing in it points into a request arena.
+ * heap-owned, made at start and on SIGHUP by mk_config_load_environ()
+ * (mk_config_load() of the process's environment, and the program's
+ * check), freed with mk_config_free(); nothing in it points into a
+ * request arena.
  */
 #ifndef MK_CONFIG_H
 #define MK_CONFIG_H
@@ -111,6 +113,22 @@ enum mk_err mk_config_apply_env(struct mk_config *config, char *const *envp,
  */
 enum mk_err mk_config_load(const char *const *paths, size_t npaths,
     char *const *envp, struct mk_config **out, char *err, size_t errlen);
+
+/* The most --config files a program takes. */
+#define MK_CONFIG_MAX_FILES 16
+
+/* A program's own check of a loaded configuration: 0, or -1 and err. */
+typedef int mk_config_check_fn(const struct mk_config *config, char *err,
+    size_t errlen);
+
+/*
+ * mk_config_load() of paths and this process's environment, then check
+ * (NULL: none): how the programs load theirs at start, and the master
+ * again on SIGHUP. A refusal by check is MK_EINVAL with *out NULL.
+ */
+enum mk_err mk_config_load_environ(const char *const *paths, size_t npaths,
+    mk_config_check_fn *check, struct mk_config **out, char *err,
+    size_t errlen);
 
 /* The number of workers to run: config->workers, or the core count. */
 int mk_config_worker_count(const struct mk_config *config);

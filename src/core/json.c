@@ -1,6 +1,7 @@
 /*
  * JSON output helpers (core layer); see json.h.
  */
+#include <assert.h>
 #include <stdbool.h>
 
 #include "core/buf.h"
@@ -105,4 +106,72 @@ mk_json_cstr(struct mk_buf *buf, const char *s)
 	while (s[len] != '\0')
 		len++;
 	mk_json_string(buf, s, len);
+}
+
+void
+mk_json_key(struct mk_buf *out, bool *first, const char *name)
+{
+	if (!*first)
+		mk_buf_putc(out, ',');
+	*first = false;
+	mk_buf_putc(out, '"');
+	mk_buf_puts(out, name);
+	mk_buf_append(out, "\":", 2);
+}
+
+void
+mk_json_members(struct mk_buf *out, bool *first, const void *obj,
+    const struct mk_json_member *members, size_t n, uint32_t mask)
+{
+	const char *base = obj;
+
+	assert(n <= 32);
+	for (size_t i = 0; i < n; i++) {
+		const struct mk_json_member *m = &members[i];
+		const void *at = base + m->offset;
+		const char *text;
+
+		if (!(mask & (uint32_t)1 << i))
+			continue;
+		mk_json_key(out, first, m->name);
+		switch (m->kind) {
+		case MK_JSON_INT:
+			mk_buf_put_i64(out, *(const int64_t *)at);
+			break;
+		case MK_JSON_UINT:
+			mk_buf_put_u64(out, *(const unsigned *)at);
+			break;
+		case MK_JSON_STRING:
+			mk_json_cstr(out, *(const char *const *)at);
+			break;
+		case MK_JSON_RAW:
+			text = *(const char *const *)at;
+			mk_buf_puts(out, text != NULL ? text : "null");
+			break;
+		}
+	}
+}
+
+void
+mk_json_object(struct mk_buf *out, const void *obj,
+    const struct mk_json_member *members, size_t n)
+{
+	bool first = true;
+
+	mk_buf_putc(out, '{');
+	mk_json_members(out, &first, obj, members, n, UINT32_MAX);
+	mk_buf_putc(out, '}');
+}
+
+void
+mk_json_array(struct mk_buf *out, const void *items, size_t n, size_t size,
+    mk_json_write_fn *write)
+{
+	mk_buf_putc(out, '[');
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0)
+			mk_buf_putc(out, ',');
+		write(out, (const char *)items + i * size);
+	}
+	mk_buf_putc(out, ']');
 }

@@ -129,6 +129,36 @@ mk_response_end_data(struct mk_response *resp, const char *meta_json)
 	mk_buf_putc(&resp->body, '}');
 }
 
+/* A success's caching (when the caller names it here) and its start. */
+static void
+begin_success(struct mk_response *resp, int status, const char *cache_control)
+{
+	if (cache_control != NULL)
+		mk_response_header(resp, "Cache-Control", cache_control);
+	mk_response_begin_data(resp, status);
+}
+
+enum mk_err
+mk_response_item(struct mk_response *resp, int status,
+    const char *cache_control, mk_json_write_fn *write, const void *item)
+{
+	begin_success(resp, status, cache_control);
+	write(&resp->body, item);
+	mk_response_end_data(resp, NULL);
+	return MK_OK;
+}
+
+enum mk_err
+mk_response_list(struct mk_response *resp, int status,
+    const char *cache_control, mk_json_write_fn *write, const void *items,
+    size_t n, size_t size, const char *meta_json)
+{
+	begin_success(resp, status, cache_control);
+	mk_json_array(&resp->body, items, n, size, write);
+	mk_response_end_data(resp, meta_json);
+	return MK_OK;
+}
+
 void
 mk_response_empty(struct mk_response *resp, int status)
 {

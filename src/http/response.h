@@ -3,7 +3,9 @@
  * built in the request arena and serialized as a CGI response for the
  * server layer to wrap in FastCGI records. Only this layer writes
  * responses; errors all go through mk_response_error() and its one table
- * of statuses.
+ * of statuses. A handler answers a success with mk_response_item() or
+ * mk_response_list() and its items' writer (core/json.h), or writes the
+ * data itself between mk_response_begin_data() and _end_data().
  */
 #ifndef MK_RESPONSE_H
 #define MK_RESPONSE_H
@@ -12,6 +14,7 @@
 
 #include "core/buf.h"
 #include "core/err.h"
+#include "core/json.h"
 
 struct mk_arena;
 struct mk_request;
@@ -58,6 +61,22 @@ void mk_response_begin_data(struct mk_response *resp, int status);
  * verbatim as "meta".
  */
 void mk_response_end_data(struct mk_response *resp, const char *meta_json);
+
+/*
+ * A whole success answer: Cache-Control: cache_control (NULL: the caller
+ * set its own), status, and data written by write from item. Returns
+ * MK_OK, for the handler to return.
+ */
+enum mk_err mk_response_item(struct mk_response *resp, int status,
+    const char *cache_control, mk_json_write_fn *write, const void *item);
+
+/*
+ * The same with data an array of n items (size bytes each) written by
+ * write, and meta_json (may be NULL) as meta.
+ */
+enum mk_err mk_response_list(struct mk_response *resp, int status,
+    const char *cache_control, mk_json_write_fn *write, const void *items,
+    size_t n, size_t size, const char *meta_json);
 
 /* A status with no body (204, 304). */
 void mk_response_empty(struct mk_response *resp, int status);

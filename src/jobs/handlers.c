@@ -23,9 +23,5 @@ mk_jobs_show(void *context, struct mk_request *req, struct mk_response *resp)
 	rc = mk_job_service_get(jobs, req->arena, id, &job);
 	if (rc != MK_OK)
 		return rc;
-	mk_response_header(resp, "Cache-Control", "no-store");
-	mk_response_begin_data(resp, 200);
-	mk_job_json(&resp->body, &job);
-	mk_response_end_data(resp, NULL);
-	return MK_OK;
+	return mk_response_item(resp, 200, "no-store", mk_job_json, &job);
 }

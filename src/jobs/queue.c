@@ -292,28 +292,26 @@ mk_jobs_fail(struct mk_db *db, const struct mk_job *job, const char *runner,
 	}
 }
 
+/* A job's JSON: its columns; payload is JSON already (JSON_VALID). */
+static const struct mk_json_member job_members[] = {
+	MK_JSON_MEMBER(struct mk_job, id),
+	MK_JSON_MEMBER(struct mk_job, type),
+	MK_JSON_MEMBER(struct mk_job, status),
+	MK_JSON_MEMBER(struct mk_job, attempts),
+	MK_JSON_MEMBER(struct mk_job, max_attempts),
+	MK_JSON_MEMBER_RAW(struct mk_job, payload),
+	MK_JSON_MEMBER(struct mk_job, last_error),
+	MK_JSON_MEMBER(struct mk_job, run_at),
+	MK_JSON_MEMBER(struct mk_job, created_at),
+	MK_JSON_MEMBER(struct mk_job, updated_at),
+	MK_JSON_MEMBER(struct mk_job, finished_at),
+};
+
 void
-mk_job_json(struct mk_buf *out, const struct mk_job *job)
+mk_job_json(struct mk_buf *out, const void *job)
 {
-	mk_buf_printf(out, "{\"id\":%lld,\"type\":", (long long)job->id);
-	mk_json_cstr(out, job->type);
-	mk_buf_puts(out, ",\"status\":");
-	mk_json_cstr(out, job->status);
-	mk_buf_printf(out, ",\"attempts\":%u,\"max_attempts\":%u,\"payload\":", job->attempts,
-	    job->max_attempts);
-	/* Stored by this program as JSON (the column checks JSON_VALID). */
-	mk_buf_puts(out, job->payload != NULL ? job->payload : "null");
-	mk_buf_puts(out, ",\"last_error\":");
-	mk_json_cstr(out, job->last_error);
-	mk_buf_puts(out, ",\"run_at\":");
-	mk_json_cstr(out, job->run_at);
-	mk_buf_puts(out, ",\"created_at\":");
-	mk_json_cstr(out, job->created_at);
-	mk_buf_puts(out, ",\"updated_at\":");
-	mk_json_cstr(out, job->updated_at);
-	mk_buf_puts(out, ",\"finished_at\":");
-	mk_json_cstr(out, job->finished_at);
-	mk_buf_putc(out, '}');
+	mk_json_object(out, job, job_members,
+	    sizeof(job_members) / sizeof(job_members[0]));
 }
 
 enum mk_err

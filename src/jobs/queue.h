@@ -126,8 +126,11 @@ enum mk_err mk_jobs_finish(struct mk_db *db, int64_t id);
 enum mk_err mk_jobs_fail(struct mk_db *db, const struct mk_job *job,
     const char *runner, const char *error, int backoff_ms, uint64_t random);
 
-/* Appends job as the contract's JSON object. */
-void mk_job_json(struct mk_buf *out, const struct mk_job *job);
+/*
+ * Appends a job (a const struct mk_job *) as the contract's JSON object;
+ * an mk_json_write_fn.
+ */
+void mk_job_json(struct mk_buf *out, const void *job);
 
 /* Counts jobs by status into counts[], indexed by state, for /metrics. */
 enum mk_err mk_jobs_count(struct mk_db *db, struct mk_arena *arena,

@@ -46,6 +46,15 @@ parse_shape(struct mk_request *req, unsigned *fields, bool *include_creator)
 	return MK_OK;
 }
 
+/* A market's document (struct mk_market_doc) as rendered: its JSON. */
+static void
+doc_json(struct mk_buf *out, const void *item)
+{
+	const struct mk_market_doc *doc = item;
+
+	mk_buf_append(out, doc->json, doc->json_len);
+}
+
 enum mk_err
 mk_markets_get(void *context, struct mk_request *req,
     struct mk_response *resp)
@@ -105,13 +114,9 @@ mk_markets_get(void *context, struct mk_request *req,
 		mk_response_empty(resp, 304);
 		return MK_OK;
 	}
-	mk_response_begin_data(resp, 200);
 	if (fields == 0 && !include_creator)
-		mk_buf_append(&resp->body, doc.json, doc.json_len);
-	else
-		mk_market_json(&resp->body, &market);
-	mk_response_end_data(resp, NULL);
-	return MK_OK;
+		return mk_response_item(resp, 200, NULL, doc_json, &doc);
+	return mk_response_item(resp, 200, NULL, mk_market_json, &market);
 }
 
 /* A page's window: limit, and offset or a keyset cursor. */
@@ -177,7 +182,7 @@ static enum mk_err
 respond_page(struct mk_markets_context *markets, struct mk_request *req, struct mk_response *resp,
     const struct page_params *p, int64_t total, bool more,
     const struct mk_cursor *next, const void *items, size_t n, size_t size,
-    void (*item_json)(struct mk_buf *, const void *))
+    mk_json_write_fn *item_json)
 {
 	struct mk_buf meta;
 
@@ -196,29 +201,8 @@ respond_page(struct mk_markets_context *markets, struct mk_request *req, struct 
 	mk_buf_putc(&meta, '}');
 	if (meta.oom)
 		return MK_ENOMEM;
-	mk_response_header(resp, "Cache-Control", "no-cache");
-	mk_response_begin_data(resp, 200);
-	mk_buf_putc(&resp->body, '[');
-	for (size_t i = 0; i < n; i++) {
-		if (i > 0)
-			mk_buf_putc(&resp->body, ',');
-		item_json(&resp->body, (const char *)items + i * size);
-	}
-	mk_buf_putc(&resp->body, ']');
-	mk_response_end_data(resp, meta.data);
-	return MK_OK;
-}
-
-static void
-market_item_json(struct mk_buf *out, const void *item)
-{
-	mk_market_json(out, item);
-}
-
-static void
-position_item_json(struct mk_buf *out, const void *item)
-{
-	mk_position_json(out, item);
+	return mk_response_list(resp, 200, "no-cache", item_json, items, n,
+	    size, meta.data);
 }
 
 /* Reads the list's query parameters into *q; a 400 names the bad one. */
@@ -295,7 +279,7 @@ mk_markets_list(void *context, struct mk_request *req,
 		};
 
 		return respond_page(markets, req, resp, &window, page.total, page.more, &next,
-		    page.items, page.n, sizeof(page.items[0]), market_item_json);
+		    page.items, page.n, sizeof(page.items[0]), mk_market_json);
 	}
 }
 
@@ -315,11 +299,8 @@ mk_positions_get(void *context, struct mk_request *req,
 	rc = mk_position_service_get(markets->service, req->arena, market_id, id, &position);
 	if (rc != MK_OK)
 		return rc;
-	mk_response_header(resp, "Cache-Control", "no-cache");
-	mk_response_begin_data(resp, 200);
-	mk_position_json(&resp->body, &position);
-	mk_response_end_data(resp, NULL);
-	return MK_OK;
+	return mk_response_item(resp, 200, "no-cache", mk_position_json,
+	    &position);
 }
 
 enum mk_err
@@ -351,7 +332,8 @@ mk_positions_list(void *context, struct mk_request *req,
 			.key = page.last_key, .id = page.last_id };
 
 		return respond_page(markets, req, resp, &window, -1, page.more, &next,
-		    page.items, page.n, sizeof(page.items[0]), position_item_json);
+		    page.items, page.n, sizeof(page.items[0]),
+		    mk_position_json);
 	}
 }
 
@@ -384,22 +366,13 @@ search_answer(struct mk_markets_context *markets, struct mk_request *req,
 	    state->query, state->limit, results, &n);
 	if (rc != MK_OK)
 		return search_failed(req, rc);
-	mk_response_header(resp, "Cache-Control", "no-cache");
-	mk_response_begin_data(resp, 200);
-	mk_buf_putc(&resp->body, '[');
-	for (size_t i = 0; i < n; i++) {
-		if (i > 0)
-			mk_buf_putc(&resp->body, ',');
-		mk_buf_append(&resp->body, results[i].json, results[i].json_len);
-	}
-	mk_buf_putc(&resp->body, ']');
 	(void)snprintf(meta, sizeof(meta),
 	    "{\"limit\":%zu,\"count\":%zu,\"embedder\":\"%s\","
 	    "\"indexed\":%zu}", state->limit, n,
 	    mk_market_service_search_embedder(markets->service),
 	    mk_market_service_search_indexed(markets->service));
-	mk_response_end_data(resp, meta);
-	return MK_OK;
+	return mk_response_list(resp, 200, "no-cache", doc_json, results, n,
+	    sizeof(results[0]), meta);
 }
 
 /* The embedding arrived (or failed): the second half. */

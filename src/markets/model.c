@@ -9,22 +9,43 @@
 #include "core/json.h"
 #include "markets/model.h"
 
-static const char *const field_names[MK_MARKET_FIELD__MAX] = {
-	[MK_MARKET_ID] = "id",
-	[MK_MARKET_NAME] = "name",
-	[MK_MARKET_DESCRIPTION] = "description",
-	[MK_MARKET_STATUS] = "status",
-	[MK_MARKET_VOLUME] = "volume",
-	[MK_MARKET_CREATOR_ID] = "creator_id",
-	[MK_MARKET_END_DATE] = "end_date",
-	[MK_MARKET_CREATED_AT] = "created_at",
-	[MK_MARKET_UPDATED_AT] = "updated_at",
+/*
+ * The fields by enum mk_market_field: their keys (the contract's names)
+ * and where struct mk_market keeps them.
+ */
+static const struct mk_json_member market_members[MK_MARKET_FIELD__MAX] = {
+	[MK_MARKET_ID] = MK_JSON_MEMBER(struct mk_market, id),
+	[MK_MARKET_NAME] = MK_JSON_MEMBER(struct mk_market, name),
+	[MK_MARKET_DESCRIPTION] = MK_JSON_MEMBER(struct mk_market, description),
+	[MK_MARKET_STATUS] = MK_JSON_MEMBER(struct mk_market, status),
+	[MK_MARKET_VOLUME] = MK_JSON_MEMBER(struct mk_market, volume),
+	[MK_MARKET_CREATOR_ID] = MK_JSON_MEMBER(struct mk_market, creator_id),
+	[MK_MARKET_END_DATE] = MK_JSON_MEMBER(struct mk_market, end_date),
+	[MK_MARKET_CREATED_AT] = MK_JSON_MEMBER(struct mk_market, created_at),
+	[MK_MARKET_UPDATED_AT] = MK_JSON_MEMBER(struct mk_market, updated_at),
+};
+
+/* "email" last: when the reader may not see it, the first two go out. */
+static const struct mk_json_member user_members[] = {
+	MK_JSON_MEMBER(struct mk_user, id),
+	MK_JSON_MEMBER(struct mk_user, name),
+	MK_JSON_MEMBER(struct mk_user, email),
+};
+
+static const struct mk_json_member position_members[] = {
+	MK_JSON_MEMBER(struct mk_position, id),
+	MK_JSON_MEMBER(struct mk_position, market_id),
+	MK_JSON_MEMBER(struct mk_position, user_id),
+	MK_JSON_MEMBER(struct mk_position, side),
+	MK_JSON_MEMBER(struct mk_position, amount),
+	MK_JSON_MEMBER(struct mk_position, created_at),
 };
 
 const char *
 mk_market_field_name(enum mk_market_field field)
 {
-	return (unsigned)field < MK_MARKET_FIELD__MAX ? field_names[field] : "?";
+	return (unsigned)field < MK_MARKET_FIELD__MAX ?
+	    market_members[field].name : "?";
 }
 
 enum mk_err
@@ -39,7 +60,9 @@ mk_market_fields_parse(const char *list, unsigned *fields, const char **bad,
 		int found = -1;
 
 		for (int f = 0; f < MK_MARKET_FIELD__MAX && len > 0; f++) {
-			if (strlen(field_names[f]) == len && memcmp(field_names[f], p, len) == 0)
+			const char *name = market_members[f].name;
+
+			if (strlen(name) == len && memcmp(name, p, len) == 0)
 				found = f;
 		}
 		if (found < 0) {
@@ -54,56 +77,23 @@ mk_market_fields_parse(const char *list, unsigned *fields, const char **bad,
 	}
 }
 
-static void
-member(struct mk_buf *out, bool *first, const char *name)
-{
-	if (!*first)
-		mk_buf_putc(out, ',');
-	*first = false;
-	mk_buf_putc(out, '"');
-	mk_buf_puts(out, name);
-	mk_buf_append(out, "\":", 2);
-}
-
 void
 mk_user_json(struct mk_buf *out, const struct mk_user *user)
 {
-	mk_buf_puts(out, "{\"id\":");
-	mk_buf_put_i64(out, user->id);
-	mk_buf_puts(out, ",\"name\":");
-	mk_json_cstr(out, user->name);
-	if (user->email_visible) {
-		mk_buf_puts(out, ",\"email\":");
-		mk_json_cstr(out, user->email);
-	}
-	mk_buf_putc(out, '}');
+	mk_json_object(out, user, user_members, user->email_visible ? 3 : 2);
 }
 
 void
-mk_market_json(struct mk_buf *out, const struct mk_market *m)
+mk_market_json(struct mk_buf *out, const void *item)
 {
+	const struct mk_market *m = item;
 	bool first = true;
 
 	mk_buf_putc(out, '{');
-	for (int f = 0; f < MK_MARKET_FIELD__MAX; f++) {
-		if (!(m->fields & MK_MARKET_FIELD_BIT(f)))
-			continue;
-		member(out, &first, field_names[f]);
-		switch ((enum mk_market_field)f) {
-		case MK_MARKET_ID: mk_buf_put_i64(out, m->id); break;
-		case MK_MARKET_NAME: mk_json_cstr(out, m->name); break;
-		case MK_MARKET_DESCRIPTION: mk_json_cstr(out, m->description); break;
-		case MK_MARKET_STATUS: mk_json_cstr(out, m->status); break;
-		case MK_MARKET_VOLUME: mk_json_cstr(out, m->volume); break;
-		case MK_MARKET_CREATOR_ID: mk_buf_put_i64(out, m->creator_id); break;
-		case MK_MARKET_END_DATE: mk_json_cstr(out, m->end_date); break;
-		case MK_MARKET_CREATED_AT: mk_json_cstr(out, m->created_at); break;
-		case MK_MARKET_UPDATED_AT: mk_json_cstr(out, m->updated_at); break;
-		case MK_MARKET_FIELD__MAX: break;
-		}
-	}
+	mk_json_members(out, &first, m, market_members, MK_MARKET_FIELD__MAX,
+	    m->fields);
 	if (m->creator != NULL) {
-		member(out, &first, "creator");
+		mk_json_key(out, &first, "creator");
 		mk_user_json(out, m->creator);
 	}
 	mk_buf_putc(out, '}');
@@ -149,21 +139,10 @@ mk_market_status_parse(const char *text)
 }
 
 void
-mk_position_json(struct mk_buf *out, const struct mk_position *p)
+mk_position_json(struct mk_buf *out, const void *position)
 {
-	mk_buf_puts(out, "{\"id\":");
-	mk_buf_put_i64(out, p->id);
-	mk_buf_puts(out, ",\"market_id\":");
-	mk_buf_put_i64(out, p->market_id);
-	mk_buf_puts(out, ",\"user_id\":");
-	mk_buf_put_i64(out, p->user_id);
-	mk_buf_puts(out, ",\"side\":");
-	mk_json_cstr(out, p->side);
-	mk_buf_puts(out, ",\"amount\":");
-	mk_json_cstr(out, p->amount);
-	mk_buf_puts(out, ",\"created_at\":");
-	mk_json_cstr(out, p->created_at);
-	mk_buf_putc(out, '}');
+	mk_json_object(out, position, position_members,
+	    sizeof(position_members) / sizeof(position_members[0]));
 }
 
 void

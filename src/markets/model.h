@@ -134,8 +134,11 @@ struct mk_position_page {
 	int64_t last_id;
 };
 
-/* Appends a position as a JSON object. */
-void mk_position_json(struct mk_buf *out, const struct mk_position *position);
+/*
+ * Appends a position (a const struct mk_position *) as a JSON object;
+ * an mk_json_write_fn.
+ */
+void mk_position_json(struct mk_buf *out, const void *position);
 
 /* The contract's name of a field ("creator_id"). */
 const char *mk_market_field_name(enum mk_market_field field);
@@ -149,8 +152,11 @@ const char *mk_market_field_name(enum mk_market_field field);
 enum mk_err mk_market_fields_parse(const char *list, unsigned *fields,
     const char **bad, size_t *bad_len);
 
-/* Appends the market as a JSON object with the filled members only. */
-void mk_market_json(struct mk_buf *out, const struct mk_market *market);
+/*
+ * Appends a market (a const struct mk_market *) as a JSON object with the
+ * filled members only; an mk_json_write_fn.
+ */
+void mk_market_json(struct mk_buf *out, const void *market);
 
 /* Appends a user as {"id","name"}, with "email" when email_visible. */
 void mk_user_json(struct mk_buf *out, const struct mk_user *user);

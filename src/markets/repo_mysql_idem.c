@@ -56,6 +56,12 @@
 		.len = strlen((idem)->key)                                     \
 	}
 
+/* Makes a running reservation this session's (user, key as params). */
+#define IDEM_TAKE_OVER                                                         \
+	"UPDATE idempotency_keys SET created_at = NOW(6), "                    \
+	"owner_conn = CONNECTION_ID() "                                        \
+	"WHERE user_id = ? AND idem_key = ? AND status = 0"
+
 /* What GET_LOCK(name, 0) answered. */
 enum idem_lock {
 	IDEM_LOCK_TAKEN,   /* ours now: no live request has the key */
@@ -271,13 +277,9 @@ idem_claim(struct mk_db *db, struct mk_arena *arena,
 		rc = mk_db_execute(
 		    db,
 		    lock == IDEM_LOCK_TAKEN
-			? "UPDATE idempotency_keys SET created_at = NOW(6), "
-			  "owner_conn = CONNECTION_ID() "
-			  "WHERE user_id = ? AND idem_key = ? AND status = 0"
-			: "UPDATE idempotency_keys SET created_at = NOW(6), "
-			  "owner_conn = CONNECTION_ID() "
-			  "WHERE user_id = ? AND idem_key = ? AND status = 0 "
-			  "AND created_at < NOW(6) - INTERVAL 60 SECOND",
+			? IDEM_TAKE_OVER
+			: IDEM_TAKE_OVER
+			  " AND created_at < NOW(6) - INTERVAL 60 SECOND",
 		    params, 2, &affected, NULL);
 		if (rc != MK_OK)
 			return rc;

@@ -80,6 +80,23 @@ fill_market(const struct mk_db_rows *rows, size_t r, unsigned fields,
 	return col;
 }
 
+/*
+ * Runs sql, a SELECT that ends in a column, with " IN (?, …)" of the n
+ * (at least one) values of params appended.
+ */
+static enum mk_err
+select_in(struct mk_db *db, struct mk_arena *arena, struct mk_buf *sql,
+    const struct mk_db_value *params, size_t n, struct mk_db_rows *rows)
+{
+	mk_buf_puts(sql, " IN (?");
+	for (size_t i = 1; i < n; i++)
+		mk_buf_append(sql, ", ?", 3);
+	mk_buf_putc(sql, ')');
+	if (sql->oom)
+		return MK_ENOMEM;
+	return mk_db_select(db, arena, sql->data, params, n, rows);
+}
+
 enum mk_err
 mk_repo_mysql_get(struct mk_market_repo *base, struct mk_arena *arena, int64_t id,
     unsigned fields, struct mk_market *out)
@@ -88,12 +105,29 @@ mk_repo_mysql_get(struct mk_market_repo *base, struct mk_arena *arena, int64_t i
 	    fields, out);
 }
 
+/* The document of a whole market (its version read), in arena. */
+static enum mk_err
+render_document(struct mk_arena *arena, const struct mk_market *market,
+    struct mk_market_doc *out)
+{
+	struct mk_buf json;
+
+	mk_buf_init(&json, arena);
+	mk_market_json(&json, market);
+	if (json.oom)
+		return MK_ENOMEM;
+	out->id = market->id;
+	out->version = market->version;
+	out->json = json.data;
+	out->json_len = json.len;
+	return MK_OK;
+}
+
 enum mk_err
 mk_repo_mysql_get_document(struct mk_market_repo *base, struct mk_arena *arena,
     int64_t id, struct mk_cache_incr *ride, struct mk_market_doc *out)
 {
 	struct mk_market market;
-	struct mk_buf json;
 	enum mk_err rc;
 
 	(void)ride; /* not on memcached: the limiter collects its own count */
@@ -101,15 +135,7 @@ mk_repo_mysql_get_document(struct mk_market_repo *base, struct mk_arena *arena,
 	    MK_MARKET_ALL_FIELDS, &market);
 	if (rc != MK_OK)
 		return rc;
-	mk_buf_init(&json, arena);
-	mk_market_json(&json, &market);
-	if (json.oom)
-		return MK_ENOMEM;
-	out->id = id;
-	out->version = market.version;
-	out->json = json.data;
-	out->json_len = json.len;
-	return MK_OK;
+	return render_document(arena, &market, out);
 }
 
 enum mk_err
@@ -119,7 +145,7 @@ mk_repo_mysql_get_documents(struct mk_market_repo *base, struct mk_arena *arena,
 	struct repo_mysql *repo = (struct repo_mysql *)base;
 	struct mk_db_value params[MK_MARKET_REPO_MAX_IDS];
 	struct mk_db_rows rows;
-	struct mk_buf sql, json;
+	struct mk_buf sql;
 	enum mk_err rc;
 
 	*found = 0;
@@ -129,29 +155,21 @@ mk_repo_mysql_get_documents(struct mk_market_repo *base, struct mk_arena *arena,
 		return MK_EINVAL;
 	mk_buf_init(&sql, arena);
 	select_list(&sql, MK_MARKET_ALL_FIELDS);
-	mk_buf_puts(&sql, ", version FROM markets WHERE id IN (");
-	for (size_t i = 0; i < n; i++) {
-		mk_buf_puts(&sql, i == 0 ? "?" : ", ?");
+	mk_buf_puts(&sql, ", version FROM markets WHERE id");
+	for (size_t i = 0; i < n; i++)
 		params[i] = (struct mk_db_value){ .type = MK_DB_INT, .integer = ids[i] };
-	}
-	mk_buf_putc(&sql, ')');
-	if (sql.oom)
-		return MK_ENOMEM;
-	rc = mk_db_select(repo->db, arena, sql.data, params, n, &rows);
+	rc = select_in(repo->db, arena, &sql, params, n, &rows);
 	if (rc != MK_OK)
 		return rc;
 	for (size_t r = 0; r < rows.nrows; r++) {
 		struct mk_market market;
 		size_t version_col = fill_market(&rows, r, MK_MARKET_ALL_FIELDS, &market);
 
-		mk_buf_init(&json, arena);
-		mk_market_json(&json, &market);
-		if (json.oom)
-			return MK_ENOMEM;
-		out[*found].id = market.id;
-		out[*found].version = (uint64_t)to_int(mk_db_cell(&rows, r, version_col));
-		out[*found].json = json.data;
-		out[*found].json_len = json.len;
+		market.version = (uint64_t)to_int(mk_db_cell(&rows, r,
+		    version_col));
+		rc = render_document(arena, &market, &out[*found]);
+		if (rc != MK_OK)
+			return rc;
 		(*found)++;
 	}
 	return MK_OK;
@@ -362,13 +380,8 @@ mk_repo_mysql_users(struct mk_market_repo *base, struct mk_arena *arena,
 			params[unique++] = (struct mk_db_value){ .type = MK_DB_INT, .integer = ids[i] };
 	}
 	mk_buf_init(&sql, arena);
-	mk_buf_puts(&sql, "SELECT id, name, email FROM users WHERE id IN (?");
-	for (size_t i = 1; i < unique; i++)
-		mk_buf_append(&sql, ", ?", 3);
-	mk_buf_putc(&sql, ')');
-	if (sql.oom)
-		return MK_ENOMEM;
-	rc = mk_db_select(repo->db, arena, sql.data, params, unique, &rows);
+	mk_buf_puts(&sql, "SELECT id, name, email FROM users WHERE id");
+	rc = select_in(repo->db, arena, &sql, params, unique, &rows);
 	if (rc != MK_OK)
 		return rc;
 	for (size_t r = 0; r < rows.nrows && r < n; r++) {

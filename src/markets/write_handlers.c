@@ -86,6 +86,13 @@ idempotency_key(struct mk_request *req, struct mk_idempotency *idem, bool *prese
 	return ok ? MK_OK : MK_EINTERNAL;
 }
 
+/* A stored response's data: JSON text (a NUL-terminated string). */
+static void
+stored_json(struct mk_buf *out, const void *text)
+{
+	mk_buf_puts(out, text);
+}
+
 /* Answers an idempotent write from what it stored (first run or replay). */
 static enum mk_err
 idempotent_answer(struct mk_request *req, struct mk_response *resp,
@@ -104,11 +111,8 @@ idempotent_answer(struct mk_request *req, struct mk_response *resp,
 	}
 	if (replayed)
 		mk_response_header(resp, "Idempotent-Replayed", "true");
-	mk_response_header(resp, "Cache-Control", "no-store");
-	mk_response_begin_data(resp, idem->status);
-	mk_buf_puts(&resp->body, idem->data_json);
-	mk_response_end_data(resp, NULL);
-	return MK_OK;
+	return mk_response_item(resp, idem->status, "no-store", stored_json,
+	    idem->data_json);
 }
 
 enum mk_err
@@ -144,11 +148,7 @@ mk_markets_create(void *context, struct mk_request *req,
 		return rc;
 	(void)snprintf(location, sizeof(location), "/api/markets/%lld", (long long)market.id);
 	mk_response_header(resp, "Location", location);
-	mk_response_header(resp, "Cache-Control", "no-store");
-	mk_response_begin_data(resp, 201);
-	mk_market_json(&resp->body, &market);
-	mk_response_end_data(resp, NULL);
-	return MK_OK;
+	return mk_response_item(resp, 201, "no-store", mk_market_json, &market);
 }
 
 enum mk_err
@@ -192,11 +192,8 @@ mk_positions_buy(void *context, struct mk_request *req,
 	(void)snprintf(location, sizeof(location), "/api/markets/%lld/positions/%lld",
 	    (long long)market_id, (long long)position.id);
 	mk_response_header(resp, "Location", location);
-	mk_response_header(resp, "Cache-Control", "no-store");
-	mk_response_begin_data(resp, 201);
-	mk_position_json(&resp->body, &position);
-	mk_response_end_data(resp, NULL);
-	return MK_OK;
+	return mk_response_item(resp, 201, "no-store", mk_position_json,
+	    &position);
 }
 
 static enum mk_err
@@ -240,11 +237,7 @@ write_market(struct mk_markets_context *markets, struct mk_request *req, struct 
 		return rc;
 	mk_market_etag(market.version, etag);
 	mk_response_header(resp, "ETag", etag);
-	mk_response_header(resp, "Cache-Control", "no-store");
-	mk_response_begin_data(resp, 200);
-	mk_market_json(&resp->body, &market);
-	mk_response_end_data(resp, NULL);
-	return MK_OK;
+	return mk_response_item(resp, 200, "no-store", mk_market_json, &market);
 }
 
 enum mk_err

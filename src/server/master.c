@@ -244,15 +244,14 @@ reload(struct master *m)
 {
 	char err[MK_CONFIG_ERR_MAX];
 	struct mk_config *fresh;
-	extern char **environ;
 
-	if (mk_config_load(m->options->config_paths, m->options->nconfig_paths,
-	    environ, &fresh, err, sizeof(err)) != MK_OK) {
+	if (mk_config_load_environ(m->options->config_paths,
+	    m->options->nconfig_paths, mk_app_check_config, &fresh, err,
+	    sizeof(err)) != MK_OK) {
 		mk_log(MK_LOG_ERROR, "reload refused, keeping the running configuration: %s", err);
 		return;
 	}
-	if (mk_app_check_config(fresh, err, sizeof(err)) != 0 ||
-	    check_peers(m, fresh, err, sizeof(err)) != 0) {
+	if (check_peers(m, fresh, err, sizeof(err)) != 0) {
 		mk_log(MK_LOG_ERROR, "reload refused, keeping the running configuration: %s", err);
 		mk_config_free(fresh);
 		return;

@@ -204,19 +204,31 @@ answered(memcached_return_t rc)
 	    rc == MEMCACHED_NOTSTORED || rc == MEMCACHED_DATA_EXISTS;
 }
 
-enum mk_err
-mk_cache_incr(struct mk_cache *cache, const char *key, size_t key_len,
+/*
+ * Counts key up by one (from 1 when absent, living ttl_s), once more when
+ * the first try met a value that is not a counter and replaced it.
+ */
+static memcached_return_t
+increment(struct mk_cache *cache, const char *key, size_t key_len,
     uint32_t ttl_s, uint64_t *value)
 {
 	memcached_return_t rc;
 
-	settle(cache);
 	rc = memcached_increment_with_initial(cache->memc, key, key_len, 1, 1,
 	    (time_t)ttl_s, value);
-	if (!memcached_success(rc) && replace_foreign_counter(cache, key, key_len))
-		rc = memcached_increment_with_initial(cache->memc, key, key_len, 1, 1,
-		    (time_t)ttl_s, value);
-	return outcome(cache, rc);
+	if (!memcached_success(rc) &&
+	    replace_foreign_counter(cache, key, key_len))
+		rc = memcached_increment_with_initial(cache->memc, key,
+		    key_len, 1, 1, (time_t)ttl_s, value);
+	return rc;
+}
+
+enum mk_err
+mk_cache_incr(struct mk_cache *cache, const char *key, size_t key_len,
+    uint32_t ttl_s, uint64_t *value)
+{
+	settle(cache);
+	return outcome(cache, increment(cache, key, key_len, ttl_s, value));
 }
 
 enum mk_err
@@ -375,15 +387,9 @@ recover_counter(struct mk_cache *cache, struct mk_arena *arena,
     const char *const *keys, const size_t *key_lens, size_t n,
     struct mk_cache_incr *ride, struct mk_cache_value *out)
 {
-	memcached_return_t rc;
-
 	memcached_quit(cache->memc);
-	rc = memcached_increment_with_initial(cache->memc, ride->key, ride->key_len,
-	    1, 1, (time_t)ride->ttl_s, &ride->value);
-	if (!memcached_success(rc) && replace_foreign_counter(cache, ride->key, ride->key_len))
-		rc = memcached_increment_with_initial(cache->memc, ride->key, ride->key_len,
-		    1, 1, (time_t)ride->ttl_s, &ride->value);
-	ride->status = outcome(cache, rc);
+	ride->status = outcome(cache, increment(cache, ride->key,
+	    ride->key_len, ride->ttl_s, &ride->value));
 	return lookup(cache, arena, keys, key_lens, n, NULL, out);
 }
 
@@ -429,23 +435,38 @@ settle(struct mk_cache *cache)
 		(void)lookup(cache, NULL, NULL, NULL, 0, cache->in_flight, NULL);
 }
 
-/* Maps a storage command's answer. */
+/*
+ * Maps a command's answer: MK_OK, refused when memcached said "absent",
+ * "exists" or "changed", the outage of outcome() when it did not answer.
+ */
 static enum mk_err
-stored(struct mk_cache *cache, memcached_return_t rc)
+answer(struct mk_cache *cache, memcached_return_t rc, enum mk_err refused)
 {
 	if (!answered(rc))
 		return outcome(cache, rc);
 	(void)outcome(cache, MEMCACHED_SUCCESS);
-	return memcached_success(rc) ? MK_OK : MK_ECONFLICT;
+	return memcached_success(rc) ? MK_OK : refused;
+}
+
+/* memcached_add or memcached_set: a storage command without a CAS. */
+typedef memcached_return_t store_fn(memcached_st *memc, const char *key,
+    size_t key_len, const char *value, size_t len, time_t ttl_s,
+    uint32_t flags);
+
+static enum mk_err
+store(struct mk_cache *cache, store_fn *command, const char *key,
+    size_t key_len, const void *value, size_t len, uint32_t ttl_s)
+{
+	settle(cache);
+	return answer(cache, command(cache->memc, key, key_len,
+	    (const char *)value, len, (time_t)ttl_s, 0), MK_ECONFLICT);
 }
 
 enum mk_err
 mk_cache_add(struct mk_cache *cache, const char *key, size_t key_len,
     const void *value, size_t len, uint32_t ttl_s)
 {
-	settle(cache);
-	return stored(cache, memcached_add(cache->memc, key, key_len, (const char *)value, len,
-	    (time_t)ttl_s, 0));
+	return store(cache, memcached_add, key, key_len, value, len, ttl_s);
 }
 
 enum mk_err
@@ -453,30 +474,24 @@ mk_cache_cas(struct mk_cache *cache, const char *key, size_t key_len,
     const void *value, size_t len, uint32_t ttl_s, uint64_t cas)
 {
 	settle(cache);
-	return stored(cache, memcached_cas(cache->memc, key, key_len, (const char *)value, len,
-	    (time_t)ttl_s, 0, cas));
+	return answer(cache, memcached_cas(cache->memc, key, key_len,
+	    (const char *)value, len, (time_t)ttl_s, 0, cas), MK_ECONFLICT);
 }
 
 enum mk_err
 mk_cache_set(struct mk_cache *cache, const char *key, size_t key_len,
     const void *value, size_t len, uint32_t ttl_s)
 {
-	settle(cache);
-	return stored(cache, memcached_set(cache->memc, key, key_len, (const char *)value, len,
-	    (time_t)ttl_s, 0));
+	return store(cache, memcached_set, key, key_len, value, len, ttl_s);
 }
 
 enum mk_err
 mk_cache_delete(struct mk_cache *cache, const char *key, size_t key_len)
 {
-	memcached_return_t rc;
-
 	settle(cache);
-	rc = memcached_delete(cache->memc, key, key_len, 0);
-	if (!answered(rc))
-		return outcome(cache, rc);
-	(void)outcome(cache, MEMCACHED_SUCCESS);
-	return MK_OK;
+	/* Absent is as good as deleted. */
+	return answer(cache, memcached_delete(cache->memc, key, key_len, 0),
+	    MK_OK);
 }
 
 enum mk_err

@@ -6,7 +6,10 @@
  * '/', whitespace, bytes >= 0x80, NUL, a length of 1 mod 4 and set bits
  * in the last character's unused low bits are all refused. Round trips
  * cover every length from 0 to 64 of pseudo-random bytes; the decoder is
- * also checked never to write past MK_BASE64URL_DECODED_MAX(len).
+ * also checked never to write past MK_BASE64URL_DECODED_MAX(len). The
+ * lenient decoder (mk_base64_decode_lenient) takes either alphabet,
+ * blanks, padding or none, and refuses other characters and digits
+ * after '=', within the same bound.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -256,6 +259,65 @@ test_one_spelling(void)
 	tap_is_int(accepted3, 16, "3-char tails: 16 of 64 last characters are canonical");
 }
 
+/* RFC 4648 §10 in the standard alphabet, and what leniency lets by. */
+static const struct {
+	const char *text;
+	size_t text_len;
+	enum mk_err rc;
+	const char *bytes;
+	size_t len;
+} lenient_cases[] = {
+	{ LIT(""), MK_OK, LIT("") },
+	{ LIT("Zg=="), MK_OK, LIT("f") },
+	{ LIT("Zm8="), MK_OK, LIT("fo") },
+	{ LIT("Zm9v"), MK_OK, LIT("foo") },
+	{ LIT("Zm9vYg=="), MK_OK, LIT("foob") },
+	{ LIT("Zm9vYmE="), MK_OK, LIT("fooba") },
+	{ LIT("Zm9vYmFy"), MK_OK, LIT("foobar") },
+	{ LIT("Zm9vYg"), MK_OK, LIT("foob") },
+	{ LIT("+/+/"), MK_OK, LIT("\xfb\xff\xbf") },
+	{ LIT("-_-_"), MK_OK, LIT("\xfb\xff\xbf") },
+	{ LIT("+_-/"), MK_OK, LIT("\xfb\xff\xbf") },
+	{ LIT("Zm9v\r\nYmFy\n"), MK_OK, LIT("foobar") },
+	{ LIT(" \tZm 9v\vYm\fFy "), MK_OK, LIT("foobar") },
+	{ LIT("Zg== \n"), MK_OK, LIT("f") },
+	{ LIT("Zg"), MK_OK, LIT("f") },
+	{ LIT("Zh"), MK_OK, LIT("f") },
+	{ LIT("Z"), MK_OK, LIT("") },
+	{ LIT("===="), MK_OK, LIT("") },
+	{ LIT("Zg==Zg=="), MK_EINVAL, NULL, 0 },
+	{ LIT("Zm9v!"), MK_EINVAL, NULL, 0 },
+	{ LIT("Zm9v.YmFy"), MK_EINVAL, NULL, 0 },
+	{ LIT("Zm\xc3\xa9"), MK_EINVAL, NULL, 0 },
+	{ LIT("Zm\0v"), MK_EINVAL, NULL, 0 },
+};
+
+static void
+test_lenient(void)
+{
+	for (size_t i = 0; i < sizeof(lenient_cases) / sizeof(lenient_cases[0]);
+	    i++) {
+		size_t text_len = lenient_cases[i].text_len, out_len = 9999;
+		size_t bound = MK_BASE64URL_DECODED_MAX(text_len);
+		unsigned char out[16 + GUARD];
+		bool intact = true;
+		enum mk_err rc;
+
+		memset(out, 0xA5, sizeof(out));
+		rc = mk_base64_decode_lenient(lenient_cases[i].text, text_len,
+		    out, &out_len);
+		for (size_t k = bound; k < sizeof(out); k++)
+			intact = intact && out[k] == 0xA5;
+		tap_is_int(rc, lenient_cases[i].rc, "lenient case %zu: rc", i);
+		tap_ok(intact, "lenient case %zu: within the bound", i);
+		if (rc != MK_OK || lenient_cases[i].rc != MK_OK)
+			continue;
+		tap_ok(out_len == lenient_cases[i].len &&
+		    memcmp(out, lenient_cases[i].bytes, out_len) == 0,
+		    "lenient case %zu: decoded bytes", i);
+	}
+}
+
 int
 main(void)
 {
@@ -265,5 +327,6 @@ main(void)
 	test_refused();
 	test_canonical_twins();
 	test_one_spelling();
+	test_lenient();
 	return tap_done();
 }

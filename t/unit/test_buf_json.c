@@ -6,6 +6,9 @@
  * that the contents stay NUL-terminated; the JSON writer's is that any
  * byte string comes out as valid JSON, with invalid UTF-8 replaced byte
  * by byte with U+FFFD and U+2028/U+2029 escaped for JavaScript readers.
+ * The object writer (mk_json_object, mk_json_members) must write each
+ * member of a table by its kind, commas between, only the members a mask
+ * selects; the array writer each item by its writer.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -345,6 +348,105 @@ test_utf8_len(void)
 	}
 }
 
+struct thing {
+	int64_t id;
+	unsigned count;
+	const char *label;
+	const char *extra; /* JSON text */
+};
+
+static const struct mk_json_member thing_members[] = {
+	MK_JSON_MEMBER(struct thing, id),
+	MK_JSON_MEMBER(struct thing, count),
+	MK_JSON_MEMBER(struct thing, label),
+	MK_JSON_MEMBER_RAW(struct thing, extra),
+};
+
+static void
+thing_json(struct mk_buf *out, const void *item)
+{
+	mk_json_object(out, item, thing_members, 4);
+}
+
+static void
+test_object(void)
+{
+	static const struct {
+		const char *name;
+		struct thing thing;
+		uint32_t mask; /* 0: the whole object */
+		const char *want;
+	} cases[] = {
+		{ "every kind", { -42, 7, "a\"b", "[1,2]" }, 0,
+		    "{\"id\":-42,\"count\":7,\"label\":\"a\\\"b\","
+		    "\"extra\":[1,2]}" },
+		{ "NULL strings write null", { 0, 0, NULL, NULL }, 0,
+		    "{\"id\":0,\"count\":0,\"label\":null,\"extra\":null}" },
+		{ "extremes", { INT64_MIN, UINT32_MAX, "", "{}" }, 0,
+		    "{\"id\":-9223372036854775808,\"count\":4294967295,"
+		    "\"label\":\"\",\"extra\":{}}" },
+		{ "mask: the second and fourth", { 1, 2, "x", "true" }, 0xa,
+		    "\"count\":2,\"extra\":true" },
+		{ "mask: the first only", { 1, 2, "x", "true" }, 0x1,
+		    "\"id\":1" },
+		{ "mask: none", { 1, 2, "x", "true" }, 0x10, "" },
+	};
+	struct mk_buf buf;
+
+	mk_buf_init(&buf, NULL);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		bool first = true;
+
+		mk_buf_clear(&buf);
+		if (cases[i].mask == 0)
+			thing_json(&buf, &cases[i].thing);
+		else
+			mk_json_members(&buf, &first, &cases[i].thing,
+			    thing_members, 4, cases[i].mask);
+		tap_is_str(buf.data, cases[i].want, "object: %s",
+		    cases[i].name);
+	}
+	{
+		bool first = true;
+
+		mk_buf_clear(&buf);
+		mk_json_key(&buf, &first, "a");
+		mk_buf_putc(&buf, '1');
+		mk_json_members(&buf, &first, &cases[0].thing, thing_members,
+		    4, 0x1);
+		mk_json_key(&buf, &first, "b");
+		mk_buf_putc(&buf, '2');
+		tap_is_str(buf.data, "\"a\":1,\"id\":-42,\"b\":2",
+		    "object: keys and members share the commas");
+	}
+	mk_buf_release(&buf);
+}
+
+static void
+test_array(void)
+{
+	const struct thing things[] = {
+		{ 1, 0, "one", NULL },
+		{ 2, 0, "two", NULL },
+		{ 3, 0, "three", NULL },
+	};
+	struct mk_buf buf;
+
+	mk_buf_init(&buf, NULL);
+	mk_json_array(&buf, things, 0, sizeof(things[0]), thing_json);
+	tap_is_str(buf.data, "[]", "array: none");
+	mk_buf_clear(&buf);
+	mk_json_array(&buf, things, 1, sizeof(things[0]), thing_json);
+	tap_is_str(buf.data, "[{\"id\":1,\"count\":0,\"label\":\"one\","
+	    "\"extra\":null}]", "array: one");
+	mk_buf_clear(&buf);
+	mk_json_array(&buf, &things[1], 2, sizeof(things[0]), thing_json);
+	tap_is_str(buf.data, "[{\"id\":2,\"count\":0,\"label\":\"two\","
+	    "\"extra\":null},{\"id\":3,\"count\":0,\"label\":\"three\","
+	    "\"extra\":null}]", "array: two, from the middle");
+	mk_buf_release(&buf);
+}
+
 int
 main(void)
 {
@@ -356,5 +458,7 @@ main(void)
 	test_arena_mode();
 	test_json();
 	test_utf8_len();
+	test_object();
+	test_array();
 	return tap_done();
 }

@@ -2,7 +2,9 @@
  * Unit tests for configuration (src/core/config.c): the defaults, the
  * `key = value` syntax (comments, blanks, quotes, CRLF), every value type
  * with its units and bounds, the "origin:line: reason" error texts an
- * operator sees, the environment overrides and loading files from disk.
+ * operator sees, the environment overrides and loading files from disk,
+ * and the programs' load (mk_config_load_environ): this process's
+ * environment over the files, then the program's own check.
  * The last test reads conf/markets.conf from the source tree, uncomments
  * every documented "# key = value" line and checks that the result is
  * accepted and equals the built-in defaults, so the shipped file cannot
@@ -385,6 +387,73 @@ test_load(void)
 	unlink(broken);
 }
 
+/* What the check of mk_config_load_environ() was shown. */
+static int check_calls;
+static int checked_workers;
+
+static int
+accept_config(const struct mk_config *config, char *err, size_t errlen)
+{
+	(void)err;
+	(void)errlen;
+	check_calls++;
+	checked_workers = config->workers;
+	return 0;
+}
+
+static int
+refuse_config(const struct mk_config *config, char *err, size_t errlen)
+{
+	(void)accept_config(config, err, errlen);
+	(void)snprintf(err, errlen, "refused by the check");
+	return -1;
+}
+
+static void
+test_load_environ(void)
+{
+	char file[256], err[MK_CONFIG_ERR_MAX] = "";
+	const char *paths[1];
+	struct mk_config *config = NULL;
+	enum mk_err rc;
+
+	temp_file(file, sizeof(file), "workers = 5\nmax_body = 64k\n");
+	paths[0] = file;
+	tap_ok(file[0] != '\0' && setenv("MARKETS_WORKERS", "7", 1) == 0,
+	    "load_environ: a file written, MARKETS_WORKERS=7 set");
+	rc = mk_config_load_environ(paths, 1, NULL, &config, err, sizeof(err));
+	tap_ok(rc == MK_OK && config != NULL && config->workers == 7 &&
+	    config->max_body == 65536,
+	    "load_environ: the file, then this process's environment");
+	mk_config_free(config);
+
+	rc = mk_config_load_environ(paths, 1, accept_config, &config, err,
+	    sizeof(err));
+	tap_ok(rc == MK_OK && config != NULL && check_calls == 1 &&
+	    checked_workers == 7,
+	    "load_environ: the check is shown the loaded configuration");
+	mk_config_free(config);
+
+	config = NULL;
+	rc = mk_config_load_environ(paths, 1, refuse_config, &config, err,
+	    sizeof(err));
+	tap_ok(rc == MK_EINVAL && config == NULL,
+	    "load_environ: a refusal by the check is MK_EINVAL, *out NULL");
+	tap_is_str(err, "refused by the check",
+	    "load_environ: err is the check's");
+
+	check_calls = 0;
+	(void)setenv("MARKETS_WORKERS", "many", 1);
+	rc = mk_config_load_environ(paths, 1, accept_config, &config, err,
+	    sizeof(err));
+	tap_ok(rc == MK_EINVAL && config == NULL && check_calls == 0 &&
+	    strstr(err, "MARKETS_WORKERS") != NULL,
+	    "load_environ: a bad environment fails before the check (%s)",
+	    err);
+	(void)unsetenv("MARKETS_WORKERS");
+	unlink(file);
+}
+
 /* True when line is "# key = value" or "# key =", the documented form. */
 static int
 is_commented_setting(const char *line, size_t len)
@@ -497,6 +566,7 @@ main(void)
 	test_parse_more();
 	test_env();
 	test_load();
+	test_load_environ();
 	test_shipped_conf();
 	return tap_done();
 }

@@ -4,7 +4,9 @@
  * blank, or empty) or a value with another control byte (RFC 9110 5.5:
  * only HTAB) is refused with MK_EINTERNAL, left out of the
  * serialized answer, and logged by name; a fine one is added. Table-
- * driven; the log goes to a temporary file that is read back.
+ * driven; the log goes to a temporary file that is read back. A success
+ * answered with mk_response_item() or mk_response_list() is the answer
+ * the header, begin, data and end calls write.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,6 +69,49 @@ answer(struct mk_arena *arena, const struct header_case *c, struct mk_buf *out)
 	return rc;
 }
 
+/* An item that is JSON text already; an element of an array of them. */
+static void
+text_json(struct mk_buf *out, const void *item)
+{
+	mk_buf_puts(out, item);
+}
+
+static void
+element_json(struct mk_buf *out, const void *item)
+{
+	mk_buf_puts(out, *(const char *const *)item);
+}
+
+static void
+test_success(struct mk_arena *arena)
+{
+	static const char *const items[] = { "1", "{\"a\":2}", "null" };
+	struct mk_response resp;
+	struct mk_buf out, plain;
+	enum mk_err rc;
+
+	mk_response_init(&resp, arena);
+	rc = mk_response_item(&resp, 201, "no-store", text_json, "{}");
+	mk_buf_init(&out, arena);
+	mk_response_serialize(&resp, "rid", false, &out);
+	mk_buf_putc(&out, '\0');
+	(void)answer(arena, NULL, &plain);
+	tap_is_int(rc, MK_OK, "item: MK_OK");
+	tap_is_str(out.data, plain.data,
+	    "item: the answer of header, begin, data and end");
+
+	mk_response_init(&resp, arena);
+	rc = mk_response_list(&resp, 200, NULL, element_json, items, 3,
+	    sizeof(items[0]), "{\"n\":3}");
+	mk_buf_putc(&resp.body, '\0');
+	tap_ok(rc == MK_OK && resp.status == 200 && resp.headers.len == 0,
+	    "list: MK_OK, 200, no Cache-Control when none is named");
+	tap_is_str(resp.body.data,
+	    "{\"success\":true,\"data\":[1,{\"a\":2},null],\"meta\":{\"n\":3}}",
+	    "list: the items as an array, and meta");
+	mk_arena_reset(arena);
+}
+
 static char *
 read_log(void)
 {
@@ -123,6 +168,7 @@ main(void)
 		}
 		mk_arena_reset(arena);
 	}
+	test_success(arena);
 	mk_log_close();
 	unlink(log_path);
 	mk_arena_free(arena);
