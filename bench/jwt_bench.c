@@ -52,8 +52,10 @@ sign_pkey(struct mk_buf *token, EVP_PKEY *pkey, int es256)
 	size_t sig_len = sizeof(sig);
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 
-	if (ctx == NULL || EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, pkey) != 1 ||
-	    EVP_DigestSign(ctx, sig, &sig_len, (unsigned char *)token->data, token->len) != 1)
+	if (ctx == NULL ||
+	    EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, pkey) != 1 ||
+	    EVP_DigestSign(ctx, sig, &sig_len, (unsigned char *)token->data,
+		token->len) != 1)
 		die("signing failed");
 	EVP_MD_CTX_free(ctx);
 	mk_buf_putc(token, '.');
@@ -61,7 +63,8 @@ sign_pkey(struct mk_buf *token, EVP_PKEY *pkey, int es256)
 		const unsigned char *p = sig;
 		ECDSA_SIG *ecdsa = d2i_ECDSA_SIG(NULL, &p, (long)sig_len);
 
-		if (ecdsa == NULL || BN_bn2binpad(ECDSA_SIG_get0_r(ecdsa), raw, 32) != 32 ||
+		if (ecdsa == NULL ||
+		    BN_bn2binpad(ECDSA_SIG_get0_r(ecdsa), raw, 32) != 32 ||
 		    BN_bn2binpad(ECDSA_SIG_get0_s(ecdsa), raw + 32, 32) != 32)
 			die("ECDSA signature conversion failed");
 		ECDSA_SIG_free(ecdsa);
@@ -92,12 +95,16 @@ mint(struct mk_buf *out, const char *alg, EVP_PKEY *pkey, int i)
 {
 	char header[64], payload[160];
 
-	snprintf(header, sizeof(header), "{\"alg\":\"%s\",\"typ\":\"JWT\"}", alg);
+	snprintf(
+	    header, sizeof(header), "{\"alg\":\"%s\",\"typ\":\"JWT\"}", alg);
 	snprintf(payload, sizeof(payload),
-	    "{\"sub\":\"42\",\"role\":\"user\",\"email\":\"u42@example.org\",\"iat\":%d,\"exp\":1800003600}",
-	    1800000000 - i); /* verified at 1800000000: within jwt_max_lifetime */
+	    "{\"sub\":\"42\",\"role\":\"user\",\"email\":\"u42@example.org\","
+	    "\"iat\":%d,\"exp\":1800003600}",
+	    /* verified at 1800000000: within jwt_max_lifetime */
+	    1800000000 - i);
 	if (pkey == NULL) {
-		if (mk_jwt_sign_hs256(out, header, payload, SECRET, strlen(SECRET)) != MK_OK)
+		if (mk_jwt_sign_hs256(
+			out, header, payload, SECRET, strlen(SECRET)) != MK_OK)
 			die("HS256 signing failed");
 	} else {
 		mk_base64url_encode(out, header, strlen(header));
@@ -107,7 +114,8 @@ mint(struct mk_buf *out, const char *alg, EVP_PKEY *pkey, int i)
 	}
 }
 
-/* Verifies tokens[i % ntokens] for seconds; returns verifications per second. */
+/* Verifies tokens[i % ntokens] for seconds; returns verifications per second.
+ */
 static double
 time_verify(struct mk_jwt_verifier *verifier, struct mk_arena *arena,
     struct mk_buf *tokens, int ntokens, double seconds)
@@ -121,7 +129,8 @@ time_verify(struct mk_jwt_verifier *verifier, struct mk_arena *arena,
 		for (int i = 0; i < 100; i++, n++) {
 			struct mk_buf *t = &tokens[n % ntokens];
 
-			if (mk_jwt_verify(verifier, arena, t->data, t->len, 1800000000, &who, &why) != MK_OK)
+			if (mk_jwt_verify(verifier, arena, t->data, t->len,
+				1800000000, &who, &why) != MK_OK)
 				die(why);
 			mk_arena_reset(arena);
 		}
@@ -160,7 +169,8 @@ run(const char *alg, const char *pem_path, EVP_PKEY *pkey, double seconds)
 	}
 	fresh = time_verify(verifier, arena, tokens, DISTINCT_TOKENS, seconds);
 	known = time_verify(verifier, arena, tokens, 1, seconds / 2);
-	printf("%s  first sight %9.0f verifications/s  %7.2f us each;  a remembered token %7.3f us  (token %zu bytes)\n",
+	printf("%s  first sight %9.0f verifications/s  %7.2f us each;  a "
+	       "remembered token %7.3f us  (token %zu bytes)\n",
 	    alg, fresh, 1e6 / fresh, 1e6 / known, tokens[0].len);
 	for (int i = 0; i < DISTINCT_TOKENS; i++)
 		mk_buf_release(&tokens[i]);

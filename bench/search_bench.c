@@ -58,9 +58,11 @@ main(int argc, char **argv)
 		fprintf(stderr, "usage: search_bench [DIM (8-4096)]\n");
 		return 2;
 	}
-	printf("%-10s %5s %12s %12s %10s\n", "vectors", "dim", "queries/s", "ms/query", "matrix MB");
+	printf("%-10s %5s %12s %12s %10s\n", "vectors", "dim", "queries/s",
+	    "ms/query", "matrix MB");
 	for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
-		struct mk_vector_index *index = mk_vector_index_new("bench", dim);
+		struct mk_vector_index *index =
+		    mk_vector_index_new("bench", dim);
 		struct mk_vector_hit hits[10];
 		size_t n = 0, queries = 0;
 		double start, elapsed;
@@ -69,8 +71,10 @@ main(int argc, char **argv)
 			return 1;
 		for (size_t i = 0; i < sizes[s]; i++) {
 			random_unit(v, dim);
-			if (mk_vector_index_put(index, (int64_t)i + 1, v) != MK_OK) {
-				fprintf(stderr, "out of memory at %zu vectors\n", i);
+			if (mk_vector_index_put(index, (int64_t)i + 1, v) !=
+			    MK_OK) {
+				fprintf(stderr,
+				    "out of memory at %zu vectors\n", i);
 				return 1;
 			}
 		}
@@ -81,8 +85,10 @@ main(int argc, char **argv)
 			queries++;
 			elapsed = now_s() - start;
 		} while (elapsed < 2.0 || queries < 5);
-		printf("%-10zu %5u %12.1f %12.3f %10.1f\n", sizes[s], dim, (double)queries / elapsed,
-		    elapsed * 1000.0 / (double)queries, (double)sizes[s] * dim * 4 / 1e6);
+		printf("%-10zu %5u %12.1f %12.3f %10.1f\n", sizes[s], dim,
+		    (double)queries / elapsed,
+		    elapsed * 1000.0 / (double)queries,
+		    (double)sizes[s] * dim * 4 / 1e6);
 		fflush(stdout);
 		mk_vector_index_free(index);
 	}

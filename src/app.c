@@ -40,19 +40,21 @@ struct mk_app {
 	struct mk_route routes[APP_ROUTES];
 	struct mk_router *router;
 	struct mk_jwt_verifier *verifier;
-	struct mk_cache *cache;        /* NULL when no memcached is configured */
-	struct mk_db *db;              /* NULL when no database is configured */
+	struct mk_cache *cache; /* NULL when no memcached is configured */
+	struct mk_db *db;       /* NULL when no database is configured */
 	/* db's connection again, its statements counted as background work */
 	struct mk_db *background_db;
-	struct mk_market_repo *repo;   /* the stack of market repositories; NULL without a database */
+	/* the stack of market repositories; NULL without a database */
+	struct mk_market_repo *repo;
 	/* MariaDB's, over background_db: the tick's purge */
 	struct mk_market_repo *purge_repo;
-	struct mk_search *search;      /* embedder and vector index; NULL without a database */
-	struct mk_job_service *jobs;   /* NULL without a database */
+	/* embedder and vector index; NULL without a database */
+	struct mk_search *search;
+	struct mk_job_service *jobs;       /* NULL without a database */
 	struct mk_job_service *gauge_jobs; /* over background_db: /metrics */
 	struct mk_market_service *service; /* NULL without a database */
 	struct mk_rate_limiter *limiter;
-	int64_t next_purge_ms;         /* when this worker next purges expired keys */
+	int64_t next_purge_ms; /* when this worker next purges expired keys */
 	/* The routes' contexts. */
 	struct mk_markets_context markets;
 	struct mk_health_context health;
@@ -69,26 +71,44 @@ struct mk_app {
 static void
 fill_routes(struct mk_app *app)
 {
-	void *markets = &app->markets, *jobs = app->jobs, *health = &app->health;
+	void *markets = &app->markets, *jobs = app->jobs,
+	     *health = &app->health;
 	const struct mk_route routes[] = {
-		{ MK_METHOD_GET, "/healthz", MK_PERM_NONE, MK_ROUTE_UNLIMITED, mk_health_live, health },
-		{ MK_METHOD_GET, "/readyz", MK_PERM_NONE, MK_ROUTE_UNLIMITED, mk_health_ready, health },
-		{ MK_METHOD_GET, "/metrics", MK_PERM_NONE, MK_ROUTE_UNLIMITED, mk_health_metrics, health },
+		{ MK_METHOD_GET, "/healthz", MK_PERM_NONE, MK_ROUTE_UNLIMITED,
+		    mk_health_live, health },
+		{ MK_METHOD_GET, "/readyz", MK_PERM_NONE, MK_ROUTE_UNLIMITED,
+		    mk_health_ready, health },
+		{ MK_METHOD_GET, "/metrics", MK_PERM_NONE, MK_ROUTE_UNLIMITED,
+		    mk_health_metrics, health },
 		{ MK_METHOD_GET, "/api/me", MK_PERM_READ, 0, mk_me_get, NULL },
-		{ MK_METHOD_GET, "/api/openapi.json", MK_PERM_NONE, 0, mk_openapi_get, NULL },
-		{ MK_METHOD_GET, "/api/markets", MK_PERM_NONE, 0, mk_markets_list, markets },
-		{ MK_METHOD_POST, "/api/markets", MK_PERM_WRITE, 0, mk_markets_create, markets },
-		/* Before /api/markets/:id: a literal segment wins over a parameter. */
-		{ MK_METHOD_GET, "/api/markets/search", MK_PERM_NONE, 0, mk_markets_search, markets },
-		{ MK_METHOD_GET, "/api/markets/:id", MK_PERM_NONE, MK_ROUTE_LIMIT_AFTER, mk_markets_get, markets },
-		{ MK_METHOD_PUT, "/api/markets/:id", MK_PERM_WRITE, 0, mk_markets_replace, markets },
-		{ MK_METHOD_PATCH, "/api/markets/:id", MK_PERM_WRITE, 0, mk_markets_patch, markets },
-		{ MK_METHOD_DELETE, "/api/markets/:id", MK_PERM_DELETE, 0, mk_markets_delete, markets },
-		{ MK_METHOD_GET, "/api/markets/:id/positions", MK_PERM_NONE, 0, mk_positions_list, markets },
-		{ MK_METHOD_POST, "/api/markets/:id/positions", MK_PERM_WRITE, 0, mk_positions_buy, markets },
-		{ MK_METHOD_GET, "/api/markets/:id/positions/:pid", MK_PERM_NONE, 0, mk_positions_get, markets },
-		{ MK_METHOD_POST, "/api/markets/:id/index", MK_PERM_WRITE, 0, mk_markets_index, markets },
-		{ MK_METHOD_GET, "/api/jobs/:id", MK_PERM_ADMIN, 0, mk_jobs_show, jobs },
+		{ MK_METHOD_GET, "/api/openapi.json", MK_PERM_NONE, 0,
+		    mk_openapi_get, NULL },
+		{ MK_METHOD_GET, "/api/markets", MK_PERM_NONE, 0,
+		    mk_markets_list, markets },
+		{ MK_METHOD_POST, "/api/markets", MK_PERM_WRITE, 0,
+		    mk_markets_create, markets },
+		/* Before /api/markets/:id: a literal segment wins over a
+		   parameter. */
+		{ MK_METHOD_GET, "/api/markets/search", MK_PERM_NONE, 0,
+		    mk_markets_search, markets },
+		{ MK_METHOD_GET, "/api/markets/:id", MK_PERM_NONE,
+		    MK_ROUTE_LIMIT_AFTER, mk_markets_get, markets },
+		{ MK_METHOD_PUT, "/api/markets/:id", MK_PERM_WRITE, 0,
+		    mk_markets_replace, markets },
+		{ MK_METHOD_PATCH, "/api/markets/:id", MK_PERM_WRITE, 0,
+		    mk_markets_patch, markets },
+		{ MK_METHOD_DELETE, "/api/markets/:id", MK_PERM_DELETE, 0,
+		    mk_markets_delete, markets },
+		{ MK_METHOD_GET, "/api/markets/:id/positions", MK_PERM_NONE, 0,
+		    mk_positions_list, markets },
+		{ MK_METHOD_POST, "/api/markets/:id/positions", MK_PERM_WRITE,
+		    0, mk_positions_buy, markets },
+		{ MK_METHOD_GET, "/api/markets/:id/positions/:pid",
+		    MK_PERM_NONE, 0, mk_positions_get, markets },
+		{ MK_METHOD_POST, "/api/markets/:id/index", MK_PERM_WRITE, 0,
+		    mk_markets_index, markets },
+		{ MK_METHOD_GET, "/api/jobs/:id", MK_PERM_ADMIN, 0,
+		    mk_jobs_show, jobs },
 	};
 
 	_Static_assert(sizeof(routes) / sizeof(routes[0]) == APP_ROUTES,
@@ -112,11 +132,15 @@ build_parts(const struct mk_config *config, struct mk_app *app, char *err,
 	 * published key) makes cursors forgeable: refuse rather than start.
 	 */
 	if (config->cursor_secret[0] == '\0' && config->jwt_secret[0] == '\0') {
-		mk_errf(err, errlen, "cursor_secret is not set (nor jwt_secret, from which it would be derived): "
-		    "set cursor_secret to 32 or more random bytes, the same on every host");
+		mk_errf(err, errlen,
+		    "cursor_secret is not set (nor jwt_secret, from which it "
+		    "would be derived): "
+		    "set cursor_secret to 32 or more random bytes, the same on "
+		    "every host");
 		return -1;
 	}
-	if ((form = mk_keyform_public(config->cursor_secret, strlen(config->cursor_secret))) != NULL) {
+	if ((form = mk_keyform_public(config->cursor_secret,
+		 strlen(config->cursor_secret))) != NULL) {
 		mk_errf(err, errlen, "cursor_secret is %s, not a secret", form);
 		return -1;
 	}
@@ -124,7 +148,8 @@ build_parts(const struct mk_config *config, struct mk_app *app, char *err,
 	if (app->verifier == NULL)
 		return -1;
 	if (config->memcached[0] != '\0') {
-		app->cache = mk_cache_new(config->memcached, config->memcached_timeout_ms, err, errlen);
+		app->cache = mk_cache_new(config->memcached,
+		    config->memcached_timeout_ms, err, errlen);
 		if (app->cache == NULL)
 			return -1;
 	}
@@ -132,48 +157,56 @@ build_parts(const struct mk_config *config, struct mk_app *app, char *err,
 	if (app->limiter == NULL)
 		return -1;
 	if (mk_db_configured(config)) {
-		/* No connection yet: a worker starts even while MariaDB is down. */
+		/* No connection yet: a worker starts even while MariaDB is
+		 * down. */
 		app->db = mk_db_new(config, err, errlen);
 		if (app->db == NULL)
 			return -1;
 		app->background_db = mk_db_background(app->db, err, errlen);
 		if (app->background_db == NULL)
 			return -1;
-		app->repo = mk_market_repo_mysql_new(app->db, (unsigned)config->job_max_attempts);
+		app->repo = mk_market_repo_mysql_new(
+		    app->db, (unsigned)config->job_max_attempts);
 		if (app->repo != NULL && app->cache != NULL) {
 			struct mk_market_cache_options options = {
-				.ttl_s = (uint32_t)(config->cache_ttl_ms / 1000),
+				.ttl_s =
+				    (uint32_t)(config->cache_ttl_ms / 1000),
 				.lease_ttl_s = 3,
 				.lease_wait_ms = config->cache_lease_wait_ms,
 			};
 
-			app->repo = mk_market_repo_cached_new(app->repo, app->cache, &options);
+			app->repo = mk_market_repo_cached_new(
+			    app->repo, app->cache, &options);
 		}
 		/* The tick's purge: straight to MariaDB, as background work. */
-		app->purge_repo = mk_market_repo_mysql_new(app->background_db,
-		    (unsigned)config->job_max_attempts);
+		app->purge_repo = mk_market_repo_mysql_new(
+		    app->background_db, (unsigned)config->job_max_attempts);
 		if (app->repo == NULL || app->purge_repo == NULL) {
 			(void)snprintf(err, errlen, "out of memory");
 			return -1;
 		}
 		/* Its statements are the index refresh's: background work. */
-		app->search = mk_search_new(config, app->background_db,
-		    app->cache, err, errlen);
+		app->search = mk_search_new(
+		    config, app->background_db, app->cache, err, errlen);
 		if (app->search == NULL)
 			return -1;
-		app->jobs = mk_job_service_new(app->db, (unsigned)config->job_max_attempts);
+		app->jobs = mk_job_service_new(
+		    app->db, (unsigned)config->job_max_attempts);
 		/* A scrape must not move the requests' statement count. */
-		app->gauge_jobs = mk_job_service_new(app->background_db,
-		    (unsigned)config->job_max_attempts);
+		app->gauge_jobs = mk_job_service_new(
+		    app->background_db, (unsigned)config->job_max_attempts);
 		if (app->jobs != NULL && app->gauge_jobs != NULL)
-			app->service = mk_market_service_new(app->repo, app->search, app->jobs);
+			app->service = mk_market_service_new(
+			    app->repo, app->search, app->jobs);
 		if (app->service == NULL) {
 			(void)snprintf(err, errlen, "out of memory");
 			return -1;
 		}
 	}
-	if (mk_cidr_list_parse(config->metrics_allow, &app->health.metrics_allow, &bad, &bad_len) != 0) {
-		mk_errf(err, errlen, "metrics_allow: '%.*s' is not an address or CIDR block",
+	if (mk_cidr_list_parse(config->metrics_allow,
+		&app->health.metrics_allow, &bad, &bad_len) != 0) {
+		mk_errf(err, errlen,
+		    "metrics_allow: '%.*s' is not an address or CIDR block",
 		    (int)(bad_len > 64 ? 64 : bad_len), bad);
 		return -1;
 	}
@@ -206,13 +239,17 @@ static int
 derive_cursor_key(const struct mk_config *config, unsigned char *key)
 {
 	static const char label[] = "markets cursor key v1";
-	const char *secret = config->cursor_secret[0] != '\0' ? config->cursor_secret : config->jwt_secret;
+	const char *secret = config->cursor_secret[0] != '\0'
+	    ? config->cursor_secret
+	    : config->jwt_secret;
 	size_t len = 0;
 
 	if (secret[0] == '\0')
 		return -1;
-	if (EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, secret, strlen(secret),
-	    (const unsigned char *)label, sizeof(label) - 1, key, 32, &len) == NULL || len != 32)
+	if (EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, secret,
+		strlen(secret), (const unsigned char *)label, sizeof(label) - 1,
+		key, 32, &len) == NULL ||
+	    len != 32)
 		return -1;
 	return 0;
 }
@@ -246,7 +283,9 @@ mk_app_new(const struct mk_config *config)
 	fill_routes(app);
 	app->router = mk_router_new(app->routes, APP_ROUTES);
 	if (app->router == NULL) {
-		mk_log(MK_LOG_ERROR, "cannot build the router (bad route table or out of memory)");
+		mk_log(MK_LOG_ERROR,
+		    "cannot build the router (bad route table or out of "
+		    "memory)");
 		mk_app_free(app);
 		return NULL;
 	}
@@ -258,7 +297,8 @@ mk_app_new(const struct mk_config *config)
 		app->health.gauge.arg = app->gauge_jobs;
 	}
 	if (derive_cursor_key(config, app->markets.cursor_key) != 0) {
-		mk_log(MK_LOG_ERROR, "worker start-up failed: cannot derive the cursor key");
+		mk_log(MK_LOG_ERROR,
+		    "worker start-up failed: cannot derive the cursor key");
 		mk_app_free(app);
 		return NULL;
 	}
@@ -267,8 +307,10 @@ mk_app_new(const struct mk_config *config)
 	app->http.routes = app->routes;
 	app->http.nroutes = APP_ROUTES;
 	for (size_t i = 0; i < APP_ROUTES; i++) {
-		(void)snprintf(app->route_labels[i], sizeof(app->route_labels[i]), "%s %s",
-		    mk_method_name(app->routes[i].method), app->routes[i].pattern);
+		(void)snprintf(app->route_labels[i],
+		    sizeof(app->route_labels[i]), "%s %s",
+		    mk_method_name(app->routes[i].method),
+		    app->routes[i].pattern);
 		app->http.route_labels[i] = app->route_labels[i];
 	}
 	app->health.route_labels = app->http.route_labels;
@@ -317,16 +359,24 @@ mk_app_tick(struct mk_app *app, int64_t now_ms)
 		(void)mk_search_refresh(app->search);
 	if (app->next_purge_ms == 0) {
 		/* Spread the workers' purges over the interval. */
-		app->next_purge_ms = now_ms + app->config->idempotency_purge_interval_ms / 2 +
-		    (int64_t)(app->http.ids.prefix % (uint64_t)(app->config->idempotency_purge_interval_ms / 2 + 1));
+		app->next_purge_ms = now_ms +
+		    app->config->idempotency_purge_interval_ms / 2 +
+		    (int64_t)(app->http.ids.prefix %
+			(uint64_t)(app->config->idempotency_purge_interval_ms /
+				2 +
+			    1));
 		return;
 	}
 	if (now_ms < app->next_purge_ms)
 		return;
-	app->next_purge_ms = now_ms + app->config->idempotency_purge_interval_ms;
+	app->next_purge_ms =
+	    now_ms + app->config->idempotency_purge_interval_ms;
 	if (mk_market_repo_idem_purge(app->purge_repo, 1000, &purged) ==
-	    MK_OK && purged > 0)
-		mk_log(MK_LOG_INFO, "purged %llu expired Idempotency-Key record(s)", (unsigned long long)purged);
+		MK_OK &&
+	    purged > 0)
+		mk_log(MK_LOG_INFO,
+		    "purged %llu expired Idempotency-Key record(s)",
+		    (unsigned long long)purged);
 }
 
 int
@@ -338,7 +388,8 @@ mk_app_attach_loop(struct mk_app *app, struct mk_loop *loop)
 		return 0;
 	rc = mk_search_attach(app->search, loop);
 	if (rc != MK_OK) {
-		mk_log(MK_LOG_ERROR, "cannot attach the embedder to the worker's loop: %s",
+		mk_log(MK_LOG_ERROR,
+		    "cannot attach the embedder to the worker's loop: %s",
 		    mk_err_name(rc));
 		return -1;
 	}

@@ -33,7 +33,8 @@ struct mk_app *mk_app_new(const struct mk_config *config);
  * keeping anything, so that a bad configuration stops a start or refuses
  * a reload in the master. Returns 0, or -1 with a reason in err.
  */
-int mk_app_check_config(const struct mk_config *config, char *err, size_t errlen);
+int mk_app_check_config(
+    const struct mk_config *config, char *err, size_t errlen);
 
 void mk_app_free(struct mk_app *app);
 

@@ -24,19 +24,30 @@ static void
 usage(FILE *out)
 {
 	fprintf(out,
-	    "usage: markets [--config FILE]... [--listen unix:PATH|[HOST]:PORT]\n"
+	    "usage: markets [--config FILE]... [--listen "
+	    "unix:PATH|[HOST]:PORT]\n"
 	    "               [--pid-file FILE] [--test-config] [--version]\n"
 	    "\n"
-	    "  --config FILE    read settings from FILE; later files override earlier\n"
-	    "                   ones, MARKETS_<KEY> variables override them all;\n"
-	    "                   without any, $MARKETS_CONFIG names the one file\n"
-	    "  --listen ADDR    run the pre-forking master on ADDR; without it the\n"
-	    "                   process serves the FastCGI socket passed as fd 0\n"
-	    "                   (Apache mod_fcgid). ADDR without a host (:9000, or\n"
-	    "                   9000) binds 127.0.0.1; name 0.0.0.0:9000 or [::]:9000\n"
-	    "                   for every interface. A TCP socket serves only the\n"
-	    "                   peers in listen_allowed_clients / FCGI_WEB_SERVER_ADDRS\n"
-	    "                   (none set: loopback peers, and a non-loopback address\n"
+	    "  --config FILE    read settings from FILE; later files override "
+	    "earlier\n"
+	    "                   ones, MARKETS_<KEY> variables override them "
+	    "all;\n"
+	    "                   without any, $MARKETS_CONFIG names the one "
+	    "file\n"
+	    "  --listen ADDR    run the pre-forking master on ADDR; without it "
+	    "the\n"
+	    "                   process serves the FastCGI socket passed as fd "
+	    "0\n"
+	    "                   (Apache mod_fcgid). ADDR without a host "
+	    "(:9000, or\n"
+	    "                   9000) binds 127.0.0.1; name 0.0.0.0:9000 or "
+	    "[::]:9000\n"
+	    "                   for every interface. A TCP socket serves only "
+	    "the\n"
+	    "                   peers in listen_allowed_clients / "
+	    "FCGI_WEB_SERVER_ADDRS\n"
+	    "                   (none set: loopback peers, and a non-loopback "
+	    "address\n"
 	    "                   refuses to start)\n"
 	    "  --pid-file FILE  write the master's pid to FILE\n"
 	    "  --test-config    check the configuration and exit\n");
@@ -61,7 +72,8 @@ main(int argc, char **argv)
 	size_t nconfig = 0;
 	int opt, test_only = 0, status;
 
-	while ((opt = getopt_long(argc, argv, "c:l:p:tVh", long_options, NULL)) != -1) {
+	while ((opt = getopt_long(
+		    argc, argv, "c:l:p:tVh", long_options, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			if (nconfig == MK_CONFIG_MAX_FILES) {
@@ -96,7 +108,8 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (nconfig == 0 && getenv("MARKETS_CONFIG") != NULL && getenv("MARKETS_CONFIG")[0] != '\0') {
+	if (nconfig == 0 && getenv("MARKETS_CONFIG") != NULL &&
+	    getenv("MARKETS_CONFIG")[0] != '\0') {
 		/*
 		 * A process manager that starts us with no arguments (Apache's
 		 * FcgidWrapper) names the file in the environment instead.
@@ -104,7 +117,7 @@ main(int argc, char **argv)
 		config_paths[nconfig++] = getenv("MARKETS_CONFIG");
 	}
 	if (mk_config_load_environ(config_paths, nconfig, mk_app_check_config,
-	    &config, err, sizeof(err)) != MK_OK) {
+		&config, err, sizeof(err)) != MK_OK) {
 		fprintf(stderr, "markets: bad configuration: %s\n", err);
 		return 1;
 	}
@@ -114,29 +127,39 @@ main(int argc, char **argv)
 		return 0;
 	}
 	if (mk_log_open(config->log_file, config->log_level) != 0) {
-		fprintf(stderr, "markets: cannot open log file %s\n", config->log_file);
+		fprintf(stderr, "markets: cannot open log file %s\n",
+		    config->log_file);
 		mk_config_free(config);
 		return 1;
 	}
-	if (config->jwt_secret[0] == '\0' && config->jwt_public_key[0] == '\0' &&
+	if (config->jwt_secret[0] == '\0' &&
+	    config->jwt_public_key[0] == '\0' &&
 	    config->jwt_keys_dir[0] == '\0')
-		mk_log(MK_LOG_WARN, "no JWT key configured: every bearer token will be refused");
+		mk_log(MK_LOG_WARN,
+		    "no JWT key configured: every bearer token will be "
+		    "refused");
 	if (config->memcached[0] == '\0')
-		mk_log(MK_LOG_WARN, "no memcached configured: the rate limit counts per worker, not shared");
+		mk_log(MK_LOG_WARN,
+		    "no memcached configured: the rate limit counts per "
+		    "worker, not shared");
 	if (options.listen_spec != NULL) {
 		options.config_paths = config_paths;
 		options.nconfig_paths = nconfig;
 		status = mk_master_run(&options, config);
 	} else if (mk_listener_is_listening(STDIN_FILENO)) {
-		/* Apache mod_fcgid: one process per socket, managed from outside. */
+		/* Apache mod_fcgid: one process per socket, managed from
+		 * outside. */
 		status = 1;
 		if (mk_listener_adopt(STDIN_FILENO) == 0)
 			status = mk_worker_run(STDIN_FILENO, config, 0);
 		else
-			mk_log(MK_LOG_ERROR, "cannot prepare the inherited FastCGI socket");
+			mk_log(MK_LOG_ERROR,
+			    "cannot prepare the inherited FastCGI socket");
 		mk_config_free(config);
 	} else {
-		fprintf(stderr, "markets: no --listen given and fd 0 is not a FastCGI listening socket\n");
+		fprintf(stderr,
+		    "markets: no --listen given and fd 0 is not a FastCGI "
+		    "listening socket\n");
 		usage(stderr);
 		mk_config_free(config);
 		status = 2;

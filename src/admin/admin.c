@@ -51,19 +51,27 @@ usage(FILE *out)
 	    "usage: markets-admin [--config FILE]... COMMAND [ARGS]\n"
 	    "\n"
 	    "commands:\n"
-	    "  token --sub ID --role admin|moderator|user [--email E] [--name N]\n"
-	    "        [--ttl SECONDS]   print an HS256 token signed with jwt_secret\n"
+	    "  token --sub ID --role admin|moderator|user [--email E] [--name "
+	    "N]\n"
+	    "        [--ttl SECONDS]   print an HS256 token signed with "
+	    "jwt_secret\n"
 	    "        (ttl: default 3600, at most jwt_max_lifetime)\n"
 	    "  migrate [--dir DIR] [--status]\n"
-	    "        apply DIR/NNN_name.sql (default DIR: ./sql) not yet recorded in\n"
-	    "        schema_version, in order; --status lists applied and pending\n"
-	    "        files and applies nothing. Connects with the db_* settings\n"
+	    "        apply DIR/NNN_name.sql (default DIR: ./sql) not yet "
+	    "recorded in\n"
+	    "        schema_version, in order; --status lists applied and "
+	    "pending\n"
+	    "        files and applies nothing. Connects with the db_* "
+	    "settings\n"
 	    "        (MARKETS_DB_USER=root etc. override them).\n"
 	    "  reindex [--missing]\n"
-	    "        embed every market (--missing: only those without a vector of\n"
-	    "        the configured embedder for their current version) for search\n"
+	    "        embed every market (--missing: only those without a "
+	    "vector of\n"
+	    "        the configured embedder for their current version) for "
+	    "search\n"
 	    "  run-jobs [--drain]\n"
-	    "        run a job runner in the foreground; --drain: until none is ready\n");
+	    "        run a job runner in the foreground; --drain: until none "
+	    "is ready\n");
 }
 
 static int
@@ -101,17 +109,29 @@ cmd_token(const struct mk_config *config, int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (opt) {
 		case 's':
-			if (parse_positive(optarg, (1LL << 53) - 1, &sub) != 0) {
-				fprintf(stderr, "markets-admin: --sub must be a positive integer\n");
+			if (parse_positive(optarg, (1LL << 53) - 1, &sub) !=
+			    0) {
+				fprintf(stderr,
+				    "markets-admin: --sub must be a positive "
+				    "integer\n");
 				return 2;
 			}
 			break;
-		case 'r': role = optarg; break;
-		case 'e': email = optarg; break;
-		case 'n': name = optarg; break;
+		case 'r':
+			role = optarg;
+			break;
+		case 'e':
+			email = optarg;
+			break;
+		case 'n':
+			name = optarg;
+			break;
 		case 't':
-			if (parse_positive(optarg, 10LL * 365 * 86400, &ttl) != 0) {
-				fprintf(stderr, "markets-admin: --ttl must be a positive number of seconds\n");
+			if (parse_positive(optarg, 10LL * 365 * 86400, &ttl) !=
+			    0) {
+				fprintf(stderr,
+				    "markets-admin: --ttl must be a positive "
+				    "number of seconds\n");
 				return 2;
 			}
 			break;
@@ -120,25 +140,32 @@ cmd_token(const struct mk_config *config, int argc, char **argv)
 			return 2;
 		}
 	}
-	if (sub == 0 || role == NULL || (strcmp(role, "admin") != 0 &&
-	    strcmp(role, "moderator") != 0 && strcmp(role, "user") != 0)) {
-		fprintf(stderr, "markets-admin: token needs --sub and --role admin|moderator|user\n");
+	if (sub == 0 || role == NULL ||
+	    (strcmp(role, "admin") != 0 && strcmp(role, "moderator") != 0 &&
+		strcmp(role, "user") != 0)) {
+		fprintf(stderr,
+		    "markets-admin: token needs --sub and --role "
+		    "admin|moderator|user\n");
 		return 2;
 	}
 	if (config->jwt_secret[0] == '\0') {
-		fprintf(stderr, "markets-admin: jwt_secret is not configured\n");
+		fprintf(
+		    stderr, "markets-admin: jwt_secret is not configured\n");
 		return 1;
 	}
 	/* The server would refuse it (exp - iat above jwt_max_lifetime). */
 	if (ttl > config->jwt_max_lifetime_ms / 1000) {
-		fprintf(stderr, "markets-admin: --ttl %lld is longer than jwt_max_lifetime (%d s): the server would refuse the token\n",
+		fprintf(stderr,
+		    "markets-admin: --ttl %lld is longer than jwt_max_lifetime "
+		    "(%d s): the server would refuse the token\n",
 		    ttl, config->jwt_max_lifetime_ms / 1000);
 		return 2;
 	}
 	mk_buf_init(&payload, NULL);
 	mk_buf_init(&token, NULL);
-	mk_buf_printf(&payload, "{\"sub\":\"%lld\",\"role\":\"%s\",\"iat\":%lld,\"exp\":%lld",
-	    sub, role, (long long)time(NULL), (long long)time(NULL) + ttl);
+	mk_buf_printf(&payload,
+	    "{\"sub\":\"%lld\",\"role\":\"%s\",\"iat\":%lld,\"exp\":%lld", sub,
+	    role, (long long)time(NULL), (long long)time(NULL) + ttl);
 	if (email != NULL) {
 		mk_buf_puts(&payload, ",\"email\":");
 		mk_json_cstr(&payload, email);
@@ -149,8 +176,9 @@ cmd_token(const struct mk_config *config, int argc, char **argv)
 	}
 	mk_buf_putc(&payload, '}');
 	if (!payload.oom &&
-	    mk_jwt_sign_hs256(&token, "{\"alg\":\"HS256\",\"typ\":\"JWT\"}", payload.data,
-	    config->jwt_secret, strlen(config->jwt_secret)) == MK_OK) {
+	    mk_jwt_sign_hs256(&token, "{\"alg\":\"HS256\",\"typ\":\"JWT\"}",
+		payload.data, config->jwt_secret,
+		strlen(config->jwt_secret)) == MK_OK) {
 		printf("%s\n", token.data);
 		status = fflush(stdout) == 0 ? 0 : 1;
 	} else {
@@ -175,24 +203,31 @@ cmd_reindex(const struct mk_config *config, int argc, char **argv)
 	if (argc == 2 && strcmp(argv[1], "--missing") == 0) {
 		only_missing = true;
 	} else if (argc != 1) {
-		fprintf(stderr, "markets-admin: reindex takes only --missing\n");
+		fprintf(
+		    stderr, "markets-admin: reindex takes only --missing\n");
 		return 2;
 	}
 	if (!mk_db_configured(config)) {
-		fprintf(stderr, "markets-admin: reindex: no database configured\n");
+		fprintf(
+		    stderr, "markets-admin: reindex: no database configured\n");
 		return 1;
 	}
 	db = mk_db_new(config, err, sizeof(err));
-	embedder = db != NULL ? mk_embedder_from_config(config, err, sizeof(err)) : NULL;
+	embedder = db != NULL
+	    ? mk_embedder_from_config(config, err, sizeof(err))
+	    : NULL;
 	arena = mk_arena_new(0);
 	if (db != NULL && embedder != NULL && arena != NULL)
-		rc = mk_indexer_reindex_all(db, arena, embedder, only_missing, &count);
+		rc = mk_indexer_reindex_all(
+		    db, arena, embedder, only_missing, &count);
 	if (rc == MK_OK)
-		printf("reindexed %llu market(s) with %s (%u dimensions)\n", (unsigned long long)count,
-		    embedder->name, embedder->dim);
+		printf("reindexed %llu market(s) with %s (%u dimensions)\n",
+		    (unsigned long long)count, embedder->name, embedder->dim);
 	else
-		fprintf(stderr, "markets-admin: reindex failed after %llu market(s): %s\n",
-		    (unsigned long long)count, err[0] != '\0' ? err : mk_err_name(rc));
+		fprintf(stderr,
+		    "markets-admin: reindex failed after %llu market(s): %s\n",
+		    (unsigned long long)count,
+		    err[0] != '\0' ? err : mk_err_name(rc));
 	mk_arena_free(arena);
 	mk_embedder_free(embedder);
 	mk_db_free(db);
@@ -209,7 +244,8 @@ cmd_run_jobs(const struct mk_config *config, int argc, char **argv)
 		return 2;
 	}
 	if (mk_log_open(config->log_file, config->log_level) != 0) {
-		fprintf(stderr, "markets-admin: cannot open log %s: %s\n", config->log_file, strerror(errno));
+		fprintf(stderr, "markets-admin: cannot open log %s: %s\n",
+		    config->log_file, strerror(errno));
 		return 1;
 	}
 	/* As the master's runners do (server/child.c), in the foreground. */
@@ -248,7 +284,7 @@ main(int argc, char **argv)
 		return i >= argc ? 2 : 0;
 	}
 	if (mk_config_load_environ(config_paths, nconfig, NULL, &config, err,
-	    sizeof(err)) != MK_OK) {
+		sizeof(err)) != MK_OK) {
 		fprintf(stderr, "markets-admin: bad configuration: %s\n", err);
 		return 1;
 	}
@@ -261,7 +297,8 @@ main(int argc, char **argv)
 	} else if (strcmp(argv[i], "run-jobs") == 0) {
 		status = cmd_run_jobs(config, argc - i, argv + i);
 	} else {
-		fprintf(stderr, "markets-admin: unknown command '%s'\n", argv[i]);
+		fprintf(
+		    stderr, "markets-admin: unknown command '%s'\n", argv[i]);
 		usage(stderr);
 		status = 2;
 	}

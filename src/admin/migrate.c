@@ -49,7 +49,7 @@ struct migrate {
 	size_t nfiles;
 	struct applied_row *rows; /* sorted by version, in arena */
 	size_t nrows;
-	struct mk_db *db;	/* a session (store/db.h) */
+	struct mk_db *db;       /* a session (store/db.h) */
 	struct mk_arena *arena; /* rows read from the database */
 	bool locked;
 };
@@ -69,11 +69,11 @@ migration_name(const char *name, unsigned *version)
 		char c = name[i];
 
 		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-		      (c >= '0' && c <= '9') || c == '_' || c == '-'))
+			(c >= '0' && c <= '9') || c == '_' || c == '-'))
 			return false;
 	}
 	*version = (unsigned)((name[0] - '0') * 100 + (name[1] - '0') * 10 +
-			      (name[2] - '0'));
+	    (name[2] - '0'));
 	return true;
 }
 
@@ -103,9 +103,9 @@ scan_migrations(struct migrate *m)
 
 	if ((dir = opendir(m->dir)) == NULL) {
 		fprintf(stderr,
-			"markets-admin: cannot open the migrations directory "
-			"%s: %s\n",
-			m->dir, strerror(errno));
+		    "markets-admin: cannot open the migrations directory "
+		    "%s: %s\n",
+		    m->dir, strerror(errno));
 		return MK_EINVAL;
 	}
 	for (;;) {
@@ -114,7 +114,7 @@ scan_migrations(struct migrate *m)
 			if (errno == 0)
 				break;
 			fprintf(stderr, "markets-admin: cannot read %s: %s\n",
-				m->dir, strerror(errno));
+			    m->dir, strerror(errno));
 			(void)closedir(dir);
 			return MK_EINTERNAL;
 		}
@@ -122,9 +122,9 @@ scan_migrations(struct migrate *m)
 			continue;
 		if (strlen(ent->d_name) > MIGRATION_NAME_MAX) {
 			fprintf(stderr,
-				"markets-admin: %s/%s: the name is longer than "
-				"%d characters\n",
-				m->dir, ent->d_name, MIGRATION_NAME_MAX);
+			    "markets-admin: %s/%s: the name is longer than "
+			    "%d characters\n",
+			    m->dir, ent->d_name, MIGRATION_NAME_MAX);
 			(void)closedir(dir);
 			return MK_EINVAL;
 		}
@@ -132,8 +132,8 @@ scan_migrations(struct migrate *m)
 			cap = cap == 0 ? 16 : cap * 2;
 			if ((grown = realloc(m->files, cap * sizeof(*grown))) ==
 			    NULL) {
-				fprintf(stderr,
-					"markets-admin: out of memory\n");
+				fprintf(
+				    stderr, "markets-admin: out of memory\n");
 				(void)closedir(dir);
 				return MK_ENOMEM;
 			}
@@ -141,25 +141,25 @@ scan_migrations(struct migrate *m)
 		}
 		m->files[m->nfiles].version = version;
 		memcpy(m->files[m->nfiles].name, ent->d_name,
-		       strlen(ent->d_name) + 1);
+		    strlen(ent->d_name) + 1);
 		m->nfiles++;
 	}
 	if (closedir(dir) != 0) {
 		fprintf(stderr, "markets-admin: cannot close %s: %s\n", m->dir,
-			strerror(errno));
+		    strerror(errno));
 		return MK_EINTERNAL;
 	}
 	if (m->nfiles > 1)
-		qsort(m->files, m->nfiles, sizeof(*m->files),
-		      compare_migrations);
+		qsort(
+		    m->files, m->nfiles, sizeof(*m->files), compare_migrations);
 	for (i = 1; i < m->nfiles; i++) {
 		if (m->files[i].version == m->files[i - 1].version) {
 			fprintf(stderr,
-				"markets-admin: %s/%s and %s/%s have the same "
-				"number %03u;"
-				" renumber one of them\n",
-				m->dir, m->files[i - 1].name, m->dir,
-				m->files[i].name, m->files[i].version);
+			    "markets-admin: %s/%s and %s/%s have the same "
+			    "number %03u;"
+			    " renumber one of them\n",
+			    m->dir, m->files[i - 1].name, m->dir,
+			    m->files[i].name, m->files[i].version);
 			return MK_ECONFLICT;
 		}
 	}
@@ -179,8 +179,9 @@ migrate_connect(struct migrate *m)
 	char err[512];
 
 	if (!mk_db_configured(c)) {
-		fprintf(stderr, "markets-admin: no database configured: set "
-				"db_socket or db_host\n");
+		fprintf(stderr,
+		    "markets-admin: no database configured: set "
+		    "db_socket or db_host\n");
 		return MK_EINVAL;
 	}
 	if (c->db_name[0] == '\0') {
@@ -193,10 +194,10 @@ migrate_connect(struct migrate *m)
 	}
 	if ((m->db = mk_db_session_new(c, err, sizeof(err))) == NULL) {
 		fprintf(stderr,
-			"markets-admin: cannot connect to the database (%s as "
-			"%s): %s\n",
-			c->db_socket[0] != '\0' ? c->db_socket : c->db_host,
-			c->db_user, err);
+		    "markets-admin: cannot connect to the database (%s as "
+		    "%s): %s\n",
+		    c->db_socket[0] != '\0' ? c->db_socket : c->db_host,
+		    c->db_user, err);
 		return MK_EUNAVAIL;
 	}
 	return MK_OK;
@@ -222,8 +223,8 @@ query_is_one(struct migrate *m, const char *what, const char *sql,
 		return MK_EUNAVAIL;
 	}
 	value = rows.nrows == 1 && rows.ncols == 1
-		    ? mk_db_cell_text(&rows, 0, 0)
-		    : NULL;
+	    ? mk_db_cell_text(&rows, 0, 0)
+	    : NULL;
 	*one = value != NULL && strcmp(value, "1") == 0;
 	return MK_OK;
 }
@@ -238,8 +239,8 @@ static enum mk_err
 migrate_lock(struct migrate *m)
 {
 	struct mk_db_value params[] = {
-	    mk_db_text(MIGRATE_LOCK, strlen(MIGRATE_LOCK)),
-	    mk_db_int(MIGRATE_LOCK_WAIT_S),
+		mk_db_text(MIGRATE_LOCK, strlen(MIGRATE_LOCK)),
+		mk_db_int(MIGRATE_LOCK_WAIT_S),
 	};
 	enum mk_err err;
 	bool got;
@@ -248,15 +249,15 @@ migrate_lock(struct migrate *m)
 
 	(void)snprintf(what, sizeof(what), "SELECT GET_LOCK('%s', %d)",
 	    MIGRATE_LOCK, MIGRATE_LOCK_WAIT_S);
-	if ((err = query_is_one(m, what, "SELECT GET_LOCK(?, ?)", params, 2,
-	    &got)) != MK_OK)
+	if ((err = query_is_one(
+		 m, what, "SELECT GET_LOCK(?, ?)", params, 2, &got)) != MK_OK)
 		return err;
 	if (!got) {
 		fprintf(stderr,
-			"markets-admin: another migrate has held the lock '%s' "
-			"for %d s;"
-			" try again when it is done\n",
-			MIGRATE_LOCK, MIGRATE_LOCK_WAIT_S);
+		    "markets-admin: another migrate has held the lock '%s' "
+		    "for %d s;"
+		    " try again when it is done\n",
+		    MIGRATE_LOCK, MIGRATE_LOCK_WAIT_S);
 		return MK_EUNAVAIL;
 	}
 	m->locked = true;
@@ -274,8 +275,7 @@ read_applied(struct migrate *m, bool missing_ok)
 	bool exists;
 
 	if (missing_ok) {
-		if (query_is_one(
-			m, "cannot read schema_version",
+		if (query_is_one(m, "cannot read schema_version",
 			"SELECT COUNT(*) FROM information_schema.TABLES"
 			" WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = "
 			"'schema_version'",
@@ -285,12 +285,12 @@ read_applied(struct migrate *m, bool missing_ok)
 			return MK_OK;
 	}
 	if (mk_db_select(m->db, m->arena,
-			 "SELECT version, name, applied_at"
-			 " FROM schema_version ORDER BY version",
-			 NULL, 0, &rows) != MK_OK) {
+		"SELECT version, name, applied_at"
+		" FROM schema_version ORDER BY version",
+		NULL, 0, &rows) != MK_OK) {
 		fprintf(stderr,
-			"markets-admin: cannot read schema_version: %s\n",
-			mk_db_error(m->db, NULL));
+		    "markets-admin: cannot read schema_version: %s\n",
+		    mk_db_error(m->db, NULL));
 		return MK_EUNAVAIL;
 	}
 	m->rows = mk_arena_calloc(m->arena, rows.nrows + 1, sizeof(*m->rows));
@@ -308,7 +308,7 @@ read_applied(struct migrate *m, bool missing_ok)
 		if (mk_db_cell_text(&rows, m->nrows, 0) == NULL ||
 		    r->name == NULL) {
 			fprintf(stderr,
-				"markets-admin: schema_version holds a NULL\n");
+			    "markets-admin: schema_version holds a NULL\n");
 			return MK_EINTERNAL;
 		}
 	}
@@ -342,19 +342,19 @@ read_migration(const char *path, char **text, size_t *len)
 
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
 		fprintf(stderr, "markets-admin: cannot open %s: %s\n", path,
-			strerror(errno));
+		    strerror(errno));
 		return MK_EINVAL;
 	}
 	if (fstat(fd, &st) != 0) {
 		fprintf(stderr, "markets-admin: cannot stat %s: %s\n", path,
-			strerror(errno));
+		    strerror(errno));
 		(void)close(fd);
 		return MK_EINVAL;
 	}
 	if (!S_ISREG(st.st_mode) || st.st_size > MIGRATION_MAX_BYTES) {
 		fprintf(stderr, "markets-admin: %s: %s\n", path,
-			!S_ISREG(st.st_mode) ? "not a regular file"
-					     : "larger than 1 MiB");
+		    !S_ISREG(st.st_mode) ? "not a regular file"
+					 : "larger than 1 MiB");
 		(void)close(fd);
 		return MK_EINVAL;
 	}
@@ -370,7 +370,7 @@ read_migration(const char *path, char **text, size_t *len)
 			continue;
 		if (n < 0) {
 			fprintf(stderr, "markets-admin: cannot read %s: %s\n",
-				path, strerror(errno));
+			    path, strerror(errno));
 			(void)close(fd);
 			free(buf);
 			return MK_EINVAL;
@@ -381,8 +381,8 @@ read_migration(const char *path, char **text, size_t *len)
 	}
 	if (close(fd) != 0 || total > MIGRATION_MAX_BYTES) {
 		fprintf(stderr, "markets-admin: %s: %s\n", path,
-			total > MIGRATION_MAX_BYTES ? "larger than 1 MiB"
-						    : strerror(errno));
+		    total > MIGRATION_MAX_BYTES ? "larger than 1 MiB"
+						: strerror(errno));
 		free(buf);
 		return MK_EINVAL;
 	}
@@ -397,17 +397,16 @@ static enum mk_err
 record_migration(struct migrate *m, const struct migration *mig)
 {
 	struct mk_db_value params[] = {
-	    mk_db_int(mig->version),
-	    mk_db_text(mig->name, strlen(mig->name)),
+		mk_db_int(mig->version),
+		mk_db_text(mig->name, strlen(mig->name)),
 	};
 
-	if (mk_db_execute(
-		m->db,
+	if (mk_db_execute(m->db,
 		"INSERT INTO schema_version (version, name) VALUES (?, ?)",
 		params, 2, NULL, NULL) != MK_OK) {
 		fprintf(stderr,
-			"markets-admin: %s applied but not recorded: %s\n",
-			mig->name, mk_db_error(m->db, NULL));
+		    "markets-admin: %s applied but not recorded: %s\n",
+		    mig->name, mk_db_error(m->db, NULL));
 		return MK_EUNAVAIL;
 	}
 	return MK_OK;
@@ -427,7 +426,7 @@ apply_migration(struct migrate *m, const struct migration *mig)
 	n = snprintf(path, sizeof(path), "%s/%s", m->dir, mig->name);
 	if (n < 0 || (size_t)n >= sizeof(path)) {
 		fprintf(stderr, "markets-admin: %s/%s: path too long\n", m->dir,
-			mig->name);
+		    mig->name);
 		return MK_EINVAL;
 	}
 	if ((err = read_migration(path, &text, &len)) != MK_OK)
@@ -437,8 +436,8 @@ apply_migration(struct migrate *m, const struct migration *mig)
 	if (err != MK_OK && failed_at == 0) {
 		/* It ran and switched databases; ours could not come back. */
 		fprintf(stderr,
-			"markets-admin: %s applied but not recorded: %s\n",
-			mig->name, mk_db_error(m->db, NULL));
+		    "markets-admin: %s applied but not recorded: %s\n",
+		    mig->name, mk_db_error(m->db, NULL));
 		return err;
 	}
 	if (err != MK_OK) {
@@ -446,9 +445,9 @@ apply_migration(struct migrate *m, const struct migration *mig)
 		const char *why = mk_db_error(m->db, &code);
 
 		fprintf(stderr,
-			"markets-admin: migration %s failed at statement %u: "
-			"%s (error %u)\n",
-			mig->name, failed_at, why, code);
+		    "markets-admin: migration %s failed at statement %u: "
+		    "%s (error %u)\n",
+		    mig->name, failed_at, why, code);
 		return err;
 	}
 	if ((err = record_migration(m, mig)) != MK_OK)
@@ -457,7 +456,7 @@ apply_migration(struct migrate *m, const struct migration *mig)
 	/* Progress shows as it happens, and survives a later failure. */
 	if (fflush(stdout) != 0) {
 		fprintf(stderr, "markets-admin: cannot write to stdout: %s\n",
-			strerror(errno));
+		    strerror(errno));
 		return MK_EINTERNAL;
 	}
 	return MK_OK;
@@ -473,15 +472,15 @@ migrate_apply(struct migrate *m)
 	if ((err = migrate_lock(m)) != MK_OK)
 		return err;
 	if (mk_db_execute(m->db,
-			  "CREATE TABLE IF NOT EXISTS schema_version ("
-			  " version INT UNSIGNED NOT NULL PRIMARY KEY,"
-			  " name VARCHAR(200) NOT NULL,"
-			  " applied_at TIMESTAMP NOT NULL DEFAULT "
-			  "CURRENT_TIMESTAMP) ENGINE=InnoDB",
-			  NULL, 0, NULL, NULL) != MK_OK) {
+		"CREATE TABLE IF NOT EXISTS schema_version ("
+		" version INT UNSIGNED NOT NULL PRIMARY KEY,"
+		" name VARCHAR(200) NOT NULL,"
+		" applied_at TIMESTAMP NOT NULL DEFAULT "
+		"CURRENT_TIMESTAMP) ENGINE=InnoDB",
+		NULL, 0, NULL, NULL) != MK_OK) {
 		fprintf(stderr,
-			"markets-admin: cannot create schema_version: %s\n",
-			mk_db_error(m->db, NULL));
+		    "markets-admin: cannot create schema_version: %s\n",
+		    mk_db_error(m->db, NULL));
 		return MK_EUNAVAIL;
 	}
 	/* Read now, under the lock: a run we waited for may have applied. */
@@ -494,10 +493,10 @@ migrate_apply(struct migrate *m)
 		}
 		if ((err = apply_migration(m, &m->files[i])) != MK_OK) {
 			fprintf(stderr,
-				"markets-admin: %zu applied before the "
-				"failure; fix %s and run"
-				" migrate again\n",
-				applied, m->files[i].name);
+			    "markets-admin: %zu applied before the "
+			    "failure; fix %s and run"
+			    " migrate again\n",
+			    applied, m->files[i].name);
 			return err;
 		}
 		applied++;
@@ -525,10 +524,10 @@ migrate_status(struct migrate *m)
 		applied++;
 		if (strcmp(row->name, m->files[i].name) == 0)
 			printf("applied  %s  %s UTC\n", row->name,
-			       row->applied_at);
+			    row->applied_at);
 		else
 			printf("applied  %s  %s UTC  (recorded as %s)\n",
-			       m->files[i].name, row->applied_at, row->name);
+			    m->files[i].name, row->applied_at, row->name);
 	}
 	for (i = 0; i < m->nrows; i++) {
 		const struct migration *f = NULL;
@@ -539,7 +538,7 @@ migrate_status(struct migrate *m)
 				f = &m->files[j];
 		if (f == NULL) {
 			printf("applied  %s  %s UTC  (no such file in %s)\n",
-			       m->rows[i].name, m->rows[i].applied_at, m->dir);
+			    m->rows[i].name, m->rows[i].applied_at, m->dir);
 			orphans++;
 		}
 	}
@@ -561,16 +560,15 @@ migrate_release(struct migrate *m)
 	bool released;
 
 	/* Closing the session would release it too; say so when that is all. */
-	if (m->locked && (query_is_one(m,
-	    "SELECT RELEASE_LOCK('" MIGRATE_LOCK "')", "SELECT RELEASE_LOCK(?)",
-	    &lock, 1,
-				       &released) != MK_OK ||
-			  !released))
+	if (m->locked &&
+	    (query_is_one(m, "SELECT RELEASE_LOCK('" MIGRATE_LOCK "')",
+		 "SELECT RELEASE_LOCK(?)", &lock, 1, &released) != MK_OK ||
+		!released))
 		fprintf(stderr,
-			"markets-admin: the lock '%s' is released when the "
-			"connection"
-			" closes\n",
-			MIGRATE_LOCK);
+		    "markets-admin: the lock '%s' is released when the "
+		    "connection"
+		    " closes\n",
+		    MIGRATE_LOCK);
 	mk_db_free(m->db);
 	mk_arena_free(m->arena);
 	free(m->files);
@@ -578,14 +576,14 @@ migrate_release(struct migrate *m)
 
 int
 mk_migrate_command(const struct mk_config *config, int argc, char **argv,
-		   void (*usage)(FILE *out))
+    void (*usage)(FILE *out))
 {
 	static const struct option opts[] = {
-	    {"dir", required_argument, NULL, 'd'},
-	    {"status", no_argument, NULL, 's'},
-	    {NULL, 0, NULL, 0},
+		{ "dir", required_argument, NULL, 'd' },
+		{ "status", no_argument, NULL, 's' },
+		{ NULL, 0, NULL, 0 },
 	};
-	struct migrate m = {.config = config, .dir = "sql"};
+	struct migrate m = { .config = config, .dir = "sql" };
 	bool status_only = false;
 	enum mk_err err;
 	int opt;
@@ -605,8 +603,9 @@ mk_migrate_command(const struct mk_config *config, int argc, char **argv,
 		}
 	}
 	if (optind < argc || m.dir[0] == '\0') {
-		fprintf(stderr, "markets-admin: migrate takes only --dir DIR "
-				"and --status\n");
+		fprintf(stderr,
+		    "markets-admin: migrate takes only --dir DIR "
+		    "and --status\n");
 		return 2;
 	}
 	/* The directory first: a bad one costs no connection. */
@@ -618,7 +617,7 @@ mk_migrate_command(const struct mk_config *config, int argc, char **argv,
 	migrate_release(&m);
 	if (fflush(stdout) != 0 && err == MK_OK) {
 		fprintf(stderr, "markets-admin: cannot write to stdout: %s\n",
-			strerror(errno));
+		    strerror(errno));
 		err = MK_EINTERNAL;
 	}
 	return err == MK_OK ? 0 : 1;

@@ -21,6 +21,6 @@ struct mk_config;
  * usage error.
  */
 int mk_migrate_command(const struct mk_config *config, int argc, char **argv,
-		       void (*usage)(FILE *out));
+    void (*usage)(FILE *out));
 
 #endif

@@ -42,10 +42,11 @@
 
 #define MAX_SAFE_INT ((int64_t)1 << 53) /* exp, nbf, iat are below this */
 #define TOKEN_CACHE_SLOTS 256
-#define TOKEN_CACHE_MAX_LEN 1024   /* longer tokens are verified every time */
+#define TOKEN_CACHE_MAX_LEN 1024 /* longer tokens are verified every time */
 #define MAX_EMAIL 320
 #define MAX_NAME 200
-/* A header or payload: a token needs a dozen claims; aud may be a short list. */
+/* A header or payload: a token needs a dozen claims; aud may be a short list.
+ */
 #define JWT_MAX_VALUES 128
 
 /* A token's claims that depend on the clock; -1: absent (exp never is). */
@@ -55,7 +56,7 @@ struct token_times {
 
 /* A token that verified, and what it said. */
 struct verified_token {
-	size_t len;                       /* 0: an empty slot */
+	size_t len; /* 0: an empty slot */
 	char token[TOKEN_CACHE_MAX_LEN];
 	struct token_times times;
 	int64_t user_id;
@@ -66,14 +67,14 @@ struct verified_token {
 };
 
 struct mk_jwt_verifier {
-	struct mk_jwt_keys keys;  /* the algorithm and its keys */
-	EVP_MD *sha256;           /* fetched once */
-	EVP_MD_CTX *md_ctx;       /* reset per token */
-	BIGNUM *p256_order;       /* n, for the ES256 range check */
+	struct mk_jwt_keys keys; /* the algorithm and its keys */
+	EVP_MD *sha256;          /* fetched once */
+	EVP_MD_CTX *md_ctx;      /* reset per token */
+	BIGNUM *p256_order;      /* n, for the ES256 range check */
 	int64_t leeway_s;
-	int64_t max_lifetime_s;   /* jwt_max_lifetime */
-	char *issuer;             /* NULL: not checked */
-	char *audience;           /* NULL: tokens with aud are refused */
+	int64_t max_lifetime_s;          /* jwt_max_lifetime */
+	char *issuer;                    /* NULL: not checked */
+	char *audience;                  /* NULL: tokens with aud are refused */
 	struct verified_token *verified; /* TOKEN_CACHE_SLOTS of them */
 };
 
@@ -103,7 +104,9 @@ mk_jwt_verifier_new(const struct mk_config *config, char *err, size_t errlen)
 {
 	struct mk_jwt_verifier *v = calloc(1, sizeof(*v));
 
-	if (v != NULL && (v->verified = calloc(TOKEN_CACHE_SLOTS, sizeof(*v->verified))) == NULL) {
+	if (v != NULL &&
+	    (v->verified = calloc(TOKEN_CACHE_SLOTS, sizeof(*v->verified))) ==
+		NULL) {
 		free(v);
 		v = NULL;
 	}
@@ -121,10 +124,12 @@ mk_jwt_verifier_new(const struct mk_config *config, char *err, size_t errlen)
 	v->md_ctx = EVP_MD_CTX_new();
 	if (v->sha256 == NULL || v->md_ctx == NULL ||
 	    BN_hex2bn(&v->p256_order,
-	    "FFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551") == 0 ||
+		"FFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC6325"
+		"51") == 0 ||
 	    (config->jwt_issuer[0] != '\0' && v->issuer == NULL) ||
 	    (config->jwt_audience[0] != '\0' && v->audience == NULL)) {
-		mk_errf(err, errlen, "OpenSSL or memory failure setting up JWT verification");
+		mk_errf(err, errlen,
+		    "OpenSSL or memory failure setting up JWT verification");
 		goto fail;
 	}
 	return v;
@@ -141,10 +146,11 @@ mk_jwt_verifier_key_count(const struct mk_jwt_verifier *v)
 
 /* Decodes one segment into the arena; NULL when not canonical base64url. */
 static unsigned char *
-decode_segment(struct mk_arena *arena, const char *seg, size_t len,
-    size_t *out_len)
+decode_segment(
+    struct mk_arena *arena, const char *seg, size_t len, size_t *out_len)
 {
-	unsigned char *out = mk_arena_alloc(arena, MK_BASE64URL_DECODED_MAX(len) + 1);
+	unsigned char *out =
+	    mk_arena_alloc(arena, MK_BASE64URL_DECODED_MAX(len) + 1);
 
 	if (out == NULL || mk_base64url_decode(seg, len, out, out_len) != MK_OK)
 		return NULL;
@@ -160,17 +166,21 @@ verify_hmac(const struct mk_jwt_key *key, const char *signed_part, size_t len,
 
 	/* A NULL key re-initialises with the key set at start. */
 	if (EVP_MAC_init(key->hmac, NULL, 0, NULL) != 1 ||
-	    EVP_MAC_update(key->hmac, (const unsigned char *)signed_part, len) != 1 ||
-	    EVP_MAC_final(key->hmac, mac, &mac_len, sizeof(mac)) != 1 || mac_len != 32)
+	    EVP_MAC_update(
+		key->hmac, (const unsigned char *)signed_part, len) != 1 ||
+	    EVP_MAC_final(key->hmac, mac, &mac_len, sizeof(mac)) != 1 ||
+	    mac_len != 32)
 		return false;
 	return CRYPTO_memcmp(mac, sig, 32) == 0;
 }
 
 /* Turns a JWS r||s into DER, refusing r or s outside [1, n-1]. */
 static unsigned char *
-es256_der(const struct mk_jwt_verifier *v, const unsigned char *sig, int *der_len)
+es256_der(
+    const struct mk_jwt_verifier *v, const unsigned char *sig, int *der_len)
 {
-	BIGNUM *r = BN_bin2bn(sig, 32, NULL), *s = BN_bin2bn(sig + 32, 32, NULL);
+	BIGNUM *r = BN_bin2bn(sig, 32, NULL),
+	       *s = BN_bin2bn(sig + 32, 32, NULL);
 	unsigned char *der = NULL;
 	ECDSA_SIG *ecdsa = NULL;
 
@@ -195,7 +205,8 @@ out:
 
 static bool
 verify_pkey(struct mk_jwt_verifier *v, const struct mk_jwt_key *key,
-    const char *signed_part, size_t len, const unsigned char *sig, size_t sig_len)
+    const char *signed_part, size_t len, const unsigned char *sig,
+    size_t sig_len)
 {
 	unsigned char *der = NULL;
 	int der_len = 0, ok;
@@ -208,8 +219,10 @@ verify_pkey(struct mk_jwt_verifier *v, const struct mk_jwt_key *key,
 		sig_len = (size_t)der_len;
 	}
 	ok = EVP_MD_CTX_reset(v->md_ctx) == 1 &&
-	    EVP_DigestVerifyInit_ex(v->md_ctx, NULL, "SHA256", NULL, NULL, key->pkey, NULL) == 1 &&
-	    EVP_DigestVerify(v->md_ctx, sig, sig_len, (const unsigned char *)signed_part, len) == 1;
+	    EVP_DigestVerifyInit_ex(
+		v->md_ctx, NULL, "SHA256", NULL, NULL, key->pkey, NULL) == 1 &&
+	    EVP_DigestVerify(v->md_ctx, sig, sig_len,
+		(const unsigned char *)signed_part, len) == 1;
 	OPENSSL_free(der);
 	return ok;
 }
@@ -264,13 +277,15 @@ subject_claim(struct json_object *payload, int64_t *out)
 			n = n * 10 + (s[i] - '0');
 		}
 		*out = n;
-		/* The same bound as the number form: ids survive JavaScript clients. */
+		/* The same bound as the number form: ids survive JavaScript
+		 * clients. */
 		return n > 0 && n < MAX_SAFE_INT;
 	}
 	return false;
 }
 
-/* An optional string member; false when present but not a string or too long. */
+/* An optional string member; false when present but not a string or too long.
+ */
 static bool
 optional_string(struct json_object *object, const char *name, size_t max,
     struct json_object **out)
@@ -292,11 +307,13 @@ audience_ok(const char *audience, struct json_object *aud)
 		bool found = false;
 
 		for (size_t i = 0; i < n; i++) {
-			struct json_object *item = json_object_array_get_idx(aud, i);
+			struct json_object *item =
+			    json_object_array_get_idx(aud, i);
 
 			if (!json_object_is_type(item, json_type_string))
 				return false;
-			found = found || strcmp(json_object_get_string(item), audience) == 0;
+			found = found ||
+			    strcmp(json_object_get_string(item), audience) == 0;
 		}
 		return found;
 	}
@@ -307,7 +324,8 @@ static const char *
 check_header(const struct mk_jwt_verifier *v, struct json_object *header,
     const char **kid)
 {
-	static const char *const refused[] = { "crit", "b64", "cty", "jku", "jwk", "x5u", "x5c" };
+	static const char *const refused[] = { "crit", "b64", "cty", "jku",
+		"jwk", "x5u", "x5c" };
 	struct json_object *value;
 
 	if (!json_object_is_type(header, json_type_object))
@@ -315,22 +333,23 @@ check_header(const struct mk_jwt_verifier *v, struct json_object *header,
 	if (!json_object_object_get_ex(header, "alg", &value) ||
 	    !json_object_is_type(value, json_type_string) ||
 	    strcmp(json_object_get_string(value),
-	    mk_jwt_alg_names[v->keys.alg]) != 0)
+		mk_jwt_alg_names[v->keys.alg]) != 0)
 		return "alg is not the configured algorithm";
 	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
 		if (json_object_object_get_ex(header, refused[i], NULL))
-			return "header has a refused member (crit, b64, cty, jku, jwk, x5u, x5c)";
+			return "header has a refused member (crit, b64, cty, "
+			       "jku, jwk, x5u, x5c)";
 	}
 	if (json_object_object_get_ex(header, "typ", &value) &&
 	    (!json_object_is_type(value, json_type_string) ||
-	    (strcasecmp(json_object_get_string(value), "JWT") != 0 &&
-	    strcasecmp(json_object_get_string(value), "at+jwt") != 0)))
+		(strcasecmp(json_object_get_string(value), "JWT") != 0 &&
+		    strcasecmp(json_object_get_string(value), "at+jwt") != 0)))
 		return "typ is not JWT";
 	*kid = NULL;
 	if (json_object_object_get_ex(header, "kid", &value)) {
 		if (!json_object_is_type(value, json_type_string) ||
 		    !mk_token_valid(json_object_get_string(value),
-		    (size_t)json_object_get_string_len(value)))
+			(size_t)json_object_get_string_len(value)))
 			return "kid is not a key id";
 		*kid = json_object_get_string(value);
 	}
@@ -354,9 +373,12 @@ check_times(const struct mk_jwt_verifier *v, const struct token_times *times,
 	if (times->iat >= 0 && now + v->leeway_s < times->iat)
 		return "token issued in the future (iat)";
 	if (times->iat >= 0 && times->exp - times->iat > v->max_lifetime_s)
-		return "token lifetime (exp - iat) longer than jwt_max_lifetime";
-	if (times->iat < 0 && times->exp - now > v->max_lifetime_s + v->leeway_s)
-		return "token without iat expires later than jwt_max_lifetime from now";
+		return "token lifetime (exp - iat) longer than "
+		       "jwt_max_lifetime";
+	if (times->iat < 0 &&
+	    times->exp - now > v->max_lifetime_s + v->leeway_s)
+		return "token without iat expires later than jwt_max_lifetime "
+		       "from now";
 	return NULL;
 }
 
@@ -385,12 +407,12 @@ check_claims(const struct mk_jwt_verifier *v, struct mk_arena *arena,
 	if (!json_object_object_get_ex(payload, "role", &value) ||
 	    !json_object_is_type(value, json_type_string) ||
 	    !mk_role_parse(json_object_get_string(value),
-	    (size_t)json_object_get_string_len(value), &who->role))
+		(size_t)json_object_get_string_len(value), &who->role))
 		return "role is not admin, moderator or user";
 	if (v->issuer != NULL &&
 	    (!json_object_object_get_ex(payload, "iss", &value) ||
-	    !json_object_is_type(value, json_type_string) ||
-	    strcmp(json_object_get_string(value), v->issuer) != 0))
+		!json_object_is_type(value, json_type_string) ||
+		strcmp(json_object_get_string(value), v->issuer) != 0))
 		return "iss is not the configured issuer";
 	if (json_object_object_get_ex(payload, "aud", &value) &&
 	    (v->audience == NULL || !audience_ok(v->audience, value)))
@@ -400,11 +422,16 @@ check_claims(const struct mk_jwt_verifier *v, struct mk_arena *arena,
 	if (!optional_string(payload, "email", MAX_EMAIL, &email) ||
 	    !optional_string(payload, "name", MAX_NAME, &name))
 		return "email or name is not a string of sane length";
-	who->email = email != NULL ? mk_arena_strndup(arena, json_object_get_string(email),
-	    (size_t)json_object_get_string_len(email)) : NULL;
-	who->name = name != NULL ? mk_arena_strndup(arena, json_object_get_string(name),
-	    (size_t)json_object_get_string_len(name)) : NULL;
-	if ((email != NULL && who->email == NULL) || (name != NULL && who->name == NULL))
+	who->email = email != NULL
+	    ? mk_arena_strndup(arena, json_object_get_string(email),
+		  (size_t)json_object_get_string_len(email))
+	    : NULL;
+	who->name = name != NULL
+	    ? mk_arena_strndup(arena, json_object_get_string(name),
+		  (size_t)json_object_get_string_len(name))
+	    : NULL;
+	if ((email != NULL && who->email == NULL) ||
+	    (name != NULL && who->name == NULL))
 		return "out of memory";
 	return NULL;
 }
@@ -448,9 +475,14 @@ recall_token(const struct mk_jwt_verifier *v, struct mk_arena *arena,
 		return MK_EAUTH;
 	who->user_id = seen->user_id;
 	who->role = seen->role;
-	who->email = seen->has_email ? mk_arena_strndup(arena, seen->email, strlen(seen->email)) : NULL;
-	who->name = seen->has_name ? mk_arena_strndup(arena, seen->name, strlen(seen->name)) : NULL;
-	if ((seen->has_email && who->email == NULL) || (seen->has_name && who->name == NULL))
+	who->email = seen->has_email
+	    ? mk_arena_strndup(arena, seen->email, strlen(seen->email))
+	    : NULL;
+	who->name = seen->has_name
+	    ? mk_arena_strndup(arena, seen->name, strlen(seen->name))
+	    : NULL;
+	if ((seen->has_email && who->email == NULL) ||
+	    (seen->has_name && who->name == NULL))
 		return MK_ENOMEM;
 	return MK_OK;
 }
@@ -478,8 +510,11 @@ mk_jwt_verify(struct mk_jwt_verifier *v, struct mk_arena *arena,
 	    CRYPTO_memcmp(seen->token, token, len) == 0)
 		return recall_token(v, arena, seen, now, who, why);
 	dot1 = memchr(token, '.', len);
-	dot2 = dot1 != NULL ? memchr(dot1 + 1, '.', len - (size_t)(dot1 + 1 - token)) : NULL;
-	if (dot2 == NULL || memchr(dot2 + 1, '.', len - (size_t)(dot2 + 1 - token)) != NULL)
+	dot2 = dot1 != NULL
+	    ? memchr(dot1 + 1, '.', len - (size_t)(dot1 + 1 - token))
+	    : NULL;
+	if (dot2 == NULL ||
+	    memchr(dot2 + 1, '.', len - (size_t)(dot2 + 1 - token)) != NULL)
 		return *why = "not three segments", MK_EAUTH;
 	signed_len = (size_t)(dot2 - token);
 	if (dot1 == token || dot2 == dot1 + 1 || dot2 + 1 == token + len)
@@ -488,7 +523,8 @@ mk_jwt_verify(struct mk_jwt_verifier *v, struct mk_arena *arena,
 	raw = decode_segment(arena, token, (size_t)(dot1 - token), &raw_len);
 	if (raw == NULL)
 		return *why = "header is not canonical base64url", MK_EAUTH;
-	rc = mk_json_parse_in(arena, (const char *)raw, raw_len, 4, JWT_MAX_VALUES, &header, why);
+	rc = mk_json_parse_in(
+	    arena, (const char *)raw, raw_len, 4, JWT_MAX_VALUES, &header, why);
 	if (rc == MK_ENOMEM)
 		return rc;
 	if (rc != MK_OK)
@@ -497,7 +533,9 @@ mk_jwt_verify(struct mk_jwt_verifier *v, struct mk_arena *arena,
 		return MK_EAUTH;
 	key = mk_jwt_keys_find(&v->keys, kid);
 	if (key == NULL)
-		return *why = kid != NULL ? "kid names no key" : "no key for tokens without kid", MK_EAUTH;
+		return *why = kid != NULL ? "kid names no key"
+					  : "no key for tokens without kid",
+		       MK_EAUTH;
 
 	sig = decode_segment(arena, dot2 + 1, len - signed_len - 1, &sig_len);
 	if (sig == NULL)
@@ -512,10 +550,12 @@ mk_jwt_verify(struct mk_jwt_verifier *v, struct mk_arena *arena,
 		return *why = "bad signature", MK_EAUTH;
 
 	/* Only a signed payload is looked at. */
-	raw = decode_segment(arena, dot1 + 1, (size_t)(dot2 - dot1 - 1), &raw_len);
+	raw = decode_segment(
+	    arena, dot1 + 1, (size_t)(dot2 - dot1 - 1), &raw_len);
 	if (raw == NULL)
 		return *why = "payload is not canonical base64url", MK_EAUTH;
-	rc = mk_json_parse_in(arena, (const char *)raw, raw_len, 8, JWT_MAX_VALUES, &payload, why);
+	rc = mk_json_parse_in(arena, (const char *)raw, raw_len, 8,
+	    JWT_MAX_VALUES, &payload, why);
 	if (rc == MK_ENOMEM)
 		return rc;
 	if (rc != MK_OK)
@@ -540,8 +580,8 @@ mk_jwt_sign_hs256(struct mk_buf *out, const char *header_json,
 	if (out->oom)
 		return MK_ENOMEM;
 	if (EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, secret, secret_len,
-	    (const unsigned char *)out->data + start, out->len - start,
-	    mac, sizeof(mac), &mac_len) == NULL)
+		(const unsigned char *)out->data + start, out->len - start, mac,
+		sizeof(mac), &mac_len) == NULL)
 		return MK_EINTERNAL;
 	mk_buf_putc(out, '.');
 	mk_base64url_encode(out, mac, mac_len);

@@ -48,8 +48,8 @@ struct mk_jwt_verifier;
  * reason in err when a key cannot be loaded or does not fit jwt_alg.
  * Free with mk_jwt_verifier_free().
  */
-struct mk_jwt_verifier *mk_jwt_verifier_new(const struct mk_config *config,
-    char *err, size_t errlen);
+struct mk_jwt_verifier *mk_jwt_verifier_new(
+    const struct mk_config *config, char *err, size_t errlen);
 
 void mk_jwt_verifier_free(struct mk_jwt_verifier *verifier);
 

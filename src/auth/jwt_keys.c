@@ -35,8 +35,8 @@ add_hmac_key(struct mk_jwt_keys *keys, const char *kid, const void *secret,
     size_t len, char *err, size_t errlen)
 {
 	OSSL_PARAM params[] = {
-		OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
-		    (char *)"SHA256", 0),
+		OSSL_PARAM_construct_utf8_string(
+		    OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
 		OSSL_PARAM_construct_end(),
 	};
 	struct mk_jwt_key *key = &keys->keys[keys->nkeys];
@@ -81,19 +81,23 @@ add_public_key(struct mk_jwt_keys *keys, const char *origin, EVP_PKEY *pkey,
 	if (keys->alg == MK_JWT_RS256) {
 		if (!EVP_PKEY_is_a(pkey, "RSA") ||
 		    EVP_PKEY_get_bits(pkey) < 2048) {
-			mk_errf(err, errlen, "%s: RS256 needs an RSA public "
-			    "key of 2048 bits or more", origin);
+			mk_errf(err, errlen,
+			    "%s: RS256 needs an RSA public "
+			    "key of 2048 bits or more",
+			    origin);
 			return -1;
 		}
 		key->signature_len = (size_t)EVP_PKEY_get_size(pkey);
 	} else {
 		if (!EVP_PKEY_is_a(pkey, "EC") ||
 		    EVP_PKEY_get_utf8_string_param(pkey,
-		    OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
-		    &group_len) != 1 ||
+			OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
+			&group_len) != 1 ||
 		    strcmp(group, "prime256v1") != 0) {
-			mk_errf(err, errlen, "%s: ES256 needs a P-256 "
-			    "(prime256v1) EC public key", origin);
+			mk_errf(err, errlen,
+			    "%s: ES256 needs a P-256 "
+			    "(prime256v1) EC public key",
+			    origin);
 			return -1;
 		}
 		/* r || s, 32 bytes each (RFC 7518 3.4) */
@@ -158,18 +162,20 @@ add_file_key(struct mk_jwt_keys *keys, const char *dir, const char *kid,
 	int rc;
 
 	if (keys->alg == MK_JWT_HS256) {
-		while (len > 0 && (content[len - 1] == '\n' ||
-		    content[len - 1] == '\r'))
+		while (len > 0 &&
+		    (content[len - 1] == '\n' || content[len - 1] == '\r'))
 			len--;
-		return add_hmac_key(keys, kid, content, (size_t)len, err,
-		    errlen);
+		return add_hmac_key(
+		    keys, kid, content, (size_t)len, err, errlen);
 	}
 	bio = BIO_new_mem_buf(content, (int)len);
 	pkey = bio != NULL ? PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL) : NULL;
 	BIO_free(bio);
 	if (pkey == NULL) {
-		mk_errf(err, errlen, "jwt_keys_dir: %s/%s is not a PEM "
-		    "public key", dir, kid);
+		mk_errf(err, errlen,
+		    "jwt_keys_dir: %s/%s is not a PEM "
+		    "public key",
+		    dir, kid);
 		return -1;
 	}
 	if ((rc = add_public_key(keys, kid, pkey, err, errlen)) != 0)
@@ -178,8 +184,8 @@ add_file_key(struct mk_jwt_keys *keys, const char *dir, const char *kid,
 }
 
 static int
-load_keys_dir(struct mk_jwt_keys *keys, const char *dir, char *err,
-    size_t errlen)
+load_keys_dir(
+    struct mk_jwt_keys *keys, const char *dir, char *err, size_t errlen)
 {
 	static char content[MAX_PEM];
 	struct dirent *entry;
@@ -187,8 +193,8 @@ load_keys_dir(struct mk_jwt_keys *keys, const char *dir, char *err,
 	int rc = 0;
 
 	if (d == NULL) {
-		mk_errf(err, errlen, "jwt_keys_dir %s: %s", dir,
-		    strerror(errno));
+		mk_errf(
+		    err, errlen, "jwt_keys_dir %s: %s", dir, strerror(errno));
 		return -1;
 	}
 	while (rc == 0 && (entry = readdir(d)) != NULL) {
@@ -198,8 +204,10 @@ load_keys_dir(struct mk_jwt_keys *keys, const char *dir, char *err,
 		if (kid[0] == '.')
 			continue;
 		if (!mk_token_valid(kid, strlen(kid))) {
-			mk_errf(err, errlen, "jwt_keys_dir: '%s' is not a key "
-			    "id ([A-Za-z0-9._-], 64 at most)", kid);
+			mk_errf(err, errlen,
+			    "jwt_keys_dir: '%s' is not a key "
+			    "id ([A-Za-z0-9._-], 64 at most)",
+			    kid);
 			rc = -1;
 			break;
 		}
@@ -211,8 +219,10 @@ load_keys_dir(struct mk_jwt_keys *keys, const char *dir, char *err,
 		}
 		len = read_small_file(dirfd(d), kid, content, sizeof(content));
 		if (len < 0) {
-			mk_errf(err, errlen, "jwt_keys_dir: cannot read %s/%s "
-			    "(a regular file under 64 KiB)", dir, kid);
+			mk_errf(err, errlen,
+			    "jwt_keys_dir: cannot read %s/%s "
+			    "(a regular file under 64 KiB)",
+			    dir, kid);
 			rc = -1;
 			break;
 		}
@@ -241,29 +251,32 @@ load_configured_key(struct mk_jwt_keys *keys, const struct mk_config *config,
 
 	if (keys->alg == MK_JWT_HS256) {
 		if (config->jwt_public_key[0] != '\0') {
-			mk_errf(err, errlen, "jwt_public_key is for "
+			mk_errf(err, errlen,
+			    "jwt_public_key is for "
 			    "RS256/ES256, but jwt_alg is HS256");
 			return -1;
 		}
 		if (config->jwt_secret[0] == '\0')
 			return 0;
 		if (add_hmac_key(keys, NULL, config->jwt_secret,
-		    strlen(config->jwt_secret), err, errlen) != 0)
+			strlen(config->jwt_secret), err, errlen) != 0)
 			return -1;
 		keys->nkeys++;
 		return 0;
 	}
 	if (config->jwt_secret[0] != '\0') {
-		mk_errf(err, errlen, "jwt_secret is for HS256, but jwt_alg "
-		    "is %s", mk_jwt_alg_names[keys->alg]);
+		mk_errf(err, errlen,
+		    "jwt_secret is for HS256, but jwt_alg "
+		    "is %s",
+		    mk_jwt_alg_names[keys->alg]);
 		return -1;
 	}
 	if (config->jwt_public_key[0] == '\0')
 		return 0;
 	if ((pkey = read_pem(config->jwt_public_key, err, errlen)) == NULL)
 		return -1;
-	if (add_public_key(keys, config->jwt_public_key, pkey, err,
-	    errlen) != 0) {
+	if (add_public_key(keys, config->jwt_public_key, pkey, err, errlen) !=
+	    0) {
 		EVP_PKEY_free(pkey);
 		return -1;
 	}
@@ -288,7 +301,8 @@ mk_jwt_keys_load(struct mk_jwt_keys *keys, const struct mk_config *config,
 	keys->alg = (enum mk_jwt_alg)alg;
 	keys->mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
 	if (keys->mac == NULL) {
-		mk_errf(err, errlen, "OpenSSL or memory failure setting up "
+		mk_errf(err, errlen,
+		    "OpenSSL or memory failure setting up "
 		    "JWT verification");
 		return MK_EINVAL;
 	}

@@ -20,7 +20,12 @@
 
 struct mk_config;
 
-enum mk_jwt_alg { MK_JWT_HS256, MK_JWT_RS256, MK_JWT_ES256, MK_JWT_ALG__MAX };
+enum mk_jwt_alg {
+	MK_JWT_HS256,
+	MK_JWT_RS256,
+	MK_JWT_ES256,
+	MK_JWT_ALG__MAX
+};
 
 /* Their names, as jwt_alg and a token's "alg" spell them. */
 extern const char *const mk_jwt_alg_names[MK_JWT_ALG__MAX];
@@ -55,7 +60,7 @@ enum mk_err mk_jwt_keys_load(struct mk_jwt_keys *keys,
 void mk_jwt_keys_clear(struct mk_jwt_keys *keys);
 
 /* The key named kid (NULL: the key for tokens without one), or NULL. */
-const struct mk_jwt_key *mk_jwt_keys_find(const struct mk_jwt_keys *keys,
-    const char *kid);
+const struct mk_jwt_key *mk_jwt_keys_find(
+    const struct mk_jwt_keys *keys, const char *kid);
 
 #endif

@@ -50,16 +50,19 @@ starts_with(const unsigned char *bytes, size_t len, const char *prefix)
 static bool
 is_ec_point(const unsigned char *bytes, size_t len)
 {
-	static const int curves[] = { NID_X9_62_prime256v1, NID_secp384r1, NID_secp521r1 };
+	static const int curves[] = { NID_X9_62_prime256v1, NID_secp384r1,
+		NID_secp521r1 };
 	bool found = false;
 
 	if ((len != 65 && len != 97 && len != 133) || bytes[0] != 4)
 		return false;
-	for (size_t i = 0; i < sizeof(curves) / sizeof(curves[0]) && !found; i++) {
+	for (size_t i = 0; i < sizeof(curves) / sizeof(curves[0]) && !found;
+	     i++) {
 		EC_GROUP *group = EC_GROUP_new_by_curve_name(curves[i]);
 		EC_POINT *point = group != NULL ? EC_POINT_new(group) : NULL;
 
-		if (point != NULL && EC_POINT_oct2point(group, point, bytes, len, NULL) == 1)
+		if (point != NULL &&
+		    EC_POINT_oct2point(group, point, bytes, len, NULL) == 1)
 			found = true;
 		EC_POINT_free(point);
 		EC_GROUP_free(group);
@@ -111,10 +114,12 @@ is_ssh_blob(const unsigned char *bytes, size_t len)
 
 	if (len < 4 + 7)
 		return false;
-	n = (uint32_t)bytes[0] << 24 | (uint32_t)bytes[1] << 16 | (uint32_t)bytes[2] << 8 | bytes[3];
+	n = (uint32_t)bytes[0] << 24 | (uint32_t)bytes[1] << 16 |
+	    (uint32_t)bytes[2] << 8 | bytes[3];
 	if (n < 7 || n > 64 || n > len - 4)
 		return false;
-	return starts_with(bytes + 4, n, "ssh-") || starts_with(bytes + 4, n, "ecdsa-sha2-") ||
+	return starts_with(bytes + 4, n, "ssh-") ||
+	    starts_with(bytes + 4, n, "ecdsa-sha2-") ||
 	    starts_with(bytes + 4, n, "sk-");
 }
 
@@ -135,8 +140,9 @@ base64_decode_lenient(const unsigned char *text, size_t len, size_t *out_len)
 	out = malloc(MK_BASE64URL_DECODED_MAX(len));
 	if (out == NULL)
 		return NULL;
-	if (mk_base64_decode_lenient((const char *)text, len, out,
-	    out_len) != MK_OK || *out_len < 12) {
+	if (mk_base64_decode_lenient((const char *)text, len, out, out_len) !=
+		MK_OK ||
+	    *out_len < 12) {
 		free(out);
 		return NULL;
 	}
@@ -147,7 +153,8 @@ const char *
 mk_keyform_public(const void *bytes, size_t len)
 {
 	const unsigned char *b = bytes, *end = b + len;
-	static const char *const ssh_types[] = { "ssh-", "ecdsa-sha2-", "sk-ssh-", "sk-ecdsa-" };
+	static const char *const ssh_types[] = { "ssh-", "ecdsa-sha2-",
+		"sk-ssh-", "sk-ecdsa-" };
 	unsigned char *decoded;
 	size_t decoded_len = 0, trimmed;
 	const char *form = NULL;
@@ -165,14 +172,18 @@ mk_keyform_public(const void *bytes, size_t len)
 	trimmed = (size_t)(end - b);
 	/* authorized_keys: "TYPE BASE64 [comment]"; the blob starts "AAAA". */
 	for (size_t i = 0; i < sizeof(ssh_types) / sizeof(ssh_types[0]); i++) {
-		if (starts_with(b, trimmed, ssh_types[i]) && contains(b, trimmed, " AAAA"))
+		if (starts_with(b, trimmed, ssh_types[i]) &&
+		    contains(b, trimmed, " AAAA"))
 			return "an OpenSSH public key";
 	}
-	if (trimmed > 0 && b[0] == '{' && (contains(b, trimmed, "\"kty\"") || contains(b, trimmed, "\"keys\"")))
+	if (trimmed > 0 && b[0] == '{' &&
+	    (contains(b, trimmed, "\"kty\"") ||
+		contains(b, trimmed, "\"keys\"")))
 		return "a JWK (JSON Web Key)";
 	decoded = base64_decode_lenient(b, trimmed, &decoded_len);
 	if (decoded != NULL) {
-		/* A PEM file in base64: how secrets stores and environments carry one. */
+		/* A PEM file in base64: how secrets stores and environments
+		 * carry one. */
 		if (contains(decoded, decoded_len, "-----BEGIN"))
 			form = "base64 of PEM text";
 		else if (is_ssh_blob(decoded, decoded_len))

@@ -54,8 +54,11 @@ mk_ratelimit_new(const struct mk_config *config, struct mk_cache *cache,
 	limiter->cache = cache;
 	limiter->limit = (unsigned)config->rate_limit.limit;
 	limiter->window_s = config->rate_limit.window_s;
-	if (mk_cidr_list_parse(config->trusted_proxies, &limiter->proxies, &bad, &bad_len) != 0) {
-		mk_errf(err, errlen, "trusted_proxies: '%.*s' is not an address or CIDR block (or more than %d)",
+	if (mk_cidr_list_parse(config->trusted_proxies, &limiter->proxies, &bad,
+		&bad_len) != 0) {
+		mk_errf(err, errlen,
+		    "trusted_proxies: '%.*s' is not an address or CIDR block "
+		    "(or more than %d)",
 		    (int)(bad_len > 64 ? 64 : bad_len), bad, MK_CIDR_LIST_MAX);
 		free(limiter);
 		return NULL;
@@ -73,11 +76,13 @@ mk_ratelimit_free(struct mk_rate_limiter *limiter)
 static uint64_t
 hash_client(const char *client)
 {
-	return mk_fnv1a64(client, strlen(client)) | 1; /* 0 marks an empty slot */
+	/* 0 marks an empty slot */
+	return mk_fnv1a64(client, strlen(client)) | 1;
 }
 
 static uint64_t
-count_locally(struct mk_rate_limiter *limiter, const char *client, int64_t window)
+count_locally(
+    struct mk_rate_limiter *limiter, const char *client, int64_t window)
 {
 	uint64_t h = hash_client(client);
 	struct local_slot *slot = &limiter->local[h % LOCAL_SLOTS];
@@ -105,7 +110,8 @@ decide(const struct mk_rate_limiter *limiter, uint64_t count,
     struct mk_rate_decision *out)
 {
 	out->allowed = count <= limiter->limit;
-	out->remaining = count >= limiter->limit ? 0 : (unsigned)(limiter->limit - count);
+	out->remaining =
+	    count >= limiter->limit ? 0 : (unsigned)(limiter->limit - count);
 }
 
 /* memcached did not count: fail open for a window, then count locally. */
@@ -141,12 +147,14 @@ mk_ratelimit_begin(struct mk_rate_limiter *limiter, const char *client,
 	pending->decided.limit = limiter->limit;
 	pending->decided.reset_s = (unsigned)(window + limiter->window_s - now);
 	if (limiter->cache == NULL) {
-		decide(limiter, count_locally(limiter, client, window), &pending->decided);
+		decide(limiter, count_locally(limiter, client, window),
+		    &pending->decided);
 		return;
 	}
 	key_len = counter_key(client, window, key, sizeof(key));
-	if (key_len > 0 && mk_cache_incr_send(limiter->cache, key, key_len,
-	    (uint32_t)limiter->window_s + 5, &pending->incr) == MK_OK) {
+	if (key_len > 0 &&
+	    mk_cache_incr_send(limiter->cache, key, key_len,
+		(uint32_t)limiter->window_s + 5, &pending->incr) == MK_OK) {
 		pending->in_flight = true;
 		return;
 	}
@@ -163,12 +171,14 @@ mk_ratelimit_end(struct mk_rate_limiter *limiter,
 	if (!pending->in_flight)
 		return;
 	pending->in_flight = false;
-	if (mk_cache_incr_finish(limiter->cache, &pending->incr, &count) == MK_OK) {
+	if (mk_cache_incr_finish(limiter->cache, &pending->incr, &count) ==
+	    MK_OK) {
 		limiter->outage_since = 0;
 		decide(limiter, count, out);
 		return;
 	}
-	decide_without_cache(limiter, pending->client, pending->now, pending->window, out);
+	decide_without_cache(
+	    limiter, pending->client, pending->now, pending->window, out);
 }
 
 struct mk_cache_incr *
@@ -194,8 +204,9 @@ mk_ratelimit_hit(struct mk_rate_limiter *limiter, const char *client,
 		return;
 	}
 	key_len = counter_key(client, window, key, sizeof(key));
-	if (key_len > 0 && mk_cache_incr(limiter->cache, key, key_len,
-	    (uint32_t)limiter->window_s + 5, &count) == MK_OK) {
+	if (key_len > 0 &&
+	    mk_cache_incr(limiter->cache, key, key_len,
+		(uint32_t)limiter->window_s + 5, &count) == MK_OK) {
 		limiter->outage_since = 0;
 		decide(limiter, count, out);
 		return;
@@ -248,8 +259,10 @@ mk_ratelimit_client_address(const struct mk_rate_limiter *limiter,
 		while (len > 0) {
 			if (!pop_last(line, &len, entry, sizeof(entry)) ||
 			    (inet_pton(AF_INET, entry, scratch) != 1 &&
-			    inet_pton(AF_INET6, entry, scratch) != 1))
-				return; /* garbage from the client side: keep the last good hop */
+				inet_pton(AF_INET6, entry, scratch) != 1))
+				/* garbage from the client side: keep the last
+				 * good hop */
+				return;
 			(void)snprintf(out, size, "%s", entry);
 			if (!mk_cidr_list_contains(&limiter->proxies, entry))
 				return;

@@ -72,7 +72,7 @@ void mk_ratelimit_hit(struct mk_rate_limiter *limiter, const char *client,
  * before it sends anything else).
  */
 struct mk_rate_pending {
-	bool in_flight;                 /* the count comes back in incr */
+	bool in_flight; /* the count comes back in incr */
 	struct mk_cache_incr incr;
 	int64_t now;
 	int64_t window;

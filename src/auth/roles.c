@@ -13,8 +13,11 @@ static const struct {
 	unsigned permissions;
 } roles[MK_ROLE__MAX] = {
 	[MK_ROLE_USER] = { "user", P(MK_PERM_READ) | P(MK_PERM_WRITE) },
-	[MK_ROLE_MODERATOR] = { "moderator", P(MK_PERM_READ) | P(MK_PERM_WRITE) | P(MK_PERM_DELETE) },
-	[MK_ROLE_ADMIN] = { "admin", P(MK_PERM_READ) | P(MK_PERM_WRITE) | P(MK_PERM_DELETE) | P(MK_PERM_ADMIN) },
+	[MK_ROLE_MODERATOR] = { "moderator",
+	    P(MK_PERM_READ) | P(MK_PERM_WRITE) | P(MK_PERM_DELETE) },
+	[MK_ROLE_ADMIN] = { "admin",
+	    P(MK_PERM_READ) | P(MK_PERM_WRITE) | P(MK_PERM_DELETE) |
+		P(MK_PERM_ADMIN) },
 };
 
 static const char *const permission_names[MK_PERM__MAX] = {
@@ -29,7 +32,8 @@ bool
 mk_role_parse(const char *name, size_t len, enum mk_role *out)
 {
 	for (int r = 0; r < MK_ROLE__MAX; r++) {
-		if (strlen(roles[r].name) == len && memcmp(roles[r].name, name, len) == 0) {
+		if (strlen(roles[r].name) == len &&
+		    memcmp(roles[r].name, name, len) == 0) {
 			*out = (enum mk_role)r;
 			return true;
 		}
@@ -48,7 +52,8 @@ mk_role_allows(enum mk_role role, enum mk_permission permission)
 {
 	if (permission == MK_PERM_NONE)
 		return true;
-	if ((unsigned)role >= MK_ROLE__MAX || (unsigned)permission >= MK_PERM__MAX)
+	if ((unsigned)role >= MK_ROLE__MAX ||
+	    (unsigned)permission >= MK_PERM__MAX)
 		return false;
 	return (roles[role].permissions & P(permission)) != 0;
 }
@@ -56,5 +61,7 @@ mk_role_allows(enum mk_role role, enum mk_permission permission)
 const char *
 mk_permission_name(enum mk_permission permission)
 {
-	return (unsigned)permission < MK_PERM__MAX ? permission_names[permission] : "?";
+	return (unsigned)permission < MK_PERM__MAX
+	    ? permission_names[permission]
+	    : "?";
 }

@@ -9,7 +9,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-
 /* What a caller must hold to use a route (a route table column). */
 enum mk_permission {
 	MK_PERM_NONE, /* anyone, anonymous included */
@@ -27,7 +26,8 @@ enum mk_role {
 	MK_ROLE__MAX
 };
 
-/* Who is calling, as a verified token says. Strings live in the request arena. */
+/* Who is calling, as a verified token says. Strings live in the request arena.
+ */
 struct mk_identity {
 	int64_t user_id; /* > 0 */
 	enum mk_role role;

@@ -35,7 +35,8 @@ struct arena_cleanup {
 };
 
 struct mk_arena {
-	struct arena_block *first;   /* allocated with the arena, never freed by reset */
+	/* allocated with the arena, never freed by reset */
+	struct arena_block *first;
 	struct arena_block *current; /* where small allocations are carved */
 	struct arena_block *last;
 	struct arena_cleanup *cleanups;
@@ -157,8 +158,10 @@ mk_arena_alloc(struct mk_arena *arena, size_t size)
 	for (b = arena->current; b != NULL; b = b->next) {
 		if ((size_t)(b->end - b->pos) >= need)
 			break;
-		/* A block that cannot fit a small request is nearly full: skip it next time. */
-		if ((size_t)(b->end - b->pos) < ARENA_ALIGN * 4 && b->next != NULL)
+		/* A block that cannot fit a small request is nearly full: skip
+		 * it next time. */
+		if ((size_t)(b->end - b->pos) < ARENA_ALIGN * 4 &&
+		    b->next != NULL)
 			arena->current = b->next;
 	}
 	if (b == NULL) {
@@ -203,8 +206,8 @@ mk_arena_strndup(struct mk_arena *arena, const char *s, size_t len)
 }
 
 void *
-mk_arena_grow(struct mk_arena *arena, void *ptr, size_t old_size,
-    size_t new_size)
+mk_arena_grow(
+    struct mk_arena *arena, void *ptr, size_t old_size, size_t new_size)
 {
 	struct arena_block *b;
 	void *p;
@@ -212,7 +215,8 @@ mk_arena_grow(struct mk_arena *arena, void *ptr, size_t old_size,
 	if (new_size <= old_size)
 		return ptr;
 	if (ptr != NULL && ptr == arena->last_alloc) {
-		/* Find the block holding it: it is the one whose pos follows it. */
+		/* Find the block holding it: it is the one whose pos follows
+		 * it. */
 		for (b = arena->current; b != NULL; b = b->next) {
 			if ((char *)ptr >= b->mem && (char *)ptr < b->end)
 				break;
@@ -235,8 +239,8 @@ mk_arena_grow(struct mk_arena *arena, void *ptr, size_t old_size,
 }
 
 int
-mk_arena_add_cleanup(struct mk_arena *arena, mk_arena_cleanup_fn fn,
-    void *resource)
+mk_arena_add_cleanup(
+    struct mk_arena *arena, mk_arena_cleanup_fn fn, void *resource)
 {
 	struct arena_cleanup *c;
 

@@ -53,16 +53,16 @@ char *mk_arena_strndup(struct mk_arena *arena, const char *s, size_t len);
  * it. Returns the (possibly new) pointer or NULL when out of memory, in
  * which case ptr stays valid.
  */
-void *mk_arena_grow(struct mk_arena *arena, void *ptr, size_t old_size,
-    size_t new_size);
+void *mk_arena_grow(
+    struct mk_arena *arena, void *ptr, size_t old_size, size_t new_size);
 
 /*
  * Registers fn(resource) to run at reset or free. Returns 0, or -1 when
  * out of memory, in which case fn has not been registered and the caller
  * must release the resource itself.
  */
-int mk_arena_add_cleanup(struct mk_arena *arena, mk_arena_cleanup_fn fn,
-    void *resource);
+int mk_arena_add_cleanup(
+    struct mk_arena *arena, mk_arena_cleanup_fn fn, void *resource);
 
 /* Bytes handed out since the last reset (for tests and metrics). */
 size_t mk_arena_used(const struct mk_arena *arena);

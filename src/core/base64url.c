@@ -19,7 +19,8 @@ mk_base64url_encode(struct mk_buf *out, const void *bytes, size_t len)
 	if (!mk_buf_reserve(out, (len + 2) / 3 * 4))
 		return;
 	for (; i + 3 <= len; i += 3) {
-		uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
+		uint32_t v =
+		    (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
 		char quad[4] = { alphabet[v >> 18], alphabet[(v >> 12) & 63],
 			alphabet[(v >> 6) & 63], alphabet[v & 63] };
 
@@ -64,8 +65,8 @@ sextet_any(unsigned char c)
 }
 
 enum mk_err
-mk_base64url_decode(const char *in, size_t len, unsigned char *out,
-    size_t *out_len)
+mk_base64url_decode(
+    const char *in, size_t len, unsigned char *out, size_t *out_len)
 {
 	size_t o = 0, i = 0, tail = len % 4;
 	int v[4];
@@ -89,9 +90,11 @@ mk_base64url_decode(const char *in, size_t len, unsigned char *out,
 		out[o++] = (unsigned char)(v[0] << 2 | v[1] >> 4);
 		if (tail == 2) {
 			if (v[1] & 15)
-				return MK_EINVAL; /* non-zero pad bits: not canonical */
+				/* non-zero pad bits: not canonical */
+				return MK_EINVAL;
 		} else {
-			out[o++] = (unsigned char)((v[1] & 15) << 4 | v[2] >> 2);
+			out[o++] =
+			    (unsigned char)((v[1] & 15) << 4 | v[2] >> 2);
 			if (v[2] & 3)
 				return MK_EINVAL;
 		}
@@ -109,8 +112,8 @@ blank(char c)
 }
 
 enum mk_err
-mk_base64_decode_lenient(const char *in, size_t len, unsigned char *out,
-    size_t *out_len)
+mk_base64_decode_lenient(
+    const char *in, size_t len, unsigned char *out, size_t *out_len)
 {
 	uint32_t acc = 0;
 	size_t o = 0, bits = 0;

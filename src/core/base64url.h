@@ -27,8 +27,8 @@ void mk_base64url_encode(struct mk_buf *out, const void *bytes, size_t len);
  * outside [A-Za-z0-9_-], a length of 1 mod 4, and non-zero bits in the
  * last character's unused low bits.
  */
-enum mk_err mk_base64url_decode(const char *in, size_t len, unsigned char *out,
-    size_t *out_len);
+enum mk_err mk_base64url_decode(
+    const char *in, size_t len, unsigned char *out, size_t *out_len);
 
 /*
  * Decodes len characters of base64 in either alphabet ('+' '/' or '-'
@@ -39,7 +39,7 @@ enum mk_err mk_base64url_decode(const char *in, size_t len, unsigned char *out,
  * with MK_EINVAL, any other character and anything but '=' and blanks
  * after an '='.
  */
-enum mk_err mk_base64_decode_lenient(const char *in, size_t len,
-    unsigned char *out, size_t *out_len);
+enum mk_err mk_base64_decode_lenient(
+    const char *in, size_t len, unsigned char *out, size_t *out_len);
 
 #endif

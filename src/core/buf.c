@@ -113,7 +113,8 @@ mk_buf_vprintf(struct mk_buf *buf, const char *fmt, va_list ap)
 	int n;
 
 	/* Start small enough that a buffer with a low max can still print. */
-	if (buf->max != 0 && (buf->max <= buf->len || buf->max - buf->len < first))
+	if (buf->max != 0 &&
+	    (buf->max <= buf->len || buf->max - buf->len < first))
 		first = buf->max > buf->len ? buf->max - buf->len : 0;
 	if (buf->oom || (buf->cap == 0 && !mk_buf_reserve(buf, first)))
 		return;
@@ -125,12 +126,15 @@ mk_buf_vprintf(struct mk_buf *buf, const char *fmt, va_list ap)
 		buf->oom = true;
 		goto out;
 	}
-	if ((size_t)n >= avail || (buf->max != 0 && buf->len + (size_t)n > buf->max)) {
-		/* Did not fit (or broke max): undo the partial write, then grow. */
+	if ((size_t)n >= avail ||
+	    (buf->max != 0 && buf->len + (size_t)n > buf->max)) {
+		/* Did not fit (or broke max): undo the partial write, then
+		 * grow. */
 		buf->data[buf->len] = '\0';
 		if (!mk_buf_reserve(buf, (size_t)n))
 			goto out;
-		n = vsnprintf(buf->data + buf->len, buf->cap - buf->len, fmt, again);
+		n = vsnprintf(
+		    buf->data + buf->len, buf->cap - buf->len, fmt, again);
 	}
 	buf->len += (size_t)n;
 out:
@@ -165,7 +169,8 @@ mk_buf_put_i64(struct mk_buf *buf, int64_t value)
 {
 	if (value < 0) {
 		mk_buf_putc(buf, '-');
-		/* Negate in unsigned arithmetic: INT64_MIN has no positive twin. */
+		/* Negate in unsigned arithmetic: INT64_MIN has no positive
+		 * twin. */
 		mk_buf_put_u64(buf, (uint64_t)0 - (uint64_t)value);
 	} else {
 		mk_buf_put_u64(buf, (uint64_t)value);
@@ -197,7 +202,8 @@ mk_buf_clear(struct mk_buf *buf)
 void
 mk_buf_shrink(struct mk_buf *buf, size_t keep)
 {
-	if (buf->fixed || buf->arena != NULL || buf->len > 0 || buf->cap <= keep)
+	if (buf->fixed || buf->arena != NULL || buf->len > 0 ||
+	    buf->cap <= keep)
 		return;
 	mk_buf_release(buf);
 }

@@ -35,7 +35,8 @@ parse_one(const char *text, size_t len, struct mk_cidr *out)
 		char *end;
 		long prefix = strtol(slash + 1, &end, 10);
 
-		if (slash[1] == '\0' || *end != '\0' || prefix < 0 || prefix > (long)max)
+		if (slash[1] == '\0' || *end != '\0' || prefix < 0 ||
+		    prefix > (long)max)
 			return -1;
 		out->prefix = (unsigned)prefix;
 	}
@@ -43,8 +44,8 @@ parse_one(const char *text, size_t len, struct mk_cidr *out)
 }
 
 int
-mk_cidr_list_parse(const char *text, struct mk_cidr_list *out,
-    const char **bad, size_t *bad_len)
+mk_cidr_list_parse(const char *text, struct mk_cidr_list *out, const char **bad,
+    size_t *bad_len)
 {
 	size_t len;
 
@@ -54,7 +55,8 @@ mk_cidr_list_parse(const char *text, struct mk_cidr_list *out,
 		len = strcspn(p, ", \t");
 		if (len == 0)
 			break;
-		if (out->n == MK_CIDR_LIST_MAX || parse_one(p, len, &out->blocks[out->n]) != 0) {
+		if (out->n == MK_CIDR_LIST_MAX ||
+		    parse_one(p, len, &out->blocks[out->n]) != 0) {
 			*bad = p;
 			*bad_len = len;
 			return -1;

@@ -31,6 +31,7 @@ int mk_cidr_list_parse(const char *text, struct mk_cidr_list *out,
     const char **bad, size_t *bad_len);
 
 /* True when address (text) lies in one of the list's blocks. */
-bool mk_cidr_list_contains(const struct mk_cidr_list *list, const char *address);
+bool mk_cidr_list_contains(
+    const struct mk_cidr_list *list, const char *address);
 
 #endif

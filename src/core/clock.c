@@ -23,8 +23,8 @@ mk_clock_mono_ms(void)
 }
 
 size_t
-mk_clock_rfc3339(char *out, size_t size, const struct timespec *when,
-    int with_millis)
+mk_clock_rfc3339(
+    char *out, size_t size, const struct timespec *when, int with_millis)
 {
 	struct timespec now;
 	struct tm tm;
@@ -54,7 +54,8 @@ mk_clock_rfc3339(char *out, size_t size, const struct timespec *when,
 void
 mk_clock_sleep_ms(int ms, int interruptible)
 {
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
+	struct timespec ts = { .tv_sec = ms / 1000,
+		.tv_nsec = (long)(ms % 1000) * 1000000L };
 
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !interruptible)
 		;

@@ -26,7 +26,7 @@ void mk_clock_sleep_ms(int ms, int interruptible);
  * with_millis, else whole seconds) into out, which must hold 25 bytes.
  * Returns the length written, without the NUL.
  */
-size_t mk_clock_rfc3339(char *out, size_t size, const struct timespec *when,
-    int with_millis);
+size_t mk_clock_rfc3339(
+    char *out, size_t size, const struct timespec *when, int with_millis);
 
 #endif

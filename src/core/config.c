@@ -24,13 +24,14 @@
 #include "core/config.h"
 
 enum conf_type {
-	CONF_INT,      /* decimal integer in [min, max] */
-	CONF_SIZE,     /* bytes, with optional k/m/g suffix */
-	CONF_DURATION, /* milliseconds: 250ms, 30s, 2m; bare numbers are seconds */
-	CONF_OCTAL,    /* file mode such as 0660 */
-	CONF_STRING,   /* at most max bytes, then the key's check if any */
+	CONF_INT,  /* decimal integer in [min, max] */
+	CONF_SIZE, /* bytes, with optional k/m/g suffix */
+	/* milliseconds: 250ms, 30s, 2m; bare numbers are seconds */
+	CONF_DURATION,
+	CONF_OCTAL,  /* file mode such as 0660 */
+	CONF_STRING, /* at most max bytes, then the key's check if any */
 	CONF_LOG_LEVEL,
-	CONF_RATE,     /* requests/seconds, e.g. 100/60 */
+	CONF_RATE, /* requests/seconds, e.g. 100/60 */
 	CONF__MAX
 };
 
@@ -65,7 +66,8 @@ check_jwt_alg(const char *value)
 static const char *
 check_db_tls(const char *value)
 {
-	if (strcmp(value, "off") != 0 && strcmp(value, "required") != 0 && strcmp(value, "verify") != 0)
+	if (strcmp(value, "off") != 0 && strcmp(value, "required") != 0 &&
+	    strcmp(value, "verify") != 0)
 		return "must be off, required or verify";
 	return NULL;
 }
@@ -88,11 +90,13 @@ check_list(const char *value)
 static const char *
 check_embedder(const char *value)
 {
-	return strcmp(value, "hash") == 0 || strcmp(value, "http") == 0 ? NULL :
-	    "must be hash (built in) or http (an OpenAI-compatible endpoint)";
+	return strcmp(value, "hash") == 0 || strcmp(value, "http") == 0
+	    ? NULL
+	    : "must be hash (built in) or http (an OpenAI-compatible endpoint)";
 }
 
-/* A list of addresses and CIDR blocks (trusted_proxies, metrics_allow, listen_allowed_clients). */
+/* A list of addresses and CIDR blocks (trusted_proxies, metrics_allow,
+ * listen_allowed_clients). */
 static const char *
 check_cidrs(const char *value)
 {
@@ -103,7 +107,9 @@ check_cidrs(const char *value)
 
 	if (mk_cidr_list_parse(value, &list, &bad, &bad_len) == 0)
 		return NULL;
-	(void)snprintf(reason, sizeof(reason), "'%.*s' is not an address or CIDR block (or the list has more than %d)",
+	(void)snprintf(reason, sizeof(reason),
+	    "'%.*s' is not an address or CIDR block (or the list has more than "
+	    "%d)",
 	    (int)(bad_len > 64 ? 64 : bad_len), bad, MK_CIDR_LIST_MAX);
 	return reason;
 }
@@ -124,9 +130,11 @@ check_origin(const char *origin, size_t len)
 	bool https, label_empty = true;
 
 	if (len == 1 && origin[0] == '*')
-		return "a wildcard is not allowed: requests carry credentials (Authorization), so list each origin";
+		return "a wildcard is not allowed: requests carry credentials "
+		       "(Authorization), so list each origin";
 	if (len == 4 && memcmp(origin, "null", 4) == 0)
-		return "not allowed: every sandboxed frame and file: page sends it";
+		return "not allowed: every sandboxed frame and file: page "
+		       "sends it";
 	if (len >= 8 && memcmp(origin, "https://", 8) == 0) {
 		https = true;
 		host = 8;
@@ -137,16 +145,21 @@ check_origin(const char *origin, size_t len)
 	    (len >= 7 && strncasecmp(origin, "http://", 7) == 0)) {
 		return "the scheme must be lower case, as browsers send it";
 	} else {
-		return "must be http://host or https://host, with an optional :port";
+		return "must be http://host or https://host, with an optional "
+		       ":port";
 	}
 	i = host;
 	if (i < len && origin[i] == '[') {
 		/* Browsers write IPv6 compressed, in lower-case hex. */
-		for (i++; i < len && (isdigit((unsigned char)origin[i]) ||
-		    (origin[i] >= 'a' && origin[i] <= 'f') || origin[i] == ':' || origin[i] == '.'); i++)
+		for (i++; i < len &&
+		     (isdigit((unsigned char)origin[i]) ||
+			 (origin[i] >= 'a' && origin[i] <= 'f') ||
+			 origin[i] == ':' || origin[i] == '.');
+		     i++)
 			;
 		if (i == len || origin[i] != ']' || i == host + 1)
-			return "an IPv6 host must be lower-case hex in brackets";
+			return "an IPv6 host must be lower-case hex in "
+			       "brackets";
 		i++;
 	} else {
 		for (; i < len; i++) {
@@ -156,16 +169,19 @@ check_origin(const char *origin, size_t len)
 				if (label_empty)
 					return "the host has an empty label";
 				label_empty = true;
-			} else if ((c >= 'a' && c <= 'z') || isdigit(c) || c == '-') {
+			} else if ((c >= 'a' && c <= 'z') || isdigit(c) ||
+			    c == '-') {
 				label_empty = false;
 			} else {
 				break;
 			}
 		}
 		if (i < len && origin[i] >= 'A' && origin[i] <= 'Z')
-			return "the host must be lower case, as browsers send it";
+			return "the host must be lower case, as browsers send "
+			       "it";
 		if (i < len && (unsigned char)origin[i] >= 0x80)
-			return "the host must be ASCII (an international name in its xn-- form)";
+			return "the host must be ASCII (an international name "
+			       "in its xn-- form)";
 		if (i == host)
 			return "has no host";
 		if (label_empty)
@@ -177,15 +193,19 @@ check_origin(const char *origin, size_t len)
 			if (port <= 65535)
 				port = port * 10 + (origin[i] - '0');
 		}
-		if (i == port_start || origin[port_start] == '0' || port > 65535)
-			return "the port must be 1-65535, without leading zeros";
+		if (i == port_start || origin[port_start] == '0' ||
+		    port > 65535)
+			return "the port must be 1-65535, without leading "
+			       "zeros";
 		if (port == (https ? 443 : 80))
-			return "the scheme's default port must be left out, as browsers leave it out";
+			return "the scheme's default port must be left out, as "
+			       "browsers leave it out";
 	}
 	if (i == len)
 		return NULL;
 	if (origin[i] == '/' || origin[i] == '?' || origin[i] == '#')
-		return "must have no path, query or fragment (nor a trailing slash)";
+		return "must have no path, query or fragment (nor a trailing "
+		       "slash)";
 	if (origin[i] == '@')
 		return "must have no user name";
 	return "has a character browsers never send in an Origin";
@@ -212,13 +232,14 @@ check_cors_origins(const char *value)
 		if (len > 255)
 			return "an origin is longer than 255 bytes";
 		if (++count > MK_CONFIG_CORS_ORIGINS_MAX) {
-			(void)snprintf(reason, sizeof(reason), "more than %d origins",
-			    MK_CONFIG_CORS_ORIGINS_MAX);
+			(void)snprintf(reason, sizeof(reason),
+			    "more than %d origins", MK_CONFIG_CORS_ORIGINS_MAX);
 			return reason;
 		}
 		why = check_origin(p, len);
 		if (why != NULL) {
-			(void)snprintf(reason, sizeof(reason), "'%.*s': %s", (int)len, p, why);
+			(void)snprintf(reason, sizeof(reason), "'%.*s': %s",
+			    (int)len, p, why);
 			return reason;
 		}
 	}
@@ -229,57 +250,88 @@ check_cors_origins(const char *value)
 
 static const struct conf_key conf_keys[] = {
 	{ "workers", CONF_INT, OFF(workers), 0, 256, "0", NULL },
-	{ "worker_connections", CONF_INT, OFF(worker_connections), 1, 65536, "256", NULL },
-	{ "max_body", CONF_SIZE, OFF(max_body), 1, (long long)1 << 30, "1m", NULL },
-	{ "shutdown_timeout", CONF_DURATION, OFF(shutdown_timeout_ms), 0, 3600000, "10s", NULL },
-	{ "idle_timeout", CONF_DURATION, OFF(idle_timeout_ms), 100, 3600000, "75s", NULL },
-	{ "request_timeout", CONF_DURATION, OFF(request_timeout_ms), 100, 3600000, "30s", NULL },
+	{ "worker_connections", CONF_INT, OFF(worker_connections), 1, 65536,
+	    "256", NULL },
+	{ "max_body", CONF_SIZE, OFF(max_body), 1, (long long)1 << 30, "1m",
+	    NULL },
+	{ "shutdown_timeout", CONF_DURATION, OFF(shutdown_timeout_ms), 0,
+	    3600000, "10s", NULL },
+	{ "idle_timeout", CONF_DURATION, OFF(idle_timeout_ms), 100, 3600000,
+	    "75s", NULL },
+	{ "request_timeout", CONF_DURATION, OFF(request_timeout_ms), 100,
+	    3600000, "30s", NULL },
 	{ "socket_mode", CONF_OCTAL, OFF(socket_mode), 0, 0777, "0660", NULL },
-	{ "listen_allowed_clients", CONF_STRING, OFF(listen_allowed_clients), 0, 8192, "", check_cidrs },
+	{ "listen_allowed_clients", CONF_STRING, OFF(listen_allowed_clients), 0,
+	    8192, "", check_cidrs },
 	{ "log_file", CONF_STRING, OFF(log_file), 0, 4096, "", NULL },
 	{ "log_level", CONF_LOG_LEVEL, OFF(log_level), 0, 0, "info", NULL },
-	{ "jwt_secret", CONF_STRING, OFF(jwt_secret), 0, 4096, "", check_jwt_secret },
+	{ "jwt_secret", CONF_STRING, OFF(jwt_secret), 0, 4096, "",
+	    check_jwt_secret },
 	{ "jwt_alg", CONF_STRING, OFF(jwt_alg), 0, 16, "HS256", check_jwt_alg },
-	{ "jwt_public_key", CONF_STRING, OFF(jwt_public_key), 0, 4096, "", NULL },
+	{ "jwt_public_key", CONF_STRING, OFF(jwt_public_key), 0, 4096, "",
+	    NULL },
 	{ "jwt_keys_dir", CONF_STRING, OFF(jwt_keys_dir), 0, 4096, "", NULL },
-	{ "jwt_leeway", CONF_DURATION, OFF(jwt_leeway_ms), 0, 600000, "30s", NULL },
-	{ "jwt_max_lifetime", CONF_DURATION, OFF(jwt_max_lifetime_ms), 60000, 2073600000, "86400s", NULL },
+	{ "jwt_leeway", CONF_DURATION, OFF(jwt_leeway_ms), 0, 600000, "30s",
+	    NULL },
+	{ "jwt_max_lifetime", CONF_DURATION, OFF(jwt_max_lifetime_ms), 60000,
+	    2073600000, "86400s", NULL },
 	{ "jwt_issuer", CONF_STRING, OFF(jwt_issuer), 0, 1024, "", NULL },
 	{ "jwt_audience", CONF_STRING, OFF(jwt_audience), 0, 1024, "", NULL },
-	{ "cursor_secret", CONF_STRING, OFF(cursor_secret), 0, 4096, "", check_jwt_secret },
-	{ "rate_limit", CONF_RATE, OFF(rate_limit), 1, 1000000000, "100/60", NULL },
-	{ "trusted_proxies", CONF_STRING, OFF(trusted_proxies), 0, 8192, "", check_cidrs },
-	{ "cors_origins", CONF_STRING, OFF(cors_origins), 0, 8192, "", check_cors_origins },
+	{ "cursor_secret", CONF_STRING, OFF(cursor_secret), 0, 4096, "",
+	    check_jwt_secret },
+	{ "rate_limit", CONF_RATE, OFF(rate_limit), 1, 1000000000, "100/60",
+	    NULL },
+	{ "trusted_proxies", CONF_STRING, OFF(trusted_proxies), 0, 8192, "",
+	    check_cidrs },
+	{ "cors_origins", CONF_STRING, OFF(cors_origins), 0, 8192, "",
+	    check_cors_origins },
 	{ "memcached", CONF_STRING, OFF(memcached), 0, 8192, "", check_list },
-	{ "memcached_timeout", CONF_DURATION, OFF(memcached_timeout_ms), 1, 10000, "50ms", NULL },
-	{ "cache_ttl", CONF_DURATION, OFF(cache_ttl_ms), 1000, 86400000, "5m", NULL },
-	{ "cache_lease_wait", CONF_DURATION, OFF(cache_lease_wait_ms), 0, 1000, "20ms", NULL },
-	{ "metrics_allow", CONF_STRING, OFF(metrics_allow), 0, 8192, "127.0.0.1, ::1", check_cidrs },
-	{ "embedder", CONF_STRING, OFF(embedder), 0, 16, "hash", check_embedder },
+	{ "memcached_timeout", CONF_DURATION, OFF(memcached_timeout_ms), 1,
+	    10000, "50ms", NULL },
+	{ "cache_ttl", CONF_DURATION, OFF(cache_ttl_ms), 1000, 86400000, "5m",
+	    NULL },
+	{ "cache_lease_wait", CONF_DURATION, OFF(cache_lease_wait_ms), 0, 1000,
+	    "20ms", NULL },
+	{ "metrics_allow", CONF_STRING, OFF(metrics_allow), 0, 8192,
+	    "127.0.0.1, ::1", check_cidrs },
+	{ "embedder", CONF_STRING, OFF(embedder), 0, 16, "hash",
+	    check_embedder },
 	{ "embedding_dim", CONF_INT, OFF(embedding_dim), 8, 4096, "512", NULL },
 	{ "embedder_url", CONF_STRING, OFF(embedder_url), 0, 1024, "", NULL },
-	{ "embedder_model", CONF_STRING, OFF(embedder_model), 0, 128, "", NULL },
-	{ "embedder_timeout", CONF_DURATION, OFF(embedder_timeout_ms), 100, 60000, "5s", NULL },
-	{ "embedder_api_key_file", CONF_STRING, OFF(embedder_api_key_file), 0, 4096, "", NULL },
-	{ "embedder_cache_ttl", CONF_DURATION, OFF(embedder_cache_ttl_ms), 0, 86400000, "60m", NULL },
+	{ "embedder_model", CONF_STRING, OFF(embedder_model), 0, 128, "",
+	    NULL },
+	{ "embedder_timeout", CONF_DURATION, OFF(embedder_timeout_ms), 100,
+	    60000, "5s", NULL },
+	{ "embedder_api_key_file", CONF_STRING, OFF(embedder_api_key_file), 0,
+	    4096, "", NULL },
+	{ "embedder_cache_ttl", CONF_DURATION, OFF(embedder_cache_ttl_ms), 0,
+	    86400000, "60m", NULL },
 	{ "job_runners", CONF_INT, OFF(job_runners), 0, 64, "1", NULL },
-	{ "job_lease", CONF_DURATION, OFF(job_lease_ms), 1000, 3600000, "30s", NULL },
-	{ "job_max_attempts", CONF_INT, OFF(job_max_attempts), 1, 100, "5", NULL },
-	{ "job_backoff", CONF_DURATION, OFF(job_backoff_ms), 10, 3600000, "1s", NULL },
-	{ "job_poll", CONF_DURATION, OFF(job_poll_ms), 10, 60000, "200ms", NULL },
+	{ "job_lease", CONF_DURATION, OFF(job_lease_ms), 1000, 3600000, "30s",
+	    NULL },
+	{ "job_max_attempts", CONF_INT, OFF(job_max_attempts), 1, 100, "5",
+	    NULL },
+	{ "job_backoff", CONF_DURATION, OFF(job_backoff_ms), 10, 3600000, "1s",
+	    NULL },
+	{ "job_poll", CONF_DURATION, OFF(job_poll_ms), 10, 60000, "200ms",
+	    NULL },
 	{ "db_socket", CONF_STRING, OFF(db_socket), 0, 107, "", NULL },
 	{ "db_host", CONF_STRING, OFF(db_host), 0, 255, "", NULL },
 	{ "db_port", CONF_INT, OFF(db_port), 1, 65535, "3306", NULL },
 	{ "db_user", CONF_STRING, OFF(db_user), 0, 80, "markets", NULL },
 	{ "db_password", CONF_STRING, OFF(db_password), 0, 255, "", NULL },
 	{ "db_name", CONF_STRING, OFF(db_name), 0, 64, "markets", NULL },
-	{ "db_connect_timeout", CONF_DURATION, OFF(db_connect_timeout_ms), 1000, 60000, "2s", NULL },
-	{ "db_io_timeout", CONF_DURATION, OFF(db_io_timeout_ms), 1000, 300000, "10s", NULL },
+	{ "db_connect_timeout", CONF_DURATION, OFF(db_connect_timeout_ms), 1000,
+	    60000, "2s", NULL },
+	{ "db_io_timeout", CONF_DURATION, OFF(db_io_timeout_ms), 1000, 300000,
+	    "10s", NULL },
 	{ "db_tls", CONF_STRING, OFF(db_tls), 0, 16, "off", check_db_tls },
 	{ "db_tls_ca", CONF_STRING, OFF(db_tls_ca), 0, 4096, "", NULL },
 	{ "db_retries", CONF_INT, OFF(db_retries), 1, 20, "4", NULL },
-	{ "db_retry_time", CONF_DURATION, OFF(db_retry_time_ms), 0, 60000, "2s", NULL },
-	{ "idempotency_purge_interval", CONF_DURATION, OFF(idempotency_purge_interval_ms), 1000, 86400000, "5m", NULL },
+	{ "db_retry_time", CONF_DURATION, OFF(db_retry_time_ms), 0, 60000, "2s",
+	    NULL },
+	{ "idempotency_purge_interval", CONF_DURATION,
+	    OFF(idempotency_purge_interval_ms), 1000, 86400000, "5m", NULL },
 };
 
 #define CONF_NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
@@ -296,7 +348,8 @@ find_key(const char *name, size_t len)
 	return NULL;
 }
 
-/* Parses an unsigned decimal prefix; returns chars used or 0 on none/overflow. */
+/* Parses an unsigned decimal prefix; returns chars used or 0 on none/overflow.
+ */
 static size_t
 parse_digits(const char *s, long long *out)
 {
@@ -373,9 +426,13 @@ static const char *
 parse_size(const struct conf_key *key, const char *value, void *field)
 {
 	static const struct conf_unit units[] = {
-		{ "", 1 }, { "k", 1024 }, { "K", 1024 },
-		{ "m", 1024 * 1024 }, { "M", 1024 * 1024 },
-		{ "g", 1024 * 1024 * 1024 }, { "G", 1024 * 1024 * 1024 },
+		{ "", 1 },
+		{ "k", 1024 },
+		{ "K", 1024 },
+		{ "m", 1024 * 1024 },
+		{ "M", 1024 * 1024 },
+		{ "g", 1024 * 1024 * 1024 },
+		{ "G", 1024 * 1024 * 1024 },
 		{ NULL, 0 },
 	};
 	long long number;
@@ -394,14 +451,17 @@ static const char *
 parse_duration(const struct conf_key *key, const char *value, void *field)
 {
 	static const struct conf_unit units[] = {
-		{ "ms", 1 }, { "s", 1000 }, { "", 1000 }, { "m", 60000 },
+		{ "ms", 1 },
+		{ "s", 1000 },
+		{ "", 1000 },
+		{ "m", 60000 },
 		{ NULL, 0 },
 	};
 	long long number;
 	const char *why;
 
-	why = parse_scaled(value, units,
-	    "not a duration (e.g. 250ms, 30s, 2m)", &number);
+	why = parse_scaled(
+	    value, units, "not a duration (e.g. 250ms, 30s, 2m)", &number);
 	return why != NULL ? why : store_int(key, number, field);
 }
 
@@ -466,15 +526,15 @@ parse_rate(const struct conf_key *key, const char *value, void *field)
 	if (number < key->min || number > key->max || window < 1 ||
 	    window > 86400)
 		return "out of range (1-1000000000 requests per 1-86400 "
-		    "seconds)";
+		       "seconds)";
 	rate->limit = (int)number;
 	rate->window_s = (int)window;
 	return NULL;
 }
 
 static const struct conf_type_ops {
-	const char *(*parse)(const struct conf_key *key, const char *value,
-	    void *field);
+	const char *(*parse)(
+	    const struct conf_key *key, const char *value, void *field);
 	bool owns_string; /* the slot is a char * the config frees */
 } conf_types[CONF__MAX] = {
 	[CONF_INT] = { parse_int, false },
@@ -488,11 +548,11 @@ static const struct conf_type_ops {
 
 /* Converts value per key->type and stores it. Returns NULL or a reason. */
 static const char *
-apply_value(struct mk_config *config, const struct conf_key *key,
-    const char *value)
+apply_value(
+    struct mk_config *config, const struct conf_key *key, const char *value)
 {
-	return conf_types[key->type].parse(key, value,
-	    (char *)config + key->offset);
+	return conf_types[key->type].parse(
+	    key, value, (char *)config + key->offset);
 }
 
 struct mk_config *
@@ -503,8 +563,10 @@ mk_config_new(void)
 	if (config == NULL)
 		return NULL;
 	for (size_t i = 0; i < CONF_NKEYS; i++) {
-		if (apply_value(config, &conf_keys[i], conf_keys[i].default_value) != NULL) {
-			/* Only out of memory can get here: the defaults are tested. */
+		if (apply_value(config, &conf_keys[i],
+			conf_keys[i].default_value) != NULL) {
+			/* Only out of memory can get here: the defaults are
+			 * tested. */
 			mk_config_free(config);
 			return NULL;
 		}
@@ -519,7 +581,8 @@ mk_config_free(struct mk_config *config)
 		return;
 	for (size_t i = 0; i < CONF_NKEYS; i++) {
 		if (conf_types[conf_keys[i].type].owns_string)
-			free(*(char **)(void *)((char *)config + conf_keys[i].offset));
+			free(*(char **)(void *)((char *)config +
+			    conf_keys[i].offset));
 	}
 	free(config);
 }
@@ -531,8 +594,8 @@ is_blank(char c)
 }
 
 enum mk_err
-mk_config_parse(struct mk_config *config, const char *origin,
-    const char *text, size_t len, char *err, size_t errlen)
+mk_config_parse(struct mk_config *config, const char *origin, const char *text,
+    size_t len, char *err, size_t errlen)
 {
 	bool seen[CONF_NKEYS] = { false };
 	char value[CONF_LINE_MAX];
@@ -549,11 +612,14 @@ mk_config_parse(struct mk_config *config, const char *origin,
 		line_len = eol != NULL ? (size_t)(eol - line) : len - pos;
 		pos += line_len + (eol != NULL);
 		if (memchr(line, '\0', line_len) != NULL) {
-			mk_errf(err, errlen, "%s:%zu: NUL byte in line", origin, lineno);
+			mk_errf(err, errlen, "%s:%zu: NUL byte in line", origin,
+			    lineno);
 			return MK_EINVAL;
 		}
 		if (line_len >= CONF_LINE_MAX) {
-			mk_errf(err, errlen, "%s:%zu: line longer than %d bytes", origin, lineno, CONF_LINE_MAX - 1);
+			mk_errf(err, errlen,
+			    "%s:%zu: line longer than %d bytes", origin, lineno,
+			    CONF_LINE_MAX - 1);
 			return MK_EINVAL;
 		}
 		while (line_len > 0 && is_blank(line[line_len - 1]))
@@ -565,7 +631,8 @@ mk_config_parse(struct mk_config *config, const char *origin,
 			continue;
 		eq = memchr(key, '=', (size_t)(line + line_len - key));
 		if (eq == NULL) {
-			mk_errf(err, errlen, "%s:%zu: expected 'key = value'", origin, lineno);
+			mk_errf(err, errlen, "%s:%zu: expected 'key = value'",
+			    origin, lineno);
 			return MK_EINVAL;
 		}
 		key_len = (size_t)(eq - key);
@@ -573,12 +640,14 @@ mk_config_parse(struct mk_config *config, const char *origin,
 			key_len--;
 		ck = find_key(key, key_len);
 		if (ck == NULL) {
-			mk_errf(err, errlen, "%s:%zu: unknown key '%.*s'", origin, lineno,
-			    (int)(key_len > 64 ? 64 : key_len), key);
+			mk_errf(err, errlen, "%s:%zu: unknown key '%.*s'",
+			    origin, lineno, (int)(key_len > 64 ? 64 : key_len),
+			    key);
 			return MK_EINVAL;
 		}
 		if (seen[ck - conf_keys]) {
-			mk_errf(err, errlen, "%s:%zu: '%s' is set twice", origin, lineno, ck->name);
+			mk_errf(err, errlen, "%s:%zu: '%s' is set twice",
+			    origin, lineno, ck->name);
 			return MK_EINVAL;
 		}
 		seen[ck - conf_keys] = true;
@@ -586,10 +655,13 @@ mk_config_parse(struct mk_config *config, const char *origin,
 		vend = line + line_len;
 		while (v < vend && is_blank(*v))
 			v++;
-		/* Double quotes keep surrounding blanks; there are no escapes. */
+		/* Double quotes keep surrounding blanks; there are no escapes.
+		 */
 		if (v < vend && *v == '"') {
 			if (vend - v < 2 || vend[-1] != '"') {
-				mk_errf(err, errlen, "%s:%zu: unterminated quote", origin, lineno);
+				mk_errf(err, errlen,
+				    "%s:%zu: unterminated quote", origin,
+				    lineno);
 				return MK_EINVAL;
 			}
 			v++;
@@ -599,7 +671,8 @@ mk_config_parse(struct mk_config *config, const char *origin,
 		value[vend - v] = '\0';
 		reason = apply_value(config, ck, value);
 		if (reason != NULL) {
-			mk_errf(err, errlen, "%s:%zu: %s: %s", origin, lineno, ck->name, reason);
+			mk_errf(err, errlen, "%s:%zu: %s: %s", origin, lineno,
+			    ck->name, reason);
 			return MK_EINVAL;
 		}
 	}
@@ -607,8 +680,8 @@ mk_config_parse(struct mk_config *config, const char *origin,
 }
 
 enum mk_err
-mk_config_parse_file(struct mk_config *config, const char *path, char *err,
-    size_t errlen)
+mk_config_parse_file(
+    struct mk_config *config, const char *path, char *err, size_t errlen)
 {
 	struct stat st;
 	enum mk_err rc;
@@ -622,8 +695,10 @@ mk_config_parse_file(struct mk_config *config, const char *path, char *err,
 		mk_errf(err, errlen, "%s: %s", path, strerror(errno));
 		return MK_EINVAL;
 	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > 1024 * 1024) {
-		mk_errf(err, errlen, "%s: not a regular file of at most 1 MiB", path);
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    st.st_size > 1024 * 1024) {
+		mk_errf(err, errlen, "%s: not a regular file of at most 1 MiB",
+		    path);
 		close(fd);
 		return MK_EINVAL;
 	}
@@ -653,8 +728,8 @@ mk_config_parse_file(struct mk_config *config, const char *path, char *err,
 }
 
 enum mk_err
-mk_config_apply_env(struct mk_config *config, char *const *envp, char *err,
-    size_t errlen)
+mk_config_apply_env(
+    struct mk_config *config, char *const *envp, char *err, size_t errlen)
 {
 	static const char prefix[] = "MARKETS_";
 	char name[64];
@@ -670,17 +745,20 @@ mk_config_apply_env(struct mk_config *config, char *const *envp, char *err,
 			continue;
 		entry += sizeof(prefix) - 1;
 		eq = strchr(entry, '=');
-		if (eq == NULL || (name_len = (size_t)(eq - entry)) >= sizeof(name))
+		if (eq == NULL ||
+		    (name_len = (size_t)(eq - entry)) >= sizeof(name))
 			continue;
 		for (size_t i = 0; i < name_len; i++)
 			name[i] = (char)tolower((unsigned char)entry[i]);
 		name[name_len] = '\0';
 		ck = find_key(name, name_len);
 		if (ck == NULL)
-			continue; /* MARKETS_PORT and friends belong to scripts */
+			/* MARKETS_PORT and friends belong to scripts */
+			continue;
 		reason = apply_value(config, ck, eq + 1);
 		if (reason != NULL) {
-			mk_errf(err, errlen, "environment MARKETS_%.*s: %s", (int)name_len, entry, reason);
+			mk_errf(err, errlen, "environment MARKETS_%.*s: %s",
+			    (int)name_len, entry, reason);
 			return MK_EINVAL;
 		}
 	}
@@ -714,8 +792,7 @@ mk_config_load(const char *const *paths, size_t npaths, char *const *envp,
 
 enum mk_err
 mk_config_load_environ(const char *const *paths, size_t npaths,
-    mk_config_check_fn *check, struct mk_config **out, char *err,
-    size_t errlen)
+    mk_config_check_fn *check, struct mk_config **out, char *err, size_t errlen)
 {
 	enum mk_err rc;
 

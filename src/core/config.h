@@ -24,54 +24,62 @@ struct mk_config {
 	int idle_timeout_ms;     /* a kept-alive connection with no request */
 	int request_timeout_ms;  /* a request must arrive whole within this */
 	int socket_mode;         /* permissions of a unix listening socket */
-	char *listen_allowed_clients; /* peers a TCP listener serves (addresses/CIDRs) */
-	char *log_file;          /* "" or "-": stderr */
+	/* peers a TCP listener serves (addresses/CIDRs) */
+	char *listen_allowed_clients;
+	char *log_file; /* "" or "-": stderr */
 	enum mk_log_level log_level;
-	char *jwt_secret;        /* HS256 secret, >= 32 bytes when set */
-	char *jwt_alg;           /* HS256, RS256 or ES256: never taken from a token */
+	char *jwt_secret; /* HS256 secret, >= 32 bytes when set */
+	char *jwt_alg;    /* HS256, RS256 or ES256: never taken from a token */
 	char *jwt_public_key;    /* PEM public key file for RS256/ES256 */
 	char *jwt_keys_dir;      /* more keys, one file per kid (rotation) */
 	int jwt_leeway_ms;       /* clock skew allowed on exp, nbf, iat */
 	int jwt_max_lifetime_ms; /* longest exp - iat (exp - now without iat) */
 	char *jwt_issuer;        /* required iss when set */
 	char *jwt_audience;      /* required in aud when set */
-	char *cursor_secret;     /* MAC key of list cursors; default: from jwt_secret; one is required */
+	/* MAC key of list cursors; default: from jwt_secret; one is required */
+	char *cursor_secret;
 	struct mk_rate {
-		int limit;       /* requests ... */
-		int window_s;    /* ... per this many seconds */
+		int limit;    /* requests ... */
+		int window_s; /* ... per this many seconds */
 	} rate_limit;
-	char *trusted_proxies;   /* addresses/CIDRs whose X-Forwarded-For counts */
-	char *cors_origins;      /* exact origins that get CORS headers; "": none */
-	char *memcached;         /* servers: unix:/path or host:port, comma-separated */
+	/* addresses/CIDRs whose X-Forwarded-For counts */
+	char *trusted_proxies;
+	char *cors_origins; /* exact origins that get CORS headers; "": none */
+	char *memcached; /* servers: unix:/path or host:port, comma-separated */
 	int memcached_timeout_ms;
-	int cache_ttl_ms;        /* a cached market document's lifetime (<= 1 day) */
+	int cache_ttl_ms; /* a cached market document's lifetime (<= 1 day) */
 	int cache_lease_wait_ms; /* a reader's wait for another worker's fill */
 	char *metrics_allow;     /* addresses/CIDRs that may read /metrics */
 	char *embedder;          /* hash | http */
-	int embedding_dim;       /* dimensions of the hash embedder (and expected of http) */
-	char *embedder_url;      /* http: the OpenAI-compatible embeddings endpoint */
+	/* dimensions of the hash embedder (and expected of http) */
+	int embedding_dim;
+	/* http: the OpenAI-compatible embeddings endpoint */
+	char *embedder_url;
 	char *embedder_model;    /* http: the model name sent */
 	int embedder_timeout_ms; /* http: one embedding's time limit */
-	char *embedder_api_key_file; /* http: a file holding the bearer key; "": none */
-	int embedder_cache_ttl_ms; /* http: a query embedding's life in memcached; 0: not cached */
-	int job_runners;         /* job runner processes the master keeps */
-	int job_lease_ms;        /* how long a claimed job is a runner's own */
-	int job_max_attempts;    /* runs before a failing job is dead */
-	int job_backoff_ms;      /* the first retry's delay; doubles per attempt */
-	int job_poll_ms;         /* an idle runner looks for work this often */
-	char *db_socket;         /* MariaDB unix socket (wins over db_host) */
+	/* http: a file holding the bearer key; "": none */
+	char *embedder_api_key_file;
+	/* http: a query embedding's life in memcached; 0: not cached */
+	int embedder_cache_ttl_ms;
+	int job_runners;      /* job runner processes the master keeps */
+	int job_lease_ms;     /* how long a claimed job is a runner's own */
+	int job_max_attempts; /* runs before a failing job is dead */
+	int job_backoff_ms;   /* the first retry's delay; doubles per attempt */
+	int job_poll_ms;      /* an idle runner looks for work this often */
+	char *db_socket;      /* MariaDB unix socket (wins over db_host) */
 	char *db_host;
 	int db_port;
 	char *db_user;
 	char *db_password;
 	char *db_name;
 	int db_connect_timeout_ms;
-	int db_io_timeout_ms;    /* read and write */
-	char *db_tls;            /* off | required | verify */
-	char *db_tls_ca;         /* CA file that verifies the server (verify) */
-	int db_retries;          /* attempts of one transaction */
-	int db_retry_time_ms;    /* and the time they may take in all */
-	int idempotency_purge_interval_ms; /* how often a worker purges expired keys */
+	int db_io_timeout_ms; /* read and write */
+	char *db_tls;         /* off | required | verify */
+	char *db_tls_ca;      /* CA file that verifies the server (verify) */
+	int db_retries;       /* attempts of one transaction */
+	int db_retry_time_ms; /* and the time they may take in all */
+	/* how often a worker purges expired keys */
+	int idempotency_purge_interval_ms;
 };
 
 /* The most origins cors_origins may list (checked at load). */
@@ -95,16 +103,16 @@ enum mk_err mk_config_parse(struct mk_config *config, const char *origin,
     const char *text, size_t len, char *err, size_t errlen);
 
 /* Reads path and applies it with mk_config_parse(). */
-enum mk_err mk_config_parse_file(struct mk_config *config, const char *path,
-    char *err, size_t errlen);
+enum mk_err mk_config_parse_file(
+    struct mk_config *config, const char *path, char *err, size_t errlen);
 
 /*
  * Applies MARKETS_<KEY>=value entries of envp (NULL-terminated) for the
  * known keys; other variables are ignored. A bad value is MK_EINVAL with
  * "environment MARKETS_KEY: reason" in err.
  */
-enum mk_err mk_config_apply_env(struct mk_config *config, char *const *envp,
-    char *err, size_t errlen);
+enum mk_err mk_config_apply_env(
+    struct mk_config *config, char *const *envp, char *err, size_t errlen);
 
 /*
  * The whole start-up sequence: defaults, then each of the npaths files,
@@ -118,8 +126,8 @@ enum mk_err mk_config_load(const char *const *paths, size_t npaths,
 #define MK_CONFIG_MAX_FILES 16
 
 /* A program's own check of a loaded configuration: 0, or -1 and err. */
-typedef int mk_config_check_fn(const struct mk_config *config, char *err,
-    size_t errlen);
+typedef int mk_config_check_fn(
+    const struct mk_config *config, char *err, size_t errlen);
 
 /*
  * mk_config_load() of paths and this process's environment, then check

@@ -21,12 +21,14 @@ enum mk_err {
 	MK_EMEDIATYPE,    /* body sent without application/json */
 	MK_EHEADERS,      /* request header fields too large */
 	MK_EIDEMPOTENCY,  /* Idempotency-Key reused with another body */
-	MK_EOVERFLOW,     /* a write would take a stored number past its type (a 409) */
-	MK_ERATELIMIT,    /* over the rate limit */
-	MK_EUNAVAIL,      /* a backend is unreachable after retries */
-	MK_ENOMEM,        /* out of memory */
-	MK_EINTERNAL,     /* a bug */
-	MK_EPENDING,      /* not failed: the answer comes later (a suspended request) */
+	/* a write would take a stored number past its type (a 409) */
+	MK_EOVERFLOW,
+	MK_ERATELIMIT, /* over the rate limit */
+	MK_EUNAVAIL,   /* a backend is unreachable after retries */
+	MK_ENOMEM,     /* out of memory */
+	MK_EINTERNAL,  /* a bug */
+	/* not failed: the answer comes later (a suspended request) */
+	MK_EPENDING,
 	MK_ERR__MAX
 };
 

@@ -67,8 +67,11 @@ mk_json_string(struct mk_buf *buf, const char *s, size_t len)
 				i++;
 			} else if (seq == 3 && c == 0xE2 && p[i + 1] == 0x80 &&
 			    (p[i + 2] == 0xA8 || p[i + 2] == 0xA9)) {
-				/* Line separators break JavaScript consumers of JSON. */
-				mk_buf_append(buf, p[i + 2] == 0xA8 ? "\\u2028" : "\\u2029", 6);
+				/* Line separators break JavaScript consumers of
+				 * JSON. */
+				mk_buf_append(buf,
+				    p[i + 2] == 0xA8 ? "\\u2028" : "\\u2029",
+				    6);
 				i += 3;
 			} else {
 				mk_buf_append(buf, p + i, seq);
@@ -77,13 +80,24 @@ mk_json_string(struct mk_buf *buf, const char *s, size_t len)
 			continue;
 		}
 		switch (c) {
-		case '"': mk_buf_append(buf, "\\\"", 2); break;
-		case '\\': mk_buf_append(buf, "\\\\", 2); break;
-		case '\n': mk_buf_append(buf, "\\n", 2); break;
-		case '\r': mk_buf_append(buf, "\\r", 2); break;
-		case '\t': mk_buf_append(buf, "\\t", 2); break;
+		case '"':
+			mk_buf_append(buf, "\\\"", 2);
+			break;
+		case '\\':
+			mk_buf_append(buf, "\\\\", 2);
+			break;
+		case '\n':
+			mk_buf_append(buf, "\\n", 2);
+			break;
+		case '\r':
+			mk_buf_append(buf, "\\r", 2);
+			break;
+		case '\t':
+			mk_buf_append(buf, "\\t", 2);
+			break;
 		default: {
-			char esc[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
+			char esc[6] = { '\\', 'u', '0', '0', hex[c >> 4],
+				hex[c & 15] };
 
 			mk_buf_append(buf, esc, sizeof(esc));
 		}

@@ -58,16 +58,20 @@ struct mk_json_member {
  * The member of struct type named field, under the same key; its kind
  * follows the field's type (another type does not compile).
  */
-#define MK_JSON_MEMBER(type, field)                                      \
-	{ #field,                                                        \
+#define MK_JSON_MEMBER(type, field)                                            \
+	{                                                                      \
+#field,                                                        \
 	    _Generic(((type *)0)->field, int64_t: MK_JSON_INT,           \
 		unsigned: MK_JSON_UINT, const char *: MK_JSON_STRING),   \
-	    offsetof(type, field) }
+	    offsetof(type, field)               \
+	}
 
 /* As MK_JSON_MEMBER() for a const char * field that holds JSON text. */
-#define MK_JSON_MEMBER_RAW(type, field)                                  \
-	{ #field, _Generic(((type *)0)->field, const char *: MK_JSON_RAW), \
-	    offsetof(type, field) }
+#define MK_JSON_MEMBER_RAW(type, field)                                        \
+	{                                                                      \
+#field, _Generic(((type *)0)->field, const char *: MK_JSON_RAW), \
+	    offsetof(type, field)             \
+	}
 
 /*
  * Appends the key of an object's next member: "name": after a comma,
@@ -91,7 +95,7 @@ void mk_json_object(struct mk_buf *out, const void *obj,
  * Appends n items as a JSON array: items is an array of n elements of
  * size bytes, each written by write.
  */
-void mk_json_array(struct mk_buf *out, const void *items, size_t n,
-    size_t size, mk_json_write_fn *write);
+void mk_json_array(struct mk_buf *out, const void *items, size_t n, size_t size,
+    mk_json_write_fn *write);
 
 #endif

@@ -25,13 +25,15 @@ struct parser {
 	size_t scratch_cap;
 };
 
-static bool parse_value(struct parser *ps, unsigned depth, struct json_object **out);
+static bool parse_value(
+    struct parser *ps, unsigned depth, struct json_object **out);
 
 static void
 skip_ws(struct parser *ps)
 {
-	while (ps->p < ps->end && (*ps->p == ' ' || *ps->p == '\t' ||
-	    *ps->p == '\n' || *ps->p == '\r'))
+	while (ps->p < ps->end &&
+	    (*ps->p == ' ' || *ps->p == '\t' || *ps->p == '\n' ||
+		*ps->p == '\r'))
 		ps->p++;
 }
 
@@ -144,16 +146,34 @@ parse_string_raw(struct parser *ps, size_t *len)
 			c = ps->p[1];
 			ps->p += 2;
 			switch (c) {
-			case '"': ps->scratch[n++] = '"'; continue;
-			case '\\': ps->scratch[n++] = '\\'; continue;
-			case '/': ps->scratch[n++] = '/'; continue;
-			case 'b': ps->scratch[n++] = '\b'; continue;
-			case 'f': ps->scratch[n++] = '\f'; continue;
-			case 'n': ps->scratch[n++] = '\n'; continue;
-			case 'r': ps->scratch[n++] = '\r'; continue;
-			case 't': ps->scratch[n++] = '\t'; continue;
-			case 'u': break;
-			default: return fail(ps, "bad escape in string"), false;
+			case '"':
+				ps->scratch[n++] = '"';
+				continue;
+			case '\\':
+				ps->scratch[n++] = '\\';
+				continue;
+			case '/':
+				ps->scratch[n++] = '/';
+				continue;
+			case 'b':
+				ps->scratch[n++] = '\b';
+				continue;
+			case 'f':
+				ps->scratch[n++] = '\f';
+				continue;
+			case 'n':
+				ps->scratch[n++] = '\n';
+				continue;
+			case 'r':
+				ps->scratch[n++] = '\r';
+				continue;
+			case 't':
+				ps->scratch[n++] = '\t';
+				continue;
+			case 'u':
+				break;
+			default:
+				return fail(ps, "bad escape in string"), false;
 			}
 			if (ps->end - ps->p < 4 || (cp = hex4(ps->p)) < 0)
 				return fail(ps, "bad \\u escape"), false;
@@ -161,13 +181,19 @@ parse_string_raw(struct parser *ps, size_t *len)
 			if (cp >= 0xD800 && cp <= 0xDBFF) {
 				int lo;
 
-				if (ps->end - ps->p < 6 || ps->p[0] != '\\' || ps->p[1] != 'u' ||
-				    (lo = hex4(ps->p + 2)) < 0xDC00 || lo > 0xDFFF)
-					return fail(ps, "lone surrogate in string"), false;
+				if (ps->end - ps->p < 6 || ps->p[0] != '\\' ||
+				    ps->p[1] != 'u' ||
+				    (lo = hex4(ps->p + 2)) < 0xDC00 ||
+				    lo > 0xDFFF)
+					return fail(ps,
+						   "lone surrogate in string"),
+					       false;
 				ps->p += 6;
-				cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+				cp = 0x10000 + ((cp - 0xD800) << 10) +
+				    (lo - 0xDC00);
 			} else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-				return fail(ps, "lone surrogate in string"), false;
+				return fail(ps, "lone surrogate in string"),
+				       false;
 			}
 			if (cp == 0)
 				return fail(ps, "NUL in string"), false;
@@ -180,10 +206,12 @@ parse_string_raw(struct parser *ps, size_t *len)
 			continue;
 		}
 		{
-			size_t seq = mk_utf8_sequence_len(ps->p, (size_t)(ps->end - ps->p));
+			size_t seq = mk_utf8_sequence_len(
+			    ps->p, (size_t)(ps->end - ps->p));
 
 			if (seq == 0)
-				return fail(ps, "invalid UTF-8 in string"), false;
+				return fail(ps, "invalid UTF-8 in string"),
+				       false;
 			memcpy(ps->scratch + n, ps->p, seq);
 			n += seq;
 			ps->p += seq;
@@ -262,7 +290,8 @@ parse_number(struct parser *ps)
 				ps->oom = true;
 			return num;
 		}
-		/* Out of int64: falls through to a double that keeps the text. */
+		/* Out of int64: falls through to a double that keeps the text.
+		 */
 	}
 	num = json_object_new_double_s(strtod(text, NULL), text);
 	if (num == NULL)
@@ -351,7 +380,8 @@ parse_object(struct parser *ps, unsigned depth)
 		ps->p++;
 		if (!parse_string_raw(ps, &key_len))
 			goto bad;
-		/* Keys are NUL-free here, so json-c's C-string keys are exact. */
+		/* Keys are NUL-free here, so json-c's C-string keys are exact.
+		 */
 		if (json_object_object_get_ex(object, ps->scratch, NULL)) {
 			fail(ps, "duplicate key in object");
 			goto bad;
@@ -416,7 +446,8 @@ parse_value(struct parser *ps, unsigned depth, struct json_object **out)
 	if (ps->values_left == 0)
 		return fail(ps, MK_JSON_TOO_MANY_VALUES), false;
 	ps->values_left--;
-	/* Depth counts containers: 32 nested objects with a value inside pass. */
+	/* Depth counts containers: 32 nested objects with a value inside pass.
+	 */
 	if ((*ps->p == '{' || *ps->p == '[') && depth > ps->max_depth)
 		return fail(ps, "nested too deep"), false;
 	switch (*ps->p) {
@@ -431,11 +462,13 @@ parse_value(struct parser *ps, unsigned depth, struct json_object **out)
 		return *out != NULL;
 	case 't':
 		if (literal(ps, "true"))
-			return (*out = json_object_new_boolean(1)) != NULL || (ps->oom = true, false);
+			return (*out = json_object_new_boolean(1)) != NULL ||
+			    (ps->oom = true, false);
 		break;
 	case 'f':
 		if (literal(ps, "false"))
-			return (*out = json_object_new_boolean(0)) != NULL || (ps->oom = true, false);
+			return (*out = json_object_new_boolean(0)) != NULL ||
+			    (ps->oom = true, false);
 		break;
 	case 'n':
 		if (literal(ps, "null"))
@@ -494,7 +527,8 @@ mk_json_parse_in(struct mk_arena *arena, const char *text, size_t len,
     unsigned max_depth, size_t max_values, struct json_object **out,
     const char **why)
 {
-	enum mk_err rc = mk_json_parse(text, len, max_depth, max_values, out, why);
+	enum mk_err rc =
+	    mk_json_parse(text, len, max_depth, max_values, out, why);
 
 	if (rc != MK_OK || *out == NULL)
 		return rc;

@@ -59,7 +59,7 @@ enum mk_err mk_json_parse(const char *text, size_t len, unsigned max_depth,
  * tree lives until the arena is reset.
  */
 enum mk_err mk_json_parse_in(struct mk_arena *arena, const char *text,
-    size_t len, unsigned max_depth, size_t max_values,
-    struct json_object **out, const char **why);
+    size_t len, unsigned max_depth, size_t max_values, struct json_object **out,
+    const char **why);
 
 #endif

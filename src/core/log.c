@@ -134,7 +134,8 @@ line_write(struct mk_buf *buf)
 
 	if (buf->oom) {
 		/* Cut, but keep it one valid JSON line. */
-		static const char cut[] = "{\"level\":\"warn\",\"msg\":\"log line too long\"}\n";
+		static const char cut[] =
+		    "{\"level\":\"warn\",\"msg\":\"log line too long\"}\n";
 
 		n = write(log_fd, cut, sizeof(cut) - 1);
 	} else {
@@ -175,7 +176,8 @@ void
 mk_log_access(const struct mk_access_record *rec)
 {
 	char line[LOG_LINE_MAX];
-	enum mk_log_level level = rec->status >= 500 ? MK_LOG_ERROR : MK_LOG_INFO;
+	enum mk_log_level level =
+	    rec->status >= 500 ? MK_LOG_ERROR : MK_LOG_INFO;
 	struct mk_buf buf;
 
 	if (level < log_min)

@@ -78,14 +78,16 @@ find_watch(const struct mk_loop *loop, int fd)
 static uint32_t
 epoll_events(unsigned events)
 {
-	return ((events & MK_LOOP_IN) ? EPOLLIN : 0) | ((events & MK_LOOP_OUT) ? EPOLLOUT : 0);
+	return ((events & MK_LOOP_IN) ? EPOLLIN : 0) |
+	    ((events & MK_LOOP_OUT) ? EPOLLOUT : 0);
 }
 
 enum mk_err
-mk_loop_watch(struct mk_loop *loop, int fd, unsigned events, mk_loop_io_fn fn,
-    void *arg)
+mk_loop_watch(
+    struct mk_loop *loop, int fd, unsigned events, mk_loop_io_fn fn, void *arg)
 {
-	struct epoll_event ev = { .events = epoll_events(events), .data.fd = fd };
+	struct epoll_event ev = { .events = epoll_events(events),
+		.data.fd = fd };
 	struct watch *w = find_watch(loop, fd);
 
 	if (w != NULL) {
@@ -95,7 +97,8 @@ mk_loop_watch(struct mk_loop *loop, int fd, unsigned events, mk_loop_io_fn fn,
 		 * old one, so the new one is added.
 		 */
 		if (epoll_ctl(loop->epfd, EPOLL_CTL_MOD, fd, &ev) != 0 &&
-		    (errno != ENOENT || epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) != 0))
+		    (errno != ENOENT ||
+			epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) != 0))
 			return MK_EINTERNAL;
 	} else {
 		if ((w = calloc(1, sizeof(*w))) == NULL)
@@ -124,7 +127,8 @@ mk_loop_unwatch(struct mk_loop *loop, int fd)
 
 		if (w->fd != fd)
 			continue;
-		/* The descriptor may already be closed: epoll then forgot it. */
+		/* The descriptor may already be closed: epoll then forgot it.
+		 */
 		(void)epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL);
 		*link = w->next;
 		free(w);
@@ -133,8 +137,8 @@ mk_loop_unwatch(struct mk_loop *loop, int fd)
 }
 
 void
-mk_loop_timer_arm(struct mk_loop *loop, struct mk_loop_timer *timer,
-    int64_t due_ms)
+mk_loop_timer_arm(
+    struct mk_loop *loop, struct mk_loop_timer *timer, int64_t due_ms)
 {
 	if (!timer->armed) {
 		timer->prev = NULL;
@@ -167,7 +171,8 @@ mk_loop_timeout(const struct mk_loop *loop, int64_t now_ms)
 {
 	int64_t best = -1;
 
-	for (const struct mk_loop_timer *t = loop->timers; t != NULL; t = t->next) {
+	for (const struct mk_loop_timer *t = loop->timers; t != NULL;
+	     t = t->next) {
 		int64_t left = t->due_ms > now_ms ? t->due_ms - now_ms : 0;
 
 		if (best < 0 || left < best)
@@ -190,7 +195,8 @@ mk_loop_run(struct mk_loop *loop, int64_t now_ms)
 		unsigned what = 0;
 
 		if (w == NULL)
-			continue; /* unwatched by an earlier callback of this batch */
+			/* unwatched by an earlier callback of this batch */
+			continue;
 		if (events[i].events & EPOLLIN)
 			what |= MK_LOOP_IN;
 		if (events[i].events & EPOLLOUT)

@@ -37,7 +37,7 @@ typedef void (*mk_loop_timer_fn)(void *arg);
 struct mk_loop_timer {
 	mk_loop_timer_fn fn;
 	void *arg;
-	int64_t due_ms;                    /* monotonic */
+	int64_t due_ms; /* monotonic */
 	bool armed;
 	struct mk_loop_timer *prev, *next; /* the loop's armed timers */
 };
@@ -57,15 +57,16 @@ int mk_loop_fd(const struct mk_loop *loop);
  * changes what it waits for. MK_OK, MK_ENOMEM, or MK_EINTERNAL (epoll
  * refused the descriptor).
  */
-enum mk_err mk_loop_watch(struct mk_loop *loop, int fd, unsigned events,
-    mk_loop_io_fn fn, void *arg);
+enum mk_err mk_loop_watch(
+    struct mk_loop *loop, int fd, unsigned events, mk_loop_io_fn fn, void *arg);
 
 /* Stops watching fd (nothing when it was not watched). */
 void mk_loop_unwatch(struct mk_loop *loop, int fd);
 
-/* Arms timer (its fn and arg set by the caller) to fire at due_ms; re-arms an armed one. */
-void mk_loop_timer_arm(struct mk_loop *loop, struct mk_loop_timer *timer,
-    int64_t due_ms);
+/* Arms timer (its fn and arg set by the caller) to fire at due_ms; re-arms an
+ * armed one. */
+void mk_loop_timer_arm(
+    struct mk_loop *loop, struct mk_loop_timer *timer, int64_t due_ms);
 
 void mk_loop_timer_disarm(struct mk_loop *loop, struct mk_loop_timer *timer);
 

@@ -13,22 +13,53 @@
 
 /* The statuses counted by name; anything else counts as "other". */
 static const int statuses[] = {
-	200, 201, 202, 204, 304, 400, 401, 403, 404, 405, 409, 412, 413, 414,
-	415, 422, 429, 431, 500, 502, 503, 504,
+	200,
+	201,
+	202,
+	204,
+	304,
+	400,
+	401,
+	403,
+	404,
+	405,
+	409,
+	412,
+	413,
+	414,
+	415,
+	422,
+	429,
+	431,
+	500,
+	502,
+	503,
+	504,
 };
 #define NSTATUS (sizeof(statuses) / sizeof(statuses[0]) + 1)
 
 /* Histogram bounds in microseconds, as Prometheus's `le` in seconds. */
 static const uint64_t bounds_us[] = {
-	500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
-	1000000, 2500000,
+	500,
+	1000,
+	2500,
+	5000,
+	10000,
+	25000,
+	50000,
+	100000,
+	250000,
+	500000,
+	1000000,
+	2500000,
 };
 #define NBOUNDS (sizeof(bounds_us) / sizeof(bounds_us[0]))
 
 struct shard {
 	uint64_t counters[MK_COUNTER__MAX];
 	uint64_t requests[MK_METRICS_ROUTES_MAX + 1][NSTATUS];
-	uint64_t latency[NBOUNDS + 1]; /* per bucket, not cumulative; last: +Inf */
+	/* per bucket, not cumulative; last: +Inf */
+	uint64_t latency[NBOUNDS + 1];
 	uint64_t latency_sum_us;
 	uint64_t latency_count;
 } __attribute__((aligned(64)));
@@ -162,10 +193,12 @@ put_seconds(struct mk_buf *out, uint64_t us)
 }
 
 static void
-render_requests(struct mk_buf *out, const char *const *route_labels,
-    size_t nroutes)
+render_requests(
+    struct mk_buf *out, const char *const *route_labels, size_t nroutes)
 {
-	mk_buf_puts(out, "# HELP markets_http_requests_total Requests answered, by route and status.\n"
+	mk_buf_puts(out,
+	    "# HELP markets_http_requests_total Requests answered, by route "
+	    "and status.\n"
 	    "# TYPE markets_http_requests_total counter\n");
 	for (size_t r = 0; r <= MK_METRICS_ROUTES_MAX; r++) {
 		if (r >= nroutes && r != MK_METRICS_ROUTES_MAX)
@@ -177,8 +210,11 @@ render_requests(struct mk_buf *out, const char *const *route_labels,
 				sum += load(&shards[i].requests[r][s]);
 			if (sum == 0)
 				continue;
-			mk_buf_puts(out, "markets_http_requests_total{route=\"");
-			put_label(out, r == MK_METRICS_ROUTES_MAX ? "none" : route_labels[r]);
+			mk_buf_puts(
+			    out, "markets_http_requests_total{route=\"");
+			put_label(out,
+			    r == MK_METRICS_ROUTES_MAX ? "none"
+						       : route_labels[r]);
 			mk_buf_puts(out, "\",status=\"");
 			if (s == NSTATUS - 1)
 				mk_buf_puts(out, "other");
@@ -196,12 +232,15 @@ render_latency(struct mk_buf *out)
 {
 	uint64_t cumulative = 0, sum_us = 0, count = 0;
 
-	mk_buf_puts(out, "# HELP markets_http_request_duration_seconds Time from a request's arrival in the app to its answer.\n"
+	mk_buf_puts(out,
+	    "# HELP markets_http_request_duration_seconds Time from a "
+	    "request's arrival in the app to its answer.\n"
 	    "# TYPE markets_http_request_duration_seconds histogram\n");
 	for (size_t b = 0; b <= NBOUNDS; b++) {
 		for (size_t i = 0; i < nshards; i++)
 			cumulative += load(&shards[i].latency[b]);
-		mk_buf_puts(out, "markets_http_request_duration_seconds_bucket{le=\"");
+		mk_buf_puts(
+		    out, "markets_http_request_duration_seconds_bucket{le=\"");
 		if (b == NBOUNDS)
 			mk_buf_puts(out, "+Inf");
 		else
@@ -222,30 +261,55 @@ render_latency(struct mk_buf *out)
 }
 
 void
-mk_metrics_render(struct mk_buf *out, const char *const *route_labels,
-    size_t nroutes)
+mk_metrics_render(
+    struct mk_buf *out, const char *const *route_labels, size_t nroutes)
 {
 	static const struct {
 		const char *name;
 		const char *help;
 		enum mk_counter counter;
 	} counters[] = {
-		{ "markets_cache_hits_total", "Market documents served from memcached.", MK_COUNTER_CACHE_HITS },
-		{ "markets_cache_misses_total", "Market documents not found in memcached.", MK_COUNTER_CACHE_MISSES },
-		{ "markets_cache_fills_total", "Market documents stored after a miss.", MK_COUNTER_CACHE_FILLS },
-		{ "markets_cache_invalidations_total", "Market documents deleted after a write.", MK_COUNTER_CACHE_INVALIDATIONS },
-		{ "markets_cache_errors_total", "Cache reads or invalidations memcached did not answer.", MK_COUNTER_CACHE_ERRORS },
-		{ "markets_cache_lease_waits_total", "Reads that waited for another worker's fill.", MK_COUNTER_CACHE_LEASE_WAITS },
-		{ "markets_db_queries_total", "Statements run on MariaDB while answering requests.", MK_COUNTER_DB_QUERIES },
-		{ "markets_db_background_queries_total", "Statements run on MariaDB by background work (index refresh, purges, job runners).", MK_COUNTER_DB_BACKGROUND_QUERIES },
-		{ "markets_rate_limit_rejections_total", "Requests answered 429.", MK_COUNTER_RATELIMIT_REJECTED },
-		{ "markets_rate_limit_failed_open_total", "Requests let through unchecked while memcached was down.", MK_COUNTER_RATELIMIT_FAILED_OPEN },
-		{ "markets_memcached_outages_total", "Times a worker lost memcached.", MK_COUNTER_MEMCACHED_OUTAGES },
-		{ "markets_worker_restarts_total", "Workers that died and were replaced.", MK_COUNTER_WORKER_RESTARTS },
+		{ "markets_cache_hits_total",
+		    "Market documents served from memcached.",
+		    MK_COUNTER_CACHE_HITS },
+		{ "markets_cache_misses_total",
+		    "Market documents not found in memcached.",
+		    MK_COUNTER_CACHE_MISSES },
+		{ "markets_cache_fills_total",
+		    "Market documents stored after a miss.",
+		    MK_COUNTER_CACHE_FILLS },
+		{ "markets_cache_invalidations_total",
+		    "Market documents deleted after a write.",
+		    MK_COUNTER_CACHE_INVALIDATIONS },
+		{ "markets_cache_errors_total",
+		    "Cache reads or invalidations memcached did not answer.",
+		    MK_COUNTER_CACHE_ERRORS },
+		{ "markets_cache_lease_waits_total",
+		    "Reads that waited for another worker's fill.",
+		    MK_COUNTER_CACHE_LEASE_WAITS },
+		{ "markets_db_queries_total",
+		    "Statements run on MariaDB while answering requests.",
+		    MK_COUNTER_DB_QUERIES },
+		{ "markets_db_background_queries_total",
+		    "Statements run on MariaDB by background work (index "
+		    "refresh, purges, job runners).",
+		    MK_COUNTER_DB_BACKGROUND_QUERIES },
+		{ "markets_rate_limit_rejections_total",
+		    "Requests answered 429.", MK_COUNTER_RATELIMIT_REJECTED },
+		{ "markets_rate_limit_failed_open_total",
+		    "Requests let through unchecked while memcached was down.",
+		    MK_COUNTER_RATELIMIT_FAILED_OPEN },
+		{ "markets_memcached_outages_total",
+		    "Times a worker lost memcached.",
+		    MK_COUNTER_MEMCACHED_OUTAGES },
+		{ "markets_worker_restarts_total",
+		    "Workers that died and were replaced.",
+		    MK_COUNTER_WORKER_RESTARTS },
 	};
 
 	render_requests(out, route_labels, nroutes);
 	render_latency(out);
 	for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++)
-		put_counter(out, counters[i].name, counters[i].help, counters[i].counter);
+		put_counter(out, counters[i].name, counters[i].help,
+		    counters[i].counter);
 }

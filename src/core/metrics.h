@@ -25,8 +25,10 @@ enum mk_counter {
 	MK_COUNTER_CACHE_MISSES,
 	MK_COUNTER_CACHE_FILLS,
 	MK_COUNTER_CACHE_INVALIDATIONS,
-	MK_COUNTER_CACHE_ERRORS,       /* reads or invalidations memcached did not answer */
-	MK_COUNTER_CACHE_LEASE_WAITS,  /* readers that waited for another's fill */
+	/* reads or invalidations memcached did not answer */
+	MK_COUNTER_CACHE_ERRORS,
+	/* readers that waited for another's fill */
+	MK_COUNTER_CACHE_LEASE_WAITS,
 	/* Which of the two: the statement's db handle says (store/db.h). */
 	MK_COUNTER_DB_QUERIES,            /* run while answering a request */
 	MK_COUNTER_DB_BACKGROUND_QUERIES, /* run by ticks and job runners */
@@ -65,7 +67,7 @@ uint64_t mk_metrics_total(enum mk_counter counter);
  * Appends every metric in the Prometheus text format (0.0.4);
  * route_labels[i] names route i ("GET /api/markets/:id"), nroutes of them.
  */
-void mk_metrics_render(struct mk_buf *out, const char *const *route_labels,
-    size_t nroutes);
+void mk_metrics_render(
+    struct mk_buf *out, const char *const *route_labels, size_t nroutes);
 
 #endif

@@ -15,9 +15,12 @@ static const struct {
 	enum mk_signal flag;
 	bool master_only;
 } handled[] = {
-    {SIGTERM, MK_SIGNAL_STOP, false}, {SIGINT, MK_SIGNAL_STOP, false},
-    {SIGQUIT, MK_SIGNAL_STOP, false}, {SIGUSR1, MK_SIGNAL_REOPEN, false},
-    {SIGHUP, MK_SIGNAL_RELOAD, true}, {SIGCHLD, MK_SIGNAL_CHILD, true},
+	{ SIGTERM, MK_SIGNAL_STOP, false },
+	{ SIGINT, MK_SIGNAL_STOP, false },
+	{ SIGQUIT, MK_SIGNAL_STOP, false },
+	{ SIGUSR1, MK_SIGNAL_REOPEN, false },
+	{ SIGHUP, MK_SIGNAL_RELOAD, true },
+	{ SIGCHLD, MK_SIGNAL_CHILD, true },
 };
 
 #define NHANDLED (sizeof(handled) / sizeof(handled[0]))
@@ -34,9 +37,9 @@ on_signal(int sig)
 int
 mk_signals_install(bool master, sigset_t *wait_mask)
 {
-	struct sigaction sa = {.sa_handler = on_signal};
-	struct sigaction ignore = {.sa_handler = SIG_IGN};
-	struct sigaction fallback = {.sa_handler = SIG_DFL};
+	struct sigaction sa = { .sa_handler = on_signal };
+	struct sigaction ignore = { .sa_handler = SIG_IGN };
+	struct sigaction fallback = { .sa_handler = SIG_DFL };
 	sigset_t block, none;
 
 	sigemptyset(&sa.sa_mask);

@@ -13,8 +13,7 @@
 #include "store/db.h"
 
 enum mk_err
-mk_health_live(void *context, struct mk_request *req,
-    struct mk_response *resp)
+mk_health_live(void *context, struct mk_request *req, struct mk_response *resp)
 {
 	(void)context;
 	(void)req;
@@ -39,8 +38,7 @@ probe(bool configured, enum mk_err rc, bool *ready)
 }
 
 enum mk_err
-mk_health_ready(void *context, struct mk_request *req,
-    struct mk_response *resp)
+mk_health_ready(void *context, struct mk_request *req, struct mk_response *resp)
 {
 	struct mk_health_context *health = context;
 	struct mk_ready_probe *last = &health->ready_probe;
@@ -49,8 +47,11 @@ mk_health_ready(void *context, struct mk_request *req,
 	bool ready = true;
 
 	if (!last->valid || now_ms - last->at_ms >= MK_READY_PROBE_MAX_AGE_MS) {
-		last->database = health->db != NULL ? mk_db_ping(health->db) : MK_OK;
-		last->memcached = health->cache != NULL ? mk_cache_ping(health->cache) : MK_OK;
+		last->database =
+		    health->db != NULL ? mk_db_ping(health->db) : MK_OK;
+		last->memcached = health->cache != NULL
+		    ? mk_cache_ping(health->cache)
+		    : MK_OK;
 		last->at_ms = now_ms;
 		last->valid = true;
 	}
@@ -63,7 +64,8 @@ mk_health_ready(void *context, struct mk_request *req,
 
 		mk_response_header(resp, "Retry-After", "5");
 		(void)snprintf(message, sizeof(message), "Not ready:%s%s",
-		    database[0] == 'u' ? " database" : "", memcached[0] == 'u' ? " memcached" : "");
+		    database[0] == 'u' ? " database" : "",
+		    memcached[0] == 'u' ? " memcached" : "");
 		req->error_message = message;
 		req->log_error = message;
 		return MK_EUNAVAIL;
@@ -79,8 +81,8 @@ mk_health_ready(void *context, struct mk_request *req,
 }
 
 enum mk_err
-mk_health_metrics(void *context, struct mk_request *req,
-    struct mk_response *resp)
+mk_health_metrics(
+    void *context, struct mk_request *req, struct mk_response *resp)
 {
 	const struct mk_health_context *health = context;
 	const char *remote = mk_request_param(req, "REMOTE_ADDR");
@@ -96,6 +98,7 @@ mk_health_metrics(void *context, struct mk_request *req,
 	resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
 	mk_metrics_render(&resp->body, health->route_labels, health->nroutes);
 	if (health->gauge.render != NULL)
-		health->gauge.render(health->gauge.arg, req->arena, &resp->body);
+		health->gauge.render(
+		    health->gauge.arg, req->arena, &resp->body);
 	return MK_OK;
 }

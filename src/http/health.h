@@ -54,27 +54,27 @@ struct mk_health_context {
 	struct mk_cidr_list metrics_allow;
 	const char *const *route_labels; /* "GET /api/me", one per route */
 	size_t nroutes;
-	struct mk_health_gauge gauge;    /* render NULL: none */
+	struct mk_health_gauge gauge; /* render NULL: none */
 	struct mk_ready_probe ready_probe;
 };
 
 /* GET /healthz: 200 while the worker answers. */
-enum mk_err mk_health_live(void *context, struct mk_request *req,
-    struct mk_response *resp);
+enum mk_err mk_health_live(
+    void *context, struct mk_request *req, struct mk_response *resp);
 
 /*
  * GET /readyz: 200 when the database and memcached (each when configured)
  * answer; else 503 unavailable naming the ones that did not. The answer
  * is at most MK_READY_PROBE_MAX_AGE_MS old (the context's ready_probe).
  */
-enum mk_err mk_health_ready(void *context, struct mk_request *req,
-    struct mk_response *resp);
+enum mk_err mk_health_ready(
+    void *context, struct mk_request *req, struct mk_response *resp);
 
 /*
  * GET /metrics: the Prometheus text of every worker's counts (see
  * core/metrics.h), for addresses in metrics_allow; 403 for others.
  */
-enum mk_err mk_health_metrics(void *context, struct mk_request *req,
-    struct mk_response *resp);
+enum mk_err mk_health_metrics(
+    void *context, struct mk_request *req, struct mk_response *resp);
 
 #endif

@@ -29,7 +29,8 @@ mk_me_get(void *context, struct mk_request *req, struct mk_response *resp)
 			continue;
 		if (!first)
 			mk_buf_putc(&resp->body, ',');
-		mk_json_cstr(&resp->body, mk_permission_name((enum mk_permission)p));
+		mk_json_cstr(
+		    &resp->body, mk_permission_name((enum mk_permission)p));
 		first = false;
 	}
 	mk_buf_puts(&resp->body, "]}");

@@ -10,7 +10,7 @@
 struct mk_request;
 struct mk_response;
 
-enum mk_err mk_me_get(void *context, struct mk_request *req,
-    struct mk_response *resp);
+enum mk_err mk_me_get(
+    void *context, struct mk_request *req, struct mk_response *resp);
 
 #endif

@@ -38,16 +38,18 @@ typedef enum mk_err (*step_fn)(struct mk_http_service *service,
  * own credentials (cookies, TLS client certificates) stay out of
  * cross-origin requests, and Authorization needs no wildcard.
  */
-#define CORS_EXPOSE_HEADERS "X-Request-Id, X-RateLimit-Limit, X-RateLimit-Remaining, " \
+#define CORS_EXPOSE_HEADERS                                                    \
+	"X-Request-Id, X-RateLimit-Limit, X-RateLimit-Remaining, "             \
 	"X-RateLimit-Reset, Retry-After, Location, ETag"
-#define CORS_ALLOW_HEADERS "Authorization, Content-Type, Idempotency-Key, If-Match, " \
+#define CORS_ALLOW_HEADERS                                                     \
+	"Authorization, Content-Type, Idempotency-Key, If-Match, "             \
 	"If-None-Match, X-Request-Id"
 /* How long a browser may reuse a preflight's answer, in seconds. */
 #define CORS_MAX_AGE "600"
 
 void
-mk_http_cors_setup(struct mk_http_service *service,
-    const struct mk_config *config)
+mk_http_cors_setup(
+    struct mk_http_service *service, const struct mk_config *config)
 {
 	size_t len;
 
@@ -73,8 +75,7 @@ mk_http_cors_setup(struct mk_http_service *service,
  * host, no default port): https://APP.example.org is another origin.
  */
 static const char *
-cors_origin(const struct mk_http_service *service,
-    const struct mk_request *req)
+cors_origin(const struct mk_http_service *service, const struct mk_request *req)
 {
 	const char *origin;
 	size_t len;
@@ -97,9 +98,11 @@ cors_origin(const struct mk_http_service *service,
 static bool
 cors_preflight(const struct mk_request *req)
 {
-	const char *method = mk_request_param(req, "HTTP_ACCESS_CONTROL_REQUEST_METHOD");
+	const char *method =
+	    mk_request_param(req, "HTTP_ACCESS_CONTROL_REQUEST_METHOD");
 
-	return req->method == MK_METHOD_OPTIONS && method != NULL && method[0] != '\0';
+	return req->method == MK_METHOD_OPTIONS && method != NULL &&
+	    method[0] != '\0';
 }
 
 /*
@@ -109,9 +112,8 @@ cors_preflight(const struct mk_request *req)
  * answers it.
  */
 static enum mk_err
-step_cors(struct mk_http_service *service,
-    const struct mk_http_input *input, struct mk_request *req,
-    struct mk_response *resp, bool *done)
+step_cors(struct mk_http_service *service, const struct mk_http_input *input,
+    struct mk_request *req, struct mk_response *resp, bool *done)
 {
 	const char *origin;
 
@@ -119,7 +121,8 @@ step_cors(struct mk_http_service *service,
 	(void)done;
 	if (service->ncors_origins == 0)
 		return MK_OK;
-	/* Answers differ by Origin, listed or not: caches must tell them apart. */
+	/* Answers differ by Origin, listed or not: caches must tell them apart.
+	 */
 	mk_response_header(resp, "Vary", "Origin");
 	origin = cors_origin(service, req);
 	if (origin == NULL)
@@ -127,7 +130,8 @@ step_cors(struct mk_http_service *service,
 	mk_response_header(resp, "Access-Control-Allow-Origin", origin);
 	/* No script ever reads a preflight's answer. */
 	if (!cors_preflight(req))
-		mk_response_header(resp, "Access-Control-Expose-Headers", CORS_EXPOSE_HEADERS);
+		mk_response_header(
+		    resp, "Access-Control-Expose-Headers", CORS_EXPOSE_HEADERS);
 	return MK_OK;
 }
 
@@ -142,7 +146,8 @@ step_request_id(struct mk_http_service *service,
 	(void)input;
 	(void)resp;
 	(void)done;
-	if (incoming != NULL && mk_request_id_valid(incoming, strlen(incoming))) {
+	if (incoming != NULL &&
+	    mk_request_id_valid(incoming, strlen(incoming))) {
 		req->request_id = incoming;
 		return MK_OK;
 	}
@@ -180,9 +185,8 @@ step_decode_target(struct mk_http_service *service,
 }
 
 static enum mk_err
-step_route(struct mk_http_service *service,
-    const struct mk_http_input *input, struct mk_request *req,
-    struct mk_response *resp, bool *done)
+step_route(struct mk_http_service *service, const struct mk_http_input *input,
+    struct mk_request *req, struct mk_response *resp, bool *done)
 {
 	char allow[96];
 	unsigned allowed = 0;
@@ -204,9 +208,12 @@ step_route(struct mk_http_service *service,
 			 * The path's methods whatever was asked for: the
 			 * browser decides whether its method is among them.
 			 */
-			mk_response_header(resp, "Access-Control-Allow-Methods", allow);
-			mk_response_header(resp, "Access-Control-Allow-Headers", CORS_ALLOW_HEADERS);
-			mk_response_header(resp, "Access-Control-Max-Age", CORS_MAX_AGE);
+			mk_response_header(
+			    resp, "Access-Control-Allow-Methods", allow);
+			mk_response_header(resp, "Access-Control-Allow-Headers",
+			    CORS_ALLOW_HEADERS);
+			mk_response_header(
+			    resp, "Access-Control-Max-Age", CORS_MAX_AGE);
 		}
 		mk_response_empty(resp, 204);
 		*done = true;
@@ -217,7 +224,8 @@ step_route(struct mk_http_service *service,
 	 * limited path carries the rate-limit headers (API.md).
 	 */
 	req->method_not_allowed = true;
-	req->route_flags = mk_router_path_flags(service->router, req->segments, req->nsegments);
+	req->route_flags = mk_router_path_flags(
+	    service->router, req->segments, req->nsegments);
 	return MK_OK;
 }
 
@@ -230,7 +238,8 @@ bearer_token(const char *header, const char **token, size_t *len)
 {
 	const char *p;
 
-	if (strncasecmp(header, "Bearer", 6) != 0 || (header[6] != ' ' && header[6] != '\t'))
+	if (strncasecmp(header, "Bearer", 6) != 0 ||
+	    (header[6] != ' ' && header[6] != '\t'))
 		return false;
 	p = header + 6;
 	p += strspn(p, " \t");
@@ -256,7 +265,8 @@ step_authenticate(struct mk_http_service *service,
 	(void)done;
 	if (header == NULL)
 		return MK_OK; /* anonymous */
-	if (strncasecmp(header, "Bearer", 6) != 0 || (header[6] != '\0' && header[6] != ' ' && header[6] != '\t')) {
+	if (strncasecmp(header, "Bearer", 6) != 0 ||
+	    (header[6] != '\0' && header[6] != ' ' && header[6] != '\t')) {
 		/*
 		 * Another scheme is no token: the caller stays anonymous (a
 		 * front server's Basic auth must not lock everyone out), and a
@@ -325,7 +335,8 @@ step_rate_limit(struct mk_http_service *service,
 	if (service->limiter == NULL || (req->route_flags & MK_ROUTE_UNLIMITED))
 		return MK_OK;
 	if (req->identity.user_id > 0) {
-		(void)snprintf(client, sizeof(client), "u:%lld", (long long)req->identity.user_id);
+		(void)snprintf(client, sizeof(client), "u:%lld",
+		    (long long)req->identity.user_id);
 	} else {
 		/* X-Forwarded-For lines: a few, or as many as came. */
 		const char *lines[8], **forwarded = lines;
@@ -333,32 +344,35 @@ step_rate_limit(struct mk_http_service *service,
 
 		for (size_t i = 0; i < req->nparams; i++)
 			n += strcmp(req->params[i].name,
-			    "HTTP_X_FORWARDED_FOR") == 0;
+				 "HTTP_X_FORWARDED_FOR") == 0;
 		if (n > sizeof(lines) / sizeof(lines[0])) {
-			forwarded = mk_arena_alloc(req->arena,
-			    n * sizeof(*forwarded));
+			forwarded =
+			    mk_arena_alloc(req->arena, n * sizeof(*forwarded));
 			if (forwarded == NULL)
 				return MK_ENOMEM;
 		}
 		for (size_t i = 0; i < req->nparams && nforwarded < n; i++) {
 			if (strcmp(req->params[i].name,
-			    "HTTP_X_FORWARDED_FOR") == 0)
+				"HTTP_X_FORWARDED_FOR") == 0)
 				forwarded[nforwarded++] = req->params[i].value;
 		}
 		mk_ratelimit_client_address(service->limiter,
-		    mk_request_param(req, "REMOTE_ADDR"), forwarded,
-		    nforwarded, address, sizeof(address));
+		    mk_request_param(req, "REMOTE_ADDR"), forwarded, nforwarded,
+		    address, sizeof(address));
 		(void)snprintf(client, sizeof(client), "a:%s", address);
 	}
-	if (!req->method_not_allowed && (req->route_flags & MK_ROUTE_LIMIT_AFTER) &&
+	if (!req->method_not_allowed &&
+	    (req->route_flags & MK_ROUTE_LIMIT_AFTER) &&
 	    (req->method == MK_METHOD_GET || req->method == MK_METHOD_HEAD)) {
-		mk_ratelimit_begin(service->limiter, client, (int64_t)time(NULL), req->rate_pending);
+		mk_ratelimit_begin(service->limiter, client,
+		    (int64_t)time(NULL), req->rate_pending);
 		req->rate_deferred = true;
 		req->rate_count = mk_ratelimit_in_flight(req->rate_pending);
 		req->rate_headers_mark = resp->headers.len;
 		return MK_OK;
 	}
-	mk_ratelimit_hit(service->limiter, client, (int64_t)time(NULL), &decision);
+	mk_ratelimit_hit(
+	    service->limiter, client, (int64_t)time(NULL), &decision);
 	rate_headers(resp, &decision);
 	if (decision.allowed)
 		return MK_OK;
@@ -398,7 +412,8 @@ step_authorize(struct mk_http_service *service,
 	(void)done;
 	if (req->bad_credentials) {
 		/* Never say which check failed: the log line does. */
-		mk_response_header(resp, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
+		mk_response_header(
+		    resp, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
 		req->error_message = "Invalid token";
 		return MK_EAUTH;
 	}
@@ -418,9 +433,8 @@ step_authorize(struct mk_http_service *service,
 }
 
 static enum mk_err
-step_handler(struct mk_http_service *service,
-    const struct mk_http_input *input, struct mk_request *req,
-    struct mk_response *resp, bool *done)
+step_handler(struct mk_http_service *service, const struct mk_http_input *input,
+    struct mk_request *req, struct mk_response *resp, bool *done)
 {
 	(void)service;
 	(void)input;
@@ -462,7 +476,8 @@ log_request(const struct mk_http_service *service, const struct mk_request *req,
 		rec.error = mk_err_name(resp->error);
 	mk_log_access(&rec);
 	if (req->route != NULL && service->routes != NULL &&
-	    req->route >= service->routes && req->route < service->routes + service->nroutes)
+	    req->route >= service->routes &&
+	    req->route < service->routes + service->nroutes)
 		route = (unsigned)(req->route - service->routes);
 	mk_metrics_request(route, resp->status, duration_us);
 }
@@ -477,9 +492,10 @@ struct mk_http_exchange {
 
 /* The answer when not even an error can be built: static memory only. */
 static const char out_of_memory_answer[] =
-	    "Status: 500 Internal Server Error\r\n"
-	    "Content-Type: application/json; charset=utf-8\r\n\r\n"
-	    "{\"success\":false,\"error\":\"Internal server error\",\"code\":\"internal\",\"request_id\":null}";
+    "Status: 500 Internal Server Error\r\n"
+    "Content-Type: application/json; charset=utf-8\r\n\r\n"
+    "{\"success\":false,\"error\":\"Internal server "
+    "error\",\"code\":\"internal\",\"request_id\":null}";
 
 /* Ends the request: the outcome rc into the answer, out, and the log line. */
 static void
@@ -490,7 +506,8 @@ finish(struct mk_http_service *service, struct mk_http_exchange *ex,
 	struct mk_response *resp = &ex->resp;
 	size_t out_start = out->len;
 
-	if (req->rate_deferred && finish_rate_limit(service, req, resp) != MK_OK)
+	if (req->rate_deferred &&
+	    finish_rate_limit(service, req, resp) != MK_OK)
 		rc = MK_ERATELIMIT;
 	if (rc == MK_ERATELIMIT)
 		mk_metrics_count(MK_COUNTER_RATELIMIT_REJECTED);
@@ -499,17 +516,20 @@ finish(struct mk_http_service *service, struct mk_http_exchange *ex,
 		rc = MK_ENOMEM;
 	}
 	if (rc != MK_OK) {
-		if (mk_http_error_for(rc)->status >= 500 && req->log_error == NULL)
+		if (mk_http_error_for(rc)->status >= 500 &&
+		    req->log_error == NULL)
 			req->log_error = mk_err_name(rc);
 		mk_response_error(resp, rc, req->error_message, req->request_id,
 		    rc == MK_EINVAL ? req->error_details : NULL);
 	}
-	mk_response_serialize(resp, req->request_id, req->method == MK_METHOD_HEAD, out);
+	mk_response_serialize(
+	    resp, req->request_id, req->method == MK_METHOD_HEAD, out);
 	if (out->oom || resp->body.oom) {
 		/* Nothing more can be built: answer from static memory. */
 		out->oom = false;
 		out->len = out_start;
-		mk_buf_append(out, out_of_memory_answer, sizeof(out_of_memory_answer) - 1);
+		mk_buf_append(out, out_of_memory_answer,
+		    sizeof(out_of_memory_answer) - 1);
 		resp->status = 500;
 	}
 	log_request(service, req, resp, ex->started_us);
@@ -524,7 +544,8 @@ settle(struct mk_http_service *service, struct mk_http_exchange *ex,
     enum mk_err rc, struct mk_buf *out)
 {
 	if (rc == MK_EPENDING) {
-		assert(ex->req.wait.wake != NULL && ex->req.wait.resume != NULL);
+		assert(
+		    ex->req.wait.wake != NULL && ex->req.wait.resume != NULL);
 		if (ex->req.wait.wake != NULL && ex->req.wait.resume != NULL)
 			return ex;
 		if (ex->req.wait.cancel != NULL)
@@ -547,7 +568,8 @@ mk_http_handle(struct mk_http_service *service,
 	bool done = false;
 
 	if (ex == NULL) {
-		mk_buf_append(out, out_of_memory_answer, sizeof(out_of_memory_answer) - 1);
+		mk_buf_append(out, out_of_memory_answer,
+		    sizeof(out_of_memory_answer) - 1);
 		return NULL;
 	}
 	ex->started_us = mk_clock_mono_us();
@@ -579,13 +601,14 @@ mk_http_resume(struct mk_http_service *service,
     struct mk_http_exchange *exchange, struct mk_buf *out)
 {
 	struct mk_request *req = &exchange->req;
-	enum mk_err (*resume)(void *, struct mk_request *, struct mk_response *) =
-	    req->wait.resume;
+	enum mk_err (*resume)(void *, struct mk_request *,
+	    struct mk_response *) = req->wait.resume;
 
 	/* The next wait, if any, sets its own. */
 	req->wait.resume = NULL;
 	req->wait.cancel = NULL;
-	return settle(service, exchange, resume(req->route->context, req, &exchange->resp), out);
+	return settle(service, exchange,
+	    resume(req->route->context, req, &exchange->resp), out);
 }
 
 /* Ends a request's wait without its answer: what it waited for is cancelled. */
@@ -619,7 +642,8 @@ mk_http_abandon(struct mk_http_service *service,
 	if (req->rate_deferred) {
 		struct mk_rate_decision decision;
 
-		mk_ratelimit_end(service->limiter, req->rate_pending, &decision);
+		mk_ratelimit_end(
+		    service->limiter, req->rate_pending, &decision);
 	}
 	log_request(service, req, &exchange->resp, exchange->started_us);
 }

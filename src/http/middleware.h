@@ -66,7 +66,8 @@ struct mk_http_input {
 	/* Set when the server already knows the answer (413, 400, 431). */
 	enum mk_err early_error;
 	const char *early_reason;
-	/* Called when a waiting request may go on (see mk_http_resume); NULL: none may wait. */
+	/* Called when a waiting request may go on (see mk_http_resume); NULL:
+	 * none may wait. */
 	void (*wake)(void *arg);
 	void *wake_arg;
 };
@@ -79,8 +80,8 @@ struct mk_http_exchange;
  * into service. The spans point into config, which must outlive the
  * service, as it does for service->config. Allocates nothing; cannot fail.
  */
-void mk_http_cors_setup(struct mk_http_service *service,
-    const struct mk_config *config);
+void mk_http_cors_setup(
+    struct mk_http_service *service, const struct mk_config *config);
 
 /*
  * Runs the chain over one request and appends the CGI response to out;

@@ -7,8 +7,7 @@
 #include "http/response.h"
 
 enum mk_err
-mk_openapi_get(void *context, struct mk_request *req,
-    struct mk_response *resp)
+mk_openapi_get(void *context, struct mk_request *req, struct mk_response *resp)
 {
 	(void)context;
 	(void)req;

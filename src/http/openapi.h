@@ -19,7 +19,7 @@ extern const char mk_openapi_json[];
 extern const size_t mk_openapi_json_len;
 
 /* GET /api/openapi.json — the document itself, not in the envelope. */
-enum mk_err mk_openapi_get(void *context, struct mk_request *req,
-    struct mk_response *resp);
+enum mk_err mk_openapi_get(
+    void *context, struct mk_request *req, struct mk_response *resp);
 
 #endif

@@ -44,8 +44,8 @@ mk_param_bad(struct mk_request *req, const char *name, const char *why)
 	char *message = mk_arena_alloc(req->arena, 160);
 
 	if (message != NULL) {
-		(void)snprintf(message, 160,
-		    "Invalid query parameter '%s': %s", name, why);
+		(void)snprintf(message, 160, "Invalid query parameter '%s': %s",
+		    name, why);
 		req->error_message = message;
 	}
 	req->log_error = "bad query parameter";
@@ -60,6 +60,6 @@ mk_param_single(struct mk_request *req, const char *name, const char **value)
 	    mk_query_find(&req->query, name, &count);
 
 	*value = pair != NULL ? pair->value : NULL;
-	return count > 1 ? mk_param_bad(req, name, "given more than once") :
-	    MK_OK;
+	return count > 1 ? mk_param_bad(req, name, "given more than once")
+			 : MK_OK;
 }

@@ -24,14 +24,14 @@ bool mk_param_uint(const char *text, uint64_t min, uint64_t max, uint64_t *out);
 bool mk_param_id(const char *text, int64_t *out);
 
 /* Sets a 400 message naming the parameter; returns MK_EBADREQUEST. */
-enum mk_err mk_param_bad(struct mk_request *req, const char *name,
-    const char *why);
+enum mk_err mk_param_bad(
+    struct mk_request *req, const char *name, const char *why);
 
 /*
  * The value of a query parameter given at most once (*value NULL when
  * absent); a repeated one is a 400 naming it.
  */
-enum mk_err mk_param_single(struct mk_request *req, const char *name,
-    const char **value);
+enum mk_err mk_param_single(
+    struct mk_request *req, const char *name, const char **value);
 
 #endif

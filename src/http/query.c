@@ -19,8 +19,8 @@ hex_value(unsigned char c)
 }
 
 enum mk_err
-mk_percent_decode(const char *in, size_t len, bool plus_is_space, char *out,
-    size_t *out_len)
+mk_percent_decode(
+    const char *in, size_t len, bool plus_is_space, char *out, size_t *out_len)
 {
 	size_t i = 0, o = 0;
 
@@ -53,8 +53,8 @@ mk_percent_decode(const char *in, size_t len, bool plus_is_space, char *out,
 }
 
 enum mk_err
-mk_query_parse(struct mk_arena *arena, const char *raw, size_t len,
-    struct mk_query *out)
+mk_query_parse(
+    struct mk_arena *arena, const char *raw, size_t len, struct mk_query *out)
 {
 	struct mk_query_pair *pairs;
 	size_t npieces = 1, count = 0, pos = 0;
@@ -66,7 +66,8 @@ mk_query_parse(struct mk_arena *arena, const char *raw, size_t len,
 	for (size_t i = 0; i < len; i++)
 		npieces += raw[i] == '&';
 	if (npieces > MK_QUERY_MAX_PAIRS * 4)
-		return MK_EBADREQUEST; /* do not even allocate for a flood of '&' */
+		/* do not even allocate for a flood of '&' */
+		return MK_EBADREQUEST;
 	pairs = mk_arena_alloc(arena, npieces * sizeof(*pairs));
 	if (pairs == NULL)
 		return MK_ENOMEM;
@@ -90,7 +91,8 @@ mk_query_parse(struct mk_arena *arena, const char *raw, size_t len,
 		value = mk_arena_alloc(arena, value_raw_len + 1);
 		if (key == NULL || value == NULL)
 			return MK_ENOMEM;
-		rc = mk_percent_decode(piece, key_raw_len, true, key, &pairs[count].key_len);
+		rc = mk_percent_decode(
+		    piece, key_raw_len, true, key, &pairs[count].key_len);
 		if (rc != MK_OK)
 			return rc;
 		if (pairs[count].key_len == 0)
@@ -117,7 +119,8 @@ mk_query_find(const struct mk_query *query, const char *key, size_t *count)
 	for (size_t i = 0; i < query->count; i++) {
 		const struct mk_query_pair *p = &query->pairs[i];
 
-		if (p->key_len == key_len && memcmp(p->key, key, key_len) == 0) {
+		if (p->key_len == key_len &&
+		    memcmp(p->key, key, key_len) == 0) {
 			if (first == NULL)
 				first = p;
 			n++;

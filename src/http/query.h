@@ -35,8 +35,8 @@ struct mk_query {
  * strings), stays '+' otherwise (paths). Returns MK_OK with *out_len set,
  * or MK_EBADREQUEST on a bad escape or a NUL.
  */
-enum mk_err mk_percent_decode(const char *in, size_t len, bool plus_is_space,
-    char *out, size_t *out_len);
+enum mk_err mk_percent_decode(
+    const char *in, size_t len, bool plus_is_space, char *out, size_t *out_len);
 
 /*
  * Splits a raw query string (no leading '?') on '&', decodes each
@@ -45,14 +45,14 @@ enum mk_err mk_percent_decode(const char *in, size_t len, bool plus_is_space,
  * MK_EBADREQUEST (bad escape, NUL, empty key, more than
  * MK_QUERY_MAX_PAIRS pairs) or MK_ENOMEM.
  */
-enum mk_err mk_query_parse(struct mk_arena *arena, const char *raw,
-    size_t len, struct mk_query *out);
+enum mk_err mk_query_parse(
+    struct mk_arena *arena, const char *raw, size_t len, struct mk_query *out);
 
 /*
  * Returns the first pair named key, or NULL; *count (when not NULL) gets
  * how many pairs carry that name, so callers can refuse repeats.
  */
-const struct mk_query_pair *mk_query_find(const struct mk_query *query,
-    const char *key, size_t *count);
+const struct mk_query_pair *mk_query_find(
+    const struct mk_query *query, const char *key, size_t *count);
 
 #endif

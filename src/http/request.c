@@ -36,7 +36,8 @@ mk_method_parse(const char *name)
 const char *
 mk_method_name(enum mk_method method)
 {
-	return (unsigned)method < MK_METHOD__MAX ? method_names[method] : "OTHER";
+	return (unsigned)method < MK_METHOD__MAX ? method_names[method]
+						 : "OTHER";
 }
 
 const char *
@@ -45,7 +46,8 @@ mk_params_find(const struct mk_param *params, size_t nparams, const char *name)
 	size_t len = strlen(name);
 
 	for (size_t i = 0; i < nparams; i++) {
-		if (params[i].name_len == len && memcmp(params[i].name, name, len) == 0)
+		if (params[i].name_len == len &&
+		    memcmp(params[i].name, name, len) == 0)
 			return params[i].value;
 	}
 	return NULL;
@@ -77,7 +79,8 @@ mk_request_parse_target(struct mk_request *req)
 
 	/* Decode the query first: a bad escape is a 400 on any path. */
 	if (qmark != NULL) {
-		rc = mk_query_parse(req->arena, qmark + 1, strlen(qmark + 1), &req->query);
+		rc = mk_query_parse(
+		    req->arena, qmark + 1, strlen(qmark + 1), &req->query);
 		if (rc != MK_OK) {
 			req->log_error = "bad query string";
 			return rc;
@@ -92,17 +95,21 @@ mk_request_parse_target(struct mk_request *req)
 		return MK_OK;
 	for (;;) {
 		const char *slash = memchr(seg_start, '/', path_len - pos);
-		size_t raw_len = slash != NULL ? (size_t)(slash - seg_start) : path_len - pos;
+		size_t raw_len = slash != NULL ? (size_t)(slash - seg_start)
+					       : path_len - pos;
 		size_t decoded_len;
 		char *seg;
 
 		if (req->nsegments == MK_PATH_MAX_SEGMENTS) {
-			/* Still decode the rest: a bad escape must be a 400 first. */
-			char *scratch = mk_arena_alloc(req->arena, path_len + 1);
+			/* Still decode the rest: a bad escape must be a 400
+			 * first. */
+			char *scratch =
+			    mk_arena_alloc(req->arena, path_len + 1);
 
 			if (scratch == NULL)
 				return MK_ENOMEM;
-			if (mk_percent_decode(seg_start, path_len - pos, false, scratch, &decoded_len) != MK_OK) {
+			if (mk_percent_decode(seg_start, path_len - pos, false,
+				scratch, &decoded_len) != MK_OK) {
 				req->log_error = "bad escape in path";
 				return MK_EBADREQUEST;
 			}
@@ -112,7 +119,8 @@ mk_request_parse_target(struct mk_request *req)
 		seg = mk_arena_alloc(req->arena, raw_len + 1);
 		if (seg == NULL)
 			return MK_ENOMEM;
-		if (mk_percent_decode(seg_start, raw_len, false, seg, &decoded_len) != MK_OK) {
+		if (mk_percent_decode(seg_start, raw_len, false, seg,
+			&decoded_len) != MK_OK) {
 			req->log_error = "bad escape in path";
 			return MK_EBADREQUEST;
 		}
@@ -126,8 +134,8 @@ mk_request_parse_target(struct mk_request *req)
 }
 
 int
-mk_request_content_length(const struct mk_param *params, size_t nparams,
-    uint64_t *length)
+mk_request_content_length(
+    const struct mk_param *params, size_t nparams, uint64_t *length)
 {
 	const char *value = mk_params_find(params, nparams, "CONTENT_LENGTH");
 	uint64_t n = 0;
@@ -150,14 +158,16 @@ mk_request_content_length(const struct mk_param *params, size_t nparams,
 static bool
 is_json_media_type(const char *value)
 {
-	static const char *const types[] = { "application/json", "application/merge-patch+json" };
+	static const char *const types[] = { "application/json",
+		"application/merge-patch+json" };
 	const char *p = NULL;
 
 	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
 		size_t n = strlen(types[i]);
 
 		if (strncasecmp(value, types[i], n) == 0 &&
-		    (value[n] == '\0' || value[n] == ';' || value[n] == ' ' || value[n] == '\t')) {
+		    (value[n] == '\0' || value[n] == ';' || value[n] == ' ' ||
+			value[n] == '\t')) {
 			p = value + n;
 			break;
 		}
@@ -176,7 +186,9 @@ is_json_media_type(const char *value)
 		p++;
 		p += strspn(p, " \t");
 		if (*p == '\0')
-			break; /* "application/json;" — an empty parameter list is allowed */
+			/* "application/json;" — an empty parameter list is
+			 * allowed */
+			break;
 		name = p;
 		name_len = strcspn(p, "=; \t");
 		p += name_len;

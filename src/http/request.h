@@ -56,11 +56,11 @@ struct mk_response;
  * request's time is up), and keeps what they need in state (its arena).
  */
 struct mk_request_wait {
-	void (*wake)(void *arg);  /* NULL: the request may not wait */
+	void (*wake)(void *arg); /* NULL: the request may not wait */
 	void *wake_arg;
 	/* Both get the route's context, as its handler did. */
-	enum mk_err (*resume)(void *context, struct mk_request *req,
-	    struct mk_response *resp);
+	enum mk_err (*resume)(
+	    void *context, struct mk_request *req, struct mk_response *resp);
 	void (*cancel)(void *context, struct mk_request *req);
 	void *state;
 };
@@ -70,7 +70,7 @@ struct mk_request {
 	const struct mk_config *config;
 	enum mk_method method;
 	const char *method_name;
-	const char *raw_path;  /* the path as sent, before decoding */
+	const char *raw_path; /* the path as sent, before decoding */
 	char *segments[MK_PATH_MAX_SEGMENTS]; /* decoded, split on '/' */
 	size_t nsegments;
 	struct mk_query query;
@@ -79,15 +79,18 @@ struct mk_request {
 	const char *body;
 	size_t body_len;
 	const char *request_id;
-	const struct mk_route *route;       /* NULL when the method did not match */
-	unsigned route_flags;               /* of the route, or of the path for a 405 */
-	bool method_not_allowed;            /* known path, wrong method: a 405 after auth */
+	const struct mk_route *route; /* NULL when the method did not match */
+	unsigned route_flags; /* of the route, or of the path for a 405 */
+	/* known path, wrong method: a 405 after auth */
+	bool method_not_allowed;
 	const char *path_params[MK_ROUTE_MAX_PARAMS];
 	struct mk_identity identity; /* user_id 0: anonymous */
 	bool bad_credentials;  /* an Authorization header that did not verify */
 	const char *log_error; /* why it failed, for the log line only */
-	const char *error_message; /* the client-facing message, when not the default */
-	const char *error_details; /* validation failures: a JSON array of {field, message} */
+	/* the client-facing message, when not the default */
+	const char *error_message;
+	/* validation failures: a JSON array of {field, message} */
+	const char *error_details;
 	/*
 	 * A safe request's rate-limit decision, made after its handler ran
 	 * (see step_rate_limit): rate_deferred says it is.
@@ -100,7 +103,8 @@ struct mk_request {
 	 * count back in the same round trip. NULL: nothing to collect.
 	 */
 	struct mk_cache_incr *rate_count;
-	size_t rate_headers_mark; /* the response's headers before the handler's */
+	/* the response's headers before the handler's */
+	size_t rate_headers_mark;
 	struct mk_request_wait wait;
 };
 
@@ -108,8 +112,8 @@ struct mk_request {
 const char *mk_request_param(const struct mk_request *req, const char *name);
 
 /* Same, over a bare parameter array (before a request exists). */
-const char *mk_params_find(const struct mk_param *params, size_t nparams,
-    const char *name);
+const char *mk_params_find(
+    const struct mk_param *params, size_t nparams, const char *name);
 
 enum mk_method mk_method_parse(const char *name);
 const char *mk_method_name(enum mk_method method);
@@ -129,14 +133,14 @@ enum mk_err mk_request_parse_target(struct mk_request *req);
  * MK_EMEDIATYPE. body_len is the declared length, or the length read
  * when none was declared. *reason (may be NULL) says why for the log.
  */
-enum mk_err mk_request_check_body(const struct mk_param *params,
-    size_t nparams, size_t max_body, uint64_t body_len, const char **reason);
+enum mk_err mk_request_check_body(const struct mk_param *params, size_t nparams,
+    size_t max_body, uint64_t body_len, const char **reason);
 
 /*
  * Parses CONTENT_LENGTH: returns 1 with *length set when present, 0 when
  * absent or empty, -1 when malformed (not all digits, or absurd).
  */
-int mk_request_content_length(const struct mk_param *params, size_t nparams,
-    uint64_t *length);
+int mk_request_content_length(
+    const struct mk_param *params, size_t nparams, uint64_t *length);
 
 #endif

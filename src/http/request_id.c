@@ -20,7 +20,8 @@ mk_request_id_seed(struct mk_request_id_gen *gen)
 	size_t got = 0;
 
 	while (got < sizeof(seed)) {
-		ssize_t n = getrandom((char *)seed + got, sizeof(seed) - got, 0);
+		ssize_t n =
+		    getrandom((char *)seed + got, sizeof(seed) - got, 0);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -34,7 +35,8 @@ mk_request_id_seed(struct mk_request_id_gen *gen)
 	return 0;
 }
 
-/* splitmix64's finalizer: a bijection, so distinct counters give distinct ids. */
+/* splitmix64's finalizer: a bijection, so distinct counters give distinct ids.
+ */
 static uint64_t
 scramble(uint64_t x)
 {

@@ -21,11 +21,12 @@ struct mk_request;
 
 struct mk_response {
 	int status;
-	struct mk_buf headers; /* "Name: value\r\n" lines, extra to the standard ones */
+	/* "Name: value\r\n" lines, extra to the standard ones */
+	struct mk_buf headers;
 	struct mk_buf body;
-	bool has_body;         /* false for 204, 304 */
+	bool has_body;            /* false for 204, 304 */
 	const char *content_type; /* NULL: the contract's JSON */
-	enum mk_err error;     /* what an error response reports, MK_OK otherwise */
+	enum mk_err error; /* what an error response reports, MK_OK otherwise */
 };
 
 /* The contract's view of an error: status, machine code, default message. */
@@ -50,8 +51,8 @@ void mk_response_init(struct mk_response *resp, struct mk_arena *arena);
  * and MK_EINTERNAL is returned (MK_OK otherwise). The response goes out
  * without it; callers whose answer is wrong without the header check.
  */
-enum mk_err mk_response_header(struct mk_response *resp, const char *name,
-    const char *value);
+enum mk_err mk_response_header(
+    struct mk_response *resp, const char *name, const char *value);
 
 /* Starts a success body: {"success":true,"data": — the caller writes data. */
 void mk_response_begin_data(struct mk_response *resp, int status);

@@ -14,7 +14,7 @@ struct compiled_route {
 	const char *segments[MK_PATH_MAX_SEGMENTS]; /* NULL = a parameter */
 	size_t segment_len[MK_PATH_MAX_SEGMENTS];
 	size_t nsegments;
-	size_t nliterals;  /* segments that are not parameters */
+	size_t nliterals; /* segments that are not parameters */
 };
 
 struct mk_router {
@@ -66,7 +66,8 @@ mk_router_new(const struct mk_route *routes, size_t nroutes)
 
 	if (router == NULL)
 		return NULL;
-	router->routes = calloc(nroutes == 0 ? 1 : nroutes, sizeof(*router->routes));
+	router->routes =
+	    calloc(nroutes == 0 ? 1 : nroutes, sizeof(*router->routes));
 	if (router->routes == NULL) {
 		free(router);
 		return NULL;
@@ -101,12 +102,14 @@ path_fits(const struct compiled_route *cr, char *const *segments,
 		return 0;
 	for (size_t i = 0; i < nsegments; i++) {
 		if (cr->segments[i] == NULL) {
-			/* A parameter never matches an empty segment ("/api/markets/"). */
+			/* A parameter never matches an empty segment
+			 * ("/api/markets/"). */
 			if (segments[i][0] == '\0')
 				return 0;
 			params[nparams++] = segments[i];
 		} else if (strlen(segments[i]) != cr->segment_len[i] ||
-		    memcmp(segments[i], cr->segments[i], cr->segment_len[i]) != 0) {
+		    memcmp(segments[i], cr->segments[i], cr->segment_len[i]) !=
+			0) {
 			return 0;
 		}
 	}
@@ -120,8 +123,8 @@ path_fits(const struct compiled_route *cr, char *const *segments,
  * Allow header and its 405s are its own.
  */
 static size_t
-most_literal(const struct mk_router *router, char *const *segments,
-    size_t nsegments)
+most_literal(
+    const struct mk_router *router, char *const *segments, size_t nsegments)
 {
 	const char *scratch[MK_ROUTE_MAX_PARAMS];
 	size_t best = 0;
@@ -149,7 +152,8 @@ mk_router_match(const struct mk_router *router, enum mk_method method,
 	for (size_t i = 0; i < router->nroutes; i++) {
 		const struct compiled_route *cr = &router->routes[i];
 
-		if (cr->nliterals != best || !path_fits(cr, segments, nsegments, scratch))
+		if (cr->nliterals != best ||
+		    !path_fits(cr, segments, nsegments, scratch))
 			continue;
 		if (cr->route->method == want) {
 			*route = cr->route;
@@ -167,10 +171,9 @@ mk_router_match(const struct mk_router *router, enum mk_method method,
 	return MK_EMETHOD;
 }
 
-
 unsigned
-mk_router_path_flags(const struct mk_router *router, char *const *segments,
-    size_t nsegments)
+mk_router_path_flags(
+    const struct mk_router *router, char *const *segments, size_t nsegments)
 {
 	const char *scratch[MK_ROUTE_MAX_PARAMS];
 	size_t best = most_literal(router, segments, nsegments);
@@ -179,7 +182,8 @@ mk_router_path_flags(const struct mk_router *router, char *const *segments,
 
 	for (size_t i = 0; i < router->nroutes; i++) {
 		if (router->routes[i].nliterals == best &&
-		    path_fits(&router->routes[i], segments, nsegments, scratch)) {
+		    path_fits(
+			&router->routes[i], segments, nsegments, scratch)) {
 			flags &= router->routes[i].route->flags;
 			any = true;
 		}

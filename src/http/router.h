@@ -32,8 +32,8 @@ struct mk_response;
  * the wiring; the handler takes it back as that type on its first line.
  * No handler sees more of the application than its context holds.
  */
-typedef enum mk_err (*mk_handler_fn)(void *context, struct mk_request *req,
-    struct mk_response *resp);
+typedef enum mk_err (*mk_handler_fn)(
+    void *context, struct mk_request *req, struct mk_response *resp);
 
 struct mk_route {
 	enum mk_method method;
@@ -41,7 +41,7 @@ struct mk_route {
 	enum mk_permission permission;
 	unsigned flags;
 	mk_handler_fn handler;
-	void *context;       /* handed to handler; NULL for one that needs none */
+	void *context; /* handed to handler; NULL for one that needs none */
 };
 
 struct mk_router;
@@ -72,8 +72,8 @@ enum mk_err mk_router_match(const struct mk_router *router,
  * MK_ROUTE_UNLIMITED is unlimited whatever the method. 0 when no route
  * has this path.
  */
-unsigned mk_router_path_flags(const struct mk_router *router,
-    char *const *segments, size_t nsegments);
+unsigned mk_router_path_flags(
+    const struct mk_router *router, char *const *segments, size_t nsegments);
 
 /* Writes an Allow header value ("GET, HEAD, OPTIONS") for a method mask. */
 size_t mk_router_format_allow(unsigned allowed, char *out, size_t size);

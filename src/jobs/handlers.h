@@ -12,7 +12,7 @@ struct mk_request;
 struct mk_response;
 
 /* GET /api/jobs/:id — context: struct mk_job_service *. */
-enum mk_err mk_jobs_show(void *context, struct mk_request *req,
-    struct mk_response *resp);
+enum mk_err mk_jobs_show(
+    void *context, struct mk_request *req, struct mk_response *resp);
 
 #endif

@@ -11,9 +11,15 @@
 #include "jobs/queue.h"
 #include "store/db.h"
 
-#define JOB_COLUMNS "id, type, payload, status, attempts, max_attempts, " \
-	MK_DB_RFC3339("run_at") ", last_error, " MK_DB_RFC3339("created_at") ", " \
-	MK_DB_RFC3339("updated_at") ", " MK_DB_RFC3339("finished_at")
+/* One column a line reads better than clang-format's reflow. */
+/* clang-format off */
+#define JOB_COLUMNS \
+	"id, type, payload, status, attempts, max_attempts, " \
+	MK_DB_RFC3339("run_at") ", last_error, " \
+	MK_DB_RFC3339("created_at") ", " \
+	MK_DB_RFC3339("updated_at") ", " \
+	MK_DB_RFC3339("finished_at")
+/* clang-format on */
 /* The longest back-off: an hour. */
 #define BACKOFF_MAX_MS 3600000LL
 
@@ -50,28 +56,34 @@ mk_jobs_enqueue(struct mk_db *db, const char *type, const char *payload_json,
 		mk_db_text(type, strlen(type)),
 		mk_db_text(payload_json, strlen(payload_json)),
 		mk_db_int(max_attempts),
-		dedup_key != NULL ? mk_db_text(dedup_key, strlen(dedup_key)) :
-		    (struct mk_db_value){ .type = MK_DB_NULL },
+		dedup_key != NULL ? mk_db_text(dedup_key, strlen(dedup_key))
+				  : (struct mk_db_value){ .type = MK_DB_NULL },
 	};
 	uint64_t insert_id = 0;
 	enum mk_err rc;
 
-	/* On a queued duplicate, LAST_INSERT_ID(id) hands back the existing job. */
-	rc = mk_db_execute(db, "INSERT INTO jobs (type, payload, max_attempts, dedup_key) VALUES (?, ?, ?, ?) "
-	    "ON DUPLICATE KEY UPDATE id = LAST_INSERT_ID(id)", params, 4, NULL, &insert_id);
+	/* On a queued duplicate, LAST_INSERT_ID(id) hands back the existing
+	 * job. */
+	rc = mk_db_execute(db,
+	    "INSERT INTO jobs (type, payload, max_attempts, dedup_key) VALUES "
+	    "(?, ?, ?, ?) "
+	    "ON DUPLICATE KEY UPDATE id = LAST_INSERT_ID(id)",
+	    params, 4, NULL, &insert_id);
 	if (rc == MK_OK)
 		*id = (int64_t)insert_id;
 	return rc;
 }
 
 enum mk_err
-mk_jobs_get(struct mk_db *db, struct mk_arena *arena, int64_t id, struct mk_job *out)
+mk_jobs_get(
+    struct mk_db *db, struct mk_arena *arena, int64_t id, struct mk_job *out)
 {
 	struct mk_db_value key = mk_db_int(id);
 	struct mk_db_rows rows;
 	enum mk_err rc;
 
-	rc = mk_db_select(db, arena, "SELECT " JOB_COLUMNS " FROM jobs WHERE id = ?", &key, 1, &rows);
+	rc = mk_db_select(db, arena,
+	    "SELECT " JOB_COLUMNS " FROM jobs WHERE id = ?", &key, 1, &rows);
 	if (rc != MK_OK)
 		return rc;
 	if (rows.nrows == 0)
@@ -91,7 +103,8 @@ struct claim_work {
 
 /* Takes job row (locked by the caller's SELECT) for the runner. */
 static enum mk_err
-take(struct mk_db *db, struct claim_work *w, const struct mk_db_rows *rows, size_t row)
+take(struct mk_db *db, struct claim_work *w, const struct mk_db_rows *rows,
+    size_t row)
 {
 	struct mk_db_value params[] = {
 		mk_db_text(w->runner, strlen(w->runner)),
@@ -102,8 +115,10 @@ take(struct mk_db *db, struct claim_work *w, const struct mk_db_rows *rows, size
 	enum mk_err rc;
 
 	rc = mk_db_execute(db,
-	    "UPDATE jobs SET status = 'running', attempts = attempts + 1, locked_by = ?, "
-	    "locked_until = NOW(6) + INTERVAL ? MICROSECOND, updated_at = NOW(6) WHERE id = ?",
+	    "UPDATE jobs SET status = 'running', attempts = attempts + 1, "
+	    "locked_by = ?, "
+	    "locked_until = NOW(6) + INTERVAL ? MICROSECOND, updated_at = "
+	    "NOW(6) WHERE id = ?",
 	    params, 3, NULL, NULL);
 	if (rc != MK_OK)
 		return rc;
@@ -130,11 +145,15 @@ claim_in_transaction(struct mk_db *db, void *ctx)
 	 */
 	for (int s = 0; s < 2 && w->got < w->n; s++) {
 		limit = mk_db_int((int64_t)(w->n - w->got));
-		rc = mk_db_select(db, w->arena, s == 0 ?
-		    "SELECT " JOB_COLUMNS " FROM jobs WHERE status = 'queued' AND run_at <= NOW(6) "
-		    "ORDER BY run_at, id LIMIT ? FOR UPDATE SKIP LOCKED" :
-		    "SELECT " JOB_COLUMNS " FROM jobs WHERE status = 'failed' AND run_at <= NOW(6) "
-		    "ORDER BY run_at, id LIMIT ? FOR UPDATE SKIP LOCKED", &limit, 1, &rows);
+		rc = mk_db_select(db, w->arena,
+		    s == 0
+			? "SELECT " JOB_COLUMNS " FROM jobs WHERE status = "
+			  "'queued' AND run_at <= NOW(6) "
+			  "ORDER BY run_at, id LIMIT ? FOR UPDATE SKIP LOCKED"
+			: "SELECT " JOB_COLUMNS " FROM jobs WHERE status = "
+			  "'failed' AND run_at <= NOW(6) "
+			  "ORDER BY run_at, id LIMIT ? FOR UPDATE SKIP LOCKED",
+		    &limit, 1, &rows);
 		if (rc != MK_OK)
 			return rc;
 		for (size_t i = 0; i < rows.nrows; i++) {
@@ -147,20 +166,27 @@ claim_in_transaction(struct mk_db *db, void *ctx)
 	/* Leases that ran out: their runner died or hung. */
 	limit = mk_db_int((int64_t)(w->n - w->got));
 	rc = mk_db_select(db, w->arena,
-	    "SELECT " JOB_COLUMNS " FROM jobs WHERE status = 'running' AND locked_until < NOW(6) "
-	    "ORDER BY locked_until, id LIMIT ? FOR UPDATE SKIP LOCKED", &limit, 1, &rows);
+	    "SELECT " JOB_COLUMNS
+	    " FROM jobs WHERE status = 'running' AND locked_until < NOW(6) "
+	    "ORDER BY locked_until, id LIMIT ? FOR UPDATE SKIP LOCKED",
+	    &limit, 1, &rows);
 	if (rc != MK_OK)
 		return rc;
 	for (size_t i = 0; i < rows.nrows; i++) {
 		if (mk_db_cell_int(&rows, i, 4) < mk_db_cell_int(&rows, i, 5)) {
 			rc = take(db, w, &rows, i);
 		} else {
-			struct mk_db_value key = mk_db_int(mk_db_cell_int(&rows, i, 0));
+			struct mk_db_value key =
+			    mk_db_int(mk_db_cell_int(&rows, i, 0));
 
 			rc = mk_db_execute(db,
-			    "UPDATE jobs SET status = 'dead', locked_by = NULL, locked_until = NULL, "
-			    "last_error = 'the lease of its last attempt ran out (the runner died or hung)', "
-			    "updated_at = NOW(6), finished_at = NOW(6) WHERE id = ?", &key, 1, NULL, NULL);
+			    "UPDATE jobs SET status = 'dead', locked_by = "
+			    "NULL, locked_until = NULL, "
+			    "last_error = 'the lease of its last attempt ran "
+			    "out (the runner died or hung)', "
+			    "updated_at = NOW(6), finished_at = NOW(6) WHERE "
+			    "id = ?",
+			    &key, 1, NULL, NULL);
 		}
 		if (rc != MK_OK)
 			return rc;
@@ -172,8 +198,11 @@ enum mk_err
 mk_jobs_claim(struct mk_db *db, struct mk_arena *arena, const char *runner,
     int lease_ms, size_t n, struct mk_job *out, size_t *got)
 {
-	struct claim_work work = { .arena = arena, .runner = runner, .lease_ms = lease_ms,
-		.n = n, .out = out };
+	struct claim_work work = { .arena = arena,
+		.runner = runner,
+		.lease_ms = lease_ms,
+		.n = n,
+		.out = out };
 	enum mk_err rc;
 
 	*got = 0;
@@ -186,9 +215,11 @@ mk_jobs_claim(struct mk_db *db, struct mk_arena *arena, const char *runner,
 }
 
 enum mk_err
-mk_jobs_hold(struct mk_db *db, struct mk_arena *arena, int64_t id, const char *runner)
+mk_jobs_hold(
+    struct mk_db *db, struct mk_arena *arena, int64_t id, const char *runner)
 {
-	struct mk_db_value params[] = { mk_db_int(id), mk_db_text(runner, strlen(runner)) };
+	struct mk_db_value params[] = { mk_db_int(id),
+		mk_db_text(runner, strlen(runner)) };
 	struct mk_db_rows rows;
 	enum mk_err rc;
 
@@ -198,7 +229,8 @@ mk_jobs_hold(struct mk_db *db, struct mk_arena *arena, int64_t id, const char *r
 	 * locked_by).
 	 */
 	rc = mk_db_select(db, arena,
-	    "SELECT id FROM jobs WHERE id = ? AND status = 'running' AND locked_by = ? FOR UPDATE",
+	    "SELECT id FROM jobs WHERE id = ? AND status = 'running' AND "
+	    "locked_by = ? FOR UPDATE",
 	    params, 2, &rows);
 	if (rc != MK_OK)
 		return rc;
@@ -218,8 +250,10 @@ mk_jobs_renew(struct mk_db *db, const struct mk_job *job, const char *runner,
 	enum mk_err rc;
 
 	rc = mk_db_execute(db,
-	    "UPDATE jobs SET locked_until = NOW(6) + INTERVAL ? MICROSECOND, updated_at = NOW(6) "
-	    "WHERE id = ? AND status = 'running' AND locked_by = ?", params, 3, &affected, NULL);
+	    "UPDATE jobs SET locked_until = NOW(6) + INTERVAL ? MICROSECOND, "
+	    "updated_at = NOW(6) "
+	    "WHERE id = ? AND status = 'running' AND locked_by = ?",
+	    params, 3, &affected, NULL);
 	if (rc == MK_OK && affected == 0)
 		rc = MK_ECONFLICT;
 	return rc;
@@ -228,21 +262,26 @@ mk_jobs_renew(struct mk_db *db, const struct mk_job *job, const char *runner,
 enum mk_err
 mk_jobs_release(struct mk_db *db, const struct mk_job *job, const char *runner)
 {
-	struct mk_db_value params[] = { mk_db_int(job->id), mk_db_text(runner, strlen(runner)) };
+	struct mk_db_value params[] = { mk_db_int(job->id),
+		mk_db_text(runner, strlen(runner)) };
 
 	return mk_db_execute(db,
-	    "UPDATE jobs SET status = IF(attempts > 1, 'failed', 'queued'), attempts = attempts - 1, "
+	    "UPDATE jobs SET status = IF(attempts > 1, 'failed', 'queued'), "
+	    "attempts = attempts - 1, "
 	    "locked_by = NULL, locked_until = NULL, updated_at = NOW(6) "
-	    "WHERE id = ? AND status = 'running' AND locked_by = ?", params, 2, NULL, NULL);
+	    "WHERE id = ? AND status = 'running' AND locked_by = ?",
+	    params, 2, NULL, NULL);
 }
 
 enum mk_err
 mk_jobs_purge(struct mk_db *db, int keep_days, unsigned limit, uint64_t *purged)
 {
-	struct mk_db_value params[] = { mk_db_int(keep_days), mk_db_int(limit) };
+	struct mk_db_value params[] = { mk_db_int(keep_days),
+		mk_db_int(limit) };
 
 	return mk_db_execute(db,
-	    "DELETE FROM jobs WHERE status = 'done' AND finished_at < NOW(6) - INTERVAL ? DAY LIMIT ?",
+	    "DELETE FROM jobs WHERE status = 'done' AND finished_at < NOW(6) - "
+	    "INTERVAL ? DAY LIMIT ?",
 	    params, 2, purged, NULL);
 }
 
@@ -252,8 +291,10 @@ mk_jobs_finish(struct mk_db *db, int64_t id)
 	struct mk_db_value key = mk_db_int(id);
 
 	return mk_db_execute(db,
-	    "UPDATE jobs SET status = 'done', locked_by = NULL, locked_until = NULL, "
-	    "updated_at = NOW(6), finished_at = NOW(6) WHERE id = ?", &key, 1, NULL, NULL);
+	    "UPDATE jobs SET status = 'done', locked_by = NULL, locked_until = "
+	    "NULL, "
+	    "updated_at = NOW(6), finished_at = NOW(6) WHERE id = ?",
+	    &key, 1, NULL, NULL);
 }
 
 enum mk_err
@@ -263,15 +304,18 @@ mk_jobs_fail(struct mk_db *db, const struct mk_job *job, const char *runner,
 	int64_t delay_ms = backoff_ms;
 	size_t error_len = strlen(error);
 	bool dead = job->attempts >= job->max_attempts;
-	const char *status = mk_job_statuses[dead ? MK_JOB_DEAD :
-	    MK_JOB_FAILED];
+	const char *status =
+	    mk_job_statuses[dead ? MK_JOB_DEAD : MK_JOB_FAILED];
 
-	for (unsigned i = 1; i < job->attempts && delay_ms < BACKOFF_MAX_MS; i++)
+	for (unsigned i = 1; i < job->attempts && delay_ms < BACKOFF_MAX_MS;
+	     i++)
 		delay_ms *= 2;
 	if (delay_ms > BACKOFF_MAX_MS)
 		delay_ms = BACKOFF_MAX_MS;
-	/* Jitter: anywhere in [delay/2, delay] ("equal jitter"), so retries spread out. */
-	delay_ms = delay_ms / 2 + (int64_t)(random % (uint64_t)(delay_ms / 2 + 1));
+	/* Jitter: anywhere in [delay/2, delay] ("equal jitter"), so retries
+	 * spread out. */
+	delay_ms =
+	    delay_ms / 2 + (int64_t)(random % (uint64_t)(delay_ms / 2 + 1));
 	if (error_len > MK_JOB_ERROR_MAX)
 		error_len = MK_JOB_ERROR_MAX;
 	{
@@ -285,9 +329,12 @@ mk_jobs_fail(struct mk_db *db, const struct mk_job *job, const char *runner,
 		};
 
 		return mk_db_execute(db,
-		    "UPDATE jobs SET status = ?, run_at = NOW(6) + INTERVAL ? MICROSECOND, last_error = ?, "
-		    "finished_at = IF(?, NOW(6), NULL), locked_by = NULL, locked_until = NULL, "
-		    "updated_at = NOW(6) WHERE id = ? AND status = 'running' AND locked_by = ?",
+		    "UPDATE jobs SET status = ?, run_at = NOW(6) + INTERVAL ? "
+		    "MICROSECOND, last_error = ?, "
+		    "finished_at = IF(?, NOW(6), NULL), locked_by = NULL, "
+		    "locked_until = NULL, "
+		    "updated_at = NOW(6) WHERE id = ? AND status = 'running' "
+		    "AND locked_by = ?",
 		    params, 6, NULL, NULL);
 	}
 }
@@ -322,15 +369,19 @@ mk_jobs_count(struct mk_db *db, struct mk_arena *arena,
 	enum mk_err rc;
 
 	memset(counts, 0, MK_JOB_STATUS__MAX * sizeof(counts[0]));
-	rc = mk_db_select(db, arena, "SELECT status, COUNT(*) FROM jobs GROUP BY status", NULL, 0, &rows);
+	rc = mk_db_select(db, arena,
+	    "SELECT status, COUNT(*) FROM jobs GROUP BY status", NULL, 0,
+	    &rows);
 	if (rc != MK_OK)
 		return rc;
 	for (size_t r = 0; r < rows.nrows; r++) {
 		const char *status = mk_db_cell_text(&rows, r, 0);
 
 		for (size_t s = 0; s < MK_JOB_STATUS__MAX; s++) {
-			if (status != NULL && strcmp(status, mk_job_statuses[s]) == 0)
-				counts[s] = (uint64_t)mk_db_cell_int(&rows, r, 1);
+			if (status != NULL &&
+			    strcmp(status, mk_job_statuses[s]) == 0)
+				counts[s] =
+				    (uint64_t)mk_db_cell_int(&rows, r, 1);
 		}
 	}
 	return MK_OK;

@@ -45,15 +45,15 @@ extern const char *const mk_job_statuses[MK_JOB_STATUS__MAX];
 struct mk_job {
 	int64_t id;
 	const char *type;
-	const char *payload;      /* JSON text */
-	const char *status;       /* the column's text: mk_job_statuses[] */
+	const char *payload; /* JSON text */
+	const char *status;  /* the column's text: mk_job_statuses[] */
 	unsigned attempts;
 	unsigned max_attempts;
-	const char *run_at;       /* RFC 3339 UTC */
-	const char *last_error;   /* NULL when none */
+	const char *run_at;     /* RFC 3339 UTC */
+	const char *last_error; /* NULL when none */
 	const char *created_at;
 	const char *updated_at;
-	const char *finished_at;  /* NULL until done or dead */
+	const char *finished_at; /* NULL until done or dead */
 };
 
 /* The longest last_error kept (the column's size). */
@@ -70,8 +70,8 @@ enum mk_err mk_jobs_enqueue(struct mk_db *db, const char *type,
     int64_t *id);
 
 /* Reads job id. MK_ENOTFOUND when there is none. */
-enum mk_err mk_jobs_get(struct mk_db *db, struct mk_arena *arena, int64_t id,
-    struct mk_job *out);
+enum mk_err mk_jobs_get(
+    struct mk_db *db, struct mk_arena *arena, int64_t id, struct mk_job *out);
 
 /*
  * Claims up to n runnable jobs for runner (its name, ≤ 64 bytes) with a
@@ -81,15 +81,16 @@ enum mk_err mk_jobs_get(struct mk_db *db, struct mk_arena *arena, int64_t id,
  * (SKIP LOCKED), so runners never wait on each other. Fills out[0..*got).
  */
 enum mk_err mk_jobs_claim(struct mk_db *db, struct mk_arena *arena,
-    const char *runner, int lease_ms, size_t n, struct mk_job *out, size_t *got);
+    const char *runner, int lease_ms, size_t n, struct mk_job *out,
+    size_t *got);
 
 /*
  * Inside the transaction of a job's effect: locks the job's row and
  * checks that runner still holds it (status running, under its name).
  * MK_ECONFLICT when another runner took it over: roll back.
  */
-enum mk_err mk_jobs_hold(struct mk_db *db, struct mk_arena *arena, int64_t id,
-    const char *runner);
+enum mk_err mk_jobs_hold(
+    struct mk_db *db, struct mk_arena *arena, int64_t id, const char *runner);
 
 /*
  * Extends a claimed job's lease by lease_ms before its runner starts it
@@ -103,15 +104,15 @@ enum mk_err mk_jobs_renew(struct mk_db *db, const struct mk_job *job,
  * Gives a claimed job the runner will not start (it is stopping) back to
  * the queue, its attempt not counted.
  */
-enum mk_err mk_jobs_release(struct mk_db *db, const struct mk_job *job,
-    const char *runner);
+enum mk_err mk_jobs_release(
+    struct mk_db *db, const struct mk_job *job, const char *runner);
 
 /*
  * Deletes at most limit jobs done more than keep_days ago (dead ones are
  * kept for their errors); *purged says how many went.
  */
-enum mk_err mk_jobs_purge(struct mk_db *db, int keep_days, unsigned limit,
-    uint64_t *purged);
+enum mk_err mk_jobs_purge(
+    struct mk_db *db, int keep_days, unsigned limit, uint64_t *purged);
 
 /* Inside the same transaction: the job is done. */
 enum mk_err mk_jobs_finish(struct mk_db *db, int64_t id);
@@ -120,8 +121,8 @@ enum mk_err mk_jobs_finish(struct mk_db *db, int64_t id);
  * Records a failed attempt of job (as claimed: its attempts count this
  * one) if runner still holds it: failed, runnable again after a delay
  * drawn from [d/2, d] with random, d = backoff_ms · 2^(attempts−1)
- * (capped at an hour), or dead once attempts reached max_attempts. error is kept
- * (truncated to MK_JOB_ERROR_MAX bytes).
+ * (capped at an hour), or dead once attempts reached max_attempts. error is
+ * kept (truncated to MK_JOB_ERROR_MAX bytes).
  */
 enum mk_err mk_jobs_fail(struct mk_db *db, const struct mk_job *job,
     const char *runner, const char *error, int backoff_ms, uint64_t random);

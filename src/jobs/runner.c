@@ -47,11 +47,11 @@ finish_in_transaction(struct mk_db *db, void *ctx)
 	struct finish_work *w = ctx;
 	enum mk_err rc;
 
-	if ((rc = mk_jobs_hold(db, w->runner->arena, w->job->id,
-			       w->runner->name)) != MK_OK)
+	if ((rc = mk_jobs_hold(
+		 db, w->runner->arena, w->job->id, w->runner->name)) != MK_OK)
 		return rc;
-	if ((rc = w->handler->store(w->handler->ctx, db, w->runner->arena,
-				    w->effect)) != MK_OK)
+	if ((rc = w->handler->store(
+		 w->handler->ctx, db, w->runner->arena, w->effect)) != MK_OK)
 		return rc;
 	return mk_jobs_finish(db, w->job->id);
 }
@@ -60,7 +60,7 @@ finish_in_transaction(struct mk_db *db, void *ctx)
 static const char *
 run_job(struct runner *r, const struct mk_job *job)
 {
-	struct finish_work work = {.runner = r, .job = job};
+	struct finish_work work = { .runner = r, .job = job };
 	const char *failure;
 	enum mk_err rc;
 
@@ -72,15 +72,15 @@ run_job(struct runner *r, const struct mk_job *job)
 	}
 	if (work.handler == NULL)
 		return "unknown job type";
-	failure = work.handler->prepare(work.handler->ctx, r->arena,
-					job->payload, &work.effect);
+	failure = work.handler->prepare(
+	    work.handler->ctx, r->arena, job->payload, &work.effect);
 	if (failure != NULL)
 		return failure;
 	rc = mk_db_transaction(r->db, finish_in_transaction, &work);
 	if (rc == MK_ECONFLICT) {
 		/* Another runner took the job over: its run counts. */
 		mk_log(MK_LOG_WARN, "job %lld: lease lost before it finished",
-		       (long long)job->id);
+		    (long long)job->id);
 		return NULL;
 	}
 	return rc == MK_OK ? NULL : "storing the result failed";
@@ -96,7 +96,7 @@ run_batch(struct runner *r, bool (*carry_on)(void))
 
 	mk_arena_reset(r->arena);
 	rc = mk_jobs_claim(r->db, r->arena, r->name, r->config->job_lease_ms,
-			   BATCH, jobs, &got);
+	    BATCH, jobs, &got);
 	if (rc != MK_OK)
 		return 0; /* logged by the store; tried again after a pause */
 	for (size_t i = 0; i < got; i++) {
@@ -112,45 +112,47 @@ run_batch(struct runner *r, bool (*carry_on)(void))
 		 * The batch runs one by one: each job gets its full lease;
 		 * one taken over meanwhile (or the database gone) is passed.
 		 */
-		if (i > 0 && mk_jobs_renew(r->db, &jobs[i], r->name,
-					   r->config->job_lease_ms) != MK_OK)
+		if (i > 0 &&
+		    mk_jobs_renew(r->db, &jobs[i], r->name,
+			r->config->job_lease_ms) != MK_OK)
 			continue;
 		failure = run_job(r, &jobs[i]);
 		if (failure == NULL) {
 			mk_log(MK_LOG_DEBUG, "job %lld (%s) done",
-			       (long long)jobs[i].id, jobs[i].type);
+			    (long long)jobs[i].id, jobs[i].type);
 			continue;
 		}
 		if (getrandom(&random, sizeof(random), 0) !=
 		    (ssize_t)sizeof(random))
 			random = (uint64_t)mk_clock_mono_us();
 		mk_log(MK_LOG_WARN, "job %lld (%s) attempt %u of %u failed: %s",
-		       (long long)jobs[i].id,
-		       jobs[i].type != NULL ? jobs[i].type : "?",
-		       jobs[i].attempts, jobs[i].max_attempts, failure);
+		    (long long)jobs[i].id,
+		    jobs[i].type != NULL ? jobs[i].type : "?", jobs[i].attempts,
+		    jobs[i].max_attempts, failure);
 		(void)mk_jobs_fail(r->db, &jobs[i], r->name, failure,
-				   r->config->job_backoff_ms, random);
+		    r->config->job_backoff_ms, random);
 	}
 	return got;
 }
 
 int
-mk_job_runner_run(const struct mk_job_runner *parts, bool (*carry_on)(void),
-		  bool drain)
+mk_job_runner_run(
+    const struct mk_job_runner *parts, bool (*carry_on)(void), bool drain)
 {
 	struct runner r = {
-	    .parts = parts, .config = parts->config, .db = parts->db};
+		.parts = parts, .config = parts->config, .db = parts->db
+	};
 	char host[64] = "localhost";
 	int64_t next_purge_ms = 0;
 
 	if (gethostname(host, sizeof(host) - 1) != 0)
 		(void)snprintf(host, sizeof(host), "localhost");
 	/* Within jobs.locked_by's 64 characters, whatever the host name. */
-	(void)snprintf(r.name, sizeof(r.name), "%.50s:%ld", host,
-		       (long)getpid());
+	(void)snprintf(
+	    r.name, sizeof(r.name), "%.50s:%ld", host, (long)getpid());
 	if ((r.arena = mk_arena_new(0)) == NULL) {
-		mk_log(MK_LOG_ERROR,
-		       "job runner start-up failed: out of memory");
+		mk_log(
+		    MK_LOG_ERROR, "job runner start-up failed: out of memory");
 		return 1;
 	}
 	mk_log(MK_LOG_INFO, "job runner %s started (%s)", r.name, parts->about);
@@ -162,13 +164,12 @@ mk_job_runner_run(const struct mk_job_runner *parts, bool (*carry_on)(void),
 
 			next_purge_ms = mk_clock_mono_ms() + PURGE_EVERY_MS;
 			if (mk_jobs_purge(r.db, KEEP_DONE_DAYS, PURGE_LIMIT,
-					  &purged) == MK_OK &&
+				&purged) == MK_OK &&
 			    purged > 0)
 				mk_log(MK_LOG_INFO,
-				       "purged %llu job(s) done more than %d "
-				       "days ago",
-				       (unsigned long long)purged,
-				       KEEP_DONE_DAYS);
+				    "purged %llu job(s) done more than %d "
+				    "days ago",
+				    (unsigned long long)purged, KEEP_DONE_DAYS);
 		}
 		claimed = run_batch(&r, carry_on);
 		if (claimed == 0) {

@@ -34,9 +34,9 @@ struct mk_db;
 struct mk_job_handler {
 	const char *type;
 	const char *(*prepare)(void *ctx, struct mk_arena *arena,
-			       const char *payload, void **effect);
-	enum mk_err (*store)(void *ctx, struct mk_db *db,
-			     struct mk_arena *arena, void *effect);
+	    const char *payload, void **effect);
+	enum mk_err (*store)(
+	    void *ctx, struct mk_db *db, struct mk_arena *arena, void *effect);
 	void *ctx;
 };
 
@@ -55,7 +55,7 @@ struct mk_job_runner {
  * signal comes) or, with drain, until none is ready. Returns the exit
  * status of a process that does nothing else.
  */
-int mk_job_runner_run(const struct mk_job_runner *runner,
-		      bool (*carry_on)(void), bool drain);
+int mk_job_runner_run(
+    const struct mk_job_runner *runner, bool (*carry_on)(void), bool drain);
 
 #endif

@@ -22,8 +22,8 @@ struct mk_job;
 struct mk_job_service;
 
 /* NULL when out of memory. */
-struct mk_job_service *mk_job_service_new(struct mk_db *db,
-    unsigned max_attempts);
+struct mk_job_service *mk_job_service_new(
+    struct mk_db *db, unsigned max_attempts);
 
 void mk_job_service_free(struct mk_job_service *jobs);
 
@@ -45,7 +45,7 @@ enum mk_err mk_job_service_get(struct mk_job_service *jobs,
  * mk_health_gauge's render: arg is the service, whose db handle says
  * what its statement counts as (the wiring gives it a background one).
  */
-void mk_job_service_render_gauge(void *arg, struct mk_arena *arena,
-    struct mk_buf *out);
+void mk_job_service_render_gauge(
+    void *arg, struct mk_arena *arena, struct mk_buf *out);
 
 #endif

@@ -24,16 +24,18 @@ mac(const unsigned char *key, const void *data, size_t len, unsigned char *out)
 	unsigned char full[EVP_MAX_MD_SIZE];
 	size_t full_len = 0;
 
-	if (EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, key, MK_CURSOR_KEY_LEN,
-	    data, len, full, sizeof(full), &full_len) == NULL || full_len < MAC_LEN)
+	if (EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, key,
+		MK_CURSOR_KEY_LEN, data, len, full, sizeof(full),
+		&full_len) == NULL ||
+	    full_len < MAC_LEN)
 		return -1;
 	memcpy(out, full, MAC_LEN);
 	return 0;
 }
 
 void
-mk_cursor_encode(struct mk_buf *out, const unsigned char *mac_key,
-    const struct mk_cursor *c)
+mk_cursor_encode(
+    struct mk_buf *out, const unsigned char *mac_key, const struct mk_cursor *c)
 {
 	char plain[MK_CURSOR_MAX_LEN];
 	unsigned char tag[MAC_LEN];
@@ -41,8 +43,8 @@ mk_cursor_encode(struct mk_buf *out, const unsigned char *mac_key,
 
 	mk_buf_init_fixed(&p, plain, sizeof(plain) - MAC_LEN);
 	mk_buf_printf(&p, "1%c%d%c%s%c%lld%c%lld%c", SEP, (int)c->sort, SEP,
-	    c->status != NULL ? c->status : "", SEP, (long long)c->creator_id, SEP,
-	    (long long)c->id, SEP);
+	    c->status != NULL ? c->status : "", SEP, (long long)c->creator_id,
+	    SEP, (long long)c->id, SEP);
 	mk_buf_puts(&p, c->key != NULL ? c->key : "");
 	if (p.oom || mac(mac_key, p.data, p.len, tag) != 0) {
 		out->oom = true;
@@ -83,7 +85,8 @@ mk_cursor_decode(struct mk_arena *arena, const unsigned char *mac_key,
 	raw = mk_arena_alloc(arena, MK_BASE64URL_DECODED_MAX(len) + 1);
 	if (raw == NULL)
 		return MK_ENOMEM;
-	if (mk_base64url_decode(text, len, raw, &raw_len) != MK_OK || raw_len <= MAC_LEN)
+	if (mk_base64url_decode(text, len, raw, &raw_len) != MK_OK ||
+	    raw_len <= MAC_LEN)
 		return MK_EBADREQUEST;
 	raw_len -= MAC_LEN;
 	if (mac(mac_key, raw, raw_len, tag) != 0)
@@ -106,14 +109,16 @@ mk_cursor_decode(struct mk_arena *arena, const unsigned char *mac_key,
 	}
 	if (fields[1] - fields[0] != 2 || fields[0][0] != '1')
 		return MK_EBADREQUEST;
-	if (!read_int(fields[1], fields[2] - 1, &sort) || sort >= MK_SORT__MAX ||
+	if (!read_int(fields[1], fields[2] - 1, &sort) ||
+	    sort >= MK_SORT__MAX ||
 	    !read_int(fields[3], fields[4] - 1, &out->creator_id) ||
 	    !read_int(fields[4], p - 1, &out->id) || out->id <= 0)
 		return MK_EBADREQUEST;
 	out->sort = (enum mk_market_sort)sort;
 	out->status = NULL;
 	if (fields[3] - 1 > fields[2]) {
-		char *status = mk_arena_strndup(arena, fields[2], (size_t)(fields[3] - 1 - fields[2]));
+		char *status = mk_arena_strndup(
+		    arena, fields[2], (size_t)(fields[3] - 1 - fields[2]));
 
 		if (status == NULL)
 			return MK_ENOMEM;

@@ -22,10 +22,11 @@ struct mk_buf;
 
 struct mk_cursor {
 	enum mk_market_sort sort;
-	const char *status;   /* NULL: any */
-	int64_t creator_id;   /* 0: any */
-	const char *key;      /* the last row's sort key (cursor text of the column) */
-	int64_t id;           /* the last row's id */
+	const char *status; /* NULL: any */
+	int64_t creator_id; /* 0: any */
+	/* the last row's sort key (cursor text of the column) */
+	const char *key;
+	int64_t id; /* the last row's id */
 };
 
 /* Appends the cursor's text. */
@@ -38,7 +39,8 @@ void mk_cursor_encode(struct mk_buf *out, const unsigned char *mac_key,
  * made (bad encoding, bad MAC, wrong version, malformed fields), or
  * MK_ENOMEM.
  */
-enum mk_err mk_cursor_decode(struct mk_arena *arena, const unsigned char *mac_key,
-    const char *text, size_t len, struct mk_cursor *out);
+enum mk_err mk_cursor_decode(struct mk_arena *arena,
+    const unsigned char *mac_key, const char *text, size_t len,
+    struct mk_cursor *out);
 
 #endif

@@ -34,14 +34,17 @@ parse_shape(struct mk_request *req, unsigned *fields, bool *include_creator)
 	    (rc = mk_param_single(req, "include", &include)) != MK_OK)
 		return rc;
 	if (fields_text != NULL &&
-	    mk_market_fields_parse(fields_text, fields, &bad, &bad_len) != MK_OK) {
+	    mk_market_fields_parse(fields_text, fields, &bad, &bad_len) !=
+		MK_OK) {
 		char why[96];
 
-		(void)snprintf(why, sizeof(why), "unknown field '%.*s'", (int)(bad_len > 40 ? 40 : bad_len), bad);
+		(void)snprintf(why, sizeof(why), "unknown field '%.*s'",
+		    (int)(bad_len > 40 ? 40 : bad_len), bad);
 		return mk_param_bad(req, "fields", why);
 	}
 	if (include != NULL && strcmp(include, "creator") != 0)
-		return mk_param_bad(req, "include", "only 'creator' can be included");
+		return mk_param_bad(
+		    req, "include", "only 'creator' can be included");
 	*include_creator = include != NULL;
 	return MK_OK;
 }
@@ -56,8 +59,7 @@ doc_json(struct mk_buf *out, const void *item)
 }
 
 enum mk_err
-mk_markets_get(void *context, struct mk_request *req,
-    struct mk_response *resp)
+mk_markets_get(void *context, struct mk_request *req, struct mk_response *resp)
 {
 	struct mk_markets_context *markets = context;
 	struct mk_market market;
@@ -82,14 +84,14 @@ mk_markets_get(void *context, struct mk_request *req,
 		 * The whole market: its document as the repository stack
 		 * rendered it once (from memcached on a hit), copied as is.
 		 */
-		rc = mk_market_service_get_document(markets->service, req->arena,
-		    id, req->rate_count, &doc);
+		rc = mk_market_service_get_document(
+		    markets->service, req->arena, id, req->rate_count, &doc);
 		if (rc != MK_OK)
 			return rc;
 		mk_market_etag(doc.version, etag);
 	} else {
-		rc = mk_market_service_get(markets->service, req->arena, &req->identity, id, fields,
-		    include_creator, &market);
+		rc = mk_market_service_get(markets->service, req->arena,
+		    &req->identity, id, fields, include_creator, &market);
 		if (rc != MK_OK)
 			return rc;
 		/*
@@ -98,8 +100,13 @@ mk_markets_get(void *context, struct mk_request *req,
 		 * has its own tag (an embedded creator with its email is
 		 * another one than without).
 		 */
-		(void)snprintf(etag, sizeof(etag), "\"v%llu-%x%s\"", (unsigned long long)market.version,
-		    fields, !include_creator ? "" : market.creator != NULL && market.creator->email_visible ? "ce" : "c");
+		(void)snprintf(etag, sizeof(etag), "\"v%llu-%x%s\"",
+		    (unsigned long long)market.version, fields,
+		    !include_creator ? ""
+			: market.creator != NULL &&
+			    market.creator->email_visible
+			? "ce"
+			: "c");
 	}
 	mk_response_header(resp, "ETag", etag);
 	/*
@@ -110,7 +117,8 @@ mk_markets_get(void *context, struct mk_request *req,
 	mk_response_header(resp, "Cache-Control", "no-cache");
 	if_none_match = mk_request_param(req, "HTTP_IF_NONE_MATCH");
 	/* RFC 9110 13.1.2: If-None-Match compares weakly, If-Match strongly. */
-	if (if_none_match != NULL && mk_etag_matches_weak(if_none_match, etag)) {
+	if (if_none_match != NULL &&
+	    mk_etag_matches_weak(if_none_match, etag)) {
 		mk_response_empty(resp, 304);
 		return MK_OK;
 	}
@@ -124,7 +132,8 @@ struct page_params {
 	unsigned limit;
 	uint64_t offset;
 	bool has_cursor;
-	struct mk_cursor cursor;  /* decoded and verified; the list checks it is its own */
+	/* decoded and verified; the list checks it is its own */
+	struct mk_cursor cursor;
 };
 
 /*
@@ -139,7 +148,8 @@ struct page_params {
  * (a MAC'd position, not with offset) — the same for every paginated list.
  */
 static enum mk_err
-parse_page_params(struct mk_markets_context *markets, struct mk_request *req, struct page_params *p)
+parse_page_params(struct mk_markets_context *markets, struct mk_request *req,
+    struct page_params *p)
 {
 	const char *limit, *offset, *cursor;
 	uint64_t number;
@@ -153,21 +163,27 @@ parse_page_params(struct mk_markets_context *markets, struct mk_request *req, st
 		return rc;
 	if (limit != NULL) {
 		if (!mk_param_uint(limit, 1, 100, &number))
-			return mk_param_bad(req, "limit", "must be an integer from 1 to 100");
+			return mk_param_bad(
+			    req, "limit", "must be an integer from 1 to 100");
 		p->limit = (unsigned)number;
 	}
-	if (offset != NULL && !mk_param_uint(offset, 0, PAGE_MAX_OFFSET, &p->offset))
+	if (offset != NULL &&
+	    !mk_param_uint(offset, 0, PAGE_MAX_OFFSET, &p->offset))
 		return mk_param_bad(req, "offset",
-		    "must be an integer from 0 to 10000; deeper pages follow meta.next_cursor with cursor=");
+		    "must be an integer from 0 to 10000; deeper pages follow "
+		    "meta.next_cursor with cursor=");
 	if (cursor == NULL)
 		return MK_OK;
 	if (offset != NULL)
-		return mk_param_bad(req, "cursor", "give offset or cursor, not both");
-	rc = mk_cursor_decode(req->arena, markets->cursor_key, cursor, strlen(cursor), &p->cursor);
+		return mk_param_bad(
+		    req, "cursor", "give offset or cursor, not both");
+	rc = mk_cursor_decode(req->arena, markets->cursor_key, cursor,
+	    strlen(cursor), &p->cursor);
 	if (rc == MK_ENOMEM)
 		return rc;
 	if (rc != MK_OK)
-		return mk_param_bad(req, "cursor", "not a cursor of this server");
+		return mk_param_bad(
+		    req, "cursor", "not a cursor of this server");
 	p->has_cursor = true;
 	return MK_OK;
 }
@@ -179,15 +195,16 @@ parse_page_params(struct mk_markets_context *markets, struct mk_request *req, st
  * null.
  */
 static enum mk_err
-respond_page(struct mk_markets_context *markets, struct mk_request *req, struct mk_response *resp,
-    const struct page_params *p, int64_t total, bool more,
-    const struct mk_cursor *next, const void *items, size_t n, size_t size,
-    mk_json_write_fn *item_json)
+respond_page(struct mk_markets_context *markets, struct mk_request *req,
+    struct mk_response *resp, const struct page_params *p, int64_t total,
+    bool more, const struct mk_cursor *next, const void *items, size_t n,
+    size_t size, mk_json_write_fn *item_json)
 {
 	struct mk_buf meta;
 
 	mk_buf_init(&meta, req->arena);
-	mk_buf_printf(&meta, "{\"limit\":%u,\"offset\":%llu", p->limit, (unsigned long long)p->offset);
+	mk_buf_printf(&meta, "{\"limit\":%u,\"offset\":%llu", p->limit,
+	    (unsigned long long)p->offset);
 	if (total >= 0)
 		mk_buf_printf(&meta, ",\"total\":%lld", (long long)total);
 	mk_buf_puts(&meta, ",\"next_cursor\":");
@@ -201,8 +218,8 @@ respond_page(struct mk_markets_context *markets, struct mk_request *req, struct 
 	mk_buf_putc(&meta, '}');
 	if (meta.oom)
 		return MK_ENOMEM;
-	return mk_response_list(resp, 200, "no-cache", item_json, items, n,
-	    size, meta.data);
+	return mk_response_list(
+	    resp, 200, "no-cache", item_json, items, n, size, meta.data);
 }
 
 /* Reads the list's query parameters into *q; a 400 names the bad one. */
@@ -225,27 +242,37 @@ parse_list_query(struct mk_markets_context *markets, struct mk_request *req,
 		return rc;
 	q->limit = page->limit;
 	q->offset = page->offset;
-	if (status != NULL && (q->status = mk_market_status_parse(status)) == NULL)
-		return mk_param_bad(req, "status", "must be active, closed or resolved");
+	if (status != NULL &&
+	    (q->status = mk_market_status_parse(status)) == NULL)
+		return mk_param_bad(
+		    req, "status", "must be active, closed or resolved");
 	if (creator != NULL) {
 		if (!mk_param_uint(creator, 1, (uint64_t)INT64_MAX, &number))
-			return mk_param_bad(req, "creator_id", "must be a positive integer");
+			return mk_param_bad(
+			    req, "creator_id", "must be a positive integer");
 		q->creator_id = (int64_t)number;
 	}
 	if (sort != NULL && !mk_market_sort_parse(sort, &q->sort))
-		return mk_param_bad(req, "sort", "must be one of volume, -volume, created_at, -created_at, name, -name");
+		return mk_param_bad(req, "sort",
+		    "must be one of volume, -volume, created_at, -created_at, "
+		    "name, -name");
 	if (count != NULL) {
 		if (strcmp(count, "exact") != 0)
-			return mk_param_bad(req, "count", "the only count is 'exact'");
+			return mk_param_bad(
+			    req, "count", "the only count is 'exact'");
 		q->count = true;
 	}
 	if (page->has_cursor) {
 		const struct mk_cursor *position = &page->cursor;
 
-		if (position->sort != q->sort || position->creator_id != q->creator_id ||
+		if (position->sort != q->sort ||
+		    position->creator_id != q->creator_id ||
 		    (position->status == NULL) != (q->status == NULL) ||
-		    (q->status != NULL && strcmp(position->status, q->status) != 0))
-			return mk_param_bad(req, "cursor", "belongs to another query (sort or filters changed)");
+		    (q->status != NULL &&
+			strcmp(position->status, q->status) != 0))
+			return mk_param_bad(req, "cursor",
+			    "belongs to another query (sort or filters "
+			    "changed)");
 		q->after_key = position->key;
 		q->after_id = position->id;
 	}
@@ -253,8 +280,7 @@ parse_list_query(struct mk_markets_context *markets, struct mk_request *req,
 }
 
 enum mk_err
-mk_markets_list(void *context, struct mk_request *req,
-    struct mk_response *resp)
+mk_markets_list(void *context, struct mk_request *req, struct mk_response *resp)
 {
 	struct mk_markets_context *markets = context;
 	struct mk_market_query q;
@@ -263,49 +289,57 @@ mk_markets_list(void *context, struct mk_request *req,
 	bool include_creator = false;
 	enum mk_err rc;
 
-	if ((rc = parse_list_query(markets, req, &q, &window, &include_creator)) != MK_OK)
+	if ((rc = parse_list_query(
+		 markets, req, &q, &window, &include_creator)) != MK_OK)
 		return rc;
 	if (markets->service == NULL) {
 		req->log_error = "no database configured";
 		return MK_EUNAVAIL;
 	}
-	rc = mk_market_service_list(markets->service, req->arena, &req->identity, &q, include_creator, &page);
+	rc = mk_market_service_list(markets->service, req->arena,
+	    &req->identity, &q, include_creator, &page);
 	if (rc != MK_OK)
 		return rc;
 	{
 		struct mk_cursor next = {
-			.sort = q.sort, .status = q.status, .creator_id = q.creator_id,
-			.key = page.last_key, .id = page.last_id,
+			.sort = q.sort,
+			.status = q.status,
+			.creator_id = q.creator_id,
+			.key = page.last_key,
+			.id = page.last_id,
 		};
 
-		return respond_page(markets, req, resp, &window, page.total, page.more, &next,
-		    page.items, page.n, sizeof(page.items[0]), mk_market_json);
+		return respond_page(markets, req, resp, &window, page.total,
+		    page.more, &next, page.items, page.n, sizeof(page.items[0]),
+		    mk_market_json);
 	}
 }
 
 enum mk_err
-mk_positions_get(void *context, struct mk_request *req,
-    struct mk_response *resp)
+mk_positions_get(
+    void *context, struct mk_request *req, struct mk_response *resp)
 {
 	struct mk_markets_context *markets = context;
 	struct mk_position position;
 	int64_t market_id, id;
 	enum mk_err rc;
 
-	if (!mk_param_id(req->path_params[0], &market_id) || !mk_param_id(req->path_params[1], &id))
+	if (!mk_param_id(req->path_params[0], &market_id) ||
+	    !mk_param_id(req->path_params[1], &id))
 		return MK_ENOTFOUND;
 	if (markets->service == NULL)
 		return MK_EUNAVAIL;
-	rc = mk_position_service_get(markets->service, req->arena, market_id, id, &position);
+	rc = mk_position_service_get(
+	    markets->service, req->arena, market_id, id, &position);
 	if (rc != MK_OK)
 		return rc;
-	return mk_response_item(resp, 200, "no-cache", mk_position_json,
-	    &position);
+	return mk_response_item(
+	    resp, 200, "no-cache", mk_position_json, &position);
 }
 
 enum mk_err
-mk_positions_list(void *context, struct mk_request *req,
-    struct mk_response *resp)
+mk_positions_list(
+    void *context, struct mk_request *req, struct mk_response *resp)
 {
 	struct mk_markets_context *markets = context;
 	struct mk_position_page page;
@@ -318,21 +352,27 @@ mk_positions_list(void *context, struct mk_request *req,
 	if ((rc = parse_page_params(markets, req, &window)) != MK_OK)
 		return rc;
 	/* A positions cursor is bound to its market (creator_id carries it). */
-	if (window.has_cursor && (window.cursor.sort != MK_SORT_CREATED_DESC ||
-	    window.cursor.status != NULL || window.cursor.creator_id != market_id))
+	if (window.has_cursor &&
+	    (window.cursor.sort != MK_SORT_CREATED_DESC ||
+		window.cursor.status != NULL ||
+		window.cursor.creator_id != market_id))
 		return mk_param_bad(req, "cursor", "not a cursor of this list");
 	if (markets->service == NULL)
 		return MK_EUNAVAIL;
-	rc = mk_position_service_list(markets->service, req->arena, market_id, window.limit, window.offset,
-	    window.has_cursor ? window.cursor.key : NULL, window.cursor.id, &page);
+	rc = mk_position_service_list(markets->service, req->arena, market_id,
+	    window.limit, window.offset,
+	    window.has_cursor ? window.cursor.key : NULL, window.cursor.id,
+	    &page);
 	if (rc != MK_OK)
 		return rc;
 	{
-		struct mk_cursor next = { .sort = MK_SORT_CREATED_DESC, .creator_id = market_id,
-			.key = page.last_key, .id = page.last_id };
+		struct mk_cursor next = { .sort = MK_SORT_CREATED_DESC,
+			.creator_id = market_id,
+			.key = page.last_key,
+			.id = page.last_id };
 
-		return respond_page(markets, req, resp, &window, -1, page.more, &next,
-		    page.items, page.n, sizeof(page.items[0]),
+		return respond_page(markets, req, resp, &window, -1, page.more,
+		    &next, page.items, page.n, sizeof(page.items[0]),
 		    mk_position_json);
 	}
 }
@@ -368,7 +408,8 @@ search_answer(struct mk_markets_context *markets, struct mk_request *req,
 		return search_failed(req, rc);
 	(void)snprintf(meta, sizeof(meta),
 	    "{\"limit\":%zu,\"count\":%zu,\"embedder\":\"%s\","
-	    "\"indexed\":%zu}", state->limit, n,
+	    "\"indexed\":%zu}",
+	    state->limit, n,
 	    mk_market_service_search_embedder(markets->service),
 	    mk_market_service_search_indexed(markets->service));
 	return mk_response_list(resp, 200, "no-cache", doc_json, results, n,
@@ -377,8 +418,7 @@ search_answer(struct mk_markets_context *markets, struct mk_request *req,
 
 /* The embedding arrived (or failed): the second half. */
 static enum mk_err
-search_resume(void *context, struct mk_request *req,
-    struct mk_response *resp)
+search_resume(void *context, struct mk_request *req, struct mk_response *resp)
 {
 	return search_answer(context, req, resp, req->wait.state);
 }
@@ -396,8 +436,8 @@ search_cancel(void *context, struct mk_request *req)
 #define SEARCH_QUERY_MAX_CHARS 500
 
 enum mk_err
-mk_markets_search(void *context, struct mk_request *req,
-    struct mk_response *resp)
+mk_markets_search(
+    void *context, struct mk_request *req, struct mk_response *resp)
 {
 	struct mk_markets_context *markets = context;
 	struct search_state *state;
@@ -414,11 +454,14 @@ mk_markets_search(void *context, struct mk_request *req,
 		return mk_param_bad(req, "q", "is required");
 	len = strlen(q);
 	for (size_t i = 0; i < len; chars++) {
-		size_t step = mk_utf8_sequence_len((const unsigned char *)q + i, len - i);
+		size_t step =
+		    mk_utf8_sequence_len((const unsigned char *)q + i, len - i);
 
 		if (step == 0)
 			return mk_param_bad(req, "q", "is not valid UTF-8");
-		if (step > 1 || (q[i] != ' ' && q[i] != '\t' && q[i] != '\n' && q[i] != '\r'))
+		if (step > 1 ||
+		    (q[i] != ' ' && q[i] != '\t' && q[i] != '\n' &&
+			q[i] != '\r'))
 			blank = false;
 		i += step;
 	}
@@ -426,8 +469,10 @@ mk_markets_search(void *context, struct mk_request *req,
 		return mk_param_bad(req, "q", "must not be empty");
 	if (chars > SEARCH_QUERY_MAX_CHARS)
 		return mk_param_bad(req, "q", "is longer than 500 characters");
-	if (limit_text != NULL && !mk_param_uint(limit_text, 1, MK_MARKET_SEARCH_MAX_LIMIT, &limit))
-		return mk_param_bad(req, "limit", "must be an integer from 1 to 50");
+	if (limit_text != NULL &&
+	    !mk_param_uint(limit_text, 1, MK_MARKET_SEARCH_MAX_LIMIT, &limit))
+		return mk_param_bad(
+		    req, "limit", "must be an integer from 1 to 50");
 	if (markets->service == NULL ||
 	    !mk_market_service_can_search(markets->service)) {
 		req->log_error = "no database configured";
@@ -438,10 +483,10 @@ mk_markets_search(void *context, struct mk_request *req,
 		return MK_ENOMEM;
 	state->limit = (size_t)limit;
 	rc = mk_market_service_search_start(markets->service, req->arena, q,
-	    len, req->wait.wake,
-	    req->wait.wake_arg, &state->query);
+	    len, req->wait.wake, req->wait.wake_arg, &state->query);
 	if (rc == MK_EPENDING) {
-		/* The embedder is asked: the worker serves others until it answers. */
+		/* The embedder is asked: the worker serves others until it
+		 * answers. */
 		req->wait.state = state;
 		req->wait.resume = search_resume;
 		req->wait.cancel = search_cancel;
@@ -451,4 +496,3 @@ mk_markets_search(void *context, struct mk_request *req,
 		return search_failed(req, rc);
 	return search_answer(markets, req, resp, state);
 }
-

@@ -16,8 +16,7 @@
 
 enum mk_err
 mk_indexer_prepare(struct mk_market_repo *repo, struct mk_arena *arena,
-		   struct mk_embedder *embedder, int64_t market_id,
-		   struct mk_index_work *out)
+    struct mk_embedder *embedder, int64_t market_id, struct mk_index_work *out)
 {
 	struct mk_market market;
 	size_t name_len, description_len;
@@ -29,9 +28,9 @@ mk_indexer_prepare(struct mk_market_repo *repo, struct mk_arena *arena,
 	out->embedder = embedder->name;
 	out->dim = embedder->dim;
 	rc = mk_market_repo_get(repo, arena, market_id,
-				MK_MARKET_FIELD_BIT(MK_MARKET_NAME) |
-				    MK_MARKET_FIELD_BIT(MK_MARKET_DESCRIPTION),
-				&market);
+	    MK_MARKET_FIELD_BIT(MK_MARKET_NAME) |
+		MK_MARKET_FIELD_BIT(MK_MARKET_DESCRIPTION),
+	    &market);
 	if (rc == MK_ENOTFOUND) {
 		out->gone = true;
 		return MK_OK;
@@ -49,20 +48,20 @@ mk_indexer_prepare(struct mk_market_repo *repo, struct mk_arena *arena,
 	memcpy(text, market.name, name_len);
 	text[name_len] = '\n';
 	if (description_len > 0)
-		memcpy(text + name_len + 1, market.description,
-		       description_len);
+		memcpy(
+		    text + name_len + 1, market.description, description_len);
 	text[name_len + 1 + description_len] = '\0';
 	out->version = market.version;
-	return mk_embed(embedder, text, name_len + 1 + description_len,
-			out->vector);
+	return mk_embed(
+	    embedder, text, name_len + 1 + description_len, out->vector);
 }
 
 enum mk_err
-mk_indexer_store(struct mk_db *db, struct mk_arena *arena,
-		 const struct mk_index_work *work)
+mk_indexer_store(
+    struct mk_db *db, struct mk_arena *arena, const struct mk_index_work *work)
 {
-	struct mk_db_value key = {.type = MK_DB_INT,
-				  .integer = work->market_id};
+	struct mk_db_value key = { .type = MK_DB_INT,
+		.integer = work->market_id };
 	struct mk_db_rows rows;
 	enum mk_err rc;
 
@@ -73,15 +72,15 @@ mk_indexer_store(struct mk_db *db, struct mk_arena *arena,
 	 * under a share lock (a delete now waits for this commit, and then
 	 * writes its own tombstone). Gone: a tombstone, never a vector.
 	 */
-	rc = mk_db_select(
-	    db, arena, "SELECT id FROM markets WHERE id = ? LOCK IN SHARE MODE",
-	    &key, 1, &rows);
+	rc = mk_db_select(db, arena,
+	    "SELECT id FROM markets WHERE id = ? LOCK IN SHARE MODE", &key, 1,
+	    &rows);
 	if (rc != MK_OK)
 		return rc;
 	if (rows.nrows == 0)
 		return mk_vectors_tombstone(db, arena, work->market_id);
 	return mk_vectors_put(db, arena, work->market_id, work->embedder,
-			      work->dim, work->vector, work->version);
+	    work->dim, work->vector, work->version);
 }
 
 /* Markets embedded per transaction. */
@@ -113,19 +112,19 @@ store_batch(struct mk_db *db, void *ctx)
 	if (w->n == 0)
 		return MK_OK; /* a retry after every market of the page went */
 	range[0] =
-	    (struct mk_db_value){.type = MK_DB_INT, .integer = w->ids[0]};
-	range[1] = (struct mk_db_value){.type = MK_DB_INT,
-					.integer = w->ids[w->n - 1]};
+	    (struct mk_db_value){ .type = MK_DB_INT, .integer = w->ids[0] };
+	range[1] = (struct mk_db_value){ .type = MK_DB_INT,
+		.integer = w->ids[w->n - 1] };
 	rc = mk_db_select(db, w->arena,
-			  "SELECT id FROM markets WHERE id BETWEEN ? AND ? "
-			  "ORDER BY id LOCK IN SHARE MODE",
-			  range, 2, &rows);
+	    "SELECT id FROM markets WHERE id BETWEEN ? AND ? "
+	    "ORDER BY id LOCK IN SHARE MODE",
+	    range, 2, &rows);
 	if (rc != MK_OK)
 		return rc;
 	/* Both lists ascend: keep the ids still there, in place. */
 	for (size_t i = 0; i < w->n; i++) {
-		while (r < rows.nrows &&
-		       mk_db_cell_int(&rows, r, 0) < w->ids[i])
+		while (
+		    r < rows.nrows && mk_db_cell_int(&rows, r, 0) < w->ids[i])
 			r++;
 		if (r == rows.nrows || mk_db_cell_int(&rows, r, 0) != w->ids[i])
 			continue;
@@ -133,20 +132,18 @@ store_batch(struct mk_db *db, void *ctx)
 		w->versions[kept] = w->versions[i];
 		if (kept != i)
 			memmove(w->vectors + kept * w->embedder->dim,
-				w->vectors + i * w->embedder->dim,
-				w->embedder->dim * sizeof(float));
+			    w->vectors + i * w->embedder->dim,
+			    w->embedder->dim * sizeof(float));
 		kept++;
 	}
 	w->n = kept;
 	return mk_vectors_put_batch(db, w->arena, w->embedder->name,
-				    w->embedder->dim, w->n, w->ids, w->versions,
-				    w->vectors);
+	    w->embedder->dim, w->n, w->ids, w->versions, w->vectors);
 }
 
 enum mk_err
 mk_indexer_reindex_all(struct mk_db *db, struct mk_arena *arena,
-		       struct mk_embedder *embedder, bool only_missing,
-		       uint64_t *count)
+    struct mk_embedder *embedder, bool only_missing, uint64_t *count)
 {
 	struct batch_work work;
 	int64_t after = 0;
@@ -157,20 +154,19 @@ mk_indexer_reindex_all(struct mk_db *db, struct mk_arena *arena,
 	work.embedder = embedder;
 	for (;;) {
 		struct mk_db_value params[] = {
-		    {.type = MK_DB_TEXT,
-		     .text = embedder->name,
-		     .len = strlen(embedder->name)},
-		    {.type = MK_DB_INT, .integer = only_missing},
-		    {.type = MK_DB_INT, .integer = after},
-		    {.type = MK_DB_INT, .integer = REINDEX_PAGE},
+			{ .type = MK_DB_TEXT,
+			    .text = embedder->name,
+			    .len = strlen(embedder->name) },
+			{ .type = MK_DB_INT, .integer = only_missing },
+			{ .type = MK_DB_INT, .integer = after },
+			{ .type = MK_DB_INT, .integer = REINDEX_PAGE },
 		};
 		struct mk_db_rows rows;
 
 		mk_arena_reset(arena);
 		work.arena = arena;
 		work.n = 0;
-		rc = mk_db_select(
-		    db, arena,
+		rc = mk_db_select(db, arena,
 		    "SELECT m.id, m.name, m.description, m.version FROM "
 		    "markets m "
 		    /*
@@ -200,8 +196,8 @@ mk_indexer_reindex_all(struct mk_db *db, struct mk_arena *arena,
 			size_t name_len =
 			    name->type == MK_DB_TEXT ? name->len : 0;
 			size_t description_len = description->type == MK_DB_TEXT
-						     ? description->len
-						     : 0;
+			    ? description->len
+			    : 0;
 			char *text = mk_arena_alloc(
 			    arena, name_len + description_len + 2);
 
@@ -210,15 +206,15 @@ mk_indexer_reindex_all(struct mk_db *db, struct mk_arena *arena,
 			memcpy(text, name_len > 0 ? name->text : "", name_len);
 			text[name_len] = '\n';
 			memcpy(text + name_len + 1,
-			       description_len > 0 ? description->text : "",
-			       description_len);
+			    description_len > 0 ? description->text : "",
+			    description_len);
 			text[name_len + 1 + description_len] = '\0';
 			work.ids[r] = mk_db_cell_int(&rows, r, 0);
 			work.versions[r] =
 			    (uint64_t)mk_db_cell_int(&rows, r, 3);
 			rc = mk_embed(embedder, text,
-				      name_len + 1 + description_len,
-				      work.vectors + r * embedder->dim);
+			    name_len + 1 + description_len,
+			    work.vectors + r * embedder->dim);
 			if (rc != MK_OK)
 				return rc;
 		}

@@ -22,7 +22,7 @@ struct mk_market_repo;
 
 struct mk_index_work {
 	int64_t market_id;
-	bool gone;	      /* the market no longer exists: a tombstone */
+	bool gone;            /* the market no longer exists: a tombstone */
 	uint64_t version;     /* the market version embedded */
 	const char *embedder; /* the embedder's name */
 	unsigned dim;
@@ -34,16 +34,15 @@ struct mk_index_work {
  * description) into *out. A market that is gone is not an error: out->gone.
  */
 enum mk_err mk_indexer_prepare(struct mk_market_repo *repo,
-			       struct mk_arena *arena,
-			       struct mk_embedder *embedder, int64_t market_id,
-			       struct mk_index_work *out);
+    struct mk_arena *arena, struct mk_embedder *embedder, int64_t market_id,
+    struct mk_index_work *out);
 
 /*
  * Inside the caller's transaction on db: stores what prepare made — or a
  * tombstone, when the market was deleted meanwhile.
  */
-enum mk_err mk_indexer_store(struct mk_db *db, struct mk_arena *arena,
-			     const struct mk_index_work *work);
+enum mk_err mk_indexer_store(
+    struct mk_db *db, struct mk_arena *arena, const struct mk_index_work *work);
 
 /*
  * Embeds every market (or, with only_missing, those without a vector of
@@ -53,7 +52,6 @@ enum mk_err mk_indexer_store(struct mk_db *db, struct mk_arena *arena,
  * queue of ten thousand jobs.
  */
 enum mk_err mk_indexer_reindex_all(struct mk_db *db, struct mk_arena *arena,
-				   struct mk_embedder *embedder,
-				   bool only_missing, uint64_t *count);
+    struct mk_embedder *embedder, bool only_missing, uint64_t *count);
 
 #endif

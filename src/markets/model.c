@@ -44,13 +44,14 @@ static const struct mk_json_member position_members[] = {
 const char *
 mk_market_field_name(enum mk_market_field field)
 {
-	return (unsigned)field < MK_MARKET_FIELD__MAX ?
-	    market_members[field].name : "?";
+	return (unsigned)field < MK_MARKET_FIELD__MAX
+	    ? market_members[field].name
+	    : "?";
 }
 
 enum mk_err
-mk_market_fields_parse(const char *list, unsigned *fields, const char **bad,
-    size_t *bad_len)
+mk_market_fields_parse(
+    const char *list, unsigned *fields, const char **bad, size_t *bad_len)
 {
 	const char *p = list;
 
@@ -90,8 +91,8 @@ mk_market_json(struct mk_buf *out, const void *item)
 	bool first = true;
 
 	mk_buf_putc(out, '{');
-	mk_json_members(out, &first, m, market_members, MK_MARKET_FIELD__MAX,
-	    m->fields);
+	mk_json_members(
+	    out, &first, m, market_members, MK_MARKET_FIELD__MAX, m->fields);
 	if (m->creator != NULL) {
 		mk_json_key(out, &first, "creator");
 		mk_user_json(out, m->creator);
@@ -129,7 +130,8 @@ mk_market_sort_name(enum mk_market_sort sort)
 const char *
 mk_market_status_parse(const char *text)
 {
-	static const char *const statuses[] = { "active", "closed", "resolved" };
+	static const char *const statuses[] = { "active", "closed",
+		"resolved" };
 
 	for (size_t i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++) {
 		if (strcmp(text, statuses[i]) == 0)

@@ -42,21 +42,23 @@ struct mk_user {
 };
 
 struct mk_market {
-	unsigned fields;         /* which members below were filled */
+	unsigned fields; /* which members below were filled */
 	int64_t id;
 	const char *name;
 	const char *description;
-	const char *status;      /* active | closed | resolved */
-	const char *volume;      /* decimal string, 2 places */
+	const char *status; /* active | closed | resolved */
+	const char *volume; /* decimal string, 2 places */
 	int64_t creator_id;
-	const char *end_date;    /* RFC 3339 UTC, NULL for none */
-	const char *created_at;  /* RFC 3339 UTC */
+	const char *end_date;   /* RFC 3339 UTC, NULL for none */
+	const char *created_at; /* RFC 3339 UTC */
 	const char *updated_at;
-	const struct mk_user *creator; /* embedded when include=creator, else NULL */
-	uint64_t version;        /* the row's version (ETag), filled by get */
+	/* embedded when include=creator, else NULL */
+	const struct mk_user *creator;
+	uint64_t version; /* the row's version (ETag), filled by get */
 };
 
-/* Writes the strong ETag of a market version ("\"v12\"") into out (32 bytes). */
+/* Writes the strong ETag of a market version ("\"v12\"") into out (32 bytes).
+ */
 void mk_market_etag(uint64_t version, char *out);
 
 /*
@@ -91,30 +93,33 @@ bool mk_market_sort_parse(const char *text, enum mk_market_sort *out);
 
 const char *mk_market_sort_name(enum mk_market_sort sort);
 
-/* Parses "active", "closed", "resolved"; returns the canonical string or NULL. */
+/* Parses "active", "closed", "resolved"; returns the canonical string or NULL.
+ */
 const char *mk_market_status_parse(const char *text);
 
 /* What a list asks the repository for. */
 struct mk_market_query {
-	const char *status;       /* NULL: any */
-	int64_t creator_id;       /* 0: any */
+	const char *status; /* NULL: any */
+	int64_t creator_id; /* 0: any */
 	enum mk_market_sort sort;
-	unsigned limit;           /* 1..100 */
-	uint64_t offset;          /* rows to skip (0 with a cursor) */
-	const char *after_key;    /* keyset: the sort key of the last row seen, or NULL */
-	int64_t after_id;         /* and its id */
-	unsigned fields;          /* MK_MARKET_FIELD_BIT mask */
-	bool count;               /* also count every match */
+	unsigned limit;  /* 1..100 */
+	uint64_t offset; /* rows to skip (0 with a cursor) */
+	/* keyset: the sort key of the last row seen, or NULL */
+	const char *after_key;
+	int64_t after_id; /* and its id */
+	unsigned fields;  /* MK_MARKET_FIELD_BIT mask */
+	bool count;       /* also count every match */
 };
 
 /* One page of a list. */
 struct mk_market_page {
 	struct mk_market *items;
 	size_t n;
-	bool more;                /* rows follow this page */
-	const char *last_key;     /* sort key of the last item, for the next cursor */
+	bool more; /* rows follow this page */
+	/* sort key of the last item, for the next cursor */
+	const char *last_key;
 	int64_t last_id;
-	int64_t total;            /* every match, when counted; else -1 */
+	int64_t total; /* every match, when counted; else -1 */
 };
 
 struct mk_position {
@@ -130,7 +135,7 @@ struct mk_position_page {
 	struct mk_position *items;
 	size_t n;
 	bool more;
-	const char *last_key;   /* created_at with microseconds, for the cursor */
+	const char *last_key; /* created_at with microseconds, for the cursor */
 	int64_t last_id;
 };
 
@@ -149,8 +154,8 @@ const char *mk_market_field_name(enum mk_market_field field);
  * MK_EBADREQUEST with *bad pointing at the first unknown name (not
  * NUL-terminated: *bad_len bytes) — an empty list or name is unknown too.
  */
-enum mk_err mk_market_fields_parse(const char *list, unsigned *fields,
-    const char **bad, size_t *bad_len);
+enum mk_err mk_market_fields_parse(
+    const char *list, unsigned *fields, const char **bad, size_t *bad_len);
 
 /*
  * Appends a market (a const struct mk_market *) as a JSON object with the
@@ -169,7 +174,7 @@ void mk_user_json(struct mk_buf *out, const struct mk_user *user);
 struct mk_market_doc {
 	int64_t id;
 	uint64_t version;
-	const char *json;   /* a JSON object, in the arena */
+	const char *json; /* a JSON object, in the arena */
 	size_t json_len;
 };
 

@@ -50,10 +50,9 @@ struct mk_idempotency {
 
 /* What a reservation found. */
 enum mk_idem_state {
-	MK_IDEM_RESERVED,  /* the key is ours: run the effect */
-	MK_IDEM_REPLAY,    /* done before: *replay holds the stored response */
+	MK_IDEM_RESERVED, /* the key is ours: run the effect */
+	MK_IDEM_REPLAY,   /* done before: *replay holds the stored response */
 };
-
 
 struct mk_market_repo_ops {
 	/*
@@ -85,8 +84,9 @@ struct mk_market_repo_ops {
 	 * Fills out[] (room for n) with the users among ids (n at most 100,
 	 * repeats allowed) in one query; *found says how many exist.
 	 */
-	enum mk_err (*users)(struct mk_market_repo *repo, struct mk_arena *arena,
-	    const int64_t *ids, size_t n, struct mk_user *out, size_t *found);
+	enum mk_err (*users)(struct mk_market_repo *repo,
+	    struct mk_arena *arena, const int64_t *ids, size_t n,
+	    struct mk_user *out, size_t *found);
 	/*
 	 * Fills *page with at most q->limit markets matching q, in q->sort
 	 * order with id as the tie-break, after the keyset position when
@@ -104,9 +104,10 @@ struct mk_market_repo_ops {
 	 * the response is rendered and stored under its key in the same
 	 * transaction.
 	 */
-	enum mk_err (*create)(struct mk_market_repo *repo, struct mk_arena *arena,
-	    const struct mk_identity *who, const struct mk_market_input *in,
-	    struct mk_idempotency *idem, int64_t *id);
+	enum mk_err (*create)(struct mk_market_repo *repo,
+	    struct mk_arena *arena, const struct mk_identity *who,
+	    const struct mk_market_input *in, struct mk_idempotency *idem,
+	    int64_t *id);
 	/*
 	 * Buys a position in one transaction: locks the market row, refuses
 	 * (MK_ECONFLICT) a market that is not active, inserts the position,
@@ -117,16 +118,18 @@ struct mk_market_repo_ops {
 	    const struct mk_identity *who, int64_t market_id, const char *side,
 	    const char *amount, struct mk_idempotency *idem, int64_t *id);
 	/* One position of a market; MK_ENOTFOUND when there is none. */
-	enum mk_err (*position)(struct mk_market_repo *repo, struct mk_arena *arena,
-	    int64_t market_id, int64_t id, struct mk_position *out);
+	enum mk_err (*position)(struct mk_market_repo *repo,
+	    struct mk_arena *arena, int64_t market_id, int64_t id,
+	    struct mk_position *out);
 	/*
 	 * A page of a market's positions, newest first (created_at, id), after
 	 * the keyset position (after_key, after_id) when after_key is set,
 	 * else after offset rows. MK_ENOTFOUND for an unknown market.
 	 */
-	enum mk_err (*positions)(struct mk_market_repo *repo, struct mk_arena *arena,
-	    int64_t market_id, unsigned limit, uint64_t offset, const char *after_key,
-	    int64_t after_id, struct mk_position_page *page);
+	enum mk_err (*positions)(struct mk_market_repo *repo,
+	    struct mk_arena *arena, int64_t market_id, unsigned limit,
+	    uint64_t offset, const char *after_key, int64_t after_id,
+	    struct mk_position_page *page);
 	/*
 	 * Writes in->present fields of market id in one transaction, with the
 	 * row locked: MK_ENOTFOUND for an unknown market; MK_EFORBIDDEN unless
@@ -135,15 +138,16 @@ struct mk_market_repo_ops {
 	 * on the locked row, so no write can slip in between. Bumps the
 	 * version; refreshes who's user row.
 	 */
-	enum mk_err (*update)(struct mk_market_repo *repo, struct mk_arena *arena,
-	    const struct mk_identity *who, bool may_edit_any, int64_t id,
-	    const struct mk_market_input *in, const char *if_match);
+	enum mk_err (*update)(struct mk_market_repo *repo,
+	    struct mk_arena *arena, const struct mk_identity *who,
+	    bool may_edit_any, int64_t id, const struct mk_market_input *in,
+	    const char *if_match);
 	/*
 	 * Deletes market id and its positions (MK_ENOTFOUND when absent);
 	 * its search vector becomes a tombstone in the same transaction.
 	 */
-	enum mk_err (*remove)(struct mk_market_repo *repo, struct mk_arena *arena,
-	    const struct mk_identity *who, int64_t id);
+	enum mk_err (*remove)(struct mk_market_repo *repo,
+	    struct mk_arena *arena, const struct mk_identity *who, int64_t id);
 	/*
 	 * Reserves idem's key for this request (statements of its own).
 	 * MK_OK with *state RESERVED, or REPLAY with idem's out fields filled
@@ -154,20 +158,23 @@ struct mk_market_repo_ops {
 	 * binds the effect (create, buy) with idem, or idem_release, to follow
 	 * on the same repository: they end the reservation's ownership.
 	 */
-	enum mk_err (*idem_reserve)(struct mk_market_repo *repo, struct mk_arena *arena,
-	    struct mk_idempotency *idem, enum mk_idem_state *state);
+	enum mk_err (*idem_reserve)(struct mk_market_repo *repo,
+	    struct mk_arena *arena, struct mk_idempotency *idem,
+	    enum mk_idem_state *state);
 	/*
 	 * Deletes Idempotency-Key records older than 24 hours, at most limit
 	 * of them; *purged says how many went.
 	 */
-	enum mk_err (*idem_purge)(struct mk_market_repo *repo, unsigned limit, uint64_t *purged);
+	enum mk_err (*idem_purge)(
+	    struct mk_market_repo *repo, unsigned limit, uint64_t *purged);
 	/*
 	 * Housekeeping between requests, about once a second (the cache
 	 * decorator sends the invalidations it owes). May be NULL.
 	 */
 	void (*tick)(struct mk_market_repo *repo);
 	/* Drops a reservation whose effect failed, so the client may retry. */
-	void (*idem_release)(struct mk_market_repo *repo, const struct mk_idempotency *idem);
+	void (*idem_release)(
+	    struct mk_market_repo *repo, const struct mk_idempotency *idem);
 	void (*destroy)(struct mk_market_repo *repo);
 };
 
@@ -179,9 +186,8 @@ struct mk_market_repo {
 #define MK_MARKET_REPO_MAX_IDS 100
 
 static inline enum mk_err
-mk_market_repo_get_document(struct mk_market_repo *repo,
-    struct mk_arena *arena, int64_t id, struct mk_cache_incr *ride,
-    struct mk_market_doc *out)
+mk_market_repo_get_document(struct mk_market_repo *repo, struct mk_arena *arena,
+    int64_t id, struct mk_cache_incr *ride, struct mk_market_doc *out)
 {
 	return repo->ops->get_document(repo, arena, id, ride, out);
 }
@@ -228,8 +234,8 @@ mk_market_repo_buy(struct mk_market_repo *repo, struct mk_arena *arena,
     const struct mk_identity *who, int64_t market_id, const char *side,
     const char *amount, struct mk_idempotency *idem, int64_t *id)
 {
-	return repo->ops->buy(repo, arena, who, market_id, side, amount, idem,
-	    id);
+	return repo->ops->buy(
+	    repo, arena, who, market_id, side, amount, idem, id);
 }
 
 static inline enum mk_err
@@ -241,11 +247,11 @@ mk_market_repo_position(struct mk_market_repo *repo, struct mk_arena *arena,
 
 static inline enum mk_err
 mk_market_repo_positions(struct mk_market_repo *repo, struct mk_arena *arena,
-    int64_t market_id, unsigned limit, uint64_t offset,
-    const char *after_key, int64_t after_id, struct mk_position_page *page)
+    int64_t market_id, unsigned limit, uint64_t offset, const char *after_key,
+    int64_t after_id, struct mk_position_page *page)
 {
-	return repo->ops->positions(repo, arena, market_id, limit, offset,
-	    after_key, after_id, page);
+	return repo->ops->positions(
+	    repo, arena, market_id, limit, offset, after_key, after_id, page);
 }
 
 static inline enum mk_err
@@ -253,8 +259,8 @@ mk_market_repo_update(struct mk_market_repo *repo, struct mk_arena *arena,
     const struct mk_identity *who, bool may_edit_any, int64_t id,
     const struct mk_market_input *in, const char *if_match)
 {
-	return repo->ops->update(repo, arena, who, may_edit_any, id, in,
-	    if_match);
+	return repo->ops->update(
+	    repo, arena, who, may_edit_any, id, in, if_match);
 }
 
 static inline enum mk_err
@@ -265,23 +271,22 @@ mk_market_repo_remove(struct mk_market_repo *repo, struct mk_arena *arena,
 }
 
 static inline enum mk_err
-mk_market_repo_idem_reserve(struct mk_market_repo *repo,
-    struct mk_arena *arena, struct mk_idempotency *idem,
-    enum mk_idem_state *state)
+mk_market_repo_idem_reserve(struct mk_market_repo *repo, struct mk_arena *arena,
+    struct mk_idempotency *idem, enum mk_idem_state *state)
 {
 	return repo->ops->idem_reserve(repo, arena, idem, state);
 }
 
 static inline void
-mk_market_repo_idem_release(struct mk_market_repo *repo,
-    const struct mk_idempotency *idem)
+mk_market_repo_idem_release(
+    struct mk_market_repo *repo, const struct mk_idempotency *idem)
 {
 	repo->ops->idem_release(repo, idem);
 }
 
 static inline enum mk_err
-mk_market_repo_idem_purge(struct mk_market_repo *repo, unsigned limit,
-    uint64_t *purged)
+mk_market_repo_idem_purge(
+    struct mk_market_repo *repo, unsigned limit, uint64_t *purged)
 {
 	return repo->ops->idem_purge(repo, limit, purged);
 }
@@ -305,16 +310,16 @@ mk_market_repo_free(struct mk_market_repo *repo)
  * The MariaDB repository over db (not owned); the index jobs its writes
  * queue may run job_max_attempts times. NULL when out of memory.
  */
-struct mk_market_repo *mk_market_repo_mysql_new(struct mk_db *db,
-    unsigned job_max_attempts);
+struct mk_market_repo *mk_market_repo_mysql_new(
+    struct mk_db *db, unsigned job_max_attempts);
 
 struct mk_cache;
 
 /* How the cache-aside decorator keeps documents. */
 struct mk_market_cache_options {
-	uint32_t ttl_s;        /* a document's lifetime in memcached */
-	uint32_t lease_ttl_s;  /* how long a filler's lease may block others */
-	int lease_wait_ms;     /* how long a reader waits for another's fill */
+	uint32_t ttl_s;       /* a document's lifetime in memcached */
+	uint32_t lease_ttl_s; /* how long a filler's lease may block others */
+	int lease_wait_ms;    /* how long a reader waits for another's fill */
 };
 
 /*

@@ -66,8 +66,8 @@
 
 struct repo_cached {
 	struct mk_market_repo base;
-	struct mk_market_repo *inner;  /* owned */
-	struct mk_cache *cache;        /* not owned */
+	struct mk_market_repo *inner; /* owned */
+	struct mk_cache *cache;       /* not owned */
 	struct mk_market_cache_options options;
 	/*
 	 * A lease must be told apart from every other reader's, on every
@@ -76,7 +76,7 @@ struct repo_cached {
 	 */
 	uint64_t lease_nonce;
 	uint32_t lease_serial;
-	int64_t backlog[BACKLOG_MAX];  /* ids whose invalidation is owed */
+	int64_t backlog[BACKLOG_MAX]; /* ids whose invalidation is owed */
 	size_t nbacklog;
 	bool backlog_overflowed;
 };
@@ -158,11 +158,12 @@ encode_doc(struct mk_arena *arena, const struct mk_market_doc *doc, size_t *len)
 enum stored_kind {
 	STORED_DOC,
 	STORED_LEASE,
-	STORED_FOREIGN,   /* corrupt, foreign, or another market's */
+	STORED_FOREIGN, /* corrupt, foreign, or another market's */
 };
 
 static enum stored_kind
-decode(const struct mk_cache_value *value, int64_t id, struct mk_market_doc *out)
+decode(
+    const struct mk_cache_value *value, int64_t id, struct mk_market_doc *out)
 {
 	const unsigned char *p = value->bytes;
 	uint32_t json_len;
@@ -196,14 +197,18 @@ pay_backlog(struct repo_cached *repo)
 	while (repo->nbacklog > 0) {
 		int64_t id = repo->backlog[repo->nbacklog - 1];
 
-		if (mk_cache_delete(repo->cache, key, doc_key(id, key)) != MK_OK)
+		if (mk_cache_delete(repo->cache, key, doc_key(id, key)) !=
+		    MK_OK)
 			return false;
 		repo->nbacklog--;
 	}
 	if (repo->backlog_overflowed) {
 		repo->backlog_overflowed = false;
-		mk_log(MK_LOG_WARN, "cache: more than %d invalidations were lost in a memcached outage; "
-		    "documents may be stale for up to cache_ttl", BACKLOG_MAX);
+		mk_log(MK_LOG_WARN,
+		    "cache: more than %d invalidations were lost in a "
+		    "memcached outage; "
+		    "documents may be stale for up to cache_ttl",
+		    BACKLOG_MAX);
 	}
 	return true;
 }
@@ -215,7 +220,8 @@ invalidate(struct repo_cached *repo, int64_t id)
 	char key[KEY_SIZE];
 
 	mk_metrics_count(MK_COUNTER_CACHE_INVALIDATIONS);
-	if (pay_backlog(repo) && mk_cache_delete(repo->cache, key, doc_key(id, key)) == MK_OK)
+	if (pay_backlog(repo) &&
+	    mk_cache_delete(repo->cache, key, doc_key(id, key)) == MK_OK)
 		return;
 	mk_metrics_count(MK_COUNTER_CACHE_ERRORS);
 	for (size_t i = 0; i < repo->nbacklog; i++) {
@@ -235,7 +241,8 @@ invalidate(struct repo_cached *repo, int64_t id)
  */
 static enum mk_err
 fill(struct repo_cached *repo, struct mk_arena *arena, int64_t id,
-    const char *key, size_t key_len, struct mk_market_doc *out, bool *lease_lost)
+    const char *key, size_t key_len, struct mk_market_doc *out,
+    bool *lease_lost)
 {
 	unsigned char lease[LEASE_LEN], *value;
 	struct mk_cache_value current;
@@ -245,7 +252,8 @@ fill(struct repo_cached *repo, struct mk_arena *arena, int64_t id,
 	memcpy(lease, LEASE_MAGIC, 4);
 	put_u32(lease + 4, ++repo->lease_serial);
 	put_u64(lease + 8, repo->lease_nonce);
-	rc = mk_cache_add(repo->cache, key, key_len, lease, sizeof(lease), repo->options.lease_ttl_s);
+	rc = mk_cache_add(repo->cache, key, key_len, lease, sizeof(lease),
+	    repo->options.lease_ttl_s);
 	if (rc == MK_ECONFLICT) {
 		*lease_lost = true;
 		return MK_OK;
@@ -260,12 +268,16 @@ fill(struct repo_cached *repo, struct mk_arena *arena, int64_t id,
 		(void)mk_cache_delete(repo->cache, key, key_len);
 		return rc;
 	}
-	if (mk_cache_get(repo->cache, arena, key, key_len, NULL, &current) != MK_OK ||
-	    current.len != sizeof(lease) || memcmp(current.bytes, lease, sizeof(lease)) != 0)
-		return MK_OK; /* a write took the lease away: never store what we read */
+	if (mk_cache_get(repo->cache, arena, key, key_len, NULL, &current) !=
+		MK_OK ||
+	    current.len != sizeof(lease) ||
+	    memcmp(current.bytes, lease, sizeof(lease)) != 0)
+		/* a write took the lease away: never store what we read */
+		return MK_OK;
 	value = encode_doc(arena, out, &value_len);
-	if (value != NULL && mk_cache_cas(repo->cache, key, key_len, value, value_len,
-	    repo->options.ttl_s, current.cas) == MK_OK)
+	if (value != NULL &&
+	    mk_cache_cas(repo->cache, key, key_len, value, value_len,
+		repo->options.ttl_s, current.cas) == MK_OK)
 		mk_metrics_count(MK_COUNTER_CACHE_FILLS);
 	return MK_OK;
 }
@@ -286,7 +298,8 @@ cached_get_document(struct mk_market_repo *base, struct mk_arena *arena,
 		goto read_through;
 	for (;;) {
 		/* The first lookup brings the rate-limit count back too. */
-		rc = mk_cache_get(repo->cache, arena, key, key_len, ride, &value);
+		rc = mk_cache_get(
+		    repo->cache, arena, key, key_len, ride, &value);
 		ride = NULL;
 		if (rc == MK_ENOMEM)
 			return rc;
@@ -300,7 +313,8 @@ cached_get_document(struct mk_market_repo *base, struct mk_arena *arena,
 			case STORED_LEASE:
 				break;
 			case STORED_FOREIGN:
-				(void)mk_cache_delete(repo->cache, key, key_len);
+				(void)mk_cache_delete(
+				    repo->cache, key, key_len);
 				rc = MK_ENOTFOUND;
 				break;
 			}
@@ -308,7 +322,8 @@ cached_get_document(struct mk_market_repo *base, struct mk_arena *arena,
 		if (rc == MK_ENOTFOUND) {
 			mk_metrics_count(MK_COUNTER_CACHE_MISSES);
 			lease_lost = false;
-			rc = fill(repo, arena, id, key, key_len, out, &lease_lost);
+			rc = fill(
+			    repo, arena, id, key, key_len, out, &lease_lost);
 			if (!lease_lost)
 				return rc;
 		}
@@ -355,8 +370,9 @@ cached_get_documents(struct mk_market_repo *base, struct mk_arena *arena,
 		lens[i] = doc_key(ids[i], key);
 		keys[i] = key;
 	}
-	rc = repo->nbacklog > 0 && !pay_backlog(repo) ? MK_EUNAVAIL :
-	    mk_cache_get_many(repo->cache, arena, keys, lens, n, values);
+	rc = repo->nbacklog > 0 && !pay_backlog(repo)
+	    ? MK_EUNAVAIL
+	    : mk_cache_get_many(repo->cache, arena, keys, lens, n, values);
 	if (rc == MK_ENOMEM)
 		return rc;
 	for (size_t i = 0; i < n; i++) {
@@ -365,14 +381,15 @@ cached_get_documents(struct mk_market_repo *base, struct mk_arena *arena,
 			mk_metrics_count(MK_COUNTER_CACHE_HITS);
 			(*found)++;
 		} else {
-			mk_metrics_count(rc == MK_OK ? MK_COUNTER_CACHE_MISSES : MK_COUNTER_CACHE_ERRORS);
+			mk_metrics_count(rc == MK_OK ? MK_COUNTER_CACHE_MISSES
+						     : MK_COUNTER_CACHE_ERRORS);
 			missing[nmissing++] = ids[i];
 		}
 	}
 	if (nmissing == 0)
 		return MK_OK;
-	rc = mk_market_repo_get_documents(repo->inner, arena, missing, nmissing,
-	    out + *found, &from_inner);
+	rc = mk_market_repo_get_documents(
+	    repo->inner, arena, missing, nmissing, out + *found, &from_inner);
 	if (rc != MK_OK)
 		return rc;
 	*found += from_inner;
@@ -444,8 +461,8 @@ cached_buy(struct mk_market_repo *base, struct mk_arena *arena,
     const char *amount, struct mk_idempotency *idem, int64_t *id)
 {
 	struct repo_cached *repo = (struct repo_cached *)base;
-	enum mk_err rc = mk_market_repo_buy(repo->inner, arena, who, market_id,
-	    side, amount, idem, id);
+	enum mk_err rc = mk_market_repo_buy(
+	    repo->inner, arena, who, market_id, side, amount, idem, id);
 
 	if (rc == MK_OK)
 		invalidate(repo, market_id);
@@ -458,8 +475,8 @@ cached_update(struct mk_market_repo *base, struct mk_arena *arena,
     const struct mk_market_input *in, const char *if_match)
 {
 	struct repo_cached *repo = (struct repo_cached *)base;
-	enum mk_err rc = mk_market_repo_update(repo->inner, arena, who,
-	    may_edit_any, id, in, if_match);
+	enum mk_err rc = mk_market_repo_update(
+	    repo->inner, arena, who, may_edit_any, id, in, if_match);
 
 	if (rc == MK_OK)
 		invalidate(repo, id);
@@ -511,7 +528,8 @@ cached_tick(struct mk_market_repo *base)
 }
 
 static void
-cached_idem_release(struct mk_market_repo *base, const struct mk_idempotency *idem)
+cached_idem_release(
+    struct mk_market_repo *base, const struct mk_idempotency *idem)
 {
 	struct repo_cached *repo = (struct repo_cached *)base;
 
@@ -530,8 +548,11 @@ cached_destroy(struct mk_market_repo *base)
 	 */
 	if (repo->nbacklog > 0 && !pay_backlog(repo)) {
 		for (size_t i = 0; i < repo->nbacklog; i++)
-			mk_log(MK_LOG_ERROR, "cache: market %lld may be stale for up to cache_ttl: "
-			    "its invalidation could not be sent before this worker exited",
+			mk_log(MK_LOG_ERROR,
+			    "cache: market %lld may be stale for up to "
+			    "cache_ttl: "
+			    "its invalidation could not be sent before this "
+			    "worker exited",
 			    (long long)repo->backlog[i]);
 	}
 	mk_market_repo_free(repo->inner);
@@ -563,8 +584,9 @@ mk_market_repo_cached_new(struct mk_market_repo *inner, struct mk_cache *cache,
 {
 	struct repo_cached *repo = calloc(1, sizeof(*repo));
 
-	if (repo == NULL || getrandom(&repo->lease_nonce, sizeof(repo->lease_nonce), 0) !=
-	    (ssize_t)sizeof(repo->lease_nonce)) {
+	if (repo == NULL ||
+	    getrandom(&repo->lease_nonce, sizeof(repo->lease_nonce), 0) !=
+		(ssize_t)sizeof(repo->lease_nonce)) {
 		free(repo);
 		mk_market_repo_free(inner);
 		return NULL;

@@ -50,7 +50,7 @@
 
 /* The first two parameters of a reservation's statements: user, key. */
 #define IDEM_PARAMS(idem)                                                      \
-	{.type = MK_DB_INT, .integer = (idem)->user_id},                       \
+	{ .type = MK_DB_INT, .integer = (idem)->user_id },                     \
 	{                                                                      \
 		.type = MK_DB_TEXT, .text = (idem)->key,                       \
 		.len = strlen((idem)->key)                                     \
@@ -65,21 +65,21 @@
 /* What GET_LOCK(name, 0) answered. */
 enum idem_lock {
 	IDEM_LOCK_TAKEN,   /* ours now: no live request has the key */
-	IDEM_LOCK_BUSY,	   /* another live session holds it */
+	IDEM_LOCK_BUSY,    /* another live session holds it */
 	IDEM_LOCK_UNKNOWN, /* the server could not say (NULL) */
 };
 
 static enum mk_err
 idem_lock(struct mk_db *db, struct mk_arena *arena,
-	  const struct mk_idempotency *idem, enum idem_lock *out)
+    const struct mk_idempotency *idem, enum idem_lock *out)
 {
-	struct mk_db_value params[] = {IDEM_PARAMS(idem)};
+	struct mk_db_value params[] = { IDEM_PARAMS(idem) };
 	struct mk_db_rows rows;
 	const char *answer;
 	enum mk_err rc;
 
 	rc = mk_db_select(db, arena, "SELECT GET_LOCK(" IDEM_LOCK_NAME ", 0)",
-			  params, 2, &rows);
+	    params, 2, &rows);
 	if (rc == MK_EINTERNAL) {
 		/*
 		 * A server that refuses user locks (Galera under wsrep) still
@@ -101,14 +101,14 @@ idem_lock(struct mk_db *db, struct mk_arena *arena,
 
 /* Frees this session's lock on idem's key, if it has it. Best effort. */
 static void
-idem_unlock(struct mk_db *db, struct mk_arena *arena,
-	    const struct mk_idempotency *idem)
+idem_unlock(
+    struct mk_db *db, struct mk_arena *arena, const struct mk_idempotency *idem)
 {
-	struct mk_db_value params[] = {IDEM_PARAMS(idem)};
+	struct mk_db_value params[] = { IDEM_PARAMS(idem) };
 	struct mk_db_rows rows;
 
 	(void)mk_db_select(db, arena, "SELECT RELEASE_LOCK(" IDEM_LOCK_NAME ")",
-			   params, 2, &rows);
+	    params, 2, &rows);
 }
 
 /*
@@ -126,30 +126,32 @@ static enum mk_err
 idem_store(struct mk_db *db, struct mk_idempotency *idem)
 {
 	struct mk_db_value params[] = {
-	    {.type = MK_DB_INT, .integer = idem->status},
-	    {.type = MK_DB_TEXT,
-	     .text = idem->location,
-	     .len = strlen(idem->location)},
-	    {.type = MK_DB_TEXT,
-	     .text = idem->data_json,
-	     .len = strlen(idem->data_json)},
-	    {.type = MK_DB_INT, .integer = idem->user_id},
-	    {.type = MK_DB_TEXT, .text = idem->key, .len = strlen(idem->key)},
+		{ .type = MK_DB_INT, .integer = idem->status },
+		{ .type = MK_DB_TEXT,
+		    .text = idem->location,
+		    .len = strlen(idem->location) },
+		{ .type = MK_DB_TEXT,
+		    .text = idem->data_json,
+		    .len = strlen(idem->data_json) },
+		{ .type = MK_DB_INT, .integer = idem->user_id },
+		{ .type = MK_DB_TEXT,
+		    .text = idem->key,
+		    .len = strlen(idem->key) },
 	};
 	uint64_t affected = 0;
 	enum mk_err rc;
 
 	rc = mk_db_execute(db,
-			   "UPDATE idempotency_keys SET status = ?, location = "
-			   "?, response = ? "
-			   "WHERE user_id = ? AND idem_key = ? AND status = 0",
-			   params, 5, &affected, NULL);
+	    "UPDATE idempotency_keys SET status = ?, location = "
+	    "?, response = ? "
+	    "WHERE user_id = ? AND idem_key = ? AND status = 0",
+	    params, 5, &affected, NULL);
 	if (rc == MK_OK && affected != 1) {
 		mk_log(MK_LOG_WARN,
-		       "idempotency: key of user %lld was completed by another "
-		       "request: "
-		       "this run is rolled back",
-		       (long long)idem->user_id);
+		    "idempotency: key of user %lld was completed by another "
+		    "request: "
+		    "this run is rolled back",
+		    (long long)idem->user_id);
 		return MK_ECONFLICT;
 	}
 	return rc;
@@ -158,9 +160,8 @@ idem_store(struct mk_db *db, struct mk_idempotency *idem)
 /* The response, as committed: a replay sends these very bytes. */
 enum mk_err
 mk_repo_mysql_idem_created(struct mk_db *db, struct mk_arena *arena,
-			   struct mk_idempotency *idem,
-			   const struct mk_market *market,
-			   const struct mk_position *position)
+    struct mk_idempotency *idem, const struct mk_market *market,
+    const struct mk_position *position)
 {
 	struct mk_buf json, location;
 
@@ -169,12 +170,11 @@ mk_repo_mysql_idem_created(struct mk_db *db, struct mk_arena *arena,
 	if (position != NULL) {
 		mk_position_json(&json, position);
 		mk_buf_printf(&location, "/api/markets/%lld/positions/%lld",
-			      (long long)position->market_id,
-			      (long long)position->id);
+		    (long long)position->market_id, (long long)position->id);
 	} else {
 		mk_market_json(&json, market);
-		mk_buf_printf(&location, "/api/markets/%lld",
-			      (long long)market->id);
+		mk_buf_printf(
+		    &location, "/api/markets/%lld", (long long)market->id);
 	}
 	if (json.oom || location.oom)
 		return MK_ENOMEM;
@@ -186,7 +186,7 @@ mk_repo_mysql_idem_created(struct mk_db *db, struct mk_arena *arena,
 
 enum mk_err
 mk_repo_mysql_write(struct repo_mysql *repo, struct mk_arena *arena,
-		    struct mk_idempotency *idem, mk_db_txn_fn fn, void *ctx)
+    struct mk_idempotency *idem, mk_db_txn_fn fn, void *ctx)
 {
 	enum mk_err rc = mk_db_transaction(repo->db, fn, ctx);
 
@@ -204,14 +204,13 @@ mk_repo_mysql_write(struct repo_mysql *repo, struct mk_arena *arena,
  */
 static enum mk_err
 idem_claim(struct mk_db *db, struct mk_arena *arena,
-	   struct mk_idempotency *idem, enum idem_lock lock,
-	   enum mk_idem_state *state)
+    struct mk_idempotency *idem, enum idem_lock lock, enum mk_idem_state *state)
 {
 	struct mk_db_value params[] = {
-	    IDEM_PARAMS(idem),
-	    {.type = MK_DB_TEXT,
-	     .text = (const char *)idem->hash,
-	     .len = sizeof(idem->hash)},
+		IDEM_PARAMS(idem),
+		{ .type = MK_DB_TEXT,
+		    .text = (const char *)idem->hash,
+		    .len = sizeof(idem->hash) },
 	};
 	struct mk_db_rows rows;
 	uint64_t affected = 0;
@@ -220,14 +219,13 @@ idem_claim(struct mk_db *db, struct mk_arena *arena,
 	if (lock != IDEM_LOCK_BUSY) {
 		/* Keys live 24 hours: an expired one is as good as new. */
 		rc = mk_db_execute(db,
-				   "DELETE FROM idempotency_keys WHERE user_id "
-				   "= ? AND idem_key = ? "
-				   "AND created_at < NOW(6) - INTERVAL 24 HOUR",
-				   params, 2, NULL, NULL);
+		    "DELETE FROM idempotency_keys WHERE user_id "
+		    "= ? AND idem_key = ? "
+		    "AND created_at < NOW(6) - INTERVAL 24 HOUR",
+		    params, 2, NULL, NULL);
 		if (rc != MK_OK)
 			return rc;
-		rc = mk_db_execute(
-		    db,
+		rc = mk_db_execute(db,
 		    "INSERT IGNORE INTO idempotency_keys (user_id, idem_key, "
 		    "request_hash, owner_conn) "
 		    "VALUES (?, ?, ?, CONNECTION_ID())",
@@ -242,8 +240,7 @@ idem_claim(struct mk_db *db, struct mk_arena *arena,
 	for (int pass = 0; pass < 2; pass++) {
 		bool running, stale;
 
-		rc = mk_db_select(
-		    db, arena,
+		rc = mk_db_select(db, arena,
 		    "SELECT request_hash, status, location, response, "
 		    "created_at < NOW(6) - INTERVAL 60 SECOND FROM "
 		    "idempotency_keys WHERE user_id = ? AND idem_key = ? "
@@ -256,7 +253,7 @@ idem_claim(struct mk_db *db, struct mk_arena *arena,
 			return MK_ECONFLICT;
 		if (mk_db_cell(&rows, 0, 0)->len != sizeof(idem->hash) ||
 		    memcmp(mk_db_cell(&rows, 0, 0)->text, idem->hash,
-			   sizeof(idem->hash)) != 0)
+			sizeof(idem->hash)) != 0)
 			return MK_EIDEMPOTENCY;
 		running = to_int(mk_db_cell(&rows, 0, 1)) == 0;
 		if (!running) {
@@ -274,23 +271,21 @@ idem_claim(struct mk_db *db, struct mk_arena *arena,
 		 * UPDATE waits for a runner that is storing its response right
 		 * now and then matches nothing: read again, and replay that.
 		 */
-		rc = mk_db_execute(
-		    db,
-		    lock == IDEM_LOCK_TAKEN
-			? IDEM_TAKE_OVER
-			: IDEM_TAKE_OVER
-			  " AND created_at < NOW(6) - INTERVAL 60 SECOND",
+		rc = mk_db_execute(db,
+		    lock == IDEM_LOCK_TAKEN ? IDEM_TAKE_OVER
+					    : IDEM_TAKE_OVER
+			" AND created_at < NOW(6) - INTERVAL 60 SECOND",
 		    params, 2, &affected, NULL);
 		if (rc != MK_OK)
 			return rc;
 		if (affected == 1) {
 			mk_log(MK_LOG_INFO,
-			       "idempotency: a reservation of user %lld left "
-			       "by a request that %s "
-			       "is taken over",
-			       (long long)idem->user_id,
-			       lock == IDEM_LOCK_TAKEN ? "died"
-						       : "ran past a minute");
+			    "idempotency: a reservation of user %lld left "
+			    "by a request that %s "
+			    "is taken over",
+			    (long long)idem->user_id,
+			    lock == IDEM_LOCK_TAKEN ? "died"
+						    : "ran past a minute");
 			*state = MK_IDEM_RESERVED;
 			return MK_OK;
 		}
@@ -305,8 +300,7 @@ idem_claim(struct mk_db *db, struct mk_arena *arena,
  */
 enum mk_err
 mk_repo_mysql_idem_reserve(struct mk_market_repo *base, struct mk_arena *arena,
-			   struct mk_idempotency *idem,
-			   enum mk_idem_state *state)
+    struct mk_idempotency *idem, enum mk_idem_state *state)
 {
 	struct repo_mysql *repo = (struct repo_mysql *)base;
 	enum idem_lock lock;
@@ -322,26 +316,25 @@ mk_repo_mysql_idem_reserve(struct mk_market_repo *base, struct mk_arena *arena,
 }
 
 enum mk_err
-mk_repo_mysql_idem_purge(struct mk_market_repo *base, unsigned limit,
-			 uint64_t *purged)
+mk_repo_mysql_idem_purge(
+    struct mk_market_repo *base, unsigned limit, uint64_t *purged)
 {
 	struct repo_mysql *repo = (struct repo_mysql *)base;
-	struct mk_db_value param = {.type = MK_DB_INT, .integer = limit};
+	struct mk_db_value param = { .type = MK_DB_INT, .integer = limit };
 
 	/* Bounded: a purge never holds locks for long. */
-	return mk_db_execute(
-	    repo->db,
+	return mk_db_execute(repo->db,
 	    "DELETE FROM idempotency_keys "
 	    "WHERE created_at < NOW(6) - INTERVAL 24 HOUR LIMIT ?",
 	    &param, 1, purged, NULL);
 }
 
 void
-mk_repo_mysql_idem_release(struct mk_market_repo *base,
-			   const struct mk_idempotency *idem)
+mk_repo_mysql_idem_release(
+    struct mk_market_repo *base, const struct mk_idempotency *idem)
 {
 	struct repo_mysql *repo = (struct repo_mysql *)base;
-	struct mk_db_value params[] = {IDEM_PARAMS(idem)};
+	struct mk_db_value params[] = { IDEM_PARAMS(idem) };
 	/* Its own small arena: the interface gives this call none. */
 	struct mk_arena *arena = mk_arena_new(256);
 
@@ -354,8 +347,7 @@ mk_repo_mysql_idem_release(struct mk_market_repo *base,
 	 * kept by mistake would answer 409 for the key on every other worker.
 	 * Best effort.
 	 */
-	(void)mk_db_execute(
-	    repo->db,
+	(void)mk_db_execute(repo->db,
 	    "DELETE FROM idempotency_keys WHERE user_id = ? AND idem_key = ? "
 	    "AND status = 0 AND owner_conn = CONNECTION_ID()",
 	    params, 2, NULL, NULL);

@@ -41,9 +41,10 @@ static inline struct mk_db_value
 text_value(const char *s)
 {
 	if (s == NULL)
-		return (struct mk_db_value){.type = MK_DB_NULL};
+		return (struct mk_db_value){ .type = MK_DB_NULL };
 	return (struct mk_db_value){
-	    .type = MK_DB_TEXT, .text = s, .len = strlen(s)};
+		.type = MK_DB_TEXT, .text = s, .len = strlen(s)
+	};
 }
 
 /* repo_mysql_markets.c: the ops of markets, and what the others use. */
@@ -55,18 +56,16 @@ enum mk_err mk_repo_mysql_get_documents(struct mk_market_repo *base,
     struct mk_arena *arena, const int64_t *ids, size_t n,
     struct mk_market_doc *out, size_t *found);
 enum mk_err mk_repo_mysql_get(struct mk_market_repo *base,
-    struct mk_arena *arena, int64_t id, unsigned fields,
-    struct mk_market *out);
+    struct mk_arena *arena, int64_t id, unsigned fields, struct mk_market *out);
 enum mk_err mk_repo_mysql_list(struct mk_market_repo *base,
     struct mk_arena *arena, const struct mk_market_query *q,
     struct mk_market_page *page);
 enum mk_err mk_repo_mysql_users(struct mk_market_repo *base,
-    struct mk_arena *arena, const int64_t *ids, size_t n,
-    struct mk_user *out, size_t *found);
+    struct mk_arena *arena, const int64_t *ids, size_t n, struct mk_user *out,
+    size_t *found);
 enum mk_err mk_repo_mysql_create(struct mk_market_repo *base,
     struct mk_arena *arena, const struct mk_identity *who,
-    const struct mk_market_input *in, struct mk_idempotency *idem,
-    int64_t *id);
+    const struct mk_market_input *in, struct mk_idempotency *idem, int64_t *id);
 enum mk_err mk_repo_mysql_update(struct mk_market_repo *base,
     struct mk_arena *arena, const struct mk_identity *who, bool may_edit_any,
     int64_t id, const struct mk_market_input *in, const char *if_match);
@@ -79,42 +78,37 @@ enum mk_err mk_repo_mysql_remove(struct mk_market_repo *base,
  * transaction will commit.
  */
 enum mk_err mk_repo_mysql_read_market(struct mk_db *db, struct mk_arena *arena,
-			      int64_t id, unsigned fields,
-			      struct mk_market *out);
+    int64_t id, unsigned fields, struct mk_market *out);
 
 /*
  * Writes the caller's row from the token, inside a write's transaction: a
  * token without a name or email keeps what the row has.
  */
-enum mk_err mk_repo_mysql_upsert_user(struct mk_db *db,
-				      const struct mk_identity *who);
+enum mk_err mk_repo_mysql_upsert_user(
+    struct mk_db *db, const struct mk_identity *who);
 
 /* repo_mysql_positions.c: the ops of positions. */
 
 enum mk_err mk_repo_mysql_buy(struct mk_market_repo *base,
-			      struct mk_arena *arena,
-			      const struct mk_identity *who, int64_t market_id,
-			      const char *side, const char *amount,
-			      struct mk_idempotency *idem, int64_t *id);
+    struct mk_arena *arena, const struct mk_identity *who, int64_t market_id,
+    const char *side, const char *amount, struct mk_idempotency *idem,
+    int64_t *id);
 enum mk_err mk_repo_mysql_position(struct mk_market_repo *base,
-				   struct mk_arena *arena, int64_t market_id,
-				   int64_t id, struct mk_position *out);
+    struct mk_arena *arena, int64_t market_id, int64_t id,
+    struct mk_position *out);
 enum mk_err mk_repo_mysql_positions(struct mk_market_repo *base,
-				    struct mk_arena *arena, int64_t market_id,
-				    unsigned limit, uint64_t offset,
-				    const char *after_key, int64_t after_id,
-				    struct mk_position_page *page);
+    struct mk_arena *arena, int64_t market_id, unsigned limit, uint64_t offset,
+    const char *after_key, int64_t after_id, struct mk_position_page *page);
 
 /* repo_mysql_idem.c: the ops of idempotency, and what writes use of it. */
 
 enum mk_err mk_repo_mysql_idem_reserve(struct mk_market_repo *base,
-				       struct mk_arena *arena,
-				       struct mk_idempotency *idem,
-				       enum mk_idem_state *state);
-void mk_repo_mysql_idem_release(struct mk_market_repo *base,
-				const struct mk_idempotency *idem);
-enum mk_err mk_repo_mysql_idem_purge(struct mk_market_repo *base,
-				     unsigned limit, uint64_t *purged);
+    struct mk_arena *arena, struct mk_idempotency *idem,
+    enum mk_idem_state *state);
+void mk_repo_mysql_idem_release(
+    struct mk_market_repo *base, const struct mk_idempotency *idem);
+enum mk_err mk_repo_mysql_idem_purge(
+    struct mk_market_repo *base, unsigned limit, uint64_t *purged);
 
 /*
  * Runs a write's transaction fn(ctx) on repo's connection. An idempotent
@@ -122,8 +116,7 @@ enum mk_err mk_repo_mysql_idem_purge(struct mk_market_repo *base,
  * keeps it for mk_repo_mysql_idem_release.
  */
 enum mk_err mk_repo_mysql_write(struct repo_mysql *repo, struct mk_arena *arena,
-				struct mk_idempotency *idem, mk_db_txn_fn fn,
-				void *ctx);
+    struct mk_idempotency *idem, mk_db_txn_fn fn, void *ctx);
 
 /*
  * Records, inside the write's transaction, the 201 response of the
@@ -133,8 +126,7 @@ enum mk_err mk_repo_mysql_write(struct repo_mysql *repo, struct mk_arena *arena,
  * first (the write must roll back).
  */
 enum mk_err mk_repo_mysql_idem_created(struct mk_db *db, struct mk_arena *arena,
-				       struct mk_idempotency *idem,
-				       const struct mk_market *market,
-				       const struct mk_position *position);
+    struct mk_idempotency *idem, const struct mk_market *market,
+    const struct mk_position *position);
 
 #endif

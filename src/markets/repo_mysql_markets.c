@@ -49,7 +49,8 @@ select_list(struct mk_buf *sql, unsigned fields)
 	}
 }
 
-/* Reads one row laid out by select_list() into *out; returns the next column. */
+/* Reads one row laid out by select_list() into *out; returns the next column.
+ */
 static size_t
 fill_market(const struct mk_db_rows *rows, size_t r, unsigned fields,
     struct mk_market *out)
@@ -65,16 +66,35 @@ fill_market(const struct mk_db_rows *rows, size_t r, unsigned fields,
 			continue;
 		cell = mk_db_cell(rows, r, col++);
 		switch ((enum mk_market_field)f) {
-		case MK_MARKET_ID: out->id = to_int(cell); break;
-		case MK_MARKET_NAME: out->name = to_text(cell); break;
-		case MK_MARKET_DESCRIPTION: out->description = to_text(cell); break;
-		case MK_MARKET_STATUS: out->status = to_text(cell); break;
-		case MK_MARKET_VOLUME: out->volume = to_text(cell); break;
-		case MK_MARKET_CREATOR_ID: out->creator_id = to_int(cell); break;
-		case MK_MARKET_END_DATE: out->end_date = to_text(cell); break;
-		case MK_MARKET_CREATED_AT: out->created_at = to_text(cell); break;
-		case MK_MARKET_UPDATED_AT: out->updated_at = to_text(cell); break;
-		case MK_MARKET_FIELD__MAX: break;
+		case MK_MARKET_ID:
+			out->id = to_int(cell);
+			break;
+		case MK_MARKET_NAME:
+			out->name = to_text(cell);
+			break;
+		case MK_MARKET_DESCRIPTION:
+			out->description = to_text(cell);
+			break;
+		case MK_MARKET_STATUS:
+			out->status = to_text(cell);
+			break;
+		case MK_MARKET_VOLUME:
+			out->volume = to_text(cell);
+			break;
+		case MK_MARKET_CREATOR_ID:
+			out->creator_id = to_int(cell);
+			break;
+		case MK_MARKET_END_DATE:
+			out->end_date = to_text(cell);
+			break;
+		case MK_MARKET_CREATED_AT:
+			out->created_at = to_text(cell);
+			break;
+		case MK_MARKET_UPDATED_AT:
+			out->updated_at = to_text(cell);
+			break;
+		case MK_MARKET_FIELD__MAX:
+			break;
 		}
 	}
 	return col;
@@ -98,11 +118,11 @@ select_in(struct mk_db *db, struct mk_arena *arena, struct mk_buf *sql,
 }
 
 enum mk_err
-mk_repo_mysql_get(struct mk_market_repo *base, struct mk_arena *arena, int64_t id,
-    unsigned fields, struct mk_market *out)
+mk_repo_mysql_get(struct mk_market_repo *base, struct mk_arena *arena,
+    int64_t id, unsigned fields, struct mk_market *out)
 {
-	return mk_repo_mysql_read_market(((struct repo_mysql *)base)->db, arena, id,
-	    fields, out);
+	return mk_repo_mysql_read_market(
+	    ((struct repo_mysql *)base)->db, arena, id, fields, out);
 }
 
 /* The document of a whole market (its version read), in arena. */
@@ -131,8 +151,8 @@ mk_repo_mysql_get_document(struct mk_market_repo *base, struct mk_arena *arena,
 	enum mk_err rc;
 
 	(void)ride; /* not on memcached: the limiter collects its own count */
-	rc = mk_repo_mysql_read_market(((struct repo_mysql *)base)->db, arena, id,
-	    MK_MARKET_ALL_FIELDS, &market);
+	rc = mk_repo_mysql_read_market(((struct repo_mysql *)base)->db, arena,
+	    id, MK_MARKET_ALL_FIELDS, &market);
 	if (rc != MK_OK)
 		return rc;
 	return render_document(arena, &market, out);
@@ -157,16 +177,18 @@ mk_repo_mysql_get_documents(struct mk_market_repo *base, struct mk_arena *arena,
 	select_list(&sql, MK_MARKET_ALL_FIELDS);
 	mk_buf_puts(&sql, ", version FROM markets WHERE id");
 	for (size_t i = 0; i < n; i++)
-		params[i] = (struct mk_db_value){ .type = MK_DB_INT, .integer = ids[i] };
+		params[i] = (struct mk_db_value){ .type = MK_DB_INT,
+			.integer = ids[i] };
 	rc = select_in(repo->db, arena, &sql, params, n, &rows);
 	if (rc != MK_OK)
 		return rc;
 	for (size_t r = 0; r < rows.nrows; r++) {
 		struct mk_market market;
-		size_t version_col = fill_market(&rows, r, MK_MARKET_ALL_FIELDS, &market);
+		size_t version_col =
+		    fill_market(&rows, r, MK_MARKET_ALL_FIELDS, &market);
 
-		market.version = (uint64_t)to_int(mk_db_cell(&rows, r,
-		    version_col));
+		market.version =
+		    (uint64_t)to_int(mk_db_cell(&rows, r, version_col));
 		rc = render_document(arena, &market, &out[*found]);
 		if (rc != MK_OK)
 			return rc;
@@ -187,15 +209,17 @@ enqueue_index(struct mk_db *db, int64_t id, unsigned max_attempts)
 	int64_t job_id;
 
 	mk_market_index_job(id, payload, dedup_key);
-	return mk_jobs_enqueue(db, MK_MARKET_INDEX_JOB, payload, dedup_key,
-	    max_attempts, &job_id);
+	return mk_jobs_enqueue(
+	    db, MK_MARKET_INDEX_JOB, payload, dedup_key, max_attempts, &job_id);
 }
 
 /* The whole market on db (inside a transaction: what it will commit). */
 static enum mk_err
-fetch_market(struct mk_db *db, struct mk_arena *arena, int64_t id, struct mk_market *out)
+fetch_market(
+    struct mk_db *db, struct mk_arena *arena, int64_t id, struct mk_market *out)
 {
-	return mk_repo_mysql_read_market(db, arena, id, MK_MARKET_ALL_FIELDS, out);
+	return mk_repo_mysql_read_market(
+	    db, arena, id, MK_MARKET_ALL_FIELDS, out);
 }
 
 enum mk_err
@@ -232,15 +256,21 @@ mk_repo_mysql_read_market(struct mk_db *db, struct mk_arena *arena, int64_t id,
  */
 static const struct {
 	const char *column;
-	const char *index;  /* (column, id): the order of an unfiltered list */
-	const char *key;    /* the cursor's text of the column */
-	const char *param;  /* a cursor value as a comparable of the column */
+	const char *index; /* (column, id): the order of an unfiltered list */
+	const char *key;   /* the cursor's text of the column */
+	const char *param; /* a cursor value as a comparable of the column */
 	bool desc;
 } sorts[MK_SORT__MAX] = {
-	[MK_SORT_CREATED_DESC] = { "created_at", "markets_created", "DATE_FORMAT(created_at, '%Y-%m-%d %H:%i:%s.%f')", "CAST(? AS DATETIME(6))", true },
-	[MK_SORT_CREATED_ASC] = { "created_at", "markets_created", "DATE_FORMAT(created_at, '%Y-%m-%d %H:%i:%s.%f')", "CAST(? AS DATETIME(6))", false },
-	[MK_SORT_VOLUME_DESC] = { "volume", "markets_volume", "volume", "CAST(? AS DECIMAL(20,2))", true },
-	[MK_SORT_VOLUME_ASC] = { "volume", "markets_volume", "volume", "CAST(? AS DECIMAL(20,2))", false },
+	[MK_SORT_CREATED_DESC] = { "created_at", "markets_created",
+	    "DATE_FORMAT(created_at, '%Y-%m-%d %H:%i:%s.%f')",
+	    "CAST(? AS DATETIME(6))", true },
+	[MK_SORT_CREATED_ASC] = { "created_at", "markets_created",
+	    "DATE_FORMAT(created_at, '%Y-%m-%d %H:%i:%s.%f')",
+	    "CAST(? AS DATETIME(6))", false },
+	[MK_SORT_VOLUME_DESC] = { "volume", "markets_volume", "volume",
+	    "CAST(? AS DECIMAL(20,2))", true },
+	[MK_SORT_VOLUME_ASC] = { "volume", "markets_volume", "volume",
+	    "CAST(? AS DECIMAL(20,2))", false },
 	[MK_SORT_NAME_DESC] = { "name", "markets_name", "name", "?", true },
 	[MK_SORT_NAME_ASC] = { "name", "markets_name", "name", "?", false },
 };
@@ -257,15 +287,19 @@ where_filters(struct mk_buf *sql, const struct mk_market_query *q,
 {
 	mk_buf_puts(sql, " FROM markets");
 	if (ordered && q->status == NULL && q->creator_id == 0)
-		mk_buf_printf(sql, " FORCE INDEX FOR ORDER BY (%s)", sorts[q->sort].index);
+		mk_buf_printf(sql, " FORCE INDEX FOR ORDER BY (%s)",
+		    sorts[q->sort].index);
 	mk_buf_puts(sql, " WHERE 1 = 1");
 	if (q->status != NULL) {
 		mk_buf_puts(sql, " AND status = ?");
-		params[(*n)++] = (struct mk_db_value){ .type = MK_DB_TEXT, .text = q->status, .len = strlen(q->status) };
+		params[(*n)++] = (struct mk_db_value){ .type = MK_DB_TEXT,
+			.text = q->status,
+			.len = strlen(q->status) };
 	}
 	if (q->creator_id > 0) {
 		mk_buf_puts(sql, " AND creator_id = ?");
-		params[(*n)++] = (struct mk_db_value){ .type = MK_DB_INT, .integer = q->creator_id };
+		params[(*n)++] = (struct mk_db_value){ .type = MK_DB_INT,
+			.integer = q->creator_id };
 	}
 }
 
@@ -291,14 +325,19 @@ mk_repo_mysql_list(struct mk_market_repo *base, struct mk_arena *arena,
 			 * Kept beside the data by triggers (sql/006): 16 rows
 			 * per status instead of a scan of every market.
 			 */
-			mk_buf_puts(&sql, "SELECT CAST(COALESCE(SUM(n), 0) AS SIGNED) FROM market_counts");
+			mk_buf_puts(&sql,
+			    "SELECT CAST(COALESCE(SUM(n), 0) AS SIGNED) FROM "
+			    "market_counts");
 			if (q->status != NULL) {
 				mk_buf_puts(&sql, " WHERE status = ?");
-				params[n++] = (struct mk_db_value){ .type = MK_DB_TEXT, .text = q->status,
-					.len = strlen(q->status) };
+				params[n++] =
+				    (struct mk_db_value){ .type = MK_DB_TEXT,
+					    .text = q->status,
+					    .len = strlen(q->status) };
 			}
 		} else {
-			/* One creator's markets: a range of markets_creator_created. */
+			/* One creator's markets: a range of
+			 * markets_creator_created. */
 			mk_buf_puts(&sql, "SELECT COUNT(*)");
 			where_filters(&sql, q, params, &n, false);
 		}
@@ -307,7 +346,8 @@ mk_repo_mysql_list(struct mk_market_repo *base, struct mk_arena *arena,
 		rc = mk_db_select(repo->db, arena, sql.data, params, n, &rows);
 		if (rc != MK_OK)
 			return rc;
-		page->total = rows.nrows == 1 ? to_int(mk_db_cell(&rows, 0, 0)) : 0;
+		page->total =
+		    rows.nrows == 1 ? to_int(mk_db_cell(&rows, 0, 0)) : 0;
 		n = 0;
 	}
 	mk_buf_init(&sql, arena);
@@ -316,23 +356,31 @@ mk_repo_mysql_list(struct mk_market_repo *base, struct mk_arena *arena,
 	mk_buf_puts(&sql, sorts[q->sort].key);
 	where_filters(&sql, q, params, &n, true);
 	if (q->after_key != NULL) {
-		/* Keyset: the leading comparison lets the index range start there. */
+		/* Keyset: the leading comparison lets the index range start
+		 * there. */
 		const char *op = sorts[q->sort].desc ? "<" : ">";
-		struct mk_db_value key = { .type = MK_DB_TEXT, .text = q->after_key, .len = strlen(q->after_key) };
+		struct mk_db_value key = { .type = MK_DB_TEXT,
+			.text = q->after_key,
+			.len = strlen(q->after_key) };
 
 		mk_buf_printf(&sql, " AND %s %s= %s AND (%s %s %s OR id %s ?)",
 		    sorts[q->sort].column, op, sorts[q->sort].param,
 		    sorts[q->sort].column, op, sorts[q->sort].param, op);
 		params[n++] = key;
 		params[n++] = key;
-		params[n++] = (struct mk_db_value){ .type = MK_DB_INT, .integer = q->after_id };
+		params[n++] = (struct mk_db_value){ .type = MK_DB_INT,
+			.integer = q->after_id };
 	}
-	mk_buf_printf(&sql, " ORDER BY %s %s, id %s LIMIT ?", sorts[q->sort].column, dir, dir);
-	/* One row more than asked: whether a next page exists, without a count. */
-	params[n++] = (struct mk_db_value){ .type = MK_DB_INT, .integer = (int64_t)q->limit + 1 };
+	mk_buf_printf(&sql, " ORDER BY %s %s, id %s LIMIT ?",
+	    sorts[q->sort].column, dir, dir);
+	/* One row more than asked: whether a next page exists, without a count.
+	 */
+	params[n++] = (struct mk_db_value){ .type = MK_DB_INT,
+		.integer = (int64_t)q->limit + 1 };
 	if (q->offset > 0) {
 		mk_buf_puts(&sql, " OFFSET ?");
-		params[n++] = (struct mk_db_value){ .type = MK_DB_INT, .integer = (int64_t)q->offset };
+		params[n++] = (struct mk_db_value){ .type = MK_DB_INT,
+			.integer = (int64_t)q->offset };
 	}
 	if (sql.oom)
 		return MK_ENOMEM;
@@ -377,7 +425,9 @@ mk_repo_mysql_users(struct mk_market_repo *base, struct mk_arena *arena,
 		for (size_t k = 0; k < unique && !seen; k++)
 			seen = params[k].integer == ids[i];
 		if (!seen)
-			params[unique++] = (struct mk_db_value){ .type = MK_DB_INT, .integer = ids[i] };
+			params[unique++] =
+			    (struct mk_db_value){ .type = MK_DB_INT,
+				    .integer = ids[i] };
 	}
 	mk_buf_init(&sql, arena);
 	mk_buf_puts(&sql, "SELECT id, name, email FROM users WHERE id");
@@ -417,8 +467,10 @@ mk_repo_mysql_upsert_user(struct mk_db *db, const struct mk_identity *who)
 
 	return mk_db_execute(db,
 	    "INSERT INTO users (id, name, email) VALUES (?, ?, ?) "
-	    "ON DUPLICATE KEY UPDATE name = IF(VALUES(name) = '', name, VALUES(name)), "
-	    "email = COALESCE(VALUES(email), email)", params, 3, NULL, NULL);
+	    "ON DUPLICATE KEY UPDATE name = IF(VALUES(name) = '', name, "
+	    "VALUES(name)), "
+	    "email = COALESCE(VALUES(email), email)",
+	    params, 3, NULL, NULL);
 }
 
 static enum mk_err
@@ -440,8 +492,10 @@ create_in_transaction(struct mk_db *db, void *ctx)
 	if ((rc = mk_repo_mysql_upsert_user(db, w->who)) != MK_OK)
 		return rc;
 	rc = mk_db_execute(db,
-	    "INSERT INTO markets (name, description, status, creator_id, end_date, volume) "
-	    "VALUES (?, ?, ?, ?, ?, CAST(? AS DECIMAL(20,2)))", market, 6, NULL, &id);
+	    "INSERT INTO markets (name, description, status, creator_id, "
+	    "end_date, volume) "
+	    "VALUES (?, ?, ?, ?, ?, CAST(? AS DECIMAL(20,2)))",
+	    market, 6, NULL, &id);
 	if (rc != MK_OK)
 		return rc;
 	w->id = (int64_t)id;
@@ -455,7 +509,8 @@ create_in_transaction(struct mk_db *db, void *ctx)
 
 		rc = mk_db_execute(db,
 		    "INSERT INTO positions (market_id, user_id, side, amount) "
-		    "VALUES (?, ?, ?, CAST(? AS DECIMAL(20,2)))", position, 4, NULL, NULL);
+		    "VALUES (?, ?, ?, CAST(? AS DECIMAL(20,2)))",
+		    position, 4, NULL, NULL);
 	}
 	if (rc == MK_OK)
 		rc = enqueue_index(db, w->id, w->job_max_attempts);
@@ -465,8 +520,8 @@ create_in_transaction(struct mk_db *db, void *ctx)
 		rc = fetch_market(db, w->arena, w->id, &created);
 		if (rc != MK_OK)
 			return rc;
-		rc = mk_repo_mysql_idem_created(db, w->arena, w->idem,
-		    &created, NULL);
+		rc = mk_repo_mysql_idem_created(
+		    db, w->arena, w->idem, &created, NULL);
 	}
 	return rc;
 }
@@ -477,12 +532,15 @@ mk_repo_mysql_create(struct mk_market_repo *base, struct mk_arena *arena,
     struct mk_idempotency *idem, int64_t *id)
 {
 	struct repo_mysql *repo = (struct repo_mysql *)base;
-	struct create_work work = { .arena = arena, .who = who, .in = in, .idem = idem,
+	struct create_work work = { .arena = arena,
+		.who = who,
+		.in = in,
+		.idem = idem,
 		.job_max_attempts = repo->job_max_attempts };
 	enum mk_err rc;
 
-	rc = mk_repo_mysql_write(repo, arena, idem, create_in_transaction,
-	    &work);
+	rc = mk_repo_mysql_write(
+	    repo, arena, idem, create_in_transaction, &work);
 	if (rc == MK_OK)
 		*id = work.id;
 	return rc;
@@ -508,7 +566,8 @@ update_in_transaction(struct mk_db *db, void *ctx)
 		[MK_MARKET_END_DATE] = "end_date = ?",
 	};
 	struct update_work *w = ctx;
-	struct mk_db_value key = { .type = MK_DB_INT, .integer = w->id }, params[8];
+	struct mk_db_value key = { .type = MK_DB_INT, .integer = w->id },
+			   params[8];
 	struct mk_db_rows rows;
 	struct mk_buf sql;
 	size_t n = 0;
@@ -516,29 +575,43 @@ update_in_transaction(struct mk_db *db, void *ctx)
 
 	if ((rc = mk_repo_mysql_upsert_user(db, w->who)) != MK_OK)
 		return rc;
-	rc = mk_db_select(db, w->arena, "SELECT creator_id, version FROM markets WHERE id = ? FOR UPDATE", &key, 1, &rows);
+	rc = mk_db_select(db, w->arena,
+	    "SELECT creator_id, version FROM markets WHERE id = ? FOR UPDATE",
+	    &key, 1, &rows);
 	if (rc != MK_OK)
 		return rc;
 	if (rows.nrows == 0)
 		return MK_ENOTFOUND;
-	if (!w->may_edit_any && to_int(mk_db_cell(&rows, 0, 0)) != w->who->user_id)
+	if (!w->may_edit_any &&
+	    to_int(mk_db_cell(&rows, 0, 0)) != w->who->user_id)
 		return MK_EFORBIDDEN;
 	if (w->if_match != NULL &&
-	    !mk_market_etag_matches(w->if_match, (uint64_t)to_int(mk_db_cell(&rows, 0, 1))))
+	    !mk_market_etag_matches(
+		w->if_match, (uint64_t)to_int(mk_db_cell(&rows, 0, 1))))
 		return MK_EPRECONDITION;
 	mk_buf_init(&sql, w->arena);
 	mk_buf_puts(&sql, "UPDATE markets SET version = version + 1");
 	for (int f = 0; f < MK_MARKET_FIELD__MAX; f++) {
-		if (!(w->in->present & MK_MARKET_FIELD_BIT(f)) || assignments[f] == NULL)
+		if (!(w->in->present & MK_MARKET_FIELD_BIT(f)) ||
+		    assignments[f] == NULL)
 			continue;
 		mk_buf_append(&sql, ", ", 2);
 		mk_buf_puts(&sql, assignments[f]);
 		switch ((enum mk_market_field)f) {
-		case MK_MARKET_NAME: params[n++] = text_value(w->in->name); break;
-		case MK_MARKET_DESCRIPTION: params[n++] = text_value(w->in->description); break;
-		case MK_MARKET_STATUS: params[n++] = text_value(w->in->status); break;
-		case MK_MARKET_END_DATE: params[n++] = text_value(w->in->end_date); break;
-		default: break;
+		case MK_MARKET_NAME:
+			params[n++] = text_value(w->in->name);
+			break;
+		case MK_MARKET_DESCRIPTION:
+			params[n++] = text_value(w->in->description);
+			break;
+		case MK_MARKET_STATUS:
+			params[n++] = text_value(w->in->status);
+			break;
+		case MK_MARKET_END_DATE:
+			params[n++] = text_value(w->in->end_date);
+			break;
+		default:
+			break;
 		}
 	}
 	mk_buf_puts(&sql, " WHERE id = ?");
@@ -546,9 +619,12 @@ update_in_transaction(struct mk_db *db, void *ctx)
 	if (sql.oom)
 		return MK_ENOMEM;
 	rc = mk_db_execute(db, sql.data, params, n, NULL, NULL);
-	/* Only the text is embedded: a status or date change keeps the vector. */
-	if (rc == MK_OK && (w->in->present & (MK_MARKET_FIELD_BIT(MK_MARKET_NAME) |
-	    MK_MARKET_FIELD_BIT(MK_MARKET_DESCRIPTION))))
+	/* Only the text is embedded: a status or date change keeps the vector.
+	 */
+	if (rc == MK_OK &&
+	    (w->in->present &
+		(MK_MARKET_FIELD_BIT(MK_MARKET_NAME) |
+		    MK_MARKET_FIELD_BIT(MK_MARKET_DESCRIPTION))))
 		rc = enqueue_index(db, w->id, w->job_max_attempts);
 	return rc;
 }
@@ -559,8 +635,13 @@ mk_repo_mysql_update(struct mk_market_repo *base, struct mk_arena *arena,
     const struct mk_market_input *in, const char *if_match)
 {
 	struct repo_mysql *repo = (struct repo_mysql *)base;
-	struct update_work work = { .arena = arena, .who = who, .may_edit_any = may_edit_any,
-		.id = id, .in = in, .if_match = if_match, .job_max_attempts = repo->job_max_attempts };
+	struct update_work work = { .arena = arena,
+		.who = who,
+		.may_edit_any = may_edit_any,
+		.id = id,
+		.in = in,
+		.if_match = if_match,
+		.job_max_attempts = repo->job_max_attempts };
 
 	return mk_db_transaction(repo->db, update_in_transaction, &work);
 }
@@ -582,7 +663,8 @@ remove_in_transaction(struct mk_db *db, void *ctx)
 	if ((rc = mk_repo_mysql_upsert_user(db, w->who)) != MK_OK)
 		return rc;
 	/* Positions go with the market (ON DELETE CASCADE). */
-	rc = mk_db_execute(db, "DELETE FROM markets WHERE id = ?", &key, 1, &affected, NULL);
+	rc = mk_db_execute(
+	    db, "DELETE FROM markets WHERE id = ?", &key, 1, &affected, NULL);
 	if (rc == MK_OK && affected == 0)
 		rc = MK_ENOTFOUND;
 	/* Its vector leaves every worker's index with it. */

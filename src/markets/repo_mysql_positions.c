@@ -4,7 +4,8 @@
  * transaction with its idempotency record) and reading one or a page of a
  * market's positions (the position and positions ops). It speaks SQL
  * through store/db and shares the repository's private parts through
- * repo_mysql_internal.h; the Idempotency-Key side of a buy is repo_mysql_idem.c's.
+ * repo_mysql_internal.h; the Idempotency-Key side of a buy is
+ * repo_mysql_idem.c's.
  */
 #include <string.h>
 
@@ -12,9 +13,9 @@
 #include "markets/repo_mysql_internal.h"
 #include "store/db.h"
 
-#define POSITION_COLUMNS \
-	"id, market_id, user_id, side, amount, " MK_DB_RFC3339("created_at") \
-	", DATE_FORMAT(created_at, '%Y-%m-%d %H:%i:%s.%f')"
+#define POSITION_COLUMNS                                                       \
+	"id, market_id, user_id, side, amount, " MK_DB_RFC3339(                \
+	    "created_at") ", DATE_FORMAT(created_at, '%Y-%m-%d %H:%i:%s.%f')"
 
 static void
 fill_position(const struct mk_db_rows *rows, size_t r, struct mk_position *out)
@@ -29,19 +30,19 @@ fill_position(const struct mk_db_rows *rows, size_t r, struct mk_position *out)
 
 static enum mk_err
 fetch_position(struct mk_db *db, struct mk_arena *arena, int64_t market_id,
-	       int64_t id, struct mk_position *out)
+    int64_t id, struct mk_position *out)
 {
 	struct mk_db_value params[] = {
-	    {.type = MK_DB_INT, .integer = id},
-	    {.type = MK_DB_INT, .integer = market_id},
+		{ .type = MK_DB_INT, .integer = id },
+		{ .type = MK_DB_INT, .integer = market_id },
 	};
 	struct mk_db_rows rows;
 	enum mk_err rc;
 
 	rc = mk_db_select(db, arena,
-			  "SELECT " POSITION_COLUMNS
-			  " FROM positions WHERE id = ? AND market_id = ?",
-			  params, 2, &rows);
+	    "SELECT " POSITION_COLUMNS
+	    " FROM positions WHERE id = ? AND market_id = ?",
+	    params, 2, &rows);
 	if (rc != MK_OK)
 		return rc;
 	if (rows.nrows == 0)
@@ -64,15 +65,15 @@ static enum mk_err
 buy_in_transaction(struct mk_db *db, void *ctx)
 {
 	struct buy_work *w = ctx;
-	struct mk_db_value market = {.type = MK_DB_INT,
-				     .integer = w->market_id};
+	struct mk_db_value market = { .type = MK_DB_INT,
+		.integer = w->market_id };
 	struct mk_db_value position[] = {
-	    {.type = MK_DB_INT, .integer = w->market_id},
-	    {.type = MK_DB_INT, .integer = w->who->user_id},
-	    text_value(w->side),
-	    text_value(w->amount),
+		{ .type = MK_DB_INT, .integer = w->market_id },
+		{ .type = MK_DB_INT, .integer = w->who->user_id },
+		text_value(w->side),
+		text_value(w->amount),
 	};
-	struct mk_db_value volume[] = {text_value(w->amount), market};
+	struct mk_db_value volume[] = { text_value(w->amount), market };
 	struct mk_db_rows rows;
 	uint64_t id = 0;
 	enum mk_err rc;
@@ -85,10 +86,10 @@ buy_in_transaction(struct mk_db *db, void *ctx)
 	 * is still there at the UPDATE (which strict mode would refuse).
 	 */
 	rc = mk_db_select(db, w->arena,
-			  "SELECT status, volume <= " MK_VOLUME_MAX
-			  " - CAST(? AS DECIMAL(20,2)) "
-			  "FROM markets WHERE id = ? FOR UPDATE",
-			  volume, 2, &rows);
+	    "SELECT status, volume <= " MK_VOLUME_MAX
+	    " - CAST(? AS DECIMAL(20,2)) "
+	    "FROM markets WHERE id = ? FOR UPDATE",
+	    volume, 2, &rows);
 	if (rc != MK_OK)
 		return rc;
 	if (rows.nrows == 0)
@@ -97,16 +98,14 @@ buy_in_transaction(struct mk_db *db, void *ctx)
 		return MK_ECONFLICT;
 	if (to_int(mk_db_cell(&rows, 0, 1)) != 1)
 		return MK_EOVERFLOW;
-	rc = mk_db_execute(
-	    db,
+	rc = mk_db_execute(db,
 	    "INSERT INTO positions (market_id, user_id, side, amount) "
 	    "VALUES (?, ?, ?, CAST(? AS DECIMAL(20,2)))",
 	    position, 4, NULL, &id);
 	if (rc != MK_OK)
 		return rc;
 	w->id = (int64_t)id;
-	rc = mk_db_execute(
-	    db,
+	rc = mk_db_execute(db,
 	    "UPDATE markets SET volume = volume + CAST(? AS DECIMAL(20,2)), "
 	    "version = version + 1 WHERE id = ?",
 	    volume, 2, NULL, NULL);
@@ -116,25 +115,24 @@ buy_in_transaction(struct mk_db *db, void *ctx)
 		rc = fetch_position(db, w->arena, w->market_id, w->id, &bought);
 		if (rc != MK_OK)
 			return rc;
-		rc = mk_repo_mysql_idem_created(db, w->arena, w->idem, NULL,
-		    &bought);
+		rc = mk_repo_mysql_idem_created(
+		    db, w->arena, w->idem, NULL, &bought);
 	}
 	return rc;
 }
 
 enum mk_err
 mk_repo_mysql_buy(struct mk_market_repo *base, struct mk_arena *arena,
-		  const struct mk_identity *who, int64_t market_id,
-		  const char *side, const char *amount,
-		  struct mk_idempotency *idem, int64_t *id)
+    const struct mk_identity *who, int64_t market_id, const char *side,
+    const char *amount, struct mk_idempotency *idem, int64_t *id)
 {
 	struct repo_mysql *repo = (struct repo_mysql *)base;
-	struct buy_work work = {.arena = arena,
-				.idem = idem,
-				.who = who,
-				.market_id = market_id,
-				.side = side,
-				.amount = amount};
+	struct buy_work work = { .arena = arena,
+		.idem = idem,
+		.who = who,
+		.market_id = market_id,
+		.side = side,
+		.amount = amount };
 	enum mk_err rc;
 
 	rc = mk_repo_mysql_write(repo, arena, idem, buy_in_transaction, &work);
@@ -145,17 +143,16 @@ mk_repo_mysql_buy(struct mk_market_repo *base, struct mk_arena *arena,
 
 enum mk_err
 mk_repo_mysql_position(struct mk_market_repo *base, struct mk_arena *arena,
-		       int64_t market_id, int64_t id, struct mk_position *out)
+    int64_t market_id, int64_t id, struct mk_position *out)
 {
-	return fetch_position(((struct repo_mysql *)base)->db, arena, market_id,
-			      id, out);
+	return fetch_position(
+	    ((struct repo_mysql *)base)->db, arena, market_id, id, out);
 }
 
 enum mk_err
 mk_repo_mysql_positions(struct mk_market_repo *base, struct mk_arena *arena,
-			int64_t market_id, unsigned limit, uint64_t offset,
-			const char *after_key, int64_t after_id,
-			struct mk_position_page *page)
+    int64_t market_id, unsigned limit, uint64_t offset, const char *after_key,
+    int64_t after_id, struct mk_position_page *page)
 {
 	struct repo_mysql *repo = (struct repo_mysql *)base;
 	struct mk_db_value params[6];
@@ -166,26 +163,26 @@ mk_repo_mysql_positions(struct mk_market_repo *base, struct mk_arena *arena,
 
 	memset(page, 0, sizeof(*page));
 	params[n++] =
-	    (struct mk_db_value){.type = MK_DB_INT, .integer = market_id};
+	    (struct mk_db_value){ .type = MK_DB_INT, .integer = market_id };
 	if (after_key != NULL) {
 		struct mk_db_value key = text_value(after_key);
 
 		params[n++] = key;
 		params[n++] = key;
-		params[n++] = (struct mk_db_value){.type = MK_DB_INT,
-						   .integer = after_id};
-		params[n++] = (struct mk_db_value){
-		    .type = MK_DB_INT, .integer = (int64_t)limit + 1};
+		params[n++] = (struct mk_db_value){ .type = MK_DB_INT,
+			.integer = after_id };
+		params[n++] = (struct mk_db_value){ .type = MK_DB_INT,
+			.integer = (int64_t)limit + 1 };
 		sql = "SELECT " POSITION_COLUMNS
 		      " FROM positions WHERE market_id = ?"
 		      " AND created_at <= CAST(? AS DATETIME(6)) AND "
 		      "(created_at < CAST(? AS DATETIME(6)) OR id < ?)"
 		      " ORDER BY created_at DESC, id DESC LIMIT ?";
 	} else {
-		params[n++] = (struct mk_db_value){
-		    .type = MK_DB_INT, .integer = (int64_t)limit + 1};
-		params[n++] = (struct mk_db_value){.type = MK_DB_INT,
-						   .integer = (int64_t)offset};
+		params[n++] = (struct mk_db_value){ .type = MK_DB_INT,
+			.integer = (int64_t)limit + 1 };
+		params[n++] = (struct mk_db_value){ .type = MK_DB_INT,
+			.integer = (int64_t)offset };
 		sql = "SELECT " POSITION_COLUMNS
 		      " FROM positions WHERE market_id = ?"
 		      " ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?";
@@ -198,8 +195,7 @@ mk_repo_mysql_positions(struct mk_market_repo *base, struct mk_arena *arena,
 		struct mk_market exists;
 
 		rc = mk_repo_mysql_read_market(repo->db, arena, market_id,
-				       MK_MARKET_FIELD_BIT(MK_MARKET_ID),
-				       &exists);
+		    MK_MARKET_FIELD_BIT(MK_MARKET_ID), &exists);
 		if (rc != MK_OK)
 			return rc;
 	}

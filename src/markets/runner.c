@@ -19,8 +19,8 @@
 #include "store/db.h"
 
 struct market_runner {
-	struct mk_db *conn;	     /* owns the connection */
-	struct mk_db *db;	     /* conn, counted as background work */
+	struct mk_db *conn;          /* owns the connection */
+	struct mk_db *db;            /* conn, counted as background work */
 	struct mk_market_repo *repo; /* MariaDB's, over db */
 	struct mk_embedder *embedder;
 };
@@ -33,8 +33,8 @@ payload_market_id(struct mk_arena *arena, const char *payload, int64_t *id)
 	const char *why = NULL;
 
 	if (payload == NULL ||
-	    mk_json_parse_in(arena, payload, strlen(payload), 4, 64, &root,
-			     &why) != MK_OK ||
+	    mk_json_parse_in(
+		arena, payload, strlen(payload), 4, 64, &root, &why) != MK_OK ||
 	    !json_object_object_get_ex(root, "market_id", &value) ||
 	    !json_object_is_type(value, json_type_int))
 		return false;
@@ -44,8 +44,8 @@ payload_market_id(struct mk_arena *arena, const char *payload, int64_t *id)
 
 /* index_market: reads and embeds the market (markets/indexer.h). */
 static const char *
-index_prepare(void *ctx, struct mk_arena *arena, const char *payload,
-	      void **effect)
+index_prepare(
+    void *ctx, struct mk_arena *arena, const char *payload, void **effect)
 {
 	struct market_runner *r = ctx;
 	struct mk_index_work *work;
@@ -74,17 +74,17 @@ index_store(void *ctx, struct mk_db *db, struct mk_arena *arena, void *effect)
 }
 
 int
-mk_market_runner_run(const struct mk_config *config, bool (*carry_on)(void),
-		     bool drain)
+mk_market_runner_run(
+    const struct mk_config *config, bool (*carry_on)(void), bool drain)
 {
-	struct market_runner r = {0};
+	struct market_runner r = { 0 };
 	const struct mk_job_handler handlers[] = {
-	    {"index_market", index_prepare, index_store, &r},
+		{ "index_market", index_prepare, index_store, &r },
 	};
 	struct mk_job_runner loop = {
-	    .config = config,
-	    .handlers = handlers,
-	    .nhandlers = sizeof(handlers) / sizeof(handlers[0]),
+		.config = config,
+		.handlers = handlers,
+		.nhandlers = sizeof(handlers) / sizeof(handlers[0]),
 	};
 	char err[512] = "out of memory", about[96];
 	int status = 1;
@@ -96,16 +96,16 @@ mk_market_runner_run(const struct mk_config *config, bool (*carry_on)(void),
 	r.conn = mk_db_new(config, err, sizeof(err));
 	r.db =
 	    r.conn != NULL ? mk_db_background(r.conn, err, sizeof(err)) : NULL;
-	r.repo = r.db != NULL ? mk_market_repo_mysql_new(
-				    r.db, (unsigned)config->job_max_attempts)
-			      : NULL;
+	r.repo = r.db != NULL
+	    ? mk_market_repo_mysql_new(r.db, (unsigned)config->job_max_attempts)
+	    : NULL;
 	r.embedder = mk_embedder_from_config(config, err, sizeof(err));
 	if (r.db == NULL || r.repo == NULL || r.embedder == NULL) {
 		mk_log(MK_LOG_ERROR, "job runner start-up failed: %s", err);
 		goto out;
 	}
 	(void)snprintf(about, sizeof(about), "embedder %s, %u dimensions",
-		       r.embedder->name, r.embedder->dim);
+	    r.embedder->name, r.embedder->dim);
 	loop.db = r.db;
 	loop.about = about;
 	status = mk_job_runner_run(&loop, carry_on, drain);

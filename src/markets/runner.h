@@ -25,7 +25,7 @@ struct mk_config;
  * Returns the exit status: 1 when there is no database or a part cannot
  * be made (logged).
  */
-int mk_market_runner_run(const struct mk_config *config, bool (*carry_on)(void),
-			 bool drain);
+int mk_market_runner_run(
+    const struct mk_config *config, bool (*carry_on)(void), bool drain);
 
 #endif

@@ -11,9 +11,9 @@
 #include "search/search.h"
 
 struct mk_market_service {
-	struct mk_market_repo *repo;   /* none of the three is owned */
-	struct mk_search *search;      /* NULL: no search */
-	struct mk_job_service *jobs;   /* NULL: no queue */
+	struct mk_market_repo *repo; /* none of the three is owned */
+	struct mk_search *search;    /* NULL: no search */
+	struct mk_job_service *jobs; /* NULL: no queue */
 };
 
 struct mk_market_service *
@@ -50,7 +50,8 @@ mk_market_service_get(struct mk_market_service *svc, struct mk_arena *arena,
     bool include_creator, struct mk_market *out)
 {
 	unsigned wanted = fields != 0 ? fields : MK_MARKET_ALL_FIELDS;
-	unsigned fetch = wanted | (include_creator ? MK_MARKET_FIELD_BIT(MK_MARKET_CREATOR_ID) : 0);
+	unsigned fetch = wanted |
+	    (include_creator ? MK_MARKET_FIELD_BIT(MK_MARKET_CREATOR_ID) : 0);
 	struct mk_user *creator;
 	size_t found = 0;
 	enum mk_err rc;
@@ -62,14 +63,16 @@ mk_market_service_get(struct mk_market_service *svc, struct mk_arena *arena,
 		creator = mk_arena_alloc(arena, sizeof(*creator));
 		if (creator == NULL)
 			return MK_ENOMEM;
-		rc = mk_market_repo_users(svc->repo, arena, &out->creator_id, 1, creator, &found);
+		rc = mk_market_repo_users(
+		    svc->repo, arena, &out->creator_id, 1, creator, &found);
 		if (rc != MK_OK)
 			return rc;
 		if (found == 1)
 			mark_email(creator, reader);
 		out->creator = found == 1 ? creator : NULL;
 	}
-	/* The creator's id was fetched to embed it, not because it was asked for. */
+	/* The creator's id was fetched to embed it, not because it was asked
+	 * for. */
 	out->fields = wanted | MK_MARKET_FIELD_BIT(MK_MARKET_ID);
 	return MK_OK;
 }
@@ -94,7 +97,8 @@ mk_market_service_list(struct mk_market_service *svc, struct mk_arena *arena,
 	size_t found = 0;
 	enum mk_err rc;
 
-	fetch.fields = wanted | (include_creator ? MK_MARKET_FIELD_BIT(MK_MARKET_CREATOR_ID) : 0);
+	fetch.fields = wanted |
+	    (include_creator ? MK_MARKET_FIELD_BIT(MK_MARKET_CREATOR_ID) : 0);
 	rc = mk_market_repo_list(svc->repo, arena, &fetch, page);
 	if (rc != MK_OK)
 		return rc;
@@ -104,7 +108,8 @@ mk_market_service_list(struct mk_market_service *svc, struct mk_arena *arena,
 		users = mk_arena_calloc(arena, page->n, sizeof(*users));
 		if (users == NULL)
 			return MK_ENOMEM;
-		rc = mk_market_repo_users(svc->repo, arena, ids, page->n, users, &found);
+		rc = mk_market_repo_users(
+		    svc->repo, arena, ids, page->n, users, &found);
 		if (rc != MK_OK)
 			return rc;
 		for (size_t u = 0; u < found; u++)
@@ -117,7 +122,8 @@ mk_market_service_list(struct mk_market_service *svc, struct mk_arena *arena,
 		}
 	}
 	for (size_t i = 0; i < page->n; i++)
-		page->items[i].fields = wanted | MK_MARKET_FIELD_BIT(MK_MARKET_ID);
+		page->items[i].fields =
+		    wanted | MK_MARKET_FIELD_BIT(MK_MARKET_ID);
 	return MK_OK;
 }
 
@@ -127,11 +133,13 @@ mk_market_service_create(struct mk_market_service *svc, struct mk_arena *arena,
     struct mk_market *out)
 {
 	int64_t id = 0;
-	enum mk_err rc = mk_market_repo_create(svc->repo, arena, who, in, NULL, &id);
+	enum mk_err rc =
+	    mk_market_repo_create(svc->repo, arena, who, in, NULL, &id);
 
 	if (rc != MK_OK)
 		return rc;
-	return mk_market_repo_get(svc->repo, arena, id, MK_MARKET_ALL_FIELDS, out);
+	return mk_market_repo_get(
+	    svc->repo, arena, id, MK_MARKET_ALL_FIELDS, out);
 }
 
 enum mk_err
@@ -140,7 +148,8 @@ mk_position_service_buy(struct mk_market_service *svc, struct mk_arena *arena,
     const char *amount, struct mk_position *out)
 {
 	int64_t id = 0;
-	enum mk_err rc = mk_market_repo_buy(svc->repo, arena, who, market_id, side, amount, NULL, &id);
+	enum mk_err rc = mk_market_repo_buy(
+	    svc->repo, arena, who, market_id, side, amount, NULL, &id);
 
 	if (rc != MK_OK)
 		return rc;
@@ -159,7 +168,8 @@ mk_position_service_list(struct mk_market_service *svc, struct mk_arena *arena,
     int64_t market_id, unsigned limit, uint64_t offset, const char *after_key,
     int64_t after_id, struct mk_position_page *page)
 {
-	return mk_market_repo_positions(svc->repo, arena, market_id, limit, offset, after_key, after_id, page);
+	return mk_market_repo_positions(svc->repo, arena, market_id, limit,
+	    offset, after_key, after_id, page);
 }
 
 enum mk_err
@@ -167,13 +177,17 @@ mk_market_service_update(struct mk_market_service *svc, struct mk_arena *arena,
     const struct mk_identity *who, int64_t id, const struct mk_market_input *in,
     const char *if_match, struct mk_market *out)
 {
-	/* API.md: a user edits only what it created; moderators and admins any. */
-	bool may_edit_any = who->role == MK_ROLE_MODERATOR || who->role == MK_ROLE_ADMIN;
-	enum mk_err rc = mk_market_repo_update(svc->repo, arena, who, may_edit_any, id, in, if_match);
+	/* API.md: a user edits only what it created; moderators and admins any.
+	 */
+	bool may_edit_any =
+	    who->role == MK_ROLE_MODERATOR || who->role == MK_ROLE_ADMIN;
+	enum mk_err rc = mk_market_repo_update(
+	    svc->repo, arena, who, may_edit_any, id, in, if_match);
 
 	if (rc != MK_OK)
 		return rc;
-	return mk_market_repo_get(svc->repo, arena, id, MK_MARKET_ALL_FIELDS, out);
+	return mk_market_repo_get(
+	    svc->repo, arena, id, MK_MARKET_ALL_FIELDS, out);
 }
 
 enum mk_err
@@ -201,8 +215,8 @@ mk_market_service_index(struct mk_market_service *svc, struct mk_arena *arena,
 	    market.creator_id != who->user_id)
 		return MK_EFORBIDDEN;
 	mk_market_index_job(id, payload, dedup_key);
-	return mk_job_service_enqueue(svc->jobs, MK_MARKET_INDEX_JOB, payload,
-	    dedup_key, job_id);
+	return mk_job_service_enqueue(
+	    svc->jobs, MK_MARKET_INDEX_JOB, payload, dedup_key, job_id);
 }
 
 enum mk_err
@@ -225,9 +239,10 @@ idem_begin(struct mk_market_repo *repo, struct mk_arena *arena,
 }
 
 enum mk_err
-mk_market_service_create_once(struct mk_market_service *svc, struct mk_arena *arena,
-    const struct mk_identity *who, const struct mk_market_input *in,
-    struct mk_idempotency *idem, bool *replayed)
+mk_market_service_create_once(struct mk_market_service *svc,
+    struct mk_arena *arena, const struct mk_identity *who,
+    const struct mk_market_input *in, struct mk_idempotency *idem,
+    bool *replayed)
 {
 	int64_t id = 0;
 	enum mk_err rc = idem_begin(svc->repo, arena, idem, replayed);
@@ -241,16 +256,18 @@ mk_market_service_create_once(struct mk_market_service *svc, struct mk_arena *ar
 }
 
 enum mk_err
-mk_position_service_buy_once(struct mk_market_service *svc, struct mk_arena *arena,
-    const struct mk_identity *who, int64_t market_id, const char *side,
-    const char *amount, struct mk_idempotency *idem, bool *replayed)
+mk_position_service_buy_once(struct mk_market_service *svc,
+    struct mk_arena *arena, const struct mk_identity *who, int64_t market_id,
+    const char *side, const char *amount, struct mk_idempotency *idem,
+    bool *replayed)
 {
 	int64_t id = 0;
 	enum mk_err rc = idem_begin(svc->repo, arena, idem, replayed);
 
 	if (rc != MK_OK || *replayed)
 		return rc;
-	rc = mk_market_repo_buy(svc->repo, arena, who, market_id, side, amount, idem, &id);
+	rc = mk_market_repo_buy(
+	    svc->repo, arena, who, market_id, side, amount, idem, &id);
 	if (rc != MK_OK)
 		mk_market_repo_idem_release(svc->repo, idem);
 	return rc;
@@ -267,13 +284,13 @@ mk_market_service_search_start(struct mk_market_service *svc,
     struct mk_arena *arena, const char *query, size_t len,
     void (*wake)(void *arg), void *wake_arg, struct mk_search_query **out)
 {
-	return mk_search_query_start(svc->search, arena, query, len, wake,
-	    wake_arg, out);
+	return mk_search_query_start(
+	    svc->search, arena, query, len, wake, wake_arg, out);
 }
 
 void
-mk_market_service_search_cancel(struct mk_market_service *svc,
-    struct mk_search_query *query)
+mk_market_service_search_cancel(
+    struct mk_market_service *svc, struct mk_search_query *query)
 {
 	mk_search_query_cancel(svc->search, query);
 }
@@ -298,8 +315,8 @@ mk_market_service_search_finish(struct mk_market_service *svc,
 		return MK_ENOMEM;
 	for (size_t i = 0; i < nhits; i++)
 		ids[i] = hits[i].id;
-	rc = mk_market_repo_get_documents(svc->repo, arena, ids, nhits, docs,
-	    &found);
+	rc = mk_market_repo_get_documents(
+	    svc->repo, arena, ids, nhits, docs, &found);
 	if (rc != MK_OK)
 		return rc;
 	/* Back into rank order; a market deleted meanwhile has no document. */
@@ -307,8 +324,8 @@ mk_market_service_search_finish(struct mk_market_service *svc,
 		for (size_t d = 0; d < found; d++) {
 			if (docs[d].id != hits[i].id)
 				continue;
-			rc = mk_market_doc_with_score(arena, &docs[d],
-			    hits[i].score, &out[*n]);
+			rc = mk_market_doc_with_score(
+			    arena, &docs[d], hits[i].score, &out[*n]);
 			if (rc != MK_OK)
 				return rc;
 			(*n)++;

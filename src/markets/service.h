@@ -87,12 +87,14 @@ struct mk_idempotency;
  */
 enum mk_err mk_market_service_create_once(struct mk_market_service *svc,
     struct mk_arena *arena, const struct mk_identity *who,
-    const struct mk_market_input *in, struct mk_idempotency *idem, bool *replayed);
+    const struct mk_market_input *in, struct mk_idempotency *idem,
+    bool *replayed);
 
 /* The same for a buy. */
 enum mk_err mk_position_service_buy_once(struct mk_market_service *svc,
     struct mk_arena *arena, const struct mk_identity *who, int64_t market_id,
-    const char *side, const char *amount, struct mk_idempotency *idem, bool *replayed);
+    const char *side, const char *amount, struct mk_idempotency *idem,
+    bool *replayed);
 
 /*
  * Buys a position for the caller and reads it back. MK_ENOTFOUND for an
@@ -104,7 +106,8 @@ enum mk_err mk_position_service_buy(struct mk_market_service *svc,
 
 /* One position of a market. */
 enum mk_err mk_position_service_get(struct mk_market_service *svc,
-    struct mk_arena *arena, int64_t market_id, int64_t id, struct mk_position *out);
+    struct mk_arena *arena, int64_t market_id, int64_t id,
+    struct mk_position *out);
 
 /* A page of a market's positions (see the repository's positions op). */
 enum mk_err mk_position_service_list(struct mk_market_service *svc,
@@ -119,7 +122,8 @@ enum mk_err mk_position_service_list(struct mk_market_service *svc,
  */
 enum mk_err mk_market_service_update(struct mk_market_service *svc,
     struct mk_arena *arena, const struct mk_identity *who, int64_t id,
-    const struct mk_market_input *in, const char *if_match, struct mk_market *out);
+    const struct mk_market_input *in, const char *if_match,
+    struct mk_market *out);
 
 /*
  * Queues a re-index of market id for search and sets *job_id: a job
@@ -130,7 +134,8 @@ enum mk_err mk_market_service_index(struct mk_market_service *svc,
     struct mk_arena *arena, const struct mk_identity *who, int64_t id,
     int64_t *job_id);
 
-/* Deletes market id with its positions (the route demands the delete permission). */
+/* Deletes market id with its positions (the route demands the delete
+ * permission). */
 enum mk_err mk_market_service_remove(struct mk_market_service *svc,
     struct mk_arena *arena, const struct mk_identity *who, int64_t id);
 
@@ -153,8 +158,8 @@ enum mk_err mk_market_service_search_finish(struct mk_market_service *svc,
     struct mk_arena *arena, struct mk_search_query *query, size_t limit,
     struct mk_market_doc *out, size_t *n);
 
-void mk_market_service_search_cancel(struct mk_market_service *svc,
-    struct mk_search_query *query);
+void mk_market_service_search_cancel(
+    struct mk_market_service *svc, struct mk_search_query *query);
 
 /* The embedder's name and the index's size, for a search's meta. */
 const char *mk_market_service_search_embedder(

@@ -50,7 +50,8 @@ close_details(struct detail_list *list)
 	struct mk_buf *out = list->json;
 
 	if (list->count > MK_DETAILS_MAX)
-		mk_buf_printf(out, ",{\"field\":\"body\",\"message\":\"and %zu more\"}",
+		mk_buf_printf(out,
+		    ",{\"field\":\"body\",\"message\":\"and %zu more\"}",
 		    list->count - MK_DETAILS_MAX);
 	if (list->count > 0)
 		mk_buf_putc(out, ']');
@@ -96,13 +97,16 @@ mk_amount_parse(const char *text, char *out)
 	for (size_t i = 0; i < int_len; i++)
 		whole = whole * 10 + (unsigned long long)(text[i] - '0');
 	{
-		unsigned cents = frac_len == 0 ? 0 : frac_len == 1 ? (unsigned)(frac[0] - '0') * 10 :
-		    (unsigned)(frac[0] - '0') * 10 + (unsigned)(frac[1] - '0');
+		unsigned cents = frac_len == 0 ? 0
+		    : frac_len == 1            ? (unsigned)(frac[0] - '0') * 10
+				    : (unsigned)(frac[0] - '0') * 10 +
+			(unsigned)(frac[1] - '0');
 
 		if ((whole == 0 && cents == 0) || whole > 1000000000000ULL ||
 		    (whole == 1000000000000ULL && cents > 0))
 			return false;
-		(void)snprintf(out, MK_AMOUNT_TEXT_MAX, "%llu.%02u", whole, cents);
+		(void)snprintf(
+		    out, MK_AMOUNT_TEXT_MAX, "%llu.%02u", whole, cents);
 	}
 	return true;
 }
@@ -110,24 +114,31 @@ mk_amount_parse(const char *text, char *out)
 static int
 days_in_month(int year, int month)
 {
-	static const int days[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	static const int days[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30,
+		31 };
 	bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
 
 	return month == 2 && leap ? 29 : days[month - 1];
 }
 
-/* RFC 3339 in UTC ("…Z" or "…+00:00", optional fraction) → "YYYY-MM-DD HH:MM:SS" (out: 32 bytes). */
+/* RFC 3339 in UTC ("…Z" or "…+00:00", optional fraction) → "YYYY-MM-DD
+ * HH:MM:SS" (out: 32 bytes). */
 static bool
 parse_utc_time(const char *s, char *out)
 {
 	int y, mo, d, h, mi, sec, n = 0;
 	const char *rest;
 
-	if (strlen(s) < 20 || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 || n != 19)
+	if (strlen(s) < 20 ||
+	    sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec,
+		&n) != 6 ||
+	    n != 19)
 		return false;
 	for (int i = 0; i < 19; i++) {
-		if ((i == 4 || i == 7) ? s[i] != '-' : i == 10 ? s[i] != 'T' : (i == 13 || i == 16) ? s[i] != ':' :
-		    (s[i] < '0' || s[i] > '9'))
+		if ((i == 4 || i == 7)         ? s[i] != '-'
+			: i == 10              ? s[i] != 'T'
+			: (i == 13 || i == 16) ? s[i] != ':'
+					       : (s[i] < '0' || s[i] > '9'))
 			return false;
 	}
 	rest = s + 19;
@@ -140,20 +151,22 @@ parse_utc_time(const char *s, char *out)
 	}
 	if (strcmp(rest, "Z") != 0 && strcmp(rest, "+00:00") != 0)
 		return false;
-	if (y < 1970 || y > 9999 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) ||
-	    h > 23 || mi > 59 || sec > 59)
+	if (y < 1970 || y > 9999 || mo < 1 || mo > 12 || d < 1 ||
+	    d > days_in_month(y, mo) || h > 23 || mi > 59 || sec > 59)
 		return false;
 	/* The remainders only tell the compiler the ranges checked above. */
-	(void)snprintf(out, 32, "%04u-%02u-%02u %02u:%02u:%02u", (unsigned)y % 10000u,
-	    (unsigned)mo % 100u, (unsigned)d % 100u, (unsigned)h % 100u, (unsigned)mi % 100u,
-	    (unsigned)sec % 100u);
+	(void)snprintf(out, 32, "%04u-%02u-%02u %02u:%02u:%02u",
+	    (unsigned)y % 10000u, (unsigned)mo % 100u, (unsigned)d % 100u,
+	    (unsigned)h % 100u, (unsigned)mi % 100u, (unsigned)sec % 100u);
 	return true;
 }
 
 static const char *
-copy_text(struct mk_arena *arena, struct json_object *value, size_t skip_front, size_t len)
+copy_text(struct mk_arena *arena, struct json_object *value, size_t skip_front,
+    size_t len)
 {
-	return mk_arena_strndup(arena, json_object_get_string(value) + skip_front, len);
+	return mk_arena_strndup(
+	    arena, json_object_get_string(value) + skip_front, len);
 }
 
 /* What the validators of one body share: where values go, and failures. */
@@ -173,8 +186,8 @@ struct body_check {
  */
 struct field_check {
 	const char *name;
-	void (*check)(struct body_check *c, const char *field,
-	    struct json_object *value);
+	void (*check)(
+	    struct body_check *c, const char *field, struct json_object *value);
 	int field; /* enum mk_market_field, or -1 */
 };
 
@@ -191,8 +204,9 @@ find_field(const struct field_check *fields, size_t n, const char *name)
 static void
 check_side(struct body_check *c, const char *field, struct json_object *value)
 {
-	const char *side = json_object_is_type(value, json_type_string) ?
-	    json_object_get_string(value) : "";
+	const char *side = json_object_is_type(value, json_type_string)
+	    ? json_object_get_string(value)
+	    : "";
 
 	if (strcmp(side, "yes") != 0 && strcmp(side, "no") != 0)
 		detail(c->details, field, "must be \"yes\" or \"no\"");
@@ -201,18 +215,18 @@ check_side(struct body_check *c, const char *field, struct json_object *value)
 }
 
 static void
-check_amount(struct body_check *c, const char *field,
-    struct json_object *value)
+check_amount(struct body_check *c, const char *field, struct json_object *value)
 {
 	char canonical[MK_AMOUNT_TEXT_MAX];
 
 	if (!json_object_is_type(value, json_type_string) ||
 	    !mk_amount_parse(json_object_get_string(value), canonical))
-		detail(c->details, field, "must be a decimal string above 0 "
+		detail(c->details, field,
+		    "must be a decimal string above 0 "
 		    "and at most 1000000000000, two decimals at most");
 	else
-		c->out->amount = mk_arena_strndup(c->arena, canonical,
-		    strlen(canonical));
+		c->out->amount =
+		    mk_arena_strndup(c->arena, canonical, strlen(canonical));
 }
 
 /* Both members are required: they are checked after the walk, in order. */
@@ -228,19 +242,21 @@ static const struct field_check position_fields[] = {
  * ("initial_position." inside a market, "" for a buy body).
  */
 static void
-check_position(struct body_check *c, struct json_object *pos,
-    const char *prefix)
+check_position(
+    struct body_check *c, struct json_object *pos, const char *prefix)
 {
 	struct json_object *values[NPOSITION_FIELDS] = { NULL };
 	const struct field_check *f;
 	char field[96];
 
 	if (!json_object_is_type(pos, json_type_object)) {
-		detail(c->details, prefix[0] != '\0' ? "initial_position" :
-		    "body", "must be an object with side and amount");
+		detail(c->details,
+		    prefix[0] != '\0' ? "initial_position" : "body",
+		    "must be an object with side and amount");
 		return;
 	}
-	json_object_object_foreach(pos, key, value) {
+	json_object_object_foreach(pos, key, value)
+	{
 		f = find_field(position_fields, NPOSITION_FIELDS, key);
 		if (f != NULL) {
 			values[f - position_fields] = value;
@@ -258,8 +274,8 @@ check_position(struct body_check *c, struct json_object *pos,
 }
 
 static void
-check_read_only(struct body_check *c, const char *field,
-    struct json_object *value)
+check_read_only(
+    struct body_check *c, const char *field, struct json_object *value)
 {
 	(void)value;
 	detail(c->details, field, "is read-only");
@@ -289,8 +305,8 @@ check_name(struct body_check *c, const char *field, struct json_object *value)
 }
 
 static void
-check_description(struct body_check *c, const char *field,
-    struct json_object *value)
+check_description(
+    struct body_check *c, const char *field, struct json_object *value)
 {
 	size_t len = (size_t)json_object_get_string_len(value);
 
@@ -303,11 +319,11 @@ check_description(struct body_check *c, const char *field,
 }
 
 static void
-check_status(struct body_check *c, const char *field,
-    struct json_object *value)
+check_status(struct body_check *c, const char *field, struct json_object *value)
 {
-	const char *status = json_object_is_type(value, json_type_string) ?
-	    mk_market_status_parse(json_object_get_string(value)) : NULL;
+	const char *status = json_object_is_type(value, json_type_string)
+	    ? mk_market_status_parse(json_object_get_string(value))
+	    : NULL;
 
 	if (status == NULL)
 		detail(c->details, field, "must be active, closed or resolved");
@@ -316,8 +332,8 @@ check_status(struct body_check *c, const char *field,
 }
 
 static void
-check_end_date(struct body_check *c, const char *field,
-    struct json_object *value)
+check_end_date(
+    struct body_check *c, const char *field, struct json_object *value)
 {
 	char when[32];
 
@@ -325,21 +341,23 @@ check_end_date(struct body_check *c, const char *field,
 		c->out->end_date = NULL;
 	else if (!json_object_is_type(value, json_type_string) ||
 	    !parse_utc_time(json_object_get_string(value), when))
-		detail(c->details, field, "must be an RFC 3339 UTC time "
+		detail(c->details, field,
+		    "must be an RFC 3339 UTC time "
 		    "(2027-01-31T12:00:00Z) or null");
 	else
-		c->out->end_date = mk_arena_strndup(c->arena, when,
-		    strlen(when));
+		c->out->end_date =
+		    mk_arena_strndup(c->arena, when, strlen(when));
 }
 
 static void
-check_initial_position(struct body_check *c, const char *field,
-    struct json_object *value)
+check_initial_position(
+    struct body_check *c, const char *field, struct json_object *value)
 {
 	if (c->kind == MK_WRITE_CREATE)
 		check_position(c, value, "initial_position.");
 	else
-		detail(c->details, field, "only when creating a market "
+		detail(c->details, field,
+		    "only when creating a market "
 		    "(buy with POST …/positions)");
 }
 
@@ -394,7 +412,8 @@ mk_market_validate(struct mk_arena *arena, struct json_object *body,
 		detail(&list, "body", "must be a JSON object");
 		goto done;
 	}
-	json_object_object_foreach(body, key, value) {
+	json_object_object_foreach(body, key, value)
+	{
 		f = find_field(market_fields,
 		    sizeof(market_fields) / sizeof(market_fields[0]), key);
 		if (f == NULL) {
@@ -410,10 +429,13 @@ mk_market_validate(struct mk_arena *arena, struct json_object *body,
 		detail(&list, "name", "is required");
 	if (kind == MK_WRITE_PATCH && out->present == 0 && list.count == 0)
 		detail(&list, "body", "names no field to change");
-	/* A replacement writes every field: what it omits goes back to the default. */
+	/* A replacement writes every field: what it omits goes back to the
+	 * default. */
 	if (kind == MK_WRITE_REPLACE)
-		out->present = MK_MARKET_FIELD_BIT(MK_MARKET_NAME) | MK_MARKET_FIELD_BIT(MK_MARKET_DESCRIPTION) |
-		    MK_MARKET_FIELD_BIT(MK_MARKET_STATUS) | MK_MARKET_FIELD_BIT(MK_MARKET_END_DATE);
+		out->present = MK_MARKET_FIELD_BIT(MK_MARKET_NAME) |
+		    MK_MARKET_FIELD_BIT(MK_MARKET_DESCRIPTION) |
+		    MK_MARKET_FIELD_BIT(MK_MARKET_STATUS) |
+		    MK_MARKET_FIELD_BIT(MK_MARKET_END_DATE);
 done:
 	return close_details(&list);
 }

@@ -17,7 +17,11 @@ struct mk_arena;
 struct mk_buf;
 
 /* What a body may hold: a new market, a whole replacement, a partial change. */
-enum mk_market_write { MK_WRITE_CREATE, MK_WRITE_REPLACE, MK_WRITE_PATCH };
+enum mk_market_write {
+	MK_WRITE_CREATE,
+	MK_WRITE_REPLACE,
+	MK_WRITE_PATCH
+};
 
 #define MK_AMOUNT_TEXT_MAX 24
 
@@ -28,14 +32,14 @@ enum mk_market_write { MK_WRITE_CREATE, MK_WRITE_REPLACE, MK_WRITE_PATCH };
 #define MK_DETAILS_MAX 50
 
 struct mk_market_input {
-	unsigned present;         /* MK_MARKET_FIELD_BIT of the fields to write */
-	const char *name;         /* trimmed, 1-200 characters */
-	const char *description;  /* 0-5000 characters */
-	const char *status;       /* active, closed or resolved */
-	const char *end_date;     /* "YYYY-MM-DD HH:MM:SS" (UTC) or NULL */
+	unsigned present; /* MK_MARKET_FIELD_BIT of the fields to write */
+	const char *name; /* trimmed, 1-200 characters */
+	const char *description; /* 0-5000 characters */
+	const char *status;      /* active, closed or resolved */
+	const char *end_date;    /* "YYYY-MM-DD HH:MM:SS" (UTC) or NULL */
 	bool has_position;
-	const char *side;         /* yes | no */
-	const char *amount;       /* "12.50": > 0, <= 1e12, two decimals */
+	const char *side;   /* yes | no */
+	const char *amount; /* "12.50": > 0, <= 1e12, two decimals */
 };
 
 /*
@@ -61,8 +65,9 @@ enum mk_err mk_market_validate(struct mk_arena *arena, struct json_object *body,
  * nothing else. Same results as mk_market_validate_create (side and
  * amount in *out).
  */
-enum mk_err mk_position_validate(struct mk_arena *arena, struct json_object *body,
-    struct mk_market_input *out, struct mk_buf *details);
+enum mk_err mk_position_validate(struct mk_arena *arena,
+    struct json_object *body, struct mk_market_input *out,
+    struct mk_buf *details);
 
 /*
  * Parses a decimal amount "d+(.d{1,2})?" in (0, 1e12] into canonical text

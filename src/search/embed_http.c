@@ -45,8 +45,8 @@
 #include "core/loop.h"
 #include "search/embedder.h"
 
-#define TEXT_MAX (64 * 1024)          /* as the hash embedder reads */
-#define ANSWER_MAX (4 * 1024 * 1024)  /* an answer's body */
+#define TEXT_MAX (64 * 1024)         /* as the hash embedder reads */
+#define ANSWER_MAX (4 * 1024 * 1024) /* an answer's body */
 #define KEY_MAX 4096
 /* Connections a worker keeps open to the model server. */
 #define MAX_CONNECTS 8
@@ -59,33 +59,33 @@ struct http_embedder;
 /* One POST in flight (or being made, on the blocking path). */
 struct transfer {
 	struct http_embedder *e;
-	CURL *easy;                  /* owned, except the blocking path's */
-	struct mk_embed_call *call;  /* NULL on the blocking path */
-	struct mk_buf body;          /* the request's JSON */
+	CURL *easy;                 /* owned, except the blocking path's */
+	struct mk_embed_call *call; /* NULL on the blocking path */
+	struct mk_buf body;         /* the request's JSON */
 	struct mk_buf answer;
 	char errbuf[CURL_ERROR_SIZE];
 	struct transfer *prev, *next;
 };
 
 struct http_embedder {
-	struct mk_embedder base;   /* first: the ops cast back to this */
-	char url[1400];            /* as checked and given to libcurl */
+	struct mk_embedder base; /* first: the ops cast back to this */
+	char url[1400];          /* as checked and given to libcurl */
 	char host[256];
 	char port[6];
 	char host_header[264];
 	char path[1025];
-	char model[129];           /* "": no "model" member is sent */
+	char model[129]; /* "": no "model" member is sent */
 	int timeout_ms;
 	struct curl_slist *headers;
-	CURL *easy;                /* the blocking path's, made on first use */
-	CURLM *multi;              /* NULL until attached to a loop */
-	struct mk_loop *loop;      /* not owned */
+	CURL *easy;           /* the blocking path's, made on first use */
+	CURLM *multi;         /* NULL until attached to a loop */
+	struct mk_loop *loop; /* not owned */
 	struct mk_loop_timer timer;
 	struct transfer *transfers; /* in flight on the multi */
-	char status_why[48];       /* the reason logged for a bad status */
-	bool down;                 /* the last embedding failed */
+	char status_why[48];        /* the reason logged for a bad status */
+	bool down;                  /* the last embedding failed */
 	int64_t down_since_ms;
-	int64_t retry_at_ms;       /* while down, fail at once until then */
+	int64_t retry_at_ms; /* while down, fail at once until then */
 };
 
 /* Logs the edges of an outage (the first failure, the recovery). */
@@ -98,13 +98,14 @@ report(struct http_embedder *e, enum mk_err rc, const char *why)
 		return; /* the common case: no clock read */
 	now_ms = mk_clock_mono_ms();
 	if (rc == MK_OK) {
-		mk_log(MK_LOG_WARN, "embedder %s is back after %lld ms", e->base.name,
-		    (long long)(now_ms - e->down_since_ms));
+		mk_log(MK_LOG_WARN, "embedder %s is back after %lld ms",
+		    e->base.name, (long long)(now_ms - e->down_since_ms));
 		e->down = false;
 		return;
 	}
-	mk_log(e->down ? MK_LOG_DEBUG : MK_LOG_ERROR, "embedder %s at %s: %s (%s)",
-	    e->base.name, e->url, why, mk_err_name(rc));
+	mk_log(e->down ? MK_LOG_DEBUG : MK_LOG_ERROR,
+	    "embedder %s at %s: %s (%s)", e->base.name, e->url, why,
+	    mk_err_name(rc));
 	if (!e->down) {
 		e->down = true;
 		e->down_since_ms = now_ms;
@@ -130,7 +131,8 @@ build_body(const struct http_embedder *e, struct transfer *t, const char *text,
 	/* Cut on a character boundary so the cut adds no U+FFFD. */
 	if (len > TEXT_MAX) {
 		len = TEXT_MAX;
-		for (int k = 0; k < 3 && ((unsigned char)text[len] & 0xC0) == 0x80; k++)
+		for (int k = 0;
+		     k < 3 && ((unsigned char)text[len] & 0xC0) == 0x80; k++)
 			len--;
 	}
 	mk_buf_puts(&t->body, "{");
@@ -164,9 +166,10 @@ setup(struct http_embedder *e, CURL *easy, struct transfer *t)
 {
 	CURLcode c = CURLE_OK;
 
-#define SET(option, value) do { \
-		if (c == CURLE_OK) \
-			c = curl_easy_setopt(easy, option, value); \
+#define SET(option, value)                                                     \
+	do {                                                                   \
+		if (c == CURLE_OK)                                             \
+			c = curl_easy_setopt(easy, option, value);             \
 	} while (0)
 	SET(CURLOPT_URL, e->url);
 	SET(CURLOPT_PROTOCOLS_STR, "http,https");
@@ -200,21 +203,28 @@ judge(struct http_embedder *e, struct transfer *t, CURLcode res, float *out)
 	long status = 0;
 
 	if (res != CURLE_OK) {
-		rc = res == CURLE_OUT_OF_MEMORY || t->answer.oom ? MK_ENOMEM : MK_EUNAVAIL;
+		rc = res == CURLE_OUT_OF_MEMORY || t->answer.oom ? MK_ENOMEM
+								 : MK_EUNAVAIL;
 		if (res == CURLE_WRITE_ERROR || res == CURLE_FILESIZE_EXCEEDED)
-			why = t->answer.oom ? "out of memory" : "an answer over 4 MiB";
+			why = t->answer.oom ? "out of memory"
+					    : "an answer over 4 MiB";
 		else
-			why = t->errbuf[0] != '\0' ? t->errbuf : curl_easy_strerror(res);
-	} else if (curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK ||
+			why = t->errbuf[0] != '\0' ? t->errbuf
+						   : curl_easy_strerror(res);
+	} else if (curl_easy_getinfo(
+		       t->easy, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK ||
 	    status != 200) {
-		(void)snprintf(e->status_why, sizeof(e->status_why), "answered status %ld", status);
+		(void)snprintf(e->status_why, sizeof(e->status_why),
+		    "answered status %ld", status);
 		why = e->status_why;
 		rc = MK_EUNAVAIL;
 	} else {
-		rc = mk_embed_parse_response(t->answer.data != NULL ? t->answer.data : "",
-		    t->answer.len, e->base.dim, out);
+		rc = mk_embed_parse_response(
+		    t->answer.data != NULL ? t->answer.data : "", t->answer.len,
+		    e->base.dim, out);
 		if (rc != MK_OK)
-			why = "the answer is not an embedding of the expected dimension";
+			why = "the answer is not an embedding of the expected "
+			      "dimension";
 		else
 			mk_embed_normalize(out, e->base.dim);
 	}
@@ -233,8 +243,8 @@ transfer_release(struct transfer *t)
 
 /* The blocking embedding (see embedder.h). */
 static enum mk_err
-http_embed(struct mk_embedder *embedder, const char *text, size_t len,
-    float *out)
+http_embed(
+    struct mk_embedder *embedder, const char *text, size_t len, float *out)
 {
 	struct http_embedder *e = (struct http_embedder *)embedder;
 	struct transfer t = { .e = e };
@@ -248,7 +258,8 @@ http_embed(struct mk_embedder *embedder, const char *text, size_t len,
 	if (e->easy == NULL)
 		e->easy = curl_easy_init();
 	t.easy = e->easy;
-	if (e->easy == NULL || !build_body(e, &t, text, len) || setup(e, e->easy, &t) != MK_OK) {
+	if (e->easy == NULL || !build_body(e, &t, text, len) ||
+	    setup(e, e->easy, &t) != MK_OK) {
 		report(e, MK_ENOMEM, "out of memory");
 		transfer_release(&t);
 		return MK_ENOMEM;
@@ -297,7 +308,8 @@ collect(struct http_embedder *e)
 
 		if (msg->msg != CURLMSG_DONE)
 			continue;
-		if (curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t) != CURLE_OK ||
+		if (curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE,
+			(char **)&t) != CURLE_OK ||
 		    t == NULL)
 			continue;
 		call = t->call;
@@ -320,7 +332,8 @@ socket_action(struct http_embedder *e, curl_socket_t fd, int mask)
 	CURLMcode mc = curl_multi_socket_action(e->multi, fd, mask, &running);
 
 	if (mc != CURLM_OK && mc != CURLM_BAD_SOCKET)
-		mk_log(MK_LOG_ERROR, "embedder %s: %s", e->base.name, curl_multi_strerror(mc));
+		mk_log(MK_LOG_ERROR, "embedder %s: %s", e->base.name,
+		    curl_multi_strerror(mc));
 	collect(e);
 }
 
@@ -347,7 +360,8 @@ on_timer(void *arg)
 
 /* CURLMOPT_SOCKETFUNCTION: what to wait for on a socket of curl's. */
 static int
-on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *arg, void *socket_arg)
+on_curl_socket(
+    CURL *easy, curl_socket_t fd, int what, void *arg, void *socket_arg)
 {
 	struct http_embedder *e = arg;
 	unsigned events = 0;
@@ -363,8 +377,8 @@ on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *arg, void *socket_a
 	if (what & CURL_POLL_OUT)
 		events |= MK_LOOP_OUT;
 	if (mk_loop_watch(e->loop, fd, events, on_socket_ready, e) != MK_OK) {
-		mk_log(MK_LOG_ERROR, "embedder %s: cannot watch a socket: %s", e->base.name,
-		    strerror(errno));
+		mk_log(MK_LOG_ERROR, "embedder %s: cannot watch a socket: %s",
+		    e->base.name, strerror(errno));
 		return -1; /* curl fails every transfer of the multi handle */
 	}
 	return 0;
@@ -380,7 +394,8 @@ on_curl_timer(CURLM *multi, long timeout_ms, void *arg)
 	if (timeout_ms < 0)
 		mk_loop_timer_disarm(e->loop, &e->timer);
 	else
-		mk_loop_timer_arm(e->loop, &e->timer, mk_clock_mono_ms() + timeout_ms);
+		mk_loop_timer_arm(
+		    e->loop, &e->timer, mk_clock_mono_ms() + timeout_ms);
 	return 0;
 }
 
@@ -397,9 +412,10 @@ http_attach(struct mk_embedder *embedder, struct mk_loop *loop)
 	e->loop = loop;
 	e->timer.fn = on_timer;
 	e->timer.arg = e;
-#define MSET(option, value) do { \
-		if (c == CURLM_OK) \
-			c = curl_multi_setopt(e->multi, option, value); \
+#define MSET(option, value)                                                    \
+	do {                                                                   \
+		if (c == CURLM_OK)                                             \
+			c = curl_multi_setopt(e->multi, option, value);        \
 	} while (0)
 	MSET(CURLMOPT_SOCKETFUNCTION, on_curl_socket);
 	MSET(CURLMOPT_SOCKETDATA, e);
@@ -435,8 +451,8 @@ http_start(struct mk_embedder *embedder, struct mk_embed_call *call,
 	t->call = call;
 	mk_buf_init(&t->body, NULL);
 	mk_buf_init(&t->answer, NULL);
-	if ((t->easy = curl_easy_init()) == NULL || !build_body(e, t, text, len) ||
-	    setup(e, t->easy, t) != MK_OK) {
+	if ((t->easy = curl_easy_init()) == NULL ||
+	    !build_body(e, t, text, len) || setup(e, t->easy, t) != MK_OK) {
 		if (t->easy != NULL)
 			curl_easy_cleanup(t->easy);
 		transfer_release(t);
@@ -525,27 +541,34 @@ parse_url(struct http_embedder *e, const char *url, char *err, size_t errlen)
 	long port_num = https ? 443 : 80, default_port = port_num;
 
 	if (!https && strncasecmp(url, "http://", 7) != 0) {
-		mk_errf(err, errlen, "embedder_url must be http[s]://host[:port]/path");
+		mk_errf(err, errlen,
+		    "embedder_url must be http[s]://host[:port]/path");
 		return -1;
 	}
 	for (p = url; *p != '\0'; p++) {
-		if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f || *p == '#') {
-			mk_errf(err, errlen, "embedder_url must be printable ASCII without spaces or '#'");
+		if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f ||
+		    *p == '#') {
+			mk_errf(err, errlen,
+			    "embedder_url must be printable ASCII without "
+			    "spaces or '#'");
 			return -1;
 		}
 	}
 	authority = url + (https ? 8 : 7);
 	path = authority + strcspn(authority, "/?");
 	if (memchr(authority, '@', (size_t)(path - authority)) != NULL) {
-		mk_errf(err, errlen, "embedder_url must not hold user information");
+		mk_errf(
+		    err, errlen, "embedder_url must not hold user information");
 		return -1;
 	}
 	if (*authority == '[') {
 		host = authority + 1;
 		host_end = memchr(host, ']', (size_t)(path - host));
 		if (host_end == NULL || host_end == host ||
-		    strspn(host, "0123456789abcdefABCDEF:.") != (size_t)(host_end - host)) {
-			mk_errf(err, errlen, "embedder_url has a malformed IPv6 address");
+		    strspn(host, "0123456789abcdefABCDEF:.") !=
+			(size_t)(host_end - host)) {
+			mk_errf(err, errlen,
+			    "embedder_url has a malformed IPv6 address");
 			return -1;
 		}
 		p = host_end + 1;
@@ -553,7 +576,8 @@ parse_url(struct http_embedder *e, const char *url, char *err, size_t errlen)
 		host = authority;
 		for (p = host; p < path && *p != ':'; p++) {
 			if (!is_host_char(*p)) {
-				mk_errf(err, errlen, "embedder_url has a malformed host");
+				mk_errf(err, errlen,
+				    "embedder_url has a malformed host");
 				return -1;
 			}
 		}
@@ -568,13 +592,15 @@ parse_url(struct http_embedder *e, const char *url, char *err, size_t errlen)
 
 		if (*p != ':' || p + 1 == path || path - (p + 1) > 5 ||
 		    strspn(p + 1, "0123456789") < (size_t)(path - (p + 1))) {
-			mk_errf(err, errlen, "embedder_url has a malformed port");
+			mk_errf(
+			    err, errlen, "embedder_url has a malformed port");
 			return -1;
 		}
 		port = p + 1;
 		port_num = strtol(port, &end, 10);
 		if (end != path || port_num < 1 || port_num > 65535) {
-			mk_errf(err, errlen, "embedder_url port must be 1 to 65535");
+			mk_errf(err, errlen,
+			    "embedder_url port must be 1 to 65535");
 			return -1;
 		}
 	}
@@ -587,12 +613,14 @@ parse_url(struct http_embedder *e, const char *url, char *err, size_t errlen)
 	e->host[host_end - host] = '\0';
 	(void)snprintf(e->port, sizeof(e->port), "%ld", port_num);
 	/* A bare host or a query without a path asks for "/". */
-	(void)snprintf(e->path, sizeof(e->path), "%s%s", *path == '/' ? "" : "/", path);
+	(void)snprintf(
+	    e->path, sizeof(e->path), "%s%s", *path == '/' ? "" : "/", path);
 	(void)snprintf(e->host_header, sizeof(e->host_header), "%s%s%s%s%s",
 	    *authority == '[' ? "[" : "", e->host, *authority == '[' ? "]" : "",
-	    port_num == default_port ? "" : ":", port_num == default_port ? "" : e->port);
-	(void)snprintf(e->url, sizeof(e->url), "%s://%s%s", https ? "https" : "http",
-	    e->host_header, e->path);
+	    port_num == default_port ? "" : ":",
+	    port_num == default_port ? "" : e->port);
+	(void)snprintf(e->url, sizeof(e->url), "%s://%s%s",
+	    https ? "https" : "http", e->host_header, e->path);
 	return 0;
 }
 
@@ -603,7 +631,8 @@ name_hash(const char *s)
 	return mk_fnv1a64(s, strlen(s));
 }
 
-/* True when key is a non-empty run of printable ASCII without blanks at its ends. */
+/* True when key is a non-empty run of printable ASCII without blanks at its
+ * ends. */
 static bool
 key_ok(const char *key)
 {
@@ -612,7 +641,8 @@ key_ok(const char *key)
 	if (len == 0 || len > KEY_MAX || key[0] == ' ' || key[len - 1] == ' ')
 		return false;
 	for (size_t i = 0; i < len; i++)
-		if ((unsigned char)key[i] < 0x20 || (unsigned char)key[i] >= 0x7f)
+		if ((unsigned char)key[i] < 0x20 ||
+		    (unsigned char)key[i] >= 0x7f)
 			return false;
 	return true;
 }
@@ -637,7 +667,8 @@ make_headers(struct http_embedder *e, const char *api_key)
 	if (api_key != NULL && api_key[0] != '\0') {
 		char line[KEY_MAX + 32];
 
-		(void)snprintf(line, sizeof(line), "Authorization: Bearer %s", api_key);
+		(void)snprintf(
+		    line, sizeof(line), "Authorization: Bearer %s", api_key);
 		more = curl_slist_append(e->headers, line);
 		explicit_bzero(line, sizeof(line));
 		if (more == NULL)
@@ -661,7 +692,8 @@ mk_embedder_http_new(const char *url, const char *model, unsigned dim,
 	size_t model_len = strlen(model);
 
 	if (dim < 8 || dim > MK_EMBED_MAX_DIM) {
-		mk_errf(err, errlen, "embedding_dim must be 8 to %d", MK_EMBED_MAX_DIM);
+		mk_errf(err, errlen, "embedding_dim must be 8 to %d",
+		    MK_EMBED_MAX_DIM);
 		return NULL;
 	}
 	if (timeout_ms <= 0) {
@@ -669,7 +701,10 @@ mk_embedder_http_new(const char *url, const char *model, unsigned dim,
 		return NULL;
 	}
 	if (api_key != NULL && api_key[0] != '\0' && !key_ok(api_key)) {
-		mk_errf(err, errlen, "the embedder's API key must be printable ASCII, at most %d bytes", KEY_MAX);
+		mk_errf(err, errlen,
+		    "the embedder's API key must be printable ASCII, at most "
+		    "%d bytes",
+		    KEY_MAX);
 		return NULL;
 	}
 	if ((e = calloc(1, sizeof(*e))) == NULL) {
@@ -677,7 +712,8 @@ mk_embedder_http_new(const char *url, const char *model, unsigned dim,
 		return NULL;
 	}
 	if (model_len >= sizeof(e->model)) {
-		mk_errf(err, errlen, "embedder_model is longer than %zu bytes", sizeof(e->model) - 1);
+		mk_errf(err, errlen, "embedder_model is longer than %zu bytes",
+		    sizeof(e->model) - 1);
 		free(e);
 		return NULL;
 	}
@@ -696,10 +732,12 @@ mk_embedder_http_new(const char *url, const char *model, unsigned dim,
 	e->base.dim = dim;
 	e->timeout_ms = timeout_ms;
 	if (5 + model_len < sizeof(e->base.name))
-		(void)snprintf(e->base.name, sizeof(e->base.name), "http:%s", model);
+		(void)snprintf(
+		    e->base.name, sizeof(e->base.name), "http:%s", model);
 	else
-		(void)snprintf(e->base.name, sizeof(e->base.name), "http:%.40s~%016llx",
-		    model, (unsigned long long)name_hash(model));
+		(void)snprintf(e->base.name, sizeof(e->base.name),
+		    "http:%.40s~%016llx", model,
+		    (unsigned long long)name_hash(model));
 	if (make_headers(e, api_key) != 0) {
 		mk_errf(err, errlen, "out of memory");
 		http_destroy(&e->base);
@@ -717,13 +755,16 @@ mk_embedder_read_key(const char *path, char *err, size_t errlen)
 	char *key;
 
 	if (f == NULL) {
-		mk_errf(err, errlen, "embedder_api_key_file %s: %s", path, strerror(errno));
+		mk_errf(err, errlen, "embedder_api_key_file %s: %s", path,
+		    strerror(errno));
 		return NULL;
 	}
 	len = fread(buf, 1, sizeof(buf) - 1, f);
 	if (ferror(f)) {
-		explicit_bzero(buf, sizeof(buf)); /* a part of the key may have been read */
-		mk_errf(err, errlen, "embedder_api_key_file %s: %s", path, strerror(errno));
+		/* a part of the key may have been read */
+		explicit_bzero(buf, sizeof(buf));
+		mk_errf(err, errlen, "embedder_api_key_file %s: %s", path,
+		    strerror(errno));
 		(void)fclose(f);
 		return NULL;
 	}
@@ -737,7 +778,9 @@ mk_embedder_read_key(const char *path, char *err, size_t errlen)
 	buf[len] = '\0';
 	if (!key_ok(buf + start)) {
 		explicit_bzero(buf, sizeof(buf));
-		mk_errf(err, errlen, "embedder_api_key_file %s: the first line must be the key: printable ASCII, 1 to %d bytes",
+		mk_errf(err, errlen,
+		    "embedder_api_key_file %s: the first line must be the key: "
+		    "printable ASCII, 1 to %d bytes",
 		    path, KEY_MAX);
 		return NULL;
 	}

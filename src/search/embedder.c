@@ -71,13 +71,13 @@
 #define HASH_NAME "hash-v1"
 #define TEXT_MAX (64 * 1024)
 #define TOKEN_MAX 64
-#define TABLE_SLOTS 4096      /* a power of two */
-#define TABLE_LOAD 3072       /* 3/4 full: probes stay short */
-
+#define TABLE_SLOTS 4096 /* a power of two */
+#define TABLE_LOAD 3072  /* 3/4 full: probes stay short */
 
 #define WEIGHT_UNIGRAM 1.0f
 #define WEIGHT_BIGRAM 0.5f
-#define WEIGHT_TRIGRAMS 0.25f /* per token occurrence, shared by its trigrams */
+/* Per token occurrence, shared by its trigrams. */
+#define WEIGHT_TRIGRAMS 0.25f
 
 /* Nesting an embeddings answer needs is 4; a little room for extras. */
 #define ANSWER_MAX_DEPTH 8
@@ -86,45 +86,127 @@
 
 /* One distinct feature of the text being embedded. */
 struct feature {
-	uint64_t id;     /* 0: empty slot */
-	float weight;    /* sum of its occurrences' weights */
-	uint32_t count;  /* its occurrences */
+	uint64_t id;    /* 0: empty slot */
+	float weight;   /* sum of its occurrences' weights */
+	uint32_t count; /* its occurrences */
 };
 
 struct hash_embedder {
-	struct mk_embedder base;       /* first: the ops cast back to this */
-	float *out;                    /* the caller's vector, during embed */
+	struct mk_embedder base; /* first: the ops cast back to this */
+	float *out;              /* the caller's vector, during embed */
 	size_t used_count;
-	uint16_t used[TABLE_LOAD];     /* occupied slots in insertion order */
+	uint16_t used[TABLE_LOAD]; /* occupied slots in insertion order */
 	struct feature table[TABLE_SLOTS];
 };
 
 /* The token being read, and what the features of the next one need. */
 struct scan {
 	unsigned char bytes[TOKEN_MAX];
-	uint8_t starts[TOKEN_MAX];     /* byte offset of each character */
-	size_t len;                    /* bytes kept */
-	size_t chars;                  /* characters kept */
-	bool full;                     /* TOKEN_MAX reached: ignore the rest */
-	bool digit;                    /* holds a digit */
-	bool multibyte;                /* holds a non-ASCII character */
+	uint8_t starts[TOKEN_MAX]; /* byte offset of each character */
+	size_t len;                /* bytes kept */
+	size_t chars;              /* characters kept */
+	bool full;                 /* TOKEN_MAX reached: ignore the rest */
+	bool digit;                /* holds a digit */
+	bool multibyte;            /* holds a non-ASCII character */
 	bool have_prev;
-	uint64_t prev_state;           /* FNV state after "B" prev " " */
+	uint64_t prev_state; /* FNV state after "B" prev " " */
 };
 
 /* Sorted (strcmp order) for bsearch; checked by an assert at creation. */
 static const char *const stopwords[] = {
-	"about", "all", "am", "an", "and", "any", "are", "as", "at", "be",
-	"been", "being", "both", "but", "by", "can", "could", "did", "do",
-	"does", "doing", "each", "for", "from", "had", "has", "have",
-	"having", "he", "her", "here", "hers", "him", "his", "how", "if", "in",
-	"into", "is", "it", "its", "itself", "just", "me", "might", "must",
-	"my", "of", "on", "or", "other", "our", "ours", "own", "shall", "she",
-	"should", "so", "some", "such", "than", "that", "the", "their",
-	"theirs", "them", "then", "there", "these", "they", "this", "those",
-	"to", "too", "very", "was", "we", "were", "what", "when", "where",
-	"which", "while", "who", "whom", "whose", "why", "will", "with",
-	"would", "you", "your", "yours",
+	"about",
+	"all",
+	"am",
+	"an",
+	"and",
+	"any",
+	"are",
+	"as",
+	"at",
+	"be",
+	"been",
+	"being",
+	"both",
+	"but",
+	"by",
+	"can",
+	"could",
+	"did",
+	"do",
+	"does",
+	"doing",
+	"each",
+	"for",
+	"from",
+	"had",
+	"has",
+	"have",
+	"having",
+	"he",
+	"her",
+	"here",
+	"hers",
+	"him",
+	"his",
+	"how",
+	"if",
+	"in",
+	"into",
+	"is",
+	"it",
+	"its",
+	"itself",
+	"just",
+	"me",
+	"might",
+	"must",
+	"my",
+	"of",
+	"on",
+	"or",
+	"other",
+	"our",
+	"ours",
+	"own",
+	"shall",
+	"she",
+	"should",
+	"so",
+	"some",
+	"such",
+	"than",
+	"that",
+	"the",
+	"their",
+	"theirs",
+	"them",
+	"then",
+	"there",
+	"these",
+	"they",
+	"this",
+	"those",
+	"to",
+	"too",
+	"very",
+	"was",
+	"we",
+	"were",
+	"what",
+	"when",
+	"where",
+	"which",
+	"while",
+	"who",
+	"whom",
+	"whose",
+	"why",
+	"will",
+	"with",
+	"would",
+	"you",
+	"your",
+	"yours",
 };
 
 static inline uint64_t
@@ -156,7 +238,8 @@ flush(struct hash_embedder *e)
 		float v = f->weight;
 
 		if (f->count > 1)
-			v = v / (float)f->count * (float)(1.0 + log((double)f->count));
+			v = v / (float)f->count *
+			    (float)(1.0 + log((double)f->count));
 		e->out[f->id % dim] += (f->id >> 63) ? -v : v;
 		*f = (struct feature){ 0 };
 	}
@@ -189,7 +272,8 @@ add_feature(struct hash_embedder *e, uint64_t state, float weight)
 		flush(e);
 		i = home;
 	}
-	e->table[i] = (struct feature){ .id = id, .weight = weight, .count = 1 };
+	e->table[i] =
+	    (struct feature){ .id = id, .weight = weight, .count = 1 };
 	e->used[e->used_count++] = (uint16_t)i;
 }
 
@@ -211,7 +295,7 @@ is_stopword(const struct scan *s)
 	if (s->len > 6) /* the longest are "itself", "theirs" */
 		return false;
 	return bsearch(s, stopwords, sizeof(stopwords) / sizeof(stopwords[0]),
-	    sizeof(stopwords[0]), stopword_cmp) != NULL;
+		   sizeof(stopwords[0]), stopword_cmp) != NULL;
 }
 
 static bool
@@ -273,7 +357,8 @@ add_trigrams(struct hash_embedder *e, const struct scan *s)
 				size_t from = s->starts[sym - 1];
 				size_t to = sym < m ? s->starts[sym] : s->len;
 
-				h = mk_fnv1a64_update(h, s->bytes + from, to - from);
+				h = mk_fnv1a64_update(
+				    h, s->bytes + from, to - from);
 			}
 		}
 		add_feature(e, h, weight);
@@ -293,10 +378,12 @@ end_token(struct hash_embedder *e, struct scan *s)
 			goto reset;
 		s->len = s->chars = stem(s->bytes, s->len);
 	}
-	add_feature(e, mk_fnv1a64_update(fnv_byte(MK_FNV1A64_INIT, 'U'), s->bytes, s->len),
+	add_feature(e,
+	    mk_fnv1a64_update(fnv_byte(MK_FNV1A64_INIT, 'U'), s->bytes, s->len),
 	    WEIGHT_UNIGRAM);
 	if (s->have_prev)
-		add_feature(e, mk_fnv1a64_update(s->prev_state, s->bytes, s->len),
+		add_feature(e,
+		    mk_fnv1a64_update(s->prev_state, s->bytes, s->len),
 		    WEIGHT_BIGRAM);
 	h = mk_fnv1a64_update(fnv_byte(MK_FNV1A64_INIT, 'B'), s->bytes, s->len);
 	s->prev_state = fnv_byte(h, ' ');
@@ -331,7 +418,8 @@ push_multibyte(struct scan *s, const unsigned char *p, size_t n)
 	s->starts[s->chars++] = (uint8_t)s->len;
 	memcpy(s->bytes + s->len, p, n);
 	/* Latin-1 capitals (À..Þ but ×) fold like ASCII ones. */
-	if (n == 2 && p[0] == 0xC3 && p[1] >= 0x80 && p[1] <= 0x9E && p[1] != 0x97)
+	if (n == 2 && p[0] == 0xC3 && p[1] >= 0x80 && p[1] <= 0x9E &&
+	    p[1] != 0x97)
 		s->bytes[s->len + 1] = (unsigned char)(p[1] + 0x20);
 	s->len += n;
 	s->multibyte = true;
@@ -348,8 +436,8 @@ is_separator(const unsigned char *p, size_t n)
 		return cp <= 0xBF || cp == 0xD7 || cp == 0xF7;
 	}
 	if (n == 3) {
-		cp = (uint32_t)(p[0] & 0x0F) << 12 | (uint32_t)(p[1] & 0x3F) << 6 |
-		    (p[2] & 0x3F);
+		cp = (uint32_t)(p[0] & 0x0F) << 12 |
+		    (uint32_t)(p[1] & 0x3F) << 6 | (p[2] & 0x3F);
 		return (cp >= 0x2000 && cp <= 0x206F) ||
 		    (cp >= 0x20A0 && cp <= 0x20CF) ||
 		    (cp >= 0x2E00 && cp <= 0x2E7F) ||
@@ -368,8 +456,8 @@ is_digit(unsigned char c)
 }
 
 static enum mk_err
-hash_embed(struct mk_embedder *embedder, const char *text, size_t len,
-    float *out)
+hash_embed(
+    struct mk_embedder *embedder, const char *text, size_t len, float *out)
 {
 	struct hash_embedder *e = (struct hash_embedder *)embedder;
 	const unsigned char *p = (const unsigned char *)text;
@@ -391,9 +479,11 @@ hash_embed(struct mk_embedder *embedder, const char *text, size_t len,
 			if ((c >= 'a' && c <= 'z') || is_digit(c))
 				push_ascii(&s, c);
 			else if (c >= 'A' && c <= 'Z')
-				push_ascii(&s, (unsigned char)(c + ('a' - 'A')));
+				push_ascii(
+				    &s, (unsigned char)(c + ('a' - 'A')));
 			else if ((c == ',' || c == '.') && s.len > 0 && i > 0 &&
-			    is_digit(p[i - 1]) && i + 1 < len && is_digit(p[i + 1])) {
+			    is_digit(p[i - 1]) && i + 1 < len &&
+			    is_digit(p[i + 1])) {
 				if (c == '.')
 					push_ascii(&s, c);
 			} else {
@@ -499,8 +589,7 @@ float_of(struct json_object *item, float *out)
  * out is zeroed, so a caller that ignores the code still gets no garbage.
  */
 enum mk_err
-mk_embed_parse_response(const char *body, size_t len, unsigned dim,
-    float *out)
+mk_embed_parse_response(const char *body, size_t len, unsigned dim, float *out)
 {
 	struct json_object *root = NULL, *data, *item, *embedding;
 	const char *why;
@@ -508,7 +597,8 @@ mk_embed_parse_response(const char *body, size_t len, unsigned dim,
 
 	if (dim == 0 || dim > MK_EMBED_MAX_DIM)
 		return MK_EINTERNAL;
-	if (mk_json_parse(body, len, ANSWER_MAX_DEPTH, ANSWER_MAX_VALUES, &root, &why) != MK_OK)
+	if (mk_json_parse(body, len, ANSWER_MAX_DEPTH, ANSWER_MAX_VALUES, &root,
+		&why) != MK_OK)
 		goto done;
 	if (!json_object_is_type(root, json_type_object) ||
 	    !json_object_object_get_ex(root, "data", &data) ||

@@ -40,11 +40,11 @@ struct mk_loop;
  * done/arg; the embedder sets rc and uses transfer while it is pending.
  */
 struct mk_embed_call {
-	float *out;                /* dim floats */
-	void (*done)(void *arg);   /* a pending call ended: rc is set */
+	float *out;              /* dim floats */
+	void (*done)(void *arg); /* a pending call ended: rc is set */
 	void *arg;
 	enum mk_err rc;
-	void *transfer;            /* the embedder's, while pending */
+	void *transfer; /* the embedder's, while pending */
 };
 
 /* The most dimensions an embedder may have (a vector is then 16 KiB). */
@@ -67,15 +67,17 @@ struct mk_embedder_ops {
 	 * ends it at once with its code; cancel forgets a pending call
 	 * without calling done.
 	 */
-	enum mk_err (*attach)(struct mk_embedder *embedder, struct mk_loop *loop);
-	enum mk_err (*start)(struct mk_embedder *embedder, struct mk_embed_call *call,
-	    const char *text, size_t len);
-	void (*cancel)(struct mk_embedder *embedder, struct mk_embed_call *call);
+	enum mk_err (*attach)(
+	    struct mk_embedder *embedder, struct mk_loop *loop);
+	enum mk_err (*start)(struct mk_embedder *embedder,
+	    struct mk_embed_call *call, const char *text, size_t len);
+	void (*cancel)(
+	    struct mk_embedder *embedder, struct mk_embed_call *call);
 };
 
 struct mk_embedder {
 	const struct mk_embedder_ops *ops;
-	char name[64];   /* "hash-v1", or "http:<model>" */
+	char name[64]; /* "hash-v1", or "http:<model>" */
 	unsigned dim;
 };
 
@@ -92,7 +94,9 @@ mk_embed(struct mk_embedder *embedder, const char *text, size_t len, float *out)
 static inline enum mk_err
 mk_embedder_attach(struct mk_embedder *embedder, struct mk_loop *loop)
 {
-	return embedder->ops->attach != NULL ? embedder->ops->attach(embedder, loop) : MK_OK;
+	return embedder->ops->attach != NULL
+	    ? embedder->ops->attach(embedder, loop)
+	    : MK_OK;
 }
 
 /*
@@ -107,11 +111,13 @@ mk_embed_start(struct mk_embedder *embedder, struct mk_embed_call *call,
 {
 	call->transfer = NULL;
 	if (embedder->ops->start == NULL)
-		return call->rc = embedder->ops->embed(embedder, text, len, call->out);
+		return call->rc =
+			   embedder->ops->embed(embedder, text, len, call->out);
 	return embedder->ops->start(embedder, call, text, len);
 }
 
-/* Forgets a pending call (nothing when it is not pending); done is not called. */
+/* Forgets a pending call (nothing when it is not pending); done is not called.
+ */
 static inline void
 mk_embed_cancel(struct mk_embedder *embedder, struct mk_embed_call *call)
 {
@@ -126,7 +132,8 @@ mk_embedder_free(struct mk_embedder *embedder)
 		embedder->ops->destroy(embedder);
 }
 
-/* The built-in hashing embedder with dim buckets (8..MK_EMBED_MAX_DIM). NULL when out of memory. */
+/* The built-in hashing embedder with dim buckets (8..MK_EMBED_MAX_DIM). NULL
+ * when out of memory. */
 struct mk_embedder *mk_embedder_hash_new(unsigned dim);
 
 /*
@@ -136,7 +143,8 @@ struct mk_embedder *mk_embedder_hash_new(unsigned dim);
  * in err for a malformed URL or key, or out of memory.
  */
 struct mk_embedder *mk_embedder_http_new(const char *url, const char *model,
-    unsigned dim, int timeout_ms, const char *api_key, char *err, size_t errlen);
+    unsigned dim, int timeout_ms, const char *api_key, char *err,
+    size_t errlen);
 
 /*
  * Reads the API key file at path: its first line, blanks trimmed, at
@@ -150,8 +158,8 @@ char *mk_embedder_read_key(const char *path, char *err, size_t errlen);
  * embedding_dim, embedder_url, embedder_model, embedder_timeout,
  * embedder_api_key_file, read now). NULL with a reason in err.
  */
-struct mk_embedder *mk_embedder_from_config(const struct mk_config *config,
-    char *err, size_t errlen);
+struct mk_embedder *mk_embedder_from_config(
+    const struct mk_config *config, char *err, size_t errlen);
 
 /*
  * Parses an OpenAI-compatible embeddings answer body (len bytes) into
@@ -159,8 +167,8 @@ struct mk_embedder *mk_embedder_from_config(const struct mk_config *config,
  * finite numbers. Returns MK_OK, or MK_EINTERNAL for anything else.
  * Exposed for its fuzz target.
  */
-enum mk_err mk_embed_parse_response(const char *body, size_t len, unsigned dim,
-    float *out);
+enum mk_err mk_embed_parse_response(
+    const char *body, size_t len, unsigned dim, float *out);
 
 /* Scales v[dim] to unit length (leaves an all-zero vector alone). */
 void mk_embed_normalize(float *v, unsigned dim);

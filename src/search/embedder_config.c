@@ -18,8 +18,8 @@
  * which a server holding one model accepts.
  */
 struct mk_embedder *
-mk_embedder_from_config(const struct mk_config *config, char *err,
-    size_t errlen)
+mk_embedder_from_config(
+    const struct mk_config *config, char *err, size_t errlen)
 {
 	struct mk_embedder *embedder;
 	int dim = config->embedding_dim;

@@ -18,8 +18,8 @@
 struct mk_vector_index {
 	char embedder[64];
 	unsigned dim;
-	float *vectors;      /* cap rows of dim floats */
-	int64_t *ids;        /* cap */
+	float *vectors; /* cap rows of dim floats */
+	int64_t *ids;   /* cap */
 	size_t n, cap;
 	int64_t *slot_ids;   /* nslots: an id, or EMPTY_SLOT */
 	uint32_t *slot_rows; /* its row */
@@ -155,7 +155,8 @@ grow(struct mk_vector_index *index)
 }
 
 enum mk_err
-mk_vector_index_put(struct mk_vector_index *index, int64_t id, const float *vector)
+mk_vector_index_put(
+    struct mk_vector_index *index, int64_t id, const float *vector)
 {
 	size_t s, row;
 
@@ -164,8 +165,9 @@ mk_vector_index_put(struct mk_vector_index *index, int64_t id, const float *vect
 	if (index->nslots > 0) {
 		s = find_slot(index, id);
 		if (index->slot_ids[s] == id) {
-			memcpy(index->vectors + (size_t)index->slot_rows[s] * index->dim, vector,
-			    index->dim * sizeof(float));
+			memcpy(index->vectors +
+				(size_t)index->slot_rows[s] * index->dim,
+			    vector, index->dim * sizeof(float));
 			return MK_OK;
 		}
 	}
@@ -173,7 +175,8 @@ mk_vector_index_put(struct mk_vector_index *index, int64_t id, const float *vect
 		return MK_ENOMEM;
 	row = index->n++;
 	index->ids[row] = id;
-	memcpy(index->vectors + row * index->dim, vector, index->dim * sizeof(float));
+	memcpy(index->vectors + row * index->dim, vector,
+	    index->dim * sizeof(float));
 	s = find_slot(index, id);
 	index->slot_ids[s] = id;
 	index->slot_rows[s] = (uint32_t)row;
@@ -197,7 +200,8 @@ mk_vector_index_remove(struct mk_vector_index *index, int64_t id)
 		size_t ls = find_slot(index, index->ids[last]);
 
 		index->ids[hole] = index->ids[last];
-		memcpy(index->vectors + hole * index->dim, index->vectors + last * index->dim,
+		memcpy(index->vectors + hole * index->dim,
+		    index->vectors + last * index->dim,
 		    index->dim * sizeof(float));
 		index->slot_rows[ls] = (uint32_t)hole;
 	}
@@ -306,7 +310,8 @@ mk_vector_index_search(const struct mk_vector_index *index, const float *query,
 	for (size_t r = 0; r < index->n && k > 0; r++) {
 		struct mk_vector_hit hit = {
 			.id = index->ids[r],
-			.score = dot(index->vectors + r * index->dim, query, index->dim),
+			.score = dot(
+			    index->vectors + r * index->dim, query, index->dim),
 		};
 
 		hit.score = mk_vector_score(hit.score);

@@ -39,8 +39,8 @@ uint64_t mk_vector_index_seq(const struct mk_vector_index *index);
 void mk_vector_index_set_seq(struct mk_vector_index *index, uint64_t seq);
 
 /* Adds or replaces id's vector (dim floats, copied). MK_ENOMEM. */
-enum mk_err mk_vector_index_put(struct mk_vector_index *index, int64_t id,
-    const float *vector);
+enum mk_err mk_vector_index_put(
+    struct mk_vector_index *index, int64_t id, const float *vector);
 
 /* Removes id's vector, if any. */
 void mk_vector_index_remove(struct mk_vector_index *index, int64_t id);

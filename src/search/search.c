@@ -24,21 +24,21 @@
 #define QUERY_KEY_LEN (8 + 64)
 
 struct mk_search {
-	struct mk_db *db;               /* not owned */
-	struct mk_cache *cache;         /* not owned; NULL: no query cache */
-	uint32_t cache_ttl_s;           /* 0: query embeddings are not cached */
+	struct mk_db *db;       /* not owned */
+	struct mk_cache *cache; /* not owned; NULL: no query cache */
+	uint32_t cache_ttl_s;   /* 0: query embeddings are not cached */
 	struct mk_embedder *embedder;
 	struct mk_vector_index *index;
-	struct mk_arena *scratch;       /* the refresh's rows, reset per page */
-	bool loaded;                    /* refreshed at least once */
+	struct mk_arena *scratch; /* the refresh's rows, reset per page */
+	bool loaded;              /* refreshed at least once */
 };
 
 /* A query under way (search.h), in the request arena. */
 struct mk_search_query {
-	struct mk_embed_call call;      /* its out is vector */
-	float *vector;                  /* dim floats */
-	bool cacheable;                 /* store the vector once embedded */
-	bool embedded;                  /* came from the embedder, not the cache */
+	struct mk_embed_call call; /* its out is vector */
+	float *vector;             /* dim floats */
+	bool cacheable;            /* store the vector once embedded */
+	bool embedded;             /* came from the embedder, not the cache */
 	char key[QUERY_KEY_LEN + 1];
 	void (*wake)(void *arg);
 	void *wake_arg;
@@ -56,14 +56,17 @@ mk_search_new(const struct mk_config *config, struct mk_db *db,
 	}
 	search->db = db;
 	search->cache = cache;
-	/* memcached counts whole seconds: a positive TTL under one is rounded up, not off. */
-	search->cache_ttl_s = (uint32_t)((config->embedder_cache_ttl_ms + 999) / 1000);
+	/* memcached counts whole seconds: a positive TTL under one is rounded
+	 * up, not off. */
+	search->cache_ttl_s =
+	    (uint32_t)((config->embedder_cache_ttl_ms + 999) / 1000);
 	search->embedder = mk_embedder_from_config(config, err, errlen);
 	if (search->embedder == NULL) {
 		mk_search_free(search);
 		return NULL;
 	}
-	search->index = mk_vector_index_new(search->embedder->name, search->embedder->dim);
+	search->index =
+	    mk_vector_index_new(search->embedder->name, search->embedder->dim);
 	search->scratch = mk_arena_new(0);
 	if (search->index == NULL || search->scratch == NULL) {
 		mk_errf(err, errlen, "out of memory");
@@ -87,7 +90,8 @@ mk_search_free(struct mk_search *search)
 enum mk_err
 mk_search_refresh(struct mk_search *search)
 {
-	enum mk_err rc = mk_vectors_refresh(search->db, search->scratch, search->index);
+	enum mk_err rc =
+	    mk_vectors_refresh(search->db, search->scratch, search->index);
 
 	if (rc == MK_OK)
 		search->loaded = true;
@@ -109,7 +113,8 @@ mk_search_attach(struct mk_search *search, struct mk_loop *loop)
  * NULL when out of memory.
  */
 static char *
-normalise(struct mk_arena *arena, const char *query, size_t len, size_t *out_len)
+normalise(
+    struct mk_arena *arena, const char *query, size_t len, size_t *out_len)
 {
 	char *text = mk_arena_alloc(arena, len + 1);
 	size_t n = 0;
@@ -120,7 +125,8 @@ normalise(struct mk_arena *arena, const char *query, size_t len, size_t *out_len
 	for (size_t i = 0; i < len; i++) {
 		char c = query[i];
 
-		if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') {
+		if (c == ' ' || c == '\t' || c == '\n' || c == '\r' ||
+		    c == '\f' || c == '\v') {
 			blank = n > 0;
 			continue;
 		}
@@ -153,11 +159,13 @@ query_key(const struct mk_search *search, struct mk_arena *arena,
 
 	if (input == NULL)
 		return -1;
-	head = snprintf(input, total, "%s%c%u%c", name, '\0', search->embedder->dim, '\0');
+	head = snprintf(
+	    input, total, "%s%c%u%c", name, '\0', search->embedder->dim, '\0');
 	if (head < 0 || (size_t)head > total - len)
 		return -1;
 	memcpy(input + head, text, len);
-	if (EVP_Q_digest(NULL, "SHA256", NULL, input, (size_t)head + len, md, &md_len) == 0 ||
+	if (EVP_Q_digest(NULL, "SHA256", NULL, input, (size_t)head + len, md,
+		&md_len) == 0 ||
 	    md_len != sizeof(md))
 		return -1;
 	memcpy(key, "mk:qemb:", 8);
@@ -166,7 +174,8 @@ query_key(const struct mk_search *search, struct mk_arena *arena,
 	return 0;
 }
 
-/* A cached vector: exactly dim finite floats. True when it is one, copied into out. */
+/* A cached vector: exactly dim finite floats. True when it is one, copied into
+ * out. */
 static bool
 cached_vector(const struct mk_cache_value *value, unsigned dim, float *out)
 {
@@ -203,7 +212,9 @@ mk_search_query_start(struct mk_search *search, struct mk_arena *arena,
 	if (!search->loaded && (rc = mk_search_refresh(search)) != MK_OK)
 		return rc;
 	sq = mk_arena_calloc(arena, 1, sizeof(*sq));
-	if (sq == NULL || (sq->vector = mk_arena_alloc(arena, (size_t)dim * sizeof(float))) == NULL)
+	if (sq == NULL ||
+	    (sq->vector = mk_arena_alloc(arena, (size_t)dim * sizeof(float))) ==
+		NULL)
 		return MK_ENOMEM;
 	sq->call.out = sq->vector;
 	sq->call.done = on_embedded;
@@ -211,9 +222,11 @@ mk_search_query_start(struct mk_search *search, struct mk_arena *arena,
 	sq->wake = wake;
 	sq->wake_arg = wake_arg;
 	*out = sq;
-	/* The hash embedder: a few microseconds, nothing to wait for or cache. */
+	/* The hash embedder: a few microseconds, nothing to wait for or cache.
+	 */
 	if (search->embedder->ops->start == NULL)
-		return sq->call.rc = mk_embed(search->embedder, query, len, sq->vector);
+		return sq->call.rc =
+			   mk_embed(search->embedder, query, len, sq->vector);
 	query = normalise(arena, query, len, &len);
 	if (query == NULL)
 		return MK_ENOMEM;
@@ -221,14 +234,15 @@ mk_search_query_start(struct mk_search *search, struct mk_arena *arena,
 		if (query_key(search, arena, query, len, sq->key) != 0)
 			return MK_ENOMEM;
 		sq->cacheable = true;
-		rc = mk_cache_get(search->cache, arena, sq->key, QUERY_KEY_LEN, NULL,
-		    &value);
+		rc = mk_cache_get(
+		    search->cache, arena, sq->key, QUERY_KEY_LEN, NULL, &value);
 		if (rc == MK_OK && cached_vector(&value, dim, sq->vector))
 			return sq->call.rc = MK_OK;
 		/* A miss, or memcached down: the embedder it is. */
 	}
 	sq->embedded = true;
-	/* Without a loop (a CGI worker) this blocks, and says MK_OK or why not. */
+	/* Without a loop (a CGI worker) this blocks, and says MK_OK or why not.
+	 */
 	return mk_embed_start(search->embedder, &sq->call, query, len);
 }
 

@@ -38,8 +38,8 @@ struct mk_search_query;
  * NULL: no cache of query embeddings) with the configured embedder. NULL
  * with a reason in err.
  */
-struct mk_search *mk_search_new(const struct mk_config *config, struct mk_db *db,
-    struct mk_cache *cache, char *err, size_t errlen);
+struct mk_search *mk_search_new(const struct mk_config *config,
+    struct mk_db *db, struct mk_cache *cache, char *err, size_t errlen);
 
 /*
  * Lets queries wait for the embedder on loop (which must outlive the
@@ -60,9 +60,9 @@ enum mk_err mk_search_refresh(struct mk_search *search);
  * mk_search_query_cancel() to give up first. Else an error (MK_EUNAVAIL
  * when the embedder or the database is down, MK_ENOMEM).
  */
-enum mk_err mk_search_query_start(struct mk_search *search, struct mk_arena *arena,
-    const char *query, size_t len, void (*wake)(void *arg), void *wake_arg,
-    struct mk_search_query **out);
+enum mk_err mk_search_query_start(struct mk_search *search,
+    struct mk_arena *arena, const char *query, size_t len,
+    void (*wake)(void *arg), void *wake_arg, struct mk_search_query **out);
 
 /*
  * Ends a started query: the embedding's outcome, or the ids of the limit
@@ -75,8 +75,10 @@ enum mk_err mk_search_query_finish(struct mk_search *search,
     struct mk_search_query *query, size_t limit, struct mk_vector_hit *out,
     size_t *n);
 
-/* Gives up a pending query (nothing when it is not pending): wake is not called. */
-void mk_search_query_cancel(struct mk_search *search, struct mk_search_query *query);
+/* Gives up a pending query (nothing when it is not pending): wake is not
+ * called. */
+void mk_search_query_cancel(
+    struct mk_search *search, struct mk_search_query *query);
 
 /* The embedder's name and the index's size, for a response's meta. */
 const char *mk_search_embedder(const struct mk_search *search);

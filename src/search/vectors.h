@@ -37,8 +37,8 @@ enum mk_err mk_vectors_put_batch(struct mk_db *db, struct mk_arena *arena,
     const uint64_t *versions, const float *vectors);
 
 /* Inside the caller's transaction: market_id is gone (when it had a vector). */
-enum mk_err mk_vectors_tombstone(struct mk_db *db, struct mk_arena *arena,
-    int64_t market_id);
+enum mk_err mk_vectors_tombstone(
+    struct mk_db *db, struct mk_arena *arena, int64_t market_id);
 
 /*
  * Brings index up to date: one query when nothing changed, else the rows
@@ -46,7 +46,7 @@ enum mk_err mk_vectors_tombstone(struct mk_db *db, struct mk_arena *arena,
  * (reset per page) for the rows. Rows of another embedder or dimension
  * leave the index.
  */
-enum mk_err mk_vectors_refresh(struct mk_db *db, struct mk_arena *scratch,
-    struct mk_vector_index *index);
+enum mk_err mk_vectors_refresh(
+    struct mk_db *db, struct mk_arena *scratch, struct mk_vector_index *index);
 
 #endif

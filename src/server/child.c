@@ -20,9 +20,9 @@ static const struct {
 	const char *role;  /* its log lines' "role" */
 	const char *title; /* its name in ps and /proc; NULL: the binary's */
 } kinds[MK_CHILD__MAX] = {
-    [MK_CHILD_WORKER] = {"worker", NULL},
-    /* Same binary, same parent as the workers: told apart by name. */
-    [MK_CHILD_RUNNER] = {"runner", "markets-runner"},
+	[MK_CHILD_WORKER] = { "worker", NULL },
+	/* Same binary, same parent as the workers: told apart by name. */
+	[MK_CHILD_RUNNER] = { "runner", "markets-runner" },
 };
 
 pid_t
@@ -52,10 +52,10 @@ mk_child_setup(enum mk_child_kind kind, bool under_master, sigset_t *wait_mask)
 	if (kinds[kind].title != NULL &&
 	    prctl(PR_SET_NAME, kinds[kind].title, 0, 0, 0) != 0)
 		mk_log(MK_LOG_WARN, "cannot name the %s process: %s",
-		       kinds[kind].role, strerror(errno));
+		    kinds[kind].role, strerror(errno));
 	if (mk_signals_install(false, wait_mask) != 0) {
 		mk_log(MK_LOG_ERROR, "cannot install signal handlers: %s",
-		       strerror(errno));
+		    strerror(errno));
 		return -1;
 	}
 	/* Die with the master rather than run on unsupervised. */

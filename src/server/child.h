@@ -23,7 +23,7 @@ enum mk_child_kind {
 
 /* A child to fork: what it runs, and what it inherited to free. */
 struct mk_child {
-	unsigned slot;	       /* its shard of the metrics (core/metrics.h) */
+	unsigned slot;         /* its shard of the metrics (core/metrics.h) */
 	int (*run)(void *arg); /* its body; returns its exit status */
 	void (*release)(void *arg); /* frees the parent's memory it inherited */
 	void *arg;
@@ -45,8 +45,8 @@ pid_t mk_child_spawn(const struct mk_child *child);
  * waits for signals in epoll_pwait; NULL takes them at any time (a
  * runner's pause). Returns 0, or -1 (logged unless the master is gone).
  */
-int mk_child_setup(enum mk_child_kind kind, bool under_master,
-		   sigset_t *wait_mask);
+int mk_child_setup(
+    enum mk_child_kind kind, bool under_master, sigset_t *wait_mask);
 
 /*
  * A job runner's body: sets itself up, then runs the application's jobs

@@ -48,7 +48,8 @@ mk_conn_free(struct mk_conn *conn)
 	if (conn == NULL)
 		return;
 	if (conn->state == MK_CONN_WAITING)
-		mk_http_abandon(conn->service, conn->exchange, "the front closed the connection");
+		mk_http_abandon(conn->service, conn->exchange,
+		    "the front closed the connection");
 	mk_buf_release(&conn->in);
 	mk_buf_release(&conn->out);
 	mk_arena_free(conn->arena);
@@ -97,11 +98,14 @@ static void
 queue_answer(struct mk_conn *conn, const struct mk_buf *cgi)
 {
 	if (cgi->oom) {
-		/* Could not even build the fallback: end the request without output. */
+		/* Could not even build the fallback: end the request without
+		 * output. */
 		mk_fcgi_put_end(&conn->out, conn->request_id, FCGI_OVERLOADED);
 	} else {
-		mk_fcgi_put_stdout(&conn->out, conn->request_id, cgi->data, cgi->len);
-		mk_fcgi_put_end(&conn->out, conn->request_id, FCGI_REQUEST_COMPLETE);
+		mk_fcgi_put_stdout(
+		    &conn->out, conn->request_id, cgi->data, cgi->len);
+		mk_fcgi_put_end(
+		    &conn->out, conn->request_id, FCGI_REQUEST_COMPLETE);
 	}
 }
 
@@ -125,7 +129,8 @@ respond(struct mk_conn *conn)
 	struct mk_buf cgi;
 
 	mk_buf_init(&cgi, conn->arena);
-	conn->exchange = mk_http_handle(conn->service, &input, conn->arena, &cgi);
+	conn->exchange =
+	    mk_http_handle(conn->service, &input, conn->arena, &cgi);
 	if (conn->exchange != NULL) {
 		conn->state = MK_CONN_WAITING;
 		conn->woken = false;
@@ -165,8 +170,8 @@ mk_conn_expire(struct mk_conn *conn, const char *why)
 
 /* Answers now with an early error; the rest of the body will be skipped. */
 static void
-respond_early(struct mk_conn *conn, enum mk_err err, const char *reason,
-    bool body_done)
+respond_early(
+    struct mk_conn *conn, enum mk_err err, const char *reason, bool body_done)
 {
 	conn->early_error = err;
 	conn->early_reason = reason;
@@ -179,18 +184,22 @@ respond_early(struct mk_conn *conn, enum mk_err err, const char *reason,
 }
 
 static void
-begin_request(struct mk_conn *conn, const struct mk_fcgi_record *rec,
-    int64_t now_ms)
+begin_request(
+    struct mk_conn *conn, const struct mk_fcgi_record *rec, int64_t now_ms)
 {
 	const FCGI_BeginRequestBody *begin = (const void *)rec->content;
 	unsigned role;
 
-	role = rec->content_len < sizeof(*begin) ? 0 :
-	    (unsigned)begin->roleB1 << 8 | begin->roleB0;
+	role = rec->content_len < sizeof(*begin)
+	    ? 0
+	    : (unsigned)begin->roleB1 << 8 | begin->roleB0;
 	if (role != FCGI_RESPONDER) {
-		mk_fcgi_put_end_only(&conn->out, rec->request_id, FCGI_UNKNOWN_ROLE);
-		/* Without FCGI_KEEP_CONN the application closes, refused or not. */
-		if (rec->content_len < sizeof(*begin) || !(begin->flags & FCGI_KEEP_CONN))
+		mk_fcgi_put_end_only(
+		    &conn->out, rec->request_id, FCGI_UNKNOWN_ROLE);
+		/* Without FCGI_KEEP_CONN the application closes, refused or
+		 * not. */
+		if (rec->content_len < sizeof(*begin) ||
+		    !(begin->flags & FCGI_KEEP_CONN))
 			conn->state = MK_CONN_CLOSING;
 		return;
 	}
@@ -216,24 +225,28 @@ params_done(struct mk_conn *conn)
 
 	if (conn->params_raw.oom) {
 		/* Either past the cap or out of memory: both mean "too big". */
-		respond_early(conn, MK_EHEADERS, "FastCGI params over the cap", false);
+		respond_early(
+		    conn, MK_EHEADERS, "FastCGI params over the cap", false);
 		return;
 	}
-	rc = mk_fcgi_params_decode(conn->arena, (const uint8_t *)conn->params_raw.data,
-	    conn->params_raw.len, &conn->params, &conn->nparams);
+	rc = mk_fcgi_params_decode(conn->arena,
+	    (const uint8_t *)conn->params_raw.data, conn->params_raw.len,
+	    &conn->params, &conn->nparams);
 	if (rc != MK_OK) {
 		respond_early(conn, rc, "malformed FastCGI params", false);
 		return;
 	}
-	has_length = mk_request_content_length(conn->params, conn->nparams, &conn->declared_length);
+	has_length = mk_request_content_length(
+	    conn->params, conn->nparams, &conn->declared_length);
 	if (has_length < 0) {
-		respond_early(conn, MK_EBADREQUEST, "malformed CONTENT_LENGTH", false);
+		respond_early(
+		    conn, MK_EBADREQUEST, "malformed CONTENT_LENGTH", false);
 		return;
 	}
 	conn->has_length = has_length == 1;
 	if (conn->has_length) {
-		rc = mk_request_check_body(conn->params, conn->nparams, conn->max_body,
-		    conn->declared_length, &reason);
+		rc = mk_request_check_body(conn->params, conn->nparams,
+		    conn->max_body, conn->declared_length, &reason);
 		if (rc != MK_OK) {
 			respond_early(conn, rc, reason, false);
 			return;
@@ -247,16 +260,20 @@ static void
 stdin_data(struct mk_conn *conn, const struct mk_fcgi_record *rec)
 {
 	if (conn->body.len + rec->content_len > conn->max_body) {
-		respond_early(conn, MK_ETOOLARGE, "body grew over max_body", false);
+		respond_early(
+		    conn, MK_ETOOLARGE, "body grew over max_body", false);
 		return;
 	}
-	if (conn->has_length && conn->body.len + rec->content_len > conn->declared_length) {
-		respond_early(conn, MK_EBADREQUEST, "body longer than CONTENT_LENGTH", false);
+	if (conn->has_length &&
+	    conn->body.len + rec->content_len > conn->declared_length) {
+		respond_early(conn, MK_EBADREQUEST,
+		    "body longer than CONTENT_LENGTH", false);
 		return;
 	}
 	mk_buf_append(&conn->body, rec->content, rec->content_len);
 	if (conn->body.oom)
-		respond_early(conn, MK_ENOMEM, "out of memory for the body", false);
+		respond_early(
+		    conn, MK_ENOMEM, "out of memory for the body", false);
 }
 
 static void
@@ -266,12 +283,13 @@ stdin_done(struct mk_conn *conn)
 	enum mk_err rc;
 
 	if (conn->has_length && conn->body.len != conn->declared_length) {
-		respond_early(conn, MK_EBADREQUEST, "body shorter than CONTENT_LENGTH", true);
+		respond_early(conn, MK_EBADREQUEST,
+		    "body shorter than CONTENT_LENGTH", true);
 		return;
 	}
 	if (!conn->has_length) {
-		rc = mk_request_check_body(conn->params, conn->nparams, conn->max_body,
-		    conn->body.len, &reason);
+		rc = mk_request_check_body(conn->params, conn->nparams,
+		    conn->max_body, conn->body.len, &reason);
 		if (rc != MK_OK) {
 			respond_early(conn, rc, reason, true);
 			return;
@@ -284,11 +302,13 @@ stdin_done(struct mk_conn *conn)
 
 /* Handles one record of the active request (or of none). */
 static enum mk_err
-on_record(struct mk_conn *conn, const struct mk_fcgi_record *rec, int64_t now_ms)
+on_record(
+    struct mk_conn *conn, const struct mk_fcgi_record *rec, int64_t now_ms)
 {
 	if (rec->request_id == FCGI_NULL_REQUEST_ID) {
 		if (rec->type == FCGI_GET_VALUES)
-			mk_fcgi_put_values(&conn->out, rec->content, rec->content_len, conn->max_conns);
+			mk_fcgi_put_values(&conn->out, rec->content,
+			    rec->content_len, conn->max_conns);
 		else
 			mk_fcgi_put_unknown_type(&conn->out, rec->type);
 		return MK_OK;
@@ -297,11 +317,13 @@ on_record(struct mk_conn *conn, const struct mk_fcgi_record *rec, int64_t now_ms
 		if (conn->state == MK_CONN_IDLE)
 			begin_request(conn, rec, now_ms);
 		else
-			mk_fcgi_put_end_only(&conn->out, rec->request_id, FCGI_CANT_MPX_CONN);
+			mk_fcgi_put_end_only(
+			    &conn->out, rec->request_id, FCGI_CANT_MPX_CONN);
 		return MK_OK;
 	}
 	if (conn->state == MK_CONN_IDLE || rec->request_id != conn->request_id)
-		return MK_OK; /* a record of no active request: ignored, per spec */
+		/* a record of no active request: ignored, per spec */
+		return MK_OK;
 	switch (rec->type) {
 	case FCGI_ABORT_REQUEST:
 		/*
@@ -309,9 +331,11 @@ on_record(struct mk_conn *conn, const struct mk_fcgi_record *rec, int64_t now_ms
 		 * an early answer already ended it and only the body was left.
 		 */
 		if (conn->state == MK_CONN_WAITING)
-			mk_http_abandon(conn->service, conn->exchange, "the front aborted the request");
+			mk_http_abandon(conn->service, conn->exchange,
+			    "the front aborted the request");
 		if (conn->state != MK_CONN_DISCARD)
-			mk_fcgi_put_end_only(&conn->out, conn->request_id, FCGI_REQUEST_COMPLETE);
+			mk_fcgi_put_end_only(&conn->out, conn->request_id,
+			    FCGI_REQUEST_COMPLETE);
 		end_request(conn);
 		return MK_OK;
 	case FCGI_PARAMS:
@@ -320,7 +344,8 @@ on_record(struct mk_conn *conn, const struct mk_fcgi_record *rec, int64_t now_ms
 		if (rec->content_len == 0)
 			params_done(conn);
 		else
-			mk_buf_append(&conn->params_raw, rec->content, rec->content_len);
+			mk_buf_append(
+			    &conn->params_raw, rec->content, rec->content_len);
 		return MK_OK;
 	case FCGI_STDIN:
 		if (conn->state == MK_CONN_DISCARD) {
@@ -355,7 +380,8 @@ mk_conn_process(struct mk_conn *conn, int64_t now_ms)
 		struct mk_fcgi_record rec;
 		enum mk_fcgi_parse parsed;
 
-		parsed = mk_fcgi_record_parse(p + pos, conn->in.len - pos, &rec);
+		parsed =
+		    mk_fcgi_record_parse(p + pos, conn->in.len - pos, &rec);
 		if (parsed == MK_FCGI_NEED_MORE)
 			break;
 		if (parsed == MK_FCGI_BAD) {
@@ -369,9 +395,11 @@ mk_conn_process(struct mk_conn *conn, int64_t now_ms)
 	}
 	mk_buf_consume(&conn->in, pos);
 	if (rc != MK_OK) {
-		/* Closing ends the wait here, while the arena still holds it. */
+		/* Closing ends the wait here, while the arena still holds it.
+		 */
 		if (conn->state == MK_CONN_WAITING) {
-			mk_http_abandon(conn->service, conn->exchange, "a FastCGI protocol error");
+			mk_http_abandon(conn->service, conn->exchange,
+			    "a FastCGI protocol error");
 			end_request(conn);
 		}
 		conn->state = MK_CONN_CLOSING;

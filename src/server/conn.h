@@ -40,12 +40,13 @@ struct mk_http_service;
 #define MK_CONN_MAX_PARAMS_BYTES (64 * 1024)
 
 enum mk_conn_state {
-	MK_CONN_IDLE,      /* between requests: expects FCGI_BEGIN_REQUEST */
-	MK_CONN_PARAMS,    /* collecting FCGI_PARAMS */
-	MK_CONN_STDIN,     /* collecting the body */
-	MK_CONN_DISCARD,   /* answered early: skipping the rest of the body */
-	MK_CONN_WAITING,   /* received whole; its handler waits (see mk_conn_resume) */
-	MK_CONN_CLOSING,   /* flush what is queued, then close */
+	MK_CONN_IDLE,    /* between requests: expects FCGI_BEGIN_REQUEST */
+	MK_CONN_PARAMS,  /* collecting FCGI_PARAMS */
+	MK_CONN_STDIN,   /* collecting the body */
+	MK_CONN_DISCARD, /* answered early: skipping the rest of the body */
+	/* received whole; its handler waits (see mk_conn_resume) */
+	MK_CONN_WAITING,
+	MK_CONN_CLOSING, /* flush what is queued, then close */
 };
 
 struct mk_conn {

@@ -75,13 +75,16 @@ walk_pairs(struct mk_arena *arena, const uint8_t *data, size_t len,
 			return MK_EBADREQUEST;
 		if (params == NULL) {
 			if (name_len == 0 ||
-			    memchr(data + pos, '\0', name_len + value_len) != NULL)
+			    memchr(data + pos, '\0', name_len + value_len) !=
+				NULL)
 				return MK_EBADREQUEST;
 			if (n == MK_FCGI_MAX_PARAMS)
 				return MK_EHEADERS;
 		} else {
-			params[n].name = mk_arena_strndup(arena, (const char *)data + pos, name_len);
-			params[n].value = mk_arena_strndup(arena, (const char *)data + pos + name_len, value_len);
+			params[n].name = mk_arena_strndup(
+			    arena, (const char *)data + pos, name_len);
+			params[n].value = mk_arena_strndup(arena,
+			    (const char *)data + pos + name_len, value_len);
 			if (params[n].name == NULL || params[n].value == NULL)
 				return MK_ENOMEM;
 			params[n].name_len = name_len;
@@ -119,12 +122,18 @@ mk_fcgi_params_decode(struct mk_arena *arena, const uint8_t *data, size_t len,
 }
 
 static void
-put_header(struct mk_buf *out, uint8_t type, uint16_t id, size_t len,
-    uint8_t padding)
+put_header(
+    struct mk_buf *out, uint8_t type, uint16_t id, size_t len, uint8_t padding)
 {
 	uint8_t h[FCGI_HEADER_LEN] = {
-		FCGI_VERSION_1, type, (uint8_t)(id >> 8), (uint8_t)id,
-		(uint8_t)(len >> 8), (uint8_t)len, padding, 0,
+		FCGI_VERSION_1,
+		type,
+		(uint8_t)(id >> 8),
+		(uint8_t)id,
+		(uint8_t)(len >> 8),
+		(uint8_t)len,
+		padding,
+		0,
 	};
 
 	mk_buf_append(out, h, sizeof(h));
@@ -147,8 +156,8 @@ mk_fcgi_put_record(struct mk_buf *out, uint8_t type, uint16_t id,
 }
 
 void
-mk_fcgi_put_stdout(struct mk_buf *out, uint16_t id, const char *data,
-    size_t len)
+mk_fcgi_put_stdout(
+    struct mk_buf *out, uint16_t id, const char *data, size_t len)
 {
 	while (len > 0) {
 		size_t chunk = len > STDOUT_CHUNK ? STDOUT_CHUNK : len;
@@ -187,8 +196,8 @@ mk_fcgi_put_pair(struct mk_buf *out, const char *name, size_t name_len,
 			mk_buf_append(out, &b, 1);
 		} else {
 			uint8_t b[4] = { (uint8_t)(0x80 | (lens[i] >> 24)),
-				(uint8_t)(lens[i] >> 16), (uint8_t)(lens[i] >> 8),
-				(uint8_t)lens[i] };
+				(uint8_t)(lens[i] >> 16),
+				(uint8_t)(lens[i] >> 8), (uint8_t)lens[i] };
 
 			mk_buf_append(out, b, 4);
 		}
@@ -198,8 +207,8 @@ mk_fcgi_put_pair(struct mk_buf *out, const char *name, size_t name_len,
 }
 
 void
-mk_fcgi_put_values(struct mk_buf *out, const uint8_t *content, size_t len,
-    unsigned max_conns)
+mk_fcgi_put_values(
+    struct mk_buf *out, const uint8_t *content, size_t len, unsigned max_conns)
 {
 	uint8_t mem[256];
 	struct mk_buf reply;
@@ -224,16 +233,22 @@ mk_fcgi_put_values(struct mk_buf *out, const uint8_t *content, size_t len,
 		name = (const char *)content + pos;
 		pos += name_len + value_len;
 		/* Unknown names are left out of the reply, as the spec says. */
-		if (name_len == strlen(FCGI_MAX_CONNS) && memcmp(name, FCGI_MAX_CONNS, name_len) == 0)
-			mk_fcgi_put_pair(&reply, name, name_len, conns, strlen(conns));
-		else if (name_len == strlen(FCGI_MAX_REQS) && memcmp(name, FCGI_MAX_REQS, name_len) == 0)
-			mk_fcgi_put_pair(&reply, name, name_len, conns, strlen(conns));
-		else if (name_len == strlen(FCGI_MPXS_CONNS) && memcmp(name, FCGI_MPXS_CONNS, name_len) == 0)
+		if (name_len == strlen(FCGI_MAX_CONNS) &&
+		    memcmp(name, FCGI_MAX_CONNS, name_len) == 0)
+			mk_fcgi_put_pair(
+			    &reply, name, name_len, conns, strlen(conns));
+		else if (name_len == strlen(FCGI_MAX_REQS) &&
+		    memcmp(name, FCGI_MAX_REQS, name_len) == 0)
+			mk_fcgi_put_pair(
+			    &reply, name, name_len, conns, strlen(conns));
+		else if (name_len == strlen(FCGI_MPXS_CONNS) &&
+		    memcmp(name, FCGI_MPXS_CONNS, name_len) == 0)
 			mk_fcgi_put_pair(&reply, name, name_len, "0", 1);
 	}
 	if (reply.oom)
 		reply.len = 0;
-	mk_fcgi_put_record(out, FCGI_GET_VALUES_RESULT, FCGI_NULL_REQUEST_ID, mem, reply.len);
+	mk_fcgi_put_record(
+	    out, FCGI_GET_VALUES_RESULT, FCGI_NULL_REQUEST_ID, mem, reply.len);
 }
 
 void
@@ -241,5 +256,6 @@ mk_fcgi_put_unknown_type(struct mk_buf *out, uint8_t type)
 {
 	FCGI_UnknownTypeBody body = { .type = type };
 
-	mk_fcgi_put_record(out, FCGI_UNKNOWN_TYPE, FCGI_NULL_REQUEST_ID, &body, sizeof(body));
+	mk_fcgi_put_record(
+	    out, FCGI_UNKNOWN_TYPE, FCGI_NULL_REQUEST_ID, &body, sizeof(body));
 }

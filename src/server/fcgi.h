@@ -33,8 +33,8 @@ enum mk_fcgi_parse {
 };
 
 /* Parses the record at the start of buf. */
-enum mk_fcgi_parse mk_fcgi_record_parse(const uint8_t *buf, size_t len,
-    struct mk_fcgi_record *rec);
+enum mk_fcgi_parse mk_fcgi_record_parse(
+    const uint8_t *buf, size_t len, struct mk_fcgi_record *rec);
 
 /*
  * Decodes a complete PARAMS stream (all PARAMS records of a request
@@ -47,27 +47,28 @@ enum mk_err mk_fcgi_params_decode(struct mk_arena *arena, const uint8_t *data,
     size_t len, struct mk_param **params, size_t *nparams);
 
 /* Appends data as FCGI_STDOUT records (split as needed) for request id. */
-void mk_fcgi_put_stdout(struct mk_buf *out, uint16_t id, const char *data,
-    size_t len);
+void mk_fcgi_put_stdout(
+    struct mk_buf *out, uint16_t id, const char *data, size_t len);
 
 /* Appends the empty FCGI_STDOUT that closes the stream and FCGI_END_REQUEST. */
 void mk_fcgi_put_end(struct mk_buf *out, uint16_t id, uint8_t protocol_status);
 
 /* Appends an FCGI_END_REQUEST alone (refusing a request: role, mpx). */
-void mk_fcgi_put_end_only(struct mk_buf *out, uint16_t id,
-    uint8_t protocol_status);
+void mk_fcgi_put_end_only(
+    struct mk_buf *out, uint16_t id, uint8_t protocol_status);
 
 /*
  * Answers an FCGI_GET_VALUES record (content, len) with the values this
  * server knows: FCGI_MAX_CONNS, FCGI_MAX_REQS, FCGI_MPXS_CONNS.
  */
-void mk_fcgi_put_values(struct mk_buf *out, const uint8_t *content,
-    size_t len, unsigned max_conns);
+void mk_fcgi_put_values(
+    struct mk_buf *out, const uint8_t *content, size_t len, unsigned max_conns);
 
 /* Answers a management record of a type this server does not know. */
 void mk_fcgi_put_unknown_type(struct mk_buf *out, uint8_t type);
 
-/* Appends one name-value pair in FastCGI's length-prefixed encoding (tests, clients). */
+/* Appends one name-value pair in FastCGI's length-prefixed encoding (tests,
+ * clients). */
 void mk_fcgi_put_pair(struct mk_buf *out, const char *name, size_t name_len,
     const char *value, size_t value_len);
 

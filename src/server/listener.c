@@ -41,7 +41,9 @@ open_unix(const char *path, int socket_mode, char *err, size_t errlen)
 	int fd;
 
 	if (strlen(path) >= sizeof(addr.sun_path) || path[0] == '\0') {
-		snprintf(err, errlen, "unix socket path empty or longer than %zu bytes", sizeof(addr.sun_path) - 1);
+		snprintf(err, errlen,
+		    "unix socket path empty or longer than %zu bytes",
+		    sizeof(addr.sun_path) - 1);
 		return -1;
 	}
 	memcpy(addr.sun_path, path, strlen(path) + 1);
@@ -49,22 +51,27 @@ open_unix(const char *path, int socket_mode, char *err, size_t errlen)
 		int probe;
 
 		if (!S_ISSOCK(st.st_mode)) {
-			snprintf(err, errlen, "%s exists and is not a socket", path);
+			snprintf(
+			    err, errlen, "%s exists and is not a socket", path);
 			return -1;
 		}
-		/* A socket someone still accepts on belongs to a running server. */
+		/* A socket someone still accepts on belongs to a running
+		 * server. */
 		probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (probe >= 0) {
-			int live = connect(probe, (struct sockaddr *)&addr, sizeof(addr)) == 0;
+			int live = connect(probe, (struct sockaddr *)&addr,
+				       sizeof(addr)) == 0;
 
 			close(probe);
 			if (live) {
-				snprintf(err, errlen, "%s is in use by a running server", path);
+				snprintf(err, errlen,
+				    "%s is in use by a running server", path);
 				return -1;
 			}
 		}
 		if (unlink(path) != 0) {
-			snprintf(err, errlen, "cannot remove stale %s: %s", path, strerror(errno));
+			snprintf(err, errlen, "cannot remove stale %s: %s",
+			    path, strerror(errno));
 			return -1;
 		}
 	}
@@ -78,7 +85,8 @@ open_unix(const char *path, int socket_mode, char *err, size_t errlen)
 		close(fd);
 		return -1;
 	}
-	if (chmod(path, (mode_t)socket_mode) != 0 || listen(fd, LISTEN_BACKLOG) != 0) {
+	if (chmod(path, (mode_t)socket_mode) != 0 ||
+	    listen(fd, LISTEN_BACKLOG) != 0) {
 		snprintf(err, errlen, "listen %s: %s", path, strerror(errno));
 		close(fd);
 		unlink(path);
@@ -90,7 +98,8 @@ open_unix(const char *path, int socket_mode, char *err, size_t errlen)
 static int
 open_tcp(const char *spec, char *err, size_t errlen)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+		.ai_flags = AI_NUMERICSERV };
 	struct addrinfo *res = NULL;
 	char host[256];
 	const char *colon, *port, *h = spec;
@@ -98,7 +107,8 @@ open_tcp(const char *spec, char *err, size_t errlen)
 	int fd, one = 1, rc;
 
 	colon = strrchr(spec, ':');
-	if (colon == NULL && spec[0] != '\0' && strspn(spec, "0123456789") == strlen(spec)) {
+	if (colon == NULL && spec[0] != '\0' &&
+	    strspn(spec, "0123456789") == strlen(spec)) {
 		/* A bare port, "9000": loopback, as ":9000". */
 		port = spec;
 		h = spec;
@@ -106,7 +116,8 @@ open_tcp(const char *spec, char *err, size_t errlen)
 		goto resolve;
 	}
 	if (colon == NULL || colon[1] == '\0') {
-		snprintf(err, errlen, "listen address '%s' is not unix:PATH or HOST:PORT", spec);
+		snprintf(err, errlen,
+		    "listen address '%s' is not unix:PATH or HOST:PORT", spec);
 		return -1;
 	}
 	port = colon + 1;
@@ -130,7 +141,8 @@ resolve:
 		snprintf(err, errlen, "resolve %s: %s", spec, gai_strerror(rc));
 		return -1;
 	}
-	fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	fd = socket(
+	    res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0) {
 		snprintf(err, errlen, "socket: %s", strerror(errno));
 		freeaddrinfo(res);
@@ -202,16 +214,27 @@ static int
 address_text(const struct sockaddr *sa, char *text, size_t size)
 {
 	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
+		const struct sockaddr_in *in =
+		    (const struct sockaddr_in *)(const void *)sa;
 
-		return inet_ntop(AF_INET, &in->sin_addr, text, (socklen_t)size) != NULL ? 0 : -1;
+		return inet_ntop(AF_INET, &in->sin_addr, text,
+			   (socklen_t)size) != NULL
+		    ? 0
+		    : -1;
 	}
 	if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
+		const struct sockaddr_in6 *in6 =
+		    (const struct sockaddr_in6 *)(const void *)sa;
 
 		if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr))
-			return inet_ntop(AF_INET, &in6->sin6_addr.s6_addr[12], text, (socklen_t)size) != NULL ? 0 : -1;
-		return inet_ntop(AF_INET6, &in6->sin6_addr, text, (socklen_t)size) != NULL ? 0 : -1;
+			return inet_ntop(AF_INET, &in6->sin6_addr.s6_addr[12],
+				   text, (socklen_t)size) != NULL
+			    ? 0
+			    : -1;
+		return inet_ntop(AF_INET6, &in6->sin6_addr, text,
+			   (socklen_t)size) != NULL
+		    ? 0
+		    : -1;
 	}
 	return -1;
 }
@@ -223,7 +246,9 @@ is_loopback(const char *address)
 	const char *bad;
 	size_t bad_len;
 
-	if (loopback.n == 0 && mk_cidr_list_parse("127.0.0.0/8, ::1", &loopback, &bad, &bad_len) != 0)
+	if (loopback.n == 0 &&
+	    mk_cidr_list_parse("127.0.0.0/8, ::1", &loopback, &bad, &bad_len) !=
+		0)
 		return false;
 	return mk_cidr_list_contains(&loopback, address);
 }
@@ -238,16 +263,22 @@ add_allowed(struct mk_cidr_list *list, const char *text, const char *origin,
 	size_t bad_len;
 
 	if (mk_cidr_list_parse(text, &more, &bad, &bad_len) != 0) {
-		snprintf(err, errlen, "%s: '%.*s' is not an address or CIDR block (or the list has more than %d)",
-		    origin, (int)(bad_len > 64 ? 64 : bad_len), bad, MK_CIDR_LIST_MAX);
-		return -1;
-	}
-	if (list->n + more.n > MK_CIDR_LIST_MAX) {
-		snprintf(err, errlen, "FCGI_WEB_SERVER_ADDRS and listen_allowed_clients together name more than %d entries",
+		snprintf(err, errlen,
+		    "%s: '%.*s' is not an address or CIDR block (or the list "
+		    "has more than %d)",
+		    origin, (int)(bad_len > 64 ? 64 : bad_len), bad,
 		    MK_CIDR_LIST_MAX);
 		return -1;
 	}
-	memcpy(&list->blocks[list->n], more.blocks, more.n * sizeof(more.blocks[0]));
+	if (list->n + more.n > MK_CIDR_LIST_MAX) {
+		snprintf(err, errlen,
+		    "FCGI_WEB_SERVER_ADDRS and listen_allowed_clients together "
+		    "name more than %d entries",
+		    MK_CIDR_LIST_MAX);
+		return -1;
+	}
+	memcpy(&list->blocks[list->n], more.blocks,
+	    more.n * sizeof(more.blocks[0]));
 	list->n += more.n;
 	return 0;
 }
@@ -271,18 +302,26 @@ mk_listener_peer_policy(int fd, const struct mk_config *config,
 	if (bound.ss_family != AF_INET && bound.ss_family != AF_INET6)
 		return 0;
 	policy->check = true;
-	if (address_text((const struct sockaddr *)&bound, address, sizeof(address)) != 0) {
+	if (address_text((const struct sockaddr *)&bound, address,
+		sizeof(address)) != 0) {
 		snprintf(err, errlen, "cannot read the listening address");
 		return -1;
 	}
-	if ((env != NULL && add_allowed(&policy->allow, env, "environment FCGI_WEB_SERVER_ADDRS", err, errlen) != 0) ||
-	    add_allowed(&policy->allow, config->listen_allowed_clients, "listen_allowed_clients", err, errlen) != 0)
+	if ((env != NULL &&
+		add_allowed(&policy->allow, env,
+		    "environment FCGI_WEB_SERVER_ADDRS", err, errlen) != 0) ||
+	    add_allowed(&policy->allow, config->listen_allowed_clients,
+		"listen_allowed_clients", err, errlen) != 0)
 		return -1;
 	if (policy->allow.n > 0)
 		return 0;
 	if (!is_loopback(address)) {
-		snprintf(err, errlen, "listening on %s (not loopback) with no allowed clients: set listen_allowed_clients "
-		    "(or the environment's FCGI_WEB_SERVER_ADDRS) to the front servers' addresses", address);
+		snprintf(err, errlen,
+		    "listening on %s (not loopback) with no allowed clients: "
+		    "set listen_allowed_clients "
+		    "(or the environment's FCGI_WEB_SERVER_ADDRS) to the front "
+		    "servers' addresses",
+		    address);
 		return -1;
 	}
 	/* Loopback listener, no list: the hosts' own front servers only. */
@@ -299,22 +338,34 @@ mk_listener_peer_admit(struct mk_peer_policy *policy,
 
 	if (!policy->check)
 		return true;
-	known = peer_len >= sizeof(struct sockaddr_in) && address_text(peer, address, sizeof(address)) == 0;
-	if (known && (policy->loopback_only ? is_loopback(address) :
-	    mk_cidr_list_contains(&policy->allow, address)))
+	known = peer_len >= sizeof(struct sockaddr_in) &&
+	    address_text(peer, address, sizeof(address)) == 0;
+	if (known &&
+	    (policy->loopback_only
+		    ? is_loopback(address)
+		    : mk_cidr_list_contains(&policy->allow, address)))
 		return true;
-	/* One line a second at most, with a count: a flood cannot fill the disk. */
+	/* One line a second at most, with a count: a flood cannot fill the
+	 * disk. */
 	if (now_ms - policy->last_log_ms < 1000) {
 		policy->suppressed++;
 		return false;
 	}
 	if (policy->suppressed > 0)
-		mk_log(MK_LOG_WARN, "refused a FastCGI connection from %s (%s); %u more refused since the last such line",
-		    address, policy->loopback_only ? "not loopback" : "not in listen_allowed_clients or FCGI_WEB_SERVER_ADDRS",
+		mk_log(MK_LOG_WARN,
+		    "refused a FastCGI connection from %s (%s); %u more "
+		    "refused since the last such line",
+		    address,
+		    policy->loopback_only ? "not loopback"
+					  : "not in listen_allowed_clients or "
+					    "FCGI_WEB_SERVER_ADDRS",
 		    policy->suppressed);
 	else
-		mk_log(MK_LOG_WARN, "refused a FastCGI connection from %s (%s)", address,
-		    policy->loopback_only ? "not loopback" : "not in listen_allowed_clients or FCGI_WEB_SERVER_ADDRS");
+		mk_log(MK_LOG_WARN, "refused a FastCGI connection from %s (%s)",
+		    address,
+		    policy->loopback_only ? "not loopback"
+					  : "not in listen_allowed_clients or "
+					    "FCGI_WEB_SERVER_ADDRS");
 	policy->last_log_ms = now_ms;
 	policy->suppressed = 0;
 	return false;

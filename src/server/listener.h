@@ -24,8 +24,8 @@ struct mk_config;
  * unix socket gets mode socket_mode. Returns the fd, or -1 with a reason
  * in err.
  */
-int mk_listener_open(const char *spec, int socket_mode, char *err,
-    size_t errlen);
+int mk_listener_open(
+    const char *spec, int socket_mode, char *err, size_t errlen);
 
 /* Removes the socket file of a unix spec (at shutdown); no-op for TCP. */
 void mk_listener_unlink(const char *spec);
@@ -36,7 +36,8 @@ void mk_listener_unlink(const char *spec);
  */
 int mk_listener_adopt(int fd);
 
-/* True when fd is a listening socket (FastCGI's FCGI_LISTENSOCK_FILENO case). */
+/* True when fd is a listening socket (FastCGI's FCGI_LISTENSOCK_FILENO case).
+ */
 int mk_listener_is_listening(int fd);
 
 /*
@@ -47,11 +48,11 @@ int mk_listener_is_listening(int fd);
  * CIDR blocks). Worker-lifetime, one per worker; plain value.
  */
 struct mk_peer_policy {
-	bool check;               /* false: a unix socket, not checked */
-	bool loopback_only;       /* a loopback listener with no list */
+	bool check;         /* false: a unix socket, not checked */
+	bool loopback_only; /* a loopback listener with no list */
 	struct mk_cidr_list allow;
-	int64_t last_log_ms;      /* refusals are logged once a second */
-	unsigned suppressed;      /* refusals not logged since */
+	int64_t last_log_ms; /* refusals are logged once a second */
+	unsigned suppressed; /* refusals not logged since */
 };
 
 /*

@@ -47,8 +47,8 @@
 #define MAX_SLOTS 512
 
 struct worker_slot {
-	pid_t pid;               /* 0: free */
-	bool runner;             /* a job runner, not a FastCGI worker */
+	pid_t pid;   /* 0: free */
+	bool runner; /* a job runner, not a FastCGI worker */
 	unsigned generation;
 	int64_t started_ms;
 };
@@ -59,8 +59,8 @@ struct master {
 	int listen_fd;
 	unsigned generation;
 	struct worker_slot slots[MAX_SLOTS];
-	unsigned young_deaths;   /* consecutive; drives the back-off */
-	int64_t next_spawn_ms;   /* no spawning before this */
+	unsigned young_deaths; /* consecutive; drives the back-off */
+	int64_t next_spawn_ms; /* no spawning before this */
 	unsigned long restarts;
 	sigset_t wait_mask;
 };
@@ -72,7 +72,8 @@ count_current(const struct master *m, bool runners)
 	unsigned n = 0;
 
 	for (int i = 0; i < MAX_SLOTS; i++)
-		n += m->slots[i].pid != 0 && m->slots[i].generation == m->generation &&
+		n += m->slots[i].pid != 0 &&
+		    m->slots[i].generation == m->generation &&
 		    m->slots[i].runner == runners;
 	return n;
 }
@@ -81,7 +82,8 @@ count_current(const struct master *m, bool runners)
 static unsigned
 runners_wanted(const struct master *m)
 {
-	return mk_db_configured(m->config) ? (unsigned)m->config->job_runners : 0;
+	return mk_db_configured(m->config) ? (unsigned)m->config->job_runners
+					   : 0;
 }
 
 static unsigned
@@ -162,7 +164,8 @@ spawn_one(struct master *m, bool runner)
 	return 0;
 }
 
-/* Starts workers until the current generation is complete, unless backing off. */
+/* Starts workers until the current generation is complete, unless backing off.
+ */
 static void
 spawn_missing(struct master *m)
 {
@@ -170,7 +173,8 @@ spawn_missing(struct master *m)
 
 	if (mk_clock_mono_ms() < m->next_spawn_ms)
 		return;
-	while (count_current(m, false) < want || count_current(m, true) < runners_wanted(m)) {
+	while (count_current(m, false) < want ||
+	    count_current(m, true) < runners_wanted(m)) {
 		if (spawn_one(m, count_current(m, false) >= want) != 0) {
 			m->next_spawn_ms = mk_clock_mono_ms() + BACKOFF_MAX_MS;
 			return;
@@ -198,27 +202,37 @@ reap(struct master *m, int stopping)
 		slot->pid = 0;
 		if (slot->generation != m->generation || stopping) {
 			if (WIFSIGNALED(status) && WTERMSIG(status) != SIGTERM)
-				mk_log(MK_LOG_WARN, "worker %ld ended by signal %d while draining", (long)pid, WTERMSIG(status));
+				mk_log(MK_LOG_WARN,
+				    "worker %ld ended by signal %d while "
+				    "draining",
+				    (long)pid, WTERMSIG(status));
 			continue;
 		}
 		if (WIFSIGNALED(status))
-			mk_log(MK_LOG_ERROR, "%s %ld died by signal %d; replacing it",
-			    slot->runner ? "job runner" : "worker", (long)pid, WTERMSIG(status));
+			mk_log(MK_LOG_ERROR,
+			    "%s %ld died by signal %d; replacing it",
+			    slot->runner ? "job runner" : "worker", (long)pid,
+			    WTERMSIG(status));
 		else
-			mk_log(MK_LOG_ERROR, "%s %ld exited with status %d; replacing it",
-			    slot->runner ? "job runner" : "worker", (long)pid, WEXITSTATUS(status));
+			mk_log(MK_LOG_ERROR,
+			    "%s %ld exited with status %d; replacing it",
+			    slot->runner ? "job runner" : "worker", (long)pid,
+			    WEXITSTATUS(status));
 		m->restarts++;
 		mk_metrics_count(MK_COUNTER_WORKER_RESTARTS);
 		if (lived < YOUNG_DEATH_MS) {
 			int64_t delay = BACKOFF_MIN_MS;
 
-			for (unsigned i = 0; i < m->young_deaths && delay < BACKOFF_MAX_MS; i++)
+			for (unsigned i = 0;
+			     i < m->young_deaths && delay < BACKOFF_MAX_MS; i++)
 				delay *= 2;
 			if (delay > BACKOFF_MAX_MS)
 				delay = BACKOFF_MAX_MS;
 			m->young_deaths++;
 			m->next_spawn_ms = mk_clock_mono_ms() + delay;
-			mk_log(MK_LOG_WARN, "workers are dying at start: next spawn in %lld ms", (long long)delay);
+			mk_log(MK_LOG_WARN,
+			    "workers are dying at start: next spawn in %lld ms",
+			    (long long)delay);
 		} else {
 			m->young_deaths = 0;
 		}
@@ -236,7 +250,8 @@ check_peers(const struct master *m, const struct mk_config *config, char *err,
 {
 	struct mk_peer_policy policy;
 
-	return mk_listener_peer_policy(m->listen_fd, config, &policy, err, errlen);
+	return mk_listener_peer_policy(
+	    m->listen_fd, config, &policy, err, errlen);
 }
 
 static void
@@ -246,18 +261,23 @@ reload(struct master *m)
 	struct mk_config *fresh;
 
 	if (mk_config_load_environ(m->options->config_paths,
-	    m->options->nconfig_paths, mk_app_check_config, &fresh, err,
-	    sizeof(err)) != MK_OK) {
-		mk_log(MK_LOG_ERROR, "reload refused, keeping the running configuration: %s", err);
+		m->options->nconfig_paths, mk_app_check_config, &fresh, err,
+		sizeof(err)) != MK_OK) {
+		mk_log(MK_LOG_ERROR,
+		    "reload refused, keeping the running configuration: %s",
+		    err);
 		return;
 	}
 	if (check_peers(m, fresh, err, sizeof(err)) != 0) {
-		mk_log(MK_LOG_ERROR, "reload refused, keeping the running configuration: %s", err);
+		mk_log(MK_LOG_ERROR,
+		    "reload refused, keeping the running configuration: %s",
+		    err);
 		mk_config_free(fresh);
 		return;
 	}
 	if (mk_log_open(fresh->log_file, fresh->log_level) != 0) {
-		mk_log(MK_LOG_ERROR, "reload refused: cannot open log %s: %s", fresh->log_file, strerror(errno));
+		mk_log(MK_LOG_ERROR, "reload refused: cannot open log %s: %s",
+		    fresh->log_file, strerror(errno));
 		mk_config_free(fresh);
 		return;
 	}
@@ -268,7 +288,8 @@ reload(struct master *m)
 	m->next_spawn_ms = 0;
 	spawn_missing(m);
 	signal_workers(m, SIGTERM, 1);
-	mk_log(MK_LOG_INFO, "configuration reloaded: generation %u with %d workers",
+	mk_log(MK_LOG_INFO,
+	    "configuration reloaded: generation %u with %d workers",
 	    m->generation, mk_config_worker_count(m->config));
 }
 
@@ -316,7 +337,8 @@ wait_event(struct master *m, int64_t timeout_ms)
 static void
 stop(struct master *m)
 {
-	int64_t deadline = mk_clock_mono_ms() + m->config->shutdown_timeout_ms + 1000;
+	int64_t deadline =
+	    mk_clock_mono_ms() + m->config->shutdown_timeout_ms + 1000;
 
 	mk_log(MK_LOG_INFO, "stopping: draining %u worker(s)", count_all(m));
 	/*
@@ -331,7 +353,9 @@ stop(struct master *m)
 		int64_t left = deadline - mk_clock_mono_ms();
 
 		if (left <= 0) {
-			mk_log(MK_LOG_WARN, "workers still busy after the shutdown timeout: killing them");
+			mk_log(MK_LOG_WARN,
+			    "workers still busy after the shutdown timeout: "
+			    "killing them");
 			signal_workers(m, SIGKILL, 0);
 			deadline = mk_clock_mono_ms() + 5000;
 			left = 5000;
@@ -361,26 +385,33 @@ mk_master_run(const struct mk_master_options *options, struct mk_config *config)
 	m->listen_fd = -1;
 	mk_log_set_role("master");
 	if (mk_signals_install(true, &m->wait_mask) != 0) {
-		mk_log(MK_LOG_ERROR, "cannot install signal handlers: %s", strerror(errno));
+		mk_log(MK_LOG_ERROR, "cannot install signal handlers: %s",
+		    strerror(errno));
 		status = 1;
 		goto out;
 	}
-	m->listen_fd = mk_listener_open(options->listen_spec, config->socket_mode, err, sizeof(err));
+	m->listen_fd = mk_listener_open(
+	    options->listen_spec, config->socket_mode, err, sizeof(err));
 	if (m->listen_fd < 0 || check_peers(m, config, err, sizeof(err)) != 0) {
 		mk_log(MK_LOG_ERROR, "%s", err);
 		status = 1;
 		goto out;
 	}
-	if (options->pid_file != NULL && write_pid_file(options->pid_file) != 0) {
-		mk_log(MK_LOG_ERROR, "cannot write pid file %s: %s", options->pid_file, strerror(errno));
+	if (options->pid_file != NULL &&
+	    write_pid_file(options->pid_file) != 0) {
+		mk_log(MK_LOG_ERROR, "cannot write pid file %s: %s",
+		    options->pid_file, strerror(errno));
 		status = 1;
 		goto out;
 	}
-	mk_log(MK_LOG_INFO, "listening on %s with %d workers", options->listen_spec,
-	    mk_config_worker_count(config));
+	mk_log(MK_LOG_INFO, "listening on %s with %d workers",
+	    options->listen_spec, mk_config_worker_count(config));
 	/* Before the first fork: every worker inherits the shared counters. */
 	if (mk_metrics_setup() != 0)
-		mk_log(MK_LOG_WARN, "metrics: no shared memory (%s); /metrics shows one worker's counts", strerror(errno));
+		mk_log(MK_LOG_WARN,
+		    "metrics: no shared memory (%s); /metrics shows one "
+		    "worker's counts",
+		    strerror(errno));
 	spawn_missing(m);
 	while (!mk_signals_pending(MK_SIGNAL_STOP)) {
 		int64_t timeout = -1;
@@ -392,7 +423,8 @@ mk_master_run(const struct mk_master_options *options, struct mk_config *config)
 		if (mk_signals_reopen_log())
 			signal_workers(m, SIGUSR1, 0);
 		spawn_missing(m);
-		if (count_current(m, false) < (unsigned)mk_config_worker_count(m->config) ||
+		if (count_current(m, false) <
+			(unsigned)mk_config_worker_count(m->config) ||
 		    count_current(m, true) < runners_wanted(m)) {
 			timeout = m->next_spawn_ms - mk_clock_mono_ms();
 			if (timeout < 0)

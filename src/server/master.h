@@ -21,7 +21,7 @@ struct mk_master_options {
  * exited. Takes ownership of config (the one loaded at start). Returns
  * the process exit status.
  */
-int mk_master_run(const struct mk_master_options *options,
-    struct mk_config *config);
+int mk_master_run(
+    const struct mk_master_options *options, struct mk_config *config);
 
 #endif

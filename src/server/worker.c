@@ -65,7 +65,8 @@ struct worker {
 	struct mk_peer_policy peers; /* who may connect (TCP) */
 };
 
-/* The loop's descriptor's epoll data: neither NULL (listener) nor a connection. */
+/* The loop's descriptor's epoll data: neither NULL (listener) nor a connection.
+ */
 static char loop_marker;
 
 static void
@@ -86,7 +87,8 @@ close_conn(struct worker *w, struct mk_conn *conn)
 static void
 set_accepting(struct worker *w, int on)
 {
-	struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = NULL };
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE,
+		.data.ptr = NULL };
 
 	if (w->listen_fd < 0 || on == w->accepting)
 		return;
@@ -94,7 +96,8 @@ set_accepting(struct worker *w, int on)
 		if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->listen_fd, &ev) == 0)
 			w->accepting = 1;
 		else
-			mk_log(MK_LOG_ERROR, "epoll_ctl add listener: %s", strerror(errno));
+			mk_log(MK_LOG_ERROR, "epoll_ctl add listener: %s",
+			    strerror(errno));
 	} else {
 		(void)epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->listen_fd, NULL);
 		w->accepting = 0;
@@ -125,14 +128,16 @@ flush_conn(struct worker *w, struct mk_conn *conn)
 			conn->last_activity_ms = mk_clock_mono_ms();
 			/* Not reading meanwhile: see OUT_HIGH_WATER. */
 			ev.events = EPOLLOUT | EPOLLRDHUP;
-			if (epoll_ctl(w->epfd, EPOLL_CTL_MOD, conn->fd, &ev) != 0) {
+			if (epoll_ctl(w->epfd, EPOLL_CTL_MOD, conn->fd, &ev) !=
+			    0) {
 				close_conn(w, conn);
 				return -1;
 			}
 			return 0;
 		}
 		if (n <= 0) {
-			/* The front went away mid-answer: nothing to tell anyone. */
+			/* The front went away mid-answer: nothing to tell
+			 * anyone. */
 			close_conn(w, conn);
 			return -1;
 		}
@@ -165,11 +170,13 @@ read_conn(struct worker *w, struct mk_conn *conn)
 		ssize_t n;
 
 		if (!mk_buf_reserve(&conn->in, READ_CHUNK)) {
-			mk_log(MK_LOG_ERROR, "out of memory for a connection's input");
+			mk_log(MK_LOG_ERROR,
+			    "out of memory for a connection's input");
 			close_conn(w, conn);
 			return;
 		}
-		n = read(conn->fd, conn->in.data + conn->in.len, conn->in.cap - conn->in.len - 1);
+		n = read(conn->fd, conn->in.data + conn->in.len,
+		    conn->in.cap - conn->in.len - 1);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -180,9 +187,11 @@ read_conn(struct worker *w, struct mk_conn *conn)
 		}
 		conn->in.len += (size_t)n;
 		total += (size_t)n;
-		/* Parse as we go so the buffer holds at most a record or two. */
+		/* Parse as we go so the buffer holds at most a record or two.
+		 */
 		if (mk_conn_process(conn, mk_clock_mono_ms()) != MK_OK) {
-			mk_log(MK_LOG_WARN, "FastCGI protocol error: closing connection");
+			mk_log(MK_LOG_WARN,
+			    "FastCGI protocol error: closing connection");
 			break;
 		}
 		if (conn->state == MK_CONN_CLOSING)
@@ -191,7 +200,8 @@ read_conn(struct worker *w, struct mk_conn *conn)
 			if (flush_conn(w, conn) != 0)
 				return;
 			if (!mk_conn_flushed(conn))
-				return; /* resumed by EPOLLOUT once the peer reads */
+				/* resumed by EPOLLOUT once the peer reads */
+				return;
 		}
 	}
 	mk_buf_shrink(&conn->in, CONN_BUF_KEEP);
@@ -204,36 +214,44 @@ read_conn(struct worker *w, struct mk_conn *conn)
 static void
 accept_conns(struct worker *w)
 {
-	for (int i = 0; i < ACCEPTS_PER_WAKEUP && w->nconns < w->max_conns; i++) {
+	for (int i = 0; i < ACCEPTS_PER_WAKEUP && w->nconns < w->max_conns;
+	     i++) {
 		struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP };
 		struct sockaddr_storage peer;
 		socklen_t peer_len = sizeof(peer);
 		struct mk_conn *conn;
 		int fd;
 
-		fd = accept4(w->listen_fd, (struct sockaddr *)&peer, &peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		fd = accept4(w->listen_fd, (struct sockaddr *)&peer, &peer_len,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				mk_log(MK_LOG_ERROR, "accept: %s", strerror(errno));
+				mk_log(MK_LOG_ERROR, "accept: %s",
+				    strerror(errno));
 			break;
 		}
-		/* Not a front server: closed before a byte is read or written. */
-		if (!mk_listener_peer_admit(&w->peers, (struct sockaddr *)&peer, peer_len, mk_clock_mono_ms())) {
+		/* Not a front server: closed before a byte is read or written.
+		 */
+		if (!mk_listener_peer_admit(&w->peers, (struct sockaddr *)&peer,
+			peer_len, mk_clock_mono_ms())) {
 			close(fd);
 			continue;
 		}
-		conn = mk_conn_new(fd, mk_app_http(w->app), w->config->max_body, w->max_conns);
+		conn = mk_conn_new(
+		    fd, mk_app_http(w->app), w->config->max_body, w->max_conns);
 		if (conn == NULL) {
-			mk_log(MK_LOG_ERROR, "out of memory for a new connection");
+			mk_log(
+			    MK_LOG_ERROR, "out of memory for a new connection");
 			close(fd);
 			break;
 		}
 		conn->last_activity_ms = mk_clock_mono_ms();
 		ev.data.ptr = conn;
 		if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
-			mk_log(MK_LOG_ERROR, "epoll_ctl add connection: %s", strerror(errno));
+			mk_log(MK_LOG_ERROR, "epoll_ctl add connection: %s",
+			    strerror(errno));
 			close(fd);
 			mk_conn_free(conn);
 			break;
@@ -259,7 +277,8 @@ resume_woken(struct worker *w)
 		if (conn->state != MK_CONN_WAITING || !conn->woken)
 			continue;
 		mk_conn_resume(conn);
-		if (flush_conn(w, conn) == 0 && mk_conn_flushed(conn) && conn->in.len > 0)
+		if (flush_conn(w, conn) == 0 && mk_conn_flushed(conn) &&
+		    conn->in.len > 0)
 			read_conn(w, conn); /* what arrived while it waited */
 	}
 }
@@ -281,24 +300,39 @@ reap_timeouts(struct worker *w, int64_t now_ms)
 	for (; conn != NULL; conn = next) {
 		next = conn->next;
 		if (conn->state == MK_CONN_WAITING) {
-			/* Received whole: it gets an answer, not a closed socket. */
-			if (now_ms - conn->request_started_ms > w->config->request_timeout_ms) {
-				mk_log(MK_LOG_WARN, "request timed out while waiting: answering 503");
-				mk_conn_expire(conn, "request_timeout while waiting");
+			/* Received whole: it gets an answer, not a closed
+			 * socket. */
+			if (now_ms - conn->request_started_ms >
+			    w->config->request_timeout_ms) {
+				mk_log(MK_LOG_WARN,
+				    "request timed out while waiting: "
+				    "answering 503");
+				mk_conn_expire(
+				    conn, "request_timeout while waiting");
 				(void)flush_conn(w, conn);
 			}
-		} else if (conn->state == MK_CONN_IDLE && mk_conn_flushed(conn)) {
-			if (now_ms - conn->last_activity_ms > w->config->idle_timeout_ms)
+		} else if (conn->state == MK_CONN_IDLE &&
+		    mk_conn_flushed(conn)) {
+			if (now_ms - conn->last_activity_ms >
+			    w->config->idle_timeout_ms)
 				close_conn(w, conn);
-		} else if (conn->state != MK_CONN_IDLE && conn->state != MK_CONN_CLOSING) {
-			if (now_ms - conn->request_started_ms > w->config->request_timeout_ms) {
-				mk_log(MK_LOG_WARN, "request did not arrive whole within request_timeout "
-				    "(%llu bytes of body so far): closing connection",
+		} else if (conn->state != MK_CONN_IDLE &&
+		    conn->state != MK_CONN_CLOSING) {
+			if (now_ms - conn->request_started_ms >
+			    w->config->request_timeout_ms) {
+				mk_log(MK_LOG_WARN,
+				    "request did not arrive whole within "
+				    "request_timeout "
+				    "(%llu bytes of body so far): closing "
+				    "connection",
 				    (unsigned long long)conn->body.len);
 				close_conn(w, conn);
 			}
-		} else if (now_ms - conn->last_activity_ms > w->config->request_timeout_ms) {
-			mk_log(MK_LOG_WARN, "answer unread for request_timeout: closing connection");
+		} else if (now_ms - conn->last_activity_ms >
+		    w->config->request_timeout_ms) {
+			mk_log(MK_LOG_WARN,
+			    "answer unread for request_timeout: closing "
+			    "connection");
 			close_conn(w, conn);
 		}
 	}
@@ -320,7 +354,8 @@ begin_drain(struct worker *w)
 		if (!mk_conn_busy(conn) && conn->in.len == 0)
 			close_conn(w, conn);
 		else
-			conn->keep_conn = false; /* close once this request is answered */
+			/* close once this request is answered */
+			conn->keep_conn = false;
 	}
 }
 
@@ -333,7 +368,8 @@ serve(struct worker *w, const sigset_t *wait_mask)
 
 	for (;;) {
 		int64_t now = mk_clock_mono_ms();
-		int n, timeout = (int)(next_tick > now ? next_tick - now : 0), loop_ready = 0;
+		int n, timeout = (int)(next_tick > now ? next_tick - now : 0),
+		       loop_ready = 0;
 
 		if (mk_signals_pending(MK_SIGNAL_STOP) && !draining) {
 			draining = 1;
@@ -341,7 +377,8 @@ serve(struct worker *w, const sigset_t *wait_mask)
 			begin_drain(w);
 		}
 		if (draining) {
-			/* Requests that were already arriving finish; idle keep-alives close. */
+			/* Requests that were already arriving finish; idle
+			 * keep-alives close. */
 			struct mk_conn *conn = w->conns, *next;
 
 			for (; conn != NULL; conn = next) {
@@ -352,12 +389,18 @@ serve(struct worker *w, const sigset_t *wait_mask)
 			if (w->nconns == 0)
 				return 0;
 			if (now >= drain_deadline) {
-				mk_log(MK_LOG_WARN, "shutdown timeout: dropping %u connection(s)", w->nconns);
-				/* A waiting request still gets its 503, if the front reads it now. */
-				for (conn = w->conns; conn != NULL; conn = next) {
+				mk_log(MK_LOG_WARN,
+				    "shutdown timeout: dropping %u "
+				    "connection(s)",
+				    w->nconns);
+				/* A waiting request still gets its 503, if the
+				 * front reads it now. */
+				for (conn = w->conns; conn != NULL;
+				     conn = next) {
 					next = conn->next;
 					if (conn->state == MK_CONN_WAITING) {
-						mk_conn_expire(conn, "the worker is stopping");
+						mk_conn_expire(conn,
+						    "the worker is stopping");
 						(void)flush_conn(w, conn);
 					}
 				}
@@ -373,11 +416,13 @@ serve(struct worker *w, const sigset_t *wait_mask)
 				timeout = (int)due;
 		}
 		(void)mk_signals_reopen_log();
-		n = epoll_pwait(w->epfd, events, MAX_EVENTS, timeout, wait_mask);
+		n = epoll_pwait(
+		    w->epfd, events, MAX_EVENTS, timeout, wait_mask);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			mk_log(MK_LOG_ERROR, "epoll_pwait: %s", strerror(errno));
+			mk_log(
+			    MK_LOG_ERROR, "epoll_pwait: %s", strerror(errno));
 			return 1;
 		}
 		for (int i = 0; i < n; i++) {
@@ -393,13 +438,16 @@ serve(struct worker *w, const sigset_t *wait_mask)
 				continue;
 			}
 			if (events[i].events & EPOLLOUT) {
-				if (flush_conn(w, conn) != 0 || !mk_conn_flushed(conn))
+				if (flush_conn(w, conn) != 0 ||
+				    !mk_conn_flushed(conn))
 					continue;
-				/* Drained: take up the input left waiting, if any. */
+				/* Drained: take up the input left waiting, if
+				 * any. */
 				read_conn(w, conn);
 				continue;
 			}
-			if (events[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+			if (events[i].events &
+			    (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 				read_conn(w, conn);
 		}
 		now = mk_clock_mono_ms();
@@ -421,7 +469,9 @@ serve(struct worker *w, const sigset_t *wait_mask)
 int
 mk_worker_run(int listen_fd, const struct mk_config *config, int under_master)
 {
-	struct worker w = { .epfd = -1, .listen_fd = listen_fd, .config = config };
+	struct worker w = {
+		.epfd = -1, .listen_fd = listen_fd, .config = config
+	};
 	sigset_t wait_mask;
 	int status = 1;
 
@@ -432,14 +482,16 @@ mk_worker_run(int listen_fd, const struct mk_config *config, int under_master)
 		char err[512];
 
 		/* Checked by the master already; under mod_fcgid, only here. */
-		if (mk_listener_peer_policy(listen_fd, config, &w.peers, err, sizeof(err)) != 0) {
+		if (mk_listener_peer_policy(
+			listen_fd, config, &w.peers, err, sizeof(err)) != 0) {
 			mk_log(MK_LOG_ERROR, "worker start-up failed: %s", err);
 			return 1;
 		}
 	}
 	w.loop = mk_loop_new();
 	if (w.loop == NULL) {
-		mk_log(MK_LOG_ERROR, "cannot make the worker's loop: %s", strerror(errno));
+		mk_log(MK_LOG_ERROR, "cannot make the worker's loop: %s",
+		    strerror(errno));
 		return 1;
 	}
 	w.app = mk_app_new(config);
@@ -454,10 +506,13 @@ mk_worker_run(int listen_fd, const struct mk_config *config, int under_master)
 		goto out;
 	}
 	{
-		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &loop_marker };
+		struct epoll_event ev = { .events = EPOLLIN,
+			.data.ptr = &loop_marker };
 
-		if (epoll_ctl(w.epfd, EPOLL_CTL_ADD, mk_loop_fd(w.loop), &ev) != 0) {
-			mk_log(MK_LOG_ERROR, "epoll_ctl add loop: %s", strerror(errno));
+		if (epoll_ctl(w.epfd, EPOLL_CTL_ADD, mk_loop_fd(w.loop), &ev) !=
+		    0) {
+			mk_log(MK_LOG_ERROR, "epoll_ctl add loop: %s",
+			    strerror(errno));
 			goto out;
 		}
 	}

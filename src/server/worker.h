@@ -15,7 +15,7 @@ struct mk_config;
  * under_master, it also exits when the master dies. Returns the process
  * exit status.
  */
-int mk_worker_run(int listen_fd, const struct mk_config *config,
-    int under_master);
+int mk_worker_run(
+    int listen_fd, const struct mk_config *config, int under_master);
 
 #endif

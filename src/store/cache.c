@@ -16,7 +16,8 @@
 
 struct mk_cache {
 	memcached_st *memc;
-	memcached_result_st result; /* reused by every lookup: no malloc per get */
+	/* reused by every lookup: no malloc per get */
+	memcached_result_st result;
 	bool result_ready;
 	/*
 	 * The increment in flight on the connections (mk_cache_incr_send),
@@ -32,14 +33,15 @@ struct mk_cache {
 };
 
 static int
-add_server(memcached_st *memc, const char *spec, size_t len, char *err,
-    size_t errlen)
+add_server(
+    memcached_st *memc, const char *spec, size_t len, char *err, size_t errlen)
 {
 	char item[256];
 	memcached_return_t rc;
 
 	if (len >= sizeof(item)) {
-		mk_errf(err, errlen, "memcached: server '%.40s…' too long", spec);
+		mk_errf(
+		    err, errlen, "memcached: server '%.40s…' too long", spec);
 		return -1;
 	}
 	memcpy(item, spec, len);
@@ -51,19 +53,23 @@ add_server(memcached_st *memc, const char *spec, size_t len, char *err,
 		long port;
 
 		if (colon == NULL || colon == item) {
-			mk_errf(err, errlen, "memcached: '%s' is not unix:PATH or HOST:PORT", item);
+			mk_errf(err, errlen,
+			    "memcached: '%s' is not unix:PATH or HOST:PORT",
+			    item);
 			return -1;
 		}
 		*colon = '\0';
 		port = strtol(colon + 1, &end, 10);
 		if (*end != '\0' || port < 1 || port > 65535) {
-			mk_errf(err, errlen, "memcached: bad port in '%s:%s'", item, colon + 1);
+			mk_errf(err, errlen, "memcached: bad port in '%s:%s'",
+			    item, colon + 1);
 			return -1;
 		}
 		rc = memcached_server_add(memc, item, (in_port_t)port);
 	}
 	if (rc != MEMCACHED_SUCCESS) {
-		mk_errf(err, errlen, "memcached: cannot add server '%s': %s", item, memcached_strerror(memc, rc));
+		mk_errf(err, errlen, "memcached: cannot add server '%s': %s",
+		    item, memcached_strerror(memc, rc));
 		return -1;
 	}
 	return 0;
@@ -97,17 +103,27 @@ mk_cache_new(const char *servers, int timeout_ms, char *err, size_t errlen)
 		return NULL;
 	}
 	/* Binary protocol: needed for increment-with-initial, and cheaper. */
-	if (memcached_behavior_set(cache->memc, MEMCACHED_BEHAVIOR_BINARY_PROTOCOL, 1) != MEMCACHED_SUCCESS ||
+	if (memcached_behavior_set(cache->memc,
+		MEMCACHED_BEHAVIOR_BINARY_PROTOCOL, 1) != MEMCACHED_SUCCESS ||
 	    memcached_behavior_set(cache->memc, MEMCACHED_BEHAVIOR_DISTRIBUTION,
-	    MEMCACHED_DISTRIBUTION_CONSISTENT_KETAMA) != MEMCACHED_SUCCESS ||
-	    memcached_behavior_set(cache->memc, MEMCACHED_BEHAVIOR_NO_BLOCK, 1) != MEMCACHED_SUCCESS ||
-	    memcached_behavior_set(cache->memc, MEMCACHED_BEHAVIOR_TCP_NODELAY, 1) != MEMCACHED_SUCCESS ||
-	    memcached_behavior_set(cache->memc, MEMCACHED_BEHAVIOR_CONNECT_TIMEOUT, (uint64_t)timeout_ms) != MEMCACHED_SUCCESS ||
-	    memcached_behavior_set(cache->memc, MEMCACHED_BEHAVIOR_POLL_TIMEOUT, (uint64_t)timeout_ms) != MEMCACHED_SUCCESS ||
-	    memcached_behavior_set(cache->memc, MEMCACHED_BEHAVIOR_RCV_TIMEOUT, (uint64_t)timeout_ms * 1000) != MEMCACHED_SUCCESS ||
-	    memcached_behavior_set(cache->memc, MEMCACHED_BEHAVIOR_SND_TIMEOUT, (uint64_t)timeout_ms * 1000) != MEMCACHED_SUCCESS ||
+		MEMCACHED_DISTRIBUTION_CONSISTENT_KETAMA) !=
+		MEMCACHED_SUCCESS ||
+	    memcached_behavior_set(cache->memc, MEMCACHED_BEHAVIOR_NO_BLOCK,
+		1) != MEMCACHED_SUCCESS ||
+	    memcached_behavior_set(cache->memc, MEMCACHED_BEHAVIOR_TCP_NODELAY,
+		1) != MEMCACHED_SUCCESS ||
+	    memcached_behavior_set(cache->memc,
+		MEMCACHED_BEHAVIOR_CONNECT_TIMEOUT,
+		(uint64_t)timeout_ms) != MEMCACHED_SUCCESS ||
+	    memcached_behavior_set(cache->memc, MEMCACHED_BEHAVIOR_POLL_TIMEOUT,
+		(uint64_t)timeout_ms) != MEMCACHED_SUCCESS ||
+	    memcached_behavior_set(cache->memc, MEMCACHED_BEHAVIOR_RCV_TIMEOUT,
+		(uint64_t)timeout_ms * 1000) != MEMCACHED_SUCCESS ||
+	    memcached_behavior_set(cache->memc, MEMCACHED_BEHAVIOR_SND_TIMEOUT,
+		(uint64_t)timeout_ms * 1000) != MEMCACHED_SUCCESS ||
 	    /* A failed server is left alone for a second, then tried again. */
-	    memcached_behavior_set(cache->memc, MEMCACHED_BEHAVIOR_RETRY_TIMEOUT, 1) != MEMCACHED_SUCCESS) {
+	    memcached_behavior_set(cache->memc,
+		MEMCACHED_BEHAVIOR_RETRY_TIMEOUT, 1) != MEMCACHED_SUCCESS) {
 		mk_errf(err, errlen, "memcached: cannot set client behaviour");
 		mk_cache_free(cache);
 		return NULL;
@@ -139,13 +155,15 @@ outcome(struct mk_cache *cache, memcached_return_t rc)
 	if (memcached_success(rc)) {
 		if (cache->down) {
 			mk_log(MK_LOG_WARN, "memcached is back after %lld ms",
-			    (long long)(mk_clock_mono_ms() - cache->down_since_ms));
+			    (long long)(mk_clock_mono_ms() -
+				cache->down_since_ms));
 			cache->down = false;
 		}
 		return MK_OK;
 	}
 	if (!cache->down) {
-		mk_log(MK_LOG_ERROR, "memcached unreachable: %s", memcached_strerror(cache->memc, rc));
+		mk_log(MK_LOG_ERROR, "memcached unreachable: %s",
+		    memcached_strerror(cache->memc, rc));
 		cache->down = true;
 		cache->down_since_ms = mk_clock_mono_ms();
 		cache->outages++;
@@ -159,9 +177,9 @@ static bool parse_counter(const char *text, size_t len, uint64_t *out);
 static enum mk_err lookup(struct mk_cache *cache, struct mk_arena *arena,
     const char *const *keys, const size_t *key_lens, size_t n,
     struct mk_cache_incr *ride, struct mk_cache_value *out);
-static enum mk_err recover_counter(struct mk_cache *cache, struct mk_arena *arena,
-    const char *const *keys, const size_t *key_lens, size_t n,
-    struct mk_cache_incr *ride, struct mk_cache_value *out);
+static enum mk_err recover_counter(struct mk_cache *cache,
+    struct mk_arena *arena, const char *const *keys, const size_t *key_lens,
+    size_t n, struct mk_cache_incr *ride, struct mk_cache_value *out);
 
 /*
  * After a failed increment: when memcached still answers (a delete of the
@@ -186,9 +204,12 @@ replace_foreign_counter(struct mk_cache *cache, const char *key, size_t key_len)
 	if (!foreign)
 		return false;
 	rc = memcached_delete(cache->memc, key, key_len, 0);
-	if (rc != MEMCACHED_SUCCESS && rc != MEMCACHED_DELETED && rc != MEMCACHED_NOTFOUND)
+	if (rc != MEMCACHED_SUCCESS && rc != MEMCACHED_DELETED &&
+	    rc != MEMCACHED_NOTFOUND)
 		return false;
-	mk_log(MK_LOG_WARN, "memcached: counter %.*s held a value that is not a number; replaced",
+	mk_log(MK_LOG_WARN,
+	    "memcached: counter %.*s held a value that is not a number; "
+	    "replaced",
 	    (int)key_len, key);
 	return true;
 }
@@ -214,12 +235,12 @@ increment(struct mk_cache *cache, const char *key, size_t key_len,
 {
 	memcached_return_t rc;
 
-	rc = memcached_increment_with_initial(cache->memc, key, key_len, 1, 1,
-	    (time_t)ttl_s, value);
+	rc = memcached_increment_with_initial(
+	    cache->memc, key, key_len, 1, 1, (time_t)ttl_s, value);
 	if (!memcached_success(rc) &&
 	    replace_foreign_counter(cache, key, key_len))
-		rc = memcached_increment_with_initial(cache->memc, key,
-		    key_len, 1, 1, (time_t)ttl_s, value);
+		rc = memcached_increment_with_initial(
+		    cache->memc, key, key_len, 1, 1, (time_t)ttl_s, value);
 	return rc;
 }
 
@@ -245,11 +266,13 @@ mk_cache_incr_send(struct mk_cache *cache, const char *key, size_t key_len,
 	 * No reply: libmemcached sends a quiet increment (INCREMENTQ), which
 	 * memcached answers only on error, and returns at once.
 	 */
-	if (memcached_behavior_set(cache->memc, MEMCACHED_BEHAVIOR_NOREPLY, 1) != MEMCACHED_SUCCESS)
+	if (memcached_behavior_set(cache->memc, MEMCACHED_BEHAVIOR_NOREPLY,
+		1) != MEMCACHED_SUCCESS)
 		return outcome(cache, MEMCACHED_FAILURE);
-	rc = memcached_increment_with_initial(cache->memc, key, key_len, 1, 1,
-	    (time_t)ttl_s, &ignored);
-	restore = memcached_behavior_set(cache->memc, MEMCACHED_BEHAVIOR_NOREPLY, 0);
+	rc = memcached_increment_with_initial(
+	    cache->memc, key, key_len, 1, 1, (time_t)ttl_s, &ignored);
+	restore =
+	    memcached_behavior_set(cache->memc, MEMCACHED_BEHAVIOR_NOREPLY, 0);
 	if (restore != MEMCACHED_SUCCESS)
 		return outcome(cache, restore);
 	if (!memcached_success(rc))
@@ -327,7 +350,8 @@ lookup(struct mk_cache *cache, struct mk_arena *arena, const char *const *keys,
 	if (!memcached_success(rc))
 		return outcome(cache, rc);
 	for (;;) {
-		memcached_result_st *result = memcached_fetch_result(cache->memc, &cache->result, &rc);
+		memcached_result_st *result =
+		    memcached_fetch_result(cache->memc, &cache->result, &rc);
 		const char *result_key;
 		size_t result_key_len, i;
 
@@ -337,13 +361,14 @@ lookup(struct mk_cache *cache, struct mk_arena *arena, const char *const *keys,
 		result_key_len = memcached_result_key_length(result);
 		if (want_counter && result_key_len == ride->key_len &&
 		    memcmp(result_key, ride->key, result_key_len) == 0) {
-			if (parse_counter(memcached_result_value(result), memcached_result_length(result),
-			    &ride->value))
+			if (parse_counter(memcached_result_value(result),
+				memcached_result_length(result), &ride->value))
 				ride->status = MK_OK;
 			continue;
 		}
 		for (i = 0; i < n; i++) {
-			if (out[i].bytes == NULL && key_lens[i] == result_key_len &&
+			if (out[i].bytes == NULL &&
+			    key_lens[i] == result_key_len &&
 			    memcmp(keys[i], result_key, result_key_len) == 0)
 				break;
 		}
@@ -353,12 +378,15 @@ lookup(struct mk_cache *cache, struct mk_arena *arena, const char *const *keys,
 
 			if (copy == NULL) {
 				status = MK_ENOMEM;
-				continue; /* drain the rest of the answer all the same */
+				/* drain the rest of the answer all the same */
+				continue;
 			}
 			if (len > 0) /* an empty value may come as NULL */
-				memcpy(copy, memcached_result_value(result), len);
+				memcpy(
+				    copy, memcached_result_value(result), len);
 			copy[len] = '\0';
-			out[i] = (struct mk_cache_value){ .bytes = copy, .len = len,
+			out[i] = (struct mk_cache_value){ .bytes = copy,
+				.len = len,
 				.cas = memcached_result_cas(result) };
 		}
 	}
@@ -367,8 +395,10 @@ lookup(struct mk_cache *cache, struct mk_arena *arena, const char *const *keys,
 	 * says NOTFOUND); a timeout or a broken connection is an outage.
 	 */
 	if (want_counter && rc == MEMCACHED_NOTFOUND)
-		return recover_counter(cache, arena, keys, key_lens, n, ride, out);
-	if (rc != MEMCACHED_END && rc != MEMCACHED_SUCCESS && rc != MEMCACHED_NOTFOUND)
+		return recover_counter(
+		    cache, arena, keys, key_lens, n, ride, out);
+	if (rc != MEMCACHED_END && rc != MEMCACHED_SUCCESS &&
+	    rc != MEMCACHED_NOTFOUND)
 		return outcome(cache, rc);
 	(void)outcome(cache, MEMCACHED_SUCCESS);
 	return status;
@@ -388,14 +418,15 @@ recover_counter(struct mk_cache *cache, struct mk_arena *arena,
     struct mk_cache_incr *ride, struct mk_cache_value *out)
 {
 	memcached_quit(cache->memc);
-	ride->status = outcome(cache, increment(cache, ride->key,
-	    ride->key_len, ride->ttl_s, &ride->value));
+	ride->status = outcome(cache,
+	    increment(
+		cache, ride->key, ride->key_len, ride->ttl_s, &ride->value));
 	return lookup(cache, arena, keys, key_lens, n, NULL, out);
 }
 
 enum mk_err
-mk_cache_incr_finish(struct mk_cache *cache, struct mk_cache_incr *incr,
-    uint64_t *value)
+mk_cache_incr_finish(
+    struct mk_cache *cache, struct mk_cache_incr *incr, uint64_t *value)
 {
 	if (cache->in_flight == incr)
 		(void)lookup(cache, NULL, NULL, NULL, 0, incr, NULL);
@@ -432,7 +463,8 @@ static void
 settle(struct mk_cache *cache)
 {
 	if (cache->in_flight != NULL)
-		(void)lookup(cache, NULL, NULL, NULL, 0, cache->in_flight, NULL);
+		(void)lookup(
+		    cache, NULL, NULL, NULL, 0, cache->in_flight, NULL);
 }
 
 /*
@@ -458,8 +490,10 @@ store(struct mk_cache *cache, store_fn *command, const char *key,
     size_t key_len, const void *value, size_t len, uint32_t ttl_s)
 {
 	settle(cache);
-	return answer(cache, command(cache->memc, key, key_len,
-	    (const char *)value, len, (time_t)ttl_s, 0), MK_ECONFLICT);
+	return answer(cache,
+	    command(cache->memc, key, key_len, (const char *)value, len,
+		(time_t)ttl_s, 0),
+	    MK_ECONFLICT);
 }
 
 enum mk_err
@@ -474,8 +508,10 @@ mk_cache_cas(struct mk_cache *cache, const char *key, size_t key_len,
     const void *value, size_t len, uint32_t ttl_s, uint64_t cas)
 {
 	settle(cache);
-	return answer(cache, memcached_cas(cache->memc, key, key_len,
-	    (const char *)value, len, (time_t)ttl_s, 0, cas), MK_ECONFLICT);
+	return answer(cache,
+	    memcached_cas(cache->memc, key, key_len, (const char *)value, len,
+		(time_t)ttl_s, 0, cas),
+	    MK_ECONFLICT);
 }
 
 enum mk_err
@@ -490,18 +526,20 @@ mk_cache_delete(struct mk_cache *cache, const char *key, size_t key_len)
 {
 	settle(cache);
 	/* Absent is as good as deleted. */
-	return answer(cache, memcached_delete(cache->memc, key, key_len, 0),
-	    MK_OK);
+	return answer(
+	    cache, memcached_delete(cache->memc, key, key_len, 0), MK_OK);
 }
 
 enum mk_err
 mk_cache_ping(struct mk_cache *cache)
 {
 	static const char key[] = "markets:readyz";
-	memcached_return_t rc = memcached_exist(cache->memc, key, sizeof(key) - 1);
+	memcached_return_t rc =
+	    memcached_exist(cache->memc, key, sizeof(key) - 1);
 
 	/* Absent is an answer too. */
-	return outcome(cache, rc == MEMCACHED_NOTFOUND ? MEMCACHED_SUCCESS : rc);
+	return outcome(
+	    cache, rc == MEMCACHED_NOTFOUND ? MEMCACHED_SUCCESS : rc);
 }
 
 bool

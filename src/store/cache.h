@@ -44,7 +44,7 @@ struct mk_cache;
 struct mk_cache_value {
 	const unsigned char *bytes;
 	size_t len;
-	uint64_t cas;   /* for mk_cache_cas() */
+	uint64_t cas; /* for mk_cache_cas() */
 };
 
 /*
@@ -52,8 +52,8 @@ struct mk_cache_value {
  * comma- or blank-separated). Returns NULL with a reason in err for a
  * malformed list or out of memory. Free with mk_cache_free().
  */
-struct mk_cache *mk_cache_new(const char *servers, int timeout_ms, char *err,
-    size_t errlen);
+struct mk_cache *mk_cache_new(
+    const char *servers, int timeout_ms, char *err, size_t errlen);
 
 void mk_cache_free(struct mk_cache *cache);
 
@@ -72,9 +72,9 @@ enum mk_err mk_cache_incr(struct mk_cache *cache, const char *key,
  * mk_cache_incr_finish, collects its count into it.
  */
 struct mk_cache_incr {
-	bool answered;           /* its count (or failure) has been read */
-	enum mk_err status;      /* once answered: MK_OK, or MK_EUNAVAIL */
-	uint64_t value;          /* the new count, when status is MK_OK */
+	bool answered;      /* its count (or failure) has been read */
+	enum mk_err status; /* once answered: MK_OK, or MK_EUNAVAIL */
+	uint64_t value;     /* the new count, when status is MK_OK */
 	char key[MK_CACHE_KEY_MAX + 1];
 	size_t key_len;
 	uint32_t ttl_s;
@@ -95,8 +95,8 @@ enum mk_err mk_cache_incr_send(struct mk_cache *cache, const char *key,
  * The count of the increment incr: MK_OK with *value, or MK_EUNAVAIL when
  * its answer could not be read. Nothing is in flight afterwards.
  */
-enum mk_err mk_cache_incr_finish(struct mk_cache *cache,
-    struct mk_cache_incr *incr, uint64_t *value);
+enum mk_err mk_cache_incr_finish(
+    struct mk_cache *cache, struct mk_cache_incr *incr, uint64_t *value);
 
 /*
  * Looks key up: MK_OK with *out (bytes copied into arena), MK_ENOTFOUND,
@@ -137,8 +137,8 @@ enum mk_err mk_cache_set(struct mk_cache *cache, const char *key,
     size_t key_len, const void *value, size_t len, uint32_t ttl_s);
 
 /* Deletes key: MK_OK (also when it was absent) or MK_EUNAVAIL. */
-enum mk_err mk_cache_delete(struct mk_cache *cache, const char *key,
-    size_t key_len);
+enum mk_err mk_cache_delete(
+    struct mk_cache *cache, const char *key, size_t key_len);
 
 /*
  * Checks that memcached answers (a lookup of a key nobody sets). Returns

@@ -43,21 +43,22 @@ struct cached_stmt {
 };
 
 struct mk_db {
-	/* Owns the connection: this handle, or the one it shares (background) */
+	/* Owns the connection: this handle, or the one it shares (background)
+	 */
 	struct mk_db *link;
-	bool background;        /* its statements count as background work */
-	bool session;           /* a migration session (mk_db_session_new) */
-	MYSQL *conn;            /* NULL while disconnected */
+	bool background; /* its statements count as background work */
+	bool session;    /* a migration session (mk_db_session_new) */
+	MYSQL *conn;     /* NULL while disconnected */
 	const struct mk_config *config;
 	bool down;
 	int64_t down_since_ms;
 	struct cached_stmt stmts[STMT_CACHE];
 	uint64_t uses;
-	bool in_txn;            /* statements must not retry on their own */
-	bool retryable;         /* the last failure can be cured by a retry */
-	uint64_t jitter;        /* xorshift state for back-off jitter */
-	bool connected;         /* a session connects once only */
-	unsigned error_code;    /* the last failure's server number, or 0 */
+	bool in_txn;         /* statements must not retry on their own */
+	bool retryable;      /* the last failure can be cured by a retry */
+	uint64_t jitter;     /* xorshift state for back-off jitter */
+	bool connected;      /* a session connects once only */
+	unsigned error_code; /* the last failure's server number, or 0 */
 	char error[MYSQL_ERRMSG_SIZE]; /* and its reason, for mk_db_error() */
 };
 
@@ -78,7 +79,8 @@ mk_db_new(const struct mk_config *config, char *err, size_t errlen)
 	}
 	db->link = db;
 	db->config = config;
-	if (getrandom(&db->jitter, sizeof(db->jitter), 0) != (ssize_t)sizeof(db->jitter))
+	if (getrandom(&db->jitter, sizeof(db->jitter), 0) !=
+	    (ssize_t)sizeof(db->jitter))
 		db->jitter = (uint64_t)mk_clock_mono_us();
 	db->jitter |= 1;
 	return db;
@@ -177,7 +179,8 @@ static enum mk_err
 connect_db(struct mk_db *db)
 {
 	const struct mk_config *c = db->config;
-	unsigned connect_s = (unsigned)((c->db_connect_timeout_ms + 999) / 1000);
+	unsigned connect_s =
+	    (unsigned)((c->db_connect_timeout_ms + 999) / 1000);
 	unsigned io_s = (unsigned)((c->db_io_timeout_ms + 999) / 1000);
 	my_bool no = 0;
 	MYSQL *conn;
@@ -194,27 +197,33 @@ connect_db(struct mk_db *db)
 	 */
 	if (mysql_optionsv(conn, MYSQL_OPT_CONNECT_TIMEOUT, &connect_s) != 0 ||
 	    (!db->session &&
-	    (mysql_optionsv(conn, MYSQL_OPT_READ_TIMEOUT, &io_s) != 0 ||
-	    mysql_optionsv(conn, MYSQL_OPT_WRITE_TIMEOUT, &io_s) != 0)) ||
+		(mysql_optionsv(conn, MYSQL_OPT_READ_TIMEOUT, &io_s) != 0 ||
+		    mysql_optionsv(conn, MYSQL_OPT_WRITE_TIMEOUT, &io_s) !=
+			0)) ||
 	    mysql_optionsv(conn, MYSQL_OPT_RECONNECT, &no) != 0 ||
 	    mysql_optionsv(conn, MYSQL_SET_CHARSET_NAME, "utf8mb4") != 0 ||
-	    mysql_optionsv(conn, MYSQL_INIT_COMMAND, "SET time_zone = '+00:00'") != 0)
+	    mysql_optionsv(
+		conn, MYSQL_INIT_COMMAND, "SET time_zone = '+00:00'") != 0)
 		return outage(db, "connect", "cannot set connection options");
 	if (strcmp(c->db_tls, "off") != 0) {
-		/* required: encrypted or nothing; verify: and the server proves who it is. */
+		/* required: encrypted or nothing; verify: and the server proves
+		 * who it is. */
 		my_bool yes = 1, verify = strcmp(c->db_tls, "verify") == 0;
 
 		if (mysql_optionsv(conn, MYSQL_OPT_SSL_ENFORCE, &yes) != 0 ||
-		    mysql_optionsv(conn, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &verify) != 0 ||
-		    (c->db_tls_ca[0] != '\0' && mysql_optionsv(conn, MYSQL_OPT_SSL_CA, c->db_tls_ca) != 0))
+		    mysql_optionsv(
+			conn, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &verify) != 0 ||
+		    (c->db_tls_ca[0] != '\0' &&
+			mysql_optionsv(conn, MYSQL_OPT_SSL_CA, c->db_tls_ca) !=
+			    0))
 			return outage(db, "connect", "cannot set TLS options");
 	}
 	if (mysql_real_connect(conn,
-	    c->db_socket[0] != '\0' ? NULL : c->db_host,
-	    c->db_user, c->db_password[0] != '\0' ? c->db_password : NULL,
-	    c->db_name, (unsigned)c->db_port,
-	    c->db_socket[0] != '\0' ? c->db_socket : NULL,
-	    db->session ? CLIENT_MULTI_STATEMENTS : 0) == NULL)
+		c->db_socket[0] != '\0' ? NULL : c->db_host, c->db_user,
+		c->db_password[0] != '\0' ? c->db_password : NULL, c->db_name,
+		(unsigned)c->db_port,
+		c->db_socket[0] != '\0' ? c->db_socket : NULL,
+		db->session ? CLIENT_MULTI_STATEMENTS : 0) == NULL)
 		return outage(db, "connect", mysql_error(conn));
 	db->connected = true;
 	return MK_OK;
@@ -243,7 +252,8 @@ mk_db_ping(struct mk_db *db)
 	if (db->conn == NULL && connect_db(db) != MK_OK)
 		return MK_EUNAVAIL;
 	if (mysql_ping(db->conn) != 0) {
-		/* A connection that dropped since its last use: one fresh try. */
+		/* A connection that dropped since its last use: one fresh try.
+		 */
 		disconnect(db);
 		if (connect_db(db) != MK_OK)
 			return MK_EUNAVAIL;
@@ -263,7 +273,8 @@ connection_lost(unsigned err)
 	    err == CR_CONN_HOST_ERROR;
 }
 
-/* Finds or prepares sql on the current connection; NULL on failure (*err set). */
+/* Finds or prepares sql on the current connection; NULL on failure (*err set).
+ */
 static MYSQL_STMT *
 prepared(struct mk_db *db, const char *sql, unsigned *err)
 {
@@ -278,9 +289,11 @@ prepared(struct mk_db *db, const char *sql, unsigned *err)
 			c->last_used = ++db->uses;
 			return c->stmt;
 		}
-		/* Where a new one goes: an empty slot, else the least recently used. */
-		if (slot == NULL || (slot->sql != NULL &&
-		    (c->sql == NULL || c->last_used < slot->last_used)))
+		/* Where a new one goes: an empty slot, else the least recently
+		 * used. */
+		if (slot == NULL ||
+		    (slot->sql != NULL &&
+			(c->sql == NULL || c->last_used < slot->last_used)))
 			slot = c;
 	}
 	forget_stmt(slot);
@@ -290,12 +303,15 @@ prepared(struct mk_db *db, const char *sql, unsigned *err)
 		return NULL;
 	}
 	if (mysql_stmt_prepare(stmt, sql, (unsigned long)strlen(sql)) != 0 ||
-	    mysql_stmt_attr_set(stmt, STMT_ATTR_UPDATE_MAX_LENGTH, &update_max_length) != 0) {
+	    mysql_stmt_attr_set(
+		stmt, STMT_ATTR_UPDATE_MAX_LENGTH, &update_max_length) != 0) {
 		*err = mysql_stmt_errno(stmt);
 		remember(db, *err, mysql_stmt_error(stmt));
 		if (!db->session)
-			mk_log(MK_LOG_ERROR, "database: cannot prepare a "
-			    "statement: %s", mysql_stmt_error(stmt));
+			mk_log(MK_LOG_ERROR,
+			    "database: cannot prepare a "
+			    "statement: %s",
+			    mysql_stmt_error(stmt));
 		(void)mysql_stmt_close(stmt);
 		return NULL;
 	}
@@ -337,7 +353,8 @@ bind_params(MYSQL_BIND *binds, const struct mk_db_value *params, size_t n)
 	}
 }
 
-/* Copies the stored result of stmt into out; returns a mysql error code or 0. */
+/* Copies the stored result of stmt into out; returns a mysql error code or 0.
+ */
 static unsigned
 fetch_rows(MYSQL_STMT *stmt, struct mk_arena *arena, struct mk_db_rows *out)
 {
@@ -351,7 +368,8 @@ fetch_rows(MYSQL_STMT *stmt, struct mk_arena *arena, struct mk_db_rows *out)
 	int rc;
 
 	if (meta == NULL)
-		return mysql_stmt_errno(stmt) != 0 ? mysql_stmt_errno(stmt) : CR_UNKNOWN_ERROR;
+		return mysql_stmt_errno(stmt) != 0 ? mysql_stmt_errno(stmt)
+						   : CR_UNKNOWN_ERROR;
 	if (mysql_stmt_store_result(stmt) != 0) {
 		err = mysql_stmt_errno(stmt);
 		goto out;
@@ -362,8 +380,10 @@ fetch_rows(MYSQL_STMT *stmt, struct mk_arena *arena, struct mk_db_rows *out)
 	binds = mk_arena_calloc(arena, ncols, sizeof(*binds));
 	lengths = mk_arena_calloc(arena, ncols, sizeof(*lengths));
 	nulls = mk_arena_calloc(arena, ncols, sizeof(*nulls));
-	out->cells = mk_arena_calloc(arena, nrows * ncols + 1, sizeof(*out->cells));
-	if (binds == NULL || lengths == NULL || nulls == NULL || out->cells == NULL) {
+	out->cells =
+	    mk_arena_calloc(arena, nrows * ncols + 1, sizeof(*out->cells));
+	if (binds == NULL || lengths == NULL || nulls == NULL ||
+	    out->cells == NULL) {
 		err = CR_OUT_OF_MEMORY;
 		goto out;
 	}
@@ -392,7 +412,8 @@ fetch_rows(MYSQL_STMT *stmt, struct mk_arena *arena, struct mk_db_rows *out)
 			}
 			cell->type = MK_DB_TEXT;
 			cell->len = lengths[c];
-			cell->text = mk_arena_strndup(arena, binds[c].buffer, lengths[c]);
+			cell->text = mk_arena_strndup(
+			    arena, binds[c].buffer, lengths[c]);
 			if (cell->text == NULL) {
 				err = CR_OUT_OF_MEMORY;
 				goto out;
@@ -433,8 +454,9 @@ run_statement(struct mk_db *db, struct mk_arena *arena, const char *sql,
     uint64_t *affected, uint64_t *insert_id)
 {
 	MYSQL_BIND binds[MK_DB_MAX_PARAMS];
-	enum mk_counter counter = db->background ?
-	    MK_COUNTER_DB_BACKGROUND_QUERIES : MK_COUNTER_DB_QUERIES;
+	enum mk_counter counter = db->background
+	    ? MK_COUNTER_DB_BACKGROUND_QUERIES
+	    : MK_COUNTER_DB_QUERIES;
 
 	db = db->link;
 	if (nparams > MK_DB_MAX_PARAMS)
@@ -447,23 +469,27 @@ run_statement(struct mk_db *db, struct mk_arena *arena, const char *sql,
 			return MK_EUNAVAIL;
 		stmt = prepared(db, sql, &err);
 		if (stmt != NULL && mysql_stmt_param_count(stmt) != nparams) {
-			mk_log(MK_LOG_ERROR, "database: statement wants %lu parameters, got %zu",
+			mk_log(MK_LOG_ERROR,
+			    "database: statement wants %lu parameters, got %zu",
 			    mysql_stmt_param_count(stmt), nparams);
 			return MK_EINTERNAL;
 		}
 		if (stmt != NULL) {
 			bind_params(binds, params, nparams);
 			mk_metrics_count(counter);
-			if (mysql_stmt_bind_param(stmt, binds) != 0 || mysql_stmt_execute(stmt) != 0)
+			if (mysql_stmt_bind_param(stmt, binds) != 0 ||
+			    mysql_stmt_execute(stmt) != 0)
 				err = mysql_stmt_errno(stmt);
 			else if (rows != NULL)
 				err = fetch_rows(stmt, arena, rows);
 		}
 		if (err == 0) {
 			if (affected != NULL)
-				*affected = (uint64_t)mysql_stmt_affected_rows(stmt);
+				*affected =
+				    (uint64_t)mysql_stmt_affected_rows(stmt);
 			if (insert_id != NULL)
-				*insert_id = (uint64_t)mysql_stmt_insert_id(stmt);
+				*insert_id =
+				    (uint64_t)mysql_stmt_insert_id(stmt);
 			recovered(db);
 			return MK_OK;
 		}
@@ -471,9 +497,11 @@ run_statement(struct mk_db *db, struct mk_arena *arena, const char *sql,
 			remember(db, err, "out of memory");
 			return MK_ENOMEM;
 		}
-		if (err == ER_DUP_ENTRY || err == ER_NO_REFERENCED_ROW_2 || err == ER_ROW_IS_REFERENCED_2) {
-			remember(db, err, stmt != NULL ? mysql_stmt_error(stmt) :
-			    mysql_error(db->conn));
+		if (err == ER_DUP_ENTRY || err == ER_NO_REFERENCED_ROW_2 ||
+		    err == ER_ROW_IS_REFERENCED_2) {
+			remember(db, err,
+			    stmt != NULL ? mysql_stmt_error(stmt)
+					 : mysql_error(db->conn));
 			return MK_ECONFLICT;
 		}
 		if (lock_conflict(err) && db->in_txn) {
@@ -481,13 +509,15 @@ run_statement(struct mk_db *db, struct mk_arena *arena, const char *sql,
 			return MK_EUNAVAIL;
 		}
 		if (!connection_lost(err)) {
-			const char *why = stmt != NULL ?
-			    mysql_stmt_error(stmt) : mysql_error(db->conn);
+			const char *why = stmt != NULL ? mysql_stmt_error(stmt)
+						       : mysql_error(db->conn);
 
 			remember(db, err, why);
 			if (!db->session)
-				mk_log(MK_LOG_ERROR, "database: statement "
-				    "failed: %u %s", err, why);
+				mk_log(MK_LOG_ERROR,
+				    "database: statement "
+				    "failed: %u %s",
+				    err, why);
 			return MK_EINTERNAL;
 		}
 		/* The connection dropped under us. */
@@ -510,10 +540,12 @@ mk_db_select(struct mk_db *db, struct mk_arena *arena, const char *sql,
 }
 
 enum mk_err
-mk_db_execute(struct mk_db *db, const char *sql, const struct mk_db_value *params,
-    size_t nparams, uint64_t *affected, uint64_t *insert_id)
+mk_db_execute(struct mk_db *db, const char *sql,
+    const struct mk_db_value *params, size_t nparams, uint64_t *affected,
+    uint64_t *insert_id)
 {
-	return run_statement(db, NULL, sql, params, nparams, NULL, affected, insert_id);
+	return run_statement(
+	    db, NULL, sql, params, nparams, NULL, affected, insert_id);
 }
 
 /* Runs a statement with no parameters (BEGIN, COMMIT, ROLLBACK). */
@@ -522,10 +554,13 @@ simple(struct mk_db *db, const char *sql)
 {
 	if (db->conn == NULL)
 		return CR_SERVER_GONE_ERROR;
-	return mysql_real_query(db->conn, sql, (unsigned long)strlen(sql)) == 0 ? 0 : mysql_errno(db->conn);
+	return mysql_real_query(db->conn, sql, (unsigned long)strlen(sql)) == 0
+	    ? 0
+	    : mysql_errno(db->conn);
 }
 
-/* Sleeps the attempt's back-off: base * 2^attempt, up to a quarter more of jitter. */
+/* Sleeps the attempt's back-off: base * 2^attempt, up to a quarter more of
+ * jitter. */
 static void
 back_off(struct mk_db *db, int attempt)
 {
@@ -566,7 +601,8 @@ mk_db_transaction(struct mk_db *handle, mk_db_txn_fn fn, void *ctx)
 				disconnect(db);
 				continue;
 			}
-			mk_log(MK_LOG_ERROR, "database: cannot start a transaction: %u", err);
+			mk_log(MK_LOG_ERROR,
+			    "database: cannot start a transaction: %u", err);
 			return MK_EINTERNAL;
 		}
 		db->in_txn = true;
@@ -580,30 +616,36 @@ mk_db_transaction(struct mk_db *handle, mk_db_txn_fn fn, void *ctx)
 			}
 			if (lock_conflict(err)) {
 				(void)simple(db, "ROLLBACK");
-				continue; /* refused before it landed: run it again */
+				/* refused before it landed: run it again */
+				continue;
 			}
 			/*
-			 * A commit whose connection dropped may have landed or not:
-			 * running it again could write twice, so the client hears
-			 * 503 (and retries with its Idempotency-Key).
+			 * A commit whose connection dropped may have landed or
+			 * not: running it again could write twice, so the
+			 * client hears 503 (and retries with its
+			 * Idempotency-Key).
 			 */
-			mk_log(MK_LOG_ERROR, "database: commit failed: %u", err);
+			mk_log(
+			    MK_LOG_ERROR, "database: commit failed: %u", err);
 			disconnect(db);
-			return connection_lost(err) ? MK_EUNAVAIL : MK_EINTERNAL;
+			return connection_lost(err) ? MK_EUNAVAIL
+						    : MK_EINTERNAL;
 		}
 		if (db->conn != NULL && simple(db, "ROLLBACK") != 0)
 			disconnect(db);
 		if (!db->retryable)
 			return rc;
-		mk_log(MK_LOG_WARN, "database: transaction attempt %d failed (deadlock, lock wait or lost connection): retrying",
+		mk_log(MK_LOG_WARN,
+		    "database: transaction attempt %d failed (deadlock, lock "
+		    "wait or lost connection): retrying",
 		    attempt + 1);
 	}
 	return outage(db, "transaction", "retries exhausted");
 }
 
 enum mk_err
-mk_db_script(struct mk_db *db, const char *script, size_t len,
-    unsigned *failed_at)
+mk_db_script(
+    struct mk_db *db, const char *script, size_t len, unsigned *failed_at)
 {
 	MYSQL_RES *res;
 	int next;

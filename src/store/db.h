@@ -42,8 +42,8 @@ bool mk_db_configured(const struct mk_config *config);
  * Makes the handle from the db_* settings, without connecting. Returns
  * NULL with a reason in err when out of memory. Free with mk_db_free().
  */
-struct mk_db *mk_db_new(const struct mk_config *config, char *err,
-    size_t errlen);
+struct mk_db *mk_db_new(
+    const struct mk_config *config, char *err, size_t errlen);
 
 /*
  * A second handle on db's connection (and its prepared statements and
@@ -64,8 +64,8 @@ struct mk_db *mk_db_background(struct mk_db *db, char *err, size_t errlen);
  * failure with mk_db_error(). Returns NULL with the server's reason in
  * err. Free with mk_db_free().
  */
-struct mk_db *mk_db_session_new(const struct mk_config *config, char *err,
-    size_t errlen);
+struct mk_db *mk_db_session_new(
+    const struct mk_config *config, char *err, size_t errlen);
 
 /* Frees a handle; a handle that owns its connection closes it. */
 void mk_db_free(struct mk_db *db);
@@ -86,12 +86,18 @@ enum mk_err mk_db_ping(struct mk_db *db);
 struct mk_arena;
 
 /* A statement parameter, or a result cell. */
-enum mk_db_type { MK_DB_NULL, MK_DB_INT, MK_DB_TEXT, MK_DB_BLOB /* parameters: bytes, no charset */ };
+enum mk_db_type {
+	MK_DB_NULL,
+	MK_DB_INT,
+	MK_DB_TEXT,
+	MK_DB_BLOB /* parameters: bytes, no charset */
+};
 
 struct mk_db_value {
 	enum mk_db_type type;
-	int64_t integer;   /* MK_DB_INT parameters */
-	const char *text;  /* MK_DB_TEXT: parameters, and every non-NULL result cell */
+	int64_t integer; /* MK_DB_INT parameters */
+	/* MK_DB_TEXT: parameters, and every non-NULL result cell */
+	const char *text;
 	size_t len;
 };
 
@@ -156,8 +162,8 @@ enum mk_err mk_db_transaction(struct mk_db *db, mk_db_txn_fn fn, void *ctx);
  * script may switch databases (USE): db_name is selected again after
  * it, and when that fails the result is MK_EINVAL with *failed_at 0.
  */
-enum mk_err mk_db_script(struct mk_db *db, const char *script, size_t len,
-    unsigned *failed_at);
+enum mk_err mk_db_script(
+    struct mk_db *db, const char *script, size_t len, unsigned *failed_at);
 
 /* The cell at row, col of rows. */
 static inline const struct mk_db_value *
@@ -195,7 +201,8 @@ mk_db_int(int64_t v)
 static inline struct mk_db_value
 mk_db_text(const char *s, size_t len)
 {
-	return (struct mk_db_value){ .type = MK_DB_TEXT, .text = s, .len = len };
+	return (
+	    struct mk_db_value){ .type = MK_DB_TEXT, .text = s, .len = len };
 }
 
 /* A DATETIME column as the contract's RFC 3339 UTC text, in SQL. */

@@ -45,21 +45,29 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	arena = mk_arena_new(0);
 	if (arena == NULL)
 		return 0;
-	if (mk_json_parse_in(arena, (const char *)data + 1, size - 1, MK_JSON_MAX_DEPTH, MK_JSON_BODY_MAX_VALUES, &body, &why) != MK_OK)
+	if (mk_json_parse_in(arena, (const char *)data + 1, size - 1,
+		MK_JSON_MAX_DEPTH, MK_JSON_BODY_MAX_VALUES, &body,
+		&why) != MK_OK)
 		goto out;
 	mk_buf_init(&details, arena);
 	if (data[0] % 4 == 3)
 		rc = mk_position_validate(arena, body, &in, &details);
 	else
-		rc = mk_market_validate(arena, body, (enum mk_market_write)(data[0] % 4), &in, &details);
+		rc = mk_market_validate(arena, body,
+		    (enum mk_market_write)(data[0] % 4), &in, &details);
 	if (rc == MK_OK) {
-		if (in.name != NULL && (in.name[0] == '\0' || characters(in.name) > 200))
+		if (in.name != NULL &&
+		    (in.name[0] == '\0' || characters(in.name) > 200))
 			__builtin_trap();
-		if (in.status != NULL && mk_market_status_parse(in.status) == NULL)
+		if (in.status != NULL &&
+		    mk_market_status_parse(in.status) == NULL)
 			__builtin_trap();
-		if (in.amount != NULL && (!mk_amount_parse(in.amount, canonical) || strcmp(canonical, in.amount) != 0))
+		if (in.amount != NULL &&
+		    (!mk_amount_parse(in.amount, canonical) ||
+			strcmp(canonical, in.amount) != 0))
 			__builtin_trap(); /* amounts come out canonical */
-	} else if (rc == MK_EINVAL && (details.data == NULL || details.data[0] != '[')) {
+	} else if (rc == MK_EINVAL &&
+	    (details.data == NULL || details.data[0] != '[')) {
 		__builtin_trap(); /* a refusal always says why */
 	}
 out:

@@ -20,8 +20,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (config == NULL)
 		return 0;
 	err[0] = '\0';
-	if (mk_config_parse(config, "fuzz.conf", (const char *)data, size, err, sizeof(err)) != MK_OK) {
-		if (strnlen(err, sizeof(err)) == sizeof(err) || strncmp(err, "fuzz.conf:", 10) != 0)
+	if (mk_config_parse(config, "fuzz.conf", (const char *)data, size, err,
+		sizeof(err)) != MK_OK) {
+		if (strnlen(err, sizeof(err)) == sizeof(err) ||
+		    strncmp(err, "fuzz.conf:", 10) != 0)
 			__builtin_trap();
 	} else if (config->max_body == 0 || config->worker_connections < 1) {
 		__builtin_trap(); /* a value out of its declared range got in */

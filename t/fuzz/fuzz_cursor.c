@@ -16,7 +16,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static const unsigned char key[MK_CURSOR_KEY_LEN] = "fuzz-cursor-key-0123456789abcdef";
+static const unsigned char key[MK_CURSOR_KEY_LEN] =
+    "fuzz-cursor-key-0123456789abcdef";
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -30,7 +31,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	if (data[0] & 1) {
-		char *k = mk_arena_strndup(arena, (const char *)data + 1, size - 1);
+		char *k =
+		    mk_arena_strndup(arena, (const char *)data + 1, size - 1);
 
 		c = (struct mk_cursor){
 			.sort = (enum mk_market_sort)(data[0] % MK_SORT__MAX),
@@ -43,14 +45,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (k != NULL && strlen(k) == size - 1) {
 			mk_cursor_encode(&text, key, &c);
 			if (!text.oom) {
-				if (mk_cursor_decode(arena, key, text.data, text.len, &back) != MK_OK ||
-				    back.sort != c.sort || back.id != c.id || back.creator_id != c.creator_id ||
+				if (mk_cursor_decode(arena, key, text.data,
+					text.len, &back) != MK_OK ||
+				    back.sort != c.sort || back.id != c.id ||
+				    back.creator_id != c.creator_id ||
 				    strcmp(back.key, c.key) != 0)
-					__builtin_trap(); /* what we write we must read back */
+					/* what we write we must read back */
+					__builtin_trap();
 			}
 		}
-	} else if (mk_cursor_decode(arena, key, (const char *)data + 1, size - 1, &back) == MK_OK) {
-		if ((unsigned)back.sort >= MK_SORT__MAX || back.id <= 0 || back.key == NULL)
+	} else if (mk_cursor_decode(arena, key, (const char *)data + 1,
+		       size - 1, &back) == MK_OK) {
+		if ((unsigned)back.sort >= MK_SORT__MAX || back.id <= 0 ||
+		    back.key == NULL)
 			__builtin_trap();
 	}
 	mk_arena_free(arena);

@@ -25,7 +25,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	dim = 8 + data[0] % 32;
 	for (size_t i = 0; i < sizeof(out) / sizeof(out[0]); i++)
 		out[i] = 1.0f;
-	if (mk_embed_parse_response((const char *)data + 1, size - 1, dim, out) != MK_OK) {
+	if (mk_embed_parse_response(
+		(const char *)data + 1, size - 1, dim, out) != MK_OK) {
 		for (unsigned i = 0; i < dim; i++)
 			if (out[i] != 0.0f)
 				__builtin_trap(); /* a refusal leaves zeros */

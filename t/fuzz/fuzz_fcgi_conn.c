@@ -26,14 +26,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	static const char text[] = "cursor_secret = fuzz-cursor-secret-0123456789abcdef\n";
+	static const char text[] =
+	    "cursor_secret = fuzz-cursor-secret-0123456789abcdef\n";
 	char err[MK_CONFIG_ERR_MAX];
 
 	(void)argc;
 	(void)argv;
 	mk_log_open("/dev/null", MK_LOG_ERROR);
 	config = mk_config_new();
-	if (config == NULL || mk_config_parse(config, "fuzz", text, sizeof(text) - 1, err, sizeof(err)) != MK_OK)
+	if (config == NULL ||
+	    mk_config_parse(config, "fuzz", text, sizeof(text) - 1, err,
+		sizeof(err)) != MK_OK)
 		return -1;
 	config->max_body = 4096; /* small, so the fuzzer reaches the cap */
 	app = mk_app_new(config);
@@ -50,7 +53,7 @@ check_output(const struct mk_conn *conn)
 		struct mk_fcgi_record rec;
 
 		if (mk_fcgi_record_parse((const uint8_t *)conn->out.data + pos,
-		    conn->out.len - pos, &rec) != MK_FCGI_RECORD)
+			conn->out.len - pos, &rec) != MK_FCGI_RECORD)
 			__builtin_trap();
 		pos += rec.total_len;
 	}
@@ -59,7 +62,8 @@ check_output(const struct mk_conn *conn)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct mk_conn *conn = mk_conn_new(-1, mk_app_http(app), config->max_body, 16);
+	struct mk_conn *conn =
+	    mk_conn_new(-1, mk_app_http(app), config->max_body, 16);
 	size_t pos = 0;
 
 	if (conn == NULL)
@@ -72,7 +76,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			chunk = size - pos;
 		mk_buf_append(&conn->in, data + pos, chunk);
 		pos += chunk;
-		if (mk_conn_process(conn, (int64_t)pos) != MK_OK || conn->state == MK_CONN_CLOSING)
+		if (mk_conn_process(conn, (int64_t)pos) != MK_OK ||
+		    conn->state == MK_CONN_CLOSING)
 			break;
 		check_output(conn);
 		mk_buf_clear(&conn->out);

@@ -44,7 +44,9 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 		return -1;
 	free(config->jwt_secret);
 	config->jwt_secret = strdup(SECRET);
-	verifier = config->jwt_secret != NULL ? mk_jwt_verifier_new(config, err, sizeof(err)) : NULL;
+	verifier = config->jwt_secret != NULL
+	    ? mk_jwt_verifier_new(config, err, sizeof(err))
+	    : NULL;
 	mk_config_free(config);
 	arena = mk_arena_new(0);
 	return verifier != NULL && arena != NULL ? 0 : -1;
@@ -57,10 +59,12 @@ mint(struct mk_buf *token, const uint8_t *data, size_t size)
 	const uint8_t *nl = memchr(data, '\n', size);
 	size_t header_len = nl != NULL ? (size_t)(nl - data) : size;
 	char *header = mk_arena_strndup(arena, (const char *)data, header_len);
-	char *payload = mk_arena_strndup(arena, nl != NULL ? (const char *)nl + 1 : "",
-	    nl != NULL ? size - header_len - 1 : 0);
+	char *payload =
+	    mk_arena_strndup(arena, nl != NULL ? (const char *)nl + 1 : "",
+		nl != NULL ? size - header_len - 1 : 0);
 
-	/* Strings with a NUL cannot go through the C-string signer: skip them. */
+	/* Strings with a NUL cannot go through the C-string signer: skip them.
+	 */
 	if (header == NULL || payload == NULL || strlen(header) != header_len ||
 	    strlen(payload) != (nl != NULL ? size - header_len - 1 : 0))
 		return;
@@ -82,7 +86,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	else
 		mk_buf_append(&token, data + 1, size - 1);
 	if (token.len > 0 && !token.oom &&
-	    mk_jwt_verify(verifier, arena, token.data, token.len, NOW, &who, &why) == MK_OK) {
+	    mk_jwt_verify(verifier, arena, token.data, token.len, NOW, &who,
+		&why) == MK_OK) {
 		if (who.user_id <= 0 || (unsigned)who.role >= MK_ROLE__MAX)
 			__builtin_trap();
 	}

@@ -26,21 +26,26 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	uri = mk_arena_strndup(arena, (const char *)data, size);
 	if (uri == NULL || memchr(data, '\0', size) != NULL)
-		goto out; /* FastCGI params never hold a NUL: the decoder refuses them */
+		/* FastCGI params never hold a NUL: the decoder refuses them */
+		goto out;
 	param = (struct mk_param){ "REQUEST_URI", uri, 11, size };
 	req.arena = arena;
 	req.params = &param;
 	req.nparams = 1;
 	if (mk_request_parse_target(&req) == MK_OK) {
 		for (size_t i = 0; i < req.nsegments; i++) {
-			if (memchr(req.segments[i], '\0', strlen(req.segments[i]) + 1) !=
+			if (memchr(req.segments[i], '\0',
+				strlen(req.segments[i]) + 1) !=
 			    req.segments[i] + strlen(req.segments[i]))
 				__builtin_trap();
 		}
 		for (size_t i = 0; i < req.query.count; i++) {
-			if (strlen(req.query.pairs[i].key) != req.query.pairs[i].key_len ||
-			    strlen(req.query.pairs[i].value) != req.query.pairs[i].value_len)
-				__builtin_trap(); /* a NUL slipped through decoding */
+			if (strlen(req.query.pairs[i].key) !=
+				req.query.pairs[i].key_len ||
+			    strlen(req.query.pairs[i].value) !=
+				req.query.pairs[i].value_len)
+				/* a NUL slipped through decoding */
+				__builtin_trap();
 		}
 	}
 	/* The raw query parser on the whole input too. */

@@ -57,7 +57,8 @@ test_alignment(void)
 		if (p == NULL || !aligned(p))
 			all_aligned = 0;
 	}
-	tap_ok(all_aligned, "allocations of 0..100 bytes are all aligned to %zu",
+	tap_ok(all_aligned,
+	    "allocations of 0..100 bytes are all aligned to %zu",
 	    (size_t)ALIGN);
 	mk_arena_free(arena);
 }
@@ -65,7 +66,10 @@ test_alignment(void)
 static void
 test_many_small(void)
 {
-	enum { COUNT = 1000, SIZE = 24 };
+	enum {
+		COUNT = 1000,
+		SIZE = 24
+	};
 	struct mk_arena *arena = mk_arena_new(256);
 	unsigned char *ptrs[COUNT];
 	int got_all = 1, intact = 1, all_aligned = 1;
@@ -80,9 +84,11 @@ test_many_small(void)
 			all_aligned = 0;
 		memset(ptrs[i], i & 0xff, SIZE);
 	}
-	tap_ok(got_all, "%d small allocations over 256-byte blocks succeed", COUNT);
+	tap_ok(got_all, "%d small allocations over 256-byte blocks succeed",
+	    COUNT);
 	tap_ok(all_aligned, "and are all aligned");
-	/* Written in order, checked afterwards: an overlap corrupts an earlier one. */
+	/* Written in order, checked afterwards: an overlap corrupts an earlier
+	 * one. */
 	for (int i = 0; got_all && i < COUNT; i++) {
 		if (!all_bytes(ptrs[i], i & 0xff, SIZE))
 			intact = 0;
@@ -101,19 +107,22 @@ test_large(void)
 
 	small1 = mk_arena_alloc(arena, 16);
 	memset(small1, 0x11, 16);
-	/* A quarter block is 256 bytes: anything above goes to its own block. */
+	/* A quarter block is 256 bytes: anything above goes to its own block.
+	 */
 	big = mk_arena_alloc(arena, 4096);
-	tap_ok(big != NULL && aligned(big), "a 4096-byte allocation in a 1024-byte-block arena");
+	tap_ok(big != NULL && aligned(big),
+	    "a 4096-byte allocation in a 1024-byte-block arena");
 	memset(big, 0x22, 4096);
 	small2 = mk_arena_alloc(arena, 16);
 	tap_ok(small2 != NULL && (small2 < big || small2 >= big + 4096),
 	    "a small allocation after a large one lies outside it");
 	memset(small2, 0x33, 16);
 	big2 = mk_arena_alloc(arena, 300);
-	tap_ok(big2 != NULL && aligned(big2), "a 300-byte (> block/4) allocation");
+	tap_ok(
+	    big2 != NULL && aligned(big2), "a 300-byte (> block/4) allocation");
 	memset(big2, 0x44, 300);
 	tap_ok(all_bytes(small1, 0x11, 16) && all_bytes(big, 0x22, 4096) &&
-	    all_bytes(small2, 0x33, 16) && all_bytes(big2, 0x44, 300),
+		all_bytes(small2, 0x33, 16) && all_bytes(big2, 0x44, 300),
 	    "large and small allocations keep their contents");
 	tap_is_int(mk_arena_used(arena),
 	    round_up(16) + round_up(4096) + round_up(16) + round_up(300),
@@ -137,14 +146,17 @@ test_calloc(void)
 	memset(p, 0xAA, 200);
 	mk_arena_reset(arena);
 	p = mk_arena_calloc(arena, 25, 8);
-	tap_ok(p != NULL && all_bytes(p, 0, 200), "calloc zeroes reused memory");
+	tap_ok(
+	    p != NULL && all_bytes(p, 0, 200), "calloc zeroes reused memory");
 	p = mk_arena_calloc(arena, 10, 100);
-	tap_ok(p != NULL && all_bytes(p, 0, 1000), "calloc zeroes a large allocation");
+	tap_ok(p != NULL && all_bytes(p, 0, 1000),
+	    "calloc zeroes a large allocation");
 	tap_ok(mk_arena_calloc(arena, SIZE_MAX / 2, 3) == NULL,
 	    "calloc with nmemb * size overflowing is NULL");
 	tap_ok(mk_arena_calloc(arena, 3, SIZE_MAX / 2) == NULL,
 	    "calloc with size * nmemb overflowing the other way is NULL");
-	tap_ok(mk_arena_calloc(arena, 0, 8) != NULL, "calloc of zero elements is not NULL");
+	tap_ok(mk_arena_calloc(arena, 0, 8) != NULL,
+	    "calloc of zero elements is not NULL");
 	mk_arena_free(arena);
 }
 
@@ -152,7 +164,8 @@ static void
 test_strndup(void)
 {
 	struct mk_arena *arena = mk_arena_new(0);
-	const char source[] = { 'h', 'e', 'l', 'l', 'o', '!', '!' }; /* no NUL */
+	/* no NUL */
+	const char source[] = { 'h', 'e', 'l', 'l', 'o', '!', '!' };
 	char *s;
 
 	s = mk_arena_strndup(arena, source, 5);
@@ -178,18 +191,22 @@ test_grow(void)
 	memset(p, 0x5A, 32);
 	used = mk_arena_used(arena);
 	q = mk_arena_grow(arena, p, 32, 64);
-	tap_ok(q == p, "growing the last allocation with room left stays in place");
+	tap_ok(q == p,
+	    "growing the last allocation with room left stays in place");
 	tap_ok(q != NULL && all_bytes(q, 0x5A, 32), "in place: contents kept");
-	tap_is_int(mk_arena_used(arena), used + 32, "in place: used grows by the difference");
+	tap_is_int(mk_arena_used(arena), used + 32,
+	    "in place: used grows by the difference");
 	memset(q + 32, 0x5A, 32);
 
 	other = mk_arena_alloc(arena, 16);
 	memset(other, 0x77, 16);
 	p = q;
 	q = mk_arena_grow(arena, p, 64, 128);
-	tap_ok(q != NULL && q != p, "growing an allocation that is not the last moves it");
+	tap_ok(q != NULL && q != p,
+	    "growing an allocation that is not the last moves it");
 	tap_ok(q != NULL && all_bytes(q, 0x5A, 64), "moved: contents copied");
-	tap_ok(all_bytes(other, 0x77, 16), "moved: the allocation in the way is untouched");
+	tap_ok(all_bytes(other, 0x77, 16),
+	    "moved: the allocation in the way is untouched");
 
 	/* The last allocation, but its block cannot hold the new size. */
 	p = q;
@@ -198,7 +215,8 @@ test_grow(void)
 	tap_ok(q != NULL && q != p && all_bytes(q, 0x5B, 128),
 	    "growing past the block moves it to a large block with contents");
 
-	tap_ok(mk_arena_grow(arena, q, 5000, 100) == q, "shrinking returns the same pointer");
+	tap_ok(mk_arena_grow(arena, q, 5000, 100) == q,
+	    "shrinking returns the same pointer");
 	p = mk_arena_grow(arena, NULL, 0, 40);
 	tap_ok(p != NULL && aligned(p), "growing NULL allocates");
 	mk_arena_free(arena);
@@ -233,16 +251,19 @@ test_cleanups(void)
 
 	cleanup_log[0] = '\0';
 	for (int i = 0; i < 3; i++)
-		rc |= mk_arena_add_cleanup(arena, record_cleanup, (void *)&names[i]);
+		rc |= mk_arena_add_cleanup(
+		    arena, record_cleanup, (void *)&names[i]);
 	tap_is_int(rc, 0, "three cleanups registered");
 	/* Spill to other blocks so reset has something to free besides. */
 	for (int i = 0; i < 50; i++)
 		(void)mk_arena_alloc(arena, 48);
 	tap_is_str(cleanup_log, "", "no cleanup runs before reset");
 	mk_arena_reset(arena);
-	tap_is_str(cleanup_log, "321", "reset runs the cleanups last registered first");
+	tap_is_str(cleanup_log, "321",
+	    "reset runs the cleanups last registered first");
 	mk_arena_reset(arena);
-	tap_is_str(cleanup_log, "321", "a second reset does not run them again");
+	tap_is_str(
+	    cleanup_log, "321", "a second reset does not run them again");
 
 	cleanup_log[0] = '\0';
 	(void)mk_arena_add_cleanup(arena, record_cleanup, (void *)&names[0]);
@@ -252,7 +273,8 @@ test_cleanups(void)
 	(void)mk_arena_add_cleanup(arena, free_cleanup, heap);
 	(void)mk_arena_add_cleanup(arena, record_cleanup, (void *)&names[2]);
 	mk_arena_free(arena);
-	tap_is_str(cleanup_log, "321", "free runs the cleanups last registered first");
+	tap_is_str(
+	    cleanup_log, "321", "free runs the cleanups last registered first");
 	mk_arena_free(NULL);
 	tap_ok(1, "mk_arena_free(NULL) is a no-op");
 }
@@ -268,11 +290,14 @@ test_reset_reuse(void)
 	for (int i = 0; i < 40; i++)
 		(void)mk_arena_alloc(arena, 100);
 	(void)mk_arena_alloc(arena, 10000);
-	tap_ok(mk_arena_used(arena) > 512, "used spans several blocks before reset");
+	tap_ok(mk_arena_used(arena) > 512,
+	    "used spans several blocks before reset");
 	mk_arena_reset(arena);
 	tap_is_int(mk_arena_used(arena), 0, "used is 0 after reset");
 	again = mk_arena_alloc(arena, 64);
-	tap_ok(again == first, "after reset the first block is reused (no malloc in steady state)");
+	tap_ok(again == first,
+	    "after reset the first block is reused (no malloc in steady "
+	    "state)");
 	mk_arena_reset(arena);
 	/* Several rounds: reset must leave the block chain consistent. */
 	for (int round = 0; round < 5; round++) {
@@ -307,10 +332,12 @@ test_used(void)
 	(void)mk_arena_alloc(arena, 1);
 	(void)mk_arena_alloc(arena, 17);
 	(void)mk_arena_alloc(arena, 100);
-	tap_is_int(mk_arena_used(arena), round_up(1) + round_up(17) + round_up(100),
+	tap_is_int(mk_arena_used(arena),
+	    round_up(1) + round_up(17) + round_up(100),
 	    "used is the sum of the rounded sizes");
 	(void)mk_arena_alloc(arena, 0);
-	tap_is_int(mk_arena_used(arena), round_up(1) + round_up(17) + round_up(100) + ALIGN,
+	tap_is_int(mk_arena_used(arena),
+	    round_up(1) + round_up(17) + round_up(100) + ALIGN,
 	    "a 0-byte allocation takes one alignment unit");
 	mk_arena_free(arena);
 }

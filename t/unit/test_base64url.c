@@ -47,7 +47,8 @@ decode_guarded(const char *in, size_t len, unsigned char *out, size_t out_size,
 	for (size_t i = bound; i < bound + GUARD; i++)
 		intact = intact && out[i] == 0xA5;
 	if (!intact)
-		tap_ok(0, "%s: decode wrote past MK_BASE64URL_DECODED_MAX", label);
+		tap_ok(
+		    0, "%s: decode wrote past MK_BASE64URL_DECODED_MAX", label);
 	return rc;
 }
 
@@ -91,11 +92,14 @@ test_vectors(void)
 
 		mk_buf_init(&buf, NULL);
 		mk_base64url_encode(&buf, v->bytes, v->len);
-		tap_ok(strcmp(buf.len > 0 ? buf.data : "", v->text) == 0, "vector '%s': encode", v->text);
+		tap_ok(strcmp(buf.len > 0 ? buf.data : "", v->text) == 0,
+		    "vector '%s': encode", v->text);
 		mk_buf_release(&buf);
-		rc = decode_guarded(v->text, strlen(v->text), out, sizeof(out), &out_len, v->text);
+		rc = decode_guarded(v->text, strlen(v->text), out, sizeof(out),
+		    &out_len, v->text);
 		tap_is_int(rc, MK_OK, "vector '%s': decode rc", v->text);
-		tap_ok(rc == MK_OK && out_len == v->len && memcmp(out, v->bytes, v->len) == 0,
+		tap_ok(rc == MK_OK && out_len == v->len &&
+			memcmp(out, v->bytes, v->len) == 0,
 		    "vector '%s': decoded bytes", v->text);
 	}
 }
@@ -109,18 +113,22 @@ test_alphabet(void)
 	struct mk_buf buf;
 	enum mk_err rc;
 
-	rc = decode_guarded(alphabet, 64, out, sizeof(out), &out_len, "alphabet");
-	tap_ok(rc == MK_OK && out_len == 48, "all 64 characters decode to 48 bytes");
+	rc = decode_guarded(
+	    alphabet, 64, out, sizeof(out), &out_len, "alphabet");
+	tap_ok(rc == MK_OK && out_len == 48,
+	    "all 64 characters decode to 48 bytes");
 	mk_buf_init(&buf, NULL);
 	mk_base64url_encode(&buf, out, out_len);
-	tap_is_str(buf.data, alphabet, "and encode back to the alphabet in order");
+	tap_is_str(
+	    buf.data, alphabet, "and encode back to the alphabet in order");
 	mk_buf_release(&buf);
 
 	/* Encoding appends: earlier contents stay. */
 	mk_buf_init(&buf, NULL);
 	mk_buf_puts(&buf, "x.");
 	mk_base64url_encode(&buf, "foo", 3);
-	tap_is_str(buf.data, "x.Zm9v", "encode appends to what the buffer holds");
+	tap_is_str(
+	    buf.data, "x.Zm9v", "encode appends to what the buffer holds");
 	mk_buf_release(&buf);
 }
 
@@ -154,12 +162,16 @@ test_round_trips(void)
 		mk_buf_init(&buf, NULL);
 		mk_base64url_encode(&buf, bytes, len);
 		for (size_t i = 0; i < buf.len; i++)
-			in_alphabet = in_alphabet && buf.data[i] != '\0' && strchr(alphabet, buf.data[i]) != NULL;
+			in_alphabet = in_alphabet && buf.data[i] != '\0' &&
+			    strchr(alphabet, buf.data[i]) != NULL;
 		tap_ok(buf.len == want_chars && in_alphabet && !buf.oom,
-		    "round trip %zu bytes: %zu url-safe characters, no padding", len, want_chars);
+		    "round trip %zu bytes: %zu url-safe characters, no padding",
+		    len, want_chars);
 		snprintf(label, sizeof(label), "round trip %zu", len);
-		rc = decode_guarded(buf.len > 0 ? buf.data : "", buf.len, out, sizeof(out), &out_len, label);
-		tap_ok(rc == MK_OK && out_len == len && memcmp(out, bytes, len) == 0,
+		rc = decode_guarded(buf.len > 0 ? buf.data : "", buf.len, out,
+		    sizeof(out), &out_len, label);
+		tap_ok(rc == MK_OK && out_len == len &&
+			memcmp(out, bytes, len) == 0,
 		    "round trip %zu bytes: decodes to the same bytes", len);
 		mk_buf_release(&buf);
 	}
@@ -195,9 +207,13 @@ static const struct refused_case refused_cases[] = {
 	{ "pad bits set, 3 chars (AAB)", LIT("AAB") },
 	{ "pad bits set, 3 chars (Zm9)", LIT("Zm9") },
 	{ "pad bits set after a quad", LIT("Zm9vYh") },
-	{ "byte 0x80", LIT("\x80" "AAA") },
+	{ "byte 0x80",
+	    LIT("\x80"
+		"AAA") },
 	{ "byte 0xff", LIT("AA\xff") },
-	{ "UTF-8 letter", LIT("\xc3\xa9" "AA") },
+	{ "UTF-8 letter",
+	    LIT("\xc3\xa9"
+		"AA") },
 	{ "NUL inside", LIT("AA\0A") },
 	{ "NUL at the end", LIT("Zm9v\0") },
 	{ "NUL only", LIT("\0\0\0\0") },
@@ -206,12 +222,14 @@ static const struct refused_case refused_cases[] = {
 static void
 test_refused(void)
 {
-	for (size_t i = 0; i < sizeof(refused_cases) / sizeof(refused_cases[0]); i++) {
+	for (size_t i = 0; i < sizeof(refused_cases) / sizeof(refused_cases[0]);
+	     i++) {
 		const struct refused_case *c = &refused_cases[i];
 		unsigned char out[72 + GUARD];
 		size_t out_len = 0;
 
-		tap_is_int(decode_guarded(c->in, c->len, out, sizeof(out), &out_len, c->name),
+		tap_is_int(decode_guarded(c->in, c->len, out, sizeof(out),
+			       &out_len, c->name),
 		    MK_EINVAL, "refused: %s", c->name);
 	}
 }
@@ -229,14 +247,17 @@ static const struct vector canonical_twins[] = {
 static void
 test_canonical_twins(void)
 {
-	for (size_t i = 0; i < sizeof(canonical_twins) / sizeof(canonical_twins[0]); i++) {
+	for (size_t i = 0;
+	     i < sizeof(canonical_twins) / sizeof(canonical_twins[0]); i++) {
 		const struct vector *v = &canonical_twins[i];
 		unsigned char out[72 + GUARD];
 		size_t out_len = 0;
 		enum mk_err rc;
 
-		rc = decode_guarded(v->text, strlen(v->text), out, sizeof(out), &out_len, v->text);
-		tap_ok(rc == MK_OK && out_len == v->len && memcmp(out, v->bytes, v->len) == 0,
+		rc = decode_guarded(v->text, strlen(v->text), out, sizeof(out),
+		    &out_len, v->text);
+		tap_ok(rc == MK_OK && out_len == v->len &&
+			memcmp(out, v->bytes, v->len) == 0,
 		    "accepted: '%s' (zero pad bits)", v->text);
 	}
 }
@@ -248,15 +269,20 @@ test_one_spelling(void)
 	int accepted2 = 0, accepted3 = 0;
 
 	for (int k = 0; k < 64; k++) {
-		char two[2] = { 'Z', alphabet[k] }, three[3] = { 'Z', 'm', alphabet[k] };
+		char two[2] = { 'Z', alphabet[k] },
+		     three[3] = { 'Z', 'm', alphabet[k] };
 		unsigned char out[8];
 		size_t out_len;
 
-		accepted2 += mk_base64url_decode(two, 2, out, &out_len) == MK_OK;
-		accepted3 += mk_base64url_decode(three, 3, out, &out_len) == MK_OK;
+		accepted2 +=
+		    mk_base64url_decode(two, 2, out, &out_len) == MK_OK;
+		accepted3 +=
+		    mk_base64url_decode(three, 3, out, &out_len) == MK_OK;
 	}
-	tap_is_int(accepted2, 4, "2-char tails: 4 of 64 last characters are canonical");
-	tap_is_int(accepted3, 16, "3-char tails: 16 of 64 last characters are canonical");
+	tap_is_int(accepted2, 4,
+	    "2-char tails: 4 of 64 last characters are canonical");
+	tap_is_int(accepted3, 16,
+	    "3-char tails: 16 of 64 last characters are canonical");
 }
 
 /* RFC 4648 §10 in the standard alphabet, and what leniency lets by. */
@@ -296,7 +322,7 @@ static void
 test_lenient(void)
 {
 	for (size_t i = 0; i < sizeof(lenient_cases) / sizeof(lenient_cases[0]);
-	    i++) {
+	     i++) {
 		size_t text_len = lenient_cases[i].text_len, out_len = 9999;
 		size_t bound = MK_BASE64URL_DECODED_MAX(text_len);
 		unsigned char out[16 + GUARD];
@@ -304,8 +330,8 @@ test_lenient(void)
 		enum mk_err rc;
 
 		memset(out, 0xA5, sizeof(out));
-		rc = mk_base64_decode_lenient(lenient_cases[i].text, text_len,
-		    out, &out_len);
+		rc = mk_base64_decode_lenient(
+		    lenient_cases[i].text, text_len, out, &out_len);
 		for (size_t k = bound; k < sizeof(out); k++)
 			intact = intact && out[k] == 0xA5;
 		tap_is_int(rc, lenient_cases[i].rc, "lenient case %zu: rc", i);
@@ -313,7 +339,7 @@ test_lenient(void)
 		if (rc != MK_OK || lenient_cases[i].rc != MK_OK)
 			continue;
 		tap_ok(out_len == lenient_cases[i].len &&
-		    memcmp(out, lenient_cases[i].bytes, out_len) == 0,
+			memcmp(out, lenient_cases[i].bytes, out_len) == 0,
 		    "lenient case %zu: decoded bytes", i);
 	}
 }

@@ -41,23 +41,29 @@ test_heap(void)
 	mk_buf_consume(&buf, 0);
 	tap_is_str(buf.data, "cdef", "consume 0 keeps everything");
 	mk_buf_consume(&buf, 100);
-	tap_ok(buf.len == 0 && buf.data[0] == '\0', "consume past len empties the buffer");
+	tap_ok(buf.len == 0 && buf.data[0] == '\0',
+	    "consume past len empties the buffer");
 	mk_buf_append(&buf, "x", 1);
 	mk_buf_clear(&buf);
 	tap_ok(buf.len == 0 && buf.cap > 0 && buf.data[0] == '\0',
 	    "clear empties but keeps the memory");
 	mk_buf_release(&buf);
-	tap_ok(buf.data == NULL && buf.len == 0 && buf.cap == 0, "release empties the heap buffer");
-	/* Shrink: only an empty heap buffer over the size kept gives its memory back. */
+	tap_ok(buf.data == NULL && buf.len == 0 && buf.cap == 0,
+	    "release empties the heap buffer");
+	/* Shrink: only an empty heap buffer over the size kept gives its memory
+	 * back. */
 	mk_buf_reserve(&buf, 100000);
 	mk_buf_puts(&buf, "held");
 	mk_buf_shrink(&buf, 4096);
-	tap_ok(buf.cap > 4096 && strcmp(buf.data, "held") == 0, "shrink keeps a buffer that holds bytes");
+	tap_ok(buf.cap > 4096 && strcmp(buf.data, "held") == 0,
+	    "shrink keeps a buffer that holds bytes");
 	mk_buf_clear(&buf);
 	mk_buf_shrink(&buf, 200000);
-	tap_ok(buf.cap > 4096, "shrink keeps an empty buffer under the size kept");
+	tap_ok(
+	    buf.cap > 4096, "shrink keeps an empty buffer under the size kept");
 	mk_buf_shrink(&buf, 4096);
-	tap_ok(buf.data == NULL && buf.cap == 0, "shrink frees an empty buffer over the size kept");
+	tap_ok(buf.data == NULL && buf.cap == 0,
+	    "shrink frees an empty buffer over the size kept");
 	mk_buf_puts(&buf, "again");
 	tap_is_str(buf.data, "again", "a shrunk buffer grows again");
 	mk_buf_release(&buf);
@@ -65,7 +71,8 @@ test_heap(void)
 	mk_buf_init(&buf, NULL);
 	mk_buf_consume(&buf, 5);
 	mk_buf_release(&buf);
-	tap_ok(buf.len == 0, "consume and release of a never-grown buffer are harmless");
+	tap_ok(buf.len == 0,
+	    "consume and release of a never-grown buffer are harmless");
 }
 
 static void
@@ -83,7 +90,7 @@ test_printf(void)
 	mk_buf_printf(&buf, "%s", want);
 	tap_is_int(buf.len, 604, "printf growth past 256 bytes: len");
 	tap_ok(buf.len == 604 && memcmp(buf.data, "42-x", 4) == 0 &&
-	    memcmp(buf.data + 4, want, 600) == 0 && buf.data[604] == '\0',
+		memcmp(buf.data + 4, want, 600) == 0 && buf.data[604] == '\0',
 	    "printf growth past 256 bytes: contents and NUL");
 	tap_ok(!buf.oom, "printf growth does not set oom");
 	mk_buf_clear(&buf);
@@ -92,7 +99,8 @@ test_printf(void)
 	want[250] = '\0';
 	mk_buf_puts(&buf, want);
 	mk_buf_printf(&buf, "%s|%05d", "abcdefghij", 7);
-	tap_ok(buf.len == 266 && strcmp(buf.data + 250, "abcdefghij|00007") == 0,
+	tap_ok(
+	    buf.len == 266 && strcmp(buf.data + 250, "abcdefghij|00007") == 0,
 	    "printf straddling the capacity");
 	mk_buf_release(&buf);
 }
@@ -137,7 +145,8 @@ test_max(void)
 	mk_buf_append(&buf, "0123456789", 10);
 	tap_ok(!buf.oom && buf.len == 10, "max: exactly max bytes fit");
 	mk_buf_putc(&buf, 'x');
-	tap_ok(buf.oom && buf.len == 10, "max: one more byte sets oom and is not appended");
+	tap_ok(buf.oom && buf.len == 10,
+	    "max: one more byte sets oom and is not appended");
 	mk_buf_append(&buf, "", 0);
 	mk_buf_puts(&buf, "y");
 	mk_buf_put_i64(&buf, 5);
@@ -159,7 +168,8 @@ test_max(void)
 	big[150] = '\0';
 	mk_buf_printf(&buf, "%s", big);
 	tap_ok(buf.oom, "max: a printf of 150 bytes into max 100 sets oom");
-	tap_ok(buf.len <= 100, "max: a printf never makes len exceed max (len %zu)", buf.len);
+	tap_ok(buf.len <= 100,
+	    "max: a printf never makes len exceed max (len %zu)", buf.len);
 	mk_buf_release(&buf);
 
 	/* Output larger than the first allocation, refused by the max. */
@@ -169,9 +179,11 @@ test_max(void)
 	memset(big, 'z', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
 	mk_buf_printf(&buf, "%s%s", big, big);
-	tap_ok(buf.oom && buf.len == 2, "max: a printf of 398 bytes into max 300 sets oom");
+	tap_ok(buf.oom && buf.len == 2,
+	    "max: a printf of 398 bytes into max 300 sets oom");
 	tap_ok(buf.cap == 0 || buf.data[buf.len] == '\0',
-	    "max: the contents stay NUL-terminated at len after a failed printf");
+	    "max: the contents stay NUL-terminated at len after a failed "
+	    "printf");
 	mk_buf_release(&buf);
 
 	mk_buf_init(&buf, NULL);
@@ -192,20 +204,24 @@ test_fixed(void)
 	tap_ok(buf.data == mem && buf.len == 0 && mem[0] == '\0',
 	    "fixed: starts empty in the caller's memory");
 	mk_buf_puts(&buf, "1234567");
-	tap_ok(!buf.oom && strcmp(mem, "1234567") == 0, "fixed: size - 1 bytes fit");
+	tap_ok(!buf.oom && strcmp(mem, "1234567") == 0,
+	    "fixed: size - 1 bytes fit");
 	mk_buf_putc(&buf, '8');
 	tap_ok(buf.oom && buf.data == mem && strcmp(mem, "1234567") == 0,
 	    "fixed: one more sets oom instead of growing");
 	mk_buf_consume(&buf, 3);
 	tap_is_str(mem, "4567", "fixed: consume moves the rest to the front");
 	mk_buf_release(&buf);
-	tap_ok(buf.data == mem, "fixed: release leaves the caller's memory alone");
+	tap_ok(
+	    buf.data == mem, "fixed: release leaves the caller's memory alone");
 
 	/* A short printf must fit in a small fixed buffer. */
 	mk_buf_init_fixed(&buf, small, sizeof(small));
 	mk_buf_printf(&buf, "%d", 42);
-	tap_ok(!buf.oom, "fixed: printf of 2 bytes into a 32-byte buffer does not set oom");
-	tap_is_str(small, "42", "fixed: printf of 2 bytes into a 32-byte buffer writes them");
+	tap_ok(!buf.oom,
+	    "fixed: printf of 2 bytes into a 32-byte buffer does not set oom");
+	tap_is_str(small, "42",
+	    "fixed: printf of 2 bytes into a 32-byte buffer writes them");
 }
 
 static void
@@ -225,18 +241,23 @@ test_arena_mode(void)
 		if (buf.data[i] != 'a')
 			same = 0;
 	}
-	tap_ok(same && buf.data[3000] == '\0', "arena: contents kept across growth");
+	tap_ok(same && buf.data[3000] == '\0',
+	    "arena: contents kept across growth");
 	/* Another allocation in between: the next growth must move the data. */
 	mk_buf_init(&other, arena);
 	mk_buf_puts(&other, "interloper");
 	mk_buf_append(&buf, "b", 1);
 	mk_buf_printf(&buf, "%0600d", 0);
-	tap_ok(buf.len == 3601 && buf.data[2999] == 'a' && buf.data[3000] == 'b' &&
-	    buf.data[3600] == '0', "arena: contents kept when growth has to move");
-	tap_is_str(other.data, "interloper", "arena: the other buffer is intact");
-	/* Release is a no-op for arena memory; the arena frees it (leak check). */
+	tap_ok(buf.len == 3601 && buf.data[2999] == 'a' &&
+		buf.data[3000] == 'b' && buf.data[3600] == '0',
+	    "arena: contents kept when growth has to move");
+	tap_is_str(
+	    other.data, "interloper", "arena: the other buffer is intact");
+	/* Release is a no-op for arena memory; the arena frees it (leak check).
+	 */
 	mk_buf_release(&buf);
-	tap_ok(buf.data == NULL && buf.len == 0, "arena: release forgets the memory");
+	tap_ok(buf.data == NULL && buf.len == 0,
+	    "arena: release forgets the memory");
 	buf.max = 4;
 	mk_buf_puts(&buf, "12345");
 	tap_ok(buf.oom, "arena: max applies too");
@@ -264,10 +285,13 @@ static const struct json_case json_cases[] = {
 	{ "embedded NUL counted in len", LIT("a\0b"), "\"a\\u0000b\"" },
 	{ "valid 2-byte (U+00E9)", LIT("caf\xc3\xa9"), "\"caf\xc3\xa9\"" },
 	{ "valid 3-byte (U+20AC)", LIT("\xe2\x82\xac"), "\"\xe2\x82\xac\"" },
-	{ "valid 3-byte (U+D7FF, below surrogates)", LIT("\xed\x9f\xbf"), "\"\xed\x9f\xbf\"" },
+	{ "valid 3-byte (U+D7FF, below surrogates)", LIT("\xed\x9f\xbf"),
+	    "\"\xed\x9f\xbf\"" },
 	{ "valid 3-byte (U+FFFF)", LIT("\xef\xbf\xbf"), "\"\xef\xbf\xbf\"" },
-	{ "valid 4-byte (U+1F600)", LIT("\xf0\x9f\x98\x80"), "\"\xf0\x9f\x98\x80\"" },
-	{ "valid 4-byte (U+10FFFF)", LIT("\xf4\x8f\xbf\xbf"), "\"\xf4\x8f\xbf\xbf\"" },
+	{ "valid 4-byte (U+1F600)", LIT("\xf0\x9f\x98\x80"),
+	    "\"\xf0\x9f\x98\x80\"" },
+	{ "valid 4-byte (U+10FFFF)", LIT("\xf4\x8f\xbf\xbf"),
+	    "\"\xf4\x8f\xbf\xbf\"" },
 	{ "U+2028 escaped", LIT("a\xe2\x80\xa8z"), "\"a\\u2028z\"" },
 	{ "U+2029 escaped", LIT("\xe2\x80\xa9"), "\"\\u2029\"" },
 	{ "U+2027 kept", LIT("\xe2\x80\xa7"), "\"\xe2\x80\xa7\"" },
@@ -277,18 +301,23 @@ static const struct json_case json_cases[] = {
 	{ "2-byte lead before ASCII", LIT("\xc3("), "\"\\ufffd(\"" },
 	{ "overlong 2-byte C0 AF", LIT("\xc0\xaf"), "\"\\ufffd\\ufffd\"" },
 	{ "overlong 2-byte C1 BF", LIT("\xc1\xbf"), "\"\\ufffd\\ufffd\"" },
-	{ "overlong 3-byte E0 80 AF", LIT("\xe0\x80\xaf"), "\"\\ufffd\\ufffd\\ufffd\"" },
+	{ "overlong 3-byte E0 80 AF", LIT("\xe0\x80\xaf"),
+	    "\"\\ufffd\\ufffd\\ufffd\"" },
 	{ "overlong 4-byte F0 80 80 AF", LIT("\xf0\x80\x80\xaf"),
 	    "\"\\ufffd\\ufffd\\ufffd\\ufffd\"" },
-	{ "surrogate ED A0 80", LIT("\xed\xa0\x80"), "\"\\ufffd\\ufffd\\ufffd\"" },
-	{ "surrogate ED BF BF", LIT("\xed\xbf\xbf"), "\"\\ufffd\\ufffd\\ufffd\"" },
+	{ "surrogate ED A0 80", LIT("\xed\xa0\x80"),
+	    "\"\\ufffd\\ufffd\\ufffd\"" },
+	{ "surrogate ED BF BF", LIT("\xed\xbf\xbf"),
+	    "\"\\ufffd\\ufffd\\ufffd\"" },
 	{ "beyond U+10FFFF: F4 90 80 80", LIT("\xf4\x90\x80\x80"),
 	    "\"\\ufffd\\ufffd\\ufffd\\ufffd\"" },
 	{ "beyond U+10FFFF: F5 80 80 80", LIT("\xf5\x80\x80\x80"),
 	    "\"\\ufffd\\ufffd\\ufffd\\ufffd\"" },
 	{ "3-byte cut short", LIT("\xe2\x82"), "\"\\ufffd\\ufffd\"" },
-	{ "4-byte cut short then ASCII", LIT("\xf0\x9f\x98!"), "\"\\ufffd\\ufffd\\ufffd!\"" },
-	{ "mixed", LIT("\"\xc3\xa9\\\n\xff"), "\"\\\"\xc3\xa9\\\\\\n\\ufffd\"" },
+	{ "4-byte cut short then ASCII", LIT("\xf0\x9f\x98!"),
+	    "\"\\ufffd\\ufffd\\ufffd!\"" },
+	{ "mixed", LIT("\"\xc3\xa9\\\n\xff"),
+	    "\"\\\"\xc3\xa9\\\\\\n\\ufffd\"" },
 };
 
 static void
@@ -297,7 +326,8 @@ test_json(void)
 	struct mk_buf buf;
 
 	mk_buf_init(&buf, NULL);
-	for (size_t i = 0; i < sizeof(json_cases) / sizeof(json_cases[0]); i++) {
+	for (size_t i = 0; i < sizeof(json_cases) / sizeof(json_cases[0]);
+	     i++) {
 		const struct json_case *c = &json_cases[i];
 
 		mk_buf_clear(&buf);
@@ -309,7 +339,8 @@ test_json(void)
 	tap_is_str(buf.data, "null", "json: cstr NULL writes null");
 	mk_buf_clear(&buf);
 	mk_json_cstr(&buf, "a\"b\xe2\x80\xa8");
-	tap_is_str(buf.data, "\"a\\\"b\\u2028\"", "json: cstr escapes like mk_json_string");
+	tap_is_str(buf.data, "\"a\\\"b\\u2028\"",
+	    "json: cstr escapes like mk_json_string");
 	mk_buf_clear(&buf);
 	mk_json_cstr(&buf, "");
 	tap_is_str(buf.data, "\"\"", "json: cstr of empty string");
@@ -341,8 +372,8 @@ test_utf8_len(void)
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		size_t got = mk_utf8_sequence_len((const unsigned char *)cases[i].bytes,
-		    cases[i].avail);
+		size_t got = mk_utf8_sequence_len(
+		    (const unsigned char *)cases[i].bytes, cases[i].avail);
 
 		tap_is_int(got, cases[i].want, "utf8_sequence_len case %zu", i);
 	}
@@ -403,8 +434,8 @@ test_object(void)
 		else
 			mk_json_members(&buf, &first, &cases[i].thing,
 			    thing_members, 4, cases[i].mask);
-		tap_is_str(buf.data, cases[i].want, "object: %s",
-		    cases[i].name);
+		tap_is_str(
+		    buf.data, cases[i].want, "object: %s", cases[i].name);
 	}
 	{
 		bool first = true;
@@ -412,8 +443,8 @@ test_object(void)
 		mk_buf_clear(&buf);
 		mk_json_key(&buf, &first, "a");
 		mk_buf_putc(&buf, '1');
-		mk_json_members(&buf, &first, &cases[0].thing, thing_members,
-		    4, 0x1);
+		mk_json_members(
+		    &buf, &first, &cases[0].thing, thing_members, 4, 0x1);
 		mk_json_key(&buf, &first, "b");
 		mk_buf_putc(&buf, '2');
 		tap_is_str(buf.data, "\"a\":1,\"id\":-42,\"b\":2",
@@ -437,13 +468,17 @@ test_array(void)
 	tap_is_str(buf.data, "[]", "array: none");
 	mk_buf_clear(&buf);
 	mk_json_array(&buf, things, 1, sizeof(things[0]), thing_json);
-	tap_is_str(buf.data, "[{\"id\":1,\"count\":0,\"label\":\"one\","
-	    "\"extra\":null}]", "array: one");
+	tap_is_str(buf.data,
+	    "[{\"id\":1,\"count\":0,\"label\":\"one\","
+	    "\"extra\":null}]",
+	    "array: one");
 	mk_buf_clear(&buf);
 	mk_json_array(&buf, &things[1], 2, sizeof(things[0]), thing_json);
-	tap_is_str(buf.data, "[{\"id\":2,\"count\":0,\"label\":\"two\","
+	tap_is_str(buf.data,
+	    "[{\"id\":2,\"count\":0,\"label\":\"two\","
 	    "\"extra\":null},{\"id\":3,\"count\":0,\"label\":\"three\","
-	    "\"extra\":null}]", "array: two, from the middle");
+	    "\"extra\":null}]",
+	    "array: two, from the middle");
 	mk_buf_release(&buf);
 }
 

@@ -41,23 +41,33 @@ static long long
 number_of(const struct mk_config *config, enum field field)
 {
 	switch (field) {
-	case F_WORKERS: return config->workers;
-	case F_WORKER_CONNECTIONS: return config->worker_connections;
-	case F_MAX_BODY: return (long long)config->max_body;
-	case F_SHUTDOWN_TIMEOUT: return config->shutdown_timeout_ms;
-	case F_IDLE_TIMEOUT: return config->idle_timeout_ms;
-	case F_REQUEST_TIMEOUT: return config->request_timeout_ms;
-	case F_SOCKET_MODE: return config->socket_mode;
-	case F_LOG_LEVEL: return config->log_level;
-	default: return -1;
+	case F_WORKERS:
+		return config->workers;
+	case F_WORKER_CONNECTIONS:
+		return config->worker_connections;
+	case F_MAX_BODY:
+		return (long long)config->max_body;
+	case F_SHUTDOWN_TIMEOUT:
+		return config->shutdown_timeout_ms;
+	case F_IDLE_TIMEOUT:
+		return config->idle_timeout_ms;
+	case F_REQUEST_TIMEOUT:
+		return config->request_timeout_ms;
+	case F_SOCKET_MODE:
+		return config->socket_mode;
+	case F_LOG_LEVEL:
+		return config->log_level;
+	default:
+		return -1;
 	}
 }
 
 static const char *
 string_of(const struct mk_config *config, enum field field)
 {
-	return field == F_LOG_FILE ? config->log_file :
-	    field == F_JWT_SECRET ? config->jwt_secret : NULL;
+	return field == F_LOG_FILE  ? config->log_file
+	    : field == F_JWT_SECRET ? config->jwt_secret
+				    : NULL;
 }
 
 static void
@@ -69,18 +79,23 @@ test_defaults(void)
 	if (config == NULL)
 		return;
 	tap_is_int(config->workers, 0, "default workers");
-	tap_is_int(config->worker_connections, 256, "default worker_connections");
+	tap_is_int(
+	    config->worker_connections, 256, "default worker_connections");
 	tap_is_int(config->max_body, 1048576, "default max_body");
-	tap_is_int(config->shutdown_timeout_ms, 10000, "default shutdown_timeout");
+	tap_is_int(
+	    config->shutdown_timeout_ms, 10000, "default shutdown_timeout");
 	tap_is_int(config->idle_timeout_ms, 75000, "default idle_timeout");
-	tap_is_int(config->request_timeout_ms, 30000, "default request_timeout");
+	tap_is_int(
+	    config->request_timeout_ms, 30000, "default request_timeout");
 	tap_is_int(config->socket_mode, 0660, "default socket_mode");
 	tap_is_int(config->log_level, MK_LOG_INFO, "default log_level");
 	tap_is_str(config->log_file, "", "default log_file");
 	tap_is_str(config->jwt_secret, "", "default jwt_secret");
-	tap_ok(mk_config_worker_count(config) >= 1, "workers 0 means at least one worker");
+	tap_ok(mk_config_worker_count(config) >= 1,
+	    "workers 0 means at least one worker");
 	config->workers = 3;
-	tap_is_int(mk_config_worker_count(config), 3, "workers set is the worker count");
+	tap_is_int(mk_config_worker_count(config), 3,
+	    "workers set is the worker count");
 	mk_config_free(config);
 	mk_config_free(NULL);
 }
@@ -97,107 +112,141 @@ struct parse_case {
 	const char *string;
 };
 
-#define OK_NUM(name, text, field, n) { name, LIT(text), MK_OK, NULL, NULL, field, n, NULL }
-#define OK_STR(name, text, field, s) { name, LIT(text), MK_OK, NULL, NULL, field, 0, s }
-#define BAD(name, text, prefix, reason) \
-	{ name, LIT(text), MK_EINVAL, prefix, reason, F_NONE, 0, NULL }
+#define OK_NUM(name, text, field, n)                                           \
+	{                                                                      \
+		name, LIT(text), MK_OK, NULL, NULL, field, n, NULL             \
+	}
+#define OK_STR(name, text, field, s)                                           \
+	{                                                                      \
+		name, LIT(text), MK_OK, NULL, NULL, field, 0, s                \
+	}
+#define BAD(name, text, prefix, reason)                                        \
+	{                                                                      \
+		name, LIT(text), MK_EINVAL, prefix, reason, F_NONE, 0, NULL    \
+	}
 
 static const struct parse_case parse_cases[] = {
 	OK_NUM("empty text", "", F_WORKERS, 0),
-	OK_NUM("comments and blank lines", "# a comment\n\n   \n\t# indented\n#workers = 9\n",
-	    F_WORKERS, 0),
+	OK_NUM("comments and blank lines",
+	    "# a comment\n\n   \n\t# indented\n#workers = 9\n", F_WORKERS, 0),
 	OK_NUM("no blanks around =", "workers=3\n", F_WORKERS, 3),
-	OK_NUM("blanks around key and value", "  workers \t=\t 3  \n", F_WORKERS, 3),
+	OK_NUM("blanks around key and value", "  workers \t=\t 3  \n",
+	    F_WORKERS, 3),
 	OK_NUM("CRLF line ends", "# c\r\nworkers = 4\r\n", F_WORKERS, 4),
 	OK_NUM("no final newline", "workers = 7", F_WORKERS, 7),
-	OK_NUM("later line, other key", "workers = 1\nworker_connections = 1024\n",
-	    F_WORKER_CONNECTIONS, 1024),
+	OK_NUM("later line, other key",
+	    "workers = 1\nworker_connections = 1024\n", F_WORKER_CONNECTIONS,
+	    1024),
 	OK_NUM("workers at its maximum", "workers = 256", F_WORKERS, 256),
-	BAD("workers over its maximum", "workers = 257", "test.conf:1: ", "workers: out of range"),
+	BAD("workers over its maximum", "workers = 257",
+	    "test.conf:1: ", "workers: out of range"),
 	BAD("negative workers", "workers = -1", "test.conf:1: ", "workers: "),
 	BAD("workers with junk", "workers = 3x", "test.conf:1: ", "workers: "),
 	BAD("workers empty", "workers =", "test.conf:1: ", "workers: "),
-	BAD("a trailing comment is not a comment", "workers = 1 # one", "test.conf:1: ",
-	    "workers: "),
-	BAD("worker_connections 0", "worker_connections = 0", "test.conf:1: ",
-	    "worker_connections: out of range"),
-	OK_STR("quoted value keeps blanks", "log_file = \"  spaced name  \"", F_LOG_FILE,
-	    "  spaced name  "),
+	BAD("a trailing comment is not a comment", "workers = 1 # one",
+	    "test.conf:1: ", "workers: "),
+	BAD("worker_connections 0", "worker_connections = 0",
+	    "test.conf:1: ", "worker_connections: out of range"),
+	OK_STR("quoted value keeps blanks", "log_file = \"  spaced name  \"",
+	    F_LOG_FILE, "  spaced name  "),
 	OK_STR("quoted empty value", "log_file = \"\"", F_LOG_FILE, ""),
-	OK_STR("inner blanks kept unquoted", "log_file = /var/log/my markets.log  ", F_LOG_FILE,
+	OK_STR("inner blanks kept unquoted",
+	    "log_file = /var/log/my markets.log  ", F_LOG_FILE,
 	    "/var/log/my markets.log"),
 	OK_STR("empty value", "log_file =", F_LOG_FILE, ""),
-	OK_STR("a '#' inside a value", "log_file = /tmp/a#b", F_LOG_FILE, "/tmp/a#b"),
-	BAD("unterminated quote", "log_file = \"abc", "test.conf:1: ", "unterminated quote"),
-	BAD("a lone quote", "\n\nlog_file = \"", "test.conf:3: ", "unterminated quote"),
+	OK_STR("a '#' inside a value", "log_file = /tmp/a#b", F_LOG_FILE,
+	    "/tmp/a#b"),
+	BAD("unterminated quote", "log_file = \"abc",
+	    "test.conf:1: ", "unterminated quote"),
+	BAD("a lone quote", "\n\nlog_file = \"",
+	    "test.conf:3: ", "unterminated quote"),
 	OK_NUM("size 512k", "max_body = 512k", F_MAX_BODY, 524288),
 	OK_NUM("size 512K", "max_body = 512K", F_MAX_BODY, 524288),
 	OK_NUM("size 1m", "max_body = 1m", F_MAX_BODY, 1048576),
 	OK_NUM("size 1M", "max_body = 1M", F_MAX_BODY, 1048576),
-	OK_NUM("size 1g (the maximum)", "max_body = 1g", F_MAX_BODY, 1073741824),
+	OK_NUM(
+	    "size 1g (the maximum)", "max_body = 1g", F_MAX_BODY, 1073741824),
 	OK_NUM("size in bytes", "max_body = 1000", F_MAX_BODY, 1000),
-	BAD("size 2g out of range", "max_body = 2g", "test.conf:1: ", "max_body: out of range"),
-	BAD("size 0 out of range", "max_body = 0", "test.conf:1: ", "max_body: out of range"),
-	BAD("size with a bad unit", "max_body = 10x", "test.conf:1: ", "max_body: not a size"),
-	BAD("size 1kb", "max_body = 1kb", "test.conf:1: ", "max_body: not a size"),
-	BAD("size without digits", "max_body = k", "test.conf:1: ", "max_body: not a size"),
-	BAD("size that overflows", "max_body = 99999999999999999999g", "test.conf:1: ",
-	    "max_body: "),
-	OK_NUM("duration 250ms", "shutdown_timeout = 250ms", F_SHUTDOWN_TIMEOUT, 250),
-	OK_NUM("duration 30s", "shutdown_timeout = 30s", F_SHUTDOWN_TIMEOUT, 30000),
-	OK_NUM("duration 2m", "shutdown_timeout = 2m", F_SHUTDOWN_TIMEOUT, 120000),
-	OK_NUM("bare duration 5 is seconds", "shutdown_timeout = 5", F_SHUTDOWN_TIMEOUT, 5000),
+	BAD("size 2g out of range", "max_body = 2g",
+	    "test.conf:1: ", "max_body: out of range"),
+	BAD("size 0 out of range", "max_body = 0",
+	    "test.conf:1: ", "max_body: out of range"),
+	BAD("size with a bad unit", "max_body = 10x",
+	    "test.conf:1: ", "max_body: not a size"),
+	BAD("size 1kb", "max_body = 1kb",
+	    "test.conf:1: ", "max_body: not a size"),
+	BAD("size without digits", "max_body = k",
+	    "test.conf:1: ", "max_body: not a size"),
+	BAD("size that overflows", "max_body = 99999999999999999999g",
+	    "test.conf:1: ", "max_body: "),
+	OK_NUM("duration 250ms", "shutdown_timeout = 250ms", F_SHUTDOWN_TIMEOUT,
+	    250),
+	OK_NUM("duration 30s", "shutdown_timeout = 30s", F_SHUTDOWN_TIMEOUT,
+	    30000),
+	OK_NUM(
+	    "duration 2m", "shutdown_timeout = 2m", F_SHUTDOWN_TIMEOUT, 120000),
+	OK_NUM("bare duration 5 is seconds", "shutdown_timeout = 5",
+	    F_SHUTDOWN_TIMEOUT, 5000),
 	OK_NUM("duration 0", "shutdown_timeout = 0", F_SHUTDOWN_TIMEOUT, 0),
-	OK_NUM("idle_timeout 60m (the maximum)", "idle_timeout = 60m", F_IDLE_TIMEOUT, 3600000),
+	OK_NUM("idle_timeout 60m (the maximum)", "idle_timeout = 60m",
+	    F_IDLE_TIMEOUT, 3600000),
 	OK_NUM("request_timeout 100ms (the minimum)", "request_timeout = 100ms",
 	    F_REQUEST_TIMEOUT, 100),
-	BAD("idle_timeout under its minimum", "idle_timeout = 50ms", "test.conf:1: ",
-	    "idle_timeout: out of range"),
-	BAD("request_timeout over its maximum", "request_timeout = 3601s", "test.conf:1: ",
-	    "request_timeout: out of range"),
-	BAD("duration in hours", "shutdown_timeout = 1h", "test.conf:1: ",
-	    "shutdown_timeout: not a duration"),
-	BAD("fractional duration", "shutdown_timeout = 1.5s", "test.conf:1: ",
-	    "shutdown_timeout: not a duration"),
+	BAD("idle_timeout under its minimum", "idle_timeout = 50ms",
+	    "test.conf:1: ", "idle_timeout: out of range"),
+	BAD("request_timeout over its maximum", "request_timeout = 3601s",
+	    "test.conf:1: ", "request_timeout: out of range"),
+	BAD("duration in hours", "shutdown_timeout = 1h",
+	    "test.conf:1: ", "shutdown_timeout: not a duration"),
+	BAD("fractional duration", "shutdown_timeout = 1.5s",
+	    "test.conf:1: ", "shutdown_timeout: not a duration"),
 	OK_NUM("octal 0600", "socket_mode = 0600", F_SOCKET_MODE, 0600),
 	OK_NUM("octal 0777", "socket_mode = 0777", F_SOCKET_MODE, 0777),
 	OK_NUM("octal 0", "socket_mode = 0", F_SOCKET_MODE, 0),
-	BAD("mode without the leading 0", "socket_mode = 600", "test.conf:1: ",
-	    "socket_mode: not an octal mode"),
-	BAD("mode with an 8", "socket_mode = 0800", "test.conf:1: ",
-	    "socket_mode: not an octal mode"),
-	BAD("mode over 0777", "socket_mode = 01777", "test.conf:1: ",
-	    "socket_mode: out of range"),
+	BAD("mode without the leading 0", "socket_mode = 600",
+	    "test.conf:1: ", "socket_mode: not an octal mode"),
+	BAD("mode with an 8", "socket_mode = 0800",
+	    "test.conf:1: ", "socket_mode: not an octal mode"),
+	BAD("mode over 0777", "socket_mode = 01777",
+	    "test.conf:1: ", "socket_mode: out of range"),
 	BAD("mode empty", "socket_mode =", "test.conf:1: ", "socket_mode: "),
-	OK_NUM("log_level debug", "log_level = debug", F_LOG_LEVEL, MK_LOG_DEBUG),
+	OK_NUM(
+	    "log_level debug", "log_level = debug", F_LOG_LEVEL, MK_LOG_DEBUG),
 	OK_NUM("log_level warn", "log_level = warn", F_LOG_LEVEL, MK_LOG_WARN),
-	OK_NUM("log_level error", "log_level = error", F_LOG_LEVEL, MK_LOG_ERROR),
-	BAD("log_level unknown", "log_level = verbose", "test.conf:1: ",
-	    "log_level: must be one of"),
-	OK_STR("jwt_secret of 32 bytes", "jwt_secret = " SECRET32, F_JWT_SECRET, SECRET32),
+	OK_NUM(
+	    "log_level error", "log_level = error", F_LOG_LEVEL, MK_LOG_ERROR),
+	BAD("log_level unknown", "log_level = verbose",
+	    "test.conf:1: ", "log_level: must be one of"),
+	OK_STR("jwt_secret of 32 bytes", "jwt_secret = " SECRET32, F_JWT_SECRET,
+	    SECRET32),
 	OK_STR("jwt_secret empty (unset)", "jwt_secret =", F_JWT_SECRET, ""),
-	BAD("jwt_secret of 31 bytes", "jwt_secret = " SECRET31, "test.conf:1: ",
-	    "jwt_secret: must be at least 32 bytes"),
-	BAD("unknown key", "workers = 1\n# fine\nwokers = 2\n", "test.conf:3: ",
-	    "unknown key 'wokers'"),
-	BAD("key set twice", "workers = 1\nworkers = 2\n", "test.conf:2: ",
-	    "'workers' is set twice"),
-	BAD("missing '='", "\nworkers 3\n", "test.conf:2: ", "expected 'key = value'"),
+	BAD("jwt_secret of 31 bytes", "jwt_secret = " SECRET31,
+	    "test.conf:1: ", "jwt_secret: must be at least 32 bytes"),
+	BAD("unknown key", "workers = 1\n# fine\nwokers = 2\n",
+	    "test.conf:3: ", "unknown key 'wokers'"),
+	BAD("key set twice", "workers = 1\nworkers = 2\n",
+	    "test.conf:2: ", "'workers' is set twice"),
+	BAD("missing '='", "\nworkers 3\n",
+	    "test.conf:2: ", "expected 'key = value'"),
 	BAD("empty key", "= 3", "test.conf:1: ", "unknown key ''"),
-	BAD("key case matters", "Workers = 3", "test.conf:1: ", "unknown key 'Workers'"),
-	BAD("NUL byte in text", "workers = 1\nlog_file = a\0b\n", "test.conf:2: ", "NUL byte"),
+	BAD("key case matters", "Workers = 3",
+	    "test.conf:1: ", "unknown key 'Workers'"),
+	BAD("NUL byte in text", "workers = 1\nlog_file = a\0b\n",
+	    "test.conf:2: ", "NUL byte"),
 };
 
 static void
 test_parse(void)
 {
-	for (size_t i = 0; i < sizeof(parse_cases) / sizeof(parse_cases[0]); i++) {
+	for (size_t i = 0; i < sizeof(parse_cases) / sizeof(parse_cases[0]);
+	     i++) {
 		const struct parse_case *c = &parse_cases[i];
 		struct mk_config *config = mk_config_new();
 		char err[MK_CONFIG_ERR_MAX] = "";
 		enum mk_err rc;
 
-		rc = mk_config_parse(config, "test.conf", c->text, c->len, err, sizeof(err));
+		rc = mk_config_parse(
+		    config, "test.conf", c->text, c->len, err, sizeof(err));
 		tap_is_int(rc, c->rc, "parse: %s: rc", c->name);
 		if (rc != MK_OK && c->rc == MK_OK)
 			printf("#   error: %s\n", err);
@@ -205,9 +254,9 @@ test_parse(void)
 			size_t plen = strlen(c->err_prefix);
 
 			tap_ok(strncmp(err, c->err_prefix, plen) == 0 &&
-			    strstr(err + plen, c->err_reason) != NULL,
-			    "parse: %s: error '%s' is '%s…%s…'", c->name, err, c->err_prefix,
-			    c->err_reason);
+				strstr(err + plen, c->err_reason) != NULL,
+			    "parse: %s: error '%s' is '%s…%s…'", c->name, err,
+			    c->err_prefix, c->err_reason);
 		} else if (c->field == F_LOG_FILE || c->field == F_JWT_SECRET) {
 			tap_is_str(string_of(config, c->field), c->string,
 			    "parse: %s: value", c->name);
@@ -226,30 +275,38 @@ test_parse_more(void)
 	char err[MK_CONFIG_ERR_MAX] = "", small[16], *long_line;
 	enum mk_err rc;
 
-	rc = mk_config_parse(config, "test.conf", LIT("workers = 1\n# c\nwokers = 2\n"), err,
-	    sizeof(err));
+	rc = mk_config_parse(config, "test.conf",
+	    LIT("workers = 1\n# c\nwokers = 2\n"), err, sizeof(err));
 	tap_ok(rc == MK_EINVAL, "unknown key is MK_EINVAL");
-	tap_is_str(err, "test.conf:3: unknown key 'wokers'", "unknown key: the exact error text");
-	rc = mk_config_parse(config, "test.conf", LIT("max_body = 2g"), err, sizeof(err));
-	tap_is_str(err, "test.conf:1: max_body: out of range", "bad value: the exact error text");
+	tap_is_str(err, "test.conf:3: unknown key 'wokers'",
+	    "unknown key: the exact error text");
+	rc = mk_config_parse(
+	    config, "test.conf", LIT("max_body = 2g"), err, sizeof(err));
+	tap_is_str(err, "test.conf:1: max_body: out of range",
+	    "bad value: the exact error text");
 
 	/* A later parse overrides an earlier one: "set twice" is per file. */
 	mk_config_free(config);
 	config = mk_config_new();
-	rc = mk_config_parse(config, "a.conf", LIT("workers = 1\nmax_body = 2m\n"),
-	    err, sizeof(err));
-	rc |= mk_config_parse(config, "b.conf", LIT("workers = 2\n"), err, sizeof(err));
-	tap_ok(rc == MK_OK && config->workers == 2 && config->max_body == 2097152,
+	rc = mk_config_parse(config, "a.conf",
+	    LIT("workers = 1\nmax_body = 2m\n"), err, sizeof(err));
+	rc |= mk_config_parse(
+	    config, "b.conf", LIT("workers = 2\n"), err, sizeof(err));
+	tap_ok(
+	    rc == MK_OK && config->workers == 2 && config->max_body == 2097152,
 	    "a later parse overrides what it sets and keeps the rest");
-	rc = mk_config_parse(config, "c.conf", LIT("log_file = /tmp/one\n"), err, sizeof(err));
-	rc |= mk_config_parse(config, "d.conf", LIT("log_file = /tmp/two\n"), err, sizeof(err));
+	rc = mk_config_parse(
+	    config, "c.conf", LIT("log_file = /tmp/one\n"), err, sizeof(err));
+	rc |= mk_config_parse(
+	    config, "d.conf", LIT("log_file = /tmp/two\n"), err, sizeof(err));
 	tap_ok(rc == MK_OK && strcmp(config->log_file, "/tmp/two") == 0,
 	    "a later string value replaces the earlier one");
 
 	/* The error text is cut to fit, never overflows. */
 	memset(small, '#', sizeof(small));
 	rc = mk_config_parse(config, "test.conf", LIT("bogus = 1"), small, 8);
-	tap_ok(rc == MK_EINVAL && strcmp(small, "test.co") == 0 && small[8] == '#',
+	tap_ok(
+	    rc == MK_EINVAL && strcmp(small, "test.co") == 0 && small[8] == '#',
 	    "an error text is cut to the buffer given");
 	rc = mk_config_parse(config, "test.conf", LIT("bogus = 1"), NULL, 0);
 	tap_ok(rc == MK_EINVAL, "a NULL error buffer is allowed");
@@ -258,9 +315,11 @@ test_parse_more(void)
 	long_line = malloc(10000);
 	memcpy(long_line, "log_file = ", 11);
 	memset(long_line + 11, 'x', 10000 - 11);
-	rc = mk_config_parse(config, "test.conf", long_line, 10000, err, sizeof(err));
+	rc = mk_config_parse(
+	    config, "test.conf", long_line, 10000, err, sizeof(err));
 	tap_ok(rc == MK_EINVAL && strncmp(err, "test.conf:1: ", 13) == 0 &&
-	    strstr(err, "longer") != NULL, "a 10000-byte line is refused (%s)", err);
+		strstr(err, "longer") != NULL,
+	    "a 10000-byte line is refused (%s)", err);
 	free(long_line);
 	mk_config_free(config);
 }
@@ -290,13 +349,17 @@ test_env(void)
 	rc = mk_config_apply_env(config, good, err, sizeof(err));
 	tap_is_int(rc, MK_OK, "env: known keys apply, others are ignored");
 	tap_is_int(config->workers, 3, "env: MARKETS_WORKERS=3 applies");
-	tap_is_int(config->max_body, 2097152, "env: MARKETS_MAX_BODY=2m applies");
-	tap_is_int(config->log_level, MK_LOG_DEBUG, "env: MARKETS_LOG_LEVEL=debug applies");
-	tap_is_int(config->worker_connections, 256, "env: a variable without '=' is ignored");
+	tap_is_int(
+	    config->max_body, 2097152, "env: MARKETS_MAX_BODY=2m applies");
+	tap_is_int(config->log_level, MK_LOG_DEBUG,
+	    "env: MARKETS_LOG_LEVEL=debug applies");
+	tap_is_int(config->worker_connections, 256,
+	    "env: a variable without '=' is ignored");
 	rc = mk_config_apply_env(config, bad, err, sizeof(err));
 	tap_is_int(rc, MK_EINVAL, "env: MARKETS_WORKERS=x is an error");
 	tap_ok(strncmp(err, "environment MARKETS_WORKERS:", 28) == 0,
-	    "env: the error starts with 'environment MARKETS_WORKERS:' (%s)", err);
+	    "env: the error starts with 'environment MARKETS_WORKERS:' (%s)",
+	    err);
 	tap_is_int(config->workers, 3, "env: a bad value leaves the old one");
 	rc = mk_config_apply_env(config, short_secret, err, sizeof(err));
 	tap_ok(rc == MK_EINVAL && strstr(err, "at least 32 bytes") != NULL,
@@ -317,7 +380,8 @@ temp_file(char *path, size_t size, const char *text)
 	ssize_t n;
 	int fd;
 
-	(void)snprintf(path, size, "%s/mk-test-config-XXXXXX", dir != NULL ? dir : "/tmp");
+	(void)snprintf(
+	    path, size, "%s/mk-test-config-XXXXXX", dir != NULL ? dir : "/tmp");
 	fd = mkstemp(path);
 	if (fd < 0) {
 		path[0] = '\0';
@@ -333,13 +397,16 @@ static void
 test_load(void)
 {
 	char first[256], second[256], broken[256], err[MK_CONFIG_ERR_MAX] = "";
-	char *envp[] = { "MARKETS_WORKER_CONNECTIONS=10", "MARKETS_WORKERS=6", NULL };
+	char *envp[] = { "MARKETS_WORKER_CONNECTIONS=10", "MARKETS_WORKERS=6",
+		NULL };
 	const char *paths[3];
 	static struct mk_config sentinel;
-	struct mk_config *config = &sentinel; /* load must set it to NULL on failure */
+	/* load must set it to NULL on failure */
+	struct mk_config *config = &sentinel;
 	enum mk_err rc;
 
-	temp_file(first, sizeof(first), "workers = 5\nmax_body = 64k\nlog_level = warn\n");
+	temp_file(first, sizeof(first),
+	    "workers = 5\nmax_body = 64k\nlog_level = warn\n");
 	temp_file(second, sizeof(second), "# second file\nmax_body = 128k\n");
 	temp_file(broken, sizeof(broken), "workers = 1\nmax_body = lots\n");
 	tap_ok(first[0] != '\0' && second[0] != '\0' && broken[0] != '\0',
@@ -350,18 +417,23 @@ test_load(void)
 	rc = mk_config_load(paths, 2, envp, &config, err, sizeof(err));
 	tap_is_int(rc, MK_OK, "load: two files and the environment");
 	if (rc == MK_OK) {
-		tap_is_int(config->max_body, 131072, "load: the later file overrides the earlier");
+		tap_is_int(config->max_body, 131072,
+		    "load: the later file overrides the earlier");
 		tap_is_int(config->log_level, MK_LOG_WARN,
 		    "load: the earlier file's other keys stay");
-		tap_is_int(config->workers, 6, "load: the environment overrides the files");
-		tap_is_int(config->worker_connections, 10, "load: the environment applies");
-		tap_is_int(config->idle_timeout_ms, 75000, "load: untouched keys keep defaults");
+		tap_is_int(config->workers, 6,
+		    "load: the environment overrides the files");
+		tap_is_int(config->worker_connections, 10,
+		    "load: the environment applies");
+		tap_is_int(config->idle_timeout_ms, 75000,
+		    "load: untouched keys keep defaults");
 		mk_config_free(config);
 	}
 
 	paths[1] = "/nonexistent/markets-test.conf";
 	rc = mk_config_load(paths, 2, NULL, &config, err, sizeof(err));
-	tap_ok(rc != MK_OK && config == NULL, "load: a missing file fails with *out NULL");
+	tap_ok(rc != MK_OK && config == NULL,
+	    "load: a missing file fails with *out NULL");
 	tap_ok(strstr(err, "/nonexistent/markets-test.conf") != NULL,
 	    "load: the error names the missing path (%s)", err);
 
@@ -369,7 +441,7 @@ test_load(void)
 	rc = mk_config_load(paths, 1, NULL, &config, err, sizeof(err));
 	tap_ok(rc == MK_EINVAL && config == NULL, "load: a bad file fails");
 	tap_ok(strncmp(err, broken, strlen(broken)) == 0 &&
-	    strncmp(err + strlen(broken), ":2: max_body: ", 14) == 0,
+		strncmp(err + strlen(broken), ":2: max_body: ", 14) == 0,
 	    "load: the error is 'path:2: max_body: …' (%s)", err);
 
 	paths[0] = "/tmp";
@@ -423,33 +495,32 @@ test_load_environ(void)
 	    "load_environ: a file written, MARKETS_WORKERS=7 set");
 	rc = mk_config_load_environ(paths, 1, NULL, &config, err, sizeof(err));
 	tap_ok(rc == MK_OK && config != NULL && config->workers == 7 &&
-	    config->max_body == 65536,
+		config->max_body == 65536,
 	    "load_environ: the file, then this process's environment");
 	mk_config_free(config);
 
-	rc = mk_config_load_environ(paths, 1, accept_config, &config, err,
-	    sizeof(err));
+	rc = mk_config_load_environ(
+	    paths, 1, accept_config, &config, err, sizeof(err));
 	tap_ok(rc == MK_OK && config != NULL && check_calls == 1 &&
-	    checked_workers == 7,
+		checked_workers == 7,
 	    "load_environ: the check is shown the loaded configuration");
 	mk_config_free(config);
 
 	config = NULL;
-	rc = mk_config_load_environ(paths, 1, refuse_config, &config, err,
-	    sizeof(err));
+	rc = mk_config_load_environ(
+	    paths, 1, refuse_config, &config, err, sizeof(err));
 	tap_ok(rc == MK_EINVAL && config == NULL,
 	    "load_environ: a refusal by the check is MK_EINVAL, *out NULL");
-	tap_is_str(err, "refused by the check",
-	    "load_environ: err is the check's");
+	tap_is_str(
+	    err, "refused by the check", "load_environ: err is the check's");
 
 	check_calls = 0;
 	(void)setenv("MARKETS_WORKERS", "many", 1);
-	rc = mk_config_load_environ(paths, 1, accept_config, &config, err,
-	    sizeof(err));
+	rc = mk_config_load_environ(
+	    paths, 1, accept_config, &config, err, sizeof(err));
 	tap_ok(rc == MK_EINVAL && config == NULL && check_calls == 0 &&
-	    strstr(err, "MARKETS_WORKERS") != NULL,
-	    "load_environ: a bad environment fails before the check (%s)",
-	    err);
+		strstr(err, "MARKETS_WORKERS") != NULL,
+	    "load_environ: a bad environment fails before the check (%s)", err);
 	(void)unsetenv("MARKETS_WORKERS");
 	unlink(file);
 }
@@ -462,7 +533,8 @@ is_commented_setting(const char *line, size_t len)
 
 	if (len < 2 || line[0] != '#' || line[1] != ' ')
 		return 0;
-	while (i < len && ((line[i] >= 'a' && line[i] <= 'z') || line[i] == '_'))
+	while (
+	    i < len && ((line[i] >= 'a' && line[i] <= 'z') || line[i] == '_'))
 		i++;
 	if (i == 2 || len - i < 2 || line[i] != ' ' || line[i + 1] != '=')
 		return 0;
@@ -473,11 +545,20 @@ static void
 test_shipped_conf(void)
 {
 	static const char *const keys[] = {
-		"workers", "worker_connections", "shutdown_timeout", "idle_timeout",
-		"request_timeout", "socket_mode", "max_body", "log_file", "log_level",
+		"workers",
+		"worker_connections",
+		"shutdown_timeout",
+		"idle_timeout",
+		"request_timeout",
+		"socket_mode",
+		"max_body",
+		"log_file",
+		"log_level",
 		"jwt_secret",
 	};
-	enum { NKEYS = sizeof(keys) / sizeof(keys[0]) };
+	enum {
+		NKEYS = sizeof(keys) / sizeof(keys[0])
+	};
 	int seen[NKEYS] = { 0 };
 	const char *srcdir = getenv("MK_TEST_SRCDIR");
 	struct mk_config *defaults, *documented;
@@ -487,7 +568,8 @@ test_shipped_conf(void)
 	enum mk_err rc;
 	FILE *fp;
 
-	(void)snprintf(path, sizeof(path), "%s/conf/markets.conf", srcdir != NULL ? srcdir : ".");
+	(void)snprintf(path, sizeof(path), "%s/conf/markets.conf",
+	    srcdir != NULL ? srcdir : ".");
 	fp = fopen(path, "r");
 	tap_ok(fp != NULL, "conf/markets.conf opens (%s)", path);
 	if (fp == NULL)
@@ -501,7 +583,8 @@ test_shipped_conf(void)
 	/* Keep only the documented settings, uncommented. */
 	while (pos < len) {
 		char *line = text + pos, *eol = memchr(line, '\n', len - pos);
-		size_t line_len = eol != NULL ? (size_t)(eol - line) : len - pos;
+		size_t line_len =
+		    eol != NULL ? (size_t)(eol - line) : len - pos;
 
 		if (is_commented_setting(line, line_len)) {
 			memcpy(uncommented + out_len, line + 2, line_len - 2);
@@ -511,7 +594,8 @@ test_shipped_conf(void)
 			for (size_t i = 0; i < NKEYS; i++) {
 				size_t n = strlen(keys[i]);
 
-				if (line_len > n + 2 && memcmp(line + 2, keys[i], n) == 0 &&
+				if (line_len > n + 2 &&
+				    memcmp(line + 2, keys[i], n) == 0 &&
 				    line[2 + n] == ' ')
 					seen[i]++;
 			}
@@ -521,25 +605,33 @@ test_shipped_conf(void)
 	uncommented[out_len] = '\0';
 	for (size_t i = 0; i < NKEYS; i++) {
 		if (seen[i] != 1) {
-			printf("#   %s is documented %d times\n", keys[i], seen[i]);
+			printf("#   %s is documented %d times\n", keys[i],
+			    seen[i]);
 			all_keys = 0;
 		}
 	}
-	tap_ok(all_keys, "conf/markets.conf documents every key once (%zu settings)", nsettings);
+	tap_ok(all_keys,
+	    "conf/markets.conf documents every key once (%zu settings)",
+	    nsettings);
 
 	defaults = mk_config_new();
 	documented = mk_config_new();
-	/* Start from values unlike the defaults so that a missing line shows. */
+	/* Start from values unlike the defaults so that a missing line shows.
+	 */
 	documented->workers = 99;
-	rc = mk_config_parse(documented, path, uncommented, out_len, err, sizeof(err));
+	rc = mk_config_parse(
+	    documented, path, uncommented, out_len, err, sizeof(err));
 	tap_is_int(rc, MK_OK, "the documented settings parse");
 	if (rc != MK_OK)
 		printf("#   %s\n", err);
-	tap_is_int(documented->workers, defaults->workers, "documented workers is the default");
+	tap_is_int(documented->workers, defaults->workers,
+	    "documented workers is the default");
 	tap_is_int(documented->worker_connections, defaults->worker_connections,
 	    "documented worker_connections is the default");
-	tap_is_int(documented->max_body, defaults->max_body, "documented max_body is the default");
-	tap_is_int(documented->shutdown_timeout_ms, defaults->shutdown_timeout_ms,
+	tap_is_int(documented->max_body, defaults->max_body,
+	    "documented max_body is the default");
+	tap_is_int(documented->shutdown_timeout_ms,
+	    defaults->shutdown_timeout_ms,
 	    "documented shutdown_timeout is the default");
 	tap_is_int(documented->idle_timeout_ms, defaults->idle_timeout_ms,
 	    "documented idle_timeout is the default");
@@ -549,7 +641,8 @@ test_shipped_conf(void)
 	    "documented socket_mode is the default");
 	tap_is_int(documented->log_level, defaults->log_level,
 	    "documented log_level is the default");
-	tap_is_str(documented->log_file, defaults->log_file, "documented log_file is the default");
+	tap_is_str(documented->log_file, defaults->log_file,
+	    "documented log_file is the default");
 	tap_is_str(documented->jwt_secret, defaults->jwt_secret,
 	    "documented jwt_secret is the default");
 	mk_config_free(defaults);

@@ -84,14 +84,16 @@ test_hash_basics(void)
 	}
 	small = mk_embedder_hash_new(8);
 	large = mk_embedder_hash_new(MK_EMBED_MAX_DIM);
-	tap_ok(small != NULL && large != NULL, "dims 8 and %d are accepted", MK_EMBED_MAX_DIM);
+	tap_ok(small != NULL && large != NULL, "dims 8 and %d are accepted",
+	    MK_EMBED_MAX_DIM);
 	if (small != NULL && large != NULL) {
 		float v8[8], *vbig = calloc(MK_EMBED_MAX_DIM, sizeof(float));
 
-		tap_ok(vbig != NULL && embed_str(small, "prediction markets", v8) == MK_OK &&
-		    fabs(norm(v8, 8) - 1.0) < 1e-5 &&
-		    embed_str(large, "prediction markets", vbig) == MK_OK &&
-		    fabs(norm(vbig, MK_EMBED_MAX_DIM) - 1.0) < 1e-5,
+		tap_ok(vbig != NULL &&
+			embed_str(small, "prediction markets", v8) == MK_OK &&
+			fabs(norm(v8, 8) - 1.0) < 1e-5 &&
+			embed_str(large, "prediction markets", vbig) == MK_OK &&
+			fabs(norm(vbig, MK_EMBED_MAX_DIM) - 1.0) < 1e-5,
 		    "the smallest and largest dims give unit vectors");
 		free(vbig);
 	}
@@ -112,18 +114,23 @@ test_hash_determinism(void)
 		"Rates, rates, rates: the Fed cuts rates again and again",
 		"\xff\xfe invalid \xc3 utf-8 \xed\xa0\x80 surrogates",
 	};
-	struct mk_embedder *e = mk_embedder_hash_new(DIM), *other = mk_embedder_hash_new(DIM);
+	struct mk_embedder *e = mk_embedder_hash_new(DIM),
+			   *other = mk_embedder_hash_new(DIM);
 
 	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
 		float a[DIM], b[DIM], c[DIM];
 		double n;
 
-		tap_ok(embed_str(e, texts[i], a) == MK_OK && embed_str(e, texts[i], b) == MK_OK &&
-		    embed_str(other, texts[i], c) == MK_OK &&
-		    memcmp(a, b, sizeof(a)) == 0 && memcmp(a, c, sizeof(a)) == 0,
-		    "text %zu: the same vector twice and from another embedder", i);
+		tap_ok(embed_str(e, texts[i], a) == MK_OK &&
+			embed_str(e, texts[i], b) == MK_OK &&
+			embed_str(other, texts[i], c) == MK_OK &&
+			memcmp(a, b, sizeof(a)) == 0 &&
+			memcmp(a, c, sizeof(a)) == 0,
+		    "text %zu: the same vector twice and from another embedder",
+		    i);
 		n = norm(a, DIM);
-		tap_ok(i == 3 ? n == 0.0 : fabs(n - 1.0) < 1e-5, "text %zu: norm %.6f", i, n);
+		tap_ok(i == 3 ? n == 0.0 : fabs(n - 1.0) < 1e-5,
+		    "text %zu: norm %.6f", i, n);
 	}
 	mk_embedder_free(e);
 	mk_embedder_free(other);
@@ -133,9 +140,15 @@ static void
 test_hash_zero(void)
 {
 	static const char *const texts[] = {
-		"", "   \t\n", "!!! ??? ... --- ///", "a I", "the of and will be is it",
-		"\xe2\x80\x94 \xe2\x80\xa6 \xe2\x80\x9c\xe2\x80\x9d \xc2\xab\xc2\xbb \xf0\x9f\x98\x80",
-		"\xff\xfe\xfd", "é ß",
+		"",
+		"   \t\n",
+		"!!! ??? ... --- ///",
+		"a I",
+		"the of and will be is it",
+		"\xe2\x80\x94 \xe2\x80\xa6 \xe2\x80\x9c\xe2\x80\x9d "
+		"\xc2\xab\xc2\xbb \xf0\x9f\x98\x80",
+		"\xff\xfe\xfd",
+		"é ß",
 	};
 	struct mk_embedder *e = mk_embedder_hash_new(DIM);
 
@@ -144,10 +157,12 @@ test_hash_zero(void)
 		size_t nonzero = 0;
 
 		memset(v, 0x7f, sizeof(v));
-		tap_is_int(embed_str(e, texts[i], v), MK_OK, "no-feature text %zu embeds", i);
+		tap_is_int(embed_str(e, texts[i], v), MK_OK,
+		    "no-feature text %zu embeds", i);
 		for (size_t k = 0; k < DIM; k++)
 			nonzero += v[k] != 0.0f;
-		tap_is_int(nonzero, 0, "no-feature text %zu gives the zero vector", i);
+		tap_is_int(
+		    nonzero, 0, "no-feature text %zu gives the zero vector", i);
 	}
 	mk_embedder_free(e);
 }
@@ -161,7 +176,8 @@ test_hash_equivalences(void)
 	} cases[] = {
 		{ "Bitcoin!", "bitcoin", 0.9999f },
 		{ "BITCOIN", "...bitcoin...", 0.9999f },
-		{ "Will the Fed cut rates?", "will THE fed, cut; rates", 0.9999f },
+		{ "Will the Fed cut rates?", "will THE fed, cut; rates",
+		    0.9999f },
 		{ "ZÜRICH", "Zürich", 0.9999f },
 		{ "$150,000", "150000", 0.9999f },
 		{ "elections", "election", 0.999f },
@@ -174,7 +190,8 @@ test_hash_equivalences(void)
 		{ "parties", "party", 0.999f },
 		{ "tried", "tries", 0.999f },
 		{ "closing", "closes", 0.999f },
-		{ "Democrats win elections", "democrat winning election", 0.999f },
+		{ "Democrats win elections", "democrat winning election",
+		    0.999f },
 		{ "presidential elections", "Presidential Election!", 0.999f },
 		{ "the congress", "congress", 0.999f },
 	};
@@ -183,19 +200,24 @@ test_hash_equivalences(void)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		float c = cosine(e, cases[i].a, cases[i].b);
 
-		tap_ok(c >= cases[i].min, "'%s' ~ '%s' (cosine %.4f)", cases[i].a, cases[i].b, c);
+		tap_ok(c >= cases[i].min, "'%s' ~ '%s' (cosine %.4f)",
+		    cases[i].a, cases[i].b, c);
 	}
-	tap_ok(cosine(e, "Zürich", "rich") < 0.5f, "'Zürich' is one token, not z + rich (cosine %.3f)",
+	tap_ok(cosine(e, "Zürich", "rich") < 0.5f,
+	    "'Zürich' is one token, not z + rich (cosine %.3f)",
 	    cosine(e, "Zürich", "rich"));
-	tap_ok(cosine(e, "2027", "2028") < 0.1f, "years do not half-match (cosine %.3f)",
-	    cosine(e, "2027", "2028"));
+	tap_ok(cosine(e, "2027", "2028") < 0.1f,
+	    "years do not half-match (cosine %.3f)", cosine(e, "2027", "2028"));
 	/* Trigrams share 0.25 of a word's weight: a weak pull, but a pull. */
 	tap_ok(cosine(e, "congress", "congres") > 0.004f &&
-	    cosine(e, "congress", "congres") > 2 * fabsf(cosine(e, "congress", "senate")),
-	    "a misspelling is nearer than another word through trigrams (%.4f vs %.4f)",
+		cosine(e, "congress", "congres") >
+		    2 * fabsf(cosine(e, "congress", "senate")),
+	    "a misspelling is nearer than another word through trigrams (%.4f "
+	    "vs %.4f)",
 	    cosine(e, "congress", "congres"), cosine(e, "congress", "senate"));
 	tap_ok(cosine(e, "democrat win", "win democrat") < 0.99f,
-	    "word order counts through bigrams (cosine %.3f)", cosine(e, "democrat win", "win democrat"));
+	    "word order counts through bigrams (cosine %.3f)",
+	    cosine(e, "democrat win", "win democrat"));
 	mk_embedder_free(e);
 }
 
@@ -206,68 +228,75 @@ test_hash_relevance(void)
 		const char *query, *relevant, *unrelated;
 	} cases[] = {
 		{ "who wins the 2028 US presidential election",
-		  "Will a Democrat win the 2028 United States presidential election?",
-		  "Will Bitcoin close above $150,000 in 2027?" },
+		    "Will a Democrat win the 2028 United States presidential "
+		    "election?",
+		    "Will Bitcoin close above $150,000 in 2027?" },
 		{ "bitcoin above 150000",
-		  "Will Bitcoin close above $150,000 in 2027?",
-		  "Will the Fed cut interest rates in March 2026?" },
+		    "Will Bitcoin close above $150,000 in 2027?",
+		    "Will the Fed cut interest rates in March 2026?" },
 		{ "fed rate cut",
-		  "Will the Federal Reserve (Fed) cut interest rates in March 2026?",
-		  "Will Real Madrid win the 2026 UEFA Champions League?" },
+		    "Will the Federal Reserve (Fed) cut interest rates in "
+		    "March 2026?",
+		    "Will Real Madrid win the 2026 UEFA Champions League?" },
 		{ "champions league winner",
-		  "Will Real Madrid win the 2026 UEFA Champions League?",
-		  "Will Ethereum flip Bitcoin by market cap?" },
+		    "Will Real Madrid win the 2026 UEFA Champions League?",
+		    "Will Ethereum flip Bitcoin by market cap?" },
 		{ "ethereum etf approval",
-		  "Will the SEC approve a spot Ethereum ETF by June?",
-		  "Will it snow in London on Christmas Day?" },
+		    "Will the SEC approve a spot Ethereum ETF by June?",
+		    "Will it snow in London on Christmas Day?" },
 		{ "snow in london christmas",
-		  "Will it snow in London on Christmas Day 2026?",
-		  "Will SpaceX land humans on Mars before 2030?" },
+		    "Will it snow in London on Christmas Day 2026?",
+		    "Will SpaceX land humans on Mars before 2030?" },
 		{ "spacex mars landing",
-		  "Will SpaceX land humans on Mars before 2030?",
-		  "Will the UK rejoin the European Union by 2035?" },
+		    "Will SpaceX land humans on Mars before 2030?",
+		    "Will the UK rejoin the European Union by 2035?" },
 		{ "uk rejoin eu",
-		  "Will the UK rejoin the European Union (EU) by 2035?",
-		  "Who will win the Super Bowl in 2027?" },
+		    "Will the UK rejoin the European Union (EU) by 2035?",
+		    "Who will win the Super Bowl in 2027?" },
 		{ "super bowl 2027 winner",
-		  "Who will win Super Bowl LXI in 2027?",
-		  "Will eurozone inflation fall below 2% by December?" },
+		    "Who will win Super Bowl LXI in 2027?",
+		    "Will eurozone inflation fall below 2% by December?" },
 		{ "eurozone inflation below 2%",
-		  "Will eurozone inflation fall below 2% by December?",
-		  "Will Taylor Swift release a new studio album in 2026?" },
+		    "Will eurozone inflation fall below 2% by December?",
+		    "Will Taylor Swift release a new studio album in 2026?" },
 		{ "taylor swift new album",
-		  "Will Taylor Swift release a new studio album in 2026?",
-		  "Will OpenAI release GPT-6 before 2027?" },
+		    "Will Taylor Swift release a new studio album in 2026?",
+		    "Will OpenAI release GPT-6 before 2027?" },
 		{ "openai gpt-6 release",
-		  "Will OpenAI release GPT-6 before 2027?",
-		  "Will house prices in Zürich rise more than 5% this year?" },
+		    "Will OpenAI release GPT-6 before 2027?",
+		    "Will house prices in Zürich rise more than 5% this "
+		    "year?" },
 		{ "zürich housing prices",
-		  "Will house prices in Zürich rise more than 5% this year?",
-		  "Will Apple stock close above $300 in 2026?" },
+		    "Will house prices in Zürich rise more than 5% this year?",
+		    "Will Apple stock close above $300 in 2026?" },
 		{ "apple stock above 300",
-		  "Will Apple (AAPL) stock close above $300 in 2026?",
-		  "Will the 2028 presidential election be won by a Republican?" },
+		    "Will Apple (AAPL) stock close above $300 in 2026?",
+		    "Will the 2028 presidential election be won by a "
+		    "Republican?" },
 		{ "oil price $100 barrel",
-		  "Will crude oil prices exceed $100 per barrel?",
-		  "Will Novak Djokovic win another Wimbledon title?" },
+		    "Will crude oil prices exceed $100 per barrel?",
+		    "Will Novak Djokovic win another Wimbledon title?" },
 		{ "djokovic wimbledon",
-		  "Will Novak Djokovic win another Wimbledon title?",
-		  "Will the Bank of Japan raise interest rates in 2026?" },
+		    "Will Novak Djokovic win another Wimbledon title?",
+		    "Will the Bank of Japan raise interest rates in 2026?" },
 		{ "bank of japan rate hike",
-		  "Will the Bank of Japan raise interest rates in 2026?",
-		  "Will Elon Musk step down as CEO of Tesla?" },
+		    "Will the Bank of Japan raise interest rates in 2026?",
+		    "Will Elon Musk step down as CEO of Tesla?" },
 		{ "musk leaves tesla",
-		  "Will Elon Musk step down as CEO of Tesla?",
-		  "Will the next iPhone have a foldable screen?" },
+		    "Will Elon Musk step down as CEO of Tesla?",
+		    "Will the next iPhone have a foldable screen?" },
 		{ "french election le pen",
-		  "Will Marine Le Pen win the 2027 French presidential election?",
-		  "Will Bitcoin close above $150,000 in 2027?" },
+		    "Will Marine Le Pen win the 2027 French presidential "
+		    "election?",
+		    "Will Bitcoin close above $150,000 in 2027?" },
 		{ "ukraine russia ceasefire",
-		  "Will Russia and Ukraine sign a ceasefire agreement in 2026?",
-		  "Will Manchester City win the Premier League?" },
+		    "Will Russia and Ukraine sign a ceasefire agreement in "
+		    "2026?",
+		    "Will Manchester City win the Premier League?" },
 		{ "Republican wins 2028 presidency",
-		  "Will the 2028 presidential election be won by a Republican?",
-		  "Will a Democrat win the 2027 governor race in Kentucky?" },
+		    "Will the 2028 presidential election be won by a "
+		    "Republican?",
+		    "Will a Democrat win the 2027 governor race in Kentucky?" },
 	};
 	struct mk_embedder *e = mk_embedder_hash_new(DIM);
 
@@ -275,8 +304,9 @@ test_hash_relevance(void)
 		float rel = cosine(e, cases[i].query, cases[i].relevant);
 		float unrel = cosine(e, cases[i].query, cases[i].unrelated);
 
-		tap_ok(rel > unrel + 0.05f, "'%s': relevant %.3f > unrelated %.3f",
-		    cases[i].query, rel, unrel);
+		tap_ok(rel > unrel + 0.05f,
+		    "'%s': relevant %.3f > unrelated %.3f", cases[i].query, rel,
+		    unrel);
 	}
 	mk_embedder_free(e);
 }
@@ -317,18 +347,25 @@ test_hash_long(void)
 	}
 	(void)fill_words(text, big, 0);
 	t0 = mk_clock_mono_us();
-	tap_ok(mk_embed(e, text, big, a) == MK_OK && fabs(norm(a, DIM) - 1.0) < 1e-4,
+	tap_ok(mk_embed(e, text, big, a) == MK_OK &&
+		fabs(norm(a, DIM) - 1.0) < 1e-4,
 	    "200 KiB of distinct words embed to a unit vector");
-	printf("# 200 KiB text: %llu us\n", (unsigned long long)(mk_clock_mono_us() - t0));
-	tap_ok(mk_embed(e, text, 64 * 1024, b) == MK_OK && memcmp(a, b, sizeof(a)) == 0,
+	printf("# 200 KiB text: %llu us\n",
+	    (unsigned long long)(mk_clock_mono_us() - t0));
+	tap_ok(mk_embed(e, text, 64 * 1024, b) == MK_OK &&
+		memcmp(a, b, sizeof(a)) == 0,
 	    "text past 64 KiB is ignored");
-	tap_ok(mk_embed(e, text, 64 * 1024, b) == MK_OK && memcmp(a, b, sizeof(a)) == 0,
+	tap_ok(mk_embed(e, text, 64 * 1024, b) == MK_OK &&
+		memcmp(a, b, sizeof(a)) == 0,
 	    "the table is left empty: a long text embeds the same again");
-	tap_ok(mk_embed(e, text, 64 * 1024 - 100, b) == MK_OK && memcmp(a, b, sizeof(a)) != 0,
+	tap_ok(mk_embed(e, text, 64 * 1024 - 100, b) == MK_OK &&
+		memcmp(a, b, sizeof(a)) != 0,
 	    "text up to 64 KiB counts");
 	memset(text, 'q', 1000);
-	tap_ok(mk_embed(e, text, 1000, a) == MK_OK && fabs(norm(a, DIM) - 1.0) < 1e-5 &&
-	    mk_embed(e, text, 64, b) == MK_OK && memcmp(a, b, sizeof(a)) == 0,
+	tap_ok(mk_embed(e, text, 1000, a) == MK_OK &&
+		fabs(norm(a, DIM) - 1.0) < 1e-5 &&
+		mk_embed(e, text, 64, b) == MK_OK &&
+		memcmp(a, b, sizeof(a)) == 0,
 	    "a token keeps its first 64 bytes");
 	free(text);
 	mk_embedder_free(e);
@@ -341,7 +378,8 @@ test_hash_speed(void)
 	static const char text[] =
 	    "Will the Federal Reserve cut interest rates at its March 2026 "
 	    "meeting? Resolves YES if the FOMC announces a lower target range "
-	    "for the federal funds rate; NO if rates are held or raised. Zürich";
+	    "for the federal funds rate; NO if rates are held or raised. "
+	    "Zürich";
 	struct mk_embedder *e = mk_embedder_hash_new(DIM);
 	float v[DIM];
 	int rounds = 20000, ok = 1;
@@ -350,7 +388,8 @@ test_hash_speed(void)
 	for (int i = 0; i < rounds; i++)
 		ok &= mk_embed(e, text, sizeof(text) - 1, v) == MK_OK;
 	us = mk_clock_mono_us() - t0;
-	tap_ok(ok, "%d embeddings of a %zu-byte text", rounds, sizeof(text) - 1);
+	tap_ok(
+	    ok, "%d embeddings of a %zu-byte text", rounds, sizeof(text) - 1);
 	printf("# hash-v1, dim %d: %.2f us per embedding of a %zu-byte text\n",
 	    DIM, (double)us / rounds, sizeof(text) - 1);
 	mk_embedder_free(e);
@@ -362,19 +401,21 @@ test_normalize(void)
 	float v[8] = { 3, 4, 0, 0, 0, 0, 0, 0 }, z[8] = { 0 };
 
 	mk_embed_normalize(v, 8);
-	tap_ok(fabsf(v[0] - 0.6f) < 1e-6f && fabsf(v[1] - 0.8f) < 1e-6f && v[2] == 0.0f,
+	tap_ok(fabsf(v[0] - 0.6f) < 1e-6f && fabsf(v[1] - 0.8f) < 1e-6f &&
+		v[2] == 0.0f,
 	    "normalize (3,4) -> (0.6,0.8)");
 	mk_embed_normalize(z, 8);
-	tap_ok(z[0] == 0.0f && z[7] == 0.0f && !isnan(z[3]), "normalize leaves zeros alone");
+	tap_ok(z[0] == 0.0f && z[7] == 0.0f && !isnan(z[3]),
+	    "normalize leaves zeros alone");
 }
 
 /* -- HTTP: stub servers --------------------------------------------- */
 
 enum stub_mode {
-	STUB_LENGTH,    /* Content-Length, then holds the connection open */
-	STUB_CHUNKED,   /* chunked in small writes, then holds it open */
-	STUB_CLOSE,     /* HTTP/1.0, body up to the close */
-	STUB_CONTINUE,  /* a 100 Continue first */
+	STUB_LENGTH,   /* Content-Length, then holds the connection open */
+	STUB_CHUNKED,  /* chunked in small writes, then holds it open */
+	STUB_CLOSE,    /* HTTP/1.0, body up to the close */
+	STUB_CONTINUE, /* a 100 Continue first */
 	STUB_500,
 	STUB_WRONG_DIM,
 	STUB_NOT_JSON,
@@ -382,15 +423,16 @@ enum stub_mode {
 	STUB_TRICKLE,   /* one byte of the body every 20 ms */
 	STUB_TRUNCATED, /* closes halfway through the body */
 	STUB_BAD_CHUNK,
-	STUB_HUGE,      /* announces 5 MB */
-	STUB_GARBAGE,   /* not HTTP */
+	STUB_HUGE,    /* announces 5 MB */
+	STUB_GARBAGE, /* not HTTP */
 };
 
 static const char good_answer[] =
     "{\"object\":\"list\",\"data\":[{\"object\":\"embedding\",\"index\":0,"
     "\"embedding\":[3,4,0,0,0,0,0,0.0]}],\"model\":\"test-model\","
     "\"usage\":{\"prompt_tokens\":5,\"total_tokens\":5}}";
-static const char short_answer[] = "{\"data\":[{\"embedding\":[3,4,0,0,0,0,0]}]}";
+static const char short_answer[] =
+    "{\"data\":[{\"embedding\":[3,4,0,0,0,0,0]}]}";
 
 /* What the request must carry (set before each fork). */
 static const char *stub_expect_body;
@@ -465,8 +507,10 @@ stub_answer(int fd, enum stub_mode mode, const char *body)
 	case STUB_LENGTH:
 	case STUB_WRONG_DIM:
 	case STUB_NOT_JSON:
-		(void)snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-		    "content-length:  %zu \r\n\r\n", strlen(body));
+		(void)snprintf(head, sizeof(head),
+		    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+		    "content-length:  %zu \r\n\r\n",
+		    strlen(body));
 		stub_puts(fd, head);
 		stub_puts(fd, body);
 		sleep(5); /* the client must not wait for the close */
@@ -474,11 +518,14 @@ stub_answer(int fd, enum stub_mode mode, const char *body)
 	case STUB_CHUNKED: {
 		size_t len = strlen(body);
 
-		stub_puts(fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n");
+		stub_puts(fd,
+		    "HTTP/1.1 200 OK\r\nTransfer-Encoding: "
+		    "chunked\r\nContent-Length: 3\r\n\r\n");
 		for (size_t at = 0, k = 0; at < len; k++) {
 			size_t n = len - at < 7 + k % 5 ? len - at : 7 + k % 5;
 
-			(void)snprintf(head, sizeof(head), k % 3 == 0 ? "%zX;ext=1\r\n" : "%zx\r\n", n);
+			(void)snprintf(head, sizeof(head),
+			    k % 3 == 0 ? "%zX;ext=1\r\n" : "%zx\r\n", n);
 			stub_puts(fd, head);
 			stub_write(fd, body + at, n);
 			stub_puts(fd, "\r\n");
@@ -493,32 +540,43 @@ stub_answer(int fd, enum stub_mode mode, const char *body)
 		break;
 	}
 	case STUB_CLOSE:
-		stub_puts(fd, "HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n");
+		stub_puts(fd,
+		    "HTTP/1.0 200 OK\r\nContent-Type: "
+		    "application/json\r\n\r\n");
 		stub_puts(fd, body);
 		break;
 	case STUB_500:
-		stub_puts(fd, "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 5\r\n\r\noops!");
+		stub_puts(fd,
+		    "HTTP/1.1 500 Internal Server Error\r\nContent-Length: "
+		    "5\r\n\r\noops!");
 		sleep(5);
 		break;
 	case STUB_SILENT:
 		sleep(10);
 		break;
 	case STUB_TRICKLE:
-		stub_puts(fd, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n");
+		stub_puts(
+		    fd, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n");
 		for (int i = 0; i < 500; i++) {
 			stub_puts(fd, " ");
 			usleep(20000);
 		}
 		break;
 	case STUB_TRUNCATED:
-		stub_puts(fd, "HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\n{\"data\":[{\"embedding\":[3,");
+		stub_puts(fd,
+		    "HTTP/1.1 200 OK\r\nContent-Length: "
+		    "500\r\n\r\n{\"data\":[{\"embedding\":[3,");
 		break;
 	case STUB_BAD_CHUNK:
-		stub_puts(fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n");
+		stub_puts(fd,
+		    "HTTP/1.1 200 OK\r\nTransfer-Encoding: "
+		    "chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n");
 		sleep(5);
 		break;
 	case STUB_HUGE:
-		stub_puts(fd, "HTTP/1.1 200 OK\r\nContent-Length: 5000000\r\n\r\n{\"data\":");
+		stub_puts(fd,
+		    "HTTP/1.1 200 OK\r\nContent-Length: "
+		    "5000000\r\n\r\n{\"data\":");
 		sleep(5);
 		break;
 	case STUB_GARBAGE:
@@ -531,8 +589,9 @@ stub_answer(int fd, enum stub_mode mode, const char *body)
 static void
 stub_serve(int listener, enum stub_mode mode)
 {
-	const char *body = mode == STUB_WRONG_DIM ? short_answer :
-	    mode == STUB_NOT_JSON ? "<html>hello</html>" : good_answer;
+	const char *body = mode == STUB_WRONG_DIM ? short_answer
+	    : mode == STUB_NOT_JSON               ? "<html>hello</html>"
+						  : good_answer;
 	int fd;
 
 	alarm(15); /* never outlive a test that lost track of us */
@@ -541,7 +600,8 @@ stub_serve(int listener, enum stub_mode mode)
 	if (fd < 0)
 		_exit(2);
 	if (!stub_read_request(fd)) {
-		stub_puts(fd, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+		stub_puts(fd,
+		    "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
 		_exit(1);
 	}
 	stub_answer(fd, mode, body);
@@ -574,7 +634,8 @@ stub_start_on(int fd, enum stub_mode mode, int port)
 {
 	pid_t pid;
 
-	(void)snprintf(stub_expect_host, sizeof(stub_expect_host), "\r\nHost: 127.0.0.1:%d\r\n", port);
+	(void)snprintf(stub_expect_host, sizeof(stub_expect_host),
+	    "\r\nHost: 127.0.0.1:%d\r\n", port);
 	fflush(stdout);
 	pid = fork();
 	if (pid == 0)
@@ -624,22 +685,36 @@ test_http_exchanges(void)
 		enum mk_err want;
 		const char *what;
 	} cases[] = {
-		{ STUB_LENGTH, 2000, "test-model", MK_OK, "Content-Length answer, connection held open" },
-		{ STUB_LENGTH, 2000, "", MK_OK, "no model: the request has no \"model\"" },
-		{ STUB_CHUNKED, 2000, "test-model", MK_OK, "chunked answer in small writes, trailer" },
-		{ STUB_CLOSE, 2000, "test-model", MK_OK, "HTTP/1.0 answer up to the close" },
-		{ STUB_CONTINUE, 2000, "test-model", MK_OK, "100 Continue, then the answer" },
+		{ STUB_LENGTH, 2000, "test-model", MK_OK,
+		    "Content-Length answer, connection held open" },
+		{ STUB_LENGTH, 2000, "", MK_OK,
+		    "no model: the request has no \"model\"" },
+		{ STUB_CHUNKED, 2000, "test-model", MK_OK,
+		    "chunked answer in small writes, trailer" },
+		{ STUB_CLOSE, 2000, "test-model", MK_OK,
+		    "HTTP/1.0 answer up to the close" },
+		{ STUB_CONTINUE, 2000, "test-model", MK_OK,
+		    "100 Continue, then the answer" },
 		{ STUB_500, 2000, "test-model", MK_EUNAVAIL, "status 500" },
-		{ STUB_WRONG_DIM, 2000, "test-model", MK_EINTERNAL, "7 numbers for dim 8" },
-		{ STUB_NOT_JSON, 2000, "test-model", MK_EINTERNAL, "a 200 that is not JSON" },
-		{ STUB_SILENT, 200, "test-model", MK_EUNAVAIL, "a server that never answers" },
-		{ STUB_TRICKLE, 200, "test-model", MK_EUNAVAIL, "a body trickling past the timeout" },
-		{ STUB_TRUNCATED, 2000, "test-model", MK_EUNAVAIL, "a body cut short by the close" },
-		{ STUB_BAD_CHUNK, 2000, "test-model", MK_EUNAVAIL, "a malformed chunk size" },
-		{ STUB_HUGE, 2000, "test-model", MK_EUNAVAIL, "an answer announced over 4 MiB" },
-		{ STUB_GARBAGE, 2000, "test-model", MK_EUNAVAIL, "a server that does not speak HTTP" },
+		{ STUB_WRONG_DIM, 2000, "test-model", MK_EINTERNAL,
+		    "7 numbers for dim 8" },
+		{ STUB_NOT_JSON, 2000, "test-model", MK_EINTERNAL,
+		    "a 200 that is not JSON" },
+		{ STUB_SILENT, 200, "test-model", MK_EUNAVAIL,
+		    "a server that never answers" },
+		{ STUB_TRICKLE, 200, "test-model", MK_EUNAVAIL,
+		    "a body trickling past the timeout" },
+		{ STUB_TRUNCATED, 2000, "test-model", MK_EUNAVAIL,
+		    "a body cut short by the close" },
+		{ STUB_BAD_CHUNK, 2000, "test-model", MK_EUNAVAIL,
+		    "a malformed chunk size" },
+		{ STUB_HUGE, 2000, "test-model", MK_EUNAVAIL,
+		    "an answer announced over 4 MiB" },
+		{ STUB_GARBAGE, 2000, "test-model", MK_EUNAVAIL,
+		    "a server that does not speak HTTP" },
 	};
-	static const char with_model[] = "{\"model\":\"test-model\"," INPUT_JSON "}";
+	static const char with_model[] =
+	    "{\"model\":\"test-model\"," INPUT_JSON "}";
 	static const char without_model[] = "{" INPUT_JSON "}";
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -651,14 +726,18 @@ test_http_exchanges(void)
 		pid_t pid;
 		int64_t t0, took;
 
-		stub_expect_body = cases[i].model[0] != '\0' ? with_model : without_model;
+		stub_expect_body =
+		    cases[i].model[0] != '\0' ? with_model : without_model;
 		pid = stub_start(cases[i].mode, &port);
 		if (pid < 0) {
-			tap_ok(0, "%s: cannot start a stub: %s", cases[i].what, strerror(errno));
+			tap_ok(0, "%s: cannot start a stub: %s", cases[i].what,
+			    strerror(errno));
 			continue;
 		}
-		(void)snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/embeddings", port);
-		e = mk_embedder_http_new(url, cases[i].model, 8, cases[i].timeout_ms, NULL, err, sizeof(err));
+		(void)snprintf(url, sizeof(url),
+		    "http://127.0.0.1:%d/v1/embeddings", port);
+		e = mk_embedder_http_new(url, cases[i].model, 8,
+		    cases[i].timeout_ms, NULL, err, sizeof(err));
 		if (e == NULL) {
 			tap_ok(0, "%s: embedder: %s", cases[i].what, err);
 			stub_stop(pid);
@@ -668,19 +747,26 @@ test_http_exchanges(void)
 		t0 = mk_clock_mono_ms();
 		rc = mk_embed(e, LIT(INPUT), v);
 		took = mk_clock_mono_ms() - t0;
-		tap_ok(rc == cases[i].want, "%s: %s (want %s), %lld ms", cases[i].what,
-		    mk_err_name(rc), mk_err_name(cases[i].want), (long long)took);
+		tap_ok(rc == cases[i].want, "%s: %s (want %s), %lld ms",
+		    cases[i].what, mk_err_name(rc), mk_err_name(cases[i].want),
+		    (long long)took);
 		if (cases[i].want == MK_OK)
-			tap_ok(fabsf(v[0] - 0.6f) < 1e-6f && fabsf(v[1] - 0.8f) < 1e-6f &&
-			    v[2] == 0.0f && v[7] == 0.0f, "%s: the vector arrives normalised", cases[i].what);
+			tap_ok(fabsf(v[0] - 0.6f) < 1e-6f &&
+				fabsf(v[1] - 0.8f) < 1e-6f && v[2] == 0.0f &&
+				v[7] == 0.0f,
+			    "%s: the vector arrives normalised", cases[i].what);
 		else
 			tap_ok(v[0] == 0.0f && v[1] == 0.0f && v[7] == 0.0f,
-			    "%s: the vector is zeroed on failure", cases[i].what);
+			    "%s: the vector is zeroed on failure",
+			    cases[i].what);
 		if (cases[i].timeout_ms == 200)
-			tap_ok(took >= 150 && took < 1000, "%s: gave up after about the timeout (%lld ms)",
+			tap_ok(took >= 150 && took < 1000,
+			    "%s: gave up after about the timeout (%lld ms)",
 			    cases[i].what, (long long)took);
 		else
-			tap_ok(took < 1000, "%s: did not wait for the server to close (%lld ms)",
+			tap_ok(took < 1000,
+			    "%s: did not wait for the server to close (%lld "
+			    "ms)",
 			    cases[i].what, (long long)took);
 		mk_embedder_free(e);
 		stub_stop(pid);
@@ -711,7 +797,8 @@ count_lines(const char *path, const char *needle)
 static void
 test_http_outage(void)
 {
-	static const char with_model[] = "{\"model\":\"test-model\"," INPUT_JSON "}";
+	static const char with_model[] =
+	    "{\"model\":\"test-model\"," INPUT_JSON "}";
 	char url[128], err[256] = "", log_path[] = "/tmp/test_embedder.XXXXXX";
 	struct mk_embedder *e;
 	int port = 0, fd = bind_local(&port), log_fd = mkstemp(log_path);
@@ -724,8 +811,10 @@ test_http_outage(void)
 		tap_ok(0, "cannot set up the outage test: %s", strerror(errno));
 		goto out;
 	}
-	(void)snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/embeddings", port);
-	e = mk_embedder_http_new(url, "test-model", 8, 2000, NULL, err, sizeof(err));
+	(void)snprintf(
+	    url, sizeof(url), "http://127.0.0.1:%d/v1/embeddings", port);
+	e = mk_embedder_http_new(
+	    url, "test-model", 8, 2000, NULL, err, sizeof(err));
 	if (e == NULL) {
 		tap_ok(0, "embedder: %s", err);
 		goto out;
@@ -733,22 +822,30 @@ test_http_outage(void)
 	t0 = mk_clock_mono_ms();
 	rc1 = mk_embed(e, LIT(INPUT), v);
 	rc2 = mk_embed(e, LIT(INPUT), v);
-	tap_ok(rc1 == MK_EUNAVAIL && rc2 == MK_EUNAVAIL && mk_clock_mono_ms() - t0 < 1000,
-	    "connection refused: %s, %s, at once", mk_err_name(rc1), mk_err_name(rc2));
+	tap_ok(rc1 == MK_EUNAVAIL && rc2 == MK_EUNAVAIL &&
+		mk_clock_mono_ms() - t0 < 1000,
+	    "connection refused: %s, %s, at once", mk_err_name(rc1),
+	    mk_err_name(rc2));
 	stub_expect_body = with_model;
-	if (listen(fd, 4) == 0 && (pid = stub_start_on(fd, STUB_CLOSE, port)) > 0) {
-		/* The circuit breaker: within a second of a failure, no attempt. */
+	if (listen(fd, 4) == 0 &&
+	    (pid = stub_start_on(fd, STUB_CLOSE, port)) > 0) {
+		/* The circuit breaker: within a second of a failure, no
+		 * attempt. */
 		tap_is_int(mk_embed(e, LIT(INPUT), v), MK_EUNAVAIL,
-		    "the server is up, but within a second of the failure: MK_EUNAVAIL at once");
+		    "the server is up, but within a second of the failure: "
+		    "MK_EUNAVAIL at once");
 		usleep(1100 * 1000);
 		rc3 = mk_embed(e, LIT(INPUT), v);
 	}
-	tap_is_int(rc3, MK_OK, "a second later, the server up on the same port: MK_OK");
+	tap_is_int(rc3, MK_OK,
+	    "a second later, the server up on the same port: MK_OK");
 	mk_embedder_free(e);
 	tap_is_int(count_lines(log_path, "Failed to connect"), 1,
 	    "one log line for the outage, not one per failure");
-	tap_is_int(count_lines(log_path, "\"level\":\"error\""), 1, "it is an error line");
-	tap_is_int(count_lines(log_path, "is back after"), 1, "one log line for the recovery");
+	tap_is_int(count_lines(log_path, "\"level\":\"error\""), 1,
+	    "it is an error line");
+	tap_is_int(count_lines(log_path, "is back after"), 1,
+	    "one log line for the recovery");
 out:
 	stub_stop(pid);
 	if (fd >= 0)
@@ -777,20 +874,32 @@ test_http_urls(void)
 		{ "http://host:80/x?api-version=1", NULL },
 		{ "https://api.openai.com/v1/embeddings", NULL },
 		{ "https://[::1]:8443/v1/embeddings", NULL },
-		{ "ftp://host/x", "embedder_url must be http[s]://host[:port]/path" },
-		{ "127.0.0.1:8080/v1/embeddings", "embedder_url must be http[s]://host[:port]/path" },
+		{ "ftp://host/x",
+		    "embedder_url must be http[s]://host[:port]/path" },
+		{ "127.0.0.1:8080/v1/embeddings",
+		    "embedder_url must be http[s]://host[:port]/path" },
 		{ "http:///v1/embeddings", "embedder_url has no host" },
 		{ "http://host:0/x", "embedder_url port must be 1 to 65535" },
-		{ "http://host:65536/x", "embedder_url port must be 1 to 65535" },
+		{ "http://host:65536/x",
+		    "embedder_url port must be 1 to 65535" },
 		{ "http://host:12a/x", "embedder_url has a malformed port" },
 		{ "http://host:/x", "embedder_url has a malformed port" },
-		{ "http://user:pw@host/x", "embedder_url must not hold user information" },
+		{ "http://user:pw@host/x",
+		    "embedder_url must not hold user information" },
 		{ "http://a:b:c/x", "embedder_url has a malformed port" },
-		{ "http://ho st/x", "embedder_url must be printable ASCII without spaces or '#'" },
-		{ "http://host/x\r\nX-Evil: 1", "embedder_url must be printable ASCII without spaces or '#'" },
-		{ "http://host/x#frag", "embedder_url must be printable ASCII without spaces or '#'" },
-		{ "http://[::1/x", "embedder_url has a malformed IPv6 address" },
-		{ "http://[zz]/x", "embedder_url has a malformed IPv6 address" },
+		{ "http://ho st/x",
+		    "embedder_url must be printable ASCII without spaces or "
+		    "'#'" },
+		{ "http://host/x\r\nX-Evil: 1",
+		    "embedder_url must be printable ASCII without spaces or "
+		    "'#'" },
+		{ "http://host/x#frag",
+		    "embedder_url must be printable ASCII without spaces or "
+		    "'#'" },
+		{ "http://[::1/x",
+		    "embedder_url has a malformed IPv6 address" },
+		{ "http://[zz]/x",
+		    "embedder_url has a malformed IPv6 address" },
 		{ "http://h*st/x", "embedder_url has a malformed host" },
 	};
 	char err[256];
@@ -805,13 +914,15 @@ test_http_urls(void)
 			if (*c == '\r' || *c == '\n')
 				*c = '~';
 		err[0] = '\0';
-		e = mk_embedder_http_new(cases[i].url, "m", 16, 1000, NULL, err, sizeof(err));
+		e = mk_embedder_http_new(
+		    cases[i].url, "m", 16, 1000, NULL, err, sizeof(err));
 		if (cases[i].err == NULL)
-			tap_ok(e != NULL && strcmp(e->name, "http:m") == 0 && e->dim == 16,
+			tap_ok(e != NULL && strcmp(e->name, "http:m") == 0 &&
+				e->dim == 16,
 			    "'%s' accepted (%s)", shown, err);
 		else
-			tap_ok(e == NULL && strcmp(err, cases[i].err) == 0, "'%s' refused: '%s'",
-			    shown, err);
+			tap_ok(e == NULL && strcmp(err, cases[i].err) == 0,
+			    "'%s' refused: '%s'", shown, err);
 		mk_embedder_free(e);
 	}
 }
@@ -819,28 +930,44 @@ test_http_urls(void)
 static void
 test_http_names(void)
 {
-	static const char long_a[] = "sentence-transformers/all-MiniLM-L6-v2-finetuned-for-prediction-markets-a";
-	static const char long_b[] = "sentence-transformers/all-MiniLM-L6-v2-finetuned-for-prediction-markets-b";
+	static const char long_a[] =
+	    "sentence-transformers/"
+	    "all-MiniLM-L6-v2-finetuned-for-prediction-markets-a";
+	static const char long_b[] =
+	    "sentence-transformers/"
+	    "all-MiniLM-L6-v2-finetuned-for-prediction-markets-b";
 	char err[256] = "", too_long[200];
-	struct mk_embedder *a = mk_embedder_http_new("http://h/", long_a, 384, 1000, NULL, err, sizeof(err));
-	struct mk_embedder *b = mk_embedder_http_new("http://h/", long_b, 384, 1000, NULL, err, sizeof(err));
-	struct mk_embedder *c = mk_embedder_http_new("http://h/", "", 384, 1000, NULL, err, sizeof(err));
+	struct mk_embedder *a = mk_embedder_http_new(
+	    "http://h/", long_a, 384, 1000, NULL, err, sizeof(err));
+	struct mk_embedder *b = mk_embedder_http_new(
+	    "http://h/", long_b, 384, 1000, NULL, err, sizeof(err));
+	struct mk_embedder *c = mk_embedder_http_new(
+	    "http://h/", "", 384, 1000, NULL, err, sizeof(err));
 
 	tap_ok(a != NULL && b != NULL && strlen(a->name) < sizeof(a->name) &&
-	    strncmp(a->name, "http:sentence-transformers/", 27) == 0 && strcmp(a->name, b->name) != 0,
-	    "long model names stay distinct in 64 bytes ('%s')", a != NULL ? a->name : "");
-	tap_ok(c != NULL && strcmp(c->name, "http:") == 0, "an empty model is named 'http:'");
+		strncmp(a->name, "http:sentence-transformers/", 27) == 0 &&
+		strcmp(a->name, b->name) != 0,
+	    "long model names stay distinct in 64 bytes ('%s')",
+	    a != NULL ? a->name : "");
+	tap_ok(c != NULL && strcmp(c->name, "http:") == 0,
+	    "an empty model is named 'http:'");
 	mk_embedder_free(a);
 	mk_embedder_free(b);
 	mk_embedder_free(c);
 	memset(too_long, 'm', sizeof(too_long) - 1);
 	too_long[sizeof(too_long) - 1] = '\0';
-	a = mk_embedder_http_new("http://h/", too_long, 384, 1000, NULL, err, sizeof(err));
-	tap_ok(a == NULL && strstr(err, "embedder_model is longer") != NULL, "a 199-byte model is refused: %s", err);
-	a = mk_embedder_http_new("http://h/", "m", 7, 1000, NULL, err, sizeof(err));
-	tap_ok(a == NULL && strstr(err, "embedding_dim") != NULL, "dim 7 is refused: %s", err);
-	a = mk_embedder_http_new("http://h/", "m", 8, 0, NULL, err, sizeof(err));
-	tap_ok(a == NULL && strstr(err, "timeout") != NULL, "timeout 0 is refused: %s", err);
+	a = mk_embedder_http_new(
+	    "http://h/", too_long, 384, 1000, NULL, err, sizeof(err));
+	tap_ok(a == NULL && strstr(err, "embedder_model is longer") != NULL,
+	    "a 199-byte model is refused: %s", err);
+	a = mk_embedder_http_new(
+	    "http://h/", "m", 7, 1000, NULL, err, sizeof(err));
+	tap_ok(a == NULL && strstr(err, "embedding_dim") != NULL,
+	    "dim 7 is refused: %s", err);
+	a = mk_embedder_http_new(
+	    "http://h/", "m", 8, 0, NULL, err, sizeof(err));
+	tap_ok(a == NULL && strstr(err, "timeout") != NULL,
+	    "timeout 0 is refused: %s", err);
 }
 
 static void
@@ -854,12 +981,22 @@ test_from_config(void)
 	} cases[] = {
 		{ "", "hash-v1", NULL, 512 }, /* the default embedding_dim */
 		{ "embedding_dim = 64\n", "hash-v1", NULL, 64 },
-		{ "embedder = http\n", NULL, "embedder = http needs embedder_url", 0 },
-		{ "embedder = http\nembedder_url = http://127.0.0.1:1/v1/embeddings\n"
-		  "embedder_model = nomic-embed-text\nembedding_dim = 768\n", "http:nomic-embed-text", NULL, 768 },
-		{ "embedder = http\nembedder_url = https://api.openai.com/v1/embeddings\n", "http:", NULL, 512 },
-		{ "embedder = http\nembedder_url = http://127.0.0.1:1/\nembedder_api_key_file = /nonexistent/key\n", NULL,
-		  "embedder_api_key_file /nonexistent/key: No such file or directory", 0 },
+		{ "embedder = http\n", NULL,
+		    "embedder = http needs embedder_url", 0 },
+		{ "embedder = http\nembedder_url = "
+		  "http://127.0.0.1:1/v1/embeddings\n"
+		  "embedder_model = nomic-embed-text\nembedding_dim = 768\n",
+		    "http:nomic-embed-text", NULL, 768 },
+		{ "embedder = http\nembedder_url = "
+		  "https://api.openai.com/v1/embeddings\n",
+		    "http:", NULL, 512 },
+		{ "embedder = http\nembedder_url = "
+		  "http://127.0.0.1:1/\nembedder_api_key_file = "
+		  "/nonexistent/key\n",
+		    NULL,
+		    "embedder_api_key_file /nonexistent/key: No such file or "
+		    "directory",
+		    0 },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -867,18 +1004,23 @@ test_from_config(void)
 		char err[MK_CONFIG_ERR_MAX] = "";
 		struct mk_embedder *e = NULL;
 
-		if (config == NULL || mk_config_parse(config, "test", cases[i].conf,
-		    strlen(cases[i].conf), err, sizeof(err)) != MK_OK) {
+		if (config == NULL ||
+		    mk_config_parse(config, "test", cases[i].conf,
+			strlen(cases[i].conf), err, sizeof(err)) != MK_OK) {
 			tap_ok(0, "config %zu: %s", i, err);
 			mk_config_free(config);
 			continue;
 		}
 		e = mk_embedder_from_config(config, err, sizeof(err));
 		if (cases[i].name != NULL)
-			tap_ok(e != NULL && strcmp(e->name, cases[i].name) == 0 && e->dim == cases[i].dim,
-			    "config %zu: %s, dim %u (%s)", i, cases[i].name, cases[i].dim, err);
+			tap_ok(e != NULL &&
+				strcmp(e->name, cases[i].name) == 0 &&
+				e->dim == cases[i].dim,
+			    "config %zu: %s, dim %u (%s)", i, cases[i].name,
+			    cases[i].dim, err);
 		else
-			tap_ok(e == NULL && strcmp(err, cases[i].err) == 0, "config %zu refused: '%s'", i, err);
+			tap_ok(e == NULL && strcmp(err, cases[i].err) == 0,
+			    "config %zu refused: '%s'", i, err);
 		mk_embedder_free(e);
 		mk_config_free(config);
 	}
@@ -893,47 +1035,81 @@ test_parse_response(void)
 {
 	static const struct {
 		const char *body;
-		size_t len;      /* 0: strlen(body) */
+		size_t len; /* 0: strlen(body) */
 		enum mk_err want;
-		float first;     /* out[0] when MK_OK */
+		float first; /* out[0] when MK_OK */
 		const char *what;
 	} cases[] = {
-		{ "{\"data\":[{\"embedding\":[1,2.5,-3e-2,0]}]}", 0, MK_OK, 1.0f, "good" },
-		{ "{\"object\":\"list\",\"data\":[{\"object\":\"embedding\",\"embedding\":[-0.5,0,0,1],"
-		  "\"index\":0}],\"model\":\"m\",\"usage\":{\"prompt_tokens\":1,\"total_tokens\":1}}",
-		  0, MK_OK, -0.5f, "good with every OpenAI member" },
-		{ " \n{\"data\" : [ { \"embedding\" : [ 1 , 2 , 3 , 4 ] } ] }\n", 0, MK_OK, 1.0f, "good with spaces" },
-		{ "{\"data\":[{\"embedding\":[3.4e38,-3.4e38,1e-50,12345678901234567890]}]}", 0, MK_OK,
-		  3.4e38f, "large, tiny and past-int64 numbers that fit a float" },
-		{ "{\"embedding\":[1,2,3,4]}", 0, MK_EINTERNAL, 0, "missing data" },
-		{ "{\"data\":{\"embedding\":[1,2,3,4]}}", 0, MK_EINTERNAL, 0, "data not an array" },
+		{ "{\"data\":[{\"embedding\":[1,2.5,-3e-2,0]}]}", 0, MK_OK,
+		    1.0f, "good" },
+		{ "{\"object\":\"list\",\"data\":[{\"object\":\"embedding\","
+		  "\"embedding\":[-0.5,0,0,1],"
+		  "\"index\":0}],\"model\":\"m\",\"usage\":{\"prompt_tokens\":"
+		  "1,\"total_tokens\":1}}",
+		    0, MK_OK, -0.5f, "good with every OpenAI member" },
+		{ " \n{\"data\" : [ { \"embedding\" : [ 1 , 2 , 3 , 4 ] } ] "
+		  "}\n",
+		    0, MK_OK, 1.0f, "good with spaces" },
+		{ "{\"data\":[{\"embedding\":[3.4e38,-3.4e38,1e-50,"
+		  "12345678901234567890]}]}",
+		    0, MK_OK, 3.4e38f,
+		    "large, tiny and past-int64 numbers that fit a float" },
+		{ "{\"embedding\":[1,2,3,4]}", 0, MK_EINTERNAL, 0,
+		    "missing data" },
+		{ "{\"data\":{\"embedding\":[1,2,3,4]}}", 0, MK_EINTERNAL, 0,
+		    "data not an array" },
 		{ "{\"data\":[]}", 0, MK_EINTERNAL, 0, "empty data" },
-		{ "{\"data\":[{\"embedding\":[1,2,3,4]},{\"embedding\":[1,2,3,4]}]}", 0, MK_EINTERNAL, 0,
-		  "two items for one input" },
-		{ "{\"data\":[[1,2,3,4]]}", 0, MK_EINTERNAL, 0, "item not an object" },
-		{ "{\"data\":[{\"vector\":[1,2,3,4]}]}", 0, MK_EINTERNAL, 0, "missing embedding" },
-		{ "{\"data\":[{\"embedding\":[]}]}", 0, MK_EINTERNAL, 0, "empty embedding" },
-		{ "{\"data\":[{\"embedding\":[1,2,3]}]}", 0, MK_EINTERNAL, 0, "too few numbers" },
-		{ "{\"data\":[{\"embedding\":[1,2,3,4,5]}]}", 0, MK_EINTERNAL, 0, "too many numbers" },
-		{ "{\"data\":[{\"embedding\":[1,\"2\",3,4]}]}", 0, MK_EINTERNAL, 0, "a string" },
-		{ "{\"data\":[{\"embedding\":[1,true,3,4]}]}", 0, MK_EINTERNAL, 0, "a boolean" },
-		{ "{\"data\":[{\"embedding\":[1,null,3,4]}]}", 0, MK_EINTERNAL, 0, "a null" },
-		{ "{\"data\":[{\"embedding\":[1,[2],3,4]}]}", 0, MK_EINTERNAL, 0, "a nested array" },
-		{ "{\"data\":[{\"embedding\":[1,{},3,4]}]}", 0, MK_EINTERNAL, 0, "an object" },
-		{ "{\"data\":[{\"embedding\":[NaN,1,2,3]}]}", 0, MK_EINTERNAL, 0, "NaN" },
-		{ "{\"data\":[{\"embedding\":[Infinity,1,2,3]}]}", 0, MK_EINTERNAL, 0, "Infinity" },
-		{ "{\"data\":[{\"embedding\":[-Infinity,1,2,3]}]}", 0, MK_EINTERNAL, 0, "-Infinity" },
-		{ "{\"data\":[{\"embedding\":[1e39,1,2,3]}]}", 0, MK_EINTERNAL, 0, "1e39 overflows a float" },
-		{ "{\"data\":[{\"embedding\":[-1e39,1,2,3]}]}", 0, MK_EINTERNAL, 0, "-1e39 overflows a float" },
-		{ "{\"data\":[{\"embedding\":[1e400,1,2,3]}]}", 0, MK_EINTERNAL, 0, "1e400 overflows a double" },
-		{ "{\"data\":[{\"embedding\":\"AACAPwAAAEAAAEBAAACAQA==\"}]}", 0, MK_EINTERNAL, 0, "base64" },
-		{ "{\"data\":[{\"embedding\":[1,2,3,4]}],\"data\":[]}", 0, MK_EINTERNAL, 0, "duplicate key" },
-		{ "{\"data\":[{\"embedding\":[1,2,3,4]}]} x", 0, MK_EINTERNAL, 0, "trailing garbage" },
-		{ "{\"data\":[{\"embedding\":[1,2,3,4]}]", 0, MK_EINTERNAL, 0, "cut short" },
-		{ "{\"data\":[{\"embedding\":[1,2,3,4],\"x\":\"\xff\"}]}", 0, MK_EINTERNAL, 0, "bad UTF-8" },
-		{ NUL_BODY, sizeof(NUL_BODY) - 1, MK_EINTERNAL, 0, "a raw NUL" },
-		{ "{\"data\":[{\"embedding\":[[[[[[[[[[[[1]]]]]]]]]]]]}]}", 0, MK_EINTERNAL, 0, "nested garbage" },
-		{ "{\"data\":[{\"embedding\":[01,2,3,4]}]}", 0, MK_EINTERNAL, 0, "a leading zero" },
+		{ "{\"data\":[{\"embedding\":[1,2,3,4]},{\"embedding\":[1,2,3,"
+		  "4]}]}",
+		    0, MK_EINTERNAL, 0, "two items for one input" },
+		{ "{\"data\":[[1,2,3,4]]}", 0, MK_EINTERNAL, 0,
+		    "item not an object" },
+		{ "{\"data\":[{\"vector\":[1,2,3,4]}]}", 0, MK_EINTERNAL, 0,
+		    "missing embedding" },
+		{ "{\"data\":[{\"embedding\":[]}]}", 0, MK_EINTERNAL, 0,
+		    "empty embedding" },
+		{ "{\"data\":[{\"embedding\":[1,2,3]}]}", 0, MK_EINTERNAL, 0,
+		    "too few numbers" },
+		{ "{\"data\":[{\"embedding\":[1,2,3,4,5]}]}", 0, MK_EINTERNAL,
+		    0, "too many numbers" },
+		{ "{\"data\":[{\"embedding\":[1,\"2\",3,4]}]}", 0, MK_EINTERNAL,
+		    0, "a string" },
+		{ "{\"data\":[{\"embedding\":[1,true,3,4]}]}", 0, MK_EINTERNAL,
+		    0, "a boolean" },
+		{ "{\"data\":[{\"embedding\":[1,null,3,4]}]}", 0, MK_EINTERNAL,
+		    0, "a null" },
+		{ "{\"data\":[{\"embedding\":[1,[2],3,4]}]}", 0, MK_EINTERNAL,
+		    0, "a nested array" },
+		{ "{\"data\":[{\"embedding\":[1,{},3,4]}]}", 0, MK_EINTERNAL, 0,
+		    "an object" },
+		{ "{\"data\":[{\"embedding\":[NaN,1,2,3]}]}", 0, MK_EINTERNAL,
+		    0, "NaN" },
+		{ "{\"data\":[{\"embedding\":[Infinity,1,2,3]}]}", 0,
+		    MK_EINTERNAL, 0, "Infinity" },
+		{ "{\"data\":[{\"embedding\":[-Infinity,1,2,3]}]}", 0,
+		    MK_EINTERNAL, 0, "-Infinity" },
+		{ "{\"data\":[{\"embedding\":[1e39,1,2,3]}]}", 0, MK_EINTERNAL,
+		    0, "1e39 overflows a float" },
+		{ "{\"data\":[{\"embedding\":[-1e39,1,2,3]}]}", 0, MK_EINTERNAL,
+		    0, "-1e39 overflows a float" },
+		{ "{\"data\":[{\"embedding\":[1e400,1,2,3]}]}", 0, MK_EINTERNAL,
+		    0, "1e400 overflows a double" },
+		{ "{\"data\":[{\"embedding\":\"AACAPwAAAEAAAEBAAACAQA==\"}]}",
+		    0, MK_EINTERNAL, 0, "base64" },
+		{ "{\"data\":[{\"embedding\":[1,2,3,4]}],\"data\":[]}", 0,
+		    MK_EINTERNAL, 0, "duplicate key" },
+		{ "{\"data\":[{\"embedding\":[1,2,3,4]}]} x", 0, MK_EINTERNAL,
+		    0, "trailing garbage" },
+		{ "{\"data\":[{\"embedding\":[1,2,3,4]}]", 0, MK_EINTERNAL, 0,
+		    "cut short" },
+		{ "{\"data\":[{\"embedding\":[1,2,3,4],\"x\":\"\xff\"}]}", 0,
+		    MK_EINTERNAL, 0, "bad UTF-8" },
+		{ NUL_BODY, sizeof(NUL_BODY) - 1, MK_EINTERNAL, 0,
+		    "a raw NUL" },
+		{ "{\"data\":[{\"embedding\":[[[[[[[[[[[[1]]]]]]]]]]]]}]}", 0,
+		    MK_EINTERNAL, 0, "nested garbage" },
+		{ "{\"data\":[{\"embedding\":[01,2,3,4]}]}", 0, MK_EINTERNAL, 0,
+		    "a leading zero" },
 		{ "", 0, MK_EINTERNAL, 0, "empty body" },
 		{ "null", 0, MK_EINTERNAL, 0, "null" },
 		{ "[1,2,3,4]", 0, MK_EINTERNAL, 0, "a bare array" },
@@ -941,21 +1117,29 @@ test_parse_response(void)
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		size_t len = cases[i].len != 0 ? cases[i].len : strlen(cases[i].body);
+		size_t len =
+		    cases[i].len != 0 ? cases[i].len : strlen(cases[i].body);
 		float v[5] = { 9, 9, 9, 9, 9 };
-		enum mk_err rc = mk_embed_parse_response(cases[i].body, len, 4, v);
+		enum mk_err rc =
+		    mk_embed_parse_response(cases[i].body, len, 4, v);
 
 		if (cases[i].want == MK_OK)
-			tap_ok(rc == MK_OK && v[0] == cases[i].first && v[4] == 9.0f,
-			    "parse: %s (%s, first %g)", cases[i].what, mk_err_name(rc), (double)v[0]);
+			tap_ok(rc == MK_OK && v[0] == cases[i].first &&
+				v[4] == 9.0f,
+			    "parse: %s (%s, first %g)", cases[i].what,
+			    mk_err_name(rc), (double)v[0]);
 		else
-			tap_ok(rc == cases[i].want && v[0] == 0.0f && v[3] == 0.0f && v[4] == 9.0f,
-			    "parse: %s refused (%s), vector zeroed", cases[i].what, mk_err_name(rc));
+			tap_ok(rc == cases[i].want && v[0] == 0.0f &&
+				v[3] == 0.0f && v[4] == 9.0f,
+			    "parse: %s refused (%s), vector zeroed",
+			    cases[i].what, mk_err_name(rc));
 	}
 	{
 		float v[4];
 
-		tap_ok(mk_embed_parse_response(LIT("{\"data\":[{\"embedding\":[]}]}"), 0, v) == MK_EINTERNAL,
+		tap_ok(mk_embed_parse_response(
+			   LIT("{\"data\":[{\"embedding\":[]}]}"), 0, v) ==
+			MK_EINTERNAL,
 		    "parse: dim 0 is refused");
 	}
 }
@@ -964,7 +1148,8 @@ int
 main(void)
 {
 	/* The HTTP failures are logged; keep the TAP output readable. */
-	if (getenv("MK_TEST_VERBOSE") == NULL && mk_log_open("/dev/null", MK_LOG_ERROR) != 0) {
+	if (getenv("MK_TEST_VERBOSE") == NULL &&
+	    mk_log_open("/dev/null", MK_LOG_ERROR) != 0) {
 		printf("# cannot open /dev/null: %s\n", strerror(errno));
 		return 1;
 	}

@@ -43,20 +43,26 @@ test_record_parse(void)
 	mk_buf_init(&buf, NULL);
 	mk_fcgi_put_record(&buf, FCGI_STDIN, 0x0102, "hello", 5);
 	mk_buf_append(&buf, "tail", 4);
-	tap_is_int(buf.len, 8 + 5 + 3 + 4, "put_record pads 5 bytes of content to 8");
+	tap_is_int(
+	    buf.len, 8 + 5 + 3 + 4, "put_record pads 5 bytes of content to 8");
 	for (size_t len = 0; len < 16; len++) {
-		if (mk_fcgi_record_parse((const uint8_t *)buf.data, len, &rec) != MK_FCGI_NEED_MORE)
+		if (mk_fcgi_record_parse((const uint8_t *)buf.data, len,
+			&rec) != MK_FCGI_NEED_MORE)
 			short_ok = 0;
 	}
-	tap_ok(short_ok, "short header, short content or missing padding: need more");
-	tap_is_int(mk_fcgi_record_parse((const uint8_t *)buf.data, buf.len, &rec), MK_FCGI_RECORD,
-	    "a whole record parses");
+	tap_ok(short_ok,
+	    "short header, short content or missing padding: need more");
+	tap_is_int(
+	    mk_fcgi_record_parse((const uint8_t *)buf.data, buf.len, &rec),
+	    MK_FCGI_RECORD, "a whole record parses");
 	tap_is_int(rec.type, FCGI_STDIN, "record type");
 	tap_is_int(rec.request_id, 0x0102, "record request id (both bytes)");
 	tap_is_int(rec.content_len, 5, "record content length");
-	tap_ok(rec.content == (const uint8_t *)buf.data + 8 && memcmp(rec.content, "hello", 5) == 0,
+	tap_ok(rec.content == (const uint8_t *)buf.data + 8 &&
+		memcmp(rec.content, "hello", 5) == 0,
 	    "record content points after the header");
-	tap_is_int(rec.total_len, 16, "total_len covers the padding, not what follows");
+	tap_is_int(rec.total_len, 16,
+	    "total_len covers the padding, not what follows");
 	mk_buf_release(&buf);
 
 	/* Content 0, padding 255: all of it must be there and consumed. */
@@ -67,18 +73,21 @@ test_record_parse(void)
 	raw[6] = 255;
 	tap_is_int(mk_fcgi_record_parse(raw, 262, &rec), MK_FCGI_NEED_MORE,
 	    "a record missing one padding byte needs more");
-	tap_ok(mk_fcgi_record_parse(raw, 263, &rec) == MK_FCGI_RECORD && rec.total_len == 263 &&
-	    rec.content_len == 0, "255 bytes of padding are consumed");
+	tap_ok(mk_fcgi_record_parse(raw, 263, &rec) == MK_FCGI_RECORD &&
+		rec.total_len == 263 && rec.content_len == 0,
+	    "255 bytes of padding are consumed");
 	/* Content 65535: the length is big-endian over two bytes. */
 	raw[4] = 0xff;
 	raw[5] = 0xff;
 	raw[6] = 0;
-	tap_is_int(mk_fcgi_record_parse(raw, sizeof(raw), &rec), MK_FCGI_NEED_MORE,
-	    "a 65535-byte record needs all its content");
+	tap_is_int(mk_fcgi_record_parse(raw, sizeof(raw), &rec),
+	    MK_FCGI_NEED_MORE, "a 65535-byte record needs all its content");
 	raw[0] = 2;
-	tap_is_int(mk_fcgi_record_parse(raw, 8, &rec), MK_FCGI_BAD, "version 2 is bad");
+	tap_is_int(mk_fcgi_record_parse(raw, 8, &rec), MK_FCGI_BAD,
+	    "version 2 is bad");
 	raw[0] = 0;
-	tap_is_int(mk_fcgi_record_parse(raw, sizeof(raw), &rec), MK_FCGI_BAD, "version 0 is bad");
+	tap_is_int(mk_fcgi_record_parse(raw, sizeof(raw), &rec), MK_FCGI_BAD,
+	    "version 0 is bad");
 }
 
 struct decode_case {
@@ -93,23 +102,71 @@ struct decode_case {
 
 static const struct decode_case decode_cases[] = {
 	{ "empty stream", LIT(""), MK_OK, 0, NULL, NULL },
-	{ "1-byte lengths", LIT("\x01\x01" "A1"), MK_OK, 1, "A", "1" },
-	{ "two pairs", LIT("\x01\x01" "A1" "\x02\x03" "BBccc"), MK_OK, 2, "A", "1" },
-	{ "4-byte lengths", LIT("\x80\x00\x00\x03\x80\x00\x00\x01" "abcx"), MK_OK, 1, "abc", "x" },
-	{ "mixed lengths", LIT("\x03\x80\x00\x00\x02" "abcxy"), MK_OK, 1, "abc", "xy" },
-	{ "empty value", LIT("\x04\x00" "NAME"), MK_OK, 1, "NAME", "" },
-	{ "truncated value", LIT("\x01\x02" "A1"), MK_EBADREQUEST, 0, NULL, NULL },
-	{ "truncated name", LIT("\x05\x00" "AB"), MK_EBADREQUEST, 0, NULL, NULL },
+	{ "1-byte lengths",
+	    LIT("\x01\x01"
+		"A1"),
+	    MK_OK, 1, "A", "1" },
+	{ "two pairs",
+	    LIT("\x01\x01"
+		"A1"
+		"\x02\x03"
+		"BBccc"),
+	    MK_OK, 2, "A", "1" },
+	{ "4-byte lengths",
+	    LIT("\x80\x00\x00\x03\x80\x00\x00\x01"
+		"abcx"),
+	    MK_OK, 1, "abc", "x" },
+	{ "mixed lengths",
+	    LIT("\x03\x80\x00\x00\x02"
+		"abcxy"),
+	    MK_OK, 1, "abc", "xy" },
+	{ "empty value",
+	    LIT("\x04\x00"
+		"NAME"),
+	    MK_OK, 1, "NAME", "" },
+	{ "truncated value",
+	    LIT("\x01\x02"
+		"A1"),
+	    MK_EBADREQUEST, 0, NULL, NULL },
+	{ "truncated name",
+	    LIT("\x05\x00"
+		"AB"),
+	    MK_EBADREQUEST, 0, NULL, NULL },
 	{ "only a name length", LIT("\x01"), MK_EBADREQUEST, 0, NULL, NULL },
-	{ "cut 4-byte name length", LIT("\x80\x00\x00"), MK_EBADREQUEST, 0, NULL, NULL },
-	{ "cut 4-byte value length", LIT("\x01\x80\x00" "A"), MK_EBADREQUEST, 0, NULL, NULL },
-	{ "huge length", LIT("\xff\xff\xff\xff\x01" "A1"), MK_EBADREQUEST, 0, NULL, NULL },
-	{ "huge value length", LIT("\x01\xff\xff\xff\xff" "A1"), MK_EBADREQUEST, 0, NULL, NULL },
-	{ "a good pair, then a cut one", LIT("\x01\x01" "A1" "\x01\x01" "B"), MK_EBADREQUEST, 0,
+	{ "cut 4-byte name length", LIT("\x80\x00\x00"), MK_EBADREQUEST, 0,
 	    NULL, NULL },
-	{ "NUL in the name", LIT("\x02\x01" "A\0" "1"), MK_EBADREQUEST, 0, NULL, NULL },
-	{ "NUL in the value", LIT("\x01\x02" "A" "1\0"), MK_EBADREQUEST, 0, NULL, NULL },
-	{ "empty name", LIT("\x00\x01" "x"), MK_EBADREQUEST, 0, NULL, NULL },
+	{ "cut 4-byte value length",
+	    LIT("\x01\x80\x00"
+		"A"),
+	    MK_EBADREQUEST, 0, NULL, NULL },
+	{ "huge length",
+	    LIT("\xff\xff\xff\xff\x01"
+		"A1"),
+	    MK_EBADREQUEST, 0, NULL, NULL },
+	{ "huge value length",
+	    LIT("\x01\xff\xff\xff\xff"
+		"A1"),
+	    MK_EBADREQUEST, 0, NULL, NULL },
+	{ "a good pair, then a cut one",
+	    LIT("\x01\x01"
+		"A1"
+		"\x01\x01"
+		"B"),
+	    MK_EBADREQUEST, 0, NULL, NULL },
+	{ "NUL in the name",
+	    LIT("\x02\x01"
+		"A\0"
+		"1"),
+	    MK_EBADREQUEST, 0, NULL, NULL },
+	{ "NUL in the value",
+	    LIT("\x01\x02"
+		"A"
+		"1\0"),
+	    MK_EBADREQUEST, 0, NULL, NULL },
+	{ "empty name",
+	    LIT("\x00\x01"
+		"x"),
+	    MK_EBADREQUEST, 0, NULL, NULL },
 };
 
 static void
@@ -122,24 +179,30 @@ test_params_decode(void)
 	enum mk_err rc;
 	char name[16];
 
-	for (size_t i = 0; i < sizeof(decode_cases) / sizeof(decode_cases[0]); i++) {
+	for (size_t i = 0; i < sizeof(decode_cases) / sizeof(decode_cases[0]);
+	     i++) {
 		const struct decode_case *c = &decode_cases[i];
 
-		rc = mk_fcgi_params_decode(arena, (const uint8_t *)c->bytes, c->len, &params,
-		    &nparams);
+		rc = mk_fcgi_params_decode(arena, (const uint8_t *)c->bytes,
+		    c->len, &params, &nparams);
 		tap_is_int(rc, c->rc, "params_decode: %s: rc", c->name);
 		if (c->rc == MK_OK) {
-			tap_is_int(nparams, c->count, "params_decode: %s: count", c->name);
+			tap_is_int(nparams, c->count,
+			    "params_decode: %s: count", c->name);
 			if (c->count > 0 && nparams > 0) {
-				tap_ok(strcmp(params[0].name, c->first_name) == 0 &&
-				    strcmp(params[0].value, c->first_value) == 0 &&
-				    params[0].name_len == strlen(c->first_name) &&
-				    params[0].value_len == strlen(c->first_value),
+				tap_ok(strcmp(params[0].name, c->first_name) ==
+					    0 &&
+					strcmp(params[0].value,
+					    c->first_value) == 0 &&
+					params[0].name_len ==
+					    strlen(c->first_name) &&
+					params[0].value_len ==
+					    strlen(c->first_value),
 				    "params_decode: %s: first pair", c->name);
 			}
 		} else {
-			tap_ok(params == NULL && nparams == 0, "params_decode: %s: no output",
-			    c->name);
+			tap_ok(params == NULL && nparams == 0,
+			    "params_decode: %s: no output", c->name);
 		}
 		mk_arena_reset(arena);
 	}
@@ -150,14 +213,17 @@ test_params_decode(void)
 
 		mk_fcgi_put_pair(&buf, name, (size_t)n, "v", 1);
 	}
-	rc = mk_fcgi_params_decode(arena, (const uint8_t *)buf.data, buf.len, &params, &nparams);
+	rc = mk_fcgi_params_decode(
+	    arena, (const uint8_t *)buf.data, buf.len, &params, &nparams);
 	tap_ok(rc == MK_OK && nparams == MK_FCGI_MAX_PARAMS &&
-	    strcmp(params[MK_FCGI_MAX_PARAMS - 1].name, "P255") == 0,
+		strcmp(params[MK_FCGI_MAX_PARAMS - 1].name, "P255") == 0,
 	    "%d parameters (the maximum) decode", MK_FCGI_MAX_PARAMS);
 	mk_arena_reset(arena);
 	mk_fcgi_put_pair(&buf, "ONE_MORE", 8, "v", 1);
-	rc = mk_fcgi_params_decode(arena, (const uint8_t *)buf.data, buf.len, &params, &nparams);
-	tap_is_int(rc, MK_EHEADERS, "%d parameters are MK_EHEADERS", MK_FCGI_MAX_PARAMS + 1);
+	rc = mk_fcgi_params_decode(
+	    arena, (const uint8_t *)buf.data, buf.len, &params, &nparams);
+	tap_is_int(rc, MK_EHEADERS, "%d parameters are MK_EHEADERS",
+	    MK_FCGI_MAX_PARAMS + 1);
 	mk_buf_release(&buf);
 	mk_arena_free(arena);
 }
@@ -178,21 +244,28 @@ test_pair_round_trip(void)
 	}
 	mk_buf_init(&buf, NULL);
 	for (size_t n = 1; n < sizeof(lengths) / sizeof(lengths[0]); n++) {
-		for (size_t v = 0; v < sizeof(lengths) / sizeof(lengths[0]); v++) {
+		for (size_t v = 0; v < sizeof(lengths) / sizeof(lengths[0]);
+		     v++) {
 			size_t nl = lengths[n], vl = lengths[v];
-			size_t want_len = (nl < 128 ? 1 : 4) + (vl < 128 ? 1 : 4) + nl + vl;
+			size_t want_len =
+			    (nl < 128 ? 1 : 4) + (vl < 128 ? 1 : 4) + nl + vl;
 			enum mk_err rc;
 
 			mk_buf_clear(&buf);
 			mk_fcgi_put_pair(&buf, name, nl, value, vl);
-			rc = mk_fcgi_params_decode(arena, (const uint8_t *)buf.data, buf.len,
-			    &params, &nparams);
-			tap_ok(buf.len == want_len && rc == MK_OK && nparams == 1 &&
-			    params[0].name_len == nl && params[0].value_len == vl &&
-			    memcmp(params[0].name, name, nl) == 0 &&
-			    memcmp(params[0].value, value, vl) == 0 &&
-			    params[0].name[nl] == '\0' && params[0].value[vl] == '\0',
-			    "put_pair then decode: name %zu bytes, value %zu bytes", nl, vl);
+			rc = mk_fcgi_params_decode(arena,
+			    (const uint8_t *)buf.data, buf.len, &params,
+			    &nparams);
+			tap_ok(buf.len == want_len && rc == MK_OK &&
+				nparams == 1 && params[0].name_len == nl &&
+				params[0].value_len == vl &&
+				memcmp(params[0].name, name, nl) == 0 &&
+				memcmp(params[0].value, value, vl) == 0 &&
+				params[0].name[nl] == '\0' &&
+				params[0].value[vl] == '\0',
+			    "put_pair then decode: name %zu bytes, value %zu "
+			    "bytes",
+			    nl, vl);
 			mk_arena_reset(arena);
 		}
 	}
@@ -205,7 +278,9 @@ test_pair_round_trip(void)
 static void
 test_put_stdout(void)
 {
-	enum { LEN = 200000 };
+	enum {
+		LEN = 200000
+	};
 	char *data = malloc(LEN);
 	struct mk_buf out, joined;
 	struct mk_fcgi_record rec;
@@ -218,8 +293,8 @@ test_put_stdout(void)
 	mk_buf_init(&joined, NULL);
 	mk_fcgi_put_stdout(&out, 77, data, LEN);
 	while (pos < out.len) {
-		if (mk_fcgi_record_parse((const uint8_t *)out.data + pos, out.len - pos, &rec) !=
-		    MK_FCGI_RECORD) {
+		if (mk_fcgi_record_parse((const uint8_t *)out.data + pos,
+			out.len - pos, &rec) != MK_FCGI_RECORD) {
 			framing_ok = 0;
 			break;
 		}
@@ -239,17 +314,22 @@ test_put_stdout(void)
 	}
 	tap_ok(framing_ok && pos == out.len,
 	    "put_stdout of %d bytes: whole, 8-aligned records", LEN);
-	tap_ok(records >= 4, "put_stdout of %d bytes: split into %d records", LEN, records);
-	tap_ok(sizes_ok, "put_stdout: every record holds 1..65535 bytes (no empty one)");
-	tap_ok(types_ok, "put_stdout: every record is STDOUT for the request id");
+	tap_ok(records >= 4, "put_stdout of %d bytes: split into %d records",
+	    LEN, records);
+	tap_ok(sizes_ok,
+	    "put_stdout: every record holds 1..65535 bytes (no empty one)");
+	tap_ok(
+	    types_ok, "put_stdout: every record is STDOUT for the request id");
 	tap_ok(joined.len == LEN && memcmp(joined.data, data, LEN) == 0,
 	    "put_stdout: the records reassemble to the data");
 	mk_buf_clear(&out);
 	mk_fcgi_put_stdout(&out, 77, data, 0);
-	tap_is_int(out.len, 0, "put_stdout of 0 bytes writes no (stream-ending) record");
+	tap_is_int(out.len, 0,
+	    "put_stdout of 0 bytes writes no (stream-ending) record");
 
 	mk_fcgi_put_record(&out, FCGI_STDOUT, 1, data, FCGI_MAX_LENGTH);
-	tap_ok(!out.oom && out.len == 8 + 65535 + 1, "put_record of 65535 bytes, padded to 8");
+	tap_ok(!out.oom && out.len == 8 + 65535 + 1,
+	    "put_record of 65535 bytes, padded to 8");
 	mk_fcgi_put_record(&out, FCGI_STDOUT, 1, data, FCGI_MAX_LENGTH + 1);
 	tap_ok(out.oom, "put_record of 65536 bytes refuses (oom)");
 	mk_buf_release(&out);
@@ -270,16 +350,20 @@ test_put_end_and_values(void)
 
 	mk_buf_init(&out, NULL);
 	mk_fcgi_put_end(&out, 9, FCGI_OVERLOADED);
-	tap_ok(mk_fcgi_record_parse((const uint8_t *)out.data, out.len, &rec) == MK_FCGI_RECORD &&
-	    rec.type == FCGI_STDOUT && rec.content_len == 0 && rec.request_id == 9,
+	tap_ok(mk_fcgi_record_parse((const uint8_t *)out.data, out.len, &rec) ==
+		    MK_FCGI_RECORD &&
+		rec.type == FCGI_STDOUT && rec.content_len == 0 &&
+		rec.request_id == 9,
 	    "put_end: an empty STDOUT first");
-	tap_ok(mk_fcgi_record_parse((const uint8_t *)out.data + 8, out.len - 8, &rec) ==
-	    MK_FCGI_RECORD && rec.type == FCGI_END_REQUEST && rec.request_id == 9 &&
-	    rec.content_len == sizeof(*end) && 16 + sizeof(*end) == out.len,
+	tap_ok(mk_fcgi_record_parse((const uint8_t *)out.data + 8, out.len - 8,
+		   &rec) == MK_FCGI_RECORD &&
+		rec.type == FCGI_END_REQUEST && rec.request_id == 9 &&
+		rec.content_len == sizeof(*end) && 16 + sizeof(*end) == out.len,
 	    "put_end: then END_REQUEST");
 	end = (const void *)rec.content;
-	tap_ok(end->protocolStatus == FCGI_OVERLOADED && end->appStatusB0 == 0 &&
-	    end->appStatusB3 == 0, "put_end: protocol status and app status 0");
+	tap_ok(end->protocolStatus == FCGI_OVERLOADED &&
+		end->appStatusB0 == 0 && end->appStatusB3 == 0,
+	    "put_end: protocol status and app status 0");
 
 	mk_buf_init(&query, NULL);
 	mk_fcgi_put_pair(&query, LIT(FCGI_MPXS_CONNS), "", 0);
@@ -288,10 +372,14 @@ test_put_end_and_values(void)
 	mk_fcgi_put_pair(&query, LIT(FCGI_MAX_REQS), "", 0);
 	mk_buf_clear(&out);
 	mk_fcgi_put_values(&out, (const uint8_t *)query.data, query.len, 16);
-	tap_ok(mk_fcgi_record_parse((const uint8_t *)out.data, out.len, &rec) == MK_FCGI_RECORD &&
-	    rec.type == FCGI_GET_VALUES_RESULT && rec.request_id == FCGI_NULL_REQUEST_ID &&
-	    rec.total_len == out.len, "put_values: one GET_VALUES_RESULT for request 0");
-	rc = mk_fcgi_params_decode(arena, rec.content, rec.content_len, &params, &nparams);
+	tap_ok(mk_fcgi_record_parse((const uint8_t *)out.data, out.len, &rec) ==
+		    MK_FCGI_RECORD &&
+		rec.type == FCGI_GET_VALUES_RESULT &&
+		rec.request_id == FCGI_NULL_REQUEST_ID &&
+		rec.total_len == out.len,
+	    "put_values: one GET_VALUES_RESULT for request 0");
+	rc = mk_fcgi_params_decode(
+	    arena, rec.content, rec.content_len, &params, &nparams);
 	tap_ok(rc == MK_OK && nparams == 3,
 	    "put_values: three known names answered, unknown left out");
 	tap_is_str(mk_params_find(params, nparams, FCGI_MPXS_CONNS), "0",
@@ -307,14 +395,17 @@ test_put_end_and_values(void)
 	mk_fcgi_put_pair(&query, LIT("UNKNOWN"), "", 0);
 	mk_buf_clear(&out);
 	mk_fcgi_put_values(&out, (const uint8_t *)query.data, query.len, 16);
-	tap_ok(mk_fcgi_record_parse((const uint8_t *)out.data, out.len, &rec) == MK_FCGI_RECORD &&
-	    rec.type == FCGI_GET_VALUES_RESULT && rec.content_len == 0,
+	tap_ok(mk_fcgi_record_parse((const uint8_t *)out.data, out.len, &rec) ==
+		    MK_FCGI_RECORD &&
+		rec.type == FCGI_GET_VALUES_RESULT && rec.content_len == 0,
 	    "put_values: only unknown names give an empty result");
 
 	mk_buf_clear(&out);
 	mk_fcgi_put_unknown_type(&out, 42);
-	tap_ok(mk_fcgi_record_parse((const uint8_t *)out.data, out.len, &rec) == MK_FCGI_RECORD &&
-	    rec.type == FCGI_UNKNOWN_TYPE && rec.content_len == 8 && rec.content[0] == 42,
+	tap_ok(mk_fcgi_record_parse((const uint8_t *)out.data, out.len, &rec) ==
+		    MK_FCGI_RECORD &&
+		rec.type == FCGI_UNKNOWN_TYPE && rec.content_len == 8 &&
+		rec.content[0] == 42,
 	    "put_unknown_type names the type");
 	mk_buf_release(&query);
 	mk_buf_release(&out);
@@ -342,7 +433,8 @@ put_begin(struct mk_buf *in, uint16_t id, unsigned role, uint8_t flags)
 
 /* Appends data as records of type (at most 65535 bytes each), no end marker. */
 static void
-put_stream(struct mk_buf *in, uint8_t type, uint16_t id, const char *data, size_t len)
+put_stream(
+    struct mk_buf *in, uint8_t type, uint16_t id, const char *data, size_t len)
 {
 	while (len > 0) {
 		size_t chunk = len > FCGI_MAX_LENGTH ? FCGI_MAX_LENGTH : len;
@@ -361,8 +453,8 @@ put_params(struct mk_buf *in, uint16_t id, const struct kv *kv, size_t n)
 
 	mk_buf_init(&pairs, NULL);
 	for (size_t i = 0; i < n; i++)
-		mk_fcgi_put_pair(&pairs, kv[i].name, strlen(kv[i].name), kv[i].value,
-		    strlen(kv[i].value));
+		mk_fcgi_put_pair(&pairs, kv[i].name, strlen(kv[i].name),
+		    kv[i].value, strlen(kv[i].value));
 	put_stream(in, FCGI_PARAMS, id, pairs.data, pairs.len);
 	mk_fcgi_put_record(in, FCGI_PARAMS, id, NULL, 0);
 	mk_buf_release(&pairs);
@@ -370,8 +462,8 @@ put_params(struct mk_buf *in, uint16_t id, const struct kv *kv, size_t n)
 
 /* A whole request as nginx sends it: BEGIN, PARAMS, STDIN, empty STDIN. */
 static void
-put_request(struct mk_buf *in, uint16_t id, bool keep, const struct kv *kv, size_t n,
-    const char *body, size_t body_len)
+put_request(struct mk_buf *in, uint16_t id, bool keep, const struct kv *kv,
+    size_t n, const char *body, size_t body_len)
 {
 	put_begin(in, id, FCGI_RESPONDER, keep ? FCGI_KEEP_CONN : 0);
 	put_params(in, id, kv, n);
@@ -381,10 +473,10 @@ put_request(struct mk_buf *in, uint16_t id, bool keep, const struct kv *kv, size
 
 /* What came back for one exchange, from the records in conn->out. */
 struct reply {
-	struct mk_buf text;  /* STDOUT contents joined: the CGI response */
+	struct mk_buf text; /* STDOUT contents joined: the CGI response */
 	int records;
 	int stdout_records;
-	int stdout_ended;    /* an empty STDOUT was seen */
+	int stdout_ended; /* an empty STDOUT was seen */
 	int ends;
 	struct {
 		uint16_t id;
@@ -392,9 +484,9 @@ struct reply {
 	} end[4];
 	int others;
 	uint8_t other_type;
-	int bad;             /* unparsable, or a partial record at the end */
-	int status;          /* from "Status: NNN", 0 when none */
-	const char *body;    /* after the blank line, in text */
+	int bad;          /* unparsable, or a partial record at the end */
+	int status;       /* from "Status: NNN", 0 when none */
+	const char *body; /* after the blank line, in text */
 };
 
 static void
@@ -407,8 +499,8 @@ reply_parse(struct reply *r, const struct mk_buf *out, size_t from)
 	while (pos < out->len) {
 		struct mk_fcgi_record rec;
 
-		if (mk_fcgi_record_parse((const uint8_t *)out->data + pos, out->len - pos, &rec) !=
-		    MK_FCGI_RECORD) {
+		if (mk_fcgi_record_parse((const uint8_t *)out->data + pos,
+			out->len - pos, &rec) != MK_FCGI_RECORD) {
 			r->bad = 1;
 			break;
 		}
@@ -416,11 +508,13 @@ reply_parse(struct reply *r, const struct mk_buf *out, size_t from)
 		if (rec.type == FCGI_STDOUT && rec.content_len > 0) {
 			r->stdout_records++;
 			if (r->stdout_ended)
-				r->bad = 1; /* data after the end of the stream */
+				/* data after the end of the stream */
+				r->bad = 1;
 			mk_buf_append(&r->text, rec.content, rec.content_len);
 		} else if (rec.type == FCGI_STDOUT) {
 			r->stdout_ended++;
-		} else if (rec.type == FCGI_END_REQUEST && rec.content_len == 8) {
+		} else if (rec.type == FCGI_END_REQUEST &&
+		    rec.content_len == 8) {
 			if (r->ends < 4) {
 				r->end[r->ends].id = rec.request_id;
 				r->end[r->ends].status = rec.content[4];
@@ -458,9 +552,10 @@ header(const struct reply *r, const char *name, char *out, size_t size)
 
 		if (eol == NULL)
 			break;
-		if (strncmp(line, name, name_len) == 0 && line[name_len] == ':' &&
-		    line[name_len + 1] == ' ') {
-			(void)snprintf(out, size, "%.*s", (int)(eol - line - name_len - 2),
+		if (strncmp(line, name, name_len) == 0 &&
+		    line[name_len] == ':' && line[name_len + 1] == ' ') {
+			(void)snprintf(out, size, "%.*s",
+			    (int)(eol - line - name_len - 2),
 			    line + name_len + 2);
 			return out;
 		}
@@ -473,7 +568,8 @@ header(const struct reply *r, const char *name, char *out, size_t size)
 static const char *
 body_request_id(const struct reply *r, char *out, size_t size)
 {
-	const char *p = r->body != NULL ? strstr(r->body, "\"request_id\":\"") : NULL;
+	const char *p =
+	    r->body != NULL ? strstr(r->body, "\"request_id\":\"") : NULL;
 	const char *end;
 
 	if (p == NULL)
@@ -545,27 +641,35 @@ test_conn_health(struct fixture *fx)
 	tap_is_str(r.body, HEALTH_BODY, "GET /healthz: body");
 	tap_is_str(header(&r, "Content-Type", value, sizeof(value)),
 	    "application/json; charset=utf-8", "GET /healthz: Content-Type");
-	tap_is_int(atoi(header(&r, "Content-Length", value, sizeof(value)) ? value : "-1"),
+	tap_is_int(
+	    atoi(header(&r, "Content-Length", value, sizeof(value)) ? value
+								    : "-1"),
 	    strlen(HEALTH_BODY), "GET /healthz: Content-Length");
-	tap_is_str(header(&r, "Cache-Control", value, sizeof(value)), "no-store",
-	    "GET /healthz: Cache-Control from the handler");
+	tap_is_str(header(&r, "Cache-Control", value, sizeof(value)),
+	    "no-store", "GET /healthz: Cache-Control from the handler");
 	tap_ok(is_hex32(header(&r, "X-Request-Id", value, sizeof(value))),
 	    "GET /healthz: a generated X-Request-Id of 32 hex digits");
 	tap_ok(r.stdout_ended == 1 && r.ends == 1 && r.end[0].id == 258 &&
-	    r.end[0].status == FCGI_REQUEST_COMPLETE && !r.bad && r.others == 0,
-	    "GET /healthz: STDOUT ended, then END_REQUEST(258, REQUEST_COMPLETE)");
-	tap_is_int(conn->state, MK_CONN_IDLE, "keep_conn: the connection is idle again");
+		r.end[0].status == FCGI_REQUEST_COMPLETE && !r.bad &&
+		r.others == 0,
+	    "GET /healthz: STDOUT ended, then END_REQUEST(258, "
+	    "REQUEST_COMPLETE)");
+	tap_is_int(conn->state, MK_CONN_IDLE,
+	    "keep_conn: the connection is idle again");
 	tap_is_int(conn->in.len, 0, "all input consumed");
 	tap_is_int(conn->requests_served, 1, "requests_served counts it");
-	tap_ok(mk_conn_busy(conn) && !mk_conn_flushed(conn), "busy while the answer is unwritten");
+	tap_ok(mk_conn_busy(conn) && !mk_conn_flushed(conn),
+	    "busy while the answer is unwritten");
 	conn->out_sent = conn->out.len;
-	tap_ok(!mk_conn_busy(conn) && mk_conn_flushed(conn), "not busy once it is written");
+	tap_ok(!mk_conn_busy(conn) && mk_conn_flushed(conn),
+	    "not busy once it is written");
 	reply_free(&r);
 
 	/* The same connection serves a second request. */
 	put_request(&in, 1, true, get_health, 4, NULL, 0);
 	(void)exchange(conn, &in, &r);
-	tap_ok(r.status == 200 && r.ends == 1 && r.end[0].id == 1 && conn->state == MK_CONN_IDLE,
+	tap_ok(r.status == 200 && r.ends == 1 && r.end[0].id == 1 &&
+		conn->state == MK_CONN_IDLE,
 	    "a second request on the kept connection");
 	reply_free(&r);
 
@@ -580,8 +684,12 @@ test_conn_health(struct fixture *fx)
 		(void)exchange(conn, &in, &r);
 		tap_is_int(r.status, 200, "HEAD /healthz: 200");
 		tap_is_str(r.body, "", "HEAD /healthz: no body");
-		tap_is_int(atoi(header(&r, "Content-Length", value, sizeof(value)) ? value : "-1"),
-		    strlen(HEALTH_BODY), "HEAD /healthz: Content-Length of the GET body");
+		tap_is_int(
+		    atoi(header(&r, "Content-Length", value, sizeof(value))
+			    ? value
+			    : "-1"),
+		    strlen(HEALTH_BODY),
+		    "HEAD /healthz: Content-Length of the GET body");
 		reply_free(&r);
 	}
 	/* OPTIONS on a known path: 204 with Allow. */
@@ -594,8 +702,8 @@ test_conn_health(struct fixture *fx)
 		put_request(&in, 1, true, options, 2, NULL, 0);
 		(void)exchange(conn, &in, &r);
 		tap_is_int(r.status, 204, "OPTIONS /healthz: 204");
-		tap_is_str(header(&r, "Allow", value, sizeof(value)), "GET, HEAD, OPTIONS",
-		    "OPTIONS /healthz: Allow");
+		tap_is_str(header(&r, "Allow", value, sizeof(value)),
+		    "GET, HEAD, OPTIONS", "OPTIONS /healthz: Allow");
 		tap_is_str(r.body, "", "OPTIONS /healthz: no body");
 		reply_free(&r);
 	}
@@ -606,7 +714,8 @@ test_conn_health(struct fixture *fx)
 	put_request(&in, 1, false, get_health, 4, NULL, 0);
 	(void)exchange(conn, &in, &r);
 	tap_ok(r.status == 200 && r.ends == 1, "no keep_conn: answered");
-	tap_is_int(conn->state, MK_CONN_CLOSING, "no keep_conn: the connection is closing");
+	tap_is_int(conn->state, MK_CONN_CLOSING,
+	    "no keep_conn: the connection is closing");
 	reply_free(&r);
 	put_request(&in, 2, false, get_health, 4, NULL, 0);
 	(void)exchange(conn, &in, &r);
@@ -634,14 +743,19 @@ test_conn_errors(struct fixture *fx)
 		put_request(&in, 1, true, nope, 2, NULL, 0);
 		(void)exchange(conn, &in, &r);
 		tap_is_int(r.status, 404, "GET /nope: 404");
-		tap_ok(r.body != NULL && strstr(r.body, "\"success\":false") != NULL &&
-		    strstr(r.body, "\"code\":\"not_found\"") != NULL,
-		    "GET /nope: error envelope with code not_found (%s)", r.body);
-		tap_ok(header(&r, "X-Request-Id", value, sizeof(value)) != NULL &&
-		    body_request_id(&r, id, sizeof(id)) != NULL && strcmp(value, id) == 0,
-		    "GET /nope: the body's request_id is the X-Request-Id header");
+		tap_ok(r.body != NULL &&
+			strstr(r.body, "\"success\":false") != NULL &&
+			strstr(r.body, "\"code\":\"not_found\"") != NULL,
+		    "GET /nope: error envelope with code not_found (%s)",
+		    r.body);
+		tap_ok(
+		    header(&r, "X-Request-Id", value, sizeof(value)) != NULL &&
+			body_request_id(&r, id, sizeof(id)) != NULL &&
+			strcmp(value, id) == 0,
+		    "GET /nope: the body's request_id is the X-Request-Id "
+		    "header");
 		tap_ok(conn->state == MK_CONN_IDLE && r.ends == 1 &&
-		    r.end[0].status == FCGI_REQUEST_COMPLETE,
+			r.end[0].status == FCGI_REQUEST_COMPLETE,
 		    "GET /nope: the request completes normally");
 		reply_free(&r);
 	}
@@ -656,9 +770,12 @@ test_conn_errors(struct fixture *fx)
 		put_request(&in, 1, true, post, 4, "{}", 2);
 		(void)exchange(conn, &in, &r);
 		tap_is_int(r.status, 405, "POST /healthz: 405");
-		tap_is_str(header(&r, "Allow", value, sizeof(value)), "GET, HEAD, OPTIONS",
+		tap_is_str(header(&r, "Allow", value, sizeof(value)),
+		    "GET, HEAD, OPTIONS",
 		    "POST /healthz: Allow: GET, HEAD, OPTIONS");
-		tap_ok(r.body != NULL && strstr(r.body, "\"code\":\"method_not_allowed\"") != NULL,
+		tap_ok(r.body != NULL &&
+			strstr(r.body, "\"code\":\"method_not_allowed\"") !=
+			    NULL,
 		    "POST /healthz: code method_not_allowed");
 		reply_free(&r);
 	}
@@ -673,10 +790,12 @@ test_conn_errors(struct fixture *fx)
 		put_request(&in, 1, true, short_body, 4, "{} ", 3);
 		(void)exchange(conn, &in, &r);
 		tap_is_int(r.status, 400, "CONTENT_LENGTH 5 with 3 bytes: 400");
-		tap_ok(r.body != NULL && strstr(r.body, "\"code\":\"bad_request\"") != NULL,
+		tap_ok(r.body != NULL &&
+			strstr(r.body, "\"code\":\"bad_request\"") != NULL,
 		    "CONTENT_LENGTH 5 with 3 bytes: code bad_request");
 		tap_ok(conn->state == MK_CONN_IDLE && r.ends == 1,
-		    "CONTENT_LENGTH 5 with 3 bytes: request ended, connection idle");
+		    "CONTENT_LENGTH 5 with 3 bytes: request ended, connection "
+		    "idle");
 		reply_free(&r);
 
 		/* Longer than declared: answered as soon as it overflows. */
@@ -684,8 +803,10 @@ test_conn_errors(struct fixture *fx)
 		put_params(&in, 1, short_body, 4);
 		put_stream(&in, FCGI_STDIN, 1, "{\"a\":1}", 7);
 		(void)exchange(conn, &in, &r);
-		tap_ok(r.status == 400 && r.ends == 1 && conn->state == MK_CONN_DISCARD,
-		    "a body longer than CONTENT_LENGTH: 400 before the body ends");
+		tap_ok(r.status == 400 && r.ends == 1 &&
+			conn->state == MK_CONN_DISCARD,
+		    "a body longer than CONTENT_LENGTH: 400 before the body "
+		    "ends");
 		reply_free(&r);
 		mk_fcgi_put_record(&in, FCGI_STDIN, 1, NULL, 0);
 		(void)exchange(conn, &in, &r);
@@ -723,9 +844,11 @@ test_conn_errors(struct fixture *fx)
 		put_begin(&in, 1, FCGI_RESPONDER, FCGI_KEEP_CONN);
 		put_params(&in, 1, plain, 4);
 		(void)exchange(conn, &in, &r);
-		tap_is_int(r.status, 415, "text/plain body: 415 before the body is sent");
+		tap_is_int(r.status, 415,
+		    "text/plain body: 415 before the body is sent");
 		tap_ok(r.body != NULL &&
-		    strstr(r.body, "\"code\":\"unsupported_media_type\"") != NULL,
+			strstr(r.body, "\"code\":\"unsupported_media_type\"") !=
+			    NULL,
 		    "text/plain body: code unsupported_media_type");
 		reply_free(&r);
 		put_stream(&in, FCGI_STDIN, 1, "abc", 3);
@@ -737,8 +860,10 @@ test_conn_errors(struct fixture *fx)
 
 		put_request(&in, 1, true, plain_no_length, 3, "abc", 3);
 		(void)exchange(conn, &in, &r);
-		tap_ok(r.status == 415 && r.ends == 1 && conn->state == MK_CONN_IDLE,
-		    "text/plain body without CONTENT_LENGTH: 415 at the end of the body");
+		tap_ok(r.status == 415 && r.ends == 1 &&
+			conn->state == MK_CONN_IDLE,
+		    "text/plain body without CONTENT_LENGTH: 415 at the end of "
+		    "the body");
 		reply_free(&r);
 	}
 	mk_conn_free(conn);
@@ -769,10 +894,13 @@ test_conn_max_body(struct fixture *fx)
 	put_begin(&in, 5, FCGI_RESPONDER, FCGI_KEEP_CONN);
 	put_params(&in, 5, too_long, 4);
 	(void)exchange(conn, &in, &r);
-	tap_is_int(r.status, 413, "CONTENT_LENGTH over max_body: 413 before any STDIN");
-	tap_ok(r.body != NULL && strstr(r.body, "\"code\":\"payload_too_large\"") != NULL,
+	tap_is_int(r.status, 413,
+	    "CONTENT_LENGTH over max_body: 413 before any STDIN");
+	tap_ok(r.body != NULL &&
+		strstr(r.body, "\"code\":\"payload_too_large\"") != NULL,
 	    "CONTENT_LENGTH over max_body: code payload_too_large");
-	tap_ok(r.ends == 1 && r.end[0].id == 5 && r.end[0].status == FCGI_REQUEST_COMPLETE,
+	tap_ok(r.ends == 1 && r.end[0].id == 5 &&
+		r.end[0].status == FCGI_REQUEST_COMPLETE,
 	    "CONTENT_LENGTH over max_body: the request is ended");
 	tap_is_int(conn->state, MK_CONN_DISCARD,
 	    "CONTENT_LENGTH over max_body: discarding the body");
@@ -790,8 +918,10 @@ test_conn_max_body(struct fixture *fx)
 	reply_free(&r);
 	put_request(&in, 6, true, get_health, 4, NULL, 0);
 	(void)exchange(conn, &in, &r);
-	tap_ok(r.status == 200 && r.body != NULL && strcmp(r.body, HEALTH_BODY) == 0 &&
-	    r.ends == 1 && r.end[0].id == 6, "the connection then serves a second request");
+	tap_ok(r.status == 200 && r.body != NULL &&
+		strcmp(r.body, HEALTH_BODY) == 0 && r.ends == 1 &&
+		r.end[0].id == 6,
+	    "the connection then serves a second request");
 	reply_free(&r);
 
 	/* No CONTENT_LENGTH: the body is counted as it arrives. */
@@ -799,7 +929,8 @@ test_conn_max_body(struct fixture *fx)
 	put_params(&in, 7, no_length, 3);
 	put_stream(&in, FCGI_STDIN, 7, chunk, 600);
 	(void)exchange(conn, &in, &r);
-	tap_ok(r.records == 0 && conn->state == MK_CONN_STDIN, "600 bytes of 1000: still reading");
+	tap_ok(r.records == 0 && conn->state == MK_CONN_STDIN,
+	    "600 bytes of 1000: still reading");
 	reply_free(&r);
 	put_stream(&in, FCGI_STDIN, 7, chunk, 600);
 	(void)exchange(conn, &in, &r);
@@ -809,13 +940,16 @@ test_conn_max_body(struct fixture *fx)
 	reply_free(&r);
 	mk_fcgi_put_record(&in, FCGI_STDIN, 7, NULL, 0);
 	(void)exchange(conn, &in, &r);
-	tap_ok(r.records == 0 && conn->state == MK_CONN_IDLE, "then idle again");
+	tap_ok(
+	    r.records == 0 && conn->state == MK_CONN_IDLE, "then idle again");
 	reply_free(&r);
 
-	/* Exactly max_body is fine: it reaches the router (POST /healthz is 405). */
+	/* Exactly max_body is fine: it reaches the router (POST /healthz is
+	 * 405). */
 	put_request(&in, 8, true, no_length, 3, chunk, MAX_BODY);
 	(void)exchange(conn, &in, &r);
-	tap_is_int(r.status, 405, "a body of exactly max_body is read (405 from the router)");
+	tap_is_int(r.status, 405,
+	    "a body of exactly max_body is read (405 from the router)");
 	reply_free(&r);
 	mk_conn_free(conn);
 	mk_buf_release(&in);
@@ -830,12 +964,14 @@ test_conn_protocol(struct fixture *fx)
 	enum mk_err rc;
 
 	mk_buf_init(&in, NULL);
-	/* A second BEGIN_REQUEST while one is active is refused, not mixed in. */
+	/* A second BEGIN_REQUEST while one is active is refused, not mixed in.
+	 */
 	put_begin(&in, 1, FCGI_RESPONDER, FCGI_KEEP_CONN);
 	put_begin(&in, 2, FCGI_RESPONDER, FCGI_KEEP_CONN);
 	(void)exchange(conn, &in, &r);
-	tap_ok(r.ends == 1 && r.end[0].id == 2 && r.end[0].status == FCGI_CANT_MPX_CONN &&
-	    r.stdout_records == 0, "second BEGIN_REQUEST: END_REQUEST(2, CANT_MPX_CONN)");
+	tap_ok(r.ends == 1 && r.end[0].id == 2 &&
+		r.end[0].status == FCGI_CANT_MPX_CONN && r.stdout_records == 0,
+	    "second BEGIN_REQUEST: END_REQUEST(2, CANT_MPX_CONN)");
 	reply_free(&r);
 	/* Records of a request id that is not active are ignored. */
 	put_params(&in, 2, get_health, 1);
@@ -843,14 +979,15 @@ test_conn_protocol(struct fixture *fx)
 	mk_fcgi_put_record(&in, FCGI_STDIN, 1, NULL, 0);
 	(void)exchange(conn, &in, &r);
 	tap_ok(r.status == 200 && r.ends == 1 && r.end[0].id == 1 &&
-	    r.end[0].status == FCGI_REQUEST_COMPLETE,
+		r.end[0].status == FCGI_REQUEST_COMPLETE,
 	    "the first request still completes (records of id 2 ignored)");
 	reply_free(&r);
 
 	put_begin(&in, 3, FCGI_AUTHORIZER, FCGI_KEEP_CONN);
 	(void)exchange(conn, &in, &r);
-	tap_ok(r.ends == 1 && r.end[0].id == 3 && r.end[0].status == FCGI_UNKNOWN_ROLE &&
-	    r.stdout_records == 0 && conn->state == MK_CONN_IDLE,
+	tap_ok(r.ends == 1 && r.end[0].id == 3 &&
+		r.end[0].status == FCGI_UNKNOWN_ROLE && r.stdout_records == 0 &&
+		conn->state == MK_CONN_IDLE,
 	    "role FCGI_AUTHORIZER: END_REQUEST(UNKNOWN_ROLE), still idle");
 	reply_free(&r);
 	mk_fcgi_put_record(&in, FCGI_BEGIN_REQUEST, 3, "\0\1", 2);
@@ -858,7 +995,8 @@ test_conn_protocol(struct fixture *fx)
 	tap_ok(r.ends == 1 && r.end[0].status == FCGI_UNKNOWN_ROLE,
 	    "a short BEGIN_REQUEST body: UNKNOWN_ROLE");
 	tap_is_int(conn->state, MK_CONN_CLOSING,
-	    "a short BEGIN_REQUEST body (no KEEP_CONN flag): the connection closes");
+	    "a short BEGIN_REQUEST body (no KEEP_CONN flag): the connection "
+	    "closes");
 	reply_free(&r);
 	mk_conn_free(conn);
 
@@ -867,7 +1005,7 @@ test_conn_protocol(struct fixture *fx)
 	put_begin(&in, 3, FCGI_AUTHORIZER, 0);
 	(void)exchange(conn, &in, &r);
 	tap_ok(r.ends == 1 && r.end[0].status == FCGI_UNKNOWN_ROLE &&
-	    conn->state == MK_CONN_CLOSING,
+		conn->state == MK_CONN_CLOSING,
 	    "role FCGI_AUTHORIZER without KEEP_CONN: UNKNOWN_ROLE, then close");
 	reply_free(&r);
 	mk_conn_free(conn);
@@ -879,7 +1017,8 @@ test_conn_protocol(struct fixture *fx)
 	mk_fcgi_put_record(&in, FCGI_GET_VALUES, 0, values.data, values.len);
 	mk_buf_release(&values);
 	(void)exchange(conn, &in, &r);
-	tap_ok(r.others == 1 && r.other_type == FCGI_GET_VALUES_RESULT && r.ends == 0,
+	tap_ok(r.others == 1 && r.other_type == FCGI_GET_VALUES_RESULT &&
+		r.ends == 0,
 	    "GET_VALUES is answered with GET_VALUES_RESULT");
 	reply_free(&r);
 	mk_fcgi_put_record(&in, 42, 0, NULL, 0);
@@ -952,7 +1091,8 @@ test_conn_request_id(struct fixture *fx)
 	    "an insane X-Request-Id is replaced by 32 hex digits (%s)", value);
 	tap_is_str(body_request_id(&r, id, sizeof(id)), value,
 	    "the replacement is the error body's request_id");
-	tap_ok(strstr(r.text.data, "bad id!") == NULL, "the insane id appears nowhere");
+	tap_ok(strstr(r.text.data, "bad id!") == NULL,
+	    "the insane id appears nowhere");
 	reply_free(&r);
 	mk_conn_free(conn);
 	mk_buf_release(&in);
@@ -985,10 +1125,12 @@ test_conn_byte_at_a_time(struct fixture *fx)
 		if (i + 1 < whole.len)
 			reply_free(&r);
 	}
-	tap_ok(ok_rc && !early, "fed one byte at a time: nothing until the last byte (%zu bytes)",
+	tap_ok(ok_rc && !early,
+	    "fed one byte at a time: nothing until the last byte (%zu bytes)",
 	    whole.len);
-	tap_ok(r.status == 200 && r.body != NULL && strcmp(r.body, HEALTH_BODY) == 0 &&
-	    r.ends == 1, "fed one byte at a time: the same 200 answer");
+	tap_ok(r.status == 200 && r.body != NULL &&
+		strcmp(r.body, HEALTH_BODY) == 0 && r.ends == 1,
+	    "fed one byte at a time: the same 200 answer");
 	tap_ok(conn->in.len == 0 && conn->state == MK_CONN_IDLE,
 	    "fed one byte at a time: all consumed, idle");
 	reply_free(&r);
@@ -1013,8 +1155,10 @@ test_conn_byte_at_a_time(struct fixture *fx)
 			reply_free(&r);
 	}
 	tap_ok(ok_rc && !early && r.status == 405 &&
-	    header(&r, "Allow", value, sizeof(value)) != NULL && r.end[0].id == 2,
-	    "a 15-byte body in three records, one byte at a time: routed (405)");
+		header(&r, "Allow", value, sizeof(value)) != NULL &&
+		r.end[0].id == 2,
+	    "a 15-byte body in three records, one byte at a time: routed "
+	    "(405)");
 	reply_free(&r);
 	mk_buf_release(&whole);
 	mk_buf_release(&one);
@@ -1024,7 +1168,9 @@ test_conn_byte_at_a_time(struct fixture *fx)
 static void
 test_conn_big_params(struct fixture *fx)
 {
-	enum { COOKIE = MK_CONN_MAX_PARAMS_BYTES + 4000 };
+	enum {
+		COOKIE = MK_CONN_MAX_PARAMS_BYTES + 4000
+	};
 	char *cookie = malloc(COOKIE + 1);
 	struct kv big[] = {
 		{ "REQUEST_METHOD", "GET" },
@@ -1044,9 +1190,11 @@ test_conn_big_params(struct fixture *fx)
 	put_params(&in, 1, big, 3);
 	(void)exchange(conn, &in, &r);
 	tap_is_int(r.status, 431, "PARAMS over MK_CONN_MAX_PARAMS_BYTES: 431");
-	tap_ok(r.body != NULL && strstr(r.body, "\"code\":\"headers_too_large\"") != NULL,
+	tap_ok(r.body != NULL &&
+		strstr(r.body, "\"code\":\"headers_too_large\"") != NULL,
 	    "PARAMS over the cap: code headers_too_large");
-	tap_ok(r.ends == 1 && conn->state == MK_CONN_DISCARD, "PARAMS over the cap: body skipped");
+	tap_ok(r.ends == 1 && conn->state == MK_CONN_DISCARD,
+	    "PARAMS over the cap: body skipped");
 	reply_free(&r);
 	mk_fcgi_put_record(&in, FCGI_STDIN, 1, NULL, 0);
 	put_request(&in, 2, true, get_health, 4, NULL, 0);
@@ -1064,13 +1212,18 @@ test_conn_big_params(struct fixture *fx)
 	}
 	put_request(&in, 3, true, many, MK_FCGI_MAX_PARAMS + 3, NULL, 0);
 	(void)exchange(conn, &in, &r);
-	tap_is_int(r.status, 431, "more than MK_FCGI_MAX_PARAMS parameters: 431");
-	tap_ok(conn->state == MK_CONN_IDLE, "and the connection is idle after the empty STDIN");
+	tap_is_int(
+	    r.status, 431, "more than MK_FCGI_MAX_PARAMS parameters: 431");
+	tap_ok(conn->state == MK_CONN_IDLE,
+	    "and the connection is idle after the empty STDIN");
 	reply_free(&r);
 
 	/* A malformed pair inside PARAMS. */
 	put_begin(&in, 4, FCGI_RESPONDER, FCGI_KEEP_CONN);
-	mk_fcgi_put_record(&in, FCGI_PARAMS, 4, "\x05\x05" "AB", 4);
+	mk_fcgi_put_record(&in, FCGI_PARAMS, 4,
+	    "\x05\x05"
+	    "AB",
+	    4);
 	mk_fcgi_put_record(&in, FCGI_PARAMS, 4, NULL, 0);
 	mk_fcgi_put_record(&in, FCGI_STDIN, 4, NULL, 0);
 	(void)exchange(conn, &in, &r);
@@ -1098,16 +1251,21 @@ main(void)
 
 	fx.config = mk_config_new();
 	{
-		/* The defaults, and the one key with none: the cursor MAC key. */
-		static const char text[] = "cursor_secret = unit-test-cursor-secret-0123456789abcdef\n";
+		/* The defaults, and the one key with none: the cursor MAC key.
+		 */
+		static const char text[] =
+		    "cursor_secret = "
+		    "unit-test-cursor-secret-0123456789abcdef\n";
 		char err[MK_CONFIG_ERR_MAX];
 
 		if (fx.config != NULL &&
-		    mk_config_parse(fx.config, "test", text, sizeof(text) - 1, err, sizeof(err)) != MK_OK)
+		    mk_config_parse(fx.config, "test", text, sizeof(text) - 1,
+			err, sizeof(err)) != MK_OK)
 			tap_ok(0, "cursor_secret applies: %s", err);
 	}
 	fx.app = fx.config != NULL ? mk_app_new(fx.config) : NULL;
-	tap_ok(fx.app != NULL, "the application builds from the default configuration");
+	tap_ok(fx.app != NULL,
+	    "the application builds from the default configuration");
 	if (fx.app != NULL) {
 		test_conn_health(&fx);
 		test_conn_errors(&fx);

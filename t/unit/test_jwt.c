@@ -52,13 +52,15 @@
 #define SECRET_K3 "rotation-key-three-0123456789abcdef"
 #define SECRET_WRONG "some-other-secret-0123456789abcdef"
 
-#define P256_ORDER "FFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551"
+#define P256_ORDER                                                             \
+	"FFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551"
 
 #define MAX_WORDS 16
 #define MAX_CREATED 64
 
 /* Key material made at start. */
-static EVP_PKEY *rsa_key, *rsa2_key, *rsa1024_key, *ec_key, *ec2_key, *ec384_key;
+static EVP_PKEY *rsa_key, *rsa2_key, *rsa1024_key, *ec_key, *ec2_key,
+    *ec384_key;
 static struct mk_buf rsa_pem, ec_pem, rsa_der;
 static char fixture_dir[] = "/tmp/mk-test-jwt-XXXXXX";
 static char *created[MAX_CREATED]; /* paths to remove, in creation order */
@@ -151,8 +153,9 @@ pem_of(EVP_PKEY *key, bool private_key, struct mk_buf *out)
 
 	if (bio == NULL)
 		return false;
-	ok = private_key ? PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL) == 1 :
-	    PEM_write_bio_PUBKEY(bio, key) == 1;
+	ok = private_key
+	    ? PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL) == 1
+	    : PEM_write_bio_PUBKEY(bio, key) == 1;
 	len = BIO_get_mem_data(bio, &data);
 	if (ok && len > 0)
 		mk_buf_append(out, data, (size_t)len);
@@ -167,7 +170,8 @@ write_pem(const char *name, EVP_PKEY *key, bool private_key)
 	bool ok;
 
 	mk_buf_init(&pem, NULL);
-	ok = pem_of(key, private_key, &pem) && write_file(name, pem.data, pem.len);
+	ok = pem_of(key, private_key, &pem) &&
+	    write_file(name, pem.data, pem.len);
 	mk_buf_release(&pem);
 	return ok;
 }
@@ -182,7 +186,9 @@ write_b64(const char *name, const struct mk_buf *bytes)
 	mk_buf_init(&text, NULL);
 	mk_base64url_encode(&text, bytes->data, bytes->len);
 	for (size_t i = 0; i < text.len; i++)
-		text.data[i] = text.data[i] == '-' ? '+' : text.data[i] == '_' ? '/' : text.data[i];
+		text.data[i] = text.data[i] == '-' ? '+'
+		    : text.data[i] == '_'          ? '/'
+						   : text.data[i];
 	while (text.len % 4 != 0)
 		mk_buf_putc(&text, '=');
 	mk_buf_putc(&text, '\n');
@@ -210,7 +216,8 @@ setup_fixture(void)
 	mk_buf_init(&rsa_pem, NULL);
 	mk_buf_init(&ec_pem, NULL);
 	mk_buf_init(&rsa_der, NULL);
-	if (!pem_of(rsa_key, false, &rsa_pem) || !pem_of(ec_key, false, &ec_pem))
+	if (!pem_of(rsa_key, false, &rsa_pem) ||
+	    !pem_of(ec_key, false, &ec_pem))
 		return false;
 	der_len = i2d_PUBKEY(rsa_key, &der);
 	if (der_len <= 0)
@@ -227,27 +234,33 @@ setup_fixture(void)
 	    write_pem("ec384.pem", ec384_key, false) &&
 	    write_pem("rsa-private.pem", rsa_key, true) &&
 	    write_file("notpem.pem", "hello\n", 6) &&
-	    /* Rotation: trailing newlines in HS256 key files are not key bytes. */
+	    /* Rotation: trailing newlines in HS256 key files are not key bytes.
+	     */
 	    make_dir("keys-hs") &&
 	    write_file("keys-hs/k1", SECRET_K1 "\n", strlen(SECRET_K1) + 1) &&
 	    write_file("keys-hs/k2", SECRET_K2 "\r\n", strlen(SECRET_K2) + 2) &&
 	    make_dir("keys-rs") && write_pem("keys-rs/r2", rsa2_key, false) &&
 	    make_dir("keys-es") && write_pem("keys-es/e2", ec2_key, false) &&
-	    make_dir("keys-empty") &&
-	    make_dir("ok-32") &&
-	    write_file("ok-32/exact32", "0123456789abcdef0123456789abcdef\n", 33) &&
+	    make_dir("keys-empty") && make_dir("ok-32") &&
+	    write_file(
+		"ok-32/exact32", "0123456789abcdef0123456789abcdef\n", 33) &&
 	    /* Key directories that must be refused, one fault each. */
 	    make_dir("bad-short") &&
-	    write_file("bad-short/short31", "0123456789abcdef0123456789abcde\n", 32) &&
+	    write_file(
+		"bad-short/short31", "0123456789abcdef0123456789abcde\n", 32) &&
 	    make_dir("bad-name") &&
 	    write_file("bad-name/bad name", SECRET_K1, strlen(SECRET_K1)) &&
 	    make_dir("bad-longname") &&
 	    write_file(long_name, SECRET_K1, strlen(SECRET_K1)) &&
 	    make_dir("bad-subdir") && make_dir("bad-subdir/sub") &&
-	    make_dir("bad-symlink") && make_symlink("../keys-hs/k1", "bad-symlink/link") &&
-	    make_dir("bad-notpem") && write_file("bad-notpem/notpem", "hello\n", 6) &&
-	    make_dir("bad-rs-ec") && write_pem("bad-rs-ec/ecfile", ec_key, false) &&
-	    make_dir("bad-der") && write_file("bad-der/d1", rsa_der.data, rsa_der.len) &&
+	    make_dir("bad-symlink") &&
+	    make_symlink("../keys-hs/k1", "bad-symlink/link") &&
+	    make_dir("bad-notpem") &&
+	    write_file("bad-notpem/notpem", "hello\n", 6) &&
+	    make_dir("bad-rs-ec") &&
+	    write_pem("bad-rs-ec/ecfile", ec_key, false) &&
+	    make_dir("bad-der") &&
+	    write_file("bad-der/d1", rsa_der.data, rsa_der.len) &&
 	    make_dir("bad-b64der") && write_b64("bad-b64der/b1", &rsa_der);
 }
 
@@ -259,11 +272,14 @@ teardown_fixture(void)
 		char *path = created[--ncreated];
 
 		if (remove(path) != 0)
-			printf("# cannot remove %s: %s\n", path, strerror(errno));
+			printf(
+			    "# cannot remove %s: %s\n", path, strerror(errno));
 		free(path);
 	}
-	if (fixture_dir[strlen(fixture_dir) - 1] != 'X' && rmdir(fixture_dir) != 0)
-		printf("# cannot remove %s: %s\n", fixture_dir, strerror(errno));
+	if (fixture_dir[strlen(fixture_dir) - 1] != 'X' &&
+	    rmdir(fixture_dir) != 0)
+		printf(
+		    "# cannot remove %s: %s\n", fixture_dir, strerror(errno));
 	EVP_PKEY_free(rsa_key);
 	EVP_PKEY_free(rsa2_key);
 	EVP_PKEY_free(rsa1024_key);
@@ -284,7 +300,8 @@ split_words(char *s, char **words, int max)
 	int n = 0;
 	char *save = NULL;
 
-	for (char *w = strtok_r(s, " \t", &save); w != NULL; w = strtok_r(NULL, " \t", &save)) {
+	for (char *w = strtok_r(s, " \t", &save); w != NULL;
+	     w = strtok_r(NULL, " \t", &save)) {
 		if (n == max)
 			return -1;
 		words[n++] = w;
@@ -299,7 +316,8 @@ trim(char *s)
 
 	while (*s == ' ' || *s == '\t')
 		s++;
-	while (end > s && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
+	while (
+	    end > s && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
 		*--end = '\0';
 	return s;
 }
@@ -332,9 +350,12 @@ config_from(const char *column, char alg[8])
 	if (config == NULL || copy == NULL)
 		abort();
 	n = split_words(copy, words, MAX_WORDS);
-	if (n < 1 || (strcmp(words[0], "HS256") != 0 && strcmp(words[0], "RS256") != 0 &&
-	    strcmp(words[0], "ES256") != 0)) {
-		printf("# config column must start with HS256, RS256 or ES256: '%s'\n", column);
+	if (n < 1 ||
+	    (strcmp(words[0], "HS256") != 0 && strcmp(words[0], "RS256") != 0 &&
+		strcmp(words[0], "ES256") != 0)) {
+		printf("# config column must start with HS256, RS256 or ES256: "
+		       "'%s'\n",
+		    column);
 		ok = false;
 		n = 0;
 	} else {
@@ -365,15 +386,17 @@ config_from(const char *column, char alg[8])
 		if (strcmp(alg, "HS256") == 0) {
 			ok = set_string(&config->jwt_secret, SECRET);
 		} else {
-			char *path = fixture_path(strcmp(alg, "RS256") == 0 ? "rsa.pem" : "ec.pem");
+			char *path = fixture_path(
+			    strcmp(alg, "RS256") == 0 ? "rsa.pem" : "ec.pem");
 
 			ok = set_string(&config->jwt_public_key, path);
 			free(path);
 		}
 	}
 	if (ok && keys) {
-		char *path = fixture_path(strcmp(alg, "HS256") == 0 ? "keys-hs" :
-		    strcmp(alg, "RS256") == 0 ? "keys-rs" : "keys-es");
+		char *path = fixture_path(strcmp(alg, "HS256") == 0 ? "keys-hs"
+			: strcmp(alg, "RS256") == 0                 ? "keys-rs"
+						    : "keys-es");
 
 		ok = set_string(&config->jwt_keys_dir, path);
 		free(path);
@@ -405,19 +428,22 @@ substitute(const char *in, const char *alg, struct mk_buf *out)
 			continue;
 		}
 		end = strchr(in, '}');
-		if (end == NULL || (len = (size_t)(end - in - 2)) >= sizeof(key))
+		if (end == NULL ||
+		    (len = (size_t)(end - in - 2)) >= sizeof(key))
 			return false;
 		memcpy(key, in + 2, len);
 		key[len] = '\0';
 		in = end + 1;
 		if (strcmp(key, "NOW") == 0) {
 			mk_buf_put_i64(out, NOW);
-		} else if (strncmp(key, "NOW+", 4) == 0 || strncmp(key, "NOW-", 4) == 0) {
+		} else if (strncmp(key, "NOW+", 4) == 0 ||
+		    strncmp(key, "NOW-", 4) == 0) {
 			long long delta = strtoll(key + 4, &rest, 10);
 
 			if (*rest != '\0' || rest == key + 4)
 				return false;
-			mk_buf_put_i64(out, key[3] == '+' ? NOW + delta : NOW - delta);
+			mk_buf_put_i64(
+			    out, key[3] == '+' ? NOW + delta : NOW - delta);
 		} else if (strcmp(key, "ALG") == 0) {
 			mk_buf_puts(out, alg);
 		} else if (strncmp(key, "0x", 2) == 0 && len == 4) {
@@ -455,7 +481,8 @@ hmac(const char *digest, const void *key, size_t key_len, const char *msg,
 	size_t out_len = 0;
 
 	if (EVP_Q_mac(NULL, "HMAC", NULL, digest, NULL, key, key_len,
-	    (const unsigned char *)msg, len, sig->bytes, sizeof(sig->bytes), &out_len) == NULL)
+		(const unsigned char *)msg, len, sig->bytes, sizeof(sig->bytes),
+		&out_len) == NULL)
 		return false;
 	sig->len = out_len;
 	return true;
@@ -471,15 +498,20 @@ digest_sign(EVP_PKEY *key, bool pss, const char *msg, size_t len,
 	bool ok;
 
 	ok = ctx != NULL &&
-	    EVP_DigestSignInit_ex(ctx, &pctx, "SHA256", NULL, NULL, key, NULL) == 1 &&
-	    (!pss || EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) == 1) &&
-	    EVP_DigestSign(ctx, out, out_len, (const unsigned char *)msg, len) == 1;
+	    EVP_DigestSignInit_ex(
+		ctx, &pctx, "SHA256", NULL, NULL, key, NULL) == 1 &&
+	    (!pss ||
+		EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) ==
+		    1) &&
+	    EVP_DigestSign(
+		ctx, out, out_len, (const unsigned char *)msg, len) == 1;
 	EVP_MD_CTX_free(ctx);
 	return ok;
 }
 
 static bool
-rsa_sign(EVP_PKEY *key, bool pss, const char *msg, size_t len, struct signature *sig)
+rsa_sign(
+    EVP_PKEY *key, bool pss, const char *msg, size_t len, struct signature *sig)
 {
 	sig->len = sizeof(sig->bytes);
 	return digest_sign(key, pss, msg, len, sig->bytes, &sig->len);
@@ -506,7 +538,8 @@ es256_sign(EVP_PKEY *key, bool high_s, const char *msg, size_t len,
 	ECDSA_SIG_get0(ecdsa, &r, &s);
 	if (high_s) {
 		other_s = BN_new();
-		if (other_s == NULL || BN_hex2bn(&n, P256_ORDER) == 0 || BN_sub(other_s, n, s) != 1)
+		if (other_s == NULL || BN_hex2bn(&n, P256_ORDER) == 0 ||
+		    BN_sub(other_s, n, s) != 1)
 			s = NULL;
 		else
 			s = other_s;
@@ -547,13 +580,17 @@ sign(const char *kind, const char *msg, size_t len, struct signature *sig)
 	if (strcmp(kind, "hs256") == 0)
 		ok = hmac("SHA256", SECRET, strlen(SECRET), msg, len, sig);
 	else if (strcmp(kind, "hs256:k1") == 0)
-		ok = hmac("SHA256", SECRET_K1, strlen(SECRET_K1), msg, len, sig);
+		ok =
+		    hmac("SHA256", SECRET_K1, strlen(SECRET_K1), msg, len, sig);
 	else if (strcmp(kind, "hs256:k2") == 0)
-		ok = hmac("SHA256", SECRET_K2, strlen(SECRET_K2), msg, len, sig);
+		ok =
+		    hmac("SHA256", SECRET_K2, strlen(SECRET_K2), msg, len, sig);
 	else if (strcmp(kind, "hs256:k3") == 0)
-		ok = hmac("SHA256", SECRET_K3, strlen(SECRET_K3), msg, len, sig);
+		ok =
+		    hmac("SHA256", SECRET_K3, strlen(SECRET_K3), msg, len, sig);
 	else if (strcmp(kind, "hs256-wrong") == 0)
-		ok = hmac("SHA256", SECRET_WRONG, strlen(SECRET_WRONG), msg, len, sig);
+		ok = hmac("SHA256", SECRET_WRONG, strlen(SECRET_WRONG), msg,
+		    len, sig);
 	else if (strcmp(kind, "hs384") == 0)
 		ok = hmac("SHA384", SECRET, strlen(SECRET), msg, len, sig);
 	else if (strcmp(kind, "hs512") == 0)
@@ -561,7 +598,8 @@ sign(const char *kind, const char *msg, size_t len, struct signature *sig)
 	else if (strcmp(kind, "hs256-pubpem") == 0)
 		ok = hmac("SHA256", rsa_pem.data, rsa_pem.len, msg, len, sig);
 	else if (strcmp(kind, "hs256-pubpem-nonl") == 0)
-		ok = hmac("SHA256", rsa_pem.data, rsa_pem.len - 1, msg, len, sig);
+		ok = hmac(
+		    "SHA256", rsa_pem.data, rsa_pem.len - 1, msg, len, sig);
 	else if (strcmp(kind, "hs256-pubder") == 0)
 		ok = hmac("SHA256", rsa_der.data, rsa_der.len, msg, len, sig);
 	else if (strcmp(kind, "hs256-ecpem") == 0)
@@ -577,7 +615,8 @@ sign(const char *kind, const char *msg, size_t len, struct signature *sig)
 	else if (strcmp(kind, "rs256-short") == 0)
 		ok = rsa_sign(rsa_key, false, msg, len, sig) && sig->len-- > 0;
 	else if (strcmp(kind, "rs256-long") == 0)
-		ok = rsa_sign(rsa_key, false, msg, len, sig) && (sig->bytes[sig->len++] = 0, true);
+		ok = rsa_sign(rsa_key, false, msg, len, sig) &&
+		    (sig->bytes[sig->len++] = 0, true);
 	else if (strcmp(kind, "rs256-zero") == 0)
 		ok = (sig->len = 256, true);
 	else if (strcmp(kind, "es256") == 0)
@@ -589,19 +628,25 @@ sign(const char *kind, const char *msg, size_t len, struct signature *sig)
 	else if (strcmp(kind, "es256-zero") == 0)
 		ok = (sig->len = 64, true);
 	else if (strcmp(kind, "es256-rn") == 0)
-		ok = hex_bytes(P256_ORDER, sig->bytes, 32) && hex_bytes(P256_ORDER, sig->bytes + 32, 32) &&
+		ok = hex_bytes(P256_ORDER, sig->bytes, 32) &&
+		    hex_bytes(P256_ORDER, sig->bytes + 32, 32) &&
 		    (sig->len = 64, true);
 	else if (strcmp(kind, "es256-r0") == 0)
-		ok = es256_sign(ec_key, false, msg, len, sig) && (memset(sig->bytes, 0, 32), true);
+		ok = es256_sign(ec_key, false, msg, len, sig) &&
+		    (memset(sig->bytes, 0, 32), true);
 	else if (strcmp(kind, "es256-s0") == 0)
-		ok = es256_sign(ec_key, false, msg, len, sig) && (memset(sig->bytes + 32, 0, 32), true);
+		ok = es256_sign(ec_key, false, msg, len, sig) &&
+		    (memset(sig->bytes + 32, 0, 32), true);
 	else if (strcmp(kind, "es256-der") == 0)
 		ok = (sig->len = sizeof(sig->bytes),
-		    digest_sign(ec_key, false, msg, len, sig->bytes, &sig->len));
+		    digest_sign(
+			ec_key, false, msg, len, sig->bytes, &sig->len));
 	else if (strcmp(kind, "es256-63") == 0)
-		ok = es256_sign(ec_key, false, msg, len, sig) && (sig->len = 63, true);
+		ok = es256_sign(ec_key, false, msg, len, sig) &&
+		    (sig->len = 63, true);
 	else if (strcmp(kind, "es256-65") == 0)
-		ok = es256_sign(ec_key, false, msg, len, sig) && (sig->bytes[sig->len++] = 0, true);
+		ok = es256_sign(ec_key, false, msg, len, sig) &&
+		    (sig->bytes[sig->len++] = 0, true);
 	else if (strcmp(kind, "none") == 0)
 		ok = true;
 	else if (strncmp(kind, "raw:", 4) == 0)
@@ -622,19 +667,39 @@ sign(const char *kind, const char *msg, size_t len, struct signature *sig)
 /* What swap-payload puts under another payload's signature. */
 #define SWAPPED_PAYLOAD "{\"sub\":1,\"role\":\"admin\",\"exp\":${NOW+3600}}"
 
-enum segment { SEG_HEADER, SEG_PAYLOAD, SEG_SIG, SEG__MAX };
+enum segment {
+	SEG_HEADER,
+	SEG_PAYLOAD,
+	SEG_SIG,
+	SEG__MAX
+};
 
-static const char *const segment_names[SEG__MAX] = { "header", "payload", "sig" };
+static const char *const segment_names[SEG__MAX] = { "header", "payload",
+	"sig" };
 
 /* Damage done to one segment: <op>-<segment> in the case file. */
 static const char *const segment_ops[] = {
-	"pad", "plus", "slash", "ws", "nl", "tab", "badbits", "empty",
+	"pad",
+	"plus",
+	"slash",
+	"ws",
+	"nl",
+	"tab",
+	"badbits",
+	"empty",
 };
 
 /* Damage done to the whole token. */
 static const char *const token_ops[] = {
-	"swap-payload", "2seg", "4seg", "dot-end", "lead-ws", "trail-nl", "nul",
-	"8k", "8k-exact",
+	"swap-payload",
+	"2seg",
+	"4seg",
+	"dot-end",
+	"lead-ws",
+	"trail-nl",
+	"nul",
+	"8k",
+	"8k-exact",
 };
 
 struct mutation {
@@ -653,7 +718,8 @@ parse_mutation(const char *word, struct mutation *m)
 			return true;
 		}
 	}
-	for (size_t i = 0; i < sizeof(segment_ops) / sizeof(segment_ops[0]); i++) {
+	for (size_t i = 0; i < sizeof(segment_ops) / sizeof(segment_ops[0]);
+	     i++) {
 		size_t n = strlen(segment_ops[i]);
 
 		if (strncmp(word, segment_ops[i], n) != 0 || word[n] != '-')
@@ -673,7 +739,8 @@ parse_mutation(const char *word, struct mutation *m)
 static int
 sextet(char c)
 {
-	const char *alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	const char *alphabet =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 	const char *at = c != '\0' ? strchr(alphabet, c) : NULL;
 
 	return at != NULL ? (int)(at - alphabet) : -1;
@@ -693,7 +760,8 @@ insert_at(struct mk_buf *buf, size_t pos, char c)
 static bool
 damage_segment(const char *op, struct mk_buf *seg)
 {
-	static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	static const char alphabet[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 	bool changed = false;
 
 	if (strcmp(op, "pad") == 0) {
@@ -702,7 +770,8 @@ damage_segment(const char *op, struct mk_buf *seg)
 			changed = true;
 		}
 	} else if (strcmp(op, "plus") == 0 || strcmp(op, "slash") == 0) {
-		char from = op[0] == 'p' ? '-' : '_', to = op[0] == 'p' ? '+' : '/';
+		char from = op[0] == 'p' ? '-' : '_',
+		     to = op[0] == 'p' ? '+' : '/';
 
 		for (size_t i = 0; i < seg->len; i++) {
 			if (seg->data[i] == from) {
@@ -710,13 +779,18 @@ damage_segment(const char *op, struct mk_buf *seg)
 				changed = true;
 			}
 		}
-	} else if (strcmp(op, "ws") == 0 || strcmp(op, "nl") == 0 || strcmp(op, "tab") == 0) {
+	} else if (strcmp(op, "ws") == 0 || strcmp(op, "nl") == 0 ||
+	    strcmp(op, "tab") == 0) {
 		if (seg->len >= 2) {
-			insert_at(seg, seg->len / 2, op[0] == 'w' ? ' ' : op[0] == 'n' ? '\n' : '\t');
+			insert_at(seg, seg->len / 2,
+			    op[0] == 'w'       ? ' '
+				: op[0] == 'n' ? '\n'
+					       : '\t');
 			changed = true;
 		}
 	} else if (strcmp(op, "badbits") == 0) {
-		/* The last character of a 2- or 3-character tail has unused low bits. */
+		/* The last character of a 2- or 3-character tail has unused low
+		 * bits. */
 		if (seg->len % 4 == 2 || seg->len % 4 == 3) {
 			int v = sextet(seg->data[seg->len - 1]);
 
@@ -759,8 +833,10 @@ assemble(struct mk_buf *hjson, struct mk_buf *pjson, const char *kind,
 		const struct mutation *m = &mutations[i];
 
 		if (!m->whole_token && m->segment != SEG_SIG &&
-		    (strcmp(m->op, "pad") == 0 || strcmp(m->op, "badbits") == 0)) {
-			struct mk_buf *json = m->segment == SEG_HEADER ? hjson : pjson;
+		    (strcmp(m->op, "pad") == 0 ||
+			strcmp(m->op, "badbits") == 0)) {
+			struct mk_buf *json =
+			    m->segment == SEG_HEADER ? hjson : pjson;
 
 			while (json->len % 3 == 0)
 				mk_buf_putc(json, ' ');
@@ -773,9 +849,12 @@ assemble(struct mk_buf *hjson, struct mk_buf *pjson, const char *kind,
 	for (int i = 0; i < nmutations && ok; i++) {
 		const struct mutation *m = &mutations[i];
 
-		if (!m->whole_token && m->segment != SEG_SIG && !damage_segment(m->op, &seg[m->segment])) {
-			printf("# %s-%s changes nothing in '%s'\n", m->op, segment_names[m->segment],
-			    seg[m->segment].len > 0 ? seg[m->segment].data : "");
+		if (!m->whole_token && m->segment != SEG_SIG &&
+		    !damage_segment(m->op, &seg[m->segment])) {
+			printf("# %s-%s changes nothing in '%s'\n", m->op,
+			    segment_names[m->segment],
+			    seg[m->segment].len > 0 ? seg[m->segment].data
+						    : "");
 			ok = false;
 		}
 	}
@@ -783,7 +862,8 @@ assemble(struct mk_buf *hjson, struct mk_buf *pjson, const char *kind,
 		struct mk_buf input;
 
 		mk_buf_init(&input, NULL);
-		mk_buf_printf(&input, "%s.%s", seg[SEG_HEADER].len > 0 ? seg[SEG_HEADER].data : "",
+		mk_buf_printf(&input, "%s.%s",
+		    seg[SEG_HEADER].len > 0 ? seg[SEG_HEADER].data : "",
 		    seg[SEG_PAYLOAD].len > 0 ? seg[SEG_PAYLOAD].data : "");
 		ok = sign(kind, input.data, input.len, &sig);
 		mk_buf_release(&input);
@@ -797,10 +877,12 @@ assemble(struct mk_buf *hjson, struct mk_buf *pjson, const char *kind,
 	for (int i = 0; i < nmutations && ok; i++) {
 		const struct mutation *m = &mutations[i];
 
-		if (!m->whole_token && m->segment == SEG_SIG && !damage_segment(m->op, &seg[SEG_SIG])) {
+		if (!m->whole_token && m->segment == SEG_SIG &&
+		    !damage_segment(m->op, &seg[SEG_SIG])) {
 			printf("# %s-sig changes nothing\n", m->op);
 			ok = false;
-		} else if (m->whole_token && strcmp(m->op, "swap-payload") == 0) {
+		} else if (m->whole_token &&
+		    strcmp(m->op, "swap-payload") == 0) {
 			struct mk_buf swapped;
 
 			mk_buf_init(&swapped, NULL);
@@ -811,24 +893,31 @@ assemble(struct mk_buf *hjson, struct mk_buf *pjson, const char *kind,
 	}
 	mk_buf_clear(token);
 	for (int i = 0; i < nmutations && ok; i++) {
-		if (mutations[i].whole_token && strcmp(mutations[i].op, "lead-ws") == 0)
+		if (mutations[i].whole_token &&
+		    strcmp(mutations[i].op, "lead-ws") == 0)
 			mk_buf_putc(token, ' ');
 	}
 	for (int s = 0; s < SEG__MAX && ok; s++) {
 		bool drop = false, twice = false;
 
 		for (int i = 0; i < nmutations; i++) {
-			drop = drop || (s == SEG_SIG && strcmp(mutations[i].op, "2seg") == 0);
-			twice = twice || (s == SEG_SIG && strcmp(mutations[i].op, "4seg") == 0);
+			drop = drop ||
+			    (s == SEG_SIG &&
+				strcmp(mutations[i].op, "2seg") == 0);
+			twice = twice ||
+			    (s == SEG_SIG &&
+				strcmp(mutations[i].op, "4seg") == 0);
 		}
 		if (drop)
 			continue;
 		if (s > 0)
 			mk_buf_putc(token, '.');
-		mk_buf_append(token, seg[s].data != NULL ? seg[s].data : "", seg[s].len);
+		mk_buf_append(
+		    token, seg[s].data != NULL ? seg[s].data : "", seg[s].len);
 		if (twice) {
 			mk_buf_putc(token, '.');
-			mk_buf_append(token, seg[s].data != NULL ? seg[s].data : "", seg[s].len);
+			mk_buf_append(token,
+			    seg[s].data != NULL ? seg[s].data : "", seg[s].len);
 		}
 	}
 	for (int i = 0; i < nmutations && ok; i++) {
@@ -866,7 +955,8 @@ grow_to(struct mk_buf *hjson, struct mk_buf *pjson, const char *kind,
 	if (!assemble(hjson, pjson, kind, mutations, nmutations, alg, token))
 		return false;
 	/* Everything but the two JSON segments: dots and the signature. */
-	fixed_len = token->len - encoded_len(hjson->len) - encoded_len(pjson->len);
+	fixed_len =
+	    token->len - encoded_len(hjson->len) - encoded_len(pjson->len);
 	if (pjson->len == 0 || pjson->data[pjson->len - 1] != '}')
 		return false;
 	for (int blanks = 0; blanks < 4; blanks++) {
@@ -874,12 +964,14 @@ grow_to(struct mk_buf *hjson, struct mk_buf *pjson, const char *kind,
 
 		for (pad = 0; pad < target; pad++) {
 			/* ,"pad":"<pad letters>" */
-			size_t total = fixed_len + hlen + encoded_len(pjson->len + 9 + pad);
+			size_t total = fixed_len + hlen +
+			    encoded_len(pjson->len + 9 + pad);
 
 			if (total >= target)
 				break;
 		}
-		if (fixed_len + hlen + encoded_len(pjson->len + 9 + pad) != target)
+		if (fixed_len + hlen + encoded_len(pjson->len + 9 + pad) !=
+		    target)
 			continue;
 		for (int b = 0; b < blanks; b++)
 			mk_buf_putc(hjson, ' ');
@@ -888,7 +980,8 @@ grow_to(struct mk_buf *hjson, struct mk_buf *pjson, const char *kind,
 		for (size_t i = 0; i < pad; i++)
 			mk_buf_putc(pjson, 'a');
 		mk_buf_puts(pjson, "\"}");
-		return assemble(hjson, pjson, kind, mutations, nmutations, alg, token) &&
+		return assemble(hjson, pjson, kind, mutations, nmutations, alg,
+			   token) &&
 		    token->len == target;
 	}
 	return false;
@@ -926,17 +1019,25 @@ mint(const struct jwt_case *c, const char *alg, struct mk_buf *token)
 			nmutations++;
 		}
 	}
-	if (ok && (!substitute(strcmp(c->header, "-") == 0 ? DEFAULT_HEADER : c->header, alg, &hjson) ||
-	    !substitute(strcmp(c->payload, "-") == 0 ? DEFAULT_PAYLOAD : c->payload, alg, &pjson))) {
+	if (ok &&
+	    (!substitute(
+		 strcmp(c->header, "-") == 0 ? DEFAULT_HEADER : c->header, alg,
+		 &hjson) ||
+		!substitute(
+		    strcmp(c->payload, "-") == 0 ? DEFAULT_PAYLOAD : c->payload,
+		    alg, &pjson))) {
 		printf("# bad placeholder in header or payload\n");
 		ok = false;
 	}
 	if (ok && target > 0) {
-		ok = grow_to(&hjson, &pjson, words[0], mutations, nmutations, alg, target, token);
+		ok = grow_to(&hjson, &pjson, words[0], mutations, nmutations,
+		    alg, target, token);
 		if (!ok)
-			printf("# cannot make a token of exactly %zu bytes\n", target);
+			printf("# cannot make a token of exactly %zu bytes\n",
+			    target);
 	} else if (ok) {
-		ok = assemble(&hjson, &pjson, words[0], mutations, nmutations, alg, token);
+		ok = assemble(&hjson, &pjson, words[0], mutations, nmutations,
+		    alg, token);
 	}
 	mk_buf_release(&hjson);
 	mk_buf_release(&pjson);
@@ -964,7 +1065,8 @@ show_token(const struct mk_buf *token)
 
 /* Checks one ok-field (sub=42, role=admin, email=a@b, email=-, name=...). */
 static void
-check_field(const struct jwt_case *c, const char *field, const struct mk_identity *who)
+check_field(
+    const struct jwt_case *c, const char *field, const struct mk_identity *who)
 {
 	const char *value = strchr(field, '=');
 	size_t key_len = value != NULL ? (size_t)(value - field) : 0;
@@ -975,13 +1077,17 @@ check_field(const struct jwt_case *c, const char *field, const struct mk_identit
 	}
 	value++;
 	if (key_len == 3 && strncmp(field, "sub", 3) == 0)
-		tap_is_int(who->user_id, strtoll(value, NULL, 10), "%s: %s", c->name, field);
+		tap_is_int(who->user_id, strtoll(value, NULL, 10), "%s: %s",
+		    c->name, field);
 	else if (key_len == 4 && strncmp(field, "role", 4) == 0)
-		tap_is_str(mk_role_name(who->role), value, "%s: %s", c->name, field);
+		tap_is_str(
+		    mk_role_name(who->role), value, "%s: %s", c->name, field);
 	else if (key_len == 5 && strncmp(field, "email", 5) == 0)
-		tap_is_str(who->email, strcmp(value, "-") == 0 ? NULL : value, "%s: %s", c->name, field);
+		tap_is_str(who->email, strcmp(value, "-") == 0 ? NULL : value,
+		    "%s: %s", c->name, field);
 	else if (key_len == 4 && strncmp(field, "name", 4) == 0)
-		tap_is_str(who->name, strcmp(value, "-") == 0 ? NULL : value, "%s: %s", c->name, field);
+		tap_is_str(who->name, strcmp(value, "-") == 0 ? NULL : value,
+		    "%s: %s", c->name, field);
 	else
 		tap_ok(0, "%s: unknown expect field '%s'", c->name, field);
 }
@@ -1003,23 +1109,32 @@ check_remembered(const struct jwt_case *c, struct mk_jwt_verifier *verifier,
 
 	memset(&first, 0, sizeof(first));
 	memset(&again, 0, sizeof(again));
-	(void)mk_jwt_verify(verifier, arena, token->data, token->len, NOW, &first, &why);
-	rc = mk_jwt_verify(verifier, arena, token->data, token->len, NOW, &again, &why);
-	tap_ok(rc == MK_OK && again.user_id == first.user_id && again.role == first.role &&
-	    ((again.email == NULL && first.email == NULL) ||
-	    (again.email != NULL && first.email != NULL && strcmp(again.email, first.email) == 0)) &&
-	    ((again.name == NULL && first.name == NULL) ||
-	    (again.name != NULL && first.name != NULL && strcmp(again.name, first.name) == 0)),
+	(void)mk_jwt_verify(
+	    verifier, arena, token->data, token->len, NOW, &first, &why);
+	rc = mk_jwt_verify(
+	    verifier, arena, token->data, token->len, NOW, &again, &why);
+	tap_ok(rc == MK_OK && again.user_id == first.user_id &&
+		again.role == first.role &&
+		((again.email == NULL && first.email == NULL) ||
+		    (again.email != NULL && first.email != NULL &&
+			strcmp(again.email, first.email) == 0)) &&
+		((again.name == NULL && first.name == NULL) ||
+		    (again.name != NULL && first.name != NULL &&
+			strcmp(again.name, first.name) == 0)),
 	    "%s: verified again from memory, the same identity", c->name);
-	rc = mk_jwt_verify(verifier, arena, token->data, token->len, (int64_t)1 << 54, &again, &why);
+	rc = mk_jwt_verify(verifier, arena, token->data, token->len,
+	    (int64_t)1 << 54, &again, &why);
 	tap_ok(rc == MK_EAUTH && why != NULL && strstr(why, "expired") != NULL,
-	    "%s: remembered, but expired once the clock passes exp (%s)", c->name, why != NULL ? why : "ok");
+	    "%s: remembered, but expired once the clock passes exp (%s)",
+	    c->name, why != NULL ? why : "ok");
 	last = token->data[token->len - 1];
 	token->data[token->len - 1] = last == 'A' ? 'B' : 'A';
-	rc = mk_jwt_verify(verifier, arena, token->data, token->len, NOW, &again, &why);
+	rc = mk_jwt_verify(
+	    verifier, arena, token->data, token->len, NOW, &again, &why);
 	token->data[token->len - 1] = last;
-	tap_ok(rc == MK_EAUTH, "%s: its last byte changed: verified afresh and refused (%s)", c->name,
-	    why != NULL ? why : "accepted");
+	tap_ok(rc == MK_EAUTH,
+	    "%s: its last byte changed: verified afresh and refused (%s)",
+	    c->name, why != NULL ? why : "accepted");
 }
 
 static void
@@ -1040,7 +1155,8 @@ run_case(const struct jwt_case *c, struct mk_arena *arena)
 	mk_buf_init(&token, NULL);
 	config = config_from(c->config, alg);
 	if (config == NULL) {
-		tap_ok(0, "%s (line %d): config column understood", c->name, c->line);
+		tap_ok(0, "%s (line %d): config column understood", c->name,
+		    c->line);
 		goto out;
 	}
 	verifier = mk_jwt_verifier_new(config, err, sizeof(err));
@@ -1054,12 +1170,14 @@ run_case(const struct jwt_case *c, struct mk_arena *arena)
 		goto out;
 	}
 	memset(&who, 0, sizeof(who));
-	rc = mk_jwt_verify(verifier, arena, token.data, token.len, NOW, &who, &why);
+	rc = mk_jwt_verify(
+	    verifier, arena, token.data, token.len, NOW, &who, &why);
 	n = split_words(expect, words, MAX_WORDS);
 	if (n >= 1 && strcmp(words[0], "ok") == 0) {
 		tap_is_int(rc, MK_OK, "%s: ok", c->name);
 		if (rc != MK_OK) {
-			printf("#   refused: %s\n", why != NULL ? why : "(no reason)");
+			printf("#   refused: %s\n",
+			    why != NULL ? why : "(no reason)");
 			show_token(&token);
 		} else {
 			for (int i = 1; i < n; i++)
@@ -1067,7 +1185,8 @@ run_case(const struct jwt_case *c, struct mk_arena *arena)
 			check_remembered(c, verifier, arena, &token);
 		}
 	} else if (n >= 1 && strcmp(words[0], "401") == 0) {
-		/* The rest of the column, as written, is a piece of the reason. */
+		/* The rest of the column, as written, is a piece of the reason.
+		 */
 		const char *reason = trim(c->expect + 3);
 
 		tap_is_int(rc, MK_EAUTH, "%s: 401", c->name);
@@ -1078,10 +1197,12 @@ run_case(const struct jwt_case *c, struct mk_arena *arena)
 
 			tap_ok(same, "%s: refused for '%s'", c->name, reason);
 			if (!same)
-				printf("#   reason was: %s\n", why != NULL ? why : "(none)");
+				printf("#   reason was: %s\n",
+				    why != NULL ? why : "(none)");
 		}
 	} else {
-		tap_ok(0, "%s (line %d): expect column is ok or 401", c->name, c->line);
+		tap_ok(0, "%s (line %d): expect column is ok or 401", c->name,
+		    c->line);
 	}
 out:
 	mk_arena_reset(arena);
@@ -1146,19 +1267,25 @@ test_case_file(void)
 		if (*p == '\0' || *p == '#')
 			continue;
 		fields[nfields++] = p;
-		for (char *bar = strchr(p, '|'); bar != NULL; bar = strchr(bar + 1, '|')) {
+		for (char *bar = strchr(p, '|'); bar != NULL;
+		     bar = strchr(bar + 1, '|')) {
 			*bar = '\0';
 			if (nfields < 6)
 				fields[nfields] = bar + 1;
 			nfields++;
 		}
-		if (nfields != 6 || ncases == sizeof(cases) / sizeof(cases[0])) {
-			tap_ok(0, "line %d has 6 fields separated by '|'", lineno);
+		if (nfields != 6 ||
+		    ncases == sizeof(cases) / sizeof(cases[0])) {
+			tap_ok(
+			    0, "line %d has 6 fields separated by '|'", lineno);
 			continue;
 		}
-		cases[ncases] = (struct jwt_case){ .line = lineno, .name = trim(fields[0]),
-			.config = trim(fields[1]), .header = trim(fields[2]),
-			.payload = trim(fields[3]), .signing = trim(fields[4]),
+		cases[ncases] = (struct jwt_case){ .line = lineno,
+			.name = trim(fields[0]),
+			.config = trim(fields[1]),
+			.header = trim(fields[2]),
+			.payload = trim(fields[3]),
+			.signing = trim(fields[4]),
 			.expect = trim(fields[5]) };
 		ncases++;
 	}
@@ -1166,7 +1293,8 @@ test_case_file(void)
 	for (size_t i = 0; i < ncases; i++) {
 		for (size_t j = 0; j < i; j++) {
 			if (strcmp(cases[i].name, cases[j].name) == 0) {
-				printf("# line %d repeats the name %s\n", cases[i].line, cases[i].name);
+				printf("# line %d repeats the name %s\n",
+				    cases[i].line, cases[i].name);
 				unique = false;
 			}
 		}
@@ -1192,70 +1320,84 @@ struct new_case {
 };
 
 static const struct new_case new_cases[] = {
-	{ "keys dir secret of 31 bytes (and a newline)", "HS256", NULL, NULL, "bad-short",
-	    "shorter than 32 bytes", "short31", 0 },
-	{ "jwt_secret of 31 bytes", "HS256", "0123456789abcdef0123456789abcde", NULL, NULL,
-	    "shorter than 32 bytes", "jwt_secret", 0 },
+	{ "keys dir secret of 31 bytes (and a newline)", "HS256", NULL, NULL,
+	    "bad-short", "shorter than 32 bytes", "short31", 0 },
+	{ "jwt_secret of 31 bytes", "HS256", "0123456789abcdef0123456789abcde",
+	    NULL, NULL, "shorter than 32 bytes", "jwt_secret", 0 },
 	{ "RS256 with an EC key", "RS256", NULL, "ec.pem", NULL,
 	    "RS256 needs an RSA public key", "ec.pem", 0 },
 	{ "ES256 with an RSA key", "ES256", NULL, "rsa.pem", NULL,
 	    "ES256 needs a P-256", "rsa.pem", 0 },
 	{ "RS256 with a 1024-bit RSA key", "RS256", NULL, "rsa1024.pem", NULL,
 	    "2048 bits", "rsa1024.pem", 0 },
-	{ "ES256 with a P-384 key", "ES256", NULL, "ec384.pem", NULL,
-	    "P-256", "ec384.pem", 0 },
+	{ "ES256 with a P-384 key", "ES256", NULL, "ec384.pem", NULL, "P-256",
+	    "ec384.pem", 0 },
 	{ "missing jwt_public_key file", "RS256", NULL, "missing.pem", NULL,
 	    "missing.pem", "No such file", 0 },
 	{ "jwt_public_key that is not PEM", "RS256", NULL, "notpem.pem", NULL,
 	    "not a PEM public key", "notpem.pem", 0 },
-	{ "jwt_public_key holding a private key", "RS256", NULL, "rsa-private.pem", NULL,
-	    "not a PEM public key", "rsa-private.pem", 0 },
+	{ "jwt_public_key holding a private key", "RS256", NULL,
+	    "rsa-private.pem", NULL, "not a PEM public key", "rsa-private.pem",
+	    0 },
 	{ "jwt_public_key with HS256", "HS256", SECRET, "rsa.pem", NULL,
 	    "jwt_public_key is for RS256/ES256", "HS256", 0 },
-	{ "jwt_public_key with HS256 and no secret", "HS256", NULL, "rsa.pem", NULL,
-	    "jwt_public_key is for RS256/ES256", "HS256", 0 },
+	{ "jwt_public_key with HS256 and no secret", "HS256", NULL, "rsa.pem",
+	    NULL, "jwt_public_key is for RS256/ES256", "HS256", 0 },
 	{ "jwt_secret with RS256", "RS256", SECRET, "rsa.pem", NULL,
 	    "jwt_secret is for HS256", "RS256", 0 },
 	{ "jwt_secret with ES256", "ES256", SECRET, NULL, NULL,
 	    "jwt_secret is for HS256", "ES256", 0 },
 	{ "keys dir file named 'bad name'", "HS256", SECRET, NULL, "bad-name",
 	    "'bad name' is not a key id", NULL, 0 },
-	{ "keys dir file name of 65 characters", "HS256", SECRET, NULL, "bad-longname",
-	    "is not a key id", "00000000", 0 },
+	{ "keys dir file name of 65 characters", "HS256", SECRET, NULL,
+	    "bad-longname", "is not a key id", "00000000", 0 },
 	{ "missing keys dir", "HS256", SECRET, NULL, "no-such-dir",
 	    "jwt_keys_dir", "No such file", 0 },
 	{ "keys dir holding a directory", "HS256", SECRET, NULL, "bad-subdir",
 	    "cannot read", "sub", 0 },
 	{ "keys dir holding a symlink", "HS256", SECRET, NULL, "bad-symlink",
 	    "cannot read", "link", 0 },
-	{ "RS256 keys dir file that is not PEM", "RS256", NULL, "rsa.pem", "bad-notpem",
-	    "is not a PEM public key", "notpem", 0 },
-	{ "RS256 keys dir holding an EC key", "RS256", NULL, "rsa.pem", "bad-rs-ec",
-	    "RS256 needs an RSA public key", "ecfile", 0 },
-	{ "ES256 keys dir holding an RSA key", "ES256", NULL, "ec.pem", "keys-rs",
-	    "ES256 needs a P-256", "r2", 0 },
-	{ "HS256 keys dir holding public keys (PEM is no secret)", "HS256", SECRET, NULL, "keys-rs",
-	    "is PEM text, not a secret", NULL, 0 },
+	{ "RS256 keys dir file that is not PEM", "RS256", NULL, "rsa.pem",
+	    "bad-notpem", "is not a PEM public key", "notpem", 0 },
+	{ "RS256 keys dir holding an EC key", "RS256", NULL, "rsa.pem",
+	    "bad-rs-ec", "RS256 needs an RSA public key", "ecfile", 0 },
+	{ "ES256 keys dir holding an RSA key", "ES256", NULL, "ec.pem",
+	    "keys-rs", "ES256 needs a P-256", "r2", 0 },
+	{ "HS256 keys dir holding public keys (PEM is no secret)", "HS256",
+	    SECRET, NULL, "keys-rs", "is PEM text, not a secret", NULL, 0 },
 	{ "HS256 jwt_secret that is PEM text", "HS256",
-	    "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA", NULL, NULL,
-	    "is PEM text, not a secret", "jwt_secret", 0 },
+	    "-----BEGIN PUBLIC "
+	    "KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA",
+	    NULL, NULL, "is PEM text, not a secret", "jwt_secret", 0 },
 	{ "HS256 jwt_secret that is an OpenSSH public key", "HS256",
-	    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILNaGghIv+DWCS/wLL+8q0o+6yfcHL3H8OHgEa2N+W5m ops@example", NULL, NULL,
-	    "is an OpenSSH public key, not a secret", "jwt_secret", 0 },
+	    "ssh-ed25519 "
+	    "AAAAC3NzaC1lZDI1NTE5AAAAILNaGghIv+DWCS/"
+	    "wLL+8q0o+6yfcHL3H8OHgEa2N+W5m ops@example",
+	    NULL, NULL, "is an OpenSSH public key, not a secret", "jwt_secret",
+	    0 },
 	{ "HS256 jwt_secret that is a JWK", "HS256",
-	    "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU\"}", NULL, NULL,
-	    "is a JWK (JSON Web Key), not a secret", "jwt_secret", 0 },
-	{ "HS256 keys dir holding a DER public key", "HS256", SECRET, NULL, "bad-der",
-	    "is a DER public key, not a secret", "d1", 0 },
-	{ "HS256 keys dir holding a base64 DER public key", "HS256", SECRET, NULL, "bad-b64der",
-	    "is a base64 DER public key, not a secret", "b1", 0 },
-	{ "HS256 secret and two rotation keys", "HS256", SECRET, NULL, "keys-hs", NULL, NULL, 3 },
+	    "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":"
+	    "\"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU\"}",
+	    NULL, NULL, "is a JWK (JSON Web Key), not a secret", "jwt_secret",
+	    0 },
+	{ "HS256 keys dir holding a DER public key", "HS256", SECRET, NULL,
+	    "bad-der", "is a DER public key, not a secret", "d1", 0 },
+	{ "HS256 keys dir holding a base64 DER public key", "HS256", SECRET,
+	    NULL, "bad-b64der", "is a base64 DER public key, not a secret",
+	    "b1", 0 },
+	{ "HS256 secret and two rotation keys", "HS256", SECRET, NULL,
+	    "keys-hs", NULL, NULL, 3 },
 	{ "HS256 without any key", "HS256", NULL, NULL, NULL, NULL, NULL, 0 },
-	{ "HS256 key file of 32 bytes and a newline", "HS256", NULL, NULL, "ok-32", NULL, NULL, 1 },
-	{ "HS256 empty keys dir", "HS256", SECRET, NULL, "keys-empty", NULL, NULL, 1 },
-	{ "RS256 public key and keys dir", "RS256", NULL, "rsa.pem", "keys-rs", NULL, NULL, 2 },
-	{ "RS256 keys dir only", "RS256", NULL, NULL, "keys-rs", NULL, NULL, 1 },
-	{ "ES256 public key and keys dir", "ES256", NULL, "ec.pem", "keys-es", NULL, NULL, 2 },
+	{ "HS256 key file of 32 bytes and a newline", "HS256", NULL, NULL,
+	    "ok-32", NULL, NULL, 1 },
+	{ "HS256 empty keys dir", "HS256", SECRET, NULL, "keys-empty", NULL,
+	    NULL, 1 },
+	{ "RS256 public key and keys dir", "RS256", NULL, "rsa.pem", "keys-rs",
+	    NULL, NULL, 2 },
+	{ "RS256 keys dir only", "RS256", NULL, NULL, "keys-rs", NULL, NULL,
+	    1 },
+	{ "ES256 public key and keys dir", "ES256", NULL, "ec.pem", "keys-es",
+	    NULL, NULL, 2 },
 	{ "ES256 without any key", "ES256", NULL, NULL, NULL, NULL, NULL, 0 },
 };
 
@@ -1272,7 +1414,8 @@ test_verifier_new(void)
 		if (config == NULL)
 			abort();
 		ok = set_string(&config->jwt_alg, c->alg) &&
-		    (c->secret == NULL || set_string(&config->jwt_secret, c->secret));
+		    (c->secret == NULL ||
+			set_string(&config->jwt_secret, c->secret));
 		if (ok && c->public_key != NULL) {
 			char *path = fixture_path(c->public_key);
 
@@ -1289,17 +1432,22 @@ test_verifier_new(void)
 			abort();
 		verifier = mk_jwt_verifier_new(config, err, sizeof(err));
 		if (c->want == NULL) {
-			tap_ok(verifier != NULL, "verifier_new: %s: made", c->name);
+			tap_ok(verifier != NULL, "verifier_new: %s: made",
+			    c->name);
 			if (verifier == NULL)
 				printf("#   %s\n", err);
 			else
-				tap_is_int(mk_jwt_verifier_key_count(verifier), c->keys,
-				    "verifier_new: %s: %zu keys", c->name, c->keys);
+				tap_is_int(mk_jwt_verifier_key_count(verifier),
+				    c->keys, "verifier_new: %s: %zu keys",
+				    c->name, c->keys);
 		} else {
-			tap_ok(verifier == NULL, "verifier_new: %s: refused", c->name);
+			tap_ok(verifier == NULL, "verifier_new: %s: refused",
+			    c->name);
 			tap_ok(strstr(err, c->want) != NULL &&
-			    (c->want_also == NULL || strstr(err, c->want_also) != NULL),
-			    "verifier_new: %s: the error says '%s'%s%s%s", c->name, c->want,
+				(c->want_also == NULL ||
+				    strstr(err, c->want_also) != NULL),
+			    "verifier_new: %s: the error says '%s'%s%s%s",
+			    c->name, c->want,
 			    c->want_also != NULL ? " and '" : "",
 			    c->want_also != NULL ? c->want_also : "",
 			    c->want_also != NULL ? "'" : "");
@@ -1316,16 +1464,19 @@ test_verifier_new(void)
 static struct jwt_case
 code_case(const char *name, const char *config, const char *signing)
 {
-	return (struct jwt_case){ .name = (char *)name, .config = (char *)config,
-		.header = (char *)"-", .payload = (char *)"-", .signing = (char *)signing,
+	return (struct jwt_case){ .name = (char *)name,
+		.config = (char *)config,
+		.header = (char *)"-",
+		.payload = (char *)"-",
+		.signing = (char *)signing,
 		.expect = (char *)"" };
 }
 
 struct raw_case {
 	const char *name;
-	const char *prefix;  /* before the valid token; NULL: no token */
-	const char *text;    /* after it, or the whole input */
-	size_t repeat;       /* text repeated this many times */
+	const char *prefix; /* before the valid token; NULL: no token */
+	const char *text;   /* after it, or the whole input */
+	size_t repeat;      /* text repeated this many times */
 	const char *why;
 };
 
@@ -1337,7 +1488,8 @@ static const struct raw_case raw_cases[] = {
 	{ "two segments", NULL, "e30.e30", 1, "not three segments" },
 	{ "empty header object", NULL, "e30.e30.AAAA", 1, "alg" },
 	{ "8193 bytes", NULL, "A", MK_JWT_MAX_LEN + 1, "longer than 8 KiB" },
-	{ "'Bearer ' kept in front", "Bearer ", "", 1, "header is not canonical" },
+	{ "'Bearer ' kept in front", "Bearer ", "", 1,
+	    "header is not canonical" },
 	{ "a space after", "", " ", 1, "signature is not canonical" },
 	{ "CRLF after", "", "\r\n", 1, "signature is not canonical" },
 	{ "a second token after", "", ".", 1, "not three segments" },
@@ -1375,12 +1527,16 @@ test_raw_input(void)
 		}
 		for (size_t k = 0; k < c->repeat; k++)
 			mk_buf_puts(&input, c->text);
-		rc = mk_jwt_verify(verifier, arena, input.len > 0 ? input.data : "", input.len,
-		    NOW, &who, &why);
-		tap_ok(rc == MK_EAUTH && why != NULL && strstr(why, c->why) != NULL,
+		rc = mk_jwt_verify(verifier, arena,
+		    input.len > 0 ? input.data : "", input.len, NOW, &who,
+		    &why);
+		tap_ok(rc == MK_EAUTH && why != NULL &&
+			strstr(why, c->why) != NULL,
 		    "raw input: %s: 401 for '%s'", c->name, c->why);
-		if (rc != MK_EAUTH || why == NULL || strstr(why, c->why) == NULL)
-			printf("#   rc %d, reason: %s\n", (int)rc, why != NULL ? why : "(none)");
+		if (rc != MK_EAUTH || why == NULL ||
+		    strstr(why, c->why) == NULL)
+			printf("#   rc %d, reason: %s\n", (int)rc,
+			    why != NULL ? why : "(none)");
 		mk_arena_reset(arena);
 	}
 out:
@@ -1408,8 +1564,10 @@ test_reuse(void)
 	struct mk_arena *arena = mk_arena_new(0);
 
 	for (size_t i = 0; i < sizeof(configs) / sizeof(configs[0]); i++) {
-		struct jwt_case good = code_case("reuse-good", configs[i][0], configs[i][1]);
-		struct jwt_case bad = code_case("reuse-bad", configs[i][0], configs[i][2]);
+		struct jwt_case good =
+		    code_case("reuse-good", configs[i][0], configs[i][1]);
+		struct jwt_case bad =
+		    code_case("reuse-bad", configs[i][0], configs[i][2]);
 		struct mk_config *config;
 		struct mk_jwt_verifier *verifier;
 		struct mk_buf good_token, bad_token;
@@ -1417,21 +1575,28 @@ test_reuse(void)
 		int right = 0;
 
 		config = config_from(configs[i][0], alg);
-		verifier = config != NULL ? mk_jwt_verifier_new(config, err, sizeof(err)) : NULL;
+		verifier = config != NULL
+		    ? mk_jwt_verifier_new(config, err, sizeof(err))
+		    : NULL;
 		mk_buf_init(&good_token, NULL);
 		mk_buf_init(&bad_token, NULL);
-		if (verifier != NULL && mint(&good, alg, &good_token) && mint(&bad, alg, &bad_token)) {
+		if (verifier != NULL && mint(&good, alg, &good_token) &&
+		    mint(&bad, alg, &bad_token)) {
 			for (int round = 0; round < 6; round++) {
-				const struct mk_buf *t = round % 2 == 0 ? &good_token : &bad_token;
+				const struct mk_buf *t =
+				    round % 2 == 0 ? &good_token : &bad_token;
 				struct mk_identity who;
 				const char *why;
-				enum mk_err rc = mk_jwt_verify(verifier, arena, t->data, t->len, NOW, &who, &why);
+				enum mk_err rc = mk_jwt_verify(verifier, arena,
+				    t->data, t->len, NOW, &who, &why);
 
-				right += rc == (round % 2 == 0 ? MK_OK : MK_EAUTH);
+				right +=
+				    rc == (round % 2 == 0 ? MK_OK : MK_EAUTH);
 				mk_arena_reset(arena);
 			}
 		}
-		tap_is_int(right, 6, "%s: one verifier, good and bad tokens alternating", alg);
+		tap_is_int(right, 6,
+		    "%s: one verifier, good and bad tokens alternating", alg);
 		mk_buf_release(&good_token);
 		mk_buf_release(&bad_token);
 		mk_jwt_verifier_free(verifier);
@@ -1459,22 +1624,29 @@ test_lifetime_remembered(void)
 	const char *why = NULL;
 	enum mk_err first = MK_EINTERNAL, earlier = MK_OK, again = MK_EINTERNAL;
 
-	c.payload = (char *)"{\"sub\":5,\"role\":\"user\",\"exp\":${NOW+86400}}";
+	c.payload =
+	    (char *)"{\"sub\":5,\"role\":\"user\",\"exp\":${NOW+86400}}";
 	mk_buf_init(&token, NULL);
 	config = config_from(c.config, alg);
 	if (config != NULL)
 		verifier = mk_jwt_verifier_new(config, err, sizeof(err));
 	if (verifier != NULL && mint(&c, alg, &token)) {
-		first = mk_jwt_verify(verifier, arena, token.data, token.len, NOW, &who, &why);
-		earlier = mk_jwt_verify(verifier, arena, token.data, token.len, NOW - 3600, &who, &why);
-		tap_ok(earlier == MK_EAUTH && why != NULL && strstr(why, "without iat") != NULL,
-		    "lifetime: a remembered token without iat, an hour before: refused (%s)",
+		first = mk_jwt_verify(
+		    verifier, arena, token.data, token.len, NOW, &who, &why);
+		earlier = mk_jwt_verify(verifier, arena, token.data, token.len,
+		    NOW - 3600, &who, &why);
+		tap_ok(earlier == MK_EAUTH && why != NULL &&
+			strstr(why, "without iat") != NULL,
+		    "lifetime: a remembered token without iat, an hour before: "
+		    "refused (%s)",
 		    why != NULL ? why : "accepted");
-		again = mk_jwt_verify(verifier, arena, token.data, token.len, NOW, &who, &why);
+		again = mk_jwt_verify(
+		    verifier, arena, token.data, token.len, NOW, &who, &why);
 	} else {
 		tap_ok(0, "lifetime: verifier and token made");
 	}
-	tap_ok(first == MK_OK && again == MK_OK, "lifetime: the same token at NOW: accepted, before and after");
+	tap_ok(first == MK_OK && again == MK_OK,
+	    "lifetime: the same token at NOW: accepted, before and after");
 	mk_buf_release(&token);
 	mk_jwt_verifier_free(verifier);
 	mk_config_free(config);
@@ -1505,15 +1677,19 @@ test_sign_hs256(void)
 		tap_ok(0, "sign_hs256: a verifier");
 		goto out;
 	}
-	mine.payload = (char *)"{\"sub\":\"7\",\"role\":\"moderator\",\"exp\":${NOW+60},"
-	    "\"email\":\"mod@example.com\",\"name\":\"Mo\"}";
+	mine.payload =
+	    (char *)"{\"sub\":\"7\",\"role\":\"moderator\",\"exp\":${NOW+60},"
+		    "\"email\":\"mod@example.com\",\"name\":\"Mo\"}";
 	substitute(mine.payload, alg, &payload);
 
 	mk_buf_puts(&out, "Bearer ");
-	rc = mk_jwt_sign_hs256(&out, header, payload.data, SECRET, strlen(SECRET));
+	rc = mk_jwt_sign_hs256(
+	    &out, header, payload.data, SECRET, strlen(SECRET));
 	tap_is_int(rc, MK_OK, "sign_hs256: MK_OK");
-	tap_ok(strncmp(out.data, "Bearer ", 7) == 0, "sign_hs256: appends to the buffer");
-	rc = mk_jwt_verify(verifier, arena, out.data + 7, out.len - 7, NOW, &who, &why);
+	tap_ok(strncmp(out.data, "Bearer ", 7) == 0,
+	    "sign_hs256: appends to the buffer");
+	rc = mk_jwt_verify(
+	    verifier, arena, out.data + 7, out.len - 7, NOW, &who, &why);
 	tap_is_int(rc, MK_OK, "sign_hs256: the token verifies");
 	if (rc == MK_OK) {
 		tap_is_int(who.user_id, 7, "sign_hs256: sub");
@@ -1524,14 +1700,17 @@ test_sign_hs256(void)
 		printf("#   refused: %s\n", why);
 	}
 	mk_arena_reset(arena);
-	tap_ok(mint(&mine, alg, &reference) && strcmp(reference.data, out.data + 7) == 0,
+	tap_ok(mint(&mine, alg, &reference) &&
+		strcmp(reference.data, out.data + 7) == 0,
 	    "sign_hs256: the same token as this test mints");
 
 	mk_buf_clear(&out);
-	rc = mk_jwt_sign_hs256(&out, header, payload.data, SECRET_WRONG, strlen(SECRET_WRONG));
+	rc = mk_jwt_sign_hs256(
+	    &out, header, payload.data, SECRET_WRONG, strlen(SECRET_WRONG));
 	tap_is_int(rc, MK_OK, "sign_hs256 with another secret: MK_OK");
 	rc = mk_jwt_verify(verifier, arena, out.data, out.len, NOW, &who, &why);
-	tap_ok(rc == MK_EAUTH && why != NULL && strstr(why, "bad signature") != NULL,
+	tap_ok(rc == MK_EAUTH && why != NULL &&
+		strstr(why, "bad signature") != NULL,
 	    "sign_hs256 with another secret: refused for a bad signature");
 	mk_arena_reset(arena);
 out:

@@ -57,19 +57,25 @@ static const struct decode_case decode_cases[] = {
 static void
 test_percent_decode(void)
 {
-	for (size_t i = 0; i < sizeof(decode_cases) / sizeof(decode_cases[0]); i++) {
+	for (size_t i = 0; i < sizeof(decode_cases) / sizeof(decode_cases[0]);
+	     i++) {
 		const struct decode_case *c = &decode_cases[i];
 		char out[64];
 		size_t out_len = 12345;
 		enum mk_err rc;
 
 		memset(out, 'X', sizeof(out));
-		rc = mk_percent_decode(c->in, c->len, c->plus_is_space, out, &out_len);
-		tap_is_int(rc, c->rc, "decode case %zu (%s, plus_is_space=%d): rc", i,
-		    c->len > 0 && c->in[0] == '\0' ? "NUL" : c->in, c->plus_is_space);
+		rc = mk_percent_decode(
+		    c->in, c->len, c->plus_is_space, out, &out_len);
+		tap_is_int(rc, c->rc,
+		    "decode case %zu (%s, plus_is_space=%d): rc", i,
+		    c->len > 0 && c->in[0] == '\0' ? "NUL" : c->in,
+		    c->plus_is_space);
 		if (c->rc == MK_OK) {
-			tap_ok(out_len == c->want_len && memcmp(out, c->want, c->want_len) == 0 &&
-			    out[out_len] == '\0', "decode case %zu: bytes and NUL", i);
+			tap_ok(out_len == c->want_len &&
+				memcmp(out, c->want, c->want_len) == 0 &&
+				out[out_len] == '\0',
+			    "decode case %zu: bytes and NUL", i);
 		}
 	}
 }
@@ -99,10 +105,12 @@ static const struct query_case query_cases[] = {
 	{ LIT("a%3Db=c%26d"), MK_OK, 1, { { "a=b", "c&d" } } },
 	{ LIT("+=+"), MK_OK, 1, { { " ", " " } } },
 	{ LIT("tag=x&tag=y&other=1&tag=z"), MK_OK, 4,
-	    { { "tag", "x" }, { "tag", "y" }, { "other", "1" }, { "tag", "z" } } },
+	    { { "tag", "x" }, { "tag", "y" }, { "other", "1" },
+		{ "tag", "z" } } },
 	{ LIT("name=%C3%A9t%C3%A9&raw=\xc3\xa9"), MK_OK, 2,
 	    { { "name", "\xc3\xa9t\xc3\xa9" }, { "raw", "\xc3\xa9" } } },
-	{ LIT("emoji=%F0%9F%98%80"), MK_OK, 1, { { "emoji", "\xf0\x9f\x98\x80" } } },
+	{ LIT("emoji=%F0%9F%98%80"), MK_OK, 1,
+	    { { "emoji", "\xf0\x9f\x98\x80" } } },
 	{ LIT("=x"), MK_EBADREQUEST, 0, { { NULL } } },
 	{ LIT("a=1&=x"), MK_EBADREQUEST, 0, { { NULL } } },
 	{ LIT("="), MK_EBADREQUEST, 0, { { NULL } } },
@@ -121,7 +129,8 @@ test_query_parse(void)
 {
 	struct mk_arena *arena = mk_arena_new(0);
 
-	for (size_t i = 0; i < sizeof(query_cases) / sizeof(query_cases[0]); i++) {
+	for (size_t i = 0; i < sizeof(query_cases) / sizeof(query_cases[0]);
+	     i++) {
 		const struct query_case *c = &query_cases[i];
 		struct mk_query query;
 		enum mk_err rc;
@@ -131,8 +140,10 @@ test_query_parse(void)
 		tap_is_int(rc, c->rc, "query case %zu ('%s'): rc", i, c->raw);
 		if (c->rc != MK_OK)
 			continue;
-		tap_is_int(query.count, c->count, "query case %zu: pair count", i);
-		for (size_t p = 0; p < c->count && p < query.count && p < 4; p++) {
+		tap_is_int(
+		    query.count, c->count, "query case %zu: pair count", i);
+		for (size_t p = 0; p < c->count && p < query.count && p < 4;
+		     p++) {
 			const struct mk_query_pair *got = &query.pairs[p];
 
 			if (strcmp(got->key, c->pairs[p][0]) != 0 ||
@@ -140,8 +151,10 @@ test_query_parse(void)
 			    got->key_len != strlen(c->pairs[p][0]) ||
 			    got->value_len != strlen(c->pairs[p][1])) {
 				same = 0;
-				printf("#   pair %zu: got '%s'='%s', want '%s'='%s'\n", p,
-				    got->key, got->value, c->pairs[p][0], c->pairs[p][1]);
+				printf("#   pair %zu: got '%s'='%s', want "
+				       "'%s'='%s'\n",
+				    p, got->key, got->value, c->pairs[p][0],
+				    c->pairs[p][1]);
 			}
 		}
 		tap_ok(same, "query case %zu: pairs in order", i);
@@ -167,9 +180,11 @@ test_query_find(void)
 	tap_ok(pair != NULL && strcmp(pair->value, "4") == 0 && count == 1,
 	    "find matches the whole key, not a prefix");
 	pair = mk_query_find(&query, "c", &count);
-	tap_ok(pair == NULL && count == 0, "find of a missing key is NULL with count 0");
+	tap_ok(pair == NULL && count == 0,
+	    "find of a missing key is NULL with count 0");
 	pair = mk_query_find(&query, "b", NULL);
-	tap_ok(pair != NULL && strcmp(pair->value, "2") == 0, "find with a NULL count");
+	tap_ok(pair != NULL && strcmp(pair->value, "2") == 0,
+	    "find with a NULL count");
 	(void)mk_query_parse(arena, "", 0, &query);
 	pair = mk_query_find(&query, "a", &count);
 	tap_ok(pair == NULL && count == 0, "find in an empty query");
@@ -187,29 +202,32 @@ test_limits(void)
 
 	/* Exactly MK_QUERY_MAX_PAIRS pairs, with empty pieces between them. */
 	for (int i = 0; i < MK_QUERY_MAX_PAIRS; i++)
-		len += (size_t)snprintf(raw + len, sizeof(raw) - len, "%sk%d=%d",
-		    i ? "&&" : "", i, i);
+		len += (size_t)snprintf(raw + len, sizeof(raw) - len,
+		    "%sk%d=%d", i ? "&&" : "", i, i);
 	rc = mk_query_parse(arena, raw, len, &query);
-	tap_is_int(rc, MK_OK, "%d pairs (the maximum) parse", MK_QUERY_MAX_PAIRS);
+	tap_is_int(
+	    rc, MK_OK, "%d pairs (the maximum) parse", MK_QUERY_MAX_PAIRS);
 	tap_is_int(query.count, MK_QUERY_MAX_PAIRS, "and all are kept");
 	tap_ok(query.count == MK_QUERY_MAX_PAIRS &&
-	    strcmp(query.pairs[MK_QUERY_MAX_PAIRS - 1].key, "k63") == 0 &&
-	    strcmp(query.pairs[MK_QUERY_MAX_PAIRS - 1].value, "63") == 0,
+		strcmp(query.pairs[MK_QUERY_MAX_PAIRS - 1].key, "k63") == 0 &&
+		strcmp(query.pairs[MK_QUERY_MAX_PAIRS - 1].value, "63") == 0,
 	    "the last pair is intact");
 	mk_arena_reset(arena);
 
 	len += (size_t)snprintf(raw + len, sizeof(raw) - len, "&one=more");
 	rc = mk_query_parse(arena, raw, len, &query);
-	tap_is_int(rc, MK_EBADREQUEST, "%d pairs are one too many", MK_QUERY_MAX_PAIRS + 1);
+	tap_is_int(rc, MK_EBADREQUEST, "%d pairs are one too many",
+	    MK_QUERY_MAX_PAIRS + 1);
 	mk_arena_reset(arena);
 
-	/* A flood of separators is refused before anything is allocated per piece. */
+	/* A flood of separators is refused before anything is allocated per
+	 * piece. */
 	memset(raw, '&', 3000);
 	memcpy(raw + 3000, "a=1", 3);
 	rc = mk_query_parse(arena, raw, 3003, &query);
 	tap_is_int(rc, MK_EBADREQUEST, "a flood of 3000 '&' is refused");
-	tap_ok(mk_arena_used(arena) < 1024, "and allocates (almost) nothing (%zu bytes)",
-	    mk_arena_used(arena));
+	tap_ok(mk_arena_used(arena) < 1024,
+	    "and allocates (almost) nothing (%zu bytes)", mk_arena_used(arena));
 	mk_arena_free(arena);
 }
 

@@ -25,18 +25,18 @@ struct address_case {
 
 static const struct address_case cases[] = {
 	{ "no REMOTE_ADDR", NULL, { "198.51.100.1" }, "unknown" },
-	{ "untrusted REMOTE_ADDR: the header is not believed",
-	    "192.0.2.1", { "198.51.100.1" }, "192.0.2.1" },
+	{ "untrusted REMOTE_ADDR: the header is not believed", "192.0.2.1",
+	    { "198.51.100.1" }, "192.0.2.1" },
 	{ "trusted proxy without the header", "127.0.0.1", { NULL },
 	    "127.0.0.1" },
 	{ "trusted proxy, one entry", "127.0.0.1", { "198.51.100.1" },
 	    "198.51.100.1" },
-	{ "the rightmost entry", "127.0.0.1",
-	    { "203.0.113.9, 198.51.100.1" }, "198.51.100.1" },
+	{ "the rightmost entry", "127.0.0.1", { "203.0.113.9, 198.51.100.1" },
+	    "198.51.100.1" },
 	{ "trusted entries are passed", "127.0.0.1",
 	    { "203.0.113.9, 10.1.2.3" }, "203.0.113.9" },
-	{ "blanks around entries", "127.0.0.1",
-	    { " 203.0.113.9 ,\t10.1.2.3 " }, "203.0.113.9" },
+	{ "blanks around entries", "127.0.0.1", { " 203.0.113.9 ,\t10.1.2.3 " },
+	    "203.0.113.9" },
 	{ "IPv6 entry", "10.0.0.1", { "2001:db8::1" }, "2001:db8::1" },
 	{ "garbage stops at the last good hop", "127.0.0.1",
 	    { "203.0.113.9, forged, 10.1.2.3" }, "10.1.2.3" },
@@ -44,11 +44,12 @@ static const struct address_case cases[] = {
 	    { "203.0.113.9, , 10.1.2.3" }, "10.1.2.3" },
 	{ "an over-long entry stops too", "127.0.0.1",
 	    { "203.0.113.9, 1111111111111111111111111111111111111111111111"
-	    "111111111111111111111111, 10.1.2.3" }, "10.1.2.3" },
+	      "111111111111111111111111, 10.1.2.3" },
+	    "10.1.2.3" },
 	{ "two lines: the last is the nearest hop's", "127.0.0.1",
 	    { "198.51.100.8", "203.0.113.1" }, "203.0.113.1" },
-	{ "two lines: a trusted last line leads to the one before",
-	    "127.0.0.1", { "198.51.100.8", "10.0.0.5" }, "198.51.100.8" },
+	{ "two lines: a trusted last line leads to the one before", "127.0.0.1",
+	    { "198.51.100.8", "10.0.0.5" }, "198.51.100.8" },
 	{ "every entry trusted: the farthest", "127.0.0.1",
 	    { "10.0.0.1", "10.0.0.2, 10.0.0.3" }, "10.0.0.1" },
 };
@@ -61,10 +62,11 @@ main(void)
 	struct mk_rate_limiter *limiter = NULL;
 	char err[MK_CONFIG_ERR_MAX], out[64];
 
-	if (config == NULL || mk_config_parse(config, "test", conf,
-	    sizeof(conf) - 1, err, sizeof(err)) != MK_OK ||
+	if (config == NULL ||
+	    mk_config_parse(config, "test", conf, sizeof(conf) - 1, err,
+		sizeof(err)) != MK_OK ||
 	    (limiter = mk_ratelimit_new(config, NULL, err, sizeof(err))) ==
-	    NULL) {
+		NULL) {
 		tap_ok(0, "a limiter with trusted proxies");
 		mk_config_free(config);
 		return tap_done();

@@ -45,16 +45,17 @@
 
 /* ---------------------------------------------------------------- memcached */
 
-static pid_t owner_pid;      /* the test process: only it cleans up */
-static pid_t mc_pid;         /* the private memcached, 0 when none */
-static char mc_dir[64];      /* "" when none */
+static pid_t owner_pid; /* the test process: only it cleans up */
+static pid_t mc_pid;    /* the private memcached, 0 when none */
+static char mc_dir[64]; /* "" when none */
 static char mc_sock[96];
 static char mc_servers[160]; /* "unix:DIR/mc.sock" */
 
 static void
 pause_ms(int ms)
 {
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
+	struct timespec ts = { .tv_sec = ms / 1000,
+		.tv_nsec = (long)(ms % 1000) * 1000000L };
 
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 		;
@@ -163,11 +164,12 @@ mc_start(void)
 		if (getppid() != parent)
 			_exit(1);
 		if (geteuid() == 0)
-			execl(MEMCACHED_BIN, "memcached", "-s", mc_sock, "-a", "0600", "-U", "0",
-			    "-m", "16", "-u", "root", (char *)NULL);
+			execl(MEMCACHED_BIN, "memcached", "-s", mc_sock, "-a",
+			    "0600", "-U", "0", "-m", "16", "-u", "root",
+			    (char *)NULL);
 		else
-			execl(MEMCACHED_BIN, "memcached", "-s", mc_sock, "-a", "0600", "-U", "0",
-			    "-m", "16", (char *)NULL);
+			execl(MEMCACHED_BIN, "memcached", "-s", mc_sock, "-a",
+			    "0600", "-U", "0", "-m", "16", (char *)NULL);
 		_exit(127);
 	}
 	for (int i = 0; i < 500; i++) {
@@ -176,7 +178,8 @@ mc_start(void)
 
 		if (waitpid(mc_pid, &status, WNOHANG) == mc_pid) {
 			mc_pid = 0;
-			printf("# memcached exited at start (status %d)\n", status);
+			printf("# memcached exited at start (status %d)\n",
+			    status);
 			return -1;
 		}
 		if (stat(mc_sock, &st) == 0 && socket_answers(mc_sock))
@@ -187,12 +190,24 @@ mc_start(void)
 	return -1;
 }
 
-/* ----------------------------------------------------------- fake repository */
+/* ----------------------------------------------------------- fake repository
+ */
 
 enum fake_op {
-	OP_GET_DOCUMENT, OP_GET, OP_USERS, OP_LIST, OP_CREATE, OP_BUY, OP_POSITION,
-	OP_POSITIONS, OP_UPDATE, OP_REMOVE, OP_IDEM_RESERVE, OP_IDEM_PURGE,
-	OP_IDEM_RELEASE, OP__MAX
+	OP_GET_DOCUMENT,
+	OP_GET,
+	OP_USERS,
+	OP_LIST,
+	OP_CREATE,
+	OP_BUY,
+	OP_POSITION,
+	OP_POSITIONS,
+	OP_UPDATE,
+	OP_REMOVE,
+	OP_IDEM_RESERVE,
+	OP_IDEM_PURGE,
+	OP_IDEM_RELEASE,
+	OP__MAX
 };
 
 struct fake_market {
@@ -212,13 +227,13 @@ struct fake_repo {
 	struct mk_market_repo base;
 	struct fake_store *store;
 	unsigned calls[OP__MAX];
-	enum mk_err get_error;    /* get_document returns it when not MK_OK */
-	enum mk_err write_error;  /* writes return it when not MK_OK */
-	int sleep_ms;             /* get_document sleeps this long first */
+	enum mk_err get_error;   /* get_document returns it when not MK_OK */
+	enum mk_err write_error; /* writes return it when not MK_OK */
+	int sleep_ms;            /* get_document sleeps this long first */
 	/* Run once, inside get_document, after the row was read. */
 	void (*hook)(void *arg);
 	void *hook_arg;
-	int *destroyed;           /* counts destroys, when set */
+	int *destroyed; /* counts destroys, when set */
 };
 
 static struct fake_store store;
@@ -226,7 +241,8 @@ static struct fake_store store;
 static void
 render_json(char *out, size_t size, int64_t id, uint64_t version)
 {
-	snprintf(out, size, "{\"id\":%lld,\"version\":%llu,\"name\":\"Market %lld\"}",
+	snprintf(out, size,
+	    "{\"id\":%lld,\"version\":%llu,\"name\":\"Market %lld\"}",
 	    (long long)id, (unsigned long long)version, (long long)id);
 }
 
@@ -235,7 +251,8 @@ store_find(int64_t id)
 {
 	for (size_t i = 0; i < store.n; i++) {
 		if (store.markets[i].id == id)
-			return store.markets[i].exists ? &store.markets[i] : NULL;
+			return store.markets[i].exists ? &store.markets[i]
+						       : NULL;
 	}
 	return NULL;
 }
@@ -280,8 +297,8 @@ fake_write(struct fake_repo *repo, enum fake_op op, int64_t id, bool removes)
 }
 
 static enum mk_err
-fake_get_document(struct mk_market_repo *base, struct mk_arena *arena, int64_t id,
-    struct mk_cache_incr *ride, struct mk_market_doc *out)
+fake_get_document(struct mk_market_repo *base, struct mk_arena *arena,
+    int64_t id, struct mk_cache_incr *ride, struct mk_market_doc *out)
 {
 	(void)ride;
 	struct fake_repo *repo = (struct fake_repo *)base;
@@ -331,8 +348,8 @@ fake_get(struct mk_market_repo *base, struct mk_arena *arena, int64_t id,
 }
 
 static enum mk_err
-fake_users(struct mk_market_repo *base, struct mk_arena *arena, const int64_t *ids,
-    size_t n, struct mk_user *out, size_t *found)
+fake_users(struct mk_market_repo *base, struct mk_arena *arena,
+    const int64_t *ids, size_t n, struct mk_user *out, size_t *found)
 {
 	struct fake_repo *repo = (struct fake_repo *)base;
 
@@ -409,7 +426,8 @@ fake_positions(struct mk_market_repo *base, struct mk_arena *arena,
 {
 	struct fake_repo *repo = (struct fake_repo *)base;
 
-	(void)arena, (void)market_id, (void)limit, (void)offset, (void)after_key, (void)after_id;
+	(void)arena, (void)market_id, (void)limit, (void)offset,
+	    (void)after_key, (void)after_id;
 	repo->calls[OP_POSITIONS]++;
 	memset(page, 0, sizeof(*page));
 	return MK_OK;
@@ -456,7 +474,8 @@ fake_idem_purge(struct mk_market_repo *base, unsigned limit, uint64_t *purged)
 }
 
 static void
-fake_idem_release(struct mk_market_repo *base, const struct mk_idempotency *idem)
+fake_idem_release(
+    struct mk_market_repo *base, const struct mk_idempotency *idem)
 {
 	struct fake_repo *repo = (struct fake_repo *)base;
 
@@ -507,8 +526,8 @@ fake_new(void)
 
 /* A decorator and the pieces it stands on. */
 struct stack {
-	struct mk_cache *cache;       /* the decorator's own */
-	struct fake_repo *fake;       /* owned by repo */
+	struct mk_cache *cache; /* the decorator's own */
+	struct fake_repo *fake; /* owned by repo */
 	struct mk_market_repo *repo;
 };
 
@@ -516,7 +535,9 @@ static void
 stack_open(struct stack *s, const char *servers, int lease_wait_ms)
 {
 	struct mk_market_cache_options options = {
-		.ttl_s = 300, .lease_ttl_s = 10, .lease_wait_ms = lease_wait_ms,
+		.ttl_s = 300,
+		.lease_ttl_s = 10,
+		.lease_wait_ms = lease_wait_ms,
 	};
 	char err[256];
 
@@ -539,7 +560,7 @@ stack_close(struct stack *s)
 	memset(s, 0, sizeof(*s));
 }
 
-static struct mk_cache *peek_cache;  /* the test's own view of memcached */
+static struct mk_cache *peek_cache; /* the test's own view of memcached */
 static struct mk_arena *peek_arena;
 
 static size_t
@@ -578,7 +599,8 @@ fnv1a64(const void *bytes, size_t len)
 
 /* The stored form of a document, as encode_doc makes it. Returns its length. */
 static size_t
-encode_doc(unsigned char *out, size_t size, int64_t id, uint64_t version, const char *json)
+encode_doc(unsigned char *out, size_t size, int64_t id, uint64_t version,
+    const char *json)
 {
 	size_t json_len = strlen(json);
 
@@ -593,15 +615,22 @@ encode_doc(unsigned char *out, size_t size, int64_t id, uint64_t version, const 
 	return HEADER_LEN + json_len;
 }
 
-enum peek_kind { PEEK_ABSENT, PEEK_LEASE, PEEK_DOC, PEEK_OTHER, PEEK_ERROR };
+enum peek_kind {
+	PEEK_ABSENT,
+	PEEK_LEASE,
+	PEEK_DOC,
+	PEEK_OTHER,
+	PEEK_ERROR
+};
 
-static const char *const peek_names[] = { "absent", "a lease", "a document", "something else", "an error" };
+static const char *const peek_names[] = { "absent", "a lease", "a document",
+	"something else", "an error" };
 
 struct peeked {
 	enum peek_kind kind;
 	uint64_t version;
 	char json[256];
-	unsigned char raw[64];  /* the first bytes as stored */
+	unsigned char raw[64]; /* the first bytes as stored */
 	size_t len;
 };
 
@@ -623,7 +652,8 @@ peek(int64_t id, struct peeked *p)
 	if (rc != MK_OK)
 		return p->kind = PEEK_ERROR;
 	p->len = value.len;
-	memcpy(p->raw, value.bytes, value.len < sizeof(p->raw) ? value.len : sizeof(p->raw));
+	memcpy(p->raw, value.bytes,
+	    value.len < sizeof(p->raw) ? value.len : sizeof(p->raw));
 	if (value.len == LEASE_LEN && memcmp(value.bytes, LEASE_MAGIC, 4) == 0)
 		return p->kind = PEEK_LEASE;
 	if (value.len < HEADER_LEN || memcmp(value.bytes, DOC_MAGIC, 4) != 0)
@@ -631,7 +661,8 @@ peek(int64_t id, struct peeked *p)
 	json_len = (size_t)get_le(value.bytes + 4, 4);
 	if (json_len != value.len - HEADER_LEN || json_len >= sizeof(p->json) ||
 	    get_le(value.bytes + 8, 8) != (uint64_t)id ||
-	    get_le(value.bytes + 24, 8) != fnv1a64(value.bytes + HEADER_LEN, json_len))
+	    get_le(value.bytes + 24, 8) !=
+		fnv1a64(value.bytes + HEADER_LEN, json_len))
 		return p->kind = PEEK_OTHER;
 	p->version = get_le(value.bytes + 16, 8);
 	memcpy(p->json, value.bytes + HEADER_LEN, json_len);
@@ -667,14 +698,17 @@ expect_cached(int64_t id, uint64_t version, const char *what)
 
 	render_json(want, sizeof(want), id, version);
 	peek(id, &p);
-	tap_ok(p.kind == PEEK_DOC && p.version == version && strcmp(p.json, want) == 0,
-	    "%s: memcached holds market %lld's document v%llu", what, (long long)id,
-	    (unsigned long long)version);
+	tap_ok(p.kind == PEEK_DOC && p.version == version &&
+		strcmp(p.json, want) == 0,
+	    "%s: memcached holds market %lld's document v%llu", what,
+	    (long long)id, (unsigned long long)version);
 	if (p.kind != PEEK_DOC)
-		printf("#   memcached holds %s (%zu bytes)\n", peek_names[p.kind], p.len);
+		printf("#   memcached holds %s (%zu bytes)\n",
+		    peek_names[p.kind], p.len);
 	else if (p.version != version || strcmp(p.json, want) != 0)
-		printf("#   got v%llu '%s'\n#   want v%llu '%s'\n", (unsigned long long)p.version,
-		    p.json, (unsigned long long)version, want);
+		printf("#   got v%llu '%s'\n#   want v%llu '%s'\n",
+		    (unsigned long long)p.version, p.json,
+		    (unsigned long long)version, want);
 }
 
 static void
@@ -683,30 +717,33 @@ expect_peek(int64_t id, enum peek_kind kind, const char *what)
 	struct peeked p;
 
 	peek(id, &p);
-	tap_ok(p.kind == kind, "%s: memcached holds %s under mk:m:%lld", what, peek_names[kind],
-	    (long long)id);
+	tap_ok(p.kind == kind, "%s: memcached holds %s under mk:m:%lld", what,
+	    peek_names[kind], (long long)id);
 	if (p.kind != kind)
-		printf("#   it holds %s (%zu bytes, version %llu)\n", peek_names[p.kind], p.len,
-		    (unsigned long long)p.version);
+		printf("#   it holds %s (%zu bytes, version %llu)\n",
+		    peek_names[p.kind], p.len, (unsigned long long)p.version);
 }
 
 /* A read returned market id's document at version, as the fake renders it. */
 static void
-expect_doc(enum mk_err rc, const struct mk_market_doc *doc, int64_t id, uint64_t version,
-    const char *what)
+expect_doc(enum mk_err rc, const struct mk_market_doc *doc, int64_t id,
+    uint64_t version, const char *what)
 {
 	char want[160];
 	bool same;
 
 	render_json(want, sizeof(want), id, version);
 	same = rc == MK_OK && doc->id == id && doc->version == version &&
-	    doc->json_len == strlen(want) && memcmp(doc->json, want, doc->json_len) == 0;
-	tap_ok(same, "%s: returns market %lld v%llu", what, (long long)id, (unsigned long long)version);
+	    doc->json_len == strlen(want) &&
+	    memcmp(doc->json, want, doc->json_len) == 0;
+	tap_ok(same, "%s: returns market %lld v%llu", what, (long long)id,
+	    (unsigned long long)version);
 	if (!same && rc != MK_OK)
 		printf("#   got %s\n", mk_err_name(rc));
 	else if (!same)
-		printf("#   got id %lld v%llu '%.*s'\n#   want '%s'\n", (long long)doc->id,
-		    (unsigned long long)doc->version, (int)doc->json_len, doc->json, want);
+		printf("#   got id %lld v%llu '%.*s'\n#   want '%s'\n",
+		    (long long)doc->id, (unsigned long long)doc->version,
+		    (int)doc->json_len, doc->json, want);
 }
 
 static enum mk_err
@@ -737,7 +774,8 @@ moved(const struct snap *s, enum mk_counter c)
 
 static const struct mk_identity who = { .user_id = 1, .role = MK_ROLE_USER };
 
-/* --------------------------------------------------------------------- cases */
+/* --------------------------------------------------------------------- cases
+ */
 
 /* 0. Everything but reads of whole documents goes to the inner repository. */
 static void
@@ -762,39 +800,57 @@ test_pass_through(struct mk_arena *arena)
 	s.fake->destroyed = &destroyed;
 	store_put(1, 1);
 	snap_take(&before);
-	tap_is_int(s.repo->ops->get(s.repo, arena, 1, 3, &market), MK_OK, "pass-through: get");
-	tap_is_int(s.repo->ops->users(s.repo, arena, ids, 1, users, &found), MK_OK, "pass-through: users");
-	tap_is_int(found, 0, "pass-through: users' count comes from the inner repository");
-	tap_is_int(s.repo->ops->list(s.repo, arena, &q, &page), MK_OK, "pass-through: list");
-	tap_is_int(s.repo->ops->position(s.repo, arena, 1, 2, &position), MK_ENOTFOUND,
-	    "pass-through: position (its error too)");
-	tap_is_int(s.repo->ops->positions(s.repo, arena, 1, 10, 0, NULL, 0, &ppage), MK_OK,
-	    "pass-through: positions");
-	tap_is_int(s.repo->ops->idem_reserve(s.repo, arena, &idem, &state), MK_OK,
-	    "pass-through: idem_reserve");
-	tap_is_int(s.repo->ops->idem_purge(s.repo, 100, &purged), MK_OK, "pass-through: idem_purge");
-	tap_is_int(purged, 3, "pass-through: idem_purge's count comes from the inner repository");
+	tap_is_int(s.repo->ops->get(s.repo, arena, 1, 3, &market), MK_OK,
+	    "pass-through: get");
+	tap_is_int(s.repo->ops->users(s.repo, arena, ids, 1, users, &found),
+	    MK_OK, "pass-through: users");
+	tap_is_int(found, 0,
+	    "pass-through: users' count comes from the inner repository");
+	tap_is_int(s.repo->ops->list(s.repo, arena, &q, &page), MK_OK,
+	    "pass-through: list");
+	tap_is_int(s.repo->ops->position(s.repo, arena, 1, 2, &position),
+	    MK_ENOTFOUND, "pass-through: position (its error too)");
+	tap_is_int(
+	    s.repo->ops->positions(s.repo, arena, 1, 10, 0, NULL, 0, &ppage),
+	    MK_OK, "pass-through: positions");
+	tap_is_int(s.repo->ops->idem_reserve(s.repo, arena, &idem, &state),
+	    MK_OK, "pass-through: idem_reserve");
+	tap_is_int(s.repo->ops->idem_purge(s.repo, 100, &purged), MK_OK,
+	    "pass-through: idem_purge");
+	tap_is_int(purged, 3,
+	    "pass-through: idem_purge's count comes from the inner repository");
 	s.repo->ops->idem_release(s.repo, &idem);
-	tap_is_int(s.repo->ops->create(s.repo, arena, &who, NULL, NULL, &created), MK_OK,
-	    "pass-through: create");
-	tap_ok(created >= 1000, "pass-through: create's id comes from the inner repository");
+	tap_is_int(
+	    s.repo->ops->create(s.repo, arena, &who, NULL, NULL, &created),
+	    MK_OK, "pass-through: create");
+	tap_ok(created >= 1000,
+	    "pass-through: create's id comes from the inner repository");
 	{
 		static const enum fake_op once[] = {
-			OP_GET, OP_USERS, OP_LIST, OP_POSITION, OP_POSITIONS, OP_IDEM_RESERVE,
-			OP_IDEM_PURGE, OP_IDEM_RELEASE, OP_CREATE,
+			OP_GET,
+			OP_USERS,
+			OP_LIST,
+			OP_POSITION,
+			OP_POSITIONS,
+			OP_IDEM_RESERVE,
+			OP_IDEM_PURGE,
+			OP_IDEM_RELEASE,
+			OP_CREATE,
 		};
 		bool each_once = true;
 
 		for (size_t i = 0; i < sizeof(once) / sizeof(once[0]); i++)
 			each_once = each_once && s.fake->calls[once[i]] == 1;
 		tap_ok(each_once && s.fake->calls[OP_GET_DOCUMENT] == 0,
-		    "pass-through: each op reached the inner repository exactly once");
+		    "pass-through: each op reached the inner repository "
+		    "exactly once");
 	}
 	tap_is_int(moved(&before, MK_COUNTER_CACHE_INVALIDATIONS), 0,
 	    "pass-through: a create invalidates nothing");
 	expect_peek(created, PEEK_ABSENT, "pass-through: create");
 	stack_close(&s);
-	tap_is_int(destroyed, 1, "destroying the decorator destroys the inner repository once");
+	tap_is_int(destroyed, 1,
+	    "destroying the decorator destroys the inner repository once");
 	mk_arena_reset(arena);
 }
 
@@ -813,35 +869,49 @@ test_miss_then_fill(struct mk_arena *arena)
 	snap_take(&before);
 	rc = read_doc(s.repo, arena, 11, &doc);
 	expect_doc(rc, &doc, 11, 4, "miss");
-	tap_is_int(s.fake->calls[OP_GET_DOCUMENT], 1, "miss: the inner repository was read once");
+	tap_is_int(s.fake->calls[OP_GET_DOCUMENT], 1,
+	    "miss: the inner repository was read once");
 	expect_cached(11, 4, "miss");
-	tap_is_int(moved(&before, MK_COUNTER_CACHE_MISSES), 1, "miss: counted as a miss");
-	tap_is_int(moved(&before, MK_COUNTER_CACHE_FILLS), 1, "miss: counted as a fill");
-	tap_is_int(moved(&before, MK_COUNTER_CACHE_HITS), 0, "miss: not counted as a hit");
+	tap_is_int(moved(&before, MK_COUNTER_CACHE_MISSES), 1,
+	    "miss: counted as a miss");
+	tap_is_int(moved(&before, MK_COUNTER_CACHE_FILLS), 1,
+	    "miss: counted as a fill");
+	tap_is_int(moved(&before, MK_COUNTER_CACHE_HITS), 0,
+	    "miss: not counted as a hit");
 
 	snap_take(&before);
 	rc = read_doc(s.repo, arena, 11, &doc);
 	expect_doc(rc, &doc, 11, 4, "hit");
-	tap_is_int(s.fake->calls[OP_GET_DOCUMENT], 1, "hit: the inner repository was not read");
-	tap_is_int(moved(&before, MK_COUNTER_CACHE_HITS), 1, "hit: counted as a hit");
-	tap_is_int(moved(&before, MK_COUNTER_CACHE_MISSES) + moved(&before, MK_COUNTER_CACHE_FILLS), 0,
-	    "hit: neither a miss nor a fill");
+	tap_is_int(s.fake->calls[OP_GET_DOCUMENT], 1,
+	    "hit: the inner repository was not read");
+	tap_is_int(
+	    moved(&before, MK_COUNTER_CACHE_HITS), 1, "hit: counted as a hit");
+	tap_is_int(moved(&before, MK_COUNTER_CACHE_MISSES) +
+		moved(&before, MK_COUNTER_CACHE_FILLS),
+	    0, "hit: neither a miss nor a fill");
 	stack_close(&s);
 	mk_arena_reset(arena);
 }
 
-enum write_kind { W_UPDATE, W_BUY, W_REMOVE };
+enum write_kind {
+	W_UPDATE,
+	W_BUY,
+	W_REMOVE
+};
 
 static enum mk_err
-do_write(struct mk_market_repo *repo, struct mk_arena *arena, enum write_kind kind, int64_t id)
+do_write(struct mk_market_repo *repo, struct mk_arena *arena,
+    enum write_kind kind, int64_t id)
 {
 	int64_t position_id = 0;
 
 	switch (kind) {
 	case W_UPDATE:
-		return repo->ops->update(repo, arena, &who, false, id, NULL, NULL);
+		return repo->ops->update(
+		    repo, arena, &who, false, id, NULL, NULL);
 	case W_BUY:
-		return repo->ops->buy(repo, arena, &who, id, "yes", "10.00", NULL, &position_id);
+		return repo->ops->buy(
+		    repo, arena, &who, id, "yes", "10.00", NULL, &position_id);
 	case W_REMOVE:
 		return repo->ops->remove(repo, arena, &who, id);
 	}
@@ -855,12 +925,13 @@ test_invalidate(struct mk_arena *arena)
 	static const struct {
 		const char *name;
 		enum write_kind kind;
-		enum mk_err inner_error;  /* what the inner write returns */
+		enum mk_err inner_error; /* what the inner write returns */
 	} cases[] = {
 		{ "update", W_UPDATE, MK_OK },
 		{ "buy", W_BUY, MK_OK },
 		{ "remove", W_REMOVE, MK_OK },
-		{ "update refused (MK_EPRECONDITION)", W_UPDATE, MK_EPRECONDITION },
+		{ "update refused (MK_EPRECONDITION)", W_UPDATE,
+		    MK_EPRECONDITION },
 		{ "buy refused (MK_ECONFLICT)", W_BUY, MK_ECONFLICT },
 		{ "remove refused (MK_EFORBIDDEN)", W_REMOVE, MK_EFORBIDDEN },
 	};
@@ -883,10 +954,13 @@ test_invalidate(struct mk_arena *arena)
 		s.fake->write_error = cases[i].inner_error;
 		snap_take(&before);
 		rc = do_write(s.repo, arena, cases[i].kind, id);
-		tap_is_int(rc, cases[i].inner_error, "%s: returns the inner repository's answer", what);
+		tap_is_int(rc, cases[i].inner_error,
+		    "%s: returns the inner repository's answer", what);
 		s.fake->write_error = MK_OK;
-		tap_is_int(moved(&before, MK_COUNTER_CACHE_INVALIDATIONS), commits ? 1 : 0,
-		    "%s: %s", what, commits ? "counted as an invalidation" : "invalidates nothing");
+		tap_is_int(moved(&before, MK_COUNTER_CACHE_INVALIDATIONS),
+		    commits ? 1 : 0, "%s: %s", what,
+		    commits ? "counted as an invalidation"
+			    : "invalidates nothing");
 		if (commits) {
 			expect_peek(id, PEEK_ABSENT, what);
 		} else {
@@ -895,15 +969,19 @@ test_invalidate(struct mk_arena *arena)
 		rc = read_doc(s.repo, arena, id, &doc);
 		if (!commits) {
 			expect_doc(rc, &doc, id, 1, what);
-			tap_is_int(s.fake->calls[OP_GET_DOCUMENT], 1, "%s: the next read hits", what);
+			tap_is_int(s.fake->calls[OP_GET_DOCUMENT], 1,
+			    "%s: the next read hits", what);
 		} else if (cases[i].kind == W_REMOVE) {
-			tap_is_int(rc, MK_ENOTFOUND, "%s: the next read finds no market", what);
-			tap_is_int(s.fake->calls[OP_GET_DOCUMENT], 2, "%s: it asked the inner repository", what);
+			tap_is_int(rc, MK_ENOTFOUND,
+			    "%s: the next read finds no market", what);
+			tap_is_int(s.fake->calls[OP_GET_DOCUMENT], 2,
+			    "%s: it asked the inner repository", what);
 			expect_peek(id, PEEK_ABSENT, what);
 		} else {
 			expect_doc(rc, &doc, id, 2, what);
 			tap_is_int(s.fake->calls[OP_GET_DOCUMENT], 2,
-			    "%s: the next read went to the inner repository", what);
+			    "%s: the next read went to the inner repository",
+			    what);
 			expect_cached(id, 2, what);
 		}
 		stack_close(&s);
@@ -913,8 +991,8 @@ test_invalidate(struct mk_arena *arena)
 
 /* 3. A write committing while a reader fills: the reader must not store. */
 enum race_mode {
-	RACE_WRITE,        /* a write commits */
-	RACE_WRITE_FILL,   /* a write commits, then another reader fills */
+	RACE_WRITE,      /* a write commits */
+	RACE_WRITE_FILL, /* a write commits, then another reader fills */
 	/*
 	 * A write commits, then a reader on another host takes the lease:
 	 * its worker has the same pid as ours (pids are per host, and
@@ -925,7 +1003,7 @@ enum race_mode {
 };
 
 struct race {
-	struct stack *writer;       /* the second decorator */
+	struct stack *writer; /* the second decorator */
 	struct mk_arena *arena;
 	int64_t id;
 	enum race_mode mode;
@@ -953,18 +1031,21 @@ race_hook(void *arg)
 	char key[32];
 	size_t key_len;
 
-	race->write_rc = do_write(race->writer->repo, race->arena, W_UPDATE, race->id);
+	race->write_rc =
+	    do_write(race->writer->repo, race->arena, W_UPDATE, race->id);
 	switch (race->mode) {
 	case RACE_WRITE:
 		break;
 	case RACE_WRITE_FILL:
-		race->read_rc = read_doc(race->writer->repo, race->arena, race->id, &doc);
+		race->read_rc =
+		    read_doc(race->writer->repo, race->arena, race->id, &doc);
 		race->read_version = doc.version;
 		break;
 	case RACE_WRITE_TWIN_LEASE:
 		first_lease(lease);
 		key_len = doc_key(race->id, key, sizeof(key));
-		race->lease_rc = mk_cache_add(peek_cache, key, key_len, lease, sizeof(lease), 10);
+		race->lease_rc = mk_cache_add(
+		    peek_cache, key, key_len, lease, sizeof(lease), 10);
 		break;
 	}
 }
@@ -977,9 +1058,12 @@ test_stale_fill_race(struct mk_arena *arena)
 		enum race_mode mode;
 	} cases[] = {
 		{ "a write commits during the fill", RACE_WRITE },
-		{ "a write commits, then another reader fills, during the fill", RACE_WRITE_FILL },
-		{ "a write commits, then another host's reader with our pid and serial leases, "
-		  "during the fill", RACE_WRITE_TWIN_LEASE },
+		{ "a write commits, then another reader fills, during the fill",
+		    RACE_WRITE_FILL },
+		{ "a write commits, then another host's reader with our pid "
+		  "and serial leases, "
+		  "during the fill",
+		    RACE_WRITE_TWIN_LEASE },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -987,8 +1071,10 @@ test_stale_fill_race(struct mk_arena *arena)
 		char what[112];
 		struct stack reader, writer;
 		struct mk_market_doc doc;
-		struct race race = { .writer = &writer, .arena = arena, .id = id,
-		    .mode = cases[i].mode };
+		struct race race = { .writer = &writer,
+			.arena = arena,
+			.id = id,
+			.mode = cases[i].mode };
 		struct snap before;
 		enum mk_err rc;
 
@@ -1002,13 +1088,17 @@ test_stale_fill_race(struct mk_arena *arena)
 		snap_take(&before);
 		rc = read_doc(reader.repo, arena, id, &doc);
 		expect_doc(rc, &doc, id, 1, what);
-		tap_is_int(race.write_rc, MK_OK, "%s: the write went through", what);
-		tap_is_int(reader.fake->calls[OP_GET_DOCUMENT], 1, "%s: the reader read the row once", what);
-		tap_is_int(writer.fake->calls[OP_UPDATE], 1, "%s: the writer wrote once", what);
+		tap_is_int(
+		    race.write_rc, MK_OK, "%s: the write went through", what);
+		tap_is_int(reader.fake->calls[OP_GET_DOCUMENT], 1,
+		    "%s: the reader read the row once", what);
+		tap_is_int(writer.fake->calls[OP_UPDATE], 1,
+		    "%s: the writer wrote once", what);
 		switch (cases[i].mode) {
 		case RACE_WRITE:
 			expect_peek(id, PEEK_ABSENT, what);
-			tap_is_int(moved(&before, MK_COUNTER_CACHE_FILLS), 0, "%s: nothing was filled", what);
+			tap_is_int(moved(&before, MK_COUNTER_CACHE_FILLS), 0,
+			    "%s: nothing was filled", what);
 			break;
 		case RACE_WRITE_FILL:
 			tap_ok(race.read_rc == MK_OK && race.read_version == 2,
@@ -1018,14 +1108,19 @@ test_stale_fill_race(struct mk_arena *arena)
 			    "%s: only the other reader filled", what);
 			break;
 		case RACE_WRITE_TWIN_LEASE:
-			tap_is_int(race.lease_rc, MK_OK, "%s: the other host took the lease", what);
+			tap_is_int(race.lease_rc, MK_OK,
+			    "%s: the other host took the lease", what);
 			/* Its lease, not our v1 read before the write. */
 			expect_peek(id, PEEK_LEASE, what);
-			tap_is_int(moved(&before, MK_COUNTER_CACHE_FILLS), 0, "%s: nothing was filled", what);
-			/* The next read (it waits on that lease) must not serve v1. */
+			tap_is_int(moved(&before, MK_COUNTER_CACHE_FILLS), 0,
+			    "%s: nothing was filled", what);
+			/* The next read (it waits on that lease) must not serve
+			 * v1. */
 			rc = read_doc(reader.repo, arena, id, &doc);
-			expect_doc(rc, &doc, id, 2, "race: the next read, after the other host's lease");
-			forget(id);  /* the other host's fill, never to come */
+			expect_doc(rc, &doc, id, 2,
+			    "race: the next read, after the other host's "
+			    "lease");
+			forget(id); /* the other host's fill, never to come */
 			break;
 		}
 		rc = read_doc(reader.repo, arena, id, &doc);
@@ -1133,7 +1228,9 @@ reader_job_run(void *arg)
 static void
 test_stampede(struct mk_arena *arena)
 {
-	static const unsigned char lease[LEASE_LEN] = "mkl1" "\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c";
+	static const unsigned char lease[LEASE_LEN] =
+	    "mkl1"
+	    "\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c";
 	struct stack s;
 	struct mk_market_doc doc;
 	struct snap before;
@@ -1142,7 +1239,8 @@ test_stampede(struct mk_arena *arena)
 	enum mk_err rc;
 	pid_t pid;
 
-	/* A lease nobody will swap: wait lease_wait_ms, then read without filling. */
+	/* A lease nobody will swap: wait lease_wait_ms, then read without
+	 * filling. */
 	stack_open(&s, mc_servers, 20);
 	store_put(41, 3);
 	poke(41, lease, sizeof(lease));
@@ -1151,13 +1249,18 @@ test_stampede(struct mk_arena *arena)
 	rc = read_doc(s.repo, arena, 41, &doc);
 	elapsed = mk_clock_mono_ms() - start;
 	expect_doc(rc, &doc, 41, 3, "stampede: a lease that stays");
-	tap_ok(elapsed >= 20, "stampede: the reader waited lease_wait_ms (%lld ms)", (long long)elapsed);
-	tap_is_int(s.fake->calls[OP_GET_DOCUMENT], 1, "stampede: then read the inner repository once");
+	tap_ok(elapsed >= 20,
+	    "stampede: the reader waited lease_wait_ms (%lld ms)",
+	    (long long)elapsed);
+	tap_is_int(s.fake->calls[OP_GET_DOCUMENT], 1,
+	    "stampede: then read the inner repository once");
 	peek(41, &p);
 	tap_ok(p.kind == PEEK_LEASE && memcmp(p.raw, lease, sizeof(lease)) == 0,
 	    "stampede: the other's lease is left alone (nothing filled)");
-	tap_is_int(moved(&before, MK_COUNTER_CACHE_LEASE_WAITS), 1, "stampede: counted as one lease wait");
-	tap_is_int(moved(&before, MK_COUNTER_CACHE_FILLS), 0, "stampede: not counted as a fill");
+	tap_is_int(moved(&before, MK_COUNTER_CACHE_LEASE_WAITS), 1,
+	    "stampede: counted as one lease wait");
+	tap_is_int(moved(&before, MK_COUNTER_CACHE_FILLS), 0,
+	    "stampede: not counted as a fill");
 	stack_close(&s);
 	mk_arena_reset(arena);
 
@@ -1167,7 +1270,9 @@ test_stampede(struct mk_arena *arena)
 	 * valgrind cannot make the helper late; a hit returns at once.
 	 */
 	{
-		struct writer_job job = { .id = 42, .version = 7, .delay_ms = 5 };
+		struct writer_job job = {
+			.id = 42, .version = 7, .delay_ms = 5
+		};
 
 		stack_open(&s, mc_servers, 3000);
 		store_put(42, 3);
@@ -1175,11 +1280,15 @@ test_stampede(struct mk_arena *arena)
 		snap_take(&before);
 		pid = spawn_helper(writer_job_run, &job);
 		rc = read_doc(s.repo, arena, 42, &doc);
-		tap_is_int(reap(pid), 0, "stampede: the filling helper succeeded");
+		tap_is_int(
+		    reap(pid), 0, "stampede: the filling helper succeeded");
 		expect_doc(rc, &doc, 42, 7, "stampede: the filler's document");
-		tap_is_int(s.fake->calls[OP_GET_DOCUMENT], 0, "stampede: the inner repository was not read");
-		tap_is_int(moved(&before, MK_COUNTER_CACHE_HITS), 1, "stampede: counted as a hit");
-		tap_is_int(moved(&before, MK_COUNTER_CACHE_LEASE_WAITS), 1, "stampede: after one lease wait");
+		tap_is_int(s.fake->calls[OP_GET_DOCUMENT], 0,
+		    "stampede: the inner repository was not read");
+		tap_is_int(moved(&before, MK_COUNTER_CACHE_HITS), 1,
+		    "stampede: counted as a hit");
+		tap_is_int(moved(&before, MK_COUNTER_CACHE_LEASE_WAITS), 1,
+		    "stampede: after one lease wait");
 		stack_close(&s);
 		mk_arena_reset(arena);
 	}
@@ -1205,11 +1314,13 @@ test_stampede(struct mk_arena *arena)
 		tap_ok(leased, "stampede: the first reader took the lease");
 		snap_take(&before);
 		rc = read_doc(s.repo, arena, 43, &doc);
-		tap_is_int(reap(pid), 0, "stampede: the first reader succeeded");
+		tap_is_int(
+		    reap(pid), 0, "stampede: the first reader succeeded");
 		expect_doc(rc, &doc, 43, 5, "stampede: the second reader");
 		tap_is_int(s.fake->calls[OP_GET_DOCUMENT], 0,
 		    "stampede: the second reader did not read the row");
-		tap_is_int(moved(&before, MK_COUNTER_CACHE_HITS), 1, "stampede: the second reader hit");
+		tap_is_int(moved(&before, MK_COUNTER_CACHE_HITS), 1,
+		    "stampede: the second reader hit");
 		expect_cached(43, 5, "stampede");
 		stack_close(&s);
 		mk_arena_reset(arena);
@@ -1220,7 +1331,16 @@ test_stampede(struct mk_arena *arena)
 static void
 test_corrupt(struct mk_arena *arena)
 {
-	enum { GARBAGE, EMPTY, TRUNCATED, BAD_CHECKSUM, OTHER_ID, FUTURE_MAGIC, NOT_AN_OBJECT, LONGER };
+	enum {
+		GARBAGE,
+		EMPTY,
+		TRUNCATED,
+		BAD_CHECKSUM,
+		OTHER_ID,
+		FUTURE_MAGIC,
+		NOT_AN_OBJECT,
+		LONGER
+	};
 	static const struct {
 		const char *name;
 		int kind;
@@ -1231,7 +1351,8 @@ test_corrupt(struct mk_arena *arena)
 		{ "a document with a wrong checksum", BAD_CHECKSUM },
 		{ "another market's valid document", OTHER_ID },
 		{ "a document of another format version", FUTURE_MAGIC },
-		{ "a well-summed document that is not a JSON object", NOT_AN_OBJECT },
+		{ "a well-summed document that is not a JSON object",
+		    NOT_AN_OBJECT },
 		{ "a document with bytes after it", LONGER },
 	};
 
@@ -1251,7 +1372,9 @@ test_corrupt(struct mk_arena *arena)
 		render_json(json, sizeof(json), id, 9);
 		switch (cases[i].kind) {
 		case GARBAGE:
-			memcpy(value, "hello, world: not a document at all, certainly", 46);
+			memcpy(value,
+			    "hello, world: not a document at all, certainly",
+			    46);
 			len = 46;
 			break;
 		case EMPTY:
@@ -1266,14 +1389,16 @@ test_corrupt(struct mk_arena *arena)
 			break;
 		case OTHER_ID:
 			render_json(json, sizeof(json), id + 100, 9);
-			len = encode_doc(value, sizeof(value), id + 100, 9, json);
+			len =
+			    encode_doc(value, sizeof(value), id + 100, 9, json);
 			break;
 		case FUTURE_MAGIC:
 			len = encode_doc(value, sizeof(value), id, 9, json);
 			value[3] = '2';
 			break;
 		case NOT_AN_OBJECT:
-			len = encode_doc(value, sizeof(value), id, 9, "[1,2,3]");
+			len =
+			    encode_doc(value, sizeof(value), id, 9, "[1,2,3]");
 			break;
 		case LONGER:
 			len = encode_doc(value, sizeof(value), id, 9, json);
@@ -1285,8 +1410,10 @@ test_corrupt(struct mk_arena *arena)
 		snap_take(&before);
 		rc = read_doc(s.repo, arena, id, &doc);
 		expect_doc(rc, &doc, id, 2, what);
-		tap_is_int(s.fake->calls[OP_GET_DOCUMENT], 1, "%s: the inner repository was read", what);
-		tap_is_int(moved(&before, MK_COUNTER_CACHE_MISSES), 1, "%s: counted as a miss", what);
+		tap_is_int(s.fake->calls[OP_GET_DOCUMENT], 1,
+		    "%s: the inner repository was read", what);
+		tap_is_int(moved(&before, MK_COUNTER_CACHE_MISSES), 1,
+		    "%s: counted as a miss", what);
 		expect_cached(id, 2, what);
 		stack_close(&s);
 		mk_arena_reset(arena);
@@ -1317,7 +1444,8 @@ test_backend_error(struct mk_arena *arena)
 		struct snap before;
 		enum mk_err rc;
 
-		snprintf(what, sizeof(what), "backend error: %s", cases[i].name);
+		snprintf(
+		    what, sizeof(what), "backend error: %s", cases[i].name);
 		stack_open(&s, mc_servers, 20);
 		if (cases[i].exists)
 			store_put(id, 1);
@@ -1325,11 +1453,15 @@ test_backend_error(struct mk_arena *arena)
 		s.fake->get_error = cases[i].inner_error;
 		snap_take(&before);
 		rc = read_doc(s.repo, arena, id, &doc);
-		tap_is_int(rc, cases[i].want, "%s: returns %s", what, mk_err_name(cases[i].want));
-		tap_is_int(s.fake->calls[OP_GET_DOCUMENT], 1, "%s: the inner repository was read once", what);
+		tap_is_int(rc, cases[i].want, "%s: returns %s", what,
+		    mk_err_name(cases[i].want));
+		tap_is_int(s.fake->calls[OP_GET_DOCUMENT], 1,
+		    "%s: the inner repository was read once", what);
 		expect_peek(id, PEEK_ABSENT, what);
-		tap_is_int(moved(&before, MK_COUNTER_CACHE_FILLS), 0, "%s: nothing filled", what);
-		/* The lease was given back: the next reader fills at once, no wait. */
+		tap_is_int(moved(&before, MK_COUNTER_CACHE_FILLS), 0,
+		    "%s: nothing filled", what);
+		/* The lease was given back: the next reader fills at once, no
+		 * wait. */
 		s.fake->get_error = MK_OK;
 		if (!cases[i].exists)
 			store_put(id, 1);
@@ -1355,7 +1487,8 @@ test_unreachable(struct mk_arena *arena)
 	bool all_ok = true;
 	enum mk_err rc;
 
-	snprintf(servers, sizeof(servers), "unix:%s/nobody-listens.sock", mc_dir);
+	snprintf(
+	    servers, sizeof(servers), "unix:%s/nobody-listens.sock", mc_dir);
 	stack_open(&s, servers, 20);
 	store_put(71, 1);
 	snap_take(&before);
@@ -1363,17 +1496,24 @@ test_unreachable(struct mk_arena *arena)
 		rc = read_doc(s.repo, arena, 71, &doc);
 		all_ok = all_ok && rc == MK_OK && doc.version == 1;
 	}
-	tap_ok(all_ok, "unreachable: three reads answered from the inner repository");
-	tap_is_int(s.fake->calls[OP_GET_DOCUMENT], 3, "unreachable: each read reached it");
-	tap_ok(moved(&before, MK_COUNTER_CACHE_ERRORS) >= 3, "unreachable: counted as cache errors");
-	tap_is_int(do_write(s.repo, arena, W_UPDATE, 71), MK_OK, "unreachable: an update succeeds");
-	tap_is_int(do_write(s.repo, arena, W_BUY, 71), MK_OK, "unreachable: a buy succeeds");
+	tap_ok(all_ok,
+	    "unreachable: three reads answered from the inner repository");
+	tap_is_int(s.fake->calls[OP_GET_DOCUMENT], 3,
+	    "unreachable: each read reached it");
+	tap_ok(moved(&before, MK_COUNTER_CACHE_ERRORS) >= 3,
+	    "unreachable: counted as cache errors");
+	tap_is_int(do_write(s.repo, arena, W_UPDATE, 71), MK_OK,
+	    "unreachable: an update succeeds");
+	tap_is_int(do_write(s.repo, arena, W_BUY, 71), MK_OK,
+	    "unreachable: a buy succeeds");
 	rc = read_doc(s.repo, arena, 71, &doc);
 	expect_doc(rc, &doc, 71, 3, "unreachable: a read after the writes");
-	tap_is_int(do_write(s.repo, arena, W_REMOVE, 71), MK_OK, "unreachable: a remove succeeds");
+	tap_is_int(do_write(s.repo, arena, W_REMOVE, 71), MK_OK,
+	    "unreachable: a remove succeeds");
 	tap_is_int(read_doc(s.repo, arena, 71, &doc), MK_ENOTFOUND,
 	    "unreachable: a read after the remove finds nothing");
-	tap_is_int(s.fake->calls[OP_GET_DOCUMENT], 5, "unreachable: every read reached the inner repository");
+	tap_is_int(s.fake->calls[OP_GET_DOCUMENT], 5,
+	    "unreachable: every read reached the inner repository");
 	stack_close(&s);
 	mk_arena_reset(arena);
 }
@@ -1400,13 +1540,17 @@ test_owed_invalidation(struct mk_arena *arena)
 	rc = do_write(s.repo, arena, W_UPDATE, 81);
 	elapsed = mk_clock_mono_ms() - start;
 	mc_thaw();
-	tap_is_int(rc, MK_OK, "owed (frozen): the update succeeds while memcached is frozen");
-	tap_ok(elapsed < 1000, "owed (frozen): without hanging (%lld ms)", (long long)elapsed);
-	tap_is_int(moved(&before, MK_COUNTER_CACHE_ERRORS), 1, "owed (frozen): the delete failed");
+	tap_is_int(rc, MK_OK,
+	    "owed (frozen): the update succeeds while memcached is frozen");
+	tap_ok(elapsed < 1000, "owed (frozen): without hanging (%lld ms)",
+	    (long long)elapsed);
+	tap_is_int(moved(&before, MK_COUNTER_CACHE_ERRORS), 1,
+	    "owed (frozen): the delete failed");
 	pause_ms(1100);
 	rc = read_doc(s.repo, arena, 81, &doc);
 	expect_doc(rc, &doc, 81, 2, "owed (frozen): the read after the outage");
-	tap_is_int(s.fake->calls[OP_GET_DOCUMENT], 2, "owed (frozen): it read the inner repository");
+	tap_is_int(s.fake->calls[OP_GET_DOCUMENT], 2,
+	    "owed (frozen): it read the inner repository");
 	expect_cached(81, 2, "owed (frozen)");
 	stack_close(&s);
 	mk_arena_reset(arena);
@@ -1434,13 +1578,17 @@ test_owed_invalidation(struct mk_arena *arena)
 		stack_open(&s, mc_servers, 20);
 		snap_take(&before);
 		rc = do_write(s.repo, arena, W_UPDATE, 82);
-		tap_is_int(rc, MK_OK, "owed (unreachable): the update succeeds");
-		tap_is_int(moved(&before, MK_COUNTER_CACHE_ERRORS), 1, "owed (unreachable): its delete failed");
+		tap_is_int(
+		    rc, MK_OK, "owed (unreachable): the update succeeds");
+		tap_is_int(moved(&before, MK_COUNTER_CACHE_ERRORS), 1,
+		    "owed (unreachable): its delete failed");
 		peek(82, &p);
 		tap_ok(p.kind == PEEK_DOC && p.version == 1,
-		    "owed (unreachable): the stale v1 document is still in memcached");
+		    "owed (unreachable): the stale v1 document is still in "
+		    "memcached");
 		rc = read_doc(s.repo, arena, 82, &doc);
-		expect_doc(rc, &doc, 82, 2, "owed (unreachable): a read while the delete is owed");
+		expect_doc(rc, &doc, 82, 2,
+		    "owed (unreachable): a read while the delete is owed");
 		if (rename(away, mc_sock) != 0)
 			printf("# rename %s: %s\n", away, strerror(errno));
 		/*
@@ -1449,13 +1597,18 @@ test_owed_invalidation(struct mk_arena *arena)
 		 */
 		pause_ms(2100);
 		rc = read_doc(s.repo, arena, 82, &doc);
-		expect_doc(rc, &doc, 82, 2, "owed (unreachable): the read once memcached is back");
+		expect_doc(rc, &doc, 82, 2,
+		    "owed (unreachable): the read once memcached is back");
 		tap_is_int(s.fake->calls[OP_GET_DOCUMENT], 2,
-		    "owed (unreachable): both reads went to the inner repository");
-		expect_cached(82, 2, "owed (unreachable): the backlog was paid, then filled");
+		    "owed (unreachable): both reads went to the inner "
+		    "repository");
+		expect_cached(82, 2,
+		    "owed (unreachable): the backlog was paid, then filled");
 		rc = read_doc(s.repo, arena, 82, &doc);
-		expect_doc(rc, &doc, 82, 2, "owed (unreachable): the next read hits");
-		tap_is_int(s.fake->calls[OP_GET_DOCUMENT], 2, "owed (unreachable): without the inner repository");
+		expect_doc(
+		    rc, &doc, 82, 2, "owed (unreachable): the next read hits");
+		tap_is_int(s.fake->calls[OP_GET_DOCUMENT], 2,
+		    "owed (unreachable): without the inner repository");
 		stack_close(&s);
 		mk_arena_reset(arena);
 	}
@@ -1470,7 +1623,8 @@ test_pipelined_incr(struct mk_arena *arena)
 	static const char value[] = "the looked-up value";
 	struct mk_cache_value got;
 	char err[256];
-	struct mk_cache *cache = mk_cache_new(mc_servers, TIMEOUT_MS, err, sizeof(err));
+	struct mk_cache *cache =
+	    mk_cache_new(mc_servers, TIMEOUT_MS, err, sizeof(err));
 	struct mk_cache_incr incr;
 	uint64_t count;
 	enum mk_err rc;
@@ -1480,51 +1634,69 @@ test_pipelined_incr(struct mk_arena *arena)
 		return;
 	}
 	(void)mk_cache_delete(cache, counter, sizeof(counter) - 1);
-	(void)mk_cache_set(cache, doc_key_text, sizeof(doc_key_text) - 1, value, sizeof(value) - 1, 60);
+	(void)mk_cache_set(cache, doc_key_text, sizeof(doc_key_text) - 1, value,
+	    sizeof(value) - 1, 60);
 	for (uint64_t round = 1; round <= 3; round++) {
 		bool got_value;
 
-		tap_is_int(mk_cache_incr_send(cache, counter, sizeof(counter) - 1, 60, &incr), MK_OK,
-		    "incr round %llu: sent", (unsigned long long)round);
-		tap_ok(!incr.answered, "incr round %llu: in flight", (unsigned long long)round);
-		rc = mk_cache_get(cache, arena, doc_key_text, sizeof(doc_key_text) - 1, &incr, &got);
-		got_value = rc == MK_OK && got.len == sizeof(value) - 1 && memcmp(got.bytes, value, got.len) == 0;
-		tap_ok(got_value, "incr round %llu: the lookup it rode on found its value",
+		tap_is_int(mk_cache_incr_send(
+			       cache, counter, sizeof(counter) - 1, 60, &incr),
+		    MK_OK, "incr round %llu: sent", (unsigned long long)round);
+		tap_ok(!incr.answered, "incr round %llu: in flight",
+		    (unsigned long long)round);
+		rc = mk_cache_get(cache, arena, doc_key_text,
+		    sizeof(doc_key_text) - 1, &incr, &got);
+		got_value = rc == MK_OK && got.len == sizeof(value) - 1 &&
+		    memcmp(got.bytes, value, got.len) == 0;
+		tap_ok(got_value,
+		    "incr round %llu: the lookup it rode on found its value",
 		    (unsigned long long)round);
 		count = 0;
 		rc = mk_cache_incr_finish(cache, &incr, &count);
-		tap_ok(rc == MK_OK && count == round, "incr round %llu: counts %llu (got %s, %llu)",
-		    (unsigned long long)round, (unsigned long long)round, mk_err_name(rc),
-		    (unsigned long long)count);
-		tap_ok(incr.answered, "incr round %llu: the lookup it rode on brought its count",
+		tap_ok(rc == MK_OK && count == round,
+		    "incr round %llu: counts %llu (got %s, %llu)",
+		    (unsigned long long)round, (unsigned long long)round,
+		    mk_err_name(rc), (unsigned long long)count);
+		tap_ok(incr.answered,
+		    "incr round %llu: the lookup it rode on brought its count",
 		    (unsigned long long)round);
 		mk_arena_reset(arena);
 	}
-	tap_is_int(mk_cache_incr_send(cache, counter, sizeof(counter) - 1, 60, &incr), MK_OK,
-	    "incr without a lookup: sent");
+	tap_is_int(
+	    mk_cache_incr_send(cache, counter, sizeof(counter) - 1, 60, &incr),
+	    MK_OK, "incr without a lookup: sent");
 	count = 0;
 	rc = mk_cache_incr_finish(cache, &incr, &count);
-	tap_ok(rc == MK_OK && count == 4, "incr without a lookup: counts 4 (got %s, %llu)",
-	    mk_err_name(rc), (unsigned long long)count);
-	rc = mk_cache_get(cache, arena, doc_key_text, sizeof(doc_key_text) - 1, &incr, &got);
-	tap_ok(rc == MK_OK && got.len == sizeof(value) - 1 && memcmp(got.bytes, value, got.len) == 0,
+	tap_ok(rc == MK_OK && count == 4,
+	    "incr without a lookup: counts 4 (got %s, %llu)", mk_err_name(rc),
+	    (unsigned long long)count);
+	rc = mk_cache_get(
+	    cache, arena, doc_key_text, sizeof(doc_key_text) - 1, &incr, &got);
+	tap_ok(rc == MK_OK && got.len == sizeof(value) - 1 &&
+		memcmp(got.bytes, value, got.len) == 0,
 	    "incr without a lookup: the next lookup is not confused");
 
 	/*
 	 * A lookup that is not handed the increment does not take its
 	 * answer for its own: the count lands in the caller's struct first.
 	 */
-	tap_is_int(mk_cache_incr_send(cache, counter, sizeof(counter) - 1, 60, &incr), MK_OK,
-	    "incr beside a lookup not handed it: sent");
-	rc = mk_cache_get(cache, arena, doc_key_text, sizeof(doc_key_text) - 1, NULL, &got);
-	tap_ok(rc == MK_OK && got.len == sizeof(value) - 1 && memcmp(got.bytes, value, got.len) == 0,
+	tap_is_int(
+	    mk_cache_incr_send(cache, counter, sizeof(counter) - 1, 60, &incr),
+	    MK_OK, "incr beside a lookup not handed it: sent");
+	rc = mk_cache_get(
+	    cache, arena, doc_key_text, sizeof(doc_key_text) - 1, NULL, &got);
+	tap_ok(rc == MK_OK && got.len == sizeof(value) - 1 &&
+		memcmp(got.bytes, value, got.len) == 0,
 	    "incr beside a lookup not handed it: the lookup found its value");
 	tap_ok(incr.answered && incr.status == MK_OK && incr.value == 5,
-	    "incr beside a lookup not handed it: the count (5) is in the increment's struct (got %d, %s, %llu)",
-	    incr.answered, mk_err_name(incr.status), (unsigned long long)incr.value);
+	    "incr beside a lookup not handed it: the count (5) is in the "
+	    "increment's struct (got %d, %s, %llu)",
+	    incr.answered, mk_err_name(incr.status),
+	    (unsigned long long)incr.value);
 	count = 0;
 	rc = mk_cache_incr_finish(cache, &incr, &count);
-	tap_ok(rc == MK_OK && count == 5, "incr beside a lookup not handed it: finish says 5 (got %s, %llu)",
+	tap_ok(rc == MK_OK && count == 5,
+	    "incr beside a lookup not handed it: finish says 5 (got %s, %llu)",
 	    mk_err_name(rc), (unsigned long long)count);
 
 	/*
@@ -1534,41 +1706,59 @@ test_pipelined_incr(struct mk_arena *arena)
 	 * lookup it rode on still finds its value. The next round counts 2.
 	 */
 	(void)mk_cache_set(cache, counter, sizeof(counter) - 1, "abc", 3, 60);
-	tap_is_int(mk_cache_incr_send(cache, counter, sizeof(counter) - 1, 60, &incr), MK_OK,
-	    "incr on a non-number: sent");
-	rc = mk_cache_get(cache, arena, doc_key_text, sizeof(doc_key_text) - 1, &incr, &got);
-	tap_ok(rc == MK_OK && got.len == sizeof(value) - 1 && memcmp(got.bytes, value, got.len) == 0,
-	    "incr on a non-number: the lookup it rode on still found its value (got %s)",
+	tap_is_int(
+	    mk_cache_incr_send(cache, counter, sizeof(counter) - 1, 60, &incr),
+	    MK_OK, "incr on a non-number: sent");
+	rc = mk_cache_get(
+	    cache, arena, doc_key_text, sizeof(doc_key_text) - 1, &incr, &got);
+	tap_ok(rc == MK_OK && got.len == sizeof(value) - 1 &&
+		memcmp(got.bytes, value, got.len) == 0,
+	    "incr on a non-number: the lookup it rode on still found its value "
+	    "(got %s)",
 	    mk_err_name(rc));
 	count = 0;
 	rc = mk_cache_incr_finish(cache, &incr, &count);
-	tap_ok(rc == MK_OK && count == 1, "incr on a non-number: the value is replaced, counts 1 (got %s, %llu)",
+	tap_ok(rc == MK_OK && count == 1,
+	    "incr on a non-number: the value is replaced, counts 1 (got %s, "
+	    "%llu)",
 	    mk_err_name(rc), (unsigned long long)count);
 	mk_arena_reset(arena);
-	tap_is_int(mk_cache_incr_send(cache, counter, sizeof(counter) - 1, 60, &incr), MK_OK,
-	    "incr after a non-number: sent");
-	rc = mk_cache_get(cache, arena, doc_key_text, sizeof(doc_key_text) - 1, &incr, &got);
-	tap_ok(rc == MK_OK && got.len == sizeof(value) - 1 && memcmp(got.bytes, value, got.len) == 0,
-	    "incr after a non-number: the lookup found its value (got %s)", mk_err_name(rc));
+	tap_is_int(
+	    mk_cache_incr_send(cache, counter, sizeof(counter) - 1, 60, &incr),
+	    MK_OK, "incr after a non-number: sent");
+	rc = mk_cache_get(
+	    cache, arena, doc_key_text, sizeof(doc_key_text) - 1, &incr, &got);
+	tap_ok(rc == MK_OK && got.len == sizeof(value) - 1 &&
+		memcmp(got.bytes, value, got.len) == 0,
+	    "incr after a non-number: the lookup found its value (got %s)",
+	    mk_err_name(rc));
 	count = 0;
 	rc = mk_cache_incr_finish(cache, &incr, &count);
-	tap_ok(rc == MK_OK && count == 2, "incr after a non-number: counts 2 (got %s, %llu)",
-	    mk_err_name(rc), (unsigned long long)count);
-	/* ...and the same with no lookup in between, and with the exact increment. */
+	tap_ok(rc == MK_OK && count == 2,
+	    "incr after a non-number: counts 2 (got %s, %llu)", mk_err_name(rc),
+	    (unsigned long long)count);
+	/* ...and the same with no lookup in between, and with the exact
+	 * increment. */
 	(void)mk_cache_set(cache, counter, sizeof(counter) - 1, "xyz", 3, 60);
-	tap_is_int(mk_cache_incr_send(cache, counter, sizeof(counter) - 1, 60, &incr), MK_OK,
-	    "incr on a non-number, no lookup: sent");
+	tap_is_int(
+	    mk_cache_incr_send(cache, counter, sizeof(counter) - 1, 60, &incr),
+	    MK_OK, "incr on a non-number, no lookup: sent");
 	count = 0;
 	rc = mk_cache_incr_finish(cache, &incr, &count);
-	tap_ok(rc == MK_OK && count == 1, "incr on a non-number, no lookup: replaced, counts 1 (got %s, %llu)",
+	tap_ok(rc == MK_OK && count == 1,
+	    "incr on a non-number, no lookup: replaced, counts 1 (got %s, "
+	    "%llu)",
 	    mk_err_name(rc), (unsigned long long)count);
 	(void)mk_cache_set(cache, counter, sizeof(counter) - 1, "xyz", 3, 60);
 	count = 0;
 	rc = mk_cache_incr(cache, counter, sizeof(counter) - 1, 60, &count);
-	tap_ok(rc == MK_OK && count == 1, "exact incr on a non-number: replaced, counts 1 (got %s, %llu)",
+	tap_ok(rc == MK_OK && count == 1,
+	    "exact incr on a non-number: replaced, counts 1 (got %s, %llu)",
 	    mk_err_name(rc), (unsigned long long)count);
-	rc = mk_cache_get(cache, arena, doc_key_text, sizeof(doc_key_text) - 1, &incr, &got);
-	tap_ok(rc == MK_OK && got.len == sizeof(value) - 1 && memcmp(got.bytes, value, got.len) == 0,
+	rc = mk_cache_get(
+	    cache, arena, doc_key_text, sizeof(doc_key_text) - 1, &incr, &got);
+	tap_ok(rc == MK_OK && got.len == sizeof(value) - 1 &&
+		memcmp(got.bytes, value, got.len) == 0,
 	    "after the replacements, lookups are not confused");
 	(void)mk_cache_delete(cache, counter, sizeof(counter) - 1);
 	mk_cache_free(cache);
@@ -1597,7 +1787,8 @@ main(void)
 	arena = mk_arena_new(0);
 	peek_arena = mk_arena_new(0);
 	if (peek_cache == NULL || arena == NULL || peek_arena == NULL) {
-		printf("Bail out! %s\n", peek_cache == NULL ? err : "out of memory");
+		printf("Bail out! %s\n",
+		    peek_cache == NULL ? err : "out of memory");
 		return 1;
 	}
 

@@ -26,7 +26,8 @@ struct target_case {
 	const char *uri; /* NULL: no REQUEST_URI at all */
 	enum mk_err rc;
 	const char *segments; /* when MK_OK: decoded segments joined by " | " */
-	const char *query;    /* when MK_OK: decoded pairs as "k=v" joined by " & " */
+	/* when MK_OK: decoded pairs as "k=v" joined by " & " */
+	const char *query;
 	const char *raw_path; /* when MK_OK */
 };
 
@@ -34,7 +35,8 @@ static const struct target_case target_cases[] = {
 	{ "/", MK_OK, "", "", "/" },
 	{ "/a/", MK_OK, "a | ", "", "/a/" },
 	{ "//", MK_OK, " | ", "", "//" },
-	{ "/api/markets/42", MK_OK, "api | markets | 42", "", "/api/markets/42" },
+	{ "/api/markets/42", MK_OK, "api | markets | 42", "",
+	    "/api/markets/42" },
 	{ "/a%2Fb/c", MK_OK, "a/b | c", "", "/a%2Fb/c" },
 	{ "/a%2fb", MK_OK, "a/b", "", "/a%2fb" },
 	{ "/a%20b/%C3%A9", MK_OK, "a b | \xc3\xa9", "", "/a%20b/%C3%A9" },
@@ -46,8 +48,9 @@ static const struct target_case target_cases[] = {
 	{ "/?a=1", MK_OK, "", "a=1", "/" },
 	{ "/x?a=b?c", MK_OK, "x", "a=b?c", "/x" },
 	{ "/1/2/3/4/5/6/7/8/9/10/11/12/13/14/15/16", MK_OK,
-	    "1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | 10 | 11 | 12 | 13 | 14 | 15 | 16", "",
-	    "/1/2/3/4/5/6/7/8/9/10/11/12/13/14/15/16" },
+	    "1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | 10 | 11 | 12 | 13 | 14 | 15 | "
+	    "16",
+	    "", "/1/2/3/4/5/6/7/8/9/10/11/12/13/14/15/16" },
 	{ "/a%zz", MK_EBADREQUEST, NULL, NULL, NULL },
 	{ "/a%2", MK_EBADREQUEST, NULL, NULL, NULL },
 	{ "/a/b%/c", MK_EBADREQUEST, NULL, NULL, NULL },
@@ -61,11 +64,15 @@ static const struct target_case target_cases[] = {
 	{ "?a=1", MK_EBADREQUEST, NULL, NULL, NULL },
 	{ NULL, MK_EBADREQUEST, NULL, NULL, NULL },
 	/* More segments than any route can have: a 404 … */
-	{ "/1/2/3/4/5/6/7/8/9/10/11/12/13/14/15/16/17", MK_ENOTFOUND, NULL, NULL, NULL },
-	{ "/1/2/3/4/5/6/7/8/9/10/11/12/13/14/15/16/", MK_ENOTFOUND, NULL, NULL, NULL },
+	{ "/1/2/3/4/5/6/7/8/9/10/11/12/13/14/15/16/17", MK_ENOTFOUND, NULL,
+	    NULL, NULL },
+	{ "/1/2/3/4/5/6/7/8/9/10/11/12/13/14/15/16/", MK_ENOTFOUND, NULL, NULL,
+	    NULL },
 	/* … unless a bad escape makes it a 400, wherever it is. */
-	{ "/1/2/3/4/5/6/7/8/9/10/11/12/13/14/15/16/17/%zz", MK_EBADREQUEST, NULL, NULL, NULL },
-	{ "/1/2/3/4/5/6/7/8/9/10/11/12/13/14/15/16/17?a=%", MK_EBADREQUEST, NULL, NULL, NULL },
+	{ "/1/2/3/4/5/6/7/8/9/10/11/12/13/14/15/16/17/%zz", MK_EBADREQUEST,
+	    NULL, NULL, NULL },
+	{ "/1/2/3/4/5/6/7/8/9/10/11/12/13/14/15/16/17?a=%", MK_EBADREQUEST,
+	    NULL, NULL, NULL },
 };
 
 static void
@@ -75,8 +82,8 @@ join_segments(const struct mk_request *req, char *out, size_t size)
 
 	out[0] = '\0';
 	for (size_t i = 0; i < req->nsegments; i++)
-		len += (size_t)snprintf(out + len, size - len, "%s%s", i ? " | " : "",
-		    req->segments[i]);
+		len += (size_t)snprintf(out + len, size - len, "%s%s",
+		    i ? " | " : "", req->segments[i]);
 }
 
 static void
@@ -86,8 +93,8 @@ join_query(const struct mk_query *query, char *out, size_t size)
 
 	out[0] = '\0';
 	for (size_t i = 0; i < query->count; i++)
-		len += (size_t)snprintf(out + len, size - len, "%s%s=%s", i ? " & " : "",
-		    query->pairs[i].key, query->pairs[i].value);
+		len += (size_t)snprintf(out + len, size - len, "%s%s=%s",
+		    i ? " & " : "", query->pairs[i].key, query->pairs[i].value);
 }
 
 static void
@@ -95,7 +102,8 @@ test_parse_target(void)
 {
 	struct mk_arena *arena = mk_arena_new(0);
 
-	for (size_t i = 0; i < sizeof(target_cases) / sizeof(target_cases[0]); i++) {
+	for (size_t i = 0; i < sizeof(target_cases) / sizeof(target_cases[0]);
+	     i++) {
 		const struct target_case *c = &target_cases[i];
 		struct mk_param params[2];
 		struct mk_request req;
@@ -109,15 +117,19 @@ test_parse_target(void)
 		req.params = params;
 		req.nparams = c->uri != NULL ? 2 : 1;
 		rc = mk_request_parse_target(&req);
-		tap_is_int(rc, c->rc, "target '%s': rc", c->uri ? c->uri : "(none)");
+		tap_is_int(
+		    rc, c->rc, "target '%s': rc", c->uri ? c->uri : "(none)");
 		if (c->rc == MK_OK) {
 			join_segments(&req, got, sizeof(got));
-			tap_is_str(got, c->segments, "target '%s': segments", c->uri);
+			tap_is_str(
+			    got, c->segments, "target '%s': segments", c->uri);
 			join_query(&req.query, got, sizeof(got));
 			tap_is_str(got, c->query, "target '%s': query", c->uri);
-			tap_is_str(req.raw_path, c->raw_path, "target '%s': raw path", c->uri);
+			tap_is_str(req.raw_path, c->raw_path,
+			    "target '%s': raw path", c->uri);
 		} else if (c->rc == MK_EBADREQUEST) {
-			tap_ok(req.log_error != NULL, "target '%s': log_error says why",
+			tap_ok(req.log_error != NULL,
+			    "target '%s': log_error says why",
 			    c->uri ? c->uri : "(none)");
 		}
 		mk_arena_reset(arena);
@@ -132,21 +144,11 @@ struct length_case {
 };
 
 static const struct length_case length_cases[] = {
-	{ NULL, 0, 0 },
-	{ "", 0, 0 },
-	{ "0", 1, 0 },
-	{ "5", 1, 5 },
-	{ "1048576", 1, 1048576 },
-	{ "007", 1, 7 },
-	{ "1000000000000", 1, 1000000000000ULL },
-	{ "12a", -1, 0 },
-	{ "a12", -1, 0 },
-	{ "-1", -1, 0 },
-	{ "+1", -1, 0 },
-	{ " 12", -1, 0 },
-	{ "12 ", -1, 0 },
-	{ "1.5", -1, 0 },
-	{ "0x10", -1, 0 },
+	{ NULL, 0, 0 }, { "", 0, 0 }, { "0", 1, 0 }, { "5", 1, 5 },
+	{ "1048576", 1, 1048576 }, { "007", 1, 7 },
+	{ "1000000000000", 1, 1000000000000ULL }, { "12a", -1, 0 },
+	{ "a12", -1, 0 }, { "-1", -1, 0 }, { "+1", -1, 0 }, { " 12", -1, 0 },
+	{ "12 ", -1, 0 }, { "1.5", -1, 0 }, { "0x10", -1, 0 },
 	{ "99999999999999999999999", -1, 0 },
 	{ "18446744073709551616", -1, 0 }, /* UINT64_MAX + 1 */
 };
@@ -154,19 +156,23 @@ static const struct length_case length_cases[] = {
 static void
 test_content_length(void)
 {
-	for (size_t i = 0; i < sizeof(length_cases) / sizeof(length_cases[0]); i++) {
+	for (size_t i = 0; i < sizeof(length_cases) / sizeof(length_cases[0]);
+	     i++) {
 		const struct length_case *c = &length_cases[i];
 		struct mk_param params[2];
 		uint64_t length = 424242;
 		int rc;
 
 		params[0] = param("CONTENT_TYPE", "application/json");
-		params[1] = param("CONTENT_LENGTH", c->value != NULL ? c->value : "");
-		rc = mk_request_content_length(params, c->value != NULL ? 2 : 1, &length);
+		params[1] =
+		    param("CONTENT_LENGTH", c->value != NULL ? c->value : "");
+		rc = mk_request_content_length(
+		    params, c->value != NULL ? 2 : 1, &length);
 		tap_is_int(rc, c->rc, "CONTENT_LENGTH '%s': result",
 		    c->value != NULL ? c->value : "(absent)");
 		if (c->rc == 1)
-			tap_is_int(length, c->length, "CONTENT_LENGTH '%s': value", c->value);
+			tap_is_int(length, c->length,
+			    "CONTENT_LENGTH '%s': value", c->value);
 	}
 }
 
@@ -213,21 +219,25 @@ static const struct body_case body_cases[] = {
 static void
 test_check_body(void)
 {
-	for (size_t i = 0; i < sizeof(body_cases) / sizeof(body_cases[0]); i++) {
+	for (size_t i = 0; i < sizeof(body_cases) / sizeof(body_cases[0]);
+	     i++) {
 		const struct body_case *c = &body_cases[i];
 		struct mk_param params[2];
 		const char *reason = "unset";
 		enum mk_err rc;
 
 		params[0] = param("CONTENT_LENGTH", "10");
-		params[1] = param("CONTENT_TYPE", c->type != NULL ? c->type : "");
-		rc = mk_request_check_body(params, c->type != NULL ? 2 : 1, c->max_body,
-		    c->body_len, &reason);
-		tap_is_int(rc, c->rc, "check_body type '%s', %llu of max %zu: rc",
-		    c->type != NULL ? c->type : "(absent)", (unsigned long long)c->body_len,
-		    c->max_body);
+		params[1] =
+		    param("CONTENT_TYPE", c->type != NULL ? c->type : "");
+		rc = mk_request_check_body(params, c->type != NULL ? 2 : 1,
+		    c->max_body, c->body_len, &reason);
+		tap_is_int(rc, c->rc,
+		    "check_body type '%s', %llu of max %zu: rc",
+		    c->type != NULL ? c->type : "(absent)",
+		    (unsigned long long)c->body_len, c->max_body);
 		tap_ok(c->rc == MK_OK ? reason == NULL : reason != NULL,
-		    "check_body case %zu: reason %s", i, c->rc == MK_OK ? "NULL" : "set");
+		    "check_body case %zu: reason %s", i,
+		    c->rc == MK_OK ? "NULL" : "set");
 	}
 	tap_is_int(mk_request_check_body(NULL, 0, 10, 20, NULL), MK_ETOOLARGE,
 	    "check_body with a NULL reason");
@@ -261,12 +271,14 @@ test_methods(void)
 		tap_is_int(mk_method_parse(cases[i].name), cases[i].method,
 		    "mk_method_parse case %zu", i);
 	}
-	tap_is_int(mk_method_parse(NULL), MK_METHOD_OTHER, "mk_method_parse(NULL)");
+	tap_is_int(
+	    mk_method_parse(NULL), MK_METHOD_OTHER, "mk_method_parse(NULL)");
 	for (int m = 0; m < MK_METHOD_OTHER; m++) {
-		tap_is_int(mk_method_parse(mk_method_name((enum mk_method)m)), m,
-		    "mk_method_name(%d) parses back", m);
+		tap_is_int(mk_method_parse(mk_method_name((enum mk_method)m)),
+		    m, "mk_method_name(%d) parses back", m);
 	}
-	tap_is_str(mk_method_name(MK_METHOD__MAX), "OTHER", "an out-of-range method is OTHER");
+	tap_is_str(mk_method_name(MK_METHOD__MAX), "OTHER",
+	    "an out-of-range method is OTHER");
 }
 
 static void
@@ -281,10 +293,14 @@ test_params_find(void)
 	memset(&req, 0, sizeof(req));
 	req.params = params;
 	req.nparams = 3;
-	tap_is_str(mk_request_param(&req, "HTTP_X_REQUEST_ID"), "abc", "param found by name");
-	tap_is_str(mk_request_param(&req, "HTTP_X"), "1", "the first of repeated params wins");
-	tap_ok(mk_request_param(&req, "HTTP") == NULL, "a prefix of a name is not that name");
-	tap_ok(mk_params_find(params, 0, "HTTP_X") == NULL, "nothing in an empty list");
+	tap_is_str(mk_request_param(&req, "HTTP_X_REQUEST_ID"), "abc",
+	    "param found by name");
+	tap_is_str(mk_request_param(&req, "HTTP_X"), "1",
+	    "the first of repeated params wins");
+	tap_ok(mk_request_param(&req, "HTTP") == NULL,
+	    "a prefix of a name is not that name");
+	tap_ok(mk_params_find(params, 0, "HTTP_X") == NULL,
+	    "nothing in an empty list");
 }
 
 int

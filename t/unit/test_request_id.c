@@ -54,8 +54,10 @@ test_valid(void)
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		tap_ok(mk_request_id_valid(cases[i].id, cases[i].len) == cases[i].valid,
-		    "valid: %s -> %s", cases[i].name, cases[i].valid ? "kept" : "replaced");
+		tap_ok(mk_request_id_valid(cases[i].id, cases[i].len) ==
+			cases[i].valid,
+		    "valid: %s -> %s", cases[i].name,
+		    cases[i].valid ? "kept" : "replaced");
 	}
 }
 
@@ -65,7 +67,8 @@ is_lower_hex(const char *s, size_t len)
 	if (strlen(s) != len)
 		return 0;
 	for (size_t i = 0; i < len; i++) {
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+		if (!((s[i] >= '0' && s[i] <= '9') ||
+			(s[i] >= 'a' && s[i] <= 'f')))
 			return 0;
 	}
 	return 1;
@@ -80,7 +83,10 @@ compare_ids(const void *a, const void *b)
 static void
 test_generate(void)
 {
-	enum { COUNT = 10000, STRIDE = MK_REQUEST_ID_GENERATED_LEN + 1 };
+	enum {
+		COUNT = 10000,
+		STRIDE = MK_REQUEST_ID_GENERATED_LEN + 1
+	};
 	struct mk_request_id_gen gen, other;
 	char *ids, id[STRIDE], id2[STRIDE];
 	int all_hex = 1, distinct = 1, same_prefix = 1;
@@ -89,8 +95,10 @@ test_generate(void)
 	memset(id, 'X', sizeof(id));
 	mk_request_id_next(&gen, id);
 	tap_ok(is_lower_hex(id, MK_REQUEST_ID_GENERATED_LEN),
-	    "an id is %d lowercase hex digits and a NUL ('%s')", MK_REQUEST_ID_GENERATED_LEN, id);
-	tap_ok(mk_request_id_valid(id, strlen(id)), "a generated id passes the incoming check");
+	    "an id is %d lowercase hex digits and a NUL ('%s')",
+	    MK_REQUEST_ID_GENERATED_LEN, id);
+	tap_ok(mk_request_id_valid(id, strlen(id)),
+	    "a generated id passes the incoming check");
 
 	ids = malloc((size_t)COUNT * STRIDE);
 	for (int i = 0; i < COUNT; i++) {
@@ -102,20 +110,24 @@ test_generate(void)
 		if (memcmp(p, id, 16) != 0)
 			same_prefix = 0;
 	}
-	tap_ok(all_hex, "%d consecutive ids are all 32 lowercase hex digits", COUNT);
+	tap_ok(all_hex, "%d consecutive ids are all 32 lowercase hex digits",
+	    COUNT);
 	tap_ok(same_prefix, "ids of one generator share its 16-digit prefix");
 	qsort(ids, COUNT, STRIDE, compare_ids);
 	for (int i = 1; i < COUNT; i++) {
-		if (compare_ids(ids + (size_t)(i - 1) * STRIDE, ids + (size_t)i * STRIDE) == 0)
+		if (compare_ids(ids + (size_t)(i - 1) * STRIDE,
+			ids + (size_t)i * STRIDE) == 0)
 			distinct = 0;
 	}
 	tap_ok(distinct, "%d consecutive ids are distinct", COUNT);
 	free(ids);
 
-	/* The counter part must not simply count: ids should not look sequential. */
+	/* The counter part must not simply count: ids should not look
+	 * sequential. */
 	mk_request_id_next(&gen, id);
 	mk_request_id_next(&gen, id2);
-	tap_ok(strcmp(id + 16, id2 + 16) != 0 && memcmp(id + 16, id2 + 16, 12) != 0,
+	tap_ok(strcmp(id + 16, id2 + 16) != 0 &&
+		memcmp(id + 16, id2 + 16, 12) != 0,
 	    "consecutive ids differ beyond their last digits");
 
 	tap_is_int(mk_request_id_seed(&other), 0, "a second generator seeds");

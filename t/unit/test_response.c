@@ -19,8 +19,8 @@
 #include "tap.h"
 
 struct header_case {
-	const char *name;    /* of the case */
-	const char *header;  /* header name */
+	const char *name;   /* of the case */
+	const char *header; /* header name */
 	const char *value;
 	bool added;
 };
@@ -29,9 +29,12 @@ static const struct header_case cases[] = {
 	{ "plain", "Location", "/api/markets/7", true },
 	{ "empty value", "X-Empty", "", true },
 	{ "value with blanks and colons", "Retry-After", "a: b c", true },
-	{ "value with LF", "Location", "/api/markets/7\nSet-Cookie: a=b", false },
-	{ "value with CR", "Location", "/api/markets/7\rSet-Cookie: a=b", false },
-	{ "value with CRLF", "Location", "/x\r\n\r\n{\"injected\":true}", false },
+	{ "value with LF", "Location", "/api/markets/7\nSet-Cookie: a=b",
+	    false },
+	{ "value with CR", "Location", "/api/markets/7\rSet-Cookie: a=b",
+	    false },
+	{ "value with CRLF", "Location", "/x\r\n\r\n{\"injected\":true}",
+	    false },
 	{ "value ending in LF", "Location", "/api/markets/7\n", false },
 	{ "value that is only CR", "X-A", "\r", false },
 	{ "value with a tab", "X-A", "a\tb", true },
@@ -153,15 +156,21 @@ main(void)
 		if (c->added) {
 			char line[256];
 
-			(void)snprintf(line, sizeof(line), "\r\n%s: %s\r\n", c->header, c->value);
+			(void)snprintf(line, sizeof(line), "\r\n%s: %s\r\n",
+			    c->header, c->value);
 			tap_is_int(rc, MK_OK, "%s: added", c->name);
-			tap_ok(strstr(out.data, line) != NULL, "%s: in the answer", c->name);
+			tap_ok(strstr(out.data, line) != NULL,
+			    "%s: in the answer", c->name);
 			tap_ok(log[0] == '\0', "%s: nothing logged", c->name);
 		} else {
 			tap_is_int(rc, MK_EINTERNAL, "%s: refused", c->name);
-			/* Byte for byte the answer without it: the next header is there. */
-			tap_is_str(out.data, plain.data, "%s: not in the answer, the next header is", c->name);
-			tap_ok(strstr(log, "response header") != NULL && strstr(log, "dropped") != NULL,
+			/* Byte for byte the answer without it: the next header
+			 * is there. */
+			tap_is_str(out.data, plain.data,
+			    "%s: not in the answer, the next header is",
+			    c->name);
+			tap_ok(strstr(log, "response header") != NULL &&
+				strstr(log, "dropped") != NULL,
 			    "%s: the log says a header was dropped", c->name);
 			if (strstr(log, "dropped") == NULL)
 				printf("#   log: %s\n", log);

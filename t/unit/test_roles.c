@@ -56,7 +56,8 @@ test_grants(void)
 		    "%s %s %s", mk_role_name(c->role),
 		    c->allowed ? "may" : "may not",
 		    mk_permission_name(c->permission));
-		if ((unsigned)c->role < MK_ROLE__MAX && (unsigned)c->permission < MK_PERM__MAX)
+		if ((unsigned)c->role < MK_ROLE__MAX &&
+		    (unsigned)c->permission < MK_PERM__MAX)
 			seen[c->role][c->permission]++;
 	}
 	/* The table above must be the whole cross product, once each. */
@@ -79,22 +80,14 @@ struct name_case {
 static const struct name_case name_cases[] = {
 	{ LIT("admin"), true, MK_ROLE_ADMIN },
 	{ LIT("moderator"), true, MK_ROLE_MODERATOR },
-	{ LIT("user"), true, MK_ROLE_USER },
-	{ LIT("Admin"), false, 0 },
-	{ LIT("ADMIN"), false, 0 },
-	{ LIT("User"), false, 0 },
-	{ LIT("admin "), false, 0 },
-	{ LIT(" admin"), false, 0 },
-	{ LIT("admin\n"), false, 0 },
-	{ LIT(""), false, 0 },
-	{ LIT("adm"), false, 0 },
-	{ LIT("administrator"), false, 0 },
-	{ LIT("users"), false, 0 },
-	{ LIT("mod"), false, 0 },
-	{ LIT("root"), false, 0 },
-	{ LIT("none"), false, 0 },
-	{ LIT("admin\0"), false, 0 },
-	{ LIT("user\0admin"), false, 0 },
+	{ LIT("user"), true, MK_ROLE_USER }, { LIT("Admin"), false, 0 },
+	{ LIT("ADMIN"), false, 0 }, { LIT("User"), false, 0 },
+	{ LIT("admin "), false, 0 }, { LIT(" admin"), false, 0 },
+	{ LIT("admin\n"), false, 0 }, { LIT(""), false, 0 },
+	{ LIT("adm"), false, 0 }, { LIT("administrator"), false, 0 },
+	{ LIT("users"), false, 0 }, { LIT("mod"), false, 0 },
+	{ LIT("root"), false, 0 }, { LIT("none"), false, 0 },
+	{ LIT("admin\0"), false, 0 }, { LIT("user\0admin"), false, 0 },
 	{ "useradmin", 4, true, MK_ROLE_USER }, /* the length is what counts */
 };
 
@@ -108,8 +101,9 @@ test_parse(void)
 		enum mk_role got = MK_ROLE__MAX;
 		bool ok = mk_role_parse(c->text, c->len, &got);
 
-		tap_is_int(ok, c->ok, "parse case %zu ('%.*s', %zu bytes): %s", i,
-		    (int)c->len, c->text, c->len, c->ok ? "accepted" : "refused");
+		tap_is_int(ok, c->ok, "parse case %zu ('%.*s', %zu bytes): %s",
+		    i, (int)c->len, c->text, c->len,
+		    c->ok ? "accepted" : "refused");
 		if (c->ok)
 			tap_is_int(got, c->role, "parse case %zu: role", i);
 	}
@@ -136,13 +130,17 @@ test_names(void)
 		enum mk_role back = MK_ROLE__MAX;
 
 		tap_is_str(name, role_names[r], "mk_role_name of role %d", r);
-		tap_ok(name != NULL && mk_role_parse(name, strlen(name), &back) &&
-		    back == (enum mk_role)r, "the name of role %d parses back to it", r);
+		tap_ok(name != NULL &&
+			mk_role_parse(name, strlen(name), &back) &&
+			back == (enum mk_role)r,
+		    "the name of role %d parses back to it", r);
 	}
-	tap_is_str(mk_role_name(MK_ROLE__MAX), "?", "an out-of-range role is named ?");
+	tap_is_str(
+	    mk_role_name(MK_ROLE__MAX), "?", "an out-of-range role is named ?");
 	for (int p = 0; p < MK_PERM__MAX; p++) {
-		tap_is_str(mk_permission_name((enum mk_permission)p), permission_names[p],
-		    "mk_permission_name of permission %d", p);
+		tap_is_str(mk_permission_name((enum mk_permission)p),
+		    permission_names[p], "mk_permission_name of permission %d",
+		    p);
 	}
 	tap_is_str(mk_permission_name(MK_PERM__MAX), "?",
 	    "an out-of-range permission is named ?");

@@ -85,7 +85,8 @@ check_search(const struct mk_vector_index *index, const float *query, size_t k)
 
 	for (int64_t id = 1; id <= MAX_IDS; id++) {
 		if (present[id])
-			all[nall++] = (struct ref_hit){ id, mk_vector_score(ref_dot(model[id], query)) };
+			all[nall++] = (struct ref_hit){ id,
+				mk_vector_score(ref_dot(model[id], query)) };
 	}
 	qsort(all, nall, sizeof(all[0]), by_rank);
 	mk_vector_index_search(index, query, k, got, &n);
@@ -102,12 +103,14 @@ static void
 test_basics(void)
 {
 	struct mk_vector_index *index = mk_vector_index_new("test-v1", DIM);
-	float a[DIM] = { 1 }, b[DIM] = { 0, 1 }, c[DIM] = { 0.6f, 0.8f }, q[DIM] = { 1 };
+	float a[DIM] = { 1 }, b[DIM] = { 0, 1 }, c[DIM] = { 0.6f, 0.8f },
+	      q[DIM] = { 1 };
 	struct mk_vector_hit hits[4];
 	size_t n = 0;
 
 	tap_ok(index != NULL, "an index of %d dimensions", DIM);
-	tap_is_str(mk_vector_index_embedder(index), "test-v1", "it names its embedder");
+	tap_is_str(mk_vector_index_embedder(index), "test-v1",
+	    "it names its embedder");
 	mk_vector_index_search(index, q, 3, hits, &n);
 	tap_is_int(n, 0, "an empty index finds nothing");
 	tap_is_int(mk_vector_index_put(index, 7, a), MK_OK, "put 7");
@@ -117,9 +120,11 @@ test_basics(void)
 	mk_vector_index_search(index, q, 3, hits, &n);
 	tap_ok(n == 3 && hits[0].id == 7 && hits[1].id == 5 && hits[2].id == 3,
 	    "best first: 7 (1.0), 5 (0.6), 3 (0.0)");
-	tap_ok(hits[0].score == 1.0f && hits[1].score == mk_vector_score(0.6f) && hits[2].score == 0.0f,
+	tap_ok(hits[0].score == 1.0f &&
+		hits[1].score == mk_vector_score(0.6f) && hits[2].score == 0.0f,
 	    "scores are the dot products, to six decimals");
-	tap_is_int(mk_vector_index_put(index, 7, b), MK_OK, "put 7 again: replaced");
+	tap_is_int(
+	    mk_vector_index_put(index, 7, b), MK_OK, "put 7 again: replaced");
 	tap_is_int(mk_vector_index_size(index), 3, "still three rows");
 	mk_vector_index_search(index, q, 3, hits, &n);
 	tap_ok(n == 3 && hits[0].id == 5 && hits[1].id == 3 && hits[2].id == 7,
@@ -128,9 +133,11 @@ test_basics(void)
 	tap_ok(n == 1 && hits[0].id == 5, "k = 1: the best only");
 	mk_vector_index_remove(index, 5);
 	mk_vector_index_remove(index, 42);
-	tap_is_int(mk_vector_index_size(index), 2, "remove 5 (and 42, never there): two rows");
+	tap_is_int(mk_vector_index_size(index), 2,
+	    "remove 5 (and 42, never there): two rows");
 	mk_vector_index_search(index, q, 3, hits, &n);
-	tap_ok(n == 2 && hits[0].id == 3 && hits[1].id == 7, "5 is gone from results");
+	tap_ok(n == 2 && hits[0].id == 3 && hits[1].id == 7,
+	    "5 is gone from results");
 	mk_vector_index_set_seq(index, 99);
 	tap_is_int(mk_vector_index_seq(index), 99, "the loaded seq is kept");
 	mk_vector_index_free(index);
@@ -167,13 +174,16 @@ test_random(void)
 			random_unit(v);
 			for (int64_t i = 1; i <= MAX_IDS; i++)
 				expected += (size_t)present[i];
-			if (mk_vector_index_size(index) != expected || !check_search(index, v, 1 + rng() % 50))
+			if (mk_vector_index_size(index) != expected ||
+			    !check_search(index, v, 1 + rng() % 50))
 				mismatches++;
 			searches++;
 		}
 	}
-	tap_ok(mismatches == 0, "40,000 random operations (%d puts, %d removes, %d searches): "
-	    "size and top-k always match a full sort", puts, removes, searches);
+	tap_ok(mismatches == 0,
+	    "40,000 random operations (%d puts, %d removes, %d searches): "
+	    "size and top-k always match a full sort",
+	    puts, removes, searches);
 	random_unit(v);
 	tap_ok(check_search(index, v, 50), "a last top-50 matches too");
 	mk_vector_index_free(index);
