@@ -20,8 +20,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/cidr.h"
 #include "core/config.h"
+#include "core/config_check.h"
 
 enum conf_type {
 	CONF_INT,  /* decimal integer in [min, max] */
@@ -46,206 +46,6 @@ struct conf_key {
 	const char *(*check)(const char *value);
 };
 
-static const char *
-check_jwt_secret(const char *value)
-{
-	if (value[0] != '\0' && strlen(value) < 32)
-		return "must be at least 32 bytes";
-	return NULL;
-}
-
-static const char *
-check_jwt_alg(const char *value)
-{
-	if (strcmp(value, "HS256") != 0 && strcmp(value, "RS256") != 0 &&
-	    strcmp(value, "ES256") != 0)
-		return "must be HS256, RS256 or ES256";
-	return NULL;
-}
-
-static const char *
-check_db_tls(const char *value)
-{
-	if (strcmp(value, "off") != 0 && strcmp(value, "required") != 0 &&
-	    strcmp(value, "verify") != 0)
-		return "must be off, required or verify";
-	return NULL;
-}
-
-/* A comma- or blank-separated list of items, each at most 255 bytes. */
-static const char *
-check_list(const char *value)
-{
-	size_t len;
-
-	for (const char *p = value; *p != '\0'; p += len) {
-		p += strspn(p, ", \t");
-		len = strcspn(p, ", \t");
-		if (len > 255)
-			return "an item of the list is longer than 255 bytes";
-	}
-	return NULL;
-}
-
-static const char *
-check_embedder(const char *value)
-{
-	return strcmp(value, "hash") == 0 || strcmp(value, "http") == 0
-	    ? NULL
-	    : "must be hash (built in) or http (an OpenAI-compatible endpoint)";
-}
-
-/* A list of addresses and CIDR blocks (trusted_proxies, metrics_allow,
- * listen_allowed_clients). */
-static const char *
-check_cidrs(const char *value)
-{
-	static char reason[160];
-	struct mk_cidr_list list;
-	const char *bad;
-	size_t bad_len;
-
-	if (mk_cidr_list_parse(value, &list, &bad, &bad_len) == 0)
-		return NULL;
-	(void)snprintf(reason, sizeof(reason),
-	    "'%.*s' is not an address or CIDR block (or the list has more than "
-	    "%d)",
-	    (int)(bad_len > 64 ? 64 : bad_len), bad, MK_CIDR_LIST_MAX);
-	return reason;
-}
-
-/*
- * One entry of cors_origins. It is compared byte for byte with the Origin
- * header, so it must be written as browsers serialize an origin (RFC 6454
- * 6.2, the Fetch standard): "http" or "https", "://", a lower-case host
- * name or a bracketed IPv6 address, and a port only when it is not the
- * scheme's default; nothing after. An entry that could never match is a
- * mistake worth stopping the start for. Returns a reason or NULL.
- */
-static const char *
-check_origin(const char *origin, size_t len)
-{
-	size_t i, host, port_start;
-	long port = 0;
-	bool https, label_empty = true;
-
-	if (len == 1 && origin[0] == '*')
-		return "a wildcard is not allowed: requests carry credentials "
-		       "(Authorization), so list each origin";
-	if (len == 4 && memcmp(origin, "null", 4) == 0)
-		return "not allowed: every sandboxed frame and file: page "
-		       "sends it";
-	if (len >= 8 && memcmp(origin, "https://", 8) == 0) {
-		https = true;
-		host = 8;
-	} else if (len >= 7 && memcmp(origin, "http://", 7) == 0) {
-		https = false;
-		host = 7;
-	} else if ((len >= 8 && strncasecmp(origin, "https://", 8) == 0) ||
-	    (len >= 7 && strncasecmp(origin, "http://", 7) == 0)) {
-		return "the scheme must be lower case, as browsers send it";
-	} else {
-		return "must be http://host or https://host, with an optional "
-		       ":port";
-	}
-	i = host;
-	if (i < len && origin[i] == '[') {
-		/* Browsers write IPv6 compressed, in lower-case hex. */
-		for (i++; i < len &&
-		     (isdigit((unsigned char)origin[i]) ||
-			 (origin[i] >= 'a' && origin[i] <= 'f') ||
-			 origin[i] == ':' || origin[i] == '.');
-		     i++)
-			;
-		if (i == len || origin[i] != ']' || i == host + 1)
-			return "an IPv6 host must be lower-case hex in "
-			       "brackets";
-		i++;
-	} else {
-		for (; i < len; i++) {
-			unsigned char c = (unsigned char)origin[i];
-
-			if (c == '.') {
-				if (label_empty)
-					return "the host has an empty label";
-				label_empty = true;
-			} else if ((c >= 'a' && c <= 'z') || isdigit(c) ||
-			    c == '-') {
-				label_empty = false;
-			} else {
-				break;
-			}
-		}
-		if (i < len && origin[i] >= 'A' && origin[i] <= 'Z')
-			return "the host must be lower case, as browsers send "
-			       "it";
-		if (i < len && (unsigned char)origin[i] >= 0x80)
-			return "the host must be ASCII (an international name "
-			       "in its xn-- form)";
-		if (i == host)
-			return "has no host";
-		if (label_empty)
-			return "the host has an empty label";
-	}
-	if (i < len && origin[i] == ':') {
-		port_start = ++i;
-		for (; i < len && isdigit((unsigned char)origin[i]); i++) {
-			if (port <= 65535)
-				port = port * 10 + (origin[i] - '0');
-		}
-		if (i == port_start || origin[port_start] == '0' ||
-		    port > 65535)
-			return "the port must be 1-65535, without leading "
-			       "zeros";
-		if (port == (https ? 443 : 80))
-			return "the scheme's default port must be left out, as "
-			       "browsers leave it out";
-	}
-	if (i == len)
-		return NULL;
-	if (origin[i] == '/' || origin[i] == '?' || origin[i] == '#')
-		return "must have no path, query or fragment (nor a trailing "
-		       "slash)";
-	if (origin[i] == '@')
-		return "must have no user name";
-	return "has a character browsers never send in an Origin";
-}
-
-/*
- * cors_origins: a comma- or blank-separated list of origins, each checked
- * by check_origin(). The reason names the bad entry, so it is formatted
- * into a static buffer: configurations are loaded by one thread only (at
- * start and on SIGHUP, in the master's loop).
- */
-static const char *
-check_cors_origins(const char *value)
-{
-	static char reason[384];
-	const char *why;
-	size_t len, count = 0;
-
-	for (const char *p = value; *p != '\0'; p += len) {
-		p += strspn(p, ", \t");
-		len = strcspn(p, ", \t");
-		if (len == 0)
-			break;
-		if (len > 255)
-			return "an origin is longer than 255 bytes";
-		if (++count > MK_CONFIG_CORS_ORIGINS_MAX) {
-			(void)snprintf(reason, sizeof(reason),
-			    "more than %d origins", MK_CONFIG_CORS_ORIGINS_MAX);
-			return reason;
-		}
-		why = check_origin(p, len);
-		if (why != NULL) {
-			(void)snprintf(reason, sizeof(reason), "'%.*s': %s",
-			    (int)len, p, why);
-			return reason;
-		}
-	}
-	return NULL;
-}
-
 #define OFF(field) offsetof(struct mk_config, field)
 
 static const struct conf_key conf_keys[] = {
@@ -262,12 +62,13 @@ static const struct conf_key conf_keys[] = {
 	    3600000, "30s", NULL },
 	{ "socket_mode", CONF_OCTAL, OFF(socket_mode), 0, 0777, "0660", NULL },
 	{ "listen_allowed_clients", CONF_STRING, OFF(listen_allowed_clients), 0,
-	    8192, "", check_cidrs },
+	    8192, "", mk_config_check_cidrs },
 	{ "log_file", CONF_STRING, OFF(log_file), 0, 4096, "", NULL },
 	{ "log_level", CONF_LOG_LEVEL, OFF(log_level), 0, 0, "info", NULL },
 	{ "jwt_secret", CONF_STRING, OFF(jwt_secret), 0, 4096, "",
-	    check_jwt_secret },
-	{ "jwt_alg", CONF_STRING, OFF(jwt_alg), 0, 16, "HS256", check_jwt_alg },
+	    mk_config_check_jwt_secret },
+	{ "jwt_alg", CONF_STRING, OFF(jwt_alg), 0, 16, "HS256",
+	    mk_config_check_jwt_alg },
 	{ "jwt_public_key", CONF_STRING, OFF(jwt_public_key), 0, 4096, "",
 	    NULL },
 	{ "jwt_keys_dir", CONF_STRING, OFF(jwt_keys_dir), 0, 4096, "", NULL },
@@ -278,14 +79,15 @@ static const struct conf_key conf_keys[] = {
 	{ "jwt_issuer", CONF_STRING, OFF(jwt_issuer), 0, 1024, "", NULL },
 	{ "jwt_audience", CONF_STRING, OFF(jwt_audience), 0, 1024, "", NULL },
 	{ "cursor_secret", CONF_STRING, OFF(cursor_secret), 0, 4096, "",
-	    check_jwt_secret },
+	    mk_config_check_jwt_secret },
 	{ "rate_limit", CONF_RATE, OFF(rate_limit), 1, 1000000000, "100/60",
 	    NULL },
 	{ "trusted_proxies", CONF_STRING, OFF(trusted_proxies), 0, 8192, "",
-	    check_cidrs },
+	    mk_config_check_cidrs },
 	{ "cors_origins", CONF_STRING, OFF(cors_origins), 0, 8192, "",
-	    check_cors_origins },
-	{ "memcached", CONF_STRING, OFF(memcached), 0, 8192, "", check_list },
+	    mk_config_check_cors_origins },
+	{ "memcached", CONF_STRING, OFF(memcached), 0, 8192, "",
+	    mk_config_check_list },
 	{ "memcached_timeout", CONF_DURATION, OFF(memcached_timeout_ms), 1,
 	    10000, "50ms", NULL },
 	{ "cache_ttl", CONF_DURATION, OFF(cache_ttl_ms), 1000, 86400000, "5m",
@@ -293,9 +95,9 @@ static const struct conf_key conf_keys[] = {
 	{ "cache_lease_wait", CONF_DURATION, OFF(cache_lease_wait_ms), 0, 1000,
 	    "20ms", NULL },
 	{ "metrics_allow", CONF_STRING, OFF(metrics_allow), 0, 8192,
-	    "127.0.0.1, ::1", check_cidrs },
+	    "127.0.0.1, ::1", mk_config_check_cidrs },
 	{ "embedder", CONF_STRING, OFF(embedder), 0, 16, "hash",
-	    check_embedder },
+	    mk_config_check_embedder },
 	{ "embedding_dim", CONF_INT, OFF(embedding_dim), 8, 4096, "512", NULL },
 	{ "embedder_url", CONF_STRING, OFF(embedder_url), 0, 1024, "", NULL },
 	{ "embedder_model", CONF_STRING, OFF(embedder_model), 0, 128, "",
@@ -325,7 +127,8 @@ static const struct conf_key conf_keys[] = {
 	    60000, "2s", NULL },
 	{ "db_io_timeout", CONF_DURATION, OFF(db_io_timeout_ms), 1000, 300000,
 	    "10s", NULL },
-	{ "db_tls", CONF_STRING, OFF(db_tls), 0, 16, "off", check_db_tls },
+	{ "db_tls", CONF_STRING, OFF(db_tls), 0, 16, "off",
+	    mk_config_check_db_tls },
 	{ "db_tls_ca", CONF_STRING, OFF(db_tls_ca), 0, 4096, "", NULL },
 	{ "db_retries", CONF_INT, OFF(db_retries), 1, 20, "4", NULL },
 	{ "db_retry_time", CONF_DURATION, OFF(db_retry_time_ms), 0, 60000, "2s",
