@@ -114,7 +114,8 @@ mint(struct mk_buf *out, const char *alg, EVP_PKEY *pkey, int i)
 	}
 }
 
-/* Verifies tokens[i % ntokens] for seconds; returns verifications per second.
+/*
+ * Verifies tokens[i % ntokens] for seconds; returns verifications per second.
  */
 static double
 time_verify(struct mk_jwt_verifier *verifier, struct mk_arena *arena,

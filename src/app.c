@@ -157,8 +157,10 @@ build_parts(const struct mk_config *config, struct mk_app *app, char *err,
 	if (app->limiter == NULL)
 		return -1;
 	if (mk_db_configured(config)) {
-		/* No connection yet: a worker starts even while MariaDB is
-		 * down. */
+		/*
+		 * No connection yet: a worker starts even while MariaDB is
+		 * down.
+		 */
 		app->db = mk_db_new(config, err, errlen);
 		if (app->db == NULL)
 			return -1;

@@ -147,8 +147,10 @@ main(int argc, char **argv)
 		options.nconfig_paths = nconfig;
 		status = mk_master_run(&options, config);
 	} else if (mk_listener_is_listening(STDIN_FILENO)) {
-		/* Apache mod_fcgid: one process per socket, managed from
-		 * outside. */
+		/*
+		 * Apache mod_fcgid: one process per socket, managed from
+		 * outside.
+		 */
 		status = 1;
 		if (mk_listener_adopt(STDIN_FILENO) == 0)
 			status = mk_worker_run(STDIN_FILENO, config, 0);

@@ -45,7 +45,8 @@
 #define TOKEN_CACHE_MAX_LEN 1024 /* longer tokens are verified every time */
 #define MAX_EMAIL 320
 #define MAX_NAME 200
-/* A header or payload: a token needs a dozen claims; aud may be a short list.
+/*
+ * A header or payload: a token needs a dozen claims; aud may be a short list.
  */
 #define JWT_MAX_VALUES 128
 
@@ -277,14 +278,17 @@ subject_claim(struct json_object *payload, int64_t *out)
 			n = n * 10 + (s[i] - '0');
 		}
 		*out = n;
-		/* The same bound as the number form: ids survive JavaScript
-		 * clients. */
+		/*
+		 * The same bound as the number form: ids survive JavaScript
+		 * clients.
+		 */
 		return n > 0 && n < MAX_SAFE_INT;
 	}
 	return false;
 }
 
-/* An optional string member; false when present but not a string or too long.
+/*
+ * An optional string member; false when present but not a string or too long.
  */
 static bool
 optional_string(struct json_object *object, const char *name, size_t max,

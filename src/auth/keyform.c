@@ -182,8 +182,10 @@ mk_keyform_public(const void *bytes, size_t len)
 		return "a JWK (JSON Web Key)";
 	decoded = base64_decode_lenient(b, trimmed, &decoded_len);
 	if (decoded != NULL) {
-		/* A PEM file in base64: how secrets stores and environments
-		 * carry one. */
+		/*
+		 * A PEM file in base64: how secrets stores and environments
+		 * carry one.
+		 */
 		if (contains(decoded, decoded_len, "-----BEGIN"))
 			form = "base64 of PEM text";
 		else if (is_ssh_blob(decoded, decoded_len))

@@ -260,8 +260,10 @@ mk_ratelimit_client_address(const struct mk_rate_limiter *limiter,
 			if (!pop_last(line, &len, entry, sizeof(entry)) ||
 			    (inet_pton(AF_INET, entry, scratch) != 1 &&
 				inet_pton(AF_INET6, entry, scratch) != 1))
-				/* garbage from the client side: keep the last
-				 * good hop */
+				/*
+				 * garbage from the client side: keep the last
+				 * good hop
+				 */
 				return;
 			(void)snprintf(out, size, "%s", entry);
 			if (!mk_cidr_list_contains(&limiter->proxies, entry))

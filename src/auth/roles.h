@@ -26,7 +26,8 @@ enum mk_role {
 	MK_ROLE__MAX
 };
 
-/* Who is calling, as a verified token says. Strings live in the request arena.
+/*
+ * Who is calling, as a verified token says. Strings live in the request arena.
  */
 struct mk_identity {
 	int64_t user_id; /* > 0 */

@@ -158,8 +158,10 @@ mk_arena_alloc(struct mk_arena *arena, size_t size)
 	for (b = arena->current; b != NULL; b = b->next) {
 		if ((size_t)(b->end - b->pos) >= need)
 			break;
-		/* A block that cannot fit a small request is nearly full: skip
-		 * it next time. */
+		/*
+		 * A block that cannot fit a small request is nearly full: skip
+		 * it next time.
+		 */
 		if ((size_t)(b->end - b->pos) < ARENA_ALIGN * 4 &&
 		    b->next != NULL)
 			arena->current = b->next;
@@ -215,8 +217,10 @@ mk_arena_grow(
 	if (new_size <= old_size)
 		return ptr;
 	if (ptr != NULL && ptr == arena->last_alloc) {
-		/* Find the block holding it: it is the one whose pos follows
-		 * it. */
+		/*
+		 * Find the block holding it: it is the one whose pos follows
+		 * it.
+		 */
 		for (b = arena->current; b != NULL; b = b->next) {
 			if ((char *)ptr >= b->mem && (char *)ptr < b->end)
 				break;

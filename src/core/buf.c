@@ -128,8 +128,10 @@ mk_buf_vprintf(struct mk_buf *buf, const char *fmt, va_list ap)
 	}
 	if ((size_t)n >= avail ||
 	    (buf->max != 0 && buf->len + (size_t)n > buf->max)) {
-		/* Did not fit (or broke max): undo the partial write, then
-		 * grow. */
+		/*
+		 * Did not fit (or broke max): undo the partial write, then
+		 * grow.
+		 */
 		buf->data[buf->len] = '\0';
 		if (!mk_buf_reserve(buf, (size_t)n))
 			goto out;
@@ -169,8 +171,10 @@ mk_buf_put_i64(struct mk_buf *buf, int64_t value)
 {
 	if (value < 0) {
 		mk_buf_putc(buf, '-');
-		/* Negate in unsigned arithmetic: INT64_MIN has no positive
-		 * twin. */
+		/*
+		 * Negate in unsigned arithmetic: INT64_MIN has no positive
+		 * twin.
+		 */
 		mk_buf_put_u64(buf, (uint64_t)0 - (uint64_t)value);
 	} else {
 		mk_buf_put_u64(buf, (uint64_t)value);

@@ -151,7 +151,8 @@ find_key(const char *name, size_t len)
 	return NULL;
 }
 
-/* Parses an unsigned decimal prefix; returns chars used or 0 on none/overflow.
+/*
+ * Parses an unsigned decimal prefix; returns chars used or 0 on none/overflow.
  */
 static size_t
 parse_digits(const char *s, long long *out)
@@ -368,8 +369,10 @@ mk_config_new(void)
 	for (size_t i = 0; i < CONF_NKEYS; i++) {
 		if (apply_value(config, &conf_keys[i],
 			conf_keys[i].default_value) != NULL) {
-			/* Only out of memory can get here: the defaults are
-			 * tested. */
+			/*
+			 * Only out of memory can get here: the defaults are
+			 * tested.
+			 */
 			mk_config_free(config);
 			return NULL;
 		}
@@ -458,7 +461,8 @@ mk_config_parse(struct mk_config *config, const char *origin, const char *text,
 		vend = line + line_len;
 		while (v < vend && is_blank(*v))
 			v++;
-		/* Double quotes keep surrounding blanks; there are no escapes.
+		/*
+		 * Double quotes keep surrounding blanks; there are no escapes.
 		 */
 		if (v < vend && *v == '"') {
 			if (vend - v < 2 || vend[-1] != '"') {

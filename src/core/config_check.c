@@ -63,8 +63,10 @@ mk_config_check_embedder(const char *value)
 	    : "must be hash (built in) or http (an OpenAI-compatible endpoint)";
 }
 
-/* A list of addresses and CIDR blocks (trusted_proxies, metrics_allow,
- * listen_allowed_clients). */
+/*
+ * A list of addresses and CIDR blocks (trusted_proxies, metrics_allow,
+ * listen_allowed_clients).
+ */
 const char *
 mk_config_check_cidrs(const char *value)
 {

@@ -67,8 +67,10 @@ mk_json_string(struct mk_buf *buf, const char *s, size_t len)
 				i++;
 			} else if (seq == 3 && c == 0xE2 && p[i + 1] == 0x80 &&
 			    (p[i + 2] == 0xA8 || p[i + 2] == 0xA9)) {
-				/* Line separators break JavaScript consumers of
-				 * JSON. */
+				/*
+				 * Line separators break JavaScript consumers of
+				 * JSON.
+				 */
 				mk_buf_append(buf,
 				    p[i + 2] == 0xA8 ? "\\u2028" : "\\u2029",
 				    6);

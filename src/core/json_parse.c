@@ -290,7 +290,8 @@ parse_number(struct parser *ps)
 				ps->oom = true;
 			return num;
 		}
-		/* Out of int64: falls through to a double that keeps the text.
+		/*
+		 * Out of int64: falls through to a double that keeps the text.
 		 */
 	}
 	num = json_object_new_double_s(strtod(text, NULL), text);
@@ -380,7 +381,8 @@ parse_object(struct parser *ps, unsigned depth)
 		ps->p++;
 		if (!parse_string_raw(ps, &key_len))
 			goto bad;
-		/* Keys are NUL-free here, so json-c's C-string keys are exact.
+		/*
+		 * Keys are NUL-free here, so json-c's C-string keys are exact.
 		 */
 		if (json_object_object_get_ex(object, ps->scratch, NULL)) {
 			fail(ps, "duplicate key in object");
@@ -446,7 +448,8 @@ parse_value(struct parser *ps, unsigned depth, struct json_object **out)
 	if (ps->values_left == 0)
 		return fail(ps, MK_JSON_TOO_MANY_VALUES), false;
 	ps->values_left--;
-	/* Depth counts containers: 32 nested objects with a value inside pass.
+	/*
+	 * Depth counts containers: 32 nested objects with a value inside pass.
 	 */
 	if ((*ps->p == '{' || *ps->p == '[') && depth > ps->max_depth)
 		return fail(ps, "nested too deep"), false;

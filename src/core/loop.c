@@ -127,7 +127,8 @@ mk_loop_unwatch(struct mk_loop *loop, int fd)
 
 		if (w->fd != fd)
 			continue;
-		/* The descriptor may already be closed: epoll then forgot it.
+		/*
+		 * The descriptor may already be closed: epoll then forgot it.
 		 */
 		(void)epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL);
 		*link = w->next;

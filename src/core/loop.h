@@ -63,8 +63,10 @@ enum mk_err mk_loop_watch(
 /* Stops watching fd (nothing when it was not watched). */
 void mk_loop_unwatch(struct mk_loop *loop, int fd);
 
-/* Arms timer (its fn and arg set by the caller) to fire at due_ms; re-arms an
- * armed one. */
+/*
+ * Arms timer (its fn and arg set by the caller) to fire at due_ms; re-arms an
+ * armed one.
+ */
 void mk_loop_timer_arm(
     struct mk_loop *loop, struct mk_loop_timer *timer, int64_t due_ms);
 

@@ -121,7 +121,8 @@ step_cors(struct mk_http_service *service, const struct mk_http_input *input,
 	(void)done;
 	if (service->ncors_origins == 0)
 		return MK_OK;
-	/* Answers differ by Origin, listed or not: caches must tell them apart.
+	/*
+	 * Answers differ by Origin, listed or not: caches must tell them apart.
 	 */
 	mk_response_header(resp, "Vary", "Origin");
 	origin = cors_origin(service, req);
@@ -338,23 +339,25 @@ step_rate_limit(struct mk_http_service *service,
 		(void)snprintf(client, sizeof(client), "u:%lld",
 		    (long long)req->identity.user_id);
 	} else {
-		/* X-Forwarded-For lines: a few, or as many as came. */
+		/*
+		 * X-Forwarded-For lines, gathered in one pass: in lines[],
+		 * or past its eight (a hostile front) in the arena.
+		 */
 		const char *lines[8], **forwarded = lines;
-		size_t nforwarded = 0, n = 0;
+		size_t nforwarded = 0, max = sizeof(lines) / sizeof(lines[0]);
 
-		for (size_t i = 0; i < req->nparams; i++)
-			n += strcmp(req->params[i].name,
-				 "HTTP_X_FORWARDED_FOR") == 0;
-		if (n > sizeof(lines) / sizeof(lines[0])) {
-			forwarded =
-			    mk_arena_alloc(req->arena, n * sizeof(*forwarded));
-			if (forwarded == NULL)
-				return MK_ENOMEM;
-		}
-		for (size_t i = 0; i < req->nparams && nforwarded < n; i++) {
-			if (strcmp(req->params[i].name,
-				"HTTP_X_FORWARDED_FOR") == 0)
-				forwarded[nforwarded++] = req->params[i].value;
+		for (size_t i = 0; i < req->nparams; i++) {
+			if (strcmp(req->params[i].name, "HTTP_X_FORWARDED_FOR"))
+				continue;
+			if (nforwarded == max) {
+				max = req->nparams;
+				forwarded = mk_arena_alloc(
+				    req->arena, max * sizeof(*forwarded));
+				if (forwarded == NULL)
+					return MK_ENOMEM;
+				memcpy(forwarded, lines, sizeof(lines));
+			}
+			forwarded[nforwarded++] = req->params[i].value;
 		}
 		mk_ratelimit_client_address(service->limiter,
 		    mk_request_param(req, "REMOTE_ADDR"), forwarded, nforwarded,

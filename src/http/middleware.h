@@ -66,8 +66,10 @@ struct mk_http_input {
 	/* Set when the server already knows the answer (413, 400, 431). */
 	enum mk_err early_error;
 	const char *early_reason;
-	/* Called when a waiting request may go on (see mk_http_resume); NULL:
-	 * none may wait. */
+	/*
+	 * Called when a waiting request may go on (see mk_http_resume); NULL:
+	 * none may wait.
+	 */
 	void (*wake)(void *arg);
 	void *wake_arg;
 };

@@ -101,8 +101,10 @@ mk_request_parse_target(struct mk_request *req)
 		char *seg;
 
 		if (req->nsegments == MK_PATH_MAX_SEGMENTS) {
-			/* Still decode the rest: a bad escape must be a 400
-			 * first. */
+			/*
+			 * Still decode the rest: a bad escape must be a 400
+			 * first.
+			 */
 			char *scratch =
 			    mk_arena_alloc(req->arena, path_len + 1);
 
@@ -186,8 +188,10 @@ is_json_media_type(const char *value)
 		p++;
 		p += strspn(p, " \t");
 		if (*p == '\0')
-			/* "application/json;" — an empty parameter list is
-			 * allowed */
+			/*
+			 * "application/json;" — an empty parameter list is
+			 * allowed
+			 */
 			break;
 		name = p;
 		name_len = strcspn(p, "=; \t");

@@ -35,7 +35,8 @@ mk_request_id_seed(struct mk_request_id_gen *gen)
 	return 0;
 }
 
-/* splitmix64's finalizer: a bijection, so distinct counters give distinct ids.
+/*
+ * splitmix64's finalizer: a bijection, so distinct counters give distinct ids.
  */
 static uint64_t
 scramble(uint64_t x)

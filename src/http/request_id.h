@@ -31,7 +31,8 @@ bool mk_request_id_valid(const char *s, size_t len);
  */
 int mk_request_id_seed(struct mk_request_id_gen *gen);
 
-/* Writes a new id and its NUL into out (MK_REQUEST_ID_GENERATED_LEN + 1 bytes).
+/*
+ * Writes a new id and its NUL into out (MK_REQUEST_ID_GENERATED_LEN + 1 bytes).
  */
 void mk_request_id_next(struct mk_request_id_gen *gen, char *out);
 

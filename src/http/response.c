@@ -209,8 +209,10 @@ mk_response_error(struct mk_response *resp, enum mk_err err,
 	resp->error = err;
 	resp->has_body = true;
 	resp->content_type = NULL;
-	/* API.md: a 503 carries Retry-After; a step that knows better set its
-	 * own. */
+	/*
+	 * API.md: a 503 carries Retry-After; a step that knows better set its
+	 * own.
+	 */
 	if (err == MK_EUNAVAIL &&
 	    (resp->headers.data == NULL ||
 		strstr(resp->headers.data, "Retry-After:") == NULL))

@@ -102,8 +102,10 @@ path_fits(const struct compiled_route *cr, char *const *segments,
 		return 0;
 	for (size_t i = 0; i < nsegments; i++) {
 		if (cr->segments[i] == NULL) {
-			/* A parameter never matches an empty segment
-			 * ("/api/markets/"). */
+			/*
+			 * A parameter never matches an empty segment
+			 * ("/api/markets/").
+			 */
 			if (segments[i][0] == '\0')
 				return 0;
 			params[nparams++] = segments[i];

@@ -11,7 +11,7 @@
 #include "jobs/queue.h"
 #include "store/db.h"
 
-/* One column a line reads better than clang-format's reflow. */
+/* The columns as a SELECT of jobs names them, kept as written here. */
 /* clang-format off */
 #define JOB_COLUMNS \
 	"id, type, payload, status, attempts, max_attempts, " \
@@ -62,8 +62,10 @@ mk_jobs_enqueue(struct mk_db *db, const char *type, const char *payload_json,
 	uint64_t insert_id = 0;
 	enum mk_err rc;
 
-	/* On a queued duplicate, LAST_INSERT_ID(id) hands back the existing
-	 * job. */
+	/*
+	 * On a queued duplicate, LAST_INSERT_ID(id) hands back the existing
+	 * job.
+	 */
 	rc = mk_db_execute(db,
 	    "INSERT INTO jobs (type, payload, max_attempts, dedup_key) VALUES "
 	    "(?, ?, ?, ?) "
@@ -312,8 +314,10 @@ mk_jobs_fail(struct mk_db *db, const struct mk_job *job, const char *runner,
 		delay_ms *= 2;
 	if (delay_ms > BACKOFF_MAX_MS)
 		delay_ms = BACKOFF_MAX_MS;
-	/* Jitter: anywhere in [delay/2, delay] ("equal jitter"), so retries
-	 * spread out. */
+	/*
+	 * Jitter: anywhere in [delay/2, delay] ("equal jitter"), so retries
+	 * spread out.
+	 */
 	delay_ms =
 	    delay_ms / 2 + (int64_t)(random % (uint64_t)(delay_ms / 2 + 1));
 	if (error_len > MK_JOB_ERROR_MAX)

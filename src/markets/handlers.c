@@ -389,6 +389,8 @@ search_failed(struct mk_request *req, enum mk_err rc)
 {
 	if (rc == MK_EUNAVAIL && req->log_error == NULL)
 		req->log_error = "the embedder or the database did not answer";
+	if (rc == MK_EINTERNAL && req->log_error == NULL)
+		req->log_error = "a result's document could not take its score";
 	return rc;
 }
 
@@ -485,8 +487,10 @@ mk_markets_search(
 	rc = mk_market_service_search_start(markets->service, req->arena, q,
 	    len, req->wait.wake, req->wait.wake_arg, &state->query);
 	if (rc == MK_EPENDING) {
-		/* The embedder is asked: the worker serves others until it
-		 * answers. */
+		/*
+		 * The embedder is asked: the worker serves others until it
+		 * answers.
+		 */
 		req->wait.state = state;
 		req->wait.resume = search_resume;
 		req->wait.cancel = search_cancel;

@@ -24,13 +24,17 @@ struct mk_markets_context {
 enum mk_err mk_markets_get(
     void *context, struct mk_request *req, struct mk_response *resp);
 
-/* GET /api/markets — filters, sort, limit, offset or cursor, fields, include,
- * count. */
+/*
+ * GET /api/markets — filters, sort, limit, offset or cursor, fields, include,
+ * count.
+ */
 enum mk_err mk_markets_list(
     void *context, struct mk_request *req, struct mk_response *resp);
 
-/* POST /api/markets — create (body: name, description, status, end_date,
- * initial_position). */
+/*
+ * POST /api/markets — create (body: name, description, status, end_date,
+ * initial_position).
+ */
 enum mk_err mk_markets_create(
     void *context, struct mk_request *req, struct mk_response *resp);
 
@@ -50,7 +54,8 @@ enum mk_err mk_positions_buy(
 enum mk_err mk_markets_replace(
     void *context, struct mk_request *req, struct mk_response *resp);
 
-/* PATCH /api/markets/:id — change the given writable fields; If-Match honoured.
+/*
+ * PATCH /api/markets/:id — change the given writable fields; If-Match honoured.
  */
 enum mk_err mk_markets_patch(
     void *context, struct mk_request *req, struct mk_response *resp);

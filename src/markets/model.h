@@ -57,7 +57,8 @@ struct mk_market {
 	uint64_t version; /* the row's version (ETag), filled by get */
 };
 
-/* Writes the strong ETag of a market version ("\"v12\"") into out (32 bytes).
+/*
+ * Writes the strong ETag of a market version ("\"v12\"") into out (32 bytes).
  */
 void mk_market_etag(uint64_t version, char *out);
 
@@ -93,7 +94,8 @@ bool mk_market_sort_parse(const char *text, enum mk_market_sort *out);
 
 const char *mk_market_sort_name(enum mk_market_sort sort);
 
-/* Parses "active", "closed", "resolved"; returns the canonical string or NULL.
+/*
+ * Parses "active", "closed", "resolved"; returns the canonical string or NULL.
  */
 const char *mk_market_status_parse(const char *text);
 

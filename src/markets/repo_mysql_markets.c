@@ -49,7 +49,8 @@ select_list(struct mk_buf *sql, unsigned fields)
 	}
 }
 
-/* Reads one row laid out by select_list() into *out; returns the next column.
+/*
+ * Reads one row laid out by select_list() into *out; returns the next column.
  */
 static size_t
 fill_market(const struct mk_db_rows *rows, size_t r, unsigned fields,
@@ -336,8 +337,10 @@ mk_repo_mysql_list(struct mk_market_repo *base, struct mk_arena *arena,
 					    .len = strlen(q->status) };
 			}
 		} else {
-			/* One creator's markets: a range of
-			 * markets_creator_created. */
+			/*
+			 * One creator's markets: a range of
+			 * markets_creator_created.
+			 */
 			mk_buf_puts(&sql, "SELECT COUNT(*)");
 			where_filters(&sql, q, params, &n, false);
 		}
@@ -356,8 +359,10 @@ mk_repo_mysql_list(struct mk_market_repo *base, struct mk_arena *arena,
 	mk_buf_puts(&sql, sorts[q->sort].key);
 	where_filters(&sql, q, params, &n, true);
 	if (q->after_key != NULL) {
-		/* Keyset: the leading comparison lets the index range start
-		 * there. */
+		/*
+		 * Keyset: the leading comparison lets the index range start
+		 * there.
+		 */
 		const char *op = sorts[q->sort].desc ? "<" : ">";
 		struct mk_db_value key = { .type = MK_DB_TEXT,
 			.text = q->after_key,
@@ -373,7 +378,8 @@ mk_repo_mysql_list(struct mk_market_repo *base, struct mk_arena *arena,
 	}
 	mk_buf_printf(&sql, " ORDER BY %s %s, id %s LIMIT ?",
 	    sorts[q->sort].column, dir, dir);
-	/* One row more than asked: whether a next page exists, without a count.
+	/*
+	 * One row more than asked: whether a next page exists, without a count.
 	 */
 	params[n++] = (struct mk_db_value){ .type = MK_DB_INT,
 		.integer = (int64_t)q->limit + 1 };
@@ -619,7 +625,8 @@ update_in_transaction(struct mk_db *db, void *ctx)
 	if (sql.oom)
 		return MK_ENOMEM;
 	rc = mk_db_execute(db, sql.data, params, n, NULL, NULL);
-	/* Only the text is embedded: a status or date change keeps the vector.
+	/*
+	 * Only the text is embedded: a status or date change keeps the vector.
 	 */
 	if (rc == MK_OK &&
 	    (w->in->present &

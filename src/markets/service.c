@@ -71,8 +71,10 @@ mk_market_service_get(struct mk_market_service *svc, struct mk_arena *arena,
 			mark_email(creator, reader);
 		out->creator = found == 1 ? creator : NULL;
 	}
-	/* The creator's id was fetched to embed it, not because it was asked
-	 * for. */
+	/*
+	 * The creator's id was fetched to embed it, not because it was asked
+	 * for.
+	 */
 	out->fields = wanted | MK_MARKET_FIELD_BIT(MK_MARKET_ID);
 	return MK_OK;
 }
@@ -177,7 +179,8 @@ mk_market_service_update(struct mk_market_service *svc, struct mk_arena *arena,
     const struct mk_identity *who, int64_t id, const struct mk_market_input *in,
     const char *if_match, struct mk_market *out)
 {
-	/* API.md: a user edits only what it created; moderators and admins any.
+	/*
+	 * API.md: a user edits only what it created; moderators and admins any.
 	 */
 	bool may_edit_any =
 	    who->role == MK_ROLE_MODERATOR || who->role == MK_ROLE_ADMIN;

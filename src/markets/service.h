@@ -134,8 +134,10 @@ enum mk_err mk_market_service_index(struct mk_market_service *svc,
     struct mk_arena *arena, const struct mk_identity *who, int64_t id,
     int64_t *job_id);
 
-/* Deletes market id with its positions (the route demands the delete
- * permission). */
+/*
+ * Deletes market id with its positions (the route demands the delete
+ * permission).
+ */
 enum mk_err mk_market_service_remove(struct mk_market_service *svc,
     struct mk_arena *arena, const struct mk_identity *who, int64_t id);
 

@@ -121,8 +121,10 @@ days_in_month(int year, int month)
 	return month == 2 && leap ? 29 : days[month - 1];
 }
 
-/* RFC 3339 in UTC ("…Z" or "…+00:00", optional fraction) → "YYYY-MM-DD
- * HH:MM:SS" (out: 32 bytes). */
+/*
+ * RFC 3339 in UTC ("…Z" or "…+00:00", optional fraction) → "YYYY-MM-DD
+ * HH:MM:SS" (out: 32 bytes).
+ */
 static bool
 parse_utc_time(const char *s, char *out)
 {
@@ -429,8 +431,10 @@ mk_market_validate(struct mk_arena *arena, struct json_object *body,
 		detail(&list, "name", "is required");
 	if (kind == MK_WRITE_PATCH && out->present == 0 && list.count == 0)
 		detail(&list, "body", "names no field to change");
-	/* A replacement writes every field: what it omits goes back to the
-	 * default. */
+	/*
+	 * A replacement writes every field: what it omits goes back to the
+	 * default.
+	 */
 	if (kind == MK_WRITE_REPLACE)
 		out->present = MK_MARKET_FIELD_BIT(MK_MARKET_NAME) |
 		    MK_MARKET_FIELD_BIT(MK_MARKET_DESCRIPTION) |

@@ -39,7 +39,8 @@ parse_body(struct mk_request *req, struct mk_market_input *input,
 	    MK_JSON_MAX_DEPTH, MK_JSON_BODY_MAX_VALUES, &body, &why);
 	if (rc == MK_EBADJSON) {
 		req->log_error = why;
-		/* Valid JSON past the cap is refused for its size, and says so.
+		/*
+		 * Valid JSON past the cap is refused for its size, and says so.
 		 */
 		if (why != NULL && strcmp(why, MK_JSON_TOO_MANY_VALUES) == 0)
 			req->error_message = "Request body holds more JSON "
@@ -115,8 +116,10 @@ idempotent_answer(struct mk_request *req, struct mk_response *resp,
 		    "This Idempotency-Key was used with a different request";
 	if (rc != MK_OK)
 		return rc;
-	/* Stored data: a value the guard refuses is a broken record, not a 201
-	 * without Location. */
+	/*
+	 * Stored data: a value the guard refuses is a broken record, not a 201
+	 * without Location.
+	 */
 	if (idem->location != NULL &&
 	    mk_response_header(resp, "Location", idem->location) != MK_OK) {
 		req->log_error = "an idempotent replay's stored Location is "

@@ -631,8 +631,10 @@ name_hash(const char *s)
 	return mk_fnv1a64(s, strlen(s));
 }
 
-/* True when key is a non-empty run of printable ASCII without blanks at its
- * ends. */
+/*
+ * True when key is a non-empty run of printable ASCII without blanks at its
+ * ends.
+ */
 static bool
 key_ok(const char *key)
 {

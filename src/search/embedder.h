@@ -116,7 +116,8 @@ mk_embed_start(struct mk_embedder *embedder, struct mk_embed_call *call,
 	return embedder->ops->start(embedder, call, text, len);
 }
 
-/* Forgets a pending call (nothing when it is not pending); done is not called.
+/*
+ * Forgets a pending call (nothing when it is not pending); done is not called.
  */
 static inline void
 mk_embed_cancel(struct mk_embedder *embedder, struct mk_embed_call *call)
@@ -132,8 +133,10 @@ mk_embedder_free(struct mk_embedder *embedder)
 		embedder->ops->destroy(embedder);
 }
 
-/* The built-in hashing embedder with dim buckets (8..MK_EMBED_MAX_DIM). NULL
- * when out of memory. */
+/*
+ * The built-in hashing embedder with dim buckets (8..MK_EMBED_MAX_DIM). NULL
+ * when out of memory.
+ */
 struct mk_embedder *mk_embedder_hash_new(unsigned dim);
 
 /*

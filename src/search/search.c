@@ -56,8 +56,10 @@ mk_search_new(const struct mk_config *config, struct mk_db *db,
 	}
 	search->db = db;
 	search->cache = cache;
-	/* memcached counts whole seconds: a positive TTL under one is rounded
-	 * up, not off. */
+	/*
+	 * memcached counts whole seconds: a positive TTL under one is rounded
+	 * up, not off.
+	 */
 	search->cache_ttl_s =
 	    (uint32_t)((config->embedder_cache_ttl_ms + 999) / 1000);
 	search->embedder = mk_embedder_from_config(config, err, errlen);
@@ -174,8 +176,10 @@ query_key(const struct mk_search *search, struct mk_arena *arena,
 	return 0;
 }
 
-/* A cached vector: exactly dim finite floats. True when it is one, copied into
- * out. */
+/*
+ * A cached vector: exactly dim finite floats. True when it is one, copied into
+ * out.
+ */
 static bool
 cached_vector(const struct mk_cache_value *value, unsigned dim, float *out)
 {
@@ -222,7 +226,8 @@ mk_search_query_start(struct mk_search *search, struct mk_arena *arena,
 	sq->wake = wake;
 	sq->wake_arg = wake_arg;
 	*out = sq;
-	/* The hash embedder: a few microseconds, nothing to wait for or cache.
+	/*
+	 * The hash embedder: a few microseconds, nothing to wait for or cache.
 	 */
 	if (search->embedder->ops->start == NULL)
 		return sq->call.rc =
@@ -241,7 +246,8 @@ mk_search_query_start(struct mk_search *search, struct mk_arena *arena,
 		/* A miss, or memcached down: the embedder it is. */
 	}
 	sq->embedded = true;
-	/* Without a loop (a CGI worker) this blocks, and says MK_OK or why not.
+	/*
+	 * Without a loop (a CGI worker) this blocks, and says MK_OK or why not.
 	 */
 	return mk_embed_start(search->embedder, &sq->call, query, len);
 }

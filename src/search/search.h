@@ -75,8 +75,10 @@ enum mk_err mk_search_query_finish(struct mk_search *search,
     struct mk_search_query *query, size_t limit, struct mk_vector_hit *out,
     size_t *n);
 
-/* Gives up a pending query (nothing when it is not pending): wake is not
- * called. */
+/*
+ * Gives up a pending query (nothing when it is not pending): wake is not
+ * called.
+ */
 void mk_search_query_cancel(
     struct mk_search *search, struct mk_search_query *query);
 

@@ -98,8 +98,10 @@ static void
 queue_answer(struct mk_conn *conn, const struct mk_buf *cgi)
 {
 	if (cgi->oom) {
-		/* Could not even build the fallback: end the request without
-		 * output. */
+		/*
+		 * Could not even build the fallback: end the request without
+		 * output.
+		 */
 		mk_fcgi_put_end(&conn->out, conn->request_id, FCGI_OVERLOADED);
 	} else {
 		mk_fcgi_put_stdout(
@@ -196,8 +198,10 @@ begin_request(
 	if (role != FCGI_RESPONDER) {
 		mk_fcgi_put_end_only(
 		    &conn->out, rec->request_id, FCGI_UNKNOWN_ROLE);
-		/* Without FCGI_KEEP_CONN the application closes, refused or
-		 * not. */
+		/*
+		 * Without FCGI_KEEP_CONN the application closes, refused or
+		 * not.
+		 */
 		if (rec->content_len < sizeof(*begin) ||
 		    !(begin->flags & FCGI_KEEP_CONN))
 			conn->state = MK_CONN_CLOSING;
@@ -395,7 +399,8 @@ mk_conn_process(struct mk_conn *conn, int64_t now_ms)
 	}
 	mk_buf_consume(&conn->in, pos);
 	if (rc != MK_OK) {
-		/* Closing ends the wait here, while the arena still holds it.
+		/*
+		 * Closing ends the wait here, while the arena still holds it.
 		 */
 		if (conn->state == MK_CONN_WAITING) {
 			mk_http_abandon(conn->service, conn->exchange,

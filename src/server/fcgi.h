@@ -67,8 +67,10 @@ void mk_fcgi_put_values(
 /* Answers a management record of a type this server does not know. */
 void mk_fcgi_put_unknown_type(struct mk_buf *out, uint8_t type);
 
-/* Appends one name-value pair in FastCGI's length-prefixed encoding (tests,
- * clients). */
+/*
+ * Appends one name-value pair in FastCGI's length-prefixed encoding (tests,
+ * clients).
+ */
 void mk_fcgi_put_pair(struct mk_buf *out, const char *name, size_t name_len,
     const char *value, size_t value_len);
 

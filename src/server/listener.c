@@ -55,8 +55,10 @@ open_unix(const char *path, int socket_mode, char *err, size_t errlen)
 			    err, errlen, "%s exists and is not a socket", path);
 			return -1;
 		}
-		/* A socket someone still accepts on belongs to a running
-		 * server. */
+		/*
+		 * A socket someone still accepts on belongs to a running
+		 * server.
+		 */
 		probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (probe >= 0) {
 			int live = connect(probe, (struct sockaddr *)&addr,
@@ -345,8 +347,10 @@ mk_listener_peer_admit(struct mk_peer_policy *policy,
 		    ? is_loopback(address)
 		    : mk_cidr_list_contains(&policy->allow, address)))
 		return true;
-	/* One line a second at most, with a count: a flood cannot fill the
-	 * disk. */
+	/*
+	 * One line a second at most, with a count: a flood cannot fill the
+	 * disk.
+	 */
 	if (now_ms - policy->last_log_ms < 1000) {
 		policy->suppressed++;
 		return false;

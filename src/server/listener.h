@@ -36,7 +36,8 @@ void mk_listener_unlink(const char *spec);
  */
 int mk_listener_adopt(int fd);
 
-/* True when fd is a listening socket (FastCGI's FCGI_LISTENSOCK_FILENO case).
+/*
+ * True when fd is a listening socket (FastCGI's FCGI_LISTENSOCK_FILENO case).
  */
 int mk_listener_is_listening(int fd);
 

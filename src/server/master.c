@@ -164,7 +164,8 @@ spawn_one(struct master *m, bool runner)
 	return 0;
 }
 
-/* Starts workers until the current generation is complete, unless backing off.
+/*
+ * Starts workers until the current generation is complete, unless backing off.
  */
 static void
 spawn_missing(struct master *m)

@@ -65,7 +65,8 @@ struct worker {
 	struct mk_peer_policy peers; /* who may connect (TCP) */
 };
 
-/* The loop's descriptor's epoll data: neither NULL (listener) nor a connection.
+/*
+ * The loop's descriptor's epoll data: neither NULL (listener) nor a connection.
  */
 static char loop_marker;
 
@@ -136,8 +137,10 @@ flush_conn(struct worker *w, struct mk_conn *conn)
 			return 0;
 		}
 		if (n <= 0) {
-			/* The front went away mid-answer: nothing to tell
-			 * anyone. */
+			/*
+			 * The front went away mid-answer: nothing to tell
+			 * anyone.
+			 */
 			close_conn(w, conn);
 			return -1;
 		}
@@ -187,7 +190,8 @@ read_conn(struct worker *w, struct mk_conn *conn)
 		}
 		conn->in.len += (size_t)n;
 		total += (size_t)n;
-		/* Parse as we go so the buffer holds at most a record or two.
+		/*
+		 * Parse as we go so the buffer holds at most a record or two.
 		 */
 		if (mk_conn_process(conn, mk_clock_mono_ms()) != MK_OK) {
 			mk_log(MK_LOG_WARN,
@@ -232,7 +236,8 @@ accept_conns(struct worker *w)
 				    strerror(errno));
 			break;
 		}
-		/* Not a front server: closed before a byte is read or written.
+		/*
+		 * Not a front server: closed before a byte is read or written.
 		 */
 		if (!mk_listener_peer_admit(&w->peers, (struct sockaddr *)&peer,
 			peer_len, mk_clock_mono_ms())) {
@@ -300,8 +305,10 @@ reap_timeouts(struct worker *w, int64_t now_ms)
 	for (; conn != NULL; conn = next) {
 		next = conn->next;
 		if (conn->state == MK_CONN_WAITING) {
-			/* Received whole: it gets an answer, not a closed
-			 * socket. */
+			/*
+			 * Received whole: it gets an answer, not a closed
+			 * socket.
+			 */
 			if (now_ms - conn->request_started_ms >
 			    w->config->request_timeout_ms) {
 				mk_log(MK_LOG_WARN,
@@ -377,8 +384,10 @@ serve(struct worker *w, const sigset_t *wait_mask)
 			begin_drain(w);
 		}
 		if (draining) {
-			/* Requests that were already arriving finish; idle
-			 * keep-alives close. */
+			/*
+			 * Requests that were already arriving finish; idle
+			 * keep-alives close.
+			 */
 			struct mk_conn *conn = w->conns, *next;
 
 			for (; conn != NULL; conn = next) {
@@ -393,8 +402,10 @@ serve(struct worker *w, const sigset_t *wait_mask)
 				    "shutdown timeout: dropping %u "
 				    "connection(s)",
 				    w->nconns);
-				/* A waiting request still gets its 503, if the
-				 * front reads it now. */
+				/*
+				 * A waiting request still gets its 503, if the
+				 * front reads it now.
+				 */
 				for (conn = w->conns; conn != NULL;
 				     conn = next) {
 					next = conn->next;
@@ -441,8 +452,10 @@ serve(struct worker *w, const sigset_t *wait_mask)
 				if (flush_conn(w, conn) != 0 ||
 				    !mk_conn_flushed(conn))
 					continue;
-				/* Drained: take up the input left waiting, if
-				 * any. */
+				/*
+				 * Drained: take up the input left waiting, if
+				 * any.
+				 */
 				read_conn(w, conn);
 				continue;
 			}

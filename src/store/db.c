@@ -43,7 +43,8 @@ struct cached_stmt {
 };
 
 struct mk_db {
-	/* Owns the connection: this handle, or the one it shares (background)
+	/*
+	 * Owns the connection: this handle, or the one it shares (background)
 	 */
 	struct mk_db *link;
 	bool background; /* its statements count as background work */
@@ -206,8 +207,10 @@ connect_db(struct mk_db *db)
 		conn, MYSQL_INIT_COMMAND, "SET time_zone = '+00:00'") != 0)
 		return outage(db, "connect", "cannot set connection options");
 	if (strcmp(c->db_tls, "off") != 0) {
-		/* required: encrypted or nothing; verify: and the server proves
-		 * who it is. */
+		/*
+		 * required: encrypted or nothing; verify: and the server proves
+		 * who it is.
+		 */
 		my_bool yes = 1, verify = strcmp(c->db_tls, "verify") == 0;
 
 		if (mysql_optionsv(conn, MYSQL_OPT_SSL_ENFORCE, &yes) != 0 ||
@@ -252,7 +255,8 @@ mk_db_ping(struct mk_db *db)
 	if (db->conn == NULL && connect_db(db) != MK_OK)
 		return MK_EUNAVAIL;
 	if (mysql_ping(db->conn) != 0) {
-		/* A connection that dropped since its last use: one fresh try.
+		/*
+		 * A connection that dropped since its last use: one fresh try.
 		 */
 		disconnect(db);
 		if (connect_db(db) != MK_OK)
@@ -273,7 +277,8 @@ connection_lost(unsigned err)
 	    err == CR_CONN_HOST_ERROR;
 }
 
-/* Finds or prepares sql on the current connection; NULL on failure (*err set).
+/*
+ * Finds or prepares sql on the current connection; NULL on failure (*err set).
  */
 static MYSQL_STMT *
 prepared(struct mk_db *db, const char *sql, unsigned *err)
@@ -289,8 +294,10 @@ prepared(struct mk_db *db, const char *sql, unsigned *err)
 			c->last_used = ++db->uses;
 			return c->stmt;
 		}
-		/* Where a new one goes: an empty slot, else the least recently
-		 * used. */
+		/*
+		 * Where a new one goes: an empty slot, else the least recently
+		 * used.
+		 */
 		if (slot == NULL ||
 		    (slot->sql != NULL &&
 			(c->sql == NULL || c->last_used < slot->last_used)))
@@ -353,7 +360,8 @@ bind_params(MYSQL_BIND *binds, const struct mk_db_value *params, size_t n)
 	}
 }
 
-/* Copies the stored result of stmt into out; returns a mysql error code or 0.
+/*
+ * Copies the stored result of stmt into out; returns a mysql error code or 0.
  */
 static unsigned
 fetch_rows(MYSQL_STMT *stmt, struct mk_arena *arena, struct mk_db_rows *out)
@@ -559,8 +567,10 @@ simple(struct mk_db *db, const char *sql)
 	    : mysql_errno(db->conn);
 }
 
-/* Sleeps the attempt's back-off: base * 2^attempt, up to a quarter more of
- * jitter. */
+/*
+ * Sleeps the attempt's back-off: base * 2^attempt, up to a quarter more of
+ * jitter.
+ */
 static void
 back_off(struct mk_db *db, int attempt)
 {

@@ -63,7 +63,8 @@ mint(struct mk_buf *token, const uint8_t *data, size_t size)
 	    mk_arena_strndup(arena, nl != NULL ? (const char *)nl + 1 : "",
 		nl != NULL ? size - header_len - 1 : 0);
 
-	/* Strings with a NUL cannot go through the C-string signer: skip them.
+	/*
+	 * Strings with a NUL cannot go through the C-string signer: skip them.
 	 */
 	if (header == NULL || payload == NULL || strlen(header) != header_len ||
 	    strlen(payload) != (nl != NULL ? size - header_len - 1 : 0))

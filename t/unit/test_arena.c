@@ -87,8 +87,10 @@ test_many_small(void)
 	tap_ok(got_all, "%d small allocations over 256-byte blocks succeed",
 	    COUNT);
 	tap_ok(all_aligned, "and are all aligned");
-	/* Written in order, checked afterwards: an overlap corrupts an earlier
-	 * one. */
+	/*
+	 * Written in order, checked afterwards: an overlap corrupts an earlier
+	 * one.
+	 */
 	for (int i = 0; got_all && i < COUNT; i++) {
 		if (!all_bytes(ptrs[i], i & 0xff, SIZE))
 			intact = 0;
@@ -107,7 +109,8 @@ test_large(void)
 
 	small1 = mk_arena_alloc(arena, 16);
 	memset(small1, 0x11, 16);
-	/* A quarter block is 256 bytes: anything above goes to its own block.
+	/*
+	 * A quarter block is 256 bytes: anything above goes to its own block.
 	 */
 	big = mk_arena_alloc(arena, 4096);
 	tap_ok(big != NULL && aligned(big),

@@ -50,8 +50,10 @@ test_heap(void)
 	mk_buf_release(&buf);
 	tap_ok(buf.data == NULL && buf.len == 0 && buf.cap == 0,
 	    "release empties the heap buffer");
-	/* Shrink: only an empty heap buffer over the size kept gives its memory
-	 * back. */
+	/*
+	 * Shrink: only an empty heap buffer over the size kept gives its memory
+	 * back.
+	 */
 	mk_buf_reserve(&buf, 100000);
 	mk_buf_puts(&buf, "held");
 	mk_buf_shrink(&buf, 4096);
@@ -253,7 +255,8 @@ test_arena_mode(void)
 	    "arena: contents kept when growth has to move");
 	tap_is_str(
 	    other.data, "interloper", "arena: the other buffer is intact");
-	/* Release is a no-op for arena memory; the arena frees it (leak check).
+	/*
+	 * Release is a no-op for arena memory; the arena frees it (leak check).
 	 */
 	mk_buf_release(&buf);
 	tap_ok(buf.data == NULL && buf.len == 0,

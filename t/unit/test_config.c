@@ -616,7 +616,8 @@ test_shipped_conf(void)
 
 	defaults = mk_config_new();
 	documented = mk_config_new();
-	/* Start from values unlike the defaults so that a missing line shows.
+	/*
+	 * Start from values unlike the defaults so that a missing line shows.
 	 */
 	documented->workers = 99;
 	rc = mk_config_parse(

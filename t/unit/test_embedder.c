@@ -829,8 +829,10 @@ test_http_outage(void)
 	stub_expect_body = with_model;
 	if (listen(fd, 4) == 0 &&
 	    (pid = stub_start_on(fd, STUB_CLOSE, port)) > 0) {
-		/* The circuit breaker: within a second of a failure, no
-		 * attempt. */
+		/*
+		 * The circuit breaker: within a second of a failure, no
+		 * attempt.
+		 */
 		tap_is_int(mk_embed(e, LIT(INPUT), v), MK_EUNAVAIL,
 		    "the server is up, but within a second of the failure: "
 		    "MK_EUNAVAIL at once");

@@ -944,8 +944,10 @@ test_conn_max_body(struct fixture *fx)
 	    r.records == 0 && conn->state == MK_CONN_IDLE, "then idle again");
 	reply_free(&r);
 
-	/* Exactly max_body is fine: it reaches the router (POST /healthz is
-	 * 405). */
+	/*
+	 * Exactly max_body is fine: it reaches the router (POST /healthz is
+	 * 405).
+	 */
 	put_request(&in, 8, true, no_length, 3, chunk, MAX_BODY);
 	(void)exchange(conn, &in, &r);
 	tap_is_int(r.status, 405,
@@ -964,7 +966,8 @@ test_conn_protocol(struct fixture *fx)
 	enum mk_err rc;
 
 	mk_buf_init(&in, NULL);
-	/* A second BEGIN_REQUEST while one is active is refused, not mixed in.
+	/*
+	 * A second BEGIN_REQUEST while one is active is refused, not mixed in.
 	 */
 	put_begin(&in, 1, FCGI_RESPONDER, FCGI_KEEP_CONN);
 	put_begin(&in, 2, FCGI_RESPONDER, FCGI_KEEP_CONN);
@@ -1251,7 +1254,8 @@ main(void)
 
 	fx.config = mk_config_new();
 	{
-		/* The defaults, and the one key with none: the cursor MAC key.
+		/*
+		 * The defaults, and the one key with none: the cursor MAC key.
 		 */
 		static const char text[] =
 		    "cursor_secret = "

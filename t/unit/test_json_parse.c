@@ -586,7 +586,8 @@ test_values(void)
 		json_object_put(tree);
 	}
 
-	/* The amplification the cap exists for: 1 MiB of "{}," refused at once.
+	/*
+	 * The amplification the cap exists for: 1 MiB of "{}," refused at once.
 	 */
 	{
 		size_t len = 1 << 20;

@@ -234,7 +234,8 @@ setup_fixture(void)
 	    write_pem("ec384.pem", ec384_key, false) &&
 	    write_pem("rsa-private.pem", rsa_key, true) &&
 	    write_file("notpem.pem", "hello\n", 6) &&
-	    /* Rotation: trailing newlines in HS256 key files are not key bytes.
+	    /*
+	     * Rotation: trailing newlines in HS256 key files are not key bytes.
 	     */
 	    make_dir("keys-hs") &&
 	    write_file("keys-hs/k1", SECRET_K1 "\n", strlen(SECRET_K1) + 1) &&
@@ -789,8 +790,10 @@ damage_segment(const char *op, struct mk_buf *seg)
 			changed = true;
 		}
 	} else if (strcmp(op, "badbits") == 0) {
-		/* The last character of a 2- or 3-character tail has unused low
-		 * bits. */
+		/*
+		 * The last character of a 2- or 3-character tail has unused low
+		 * bits.
+		 */
 		if (seg->len % 4 == 2 || seg->len % 4 == 3) {
 			int v = sextet(seg->data[seg->len - 1]);
 
@@ -1185,7 +1188,8 @@ run_case(const struct jwt_case *c, struct mk_arena *arena)
 			check_remembered(c, verifier, arena, &token);
 		}
 	} else if (n >= 1 && strcmp(words[0], "401") == 0) {
-		/* The rest of the column, as written, is a piece of the reason.
+		/*
+		 * The rest of the column, as written, is a piece of the reason.
 		 */
 		const char *reason = trim(c->expect + 3);
 

@@ -220,8 +220,10 @@ test_limits(void)
 	    MK_QUERY_MAX_PAIRS + 1);
 	mk_arena_reset(arena);
 
-	/* A flood of separators is refused before anything is allocated per
-	 * piece. */
+	/*
+	 * A flood of separators is refused before anything is allocated per
+	 * piece.
+	 */
 	memset(raw, '&', 3000);
 	memcpy(raw + 3000, "a=1", 3);
 	rc = mk_query_parse(arena, raw, 3003, &query);

@@ -190,7 +190,8 @@ mc_start(void)
 	return -1;
 }
 
-/* ----------------------------------------------------------- fake repository
+/*
+ * ----------------------------------------------------------- fake repository
  */
 
 enum fake_op {
@@ -774,7 +775,8 @@ moved(const struct snap *s, enum mk_counter c)
 
 static const struct mk_identity who = { .user_id = 1, .role = MK_ROLE_USER };
 
-/* --------------------------------------------------------------------- cases
+/*
+ * --------------------------------------------------------------------- cases
  */
 
 /* 0. Everything but reads of whole documents goes to the inner repository. */
@@ -1114,8 +1116,10 @@ test_stale_fill_race(struct mk_arena *arena)
 			expect_peek(id, PEEK_LEASE, what);
 			tap_is_int(moved(&before, MK_COUNTER_CACHE_FILLS), 0,
 			    "%s: nothing was filled", what);
-			/* The next read (it waits on that lease) must not serve
-			 * v1. */
+			/*
+			 * The next read (it waits on that lease) must not serve
+			 * v1.
+			 */
 			rc = read_doc(reader.repo, arena, id, &doc);
 			expect_doc(rc, &doc, id, 2,
 			    "race: the next read, after the other host's "
@@ -1239,8 +1243,10 @@ test_stampede(struct mk_arena *arena)
 	enum mk_err rc;
 	pid_t pid;
 
-	/* A lease nobody will swap: wait lease_wait_ms, then read without
-	 * filling. */
+	/*
+	 * A lease nobody will swap: wait lease_wait_ms, then read without
+	 * filling.
+	 */
 	stack_open(&s, mc_servers, 20);
 	store_put(41, 3);
 	poke(41, lease, sizeof(lease));
@@ -1460,8 +1466,10 @@ test_backend_error(struct mk_arena *arena)
 		expect_peek(id, PEEK_ABSENT, what);
 		tap_is_int(moved(&before, MK_COUNTER_CACHE_FILLS), 0,
 		    "%s: nothing filled", what);
-		/* The lease was given back: the next reader fills at once, no
-		 * wait. */
+		/*
+		 * The lease was given back: the next reader fills at once, no
+		 * wait.
+		 */
 		s.fake->get_error = MK_OK;
 		if (!cases[i].exists)
 			store_put(id, 1);
@@ -1737,8 +1745,10 @@ test_pipelined_incr(struct mk_arena *arena)
 	tap_ok(rc == MK_OK && count == 2,
 	    "incr after a non-number: counts 2 (got %s, %llu)", mk_err_name(rc),
 	    (unsigned long long)count);
-	/* ...and the same with no lookup in between, and with the exact
-	 * increment. */
+	/*
+	 * ...and the same with no lookup in between, and with the exact
+	 * increment.
+	 */
 	(void)mk_cache_set(cache, counter, sizeof(counter) - 1, "xyz", 3, 60);
 	tap_is_int(
 	    mk_cache_incr_send(cache, counter, sizeof(counter) - 1, 60, &incr),

@@ -122,8 +122,10 @@ test_generate(void)
 	tap_ok(distinct, "%d consecutive ids are distinct", COUNT);
 	free(ids);
 
-	/* The counter part must not simply count: ids should not look
-	 * sequential. */
+	/*
+	 * The counter part must not simply count: ids should not look
+	 * sequential.
+	 */
 	mk_request_id_next(&gen, id);
 	mk_request_id_next(&gen, id2);
 	tap_ok(strcmp(id + 16, id2 + 16) != 0 &&

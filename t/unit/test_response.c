@@ -164,8 +164,10 @@ main(void)
 			tap_ok(log[0] == '\0', "%s: nothing logged", c->name);
 		} else {
 			tap_is_int(rc, MK_EINTERNAL, "%s: refused", c->name);
-			/* Byte for byte the answer without it: the next header
-			 * is there. */
+			/*
+			 * Byte for byte the answer without it: the next header
+			 * is there.
+			 */
 			tap_is_str(out.data, plain.data,
 			    "%s: not in the answer, the next header is",
 			    c->name);

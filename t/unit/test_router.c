@@ -263,7 +263,8 @@ test_bad_tables(void)
 
 	for (size_t i = 0; i < sizeof(bad_tables) / sizeof(bad_tables[0]);
 	     i++) {
-		/* After a good route, so a half-built router must be freed too.
+		/*
+		 * After a good route, so a half-built router must be freed too.
 		 */
 		struct mk_route table[2] = { good[0], bad_tables[i].route };
 

@@ -83,7 +83,8 @@ static const struct amount_case amount_cases[] = {
 	{ "-Infinity", NULL },
 };
 
-/* Printable text of an amount for TAP lines (controls and non-ASCII as \xNN).
+/*
+ * Printable text of an amount for TAP lines (controls and non-ASCII as \xNN).
  */
 static const char *
 printable(const char *s, char *out, size_t size)
@@ -592,8 +593,10 @@ check_details(
 		json_object_put(list);
 }
 
-/* Parses and validates one case's body (text of len bytes) and checks every
- * expectation. */
+/*
+ * Parses and validates one case's body (text of len bytes) and checks every
+ * expectation.
+ */
 static void
 run_case(struct mk_arena *arena, const struct body_case *c, const char *text,
     size_t len, const char *label)
