@@ -87,8 +87,10 @@ fill_routes(struct mk_app *app)
 		    mk_markets_list, markets },
 		{ MK_METHOD_POST, "/api/markets", MK_PERM_WRITE, 0,
 		    mk_markets_create, markets },
-		/* Before /api/markets/:id: a literal segment wins over a
-		   parameter. */
+		/*
+		 * Before /api/markets/:id: a literal segment wins over a
+		 * parameter.
+		 */
 		{ MK_METHOD_GET, "/api/markets/search", MK_PERM_NONE, 0,
 		    mk_markets_search, markets },
 		{ MK_METHOD_GET, "/api/markets/:id", MK_PERM_NONE,

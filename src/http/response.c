@@ -28,8 +28,10 @@ static const struct mk_http_error error_table[MK_ERR__MAX] = {
 	    "Request header fields too large" },
 	[MK_EIDEMPOTENCY] = { 422, "idempotency_key_reused",
 	    "Idempotency-Key reused with a different request" },
-	/* A state conflict: the request is well formed, the market cannot take
-	   it. */
+	/*
+	 * A state conflict: the request is well formed, the market cannot take
+	 * it.
+	 */
 	[MK_EOVERFLOW] = { 409, "conflict",
 	    "Conflict: an amount would pass its largest value" },
 	[MK_ERATELIMIT] = { 429, "rate_limited", "Too many requests" },

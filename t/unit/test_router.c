@@ -78,8 +78,10 @@ static const struct match_case match_cases[] = {
 	{ MK_METHOD_DELETE, "/api/markets/7", MK_OK, 6, { "7" }, 0 },
 	{ MK_METHOD_POST, "/api/markets/42", MK_EMETHOD, -1, { NULL },
 	    M(GET) | M(HEAD) | M(PUT) | M(PATCH) | M(DELETE) | M(OPTIONS) },
-	/* A literal segment is more specific than a parameter: GET takes
-	   "search". */
+	/*
+	 * A literal segment is more specific than a parameter: GET takes
+	 * "search".
+	 */
 	{ MK_METHOD_GET, "/api/markets/search", MK_OK, 2, { NULL }, 0 },
 	/*
 	 * And "search" is only served by its own route: no PUT there, a 405
