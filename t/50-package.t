@@ -5,8 +5,9 @@
 # no error in it, and `dpkg -i` installs it: a markets system account,
 # sbin/markets, the man pages, /usr/share/markets/sql, the conffile
 # /etc/markets/markets.conf readable by that account only, and a postinst
-# that leaves the database alone and prints the migrate command. As that
-# account, against the test stack's MariaDB, `markets --test-config`
+# that leaves the database alone and prints the migrate command.
+# Installed again, as an upgrade is, it keeps the changed conffile. As
+# the account, against the test stack's MariaDB, `markets --test-config`
 # passes and `markets-admin migrate --status` finds the installed
 # migrations without --dir; the installed master serves /readyz, and
 # logrotate's file rotates its log and has it reopened (SIGUSR1 through
@@ -176,6 +177,14 @@ log_file = $LOG/markets.log
 workers = 2
 job_runners = 0
 CONF
+
+# Installing the package again (as an upgrade does) keeps them.
+my $changed = slurp($CONF);
+($rc, $out) = run("dpkg -i ${\ shq($deb)}");
+is($rc, 0, 'dpkg -i again') or diag($out);
+is(slurp($CONF), $changed, 'keeps the changed markets.conf');
+@st = stat $CONF;
+is(sprintf('%04o', $st[2] & 07777), '0640', 'and its mode');
 
 ($rc, $out) = as_markets('/usr/sbin/markets', '--config', $CONF, '--test-config');
 is($rc, 0, 'as markets: markets --test-config passes') or diag($out);
