@@ -35,7 +35,7 @@ chmod 0644, "$root/conf/apache-app.conf";
 my $vhost = Markets::Test::slurp("$repo/conf/apache-markets.conf");
 my %subst = (
 	'<VirtualHost *:80>' => "<VirtualHost 127.0.0.1:$port>",
-	'/usr/local/bin/markets' => "$build/markets",
+	'/usr/local/sbin/markets' => "$build/markets",
 	'/etc/markets/markets.conf' => "$root/conf/apache-app.conf",
 	'/usr/local/share/markets/apache-errors/' => "$repo/conf/apache-errors/",
 	'/usr/local/share/markets/public' => "$root/apache/public",

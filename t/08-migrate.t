@@ -33,8 +33,8 @@ my %san = (ASAN_OPTIONS => "log_path=$root/log/sanitizer", UBSAN_OPTIONS => "log
 
 sub shq { my $s = shift; $s =~ s/'/'\\''/g; "'$s'" }
 
-# run({ env }, ARGS...) in the repo (so the default --dir is sql/):
-# (exit status, stdout, stderr).
+# run({ env }, ARGS...) in the repo, where a ./sql is that the default
+# --dir must not take: (exit status, stdout, stderr).
 sub run {
 	my ($env, @args) = @_;
 	local %ENV = (%ENV, %db, %san, %$env);
@@ -61,15 +61,31 @@ is_deeply([versions()], \@shipped, "the stack recorded the $nshipped shipped mig
 like(Markets::Test::slurp("$root/log/migrate.log"), qr/^applied 001_users\.sql\n.*^applied 002_markets\.sql$/ms,
 	'scripts/stack ran markets-admin migrate (log/migrate.log)');
 
-# --status, with the default directory (sql/ under the current one).
-my ($rc, $out, $err) = migrate('--status');
+# The default directory is where `make install` puts sql/ (configure's
+# datadir, e.g. /usr/local/share/markets/sql), not ./sql: markets-admin
+# --help names it, and without --dir migrate reads it (t/51-install.t
+# installs it for real; here it is usually absent, and named).
+my ($rc, $out, $err) = run({}, '--help');
+my ($default) = $out =~ /\(default DIR: (\S+)\)/;
+like($default // '', qr{^/.*/share/markets/sql$}, "migrate's default directory is the installed share/markets/sql ("
+	. ($default // 'none') . ')');
+($rc, $out, $err) = migrate('--status');
+if (defined $default && -d $default) {
+	is($rc, 0, "--status without --dir reads $default, which is installed here") or diag($err);
+} else {
+	is($rc, 1, '--status without --dir, nothing installed: exit 1');
+	like($err, qr/cannot open the migrations directory \Q$default\E: No such file/, 'names the installed directory, not ./sql');
+}
+
+# --status, with the source tree's sql/.
+($rc, $out, $err) = migrate('--status', '--dir', "$repo/sql");
 is($rc, 0, '--status exits 0') or diag($err);
 like($out, qr/^applied\s+001_users\.sql\s/m, '--status: 001 applied');
 like($out, qr/^applied\s+002_markets\.sql\s/m, '--status: 002 applied');
 unlike($out, qr/^pending/m, '--status: nothing pending');
 
 # Running again applies nothing.
-($rc, $out, $err) = migrate();
+($rc, $out, $err) = migrate('--dir', "$repo/sql");
 is($rc, 0, 'a second migrate exits 0') or diag($err);
 unlike($out, qr/^applied /m, 'and applies nothing');
 like($out, qr/^0 applied, $nshipped already applied$/m, 'and says so');

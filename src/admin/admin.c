@@ -7,9 +7,10 @@
  *                 [--email E] [--name N] [--ttl SECONDS]
  *       prints an HS256 token signed with jwt_secret
  *   markets-admin [--config FILE]... migrate [--dir DIR] [--status]
- *       applies the DIR/NNN_name.sql files (DIR defaults to ./sql) that
- *       schema_version does not record yet, in order; --status lists
- *       every file as applied or pending and changes nothing
+ *       applies the DIR/NNN_name.sql files (DIR defaults to the
+ *       installed ones, MK_MIGRATE_DIR) that schema_version does not
+ *       record yet, in order; --status lists every file as applied or
+ *       pending and changes nothing
  *   markets-admin [--config FILE]... reindex [--missing]
  *       embeds every market (or those without a current vector) with
  *       the configured embedder and stores the vectors for search
@@ -57,8 +58,8 @@ usage(FILE *out)
 	    "jwt_secret\n"
 	    "        (ttl: default 3600, at most jwt_max_lifetime)\n"
 	    "  migrate [--dir DIR] [--status]\n"
-	    "        apply DIR/NNN_name.sql (default DIR: ./sql) not yet "
-	    "recorded in\n"
+	    "        apply DIR/NNN_name.sql (default DIR: " MK_MIGRATE_DIR ")\n"
+	    "        not yet recorded in\n"
 	    "        schema_version, in order; --status lists applied and "
 	    "pending\n"
 	    "        files and applies nothing. Connects with the db_* "

@@ -583,7 +583,7 @@ mk_migrate_command(const struct mk_config *config, int argc, char **argv,
 		{ "status", no_argument, NULL, 's' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct migrate m = { .config = config, .dir = "sql" };
+	struct migrate m = { .config = config, .dir = MK_MIGRATE_DIR };
 	bool status_only = false;
 	enum mk_err err;
 	int opt;
