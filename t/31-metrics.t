@@ -103,9 +103,9 @@ is_deeply([map { $_->{status} } @hz], [200, 200, 200], '3 × GET /healthz: 200')
 my @nf = map { $t->get("/no/such/route/$_") } 1 .. 2;
 is_deeply([map { $_->{status} } @nf], [404, 404], '2 × GET of an unknown route: 404');
 my $ready = $t->get('/readyz');
-is($ready->{status}, 200, 'GET /readyz: 200');
+is($ready->{status}, 503, 'GET /readyz without a database: 503');
 my $m1 = scrape($t, 'second scrape', check => 1);
-my %want = (req_key('GET /healthz', 200) => 3, req_key('none', 404) => 2, req_key('GET /readyz', 200) => 1,
+my %want = (req_key('GET /healthz', 200) => 3, req_key('none', 404) => 2, req_key('GET /readyz', 503) => 1,
 	req_key('GET /metrics', 200) => 1); # the first scrape counts once it is answered
 my %r0 = requests_of($m0);
 my %r1 = requests_of($m1);
