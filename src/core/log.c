@@ -199,7 +199,11 @@ mk_log_access(const struct mk_access_record *rec)
 	} else {
 		mk_buf_append(&buf, "null", 4);
 	}
-	mk_buf_printf(&buf, ",\"status\":%d,\"duration_us\":%llu", rec->status,
+	mk_buf_append(&buf, ",\"client\":", 10);
+	mk_json_cstr(&buf, rec->client);
+	mk_buf_printf(&buf,
+	    ",\"status\":%d,\"bytes\":%llu,\"duration_us\":%llu", rec->status,
+	    (unsigned long long)rec->bytes,
 	    (unsigned long long)rec->duration_us);
 	if (rec->user_id > 0)
 		mk_buf_printf(&buf, ",\"user\":%lld", (long long)rec->user_id);

@@ -22,9 +22,11 @@ enum mk_log_level {
 struct mk_access_record {
 	const char *request_id;
 	const char *method;
-	const char *route; /* the route's pattern, or NULL when none matched */
-	const char *path;  /* as the client sent it, before decoding */
+	const char *route;  /* the route's pattern, or NULL when none matched */
+	const char *path;   /* as the client sent it, before decoding */
+	const char *client; /* the client's address; NULL: unknown */
 	int status;
+	uint64_t bytes; /* the response body's size as sent */
 	uint64_t duration_us;
 	int64_t user_id;   /* 0 when anonymous */
 	const char *error; /* internal reason, for the log only; may be NULL */

@@ -314,6 +314,50 @@ rate_headers(struct mk_response *resp, const struct mk_rate_decision *decision)
 }
 
 /*
+ * The client's address as the rate limiter counts it: REMOTE_ADDR, or
+ * X-Forwarded-For's rightmost untrusted entry when REMOTE_ADDR is a
+ * trusted proxy. Made once per request, in its arena, for the limiter
+ * and the log line. NULL: out of memory.
+ */
+static const char *
+client_address(struct mk_http_service *service, struct mk_request *req)
+{
+	const char *remote = mk_request_param(req, "REMOTE_ADDR");
+	/*
+	 * X-Forwarded-For lines, gathered in one pass: in lines[], or past
+	 * its eight (a hostile front) in the arena.
+	 */
+	const char *lines[8], **forwarded = lines;
+	size_t nforwarded = 0, max = sizeof(lines) / sizeof(lines[0]);
+	char *address;
+
+	if (req->client_address != NULL)
+		return req->client_address;
+	if (service->limiter == NULL)
+		return req->client_address =
+			   remote != NULL ? remote : "unknown";
+	for (size_t i = 0; i < req->nparams; i++) {
+		if (strcmp(req->params[i].name, "HTTP_X_FORWARDED_FOR"))
+			continue;
+		if (nforwarded == max) {
+			max = req->nparams;
+			forwarded = mk_arena_alloc(
+			    req->arena, max * sizeof(*forwarded));
+			if (forwarded == NULL)
+				return NULL;
+			memcpy(forwarded, lines, sizeof(lines));
+		}
+		forwarded[nforwarded++] = req->params[i].value;
+	}
+	address = mk_arena_alloc(req->arena, MK_CLIENT_ADDRESS_MAX);
+	if (address == NULL)
+		return NULL;
+	mk_ratelimit_client_address(service->limiter, remote, forwarded,
+	    nforwarded, address, MK_CLIENT_ADDRESS_MAX);
+	return req->client_address = address;
+}
+
+/*
  * Counts the request. A GET or HEAD of a route marked
  * MK_ROUTE_LIMIT_AFTER (the single market: a cache lookup, at worst one
  * row) is decided after its handler: the increment goes out now without
@@ -329,7 +373,7 @@ step_rate_limit(struct mk_http_service *service,
     struct mk_response *resp, bool *done)
 {
 	struct mk_rate_decision decision;
-	char client[96], address[64];
+	char client[96];
 
 	(void)input;
 	(void)done;
@@ -339,29 +383,10 @@ step_rate_limit(struct mk_http_service *service,
 		(void)snprintf(client, sizeof(client), "u:%lld",
 		    (long long)req->identity.user_id);
 	} else {
-		/*
-		 * X-Forwarded-For lines, gathered in one pass: in lines[],
-		 * or past its eight (a hostile front) in the arena.
-		 */
-		const char *lines[8], **forwarded = lines;
-		size_t nforwarded = 0, max = sizeof(lines) / sizeof(lines[0]);
+		const char *address = client_address(service, req);
 
-		for (size_t i = 0; i < req->nparams; i++) {
-			if (strcmp(req->params[i].name, "HTTP_X_FORWARDED_FOR"))
-				continue;
-			if (nforwarded == max) {
-				max = req->nparams;
-				forwarded = mk_arena_alloc(
-				    req->arena, max * sizeof(*forwarded));
-				if (forwarded == NULL)
-					return MK_ENOMEM;
-				memcpy(forwarded, lines, sizeof(lines));
-			}
-			forwarded[nforwarded++] = req->params[i].value;
-		}
-		mk_ratelimit_client_address(service->limiter,
-		    mk_request_param(req, "REMOTE_ADDR"), forwarded, nforwarded,
-		    address, sizeof(address));
+		if (address == NULL)
+			return MK_ENOMEM;
 		(void)snprintf(client, sizeof(client), "a:%s", address);
 	}
 	if (!req->method_not_allowed &&
@@ -457,19 +482,26 @@ static const step_fn chain[] = {
 	step_handler,
 };
 
-/* One access log line and the request's metrics. */
+/*
+ * One access log line and the request's metrics; bytes: the body sent
+ * (0 for HEAD, 304, or a client gone).
+ */
 static void
-log_request(const struct mk_http_service *service, const struct mk_request *req,
-    const struct mk_response *resp, uint64_t started_us)
+log_request(struct mk_http_service *service, struct mk_request *req,
+    const struct mk_response *resp, uint64_t started_us, uint64_t bytes)
 {
 	uint64_t duration_us = mk_clock_mono_us() - started_us;
 	unsigned route = MK_METRICS_ROUTES_MAX;
+	const char *client = client_address(service, req);
 	struct mk_access_record rec = {
 		.request_id = req->request_id,
 		.method = req->method_name,
 		.route = req->route != NULL ? req->route->pattern : NULL,
 		.path = mk_request_param(req, "REQUEST_URI"),
+		.client = client != NULL ? client
+					 : mk_request_param(req, "REMOTE_ADDR"),
 		.status = resp->status,
+		.bytes = bytes,
 		.duration_us = duration_us,
 		.user_id = req->identity.user_id,
 		.error = req->log_error,
@@ -508,6 +540,7 @@ finish(struct mk_http_service *service, struct mk_http_exchange *ex,
 	struct mk_request *req = &ex->req;
 	struct mk_response *resp = &ex->resp;
 	size_t out_start = out->len;
+	const char *blank;
 
 	if (req->rate_deferred &&
 	    finish_rate_limit(service, req, resp) != MK_OK)
@@ -535,7 +568,11 @@ finish(struct mk_http_service *service, struct mk_http_exchange *ex,
 		    sizeof(out_of_memory_answer) - 1);
 		resp->status = 500;
 	}
-	log_request(service, req, resp, ex->started_us);
+	/* What follows the headers' blank line is the body that went out. */
+	blank =
+	    memmem(out->data + out_start, out->len - out_start, "\r\n\r\n", 4);
+	log_request(service, req, resp, ex->started_us,
+	    blank != NULL ? (uint64_t)(out->data + out->len - (blank + 4)) : 0);
 }
 
 /*
@@ -648,5 +685,5 @@ mk_http_abandon(struct mk_http_service *service,
 		mk_ratelimit_end(
 		    service->limiter, req->rate_pending, &decision);
 	}
-	log_request(service, req, &exchange->resp, exchange->started_us);
+	log_request(service, req, &exchange->resp, exchange->started_us, 0);
 }
