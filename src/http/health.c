@@ -105,7 +105,8 @@ mk_health_metrics(
 	resp->status = 200;
 	resp->has_body = true;
 	resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
-	mk_metrics_render(&resp->body, health->route_labels, health->nroutes);
+	mk_metrics_render(&resp->body, health->route_labels, health->nroutes,
+	    health->version != NULL ? health->version : "unknown");
 	if (health->gauge.render != NULL)
 		health->gauge.render(
 		    health->gauge.arg, req->arena, &resp->body);

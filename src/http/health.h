@@ -54,6 +54,7 @@ struct mk_health_context {
 	struct mk_cidr_list metrics_allow;
 	const char *const *route_labels; /* "GET /api/me", one per route */
 	size_t nroutes;
+	const char *version;          /* the build's, for markets_build_info */
 	struct mk_health_gauge gauge; /* render NULL: none */
 	struct mk_ready_probe ready_probe;
 };

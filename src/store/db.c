@@ -602,6 +602,7 @@ mk_db_transaction(struct mk_db *handle, mk_db_txn_fn fn, void *ctx)
 			if (mk_clock_mono_ms() >= deadline)
 				break;
 			back_off(db, attempt - 1);
+			mk_metrics_count(MK_COUNTER_DB_RETRIES);
 		}
 		db->retryable = false;
 		if (db->conn == NULL && connect_db(db) != MK_OK)
