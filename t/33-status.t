@@ -40,18 +40,6 @@ sub idle { $_[0]{'markets_workers{state="idle"}'} }
 sub answered { my ($m) = @_; my $n = 0; $n += $m->{$_} for grep { /^markets_http_requests_total\{/ } keys %$m; $n }
 sub delta { my ($a, $b, $k) = @_; ($b->{$k} // 0) - ($a->{$k} // 0) }
 
-# A MariaDB session that holds market $id's row lock for $secs seconds.
-sub hold_lock {
-	my ($id, $secs) = @_;
-	open my $locker, '|-', 'mariadb', '--no-defaults', "--socket=$dir/run/mysql.sock", '-uroot', 'markets' or die $!;
-	$locker->autoflush(1);
-	print $locker "BEGIN; SELECT id FROM markets WHERE id = $id FOR UPDATE; SELECT SLEEP($secs); COMMIT;\n";
-	# Held once its SLEEP runs.
-	$t->wait_until(5, sub {
-		($t->sql(q{SELECT COUNT(*) FROM information_schema.processlist WHERE INFO LIKE 'SELECT SLEEP(%'}))[0][0] >= 1 })
-		or die 'the lock was not taken';
-	return $locker;
-}
 # Buys waiting for their market's row lock (the locking read still running;
 # the job runners' claims lock rows too, but other ones).
 sub lock_waits {
@@ -96,7 +84,7 @@ ok(defined $m0->{markets_uptime_seconds} && $m0->{markets_uptime_seconds} <= $no
 	"markets_uptime_seconds: $m0->{markets_uptime_seconds}");
 
 # ---- one worker held by a slow buy --------------------------------------------------
-my $locker = hold_lock($active[0], 4);
+my $locker = $t->hold_row_lock($active[0], 4);
 my $buyer = buy_in_background($active[0], 'one');
 # Scrape only once it waits: a worker accepts every connection waiting
 # when it wakes, a scrape's too, and would answer it after the buy.
@@ -118,7 +106,7 @@ is($m2->{markets_http_requests_accepted_total} - answered($m2), 1, 'and one requ
 
 # ---- both workers held: the listen queue ---------------------------------------------
 # One at a time, for the same reason.
-$locker = hold_lock($active[1], 6);
+$locker = $t->hold_row_lock($active[1], 6);
 my @buyers = buy_in_background($active[1], 'queue-1');
 ok($t->wait_until(10, sub { lock_waits() == 1 }), 'a buy waits for the lock: one worker is held');
 push @buyers, buy_in_background($active[1], 'queue-2');
@@ -141,7 +129,7 @@ close $_ for @waiting;
 ok($t->wait_until(5, sub { scrape()->{markets_fastcgi_connections_open} < 5 }), 'closed, they are open no more');
 
 # ---- a worker killed while busy ------------------------------------------------------
-$locker = hold_lock($active[2], 4);
+$locker = $t->hold_row_lock($active[2], 4);
 my $doomed = buy_in_background($active[2], 'killed');
 ok($t->wait_until(10, sub { lock_waits() == 1 }), 'a buy waits for its lock');
 my $m4 = scrape();

@@ -45,6 +45,8 @@ static const struct mk_conf_key conf_keys[] = {
 	    8192, "", mk_config_check_cidrs },
 	{ "log_file", CONF_STRING, OFF(log_file), 0, 4096, "", NULL },
 	{ "log_level", CONF_LOG_LEVEL, OFF(log_level), 0, 0, "info", NULL },
+	{ "slow_request_threshold", CONF_DURATION,
+	    OFF(slow_request_threshold_ms), 0, 3600000, "1s", NULL },
 	{ "jwt_secret", CONF_SECRET, OFF(jwt_secret), 0, 4096, "",
 	    mk_config_check_jwt_secret },
 	{ "jwt_alg", CONF_STRING, OFF(jwt_alg), 0, 16, "HS256",

@@ -38,6 +38,8 @@ struct mk_config {
 	char *listen_allowed_clients;
 	char *log_file; /* "" or "-": stderr */
 	enum mk_log_level log_level;
+	/* a request slower gets a log line with its phases; 0: none */
+	int slow_request_threshold_ms;
 	char *jwt_secret; /* HS256 secret, >= 32 bytes when set */
 	char *jwt_alg;    /* HS256, RS256 or ES256: never taken from a token */
 	char *jwt_public_key;    /* PEM public key file for RS256/ES256 */
