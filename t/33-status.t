@@ -10,7 +10,8 @@
 #   which the master sees (markets_listen_queue_max_length), then accepted
 #   they count as open FastCGI connections until closed;
 # - a worker SIGKILLed while busy counts as a restart and busy no more;
-# - job runs count by outcome (done, failed, dead).
+# - job runs count by outcome (done, failed, dead);
+# - markets-admin status prints the same numbers as a page.
 # Scrapes and buys speak FastCGI to the app's socket: through nginx, a
 # request may ride a kept-alive connection of the worker that is held.
 use strict;
@@ -157,6 +158,40 @@ my $m7 = scrape();
 is(delta($m6, $m7, 'markets_job_runs_total{outcome="done"}'), 1, 'markets_job_runs_total{outcome="done"}: +1');
 is(delta($m6, $m7, 'markets_job_runs_total{outcome="failed"}'), 1, '{outcome="failed"}: +1 (its first attempt)');
 is(delta($m6, $m7, 'markets_job_runs_total{outcome="dead"}'), 1, '{outcome="dead"}: +1 (its last)');
+
+# ---- markets-admin status: the same numbers, for a person ------------------------------------
+my $admin = Markets::Test::build_dir() . '/markets-admin';
+my $url = $t->base_url . '/metrics';
+my $page = `'$admin' status --url '$url' 2>&1`;
+is($? >> 8, 0, 'markets-admin status --url (through nginx): exit 0') or diag($page);
+my $m8 = scrape();
+my %f = map { /^([a-z ]+):\s+(.*)$/ ? ($1 => $2) : () } split /\n/, $page;
+diag($page);
+is($f{url}, $url, 'it names the URL read');
+my ($v) = map { /^markets_build_info\{version="(.*)"\}$/ ? $1 : () } keys %$m8;
+is($f{version}, $v, "version: $v");
+is($f{'accepted requests'}, $m8->{markets_http_requests_accepted_total} - 1,
+	'accepted requests: the metrics\' (less the scrape after it)');
+like($f{'answered requests'}, qr/^\d+ \(2xx \d+, 3xx \d+, 4xx \d+, 5xx \d+\)$/, 'answered requests, by class');
+is($f{'busy workers'}, '1 (this request\'s included)', 'busy workers: 1, its own request');
+is($f{'idle workers'}, 1, 'idle workers: 1');
+is($f{'total workers'}, 2, 'total workers: 2');
+is($f{'worker restarts'}, $m8->{markets_worker_restarts_total}, "worker restarts: $f{'worker restarts'}");
+is($f{'max listen queue'}, $m8->{markets_listen_queue_max_length}, "max listen queue: $f{'max listen queue'}");
+is($f{'listen queue limit'}, $m8->{markets_listen_queue_limit}, 'listen queue limit');
+is($f{'all workers busy'}, "$m8->{markets_workers_all_busy_total} times", 'all workers busy');
+is($f{'job runs'}, sprintf('done %d, failed %d, dead %d', map { $m8->{qq{markets_job_runs_total{outcome="$_"}}} } qw(done failed dead)),
+	"job runs: $f{'job runs'}");
+like($f{uptime}, qr/^\d+ s \(\d+d \d+h \d+m \d+s\)$/, 'uptime');
+my $gone = 'http://127.0.0.1:' . Markets::Test::free_port() . '/metrics';
+my $out = `'$admin' status --url '$gone' --timeout 2 2>&1`;
+is($? >> 8, 1, 'nothing listening: exit 1');
+like($out, qr/\Q$gone\E/, 'and the message names the URL');
+$out = `'$admin' status --url '${\ $t->base_url}/healthz' 2>&1`;
+is($? >> 8, 1, 'a URL that is not the metrics: exit 1');
+like($out, qr/not the metrics/, 'and says so') or diag($out);
+$out = `'$admin' status --bogus 2>&1`;
+is($? >> 8, 2, 'a bad option: exit 2');
 
 $t->finish;
 done_testing;
