@@ -3,6 +3,8 @@
  * screen shows every endpoint the server answers, what it requires and
  * which module's context its handler gets.
  */
+#include "config.h"
+
 #include <assert.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -319,6 +321,7 @@ mk_app_new(const struct mk_config *config)
 	}
 	app->health.route_labels = app->http.route_labels;
 	app->health.nroutes = APP_ROUTES;
+	app->health.version = PACKAGE_VERSION;
 	app->http.verifier = app->verifier;
 	app->http.limiter = app->limiter;
 	mk_http_cors_setup(&app->http, config);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "app.h"
+#include "core/buf.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "server/listener.h"
@@ -26,7 +27,8 @@ usage(FILE *out)
 	fprintf(out,
 	    "usage: markets [--config FILE]... [--listen "
 	    "unix:PATH|[HOST]:PORT]\n"
-	    "               [--pid-file FILE] [--test-config] [--version]\n"
+	    "               [--pid-file FILE] [--test-config] [--dump-config]\n"
+	    "               [--version]\n"
 	    "\n"
 	    "  --config FILE    read settings from FILE; later files override "
 	    "earlier\n"
@@ -50,7 +52,29 @@ usage(FILE *out)
 	    "address\n"
 	    "                   refuses to start)\n"
 	    "  --pid-file FILE  write the master's pid to FILE\n"
-	    "  --test-config    check the configuration and exit\n");
+	    "  --test-config    check the configuration and exit\n"
+	    "  --dump-config    check it, print the effective settings "
+	    "(secrets\n"
+	    "                   redacted) in markets.conf's syntax, and "
+	    "exit\n");
+}
+
+/* --dump-config: the settings to stdout; frees config. */
+static int
+dump_config(struct mk_config *config)
+{
+	struct mk_buf out;
+	int status;
+
+	mk_buf_init(&out, NULL);
+	mk_config_dump(config, &out);
+	mk_config_free(config);
+	status = !out.oom && fwrite(out.data, 1, out.len, stdout) == out.len &&
+		fflush(stdout) == 0
+	    ? 0
+	    : 1;
+	mk_buf_release(&out);
+	return status;
 }
 
 int
@@ -61,6 +85,7 @@ main(int argc, char **argv)
 		{ "listen", required_argument, NULL, 'l' },
 		{ "pid-file", required_argument, NULL, 'p' },
 		{ "test-config", no_argument, NULL, 't' },
+		{ "dump-config", no_argument, NULL, 'D' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -70,7 +95,7 @@ main(int argc, char **argv)
 	char err[MK_CONFIG_ERR_MAX];
 	struct mk_config *config;
 	size_t nconfig = 0;
-	int opt, test_only = 0, status;
+	int opt, test_only = 0, dump = 0, status;
 
 	while ((opt = getopt_long(
 		    argc, argv, "c:l:p:tVh", long_options, NULL)) != -1) {
@@ -92,6 +117,9 @@ main(int argc, char **argv)
 			break;
 		case 't':
 			test_only = 1;
+			break;
+		case 'D':
+			dump = 1;
 			break;
 		case 'V':
 			printf("markets %s\n", PACKAGE_VERSION);
@@ -126,6 +154,8 @@ main(int argc, char **argv)
 		mk_config_free(config);
 		return 0;
 	}
+	if (dump)
+		return dump_config(config);
 	if (mk_log_open(config->log_file, config->log_level) != 0) {
 		fprintf(stderr, "markets: cannot open log file %s\n",
 		    config->log_file);

@@ -2,7 +2,9 @@
 # X-Request-Id through nginx: a sane incoming id (1-64 chars of
 # [A-Za-z0-9._-]) is kept; anything else is replaced by a fresh id, never
 # a cleaned-up copy. nginx's access log and the app's log carry the same
-# id, and error bodies repeat it.
+# id, and error bodies repeat it. The app's access line also carries the
+# client's address (X-Forwarded-For's only from a trusted proxy) and the
+# size of the body sent.
 use strict;
 use warnings;
 use FindBin;
@@ -53,5 +55,21 @@ is($big->{json}{request_id}, 'too-big-1', 'and puts it in the body');
 ok($t->wait_until(5, sub { Markets::Test::slurp($t->root . '/log/nginx-access.log') =~ /" 413 .*rid=too-big-1/ }),
 	'nginx logged its 413 with that id');
 
+# The access line: the client's address and the body's size as sent.
+my $got = $t->get('/healthz', { headers => { 'X-Request-Id' => 'fields-get', 'X-Forwarded-For' => '203.0.113.9' } });
+my $line = $t->access_line('fields-get');
+is($line->{client}, '127.0.0.1', 'the access line names the client (REMOTE_ADDR; X-Forwarded-For from no trusted proxy is not believed)');
+is($line->{bytes}, length $got->{content}, "and the body's size ($line->{bytes} bytes)");
+my $missing = $t->get('/no/such', { headers => { 'X-Request-Id' => 'fields-404' } });
+is($t->access_line('fields-404')->{bytes}, length $missing->{content}, 'an error body is counted too');
+my $head = $t->request('HEAD', '/healthz', { headers => { 'X-Request-Id' => 'fields-head' } });
+is($head->{status}, 200, 'HEAD /healthz: 200');
+is($t->access_line('fields-head')->{bytes}, 0, 'a HEAD sends no body: 0 bytes');
 $t->finish;
+
+my $proxied = Markets::Test->new(services => [qw(app nginx)], env => { MARKETS_TRUSTED_PROXIES => '127.0.0.1' });
+$proxied->get('/healthz', { headers => { 'X-Request-Id' => 'fields-xff', 'X-Forwarded-For' => '198.51.100.7, 203.0.113.9' } });
+is($proxied->access_line('fields-xff')->{client}, '203.0.113.9',
+	'behind a trusted proxy: the rightmost X-Forwarded-For entry, as the rate limiter counts it');
+$proxied->finish;
 done_testing;

@@ -3,6 +3,11 @@
 # start with file, line and reason (and a non-zero exit, before any socket
 # is opened); MARKETS_<KEY> overrides a file; --test-config checks and exits.
 # Keys: no cursor key means no start; a public key is no secret.
+# --dump-config prints the effective settings (files, then environment) in
+# the file's syntax with secrets redacted, and its output reads back; a
+# secret given as @/path is read from the file (the running app takes
+# tokens signed with it); an unreadable one stops the start naming key and
+# path; an unknown MARKETS_* variable is a warning naming it.
 use strict;
 use warnings;
 use FindBin;
@@ -56,6 +61,49 @@ is($rc, 1, 'a bad MARKETS_WORKERS stops the start');
 like($out, qr/environment MARKETS_WORKERS: not a non-negative integer/, 'and is named');
 ($rc, $out) = run({ MARKETS_MAX_BODY => '2m', MARKETS_PORT => '9999' }, '--config', $file, '--test-config');
 is($rc, 0, 'good overrides pass; variables that are no key (MARKETS_PORT) are ignored');
+unlike($out, qr/MARKETS_PORT/, 'MARKETS_PORT (the scripts\' nginx port) draws no warning');
+($rc, $out) = run({ MARKETS_WROKERS => '3', MARKETS_BUILD_DIR => '/x' }, '--config', $file, '--test-config');
+is($rc, 0, 'an unknown MARKETS_WROKERS does not stop the start');
+like($out, qr/"level":"warn".*environment variable MARKETS_WROKERS is not a setting/, 'but is a warning naming it') or diag($out);
+unlike($out, qr/MARKETS_BUILD_DIR/, 'MARKETS_BUILD_DIR, on the allow-list, draws none');
+
+# --dump-config: the effective settings, secrets redacted, readable again.
+my $JWT = 'dump-config-jwt-secret-0123456789abcdef';
+my $DBPW = 'dump-config-db-password-42';
+my $secret_file = conf('jwt.secret', "$JWT\n");
+my $dumping = conf('dump.conf', "workers = 3\nmax_body = 2m\njwt_secret = $JWT\ncursor_secret = \@$secret_file\n"
+	. "db_password = $DBPW\nrequest_timeout = 1500ms\n");
+($rc, $out) = run({ MARKETS_WORKERS => '5', MARKETS_RATE_LIMIT => '7/60' }, '--config', $dumping, '--dump-config');
+is($rc, 0, '--dump-config exits 0') or diag($out);
+my %dumped = map { /^(\w+) =(?: (.*))?$/ ? ($1 => $2 // '') : () } split /\n/, $out;
+ok(!(grep { !/^(#.*|\w+ =( .+)?)$/ } split /\n/, $out), 'every line is a comment or "key = value"') or diag($out);
+is($dumped{workers}, '5', 'the environment wins over the file (workers = 5)');
+is($dumped{rate_limit}, '7/60', 'MARKETS_RATE_LIMIT is shown');
+is($dumped{max_body}, '2m', 'the file\'s max_body');
+is($dumped{request_timeout}, '1500ms', 'durations in their exact unit');
+is($dumped{idle_timeout}, '75s', 'defaults are shown too');
+is($dumped{jwt_secret}, '<redacted>', 'jwt_secret is redacted');
+is($dumped{db_password}, '<redacted>', 'db_password is redacted');
+is($dumped{cursor_secret}, "\@$secret_file", 'a secret read from a file shows the file');
+unlike($out, qr/\Q$JWT\E|\Q$DBPW\E/, 'no secret appears anywhere in the dump');
+my $again = conf('again.conf', $out =~ s/^(jwt_secret|db_password) = <redacted>$/$1 = \@$secret_file/mgr);
+my ($rc2, $out2) = run({}, '--config', $again, '--dump-config');
+is($rc2, 0, 'the dump (secrets pointed at a file) reads back as a configuration') or diag($out2);
+is($out2 =~ s/^(jwt_secret|db_password) = .*$//mgr, $out =~ s/^(jwt_secret|db_password) = .*$//mgr,
+	'and dumps the same settings again');
+
+# A secret from a file that cannot be read stops the start: key and path named.
+my $nosock = "$dir/never.sock";
+($rc, $out) = run({ MARKETS_DB_PASSWORD => "\@$dir/no-such-secret", MARKETS_CURSOR_SECRET => $CURSOR },
+	'--config', $file, '--listen', "unix:$nosock");
+is($rc, 1, 'MARKETS_DB_PASSWORD=@missing-file: the app refuses to start');
+like($out, qr/environment MARKETS_DB_PASSWORD: \@\Q$dir\E\/no-such-secret: No such file or directory/,
+	'the message names the variable and the path') or diag($out);
+ok(!-e $nosock, 'before any socket is opened');
+my $bad_file = conf('bad-secret.conf', "jwt_secret = \@$dir/no-such-secret\n");
+($rc, $out) = run({}, '--config', $bad_file, '--test-config');
+like($out, qr/\Q$bad_file\E:1: jwt_secret: \@\Q$dir\E\/no-such-secret: No such file/, 'in a file: file, line, key and path')
+	or diag($out);
 
 # Without --listen and without a socket on fd 0 there is nothing to serve.
 ($rc, $out) = run({}, '--config', $file, '</dev/null');
@@ -100,9 +148,19 @@ my $admin = Markets::Test::build_dir() . '/markets-admin';
 	like($long, qr/--ttl 86401 is longer than jwt_max_lifetime \(86400 s\)/, 'and says why') or diag($long);
 }
 
-# The environment really reaches the server: MARKETS_MAX_BODY shrinks the cap.
-my $t = Markets::Test->new(services => [qw(app nginx)], env => { MARKETS_MAX_BODY => '1k' });
+# The environment really reaches the server: MARKETS_MAX_BODY shrinks the cap;
+# MARKETS_JWT_SECRET=@file is the file's secret (its newline stripped).
+my $t = Markets::Test->new(services => [qw(app nginx)],
+	env => { MARKETS_MAX_BODY => '1k', MARKETS_JWT_SECRET => "\@$secret_file" });
 my $r = $t->request('POST', '/healthz', { headers => { 'Content-Type' => 'application/json' }, content => '"' . ('x' x 2000) . '"' });
 $t->is_error($r, 413, 'payload_too_large', 'MARKETS_MAX_BODY=1k: the app answers 413');
+my $now = time;
+my $signed = $t->jws(payload => { sub => '7', role => 'user', iat => $now, exp => $now + 600 }, key => $JWT);
+$r = $t->get('/api/me', { headers => { Authorization => "Bearer $signed" } });
+is($r->{status}, 200, 'MARKETS_JWT_SECRET=@file: a token signed with the file\'s secret is taken');
+is($r->{json}{data}{id}, 7, 'and names its caller');
+my $forged = $t->jws(payload => { sub => '7', role => 'user', iat => $now, exp => $now + 600 }, key => "\@$secret_file");
+is($t->get('/api/me', { headers => { Authorization => "Bearer $forged" } })->{status}, 401,
+	'one signed with the text "@path" is not');
 $t->finish;
 done_testing;

@@ -3,6 +3,8 @@
 # "unavailable" naming what is down (with Retry-After) while one is not;
 # 200 again, without a restart of the app, once it is back. /healthz stays
 # 200 throughout (the worker itself is alive). Neither is rate limited.
+# Without a database configured at all, /readyz is a 503 that says so
+# (memcached, which is optional, may be missing).
 use strict;
 use warnings;
 use FindBin;
@@ -72,4 +74,19 @@ is_deeply(\@after, [(200) x 10], 'ready on every request after the database is b
 ok((grep { /database is back/ } $t->log_text_lines), 'the recovery is logged');
 
 $t->finish;
+
+# No database configured: never ready, and it says why; /healthz is 200.
+my $bare = Markets::Test->new(services => [qw(memcached app nginx)]);
+$r = $bare->get('/readyz');
+$bare->is_error($r, 503, 'unavailable', 'no database configured');
+like($r->{json}{error}, qr/database not configured/, 'the message says the database is not configured');
+unlike($r->{json}{error}, qr/memcached/, 'memcached, which answers, is not named');
+ok(h($r, 'Retry-After'), 'Retry-After');
+is($bare->get('/healthz')->{status}, 200, '/healthz is 200 all the same');
+$bare->finish;
+my $nocache = Markets::Test->new(services => [qw(mariadb app nginx)]);
+$r = $nocache->get('/readyz');
+is($r->{status}, 200, 'a database and no memcached: ready (memcached is optional)');
+is_deeply($r->{json}{data}, { status => 'ready', database => 'ok', memcached => 'not configured' }, 'and says so');
+$nocache->finish;
 done_testing;

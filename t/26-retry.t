@@ -4,6 +4,7 @@
 # waits longer than that for its market's row lock is run again, after a
 # back-off, and succeeds once the lock is free — not a 500, not a
 # half-written row. When the retries run out it is a 503 with Retry-After.
+# Each run again counts in markets_db_transaction_retries_total.
 use strict;
 use warnings;
 use FindBin;
@@ -31,6 +32,9 @@ sub buy {
 		'Content-Type' => 'application/json' }, content => '{"side":"yes","amount":"2.00"}' });
 }
 
+sub retries { ($t->get('/metrics')->{content} =~ /^markets_db_transaction_retries_total (\d+)$/m)[0] }
+my $retries = retries();
+is($retries, 0, 'markets_db_transaction_retries_total starts at 0');
 my $v = ($t->sql('SELECT volume FROM markets WHERE id = 3'))[0][0];
 my $locker = hold_lock(3, 2.5);
 my $start = time;
@@ -43,6 +47,8 @@ ok((grep { /transaction attempt \d failed .*retrying/ } $t->log_text_lines), 'th
 is(($t->sql('SELECT volume FROM markets WHERE id = 3'))[0][0], ($t->sql("SELECT CAST($v AS DECIMAL(20,2)) + 2"))[0][0],
 	'the amount was added once');
 is(($t->sql('SELECT COUNT(*) FROM positions WHERE market_id = 3 AND user_id = 7700'))[0][0], 1, 'one position');
+my $logged = grep { /transaction attempt \d failed .*retrying/ } $t->log_text_lines;
+is(retries() - $retries, $logged, "markets_db_transaction_retries_total moved by the retries logged ($logged)");
 
 # Held longer than the retries may take: 503 with Retry-After, nothing written.
 $locker = hold_lock(6, 9);

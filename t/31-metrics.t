@@ -2,8 +2,11 @@
 # GET /metrics (API.md; src/core/metrics.c, src/http/health.c): Prometheus
 # text format 0.0.4 from an allowed address; request counters by route and
 # status that move by exactly the requests sent (unknown routes under
-# route="none"); a latency histogram with cumulative buckets whose _count is
-# the +Inf bucket and the number of requests; counters shared by the workers
+# route="none"); a latency histogram per route with cumulative buckets up to
+# 30 s whose _count is the +Inf bucket and the number of requests, and whose
+# _sum is exactly the sum of the route's access-line durations (microseconds,
+# printed with six decimals: no float drift); the process gauges (workers
+# busy and idle, build_info); counters shared by the workers
 # that outlive a worker SIGKILLed (and count the restart); never rate
 # limited; 403 in the JSON envelope from an address metrics_allow does not
 # list (X-Forwarded-For is never believed); a bad metrics_allow refuses the
@@ -62,23 +65,32 @@ sub req_key { my ($route, $status) = @_; qq{markets_http_requests_total{route="$
 # The series of markets_http_requests_total, and the histogram's, of a scrape.
 sub requests_of { my ($m) = @_; map { $_ => $m->{$_} } grep { /^markets_http_requests_total\{/ } keys %$m }
 sub requests_sum { my ($m) = @_; my %r = requests_of($m); my $s = 0; $s += $_ for values %r; $s }
+# The histogram's series of one route.
+sub hkey { my ($what, $route) = @_; "markets_http_request_duration_seconds_${what}{route=\"$route\"}" }
+sub hist_routes { my ($m) = @_; my %r = map { /^markets_http_request_duration_seconds_count\{route="(.*)"\}$/ ? ($1 => 1) : () } keys %$m; sort keys %r }
+# The histogram's _count summed over the routes.
+sub hist_count { my ($m) = @_; my $n = 0; $n += $m->{ hkey('count', $_) } for hist_routes($m); $n }
 sub buckets {
-	my ($m) = @_;
-	my @b = map { [/le="([^"]+)"/, $m->{$_}] } grep { /^markets_http_request_duration_seconds_bucket\{/ } keys %$m;
+	my ($m, $route) = @_;
+	my @b = map { [/,le="([^"]+)"/, $m->{$_}] } grep { /^markets_http_request_duration_seconds_bucket\{route="\Q$route\E",le=/ } keys %$m;
 	return sort { ($a->[0] eq '+Inf' ? 9e99 : $a->[0]) <=> ($b->[0] eq '+Inf' ? 9e99 : $b->[0]) } @b;
 }
 sub histogram_ok {
 	my ($m, $name) = @_;
-	my @b = buckets($m);
-	ok(@b >= 2 && $b[-1][0] eq '+Inf', "$name: the histogram has buckets, the last le=\"+Inf\"");
-	ok(!(grep { $b[$_][1] < $b[$_ - 1][1] } 1 .. $#b), "$name: the buckets are cumulative (" . join(' ', map { $_->[1] } @b) . ')');
-	is($m->{markets_http_request_duration_seconds_count}, $b[-1][1], "$name: _count equals the +Inf bucket");
-	ok(defined $m->{markets_http_request_duration_seconds_sum} && $m->{markets_http_request_duration_seconds_sum} >= 0,
-		"$name: _sum is there");
+	my @routes = hist_routes($m);
+	ok(@routes >= 1 || requests_sum($m) == 0, "$name: the histogram has series by route, of answered requests (@routes)");
+	for my $route (@routes) {
+		my @b = buckets($m, $route);
+		is(join(' ', map { $_->[0] } @b), '0.0005 0.001 0.0025 0.005 0.01 0.025 0.05 0.1 0.25 0.5 1 2.5 5 10 30 +Inf',
+			"$name, $route: the buckets, up to 30 s (the longest timeout), then +Inf");
+		ok(!(grep { $b[$_][1] < $b[$_ - 1][1] } 1 .. $#b), "$name, $route: the buckets are cumulative ("
+			. join(' ', map { $_->[1] } @b) . ')');
+		is($m->{ hkey('count', $route) }, $b[-1][1], "$name, $route: _count equals the +Inf bucket");
+		like($m->{ hkey('sum', $route) } // '', qr/^\d+\.\d{6}$/, "$name, $route: _sum in seconds, to the microsecond");
+	}
 	# Only this test talks to the stack, one request at a time: every request
 	# answered is in both the counters and the histogram.
-	is(requests_sum($m), $m->{markets_http_request_duration_seconds_count},
-		"$name: the requests counted by route and status add up to the histogram's _count");
+	is(requests_sum($m), hist_count($m), "$name: the requests counted by route and status add up to the histogram's _count");
 }
 
 # ---- format ------------------------------------------------------------------
@@ -89,10 +101,21 @@ like(h($r0, 'Content-Type') // '', qr{^text/plain; version=0\.0\.4(;|$)}, 'Conte
 unlike($r0->{content}, qr/^\{/, 'not the JSON envelope');
 for my $name (qw(markets_cache_hits_total markets_cache_misses_total markets_cache_fills_total markets_cache_invalidations_total
 	markets_cache_errors_total markets_db_queries_total markets_rate_limit_rejections_total markets_worker_restarts_total
-	markets_http_request_duration_seconds_count markets_http_request_duration_seconds_sum)) {
+	markets_db_transaction_retries_total markets_fastcgi_connections_accepted_total markets_http_requests_accepted_total
+	markets_workers_all_busy_total markets_http_slow_requests_total markets_fastcgi_connections_open
+	markets_listen_queue_length markets_listen_queue_max_length markets_listen_queue_limit markets_start_time_seconds
+	markets_uptime_seconds), map({ qq{markets_job_runs_total{outcome="$_"}} } qw(done failed dead)),
+	qq{markets_workers{state="busy"}}, qq{markets_workers{state="idle"}}) {
 	like($m0->{$name} // '', qr/^\d/, "$name is exported");
-	like($r0->{content}, qr/^# TYPE \Q$name\E counter$/m, "$name is a counter") if $name =~ /_total$/;
+	(my $family = $name) =~ s/\{.*//;
+	like($r0->{content}, qr/^# TYPE \Q$family\E counter$/m, "$family is a counter") if $family =~ /_total$/;
+	like($r0->{content}, qr/^# TYPE \Q$family\E gauge$/m, "$family is a gauge") if $family !~ /_total$/;
 }
+my ($build) = $r0->{content} =~ /^markets_build_info\{version="([^"]+)"\} 1$/m;
+my $version = `'${\ Markets::Test::build_dir()}/markets' --version`;
+is("markets " . ($build // '?') . "\n", $version, 'markets_build_info{version="' . ($build // '?') . '"} 1 names the running build');
+is($m0->{qq{markets_workers{state="busy"}}}, 1, 'one worker busy: the one answering the scrape');
+is($m0->{qq{markets_workers{state="idle"}}}, 1, 'the other one idle');
 like($r0->{content}, qr/^# TYPE markets_http_request_duration_seconds histogram$/m, 'the latency is a histogram');
 like($r0->{content}, qr/^# TYPE markets_http_requests_total counter$/m, 'markets_http_requests_total is a counter');
 histogram_ok($m0, 'first scrape');
@@ -103,9 +126,9 @@ is_deeply([map { $_->{status} } @hz], [200, 200, 200], '3 × GET /healthz: 200')
 my @nf = map { $t->get("/no/such/route/$_") } 1 .. 2;
 is_deeply([map { $_->{status} } @nf], [404, 404], '2 × GET of an unknown route: 404');
 my $ready = $t->get('/readyz');
-is($ready->{status}, 200, 'GET /readyz: 200');
+is($ready->{status}, 503, 'GET /readyz without a database: 503');
 my $m1 = scrape($t, 'second scrape', check => 1);
-my %want = (req_key('GET /healthz', 200) => 3, req_key('none', 404) => 2, req_key('GET /readyz', 200) => 1,
+my %want = (req_key('GET /healthz', 200) => 3, req_key('none', 404) => 2, req_key('GET /readyz', 503) => 1,
 	req_key('GET /metrics', 200) => 1); # the first scrape counts once it is answered
 my %r0 = requests_of($m0);
 my %r1 = requests_of($m1);
@@ -113,8 +136,17 @@ my %moved = map { $_ => ($r1{$_} // 0) - ($r0{$_} // 0) } keys %r1, keys %r0;
 delete @moved{ grep { !$moved{$_} } keys %moved };
 is_deeply(\%moved, \%want, 'markets_http_requests_total moved by exactly the requests sent: '
 	. join(', ', map { "$_ +$moved{$_}" } sort keys %moved));
-is(delta($m0, $m1, 'markets_http_request_duration_seconds_count'), 7, 'the histogram counted the same 7 requests');
-cmp_ok(delta($m0, $m1, 'markets_http_request_duration_seconds_sum'), '>', 0, 'and their time');
+is(hist_count($m1) - hist_count($m0), 7, 'the histogram counted the same 7 requests');
+is(delta($m0, $m1, hkey('count', 'GET /healthz')), 3, 'GET /healthz\'s histogram counted its 3');
+cmp_ok(delta($m0, $m1, hkey('sum', 'GET /healthz')), '>', 0, 'and their time');
+is(delta($m0, $m1, hkey('count', 'none')), 2, 'the unknown routes\' 2 are under route="none"');
+# Exact: the sum is the access lines' durations added up, to the microsecond.
+my $us = 0;
+$us += $_->{duration_us} for grep { ($_->{route} // '') eq '/healthz' && ($_->{method} // '') eq 'GET' } $t->log_lines;
+is($m1->{ hkey('sum', 'GET /healthz') }, sprintf('%d.%06d', int($us / 1e6), $us % 1e6),
+	"GET /healthz's _sum is exactly the sum of its access lines' duration_us ($us µs)");
+is(delta($m0, $m1, 'markets_http_requests_accepted_total'), 7,
+	'markets_http_requests_accepted_total: +7 (the 6 sent and this scrape: one is counted when it begins)');
 histogram_ok($m1, 'second scrape');
 for my $k (grep { !/^markets_http_request/ && !/^_r$/ } keys %$m1) {
 	next if $k eq 'markets_rate_limit_failed_open_total';
@@ -156,7 +188,7 @@ is(delta($m4, $m5, 'markets_worker_restarts_total'), 1, 'markets_worker_restarts
 my @lost = grep { ($m5->{$_} // -1) < $m4->{$_} } grep { /^markets_/ } keys %$m4;
 ok(!@lost, 'no counter went down') or diag(join "\n", map { "$_: $m4->{$_} -> " . ($m5->{$_} // 'gone') } @lost);
 is($m5->{ req_key('GET /healthz', 200) }, $m4->{ req_key('GET /healthz', 200) }, 'the /healthz requests the dead worker counted are kept');
-is(delta($m4, $m5, 'markets_http_request_duration_seconds_count'), 1, 'the histogram too (+1: the scrape before the kill)');
+is(hist_count($m5) - hist_count($m4), 1, 'the histogram too (+1: the scrape before the kill)');
 histogram_ok($m5, 'after the kill');
 $t->get('/healthz') for 1 .. 2;
 my $m6 = scrape($t, 'after more requests');

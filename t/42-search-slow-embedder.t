@@ -5,7 +5,8 @@
 #   while several searches wait for it, GET /healthz and GET
 #   /api/markets/:id through the same worker answer (before the searches
 #   do), and then the searches answer 503 with Retry-After and the
-#   contract's envelope, one access line each.
+#   contract's envelope, one access line each (and a slow-request line
+#   whose wait phase is most of their time).
 # - A client that gives up on a waiting search: the request is logged once
 #   (499) and leaves nothing behind (the sanitizers check at the end).
 # - With the stub answering: the Authorization header from
@@ -186,8 +187,14 @@ sub qenc { my ($s) = @_; $s =~ s/([^A-Za-z0-9_.~-])/sprintf('%%%02X', ord $1)/ge
 		diag(sprintf('search %d answered after %.0f ms', $i, (($rec->{ended} // 0) - $started) * 1000));
 		my $line = $rec->{request_id} ? $t->access_line($rec->{request_id}) : undef;
 		is($line && $line->{status}, 503, "waiting search $i: its access line says 503");
-		is(scalar(grep { ($_->{request_id} // '') eq ($rec->{request_id} // '-') } $t->log_lines), 1,
-			"waiting search $i: one access line");
+		my @lines = grep { ($_->{request_id} // '') eq ($rec->{request_id} // '-') } $t->log_lines;
+		is(scalar(grep { !defined $_->{msg} } @lines), 1, "waiting search $i: one access line");
+		# Slower than slow_request_threshold (1s): the slow line says where the time went.
+		my ($slow) = grep { ($_->{msg} // '') eq 'slow request' } @lines;
+		my $p = $slow ? $slow->{phases_ms} : {};
+		ok($slow && $p->{wait} > $p->{total} / 2,
+			sprintf('waiting search %d: its slow line puts most of it in the wait phase (%s of %s ms)', $i,
+				$p->{wait} // '?', $p->{total} // '?'));
 	}
 }
 

@@ -17,9 +17,12 @@
  *   markets-admin [--config FILE]... run-jobs [--drain]
  *       runs a job runner in the foreground (where no master runs one,
  *       e.g. under Apache mod_fcgid); --drain stops when none is ready
+ *   markets-admin status [--url URL] [--timeout SECONDS]
+ *       prints the server's state (workers, queue, requests) read from
+ *       its /metrics
  *
- * migrate lives in migrate.c. Exit status: 0 success, 1 failure, 2
- * usage error.
+ * migrate lives in migrate.c, status in status.c. Exit status: 0 success, 1
+ * failure, 2 usage error.
  */
 #include "config.h"
 
@@ -33,6 +36,7 @@
 #include <time.h>
 
 #include "admin/migrate.h"
+#include "admin/status.h"
 #include "auth/jwt.h"
 #include "core/buf.h"
 #include "core/config.h"
@@ -72,7 +76,12 @@ usage(FILE *out)
 	    "search\n"
 	    "  run-jobs [--drain]\n"
 	    "        run a job runner in the foreground; --drain: until none "
-	    "is ready\n");
+	    "is ready\n"
+	    "  status [--url URL] [--timeout SECONDS]\n"
+	    "        the server's state (workers busy and idle, listen queue, "
+	    "requests,\n"
+	    "        restarts), read from its /metrics (default URL: "
+	    "http://127.0.0.1:8080/metrics)\n");
 }
 
 static int
@@ -297,6 +306,8 @@ main(int argc, char **argv)
 		status = cmd_reindex(config, argc - i, argv + i);
 	} else if (strcmp(argv[i], "run-jobs") == 0) {
 		status = cmd_run_jobs(config, argc - i, argv + i);
+	} else if (strcmp(argv[i], "status") == 0) {
+		status = mk_status_command(argc - i, argv + i);
 	} else {
 		fprintf(
 		    stderr, "markets-admin: unknown command '%s'\n", argv[i]);

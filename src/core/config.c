@@ -1,11 +1,12 @@
 /*
  * Configuration (core layer); see config.h. One table describes every key:
- * its type, where it lands in struct mk_config, its bounds and its default
- * as text, so defaults go through the same parser as files do and
- * conf/markets.conf can be checked against the table. One parser per type
- * (conf_types) reads a value, checks its bounds and stores it; a string
- * key may add a rule of its own (check). It calls core/ only.
+ * its type, where it lands in struct mk_config, its bounds, its default
+ * as text (a secret is a type of its own), so defaults go through the same
+ * parser as files do and conf/markets.conf can be checked against the
+ * table. Each type has its parser and its printer (config_types.c); a
+ * string key may add a rule of its own (check). It calls core/ only.
  */
+#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -20,35 +21,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/buf.h"
 #include "core/config.h"
 #include "core/config_check.h"
-
-enum conf_type {
-	CONF_INT,  /* decimal integer in [min, max] */
-	CONF_SIZE, /* bytes, with optional k/m/g suffix */
-	/* milliseconds: 250ms, 30s, 2m; bare numbers are seconds */
-	CONF_DURATION,
-	CONF_OCTAL,  /* file mode such as 0660 */
-	CONF_STRING, /* at most max bytes, then the key's check if any */
-	CONF_LOG_LEVEL,
-	CONF_RATE, /* requests/seconds, e.g. 100/60 */
-	CONF__MAX
-};
-
-struct conf_key {
-	const char *name;
-	enum conf_type type;
-	size_t offset;
-	long long min;
-	long long max;
-	const char *default_value;
-	/* Extra rule for a string; returns a reason or NULL when fine. */
-	const char *(*check)(const char *value);
-};
+#include "core/config_types.h"
 
 #define OFF(field) offsetof(struct mk_config, field)
 
-static const struct conf_key conf_keys[] = {
+static const struct mk_conf_key conf_keys[] = {
 	{ "workers", CONF_INT, OFF(workers), 0, 256, "0", NULL },
 	{ "worker_connections", CONF_INT, OFF(worker_connections), 1, 65536,
 	    "256", NULL },
@@ -65,7 +45,9 @@ static const struct conf_key conf_keys[] = {
 	    8192, "", mk_config_check_cidrs },
 	{ "log_file", CONF_STRING, OFF(log_file), 0, 4096, "", NULL },
 	{ "log_level", CONF_LOG_LEVEL, OFF(log_level), 0, 0, "info", NULL },
-	{ "jwt_secret", CONF_STRING, OFF(jwt_secret), 0, 4096, "",
+	{ "slow_request_threshold", CONF_DURATION,
+	    OFF(slow_request_threshold_ms), 0, 3600000, "1s", NULL },
+	{ "jwt_secret", CONF_SECRET, OFF(jwt_secret), 0, 4096, "",
 	    mk_config_check_jwt_secret },
 	{ "jwt_alg", CONF_STRING, OFF(jwt_alg), 0, 16, "HS256",
 	    mk_config_check_jwt_alg },
@@ -78,7 +60,7 @@ static const struct conf_key conf_keys[] = {
 	    2073600000, "86400s", NULL },
 	{ "jwt_issuer", CONF_STRING, OFF(jwt_issuer), 0, 1024, "", NULL },
 	{ "jwt_audience", CONF_STRING, OFF(jwt_audience), 0, 1024, "", NULL },
-	{ "cursor_secret", CONF_STRING, OFF(cursor_secret), 0, 4096, "",
+	{ "cursor_secret", CONF_SECRET, OFF(cursor_secret), 0, 4096, "",
 	    mk_config_check_jwt_secret },
 	{ "rate_limit", CONF_RATE, OFF(rate_limit), 1, 1000000000, "100/60",
 	    NULL },
@@ -121,7 +103,7 @@ static const struct conf_key conf_keys[] = {
 	{ "db_host", CONF_STRING, OFF(db_host), 0, 255, "", NULL },
 	{ "db_port", CONF_INT, OFF(db_port), 1, 65535, "3306", NULL },
 	{ "db_user", CONF_STRING, OFF(db_user), 0, 80, "markets", NULL },
-	{ "db_password", CONF_STRING, OFF(db_password), 0, 255, "", NULL },
+	{ "db_password", CONF_SECRET, OFF(db_password), 0, 255, "", NULL },
 	{ "db_name", CONF_STRING, OFF(db_name), 0, 64, "markets", NULL },
 	{ "db_connect_timeout", CONF_DURATION, OFF(db_connect_timeout_ms), 1000,
 	    60000, "2s", NULL },
@@ -140,7 +122,7 @@ static const struct conf_key conf_keys[] = {
 #define CONF_NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
 #define CONF_LINE_MAX 8192
 
-static const struct conf_key *
+static const struct mk_conf_key *
 find_key(const char *name, size_t len)
 {
 	for (size_t i = 0; i < CONF_NKEYS; i++) {
@@ -151,211 +133,125 @@ find_key(const char *name, size_t len)
 	return NULL;
 }
 
-/*
- * Parses an unsigned decimal prefix; returns chars used or 0 on none/overflow.
- */
-static size_t
-parse_digits(const char *s, long long *out)
-{
-	long long v = 0;
-	size_t i = 0;
-
-	while (isdigit((unsigned char)s[i])) {
-		if (v > (LLONG_MAX - 9) / 10)
-			return 0;
-		v = v * 10 + (s[i] - '0');
-		i++;
-	}
-	*out = v;
-	return i;
-}
-
-/* A unit a number may end in ("" for none), and what it multiplies by. */
-struct conf_unit {
-	const char *suffix;
-	long long scale;
-};
+static const char out_of_memory[] = "out of memory";
 
 /*
- * Digits and a unit of units[] (which ends with a NULL suffix) into
- * *number, scaled. Returns NULL, "out of range" past LLONG_MAX, or
- * malformed (the caller's reason) for no digits or an unknown unit.
+ * Reads the regular file path whole, at most max bytes, into *text (heap,
+ * NUL-terminated, the caller frees it) and *len. Returns NULL, or why not.
  */
 static const char *
-parse_scaled(const char *value, const struct conf_unit *units,
-    const char *malformed, long long *number)
+read_file(const char *path, size_t max, char **text, size_t *len)
 {
-	size_t used = parse_digits(value, number);
+	struct stat st;
+	size_t got = 0;
+	ssize_t n;
+	int fd;
 
-	if (used == 0)
-		return malformed;
-	for (; units->suffix != NULL; units++) {
-		if (strcmp(value + used, units->suffix) != 0)
+	*text = NULL;
+	/* Never blocks on a FIFO: anything but a regular file is refused. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return strerror(errno);
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    (uint64_t)st.st_size > max) {
+		close(fd);
+		return max >= 1024 * 1024
+		    ? "not a regular file of at most 1 MiB"
+		    : "not a regular file, or too long";
+	}
+	*text = malloc((size_t)st.st_size + 1);
+	if (*text == NULL) {
+		close(fd);
+		return out_of_memory;
+	}
+	while (got < (size_t)st.st_size) {
+		n = read(fd, *text + got, (size_t)st.st_size - got);
+		if (n < 0 && errno == EINTR)
 			continue;
-		if (*number > LLONG_MAX / units->scale)
-			return "out of range";
-		*number *= units->scale;
-		return NULL;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
 	}
-	return malformed;
+	close(fd);
+	if (got != (size_t)st.st_size) {
+		free(*text);
+		*text = NULL;
+		return "read failed";
+	}
+	(*text)[got] = '\0';
+	*len = got;
+	return NULL;
 }
 
-/* Stores number, when it lies in the key's bounds, as an int. */
-static const char *
-store_int(const struct conf_key *key, long long number, void *field)
+/* The place of a secret key among the secret keys, in table order. */
+static size_t
+secret_slot(const struct mk_conf_key *key)
 {
-	if (number < key->min || number > key->max)
-		return "out of range";
-	*(int *)field = (int)number;
-	return NULL;
+	size_t slot = 0;
+
+	for (const struct mk_conf_key *k = conf_keys; k < key; k++)
+		slot += k->type == CONF_SECRET;
+	assert(slot < MK_CONFIG_SECRET_KEYS);
+	return slot;
 }
 
 /*
- * The parsers, one per type: each converts value, checks it against the
- * key's bounds and stores it at field, its slot in struct mk_config.
- * Each returns NULL, or a reason and leaves the slot as it was.
+ * A secret key's value: inline, or `@/path`, the file's contents without
+ * their trailing newline. A reason about the file names its path (one
+ * static buffer: configurations load one at a time).
  */
 static const char *
-parse_int(const struct conf_key *key, const char *value, void *field)
+apply_secret(
+    struct mk_config *config, const struct mk_conf_key *key, const char *value)
 {
-	long long number;
-	size_t used = parse_digits(value, &number);
-
-	if (used == 0 || value[used] != '\0')
-		return "not a non-negative integer";
-	return store_int(key, number, field);
-}
-
-static const char *
-parse_size(const struct conf_key *key, const char *value, void *field)
-{
-	static const struct conf_unit units[] = {
-		{ "", 1 },
-		{ "k", 1024 },
-		{ "K", 1024 },
-		{ "m", 1024 * 1024 },
-		{ "M", 1024 * 1024 },
-		{ "g", 1024 * 1024 * 1024 },
-		{ "G", 1024 * 1024 * 1024 },
-		{ NULL, 0 },
-	};
-	long long number;
+	static char reason[4096 + 128];
+	char **source = &config->secret_files[secret_slot(key)], *path = NULL;
+	void *field = (char *)config + key->offset;
 	const char *why;
+	char *text;
+	size_t len;
 
-	why = parse_scaled(value, units, "not a size (e.g. 512k, 1m)", &number);
-	if (why != NULL)
+	if (value[0] != '@') {
+		why = mk_conf_types[key->type].parse(key, value, field);
+		if (why == NULL) {
+			free(*source);
+			*source = NULL;
+		}
 		return why;
-	if (number < key->min || number > key->max)
-		return "out of range";
-	*(size_t *)field = (size_t)number;
+	}
+	/* Room for the newline an editor or `echo` leaves. */
+	why = read_file(value + 1, (size_t)key->max + 2, &text, &len);
+	if (why == NULL) {
+		while (
+		    len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
+			text[--len] = '\0';
+		if (memchr(text, '\0', len) != NULL)
+			why = "holds a NUL byte";
+		else if ((path = strdup(value + 1)) == NULL)
+			why = out_of_memory;
+		else
+			why = mk_conf_types[key->type].parse(key, text, field);
+		explicit_bzero(text, len);
+		free(text);
+	}
+	if (why != NULL) {
+		free(path);
+		(void)snprintf(reason, sizeof(reason), "%s: %s", value, why);
+		return reason;
+	}
+	free(*source);
+	*source = path;
 	return NULL;
 }
-
-static const char *
-parse_duration(const struct conf_key *key, const char *value, void *field)
-{
-	static const struct conf_unit units[] = {
-		{ "ms", 1 },
-		{ "s", 1000 },
-		{ "", 1000 },
-		{ "m", 60000 },
-		{ NULL, 0 },
-	};
-	long long number;
-	const char *why;
-
-	why = parse_scaled(
-	    value, units, "not a duration (e.g. 250ms, 30s, 2m)", &number);
-	return why != NULL ? why : store_int(key, number, field);
-}
-
-static const char *
-parse_octal(const struct conf_key *key, const char *value, void *field)
-{
-	long long number;
-	char *end;
-
-	if (value[0] != '0' || strspn(value, "01234567") != strlen(value))
-		return "not an octal mode such as 0660";
-	errno = 0;
-	number = strtoll(value, &end, 8);
-	if (errno != 0)
-		return "out of range";
-	return store_int(key, number, field);
-}
-
-static const char *
-parse_string(const struct conf_key *key, const char *value, void *field)
-{
-	char **slot = field, *copy;
-	const char *why;
-
-	if (strlen(value) > (size_t)key->max)
-		return "too long";
-	if (key->check != NULL && (why = key->check(value)) != NULL)
-		return why;
-	copy = strdup(value);
-	if (copy == NULL)
-		return "out of memory";
-	free(*slot);
-	*slot = copy;
-	return NULL;
-}
-
-static const char *
-parse_log_level(const struct conf_key *key, const char *value, void *field)
-{
-	(void)key;
-	if (mk_log_level_parse(value, field) != 0)
-		return "must be one of debug, info, warn, error";
-	return NULL;
-}
-
-/* requests/seconds: the requests within [min, max], 1 to 86400 seconds. */
-static const char *
-parse_rate(const struct conf_key *key, const char *value, void *field)
-{
-	struct mk_rate *rate = field;
-	long long number, window;
-	const char *rest;
-	size_t used;
-
-	used = parse_digits(value, &number);
-	if (used == 0 || value[used] != '/')
-		return "not requests/seconds (e.g. 100/60)";
-	rest = value + used + 1;
-	used = parse_digits(rest, &window);
-	if (used == 0 || rest[used] != '\0')
-		return "not requests/seconds (e.g. 100/60)";
-	if (number < key->min || number > key->max || window < 1 ||
-	    window > 86400)
-		return "out of range (1-1000000000 requests per 1-86400 "
-		       "seconds)";
-	rate->limit = (int)number;
-	rate->window_s = (int)window;
-	return NULL;
-}
-
-static const struct conf_type_ops {
-	const char *(*parse)(
-	    const struct conf_key *key, const char *value, void *field);
-	bool owns_string; /* the slot is a char * the config frees */
-} conf_types[CONF__MAX] = {
-	[CONF_INT] = { parse_int, false },
-	[CONF_SIZE] = { parse_size, false },
-	[CONF_DURATION] = { parse_duration, false },
-	[CONF_OCTAL] = { parse_octal, false },
-	[CONF_STRING] = { parse_string, true },
-	[CONF_LOG_LEVEL] = { parse_log_level, false },
-	[CONF_RATE] = { parse_rate, false },
-};
 
 /* Converts value per key->type and stores it. Returns NULL or a reason. */
 static const char *
 apply_value(
-    struct mk_config *config, const struct conf_key *key, const char *value)
+    struct mk_config *config, const struct mk_conf_key *key, const char *value)
 {
-	return conf_types[key->type].parse(
+	if (key->type == CONF_SECRET)
+		return apply_secret(config, key, value);
+	return mk_conf_types[key->type].parse(
 	    key, value, (char *)config + key->offset);
 }
 
@@ -386,17 +282,13 @@ mk_config_free(struct mk_config *config)
 	if (config == NULL)
 		return;
 	for (size_t i = 0; i < CONF_NKEYS; i++) {
-		if (conf_types[conf_keys[i].type].owns_string)
+		if (mk_conf_types[conf_keys[i].type].owns_string)
 			free(*(char **)(void *)((char *)config +
 			    conf_keys[i].offset));
 	}
+	for (size_t i = 0; i < MK_CONFIG_SECRET_KEYS; i++)
+		free(config->secret_files[i]);
 	free(config);
-}
-
-static bool
-is_blank(char c)
-{
-	return c == ' ' || c == '\t' || c == '\r';
 }
 
 enum mk_err
@@ -409,7 +301,7 @@ mk_config_parse(struct mk_config *config, const char *origin, const char *text,
 
 	while (pos < len) {
 		const char *line = text + pos, *eol, *key, *eq, *v, *vend;
-		const struct conf_key *ck;
+		const struct mk_conf_key *ck;
 		const char *reason;
 		size_t line_len, key_len;
 
@@ -428,10 +320,10 @@ mk_config_parse(struct mk_config *config, const char *origin, const char *text,
 			    CONF_LINE_MAX - 1);
 			return MK_EINVAL;
 		}
-		while (line_len > 0 && is_blank(line[line_len - 1]))
+		while (line_len > 0 && mk_conf_blank(line[line_len - 1]))
 			line_len--;
 		key = line;
-		while (key < line + line_len && is_blank(*key))
+		while (key < line + line_len && mk_conf_blank(*key))
 			key++;
 		if (key == line + line_len || *key == '#')
 			continue;
@@ -442,7 +334,7 @@ mk_config_parse(struct mk_config *config, const char *origin, const char *text,
 			return MK_EINVAL;
 		}
 		key_len = (size_t)(eq - key);
-		while (key_len > 0 && is_blank(key[key_len - 1]))
+		while (key_len > 0 && mk_conf_blank(key[key_len - 1]))
 			key_len--;
 		ck = find_key(key, key_len);
 		if (ck == NULL) {
@@ -459,7 +351,7 @@ mk_config_parse(struct mk_config *config, const char *origin, const char *text,
 		seen[ck - conf_keys] = true;
 		v = eq + 1;
 		vend = line + line_len;
-		while (v < vend && is_blank(*v))
+		while (v < vend && mk_conf_blank(*v))
 			v++;
 		/*
 		 * Double quotes keep surrounding blanks; there are no escapes.
@@ -490,48 +382,55 @@ enum mk_err
 mk_config_parse_file(
     struct mk_config *config, const char *path, char *err, size_t errlen)
 {
-	struct stat st;
+	const char *why;
 	enum mk_err rc;
 	char *text;
-	ssize_t n;
-	size_t got = 0;
-	int fd;
+	size_t len;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		mk_errf(err, errlen, "%s: %s", path, strerror(errno));
-		return MK_EINVAL;
+	if ((why = read_file(path, 1024 * 1024, &text, &len)) != NULL) {
+		mk_errf(err, errlen, "%s: %s", path, why);
+		return why == out_of_memory ? MK_ENOMEM : MK_EINVAL;
 	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
-	    st.st_size > 1024 * 1024) {
-		mk_errf(err, errlen, "%s: not a regular file of at most 1 MiB",
-		    path);
-		close(fd);
-		return MK_EINVAL;
-	}
-	text = malloc((size_t)st.st_size + 1);
-	if (text == NULL) {
-		close(fd);
-		mk_errf(err, errlen, "%s: out of memory", path);
-		return MK_ENOMEM;
-	}
-	while (got < (size_t)st.st_size) {
-		n = read(fd, text + got, (size_t)st.st_size - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	close(fd);
-	if (got != (size_t)st.st_size) {
-		free(text);
-		mk_errf(err, errlen, "%s: read failed", path);
-		return MK_EINVAL;
-	}
-	rc = mk_config_parse(config, path, text, got, err, errlen);
+	rc = mk_config_parse(config, path, text, len, err, errlen);
 	free(text);
 	return rc;
+}
+
+/*
+ * MARKETS_* variables that are no setting and yet no typo: the server's
+ * own (MARKETS_CONFIG, the file under Apache's FcgidWrapper) and those of
+ * the scripts around it (scripts/dev, scripts/stack, bench/run, the
+ * tests), which often run the app with them in its environment. Listed
+ * in conf/markets.conf; any other is warned about.
+ */
+static const char *const env_not_settings[] = {
+	"CONFIG",
+	"PORT",
+	"BUILD_DIR",
+	"FUZZ_DIR",
+	"FUZZ_SECONDS",
+	"KEEP_TMP",
+	"CACHE_DIR",
+	"BENCH_BUILD_DIR",
+	"SHARED_BENCH",
+	"TOPOLOGY",
+	"FRONT",
+};
+
+/* Warns about MARKETS_<name> (len bytes) unless it is a known non-setting. */
+static void
+warn_unknown_env(const char *name, size_t len)
+{
+	for (size_t i = 0;
+	     i < sizeof(env_not_settings) / sizeof(env_not_settings[0]); i++) {
+		if (strlen(env_not_settings[i]) == len &&
+		    memcmp(env_not_settings[i], name, len) == 0)
+			return;
+	}
+	mk_log(MK_LOG_WARN,
+	    "environment variable MARKETS_%.*s is not a setting (misspelt?): "
+	    "ignored",
+	    (int)(len > 64 ? 64 : len), name);
 }
 
 enum mk_err
@@ -545,23 +444,28 @@ mk_config_apply_env(
 		return MK_OK;
 	for (char *const *e = envp; *e != NULL; e++) {
 		const char *entry = *e, *eq, *reason;
-		const struct conf_key *ck;
+		const struct mk_conf_key *ck;
 		size_t name_len;
 
 		if (strncmp(entry, prefix, sizeof(prefix) - 1) != 0)
 			continue;
 		entry += sizeof(prefix) - 1;
 		eq = strchr(entry, '=');
-		if (eq == NULL ||
-		    (name_len = (size_t)(eq - entry)) >= sizeof(name))
+		if (eq == NULL)
 			continue;
+		name_len = (size_t)(eq - entry);
+		if (name_len >= sizeof(name)) {
+			warn_unknown_env(entry, name_len);
+			continue;
+		}
 		for (size_t i = 0; i < name_len; i++)
 			name[i] = (char)tolower((unsigned char)entry[i]);
 		name[name_len] = '\0';
 		ck = find_key(name, name_len);
-		if (ck == NULL)
-			/* MARKETS_PORT and friends belong to scripts */
+		if (ck == NULL) {
+			warn_unknown_env(entry, name_len);
 			continue;
+		}
 		reason = apply_value(config, ck, eq + 1);
 		if (reason != NULL) {
 			mk_errf(err, errlen, "environment MARKETS_%.*s: %s",
@@ -610,6 +514,38 @@ mk_config_load_environ(const char *const *paths, size_t npaths,
 		return MK_EINVAL;
 	}
 	return rc;
+}
+
+void
+mk_config_dump(const struct mk_config *config, struct mk_buf *out)
+{
+	mk_buf_puts(out,
+	    "# The effective settings: defaults, the --config files, then "
+	    "MARKETS_* variables.\n");
+	for (const struct mk_conf_key *key = conf_keys;
+	     key < conf_keys + CONF_NKEYS; key++) {
+		const char *field = (const char *)config + key->offset;
+
+		mk_buf_puts(out, key->name);
+		mk_buf_puts(out, " =");
+		if (key->type == CONF_SECRET) {
+			const char *source =
+			    config->secret_files[secret_slot(key)];
+
+			if (source != NULL)
+				mk_buf_printf(out, " @%s", source);
+			else if (**(char *const *)(const void *)field != '\0')
+				mk_buf_puts(out, " <redacted>");
+			mk_buf_putc(out, '\n');
+			continue;
+		}
+		mk_buf_putc(out, ' ');
+		mk_conf_types[key->type].print(out, field);
+		/* "key = " would end in a blank: "key =" reads the same. */
+		if (out->len > 0 && out->data[out->len - 1] == ' ')
+			out->len--;
+		mk_buf_putc(out, '\n');
+	}
 }
 
 int

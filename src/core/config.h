@@ -16,6 +16,16 @@
 #include "core/err.h"
 #include "core/log.h"
 
+struct mk_buf;
+
+/*
+ * Keys whose value is a secret (jwt_secret, cursor_secret, db_password):
+ * --dump-config never prints them, and each also takes `@/path/to/file`,
+ * read at load (systemd's LoadCredential=, container secrets) with its
+ * trailing newline stripped.
+ */
+#define MK_CONFIG_SECRET_KEYS 3
+
 struct mk_config {
 	int workers;             /* pre-forked workers; 0 = one per core */
 	int worker_connections;  /* FastCGI connections one worker holds */
@@ -28,6 +38,8 @@ struct mk_config {
 	char *listen_allowed_clients;
 	char *log_file; /* "" or "-": stderr */
 	enum mk_log_level log_level;
+	/* a request slower gets a log line with its phases; 0: none */
+	int slow_request_threshold_ms;
 	char *jwt_secret; /* HS256 secret, >= 32 bytes when set */
 	char *jwt_alg;    /* HS256, RS256 or ES256: never taken from a token */
 	char *jwt_public_key;    /* PEM public key file for RS256/ES256 */
@@ -80,6 +92,12 @@ struct mk_config {
 	int db_retry_time_ms; /* and the time they may take in all */
 	/* how often a worker purges expired keys */
 	int idempotency_purge_interval_ms;
+	/*
+	 * The file each secret key was read from (`@/path`), in the order
+	 * of the secret keys in the table; NULL: given inline, or unset.
+	 * Only --dump-config shows them, in place of the secret.
+	 */
+	char *secret_files[MK_CONFIG_SECRET_KEYS];
 };
 
 /* The most origins cors_origins may list (checked at load). */
@@ -108,8 +126,11 @@ enum mk_err mk_config_parse_file(
 
 /*
  * Applies MARKETS_<KEY>=value entries of envp (NULL-terminated) for the
- * known keys; other variables are ignored. A bad value is MK_EINVAL with
- * "environment MARKETS_KEY: reason" in err.
+ * known keys. Any other MARKETS_* variable is logged as a warning that
+ * names it (a misspelt key would else be silently without effect), but
+ * for the few that belong to scripts and programs (MARKETS_CONFIG,
+ * MARKETS_PORT, MARKETS_BUILD_DIR, ...: see config.c), which are ignored.
+ * A bad value is MK_EINVAL with "environment MARKETS_KEY: reason" in err.
  */
 enum mk_err mk_config_apply_env(
     struct mk_config *config, char *const *envp, char *err, size_t errlen);
@@ -137,6 +158,15 @@ typedef int mk_config_check_fn(
 enum mk_err mk_config_load_environ(const char *const *paths, size_t npaths,
     mk_config_check_fn *check, struct mk_config **out, char *err,
     size_t errlen);
+
+/*
+ * Appends every setting of config to out, one `key = value` line each in
+ * the syntax of conf/markets.conf (a file that reads back as config),
+ * in the table's order, after a comment line. A secret prints as
+ * `<redacted>` when set inline, as its `@/path` when read from a file,
+ * and empty when unset.
+ */
+void mk_config_dump(const struct mk_config *config, struct mk_buf *out);
 
 /* The number of workers to run: config->workers, or the core count. */
 int mk_config_worker_count(const struct mk_config *config);

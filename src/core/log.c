@@ -172,18 +172,25 @@ mk_log(enum mk_log_level level, const char *fmt, ...)
 	line_write(&buf);
 }
 
-void
-mk_log_access(const struct mk_access_record *rec)
+/*
+ * A line about one request at level: msg (NULL: none), the request's
+ * fields, then extra (NULL, or JSON members each after a comma).
+ */
+static void
+request_line(enum mk_log_level level, const char *msg,
+    const struct mk_access_record *rec, const char *extra)
 {
 	char line[LOG_LINE_MAX];
-	enum mk_log_level level =
-	    rec->status >= 500 ? MK_LOG_ERROR : MK_LOG_INFO;
 	struct mk_buf buf;
 
 	if (level < log_min)
 		return;
 	mk_buf_init_fixed(&buf, line, sizeof(line) - 2);
 	line_begin(&buf, level);
+	if (msg != NULL) {
+		mk_buf_append(&buf, ",\"msg\":", 7);
+		mk_json_cstr(&buf, msg);
+	}
 	mk_buf_append(&buf, ",\"request_id\":", 14);
 	mk_json_cstr(&buf, rec->request_id);
 	mk_buf_append(&buf, ",\"method\":", 10);
@@ -199,7 +206,11 @@ mk_log_access(const struct mk_access_record *rec)
 	} else {
 		mk_buf_append(&buf, "null", 4);
 	}
-	mk_buf_printf(&buf, ",\"status\":%d,\"duration_us\":%llu", rec->status,
+	mk_buf_append(&buf, ",\"client\":", 10);
+	mk_json_cstr(&buf, rec->client);
+	mk_buf_printf(&buf,
+	    ",\"status\":%d,\"bytes\":%llu,\"duration_us\":%llu", rec->status,
+	    (unsigned long long)rec->bytes,
 	    (unsigned long long)rec->duration_us);
 	if (rec->user_id > 0)
 		mk_buf_printf(&buf, ",\"user\":%lld", (long long)rec->user_id);
@@ -207,5 +218,20 @@ mk_log_access(const struct mk_access_record *rec)
 		mk_buf_append(&buf, ",\"error\":", 9);
 		mk_json_cstr(&buf, rec->error);
 	}
+	if (extra != NULL)
+		mk_buf_puts(&buf, extra);
 	line_write(&buf);
+}
+
+void
+mk_log_access(const struct mk_access_record *rec)
+{
+	request_line(
+	    rec->status >= 500 ? MK_LOG_ERROR : MK_LOG_INFO, NULL, rec, NULL);
+}
+
+void
+mk_log_slow(const struct mk_access_record *rec, const char *detail)
+{
+	request_line(MK_LOG_WARN, "slow request", rec, detail);
 }

@@ -22,9 +22,11 @@ enum mk_log_level {
 struct mk_access_record {
 	const char *request_id;
 	const char *method;
-	const char *route; /* the route's pattern, or NULL when none matched */
-	const char *path;  /* as the client sent it, before decoding */
+	const char *route;  /* the route's pattern, or NULL when none matched */
+	const char *path;   /* as the client sent it, before decoding */
+	const char *client; /* the client's address; NULL: unknown */
 	int status;
+	uint64_t bytes; /* the response body's size as sent */
 	uint64_t duration_us;
 	int64_t user_id;   /* 0 when anonymous */
 	const char *error; /* internal reason, for the log only; may be NULL */
@@ -50,6 +52,14 @@ void mk_log(enum mk_log_level level, const char *fmt, ...)
 
 /* Writes one access line for a finished request. */
 void mk_log_access(const struct mk_access_record *rec);
+
+/*
+ * Writes the slow-request line of a request slower than
+ * slow_request_threshold: a warning, "msg":"slow request", the access
+ * line's fields, then detail (JSON members, each after a comma: its
+ * phases and statements, core/trace.h).
+ */
+void mk_log_slow(const struct mk_access_record *rec, const char *detail);
 
 /* Parses "debug", "info", "warn", "error". Returns 0 or -1. */
 int mk_log_level_parse(const char *name, enum mk_log_level *out);

@@ -24,12 +24,18 @@ mk_health_live(void *context, struct mk_request *req, struct mk_response *resp)
 	return MK_OK;
 }
 
-/* "ok", "unavailable" or "not configured", and whether it counts as ready. */
+/*
+ * "ok", "unavailable" or "not configured", and whether it counts as
+ * ready: a missing part does when it is optional (memcached), not when
+ * every route of the API needs it (the database).
+ */
 static const char *
-probe(bool configured, enum mk_err rc, bool *ready)
+probe(bool configured, bool required, enum mk_err rc, bool *ready)
 {
-	if (!configured)
+	if (!configured) {
+		*ready = *ready && !required;
 		return "not configured";
+	}
 	if (rc != MK_OK) {
 		*ready = false;
 		return "unavailable";
@@ -55,8 +61,9 @@ mk_health_ready(void *context, struct mk_request *req, struct mk_response *resp)
 		last->at_ms = now_ms;
 		last->valid = true;
 	}
-	database = probe(health->db != NULL, last->database, &ready);
-	memcached = probe(health->cache != NULL, last->memcached, &ready);
+	database = probe(health->db != NULL, true, last->database, &ready);
+	memcached =
+	    probe(health->cache != NULL, false, last->memcached, &ready);
 
 	mk_response_header(resp, "Cache-Control", "no-store");
 	if (!ready) {
@@ -64,7 +71,9 @@ mk_health_ready(void *context, struct mk_request *req, struct mk_response *resp)
 
 		mk_response_header(resp, "Retry-After", "5");
 		(void)snprintf(message, sizeof(message), "Not ready:%s%s",
-		    database[0] == 'u' ? " database" : "",
+		    database[0] == 'u'       ? " database"
+			: database[0] == 'n' ? " database not configured"
+					     : "",
 		    memcached[0] == 'u' ? " memcached" : "");
 		req->error_message = message;
 		req->log_error = message;
@@ -96,7 +105,8 @@ mk_health_metrics(
 	resp->status = 200;
 	resp->has_body = true;
 	resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
-	mk_metrics_render(&resp->body, health->route_labels, health->nroutes);
+	mk_metrics_render(&resp->body, health->route_labels, health->nroutes,
+	    health->version != NULL ? health->version : "unknown");
 	if (health->gauge.render != NULL)
 		health->gauge.render(
 		    health->gauge.arg, req->arena, &resp->body);

@@ -54,6 +54,7 @@ struct mk_health_context {
 	struct mk_cidr_list metrics_allow;
 	const char *const *route_labels; /* "GET /api/me", one per route */
 	size_t nroutes;
+	const char *version;          /* the build's, for markets_build_info */
 	struct mk_health_gauge gauge; /* render NULL: none */
 	struct mk_ready_probe ready_probe;
 };
@@ -63,9 +64,11 @@ enum mk_err mk_health_live(
     void *context, struct mk_request *req, struct mk_response *resp);
 
 /*
- * GET /readyz: 200 when the database and memcached (each when configured)
- * answer; else 503 unavailable naming the ones that did not. The answer
- * is at most MK_READY_PROBE_MAX_AGE_MS old (the context's ready_probe).
+ * GET /readyz: 200 when the database and memcached (when configured)
+ * answer; else 503 unavailable naming the ones that did not, or "database
+ * not configured" (no route but the health ones works without it, so a
+ * load balancer must not send traffic there). The answer is at most
+ * MK_READY_PROBE_MAX_AGE_MS old (the context's ready_probe).
  */
 enum mk_err mk_health_ready(
     void *context, struct mk_request *req, struct mk_response *resp);

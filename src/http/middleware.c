@@ -17,6 +17,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/trace.h"
 #include "http/middleware.h"
 #include "http/response.h"
 #include "http/router.h"
@@ -258,6 +259,7 @@ step_authenticate(struct mk_http_service *service,
 {
 	const char *header = mk_request_param(req, "HTTP_AUTHORIZATION");
 	const char *token, *why = NULL;
+	uint64_t began;
 	size_t len;
 	enum mk_err rc;
 
@@ -285,8 +287,10 @@ step_authenticate(struct mk_http_service *service,
 		req->log_error = "no JWT key configured";
 		return MK_OK;
 	}
+	began = mk_trace_begin();
 	rc = mk_jwt_verify(service->verifier, req->arena, token, len,
 	    (int64_t)time(NULL), &req->identity, &why);
+	mk_trace_end(MK_PHASE_AUTH, began);
 	if (rc == MK_ENOMEM)
 		return rc;
 	if (rc != MK_OK) {
@@ -314,6 +318,50 @@ rate_headers(struct mk_response *resp, const struct mk_rate_decision *decision)
 }
 
 /*
+ * The client's address as the rate limiter counts it: REMOTE_ADDR, or
+ * X-Forwarded-For's rightmost untrusted entry when REMOTE_ADDR is a
+ * trusted proxy. Made once per request, in its arena, for the limiter
+ * and the log line. NULL: out of memory.
+ */
+static const char *
+client_address(struct mk_http_service *service, struct mk_request *req)
+{
+	const char *remote = mk_request_param(req, "REMOTE_ADDR");
+	/*
+	 * X-Forwarded-For lines, gathered in one pass: in lines[], or past
+	 * its eight (a hostile front) in the arena.
+	 */
+	const char *lines[8], **forwarded = lines;
+	size_t nforwarded = 0, max = sizeof(lines) / sizeof(lines[0]);
+	char *address;
+
+	if (req->client_address != NULL)
+		return req->client_address;
+	if (service->limiter == NULL)
+		return req->client_address =
+			   remote != NULL ? remote : "unknown";
+	for (size_t i = 0; i < req->nparams; i++) {
+		if (strcmp(req->params[i].name, "HTTP_X_FORWARDED_FOR"))
+			continue;
+		if (nforwarded == max) {
+			max = req->nparams;
+			forwarded = mk_arena_alloc(
+			    req->arena, max * sizeof(*forwarded));
+			if (forwarded == NULL)
+				return NULL;
+			memcpy(forwarded, lines, sizeof(lines));
+		}
+		forwarded[nforwarded++] = req->params[i].value;
+	}
+	address = mk_arena_alloc(req->arena, MK_CLIENT_ADDRESS_MAX);
+	if (address == NULL)
+		return NULL;
+	mk_ratelimit_client_address(service->limiter, remote, forwarded,
+	    nforwarded, address, MK_CLIENT_ADDRESS_MAX);
+	return req->client_address = address;
+}
+
+/*
  * Counts the request. A GET or HEAD of a route marked
  * MK_ROUTE_LIMIT_AFTER (the single market: a cache lookup, at worst one
  * row) is decided after its handler: the increment goes out now without
@@ -329,7 +377,7 @@ step_rate_limit(struct mk_http_service *service,
     struct mk_response *resp, bool *done)
 {
 	struct mk_rate_decision decision;
-	char client[96], address[64];
+	char client[96];
 
 	(void)input;
 	(void)done;
@@ -339,29 +387,10 @@ step_rate_limit(struct mk_http_service *service,
 		(void)snprintf(client, sizeof(client), "u:%lld",
 		    (long long)req->identity.user_id);
 	} else {
-		/*
-		 * X-Forwarded-For lines, gathered in one pass: in lines[],
-		 * or past its eight (a hostile front) in the arena.
-		 */
-		const char *lines[8], **forwarded = lines;
-		size_t nforwarded = 0, max = sizeof(lines) / sizeof(lines[0]);
+		const char *address = client_address(service, req);
 
-		for (size_t i = 0; i < req->nparams; i++) {
-			if (strcmp(req->params[i].name, "HTTP_X_FORWARDED_FOR"))
-				continue;
-			if (nforwarded == max) {
-				max = req->nparams;
-				forwarded = mk_arena_alloc(
-				    req->arena, max * sizeof(*forwarded));
-				if (forwarded == NULL)
-					return MK_ENOMEM;
-				memcpy(forwarded, lines, sizeof(lines));
-			}
-			forwarded[nforwarded++] = req->params[i].value;
-		}
-		mk_ratelimit_client_address(service->limiter,
-		    mk_request_param(req, "REMOTE_ADDR"), forwarded, nforwarded,
-		    address, sizeof(address));
+		if (address == NULL)
+			return MK_ENOMEM;
 		(void)snprintf(client, sizeof(client), "a:%s", address);
 	}
 	if (!req->method_not_allowed &&
@@ -457,19 +486,51 @@ static const step_fn chain[] = {
 	step_handler,
 };
 
-/* One access log line and the request's metrics. */
+/*
+ * The slow-request line (core/trace.h), when the request took
+ * slow_request_threshold or more and was traced.
+ */
 static void
-log_request(const struct mk_http_service *service, const struct mk_request *req,
-    const struct mk_response *resp, uint64_t started_us)
+log_slow(const struct mk_http_service *service,
+    const struct mk_access_record *rec, const struct mk_trace *trace)
+{
+	char detail[3072];
+	struct mk_buf buf;
+
+	if (trace == NULL || service->config == NULL ||
+	    service->config->slow_request_threshold_ms <= 0 ||
+	    rec->duration_us <
+		(uint64_t)service->config->slow_request_threshold_ms * 1000)
+		return;
+	mk_metrics_count(MK_COUNTER_SLOW_REQUESTS);
+	mk_buf_init_fixed(&buf, detail, sizeof(detail));
+	mk_trace_format(trace, rec->duration_us, &buf);
+	mk_buf_putc(&buf, '\0');
+	mk_log_slow(rec, buf.oom ? NULL : detail);
+}
+
+/*
+ * One access log line and the request's metrics; bytes: the body sent
+ * (0 for HEAD, 304, or a client gone); trace: where its time went, or
+ * NULL.
+ */
+static void
+log_request(struct mk_http_service *service, struct mk_request *req,
+    const struct mk_response *resp, uint64_t started_us, uint64_t bytes,
+    const struct mk_trace *trace)
 {
 	uint64_t duration_us = mk_clock_mono_us() - started_us;
 	unsigned route = MK_METRICS_ROUTES_MAX;
+	const char *client = client_address(service, req);
 	struct mk_access_record rec = {
 		.request_id = req->request_id,
 		.method = req->method_name,
 		.route = req->route != NULL ? req->route->pattern : NULL,
 		.path = mk_request_param(req, "REQUEST_URI"),
+		.client = client != NULL ? client
+					 : mk_request_param(req, "REMOTE_ADDR"),
 		.status = resp->status,
+		.bytes = bytes,
 		.duration_us = duration_us,
 		.user_id = req->identity.user_id,
 		.error = req->log_error,
@@ -478,6 +539,7 @@ log_request(const struct mk_http_service *service, const struct mk_request *req,
 	if (rec.error == NULL && resp->error != MK_OK)
 		rec.error = mk_err_name(resp->error);
 	mk_log_access(&rec);
+	log_slow(service, &rec, trace);
 	if (req->route != NULL && service->routes != NULL &&
 	    req->route >= service->routes &&
 	    req->route < service->routes + service->nroutes)
@@ -491,6 +553,9 @@ struct mk_http_exchange {
 	struct mk_response resp;
 	struct mk_rate_pending rate_pending;
 	uint64_t started_us;
+	/* where its time goes (slow_request_threshold set), in its arena */
+	struct mk_trace *trace;
+	uint64_t wait_began_us; /* while it waits, traced */
 };
 
 /* The answer when not even an error can be built: static memory only. */
@@ -508,6 +573,7 @@ finish(struct mk_http_service *service, struct mk_http_exchange *ex,
 	struct mk_request *req = &ex->req;
 	struct mk_response *resp = &ex->resp;
 	size_t out_start = out->len;
+	const char *blank;
 
 	if (req->rate_deferred &&
 	    finish_rate_limit(service, req, resp) != MK_OK)
@@ -535,7 +601,12 @@ finish(struct mk_http_service *service, struct mk_http_exchange *ex,
 		    sizeof(out_of_memory_answer) - 1);
 		resp->status = 500;
 	}
-	log_request(service, req, resp, ex->started_us);
+	/* What follows the headers' blank line is the body that went out. */
+	blank =
+	    memmem(out->data + out_start, out->len - out_start, "\r\n\r\n", 4);
+	log_request(service, req, resp, ex->started_us,
+	    blank != NULL ? (uint64_t)(out->data + out->len - (blank + 4)) : 0,
+	    ex->trace);
 }
 
 /*
@@ -549,8 +620,11 @@ settle(struct mk_http_service *service, struct mk_http_exchange *ex,
 	if (rc == MK_EPENDING) {
 		assert(
 		    ex->req.wait.wake != NULL && ex->req.wait.resume != NULL);
-		if (ex->req.wait.wake != NULL && ex->req.wait.resume != NULL)
+		if (ex->req.wait.wake != NULL && ex->req.wait.resume != NULL) {
+			if (ex->trace != NULL)
+				ex->wait_began_us = mk_clock_mono_us();
 			return ex;
+		}
 		if (ex->req.wait.cancel != NULL)
 			ex->req.wait.cancel(ex->req.route->context, &ex->req);
 		ex->req.log_error = "a handler waited where it may not";
@@ -576,6 +650,12 @@ mk_http_handle(struct mk_http_service *service,
 		return NULL;
 	}
 	ex->started_us = mk_clock_mono_us();
+	if (service->config != NULL &&
+	    service->config->slow_request_threshold_ms > 0 &&
+	    (ex->trace = mk_arena_alloc(arena, sizeof(*ex->trace))) != NULL) {
+		mk_trace_init(ex->trace);
+		mk_trace_enter(ex->trace);
+	}
 	req = &ex->req;
 	req->arena = arena;
 	req->config = service->config;
@@ -596,7 +676,18 @@ mk_http_handle(struct mk_http_service *service,
 		if (rc != MK_OK)
 			break;
 	}
-	return settle(service, ex, rc, out);
+	ex = settle(service, ex, rc, out);
+	mk_trace_leave();
+	return ex;
+}
+
+/* A traced request waited until now: that time is its wait phase. */
+static void
+end_wait(struct mk_http_exchange *exchange)
+{
+	if (exchange->trace != NULL)
+		exchange->trace->phase_us[MK_PHASE_WAIT] +=
+		    mk_clock_mono_us() - exchange->wait_began_us;
 }
 
 struct mk_http_exchange *
@@ -610,8 +701,13 @@ mk_http_resume(struct mk_http_service *service,
 	/* The next wait, if any, sets its own. */
 	req->wait.resume = NULL;
 	req->wait.cancel = NULL;
-	return settle(service, exchange,
+	end_wait(exchange);
+	if (exchange->trace != NULL)
+		mk_trace_enter(exchange->trace);
+	exchange = settle(service, exchange,
 	    resume(req->route->context, req, &exchange->resp), out);
+	mk_trace_leave();
+	return exchange;
 }
 
 /* Ends a request's wait without its answer: what it waited for is cancelled. */
@@ -630,6 +726,7 @@ mk_http_expire(struct mk_http_service *service,
     struct mk_http_exchange *exchange, const char *why, struct mk_buf *out)
 {
 	cancel_wait(&exchange->req, why);
+	end_wait(exchange);
 	finish(service, exchange, MK_EUNAVAIL, out);
 }
 
@@ -648,5 +745,7 @@ mk_http_abandon(struct mk_http_service *service,
 		mk_ratelimit_end(
 		    service->limiter, req->rate_pending, &decision);
 	}
-	log_request(service, req, &exchange->resp, exchange->started_us);
+	end_wait(exchange);
+	log_request(service, req, &exchange->resp, exchange->started_us, 0,
+	    exchange->trace);
 }

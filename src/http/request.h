@@ -106,7 +106,12 @@ struct mk_request {
 	/* the response's headers before the handler's */
 	size_t rate_headers_mark;
 	struct mk_request_wait wait;
+	/* the client's address (middleware.c); NULL until first asked */
+	const char *client_address;
 };
+
+/* Room for a client's address, IPv6 included, with its NUL. */
+#define MK_CLIENT_ADDRESS_MAX 64
 
 /* The value of the FastCGI parameter name, or NULL when absent. */
 const char *mk_request_param(const struct mk_request *req, const char *name);

@@ -12,6 +12,7 @@
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "jobs/queue.h"
 #include "jobs/runner.h"
 #include "store/db.h"
@@ -83,7 +84,10 @@ run_job(struct runner *r, const struct mk_job *job)
 		    (long long)job->id);
 		return NULL;
 	}
-	return rc == MK_OK ? NULL : "storing the result failed";
+	if (rc != MK_OK)
+		return "storing the result failed";
+	mk_metrics_count(MK_COUNTER_JOBS_DONE);
+	return NULL;
 }
 
 /* Claims a batch and runs it. Returns how many jobs were claimed. */
@@ -129,8 +133,12 @@ run_batch(struct runner *r, bool (*carry_on)(void))
 		    (long long)jobs[i].id,
 		    jobs[i].type != NULL ? jobs[i].type : "?", jobs[i].attempts,
 		    jobs[i].max_attempts, failure);
-		(void)mk_jobs_fail(r->db, &jobs[i], r->name, failure,
-		    r->config->job_backoff_ms, random);
+		if (mk_jobs_fail(r->db, &jobs[i], r->name, failure,
+			r->config->job_backoff_ms, random) == MK_OK)
+			mk_metrics_count(
+			    jobs[i].attempts >= jobs[i].max_attempts
+				? MK_COUNTER_JOBS_DEAD
+				: MK_COUNTER_JOBS_FAILED);
 	}
 	return got;
 }

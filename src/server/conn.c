@@ -15,6 +15,7 @@
 #include <stdlib.h>
 
 #include "core/arena.h"
+#include "core/metrics.h"
 #include "http/middleware.h"
 #include "server/conn.h"
 #include "server/fcgi.h"
@@ -131,8 +132,12 @@ respond(struct mk_conn *conn)
 	struct mk_buf cgi;
 
 	mk_buf_init(&cgi, conn->arena);
+	mk_metrics_count(MK_COUNTER_REQUESTS_ACCEPTED);
+	/* Busy while its code runs; a wait (WAITING) leaves the worker free. */
+	mk_metrics_busy(true);
 	conn->exchange =
 	    mk_http_handle(conn->service, &input, conn->arena, &cgi);
+	mk_metrics_busy(false);
 	if (conn->exchange != NULL) {
 		conn->state = MK_CONN_WAITING;
 		conn->woken = false;
@@ -150,7 +155,9 @@ mk_conn_resume(struct mk_conn *conn)
 		return;
 	conn->woken = false;
 	mk_buf_init(&cgi, conn->arena);
+	mk_metrics_busy(true);
 	conn->exchange = mk_http_resume(conn->service, conn->exchange, &cgi);
+	mk_metrics_busy(false);
 	if (conn->exchange != NULL)
 		return; /* waits again */
 	queue_answer(conn, &cgi);

@@ -35,6 +35,7 @@
 #include "core/metrics.h"
 #include "core/signals.h"
 #include "server/child.h"
+#include "server/listen_queue.h"
 #include "server/listener.h"
 #include "server/master.h"
 #include "server/worker.h"
@@ -63,6 +64,8 @@ struct master {
 	int64_t next_spawn_ms; /* no spawning before this */
 	unsigned long restarts;
 	sigset_t wait_mask;
+	int64_t next_status_ms; /* the next look at the listen queue */
+	bool queue_unknown;     /* the kernel would not say: warned once */
 };
 
 /* Live processes of the current generation: job runners, or workers. */
@@ -201,6 +204,7 @@ reap(struct master *m, int stopping)
 			continue;
 		lived = mk_clock_mono_ms() - slot->started_ms;
 		slot->pid = 0;
+		mk_metrics_slot_reset((unsigned)(slot - m->slots));
 		if (slot->generation != m->generation || stopping) {
 			if (WIFSIGNALED(status) && WTERMSIG(status) != SIGTERM)
 				mk_log(MK_LOG_WARN,
@@ -310,6 +314,40 @@ write_pid_file(const char *path)
 	return ok ? 0 : -1;
 }
 
+#define STATUS_EVERY_MS 1000
+
+/*
+ * The gauges only the master can fill (core/metrics.h): the live workers
+ * of every generation, and each second the listen queue, which only the
+ * master can watch while every worker is busy. Returns the ms until the
+ * next look.
+ */
+static int64_t
+publish_status(struct master *m)
+{
+	int64_t now = mk_clock_mono_ms();
+	unsigned workers = 0, queued, limit;
+
+	for (int i = 0; i < MAX_SLOTS; i++)
+		workers += m->slots[i].pid != 0 && !m->slots[i].runner;
+	mk_metrics_gauge_set(MK_GAUGE_WORKERS, workers);
+	if (now < m->next_status_ms)
+		return m->next_status_ms - now;
+	m->next_status_ms = now + STATUS_EVERY_MS;
+	if (m->listen_fd >= 0 &&
+	    mk_listen_queue(m->listen_fd, &queued, &limit) == 0) {
+		mk_metrics_gauge_set(MK_GAUGE_LISTEN_QUEUE, queued);
+		mk_metrics_gauge_raise(MK_GAUGE_LISTEN_QUEUE_MAX, queued);
+		mk_metrics_gauge_set(MK_GAUGE_LISTEN_QUEUE_LIMIT, limit);
+	} else if (m->listen_fd >= 0 && !m->queue_unknown) {
+		m->queue_unknown = true;
+		mk_log(MK_LOG_WARN,
+		    "cannot read the listen queue (%s): its metrics stay 0",
+		    strerror(errno));
+	}
+	return STATUS_EVERY_MS;
+}
+
 /* Whether a signal came while the loop was busy: it is seen to first. */
 static bool
 signalled(void)
@@ -415,7 +453,7 @@ mk_master_run(const struct mk_master_options *options, struct mk_config *config)
 		    strerror(errno));
 	spawn_missing(m);
 	while (!mk_signals_pending(MK_SIGNAL_STOP)) {
-		int64_t timeout = -1;
+		int64_t timeout = -1, status_in;
 
 		if (mk_signals_take(MK_SIGNAL_CHILD))
 			reap(m, 0);
@@ -431,6 +469,9 @@ mk_master_run(const struct mk_master_options *options, struct mk_config *config)
 			if (timeout < 0)
 				timeout = 0;
 		}
+		status_in = publish_status(m);
+		if (timeout < 0 || timeout > status_in)
+			timeout = status_in;
 		if (signalled())
 			continue;
 		wait_event(m, timeout);

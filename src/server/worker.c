@@ -32,6 +32,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "core/metrics.h"
 #include "core/signals.h"
 #include "server/child.h"
 #include "server/conn.h"
@@ -83,6 +84,7 @@ close_conn(struct worker *w, struct mk_conn *conn)
 		conn->next->prev = conn->prev;
 	mk_conn_free(conn);
 	w->nconns--;
+	mk_metrics_connections(-1);
 }
 
 static void
@@ -266,6 +268,8 @@ accept_conns(struct worker *w)
 			w->conns->prev = conn;
 		w->conns = conn;
 		w->nconns++;
+		mk_metrics_count(MK_COUNTER_CONNECTIONS_ACCEPTED);
+		mk_metrics_connections(1);
 	}
 	if (w->nconns >= w->max_conns)
 		set_accepting(w, 0);

@@ -12,6 +12,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/trace.h"
 #include "store/cache.h"
 
 struct mk_cache {
@@ -248,12 +249,18 @@ enum mk_err
 mk_cache_incr(struct mk_cache *cache, const char *key, size_t key_len,
     uint32_t ttl_s, uint64_t *value)
 {
+	uint64_t began = mk_trace_begin();
+	enum mk_err rc;
+
 	settle(cache);
-	return outcome(cache, increment(cache, key, key_len, ttl_s, value));
+	rc = outcome(cache, increment(cache, key, key_len, ttl_s, value));
+	mk_trace_end(MK_PHASE_CACHE, began);
+	return rc;
 }
 
-enum mk_err
-mk_cache_incr_send(struct mk_cache *cache, const char *key, size_t key_len,
+/* mk_cache_incr_send()'s work, untimed. */
+static enum mk_err
+incr_send(struct mk_cache *cache, const char *key, size_t key_len,
     uint32_t ttl_s, struct mk_cache_incr *incr)
 {
 	memcached_return_t rc, restore;
@@ -285,6 +292,17 @@ mk_cache_incr_send(struct mk_cache *cache, const char *key, size_t key_len,
 	incr->status = MK_EUNAVAIL;
 	cache->in_flight = incr;
 	return MK_OK;
+}
+
+enum mk_err
+mk_cache_incr_send(struct mk_cache *cache, const char *key, size_t key_len,
+    uint32_t ttl_s, struct mk_cache_incr *incr)
+{
+	uint64_t began = mk_trace_begin();
+	enum mk_err rc = incr_send(cache, key, key_len, ttl_s, incr);
+
+	mk_trace_end(MK_PHASE_CACHE, began);
+	return rc;
 }
 
 /* Parses a counter's value (memcached keeps counters as decimal text). */
@@ -428,8 +446,12 @@ enum mk_err
 mk_cache_incr_finish(
     struct mk_cache *cache, struct mk_cache_incr *incr, uint64_t *value)
 {
-	if (cache->in_flight == incr)
+	if (cache->in_flight == incr) {
+		uint64_t began = mk_trace_begin();
+
 		(void)lookup(cache, NULL, NULL, NULL, 0, incr, NULL);
+		mk_trace_end(MK_PHASE_CACHE, began);
+	}
 	if (!incr->answered)
 		return MK_EUNAVAIL;
 	if (incr->status == MK_OK)
@@ -441,8 +463,10 @@ enum mk_err
 mk_cache_get(struct mk_cache *cache, struct mk_arena *arena, const char *key,
     size_t key_len, struct mk_cache_incr *ride, struct mk_cache_value *out)
 {
+	uint64_t began = mk_trace_begin();
 	enum mk_err rc = lookup(cache, arena, &key, &key_len, 1, ride, out);
 
+	mk_trace_end(MK_PHASE_CACHE, began);
 	return rc == MK_OK && out->bytes == NULL ? MK_ENOTFOUND : rc;
 }
 
@@ -451,7 +475,11 @@ mk_cache_get_many(struct mk_cache *cache, struct mk_arena *arena,
     const char *const *keys, const size_t *key_lens, size_t n,
     struct mk_cache_value *out)
 {
-	return lookup(cache, arena, keys, key_lens, n, NULL, out);
+	uint64_t began = mk_trace_begin();
+	enum mk_err rc = lookup(cache, arena, keys, key_lens, n, NULL, out);
+
+	mk_trace_end(MK_PHASE_CACHE, began);
+	return rc;
 }
 
 /*
@@ -489,11 +517,16 @@ static enum mk_err
 store(struct mk_cache *cache, store_fn *command, const char *key,
     size_t key_len, const void *value, size_t len, uint32_t ttl_s)
 {
+	uint64_t began = mk_trace_begin();
+	enum mk_err rc;
+
 	settle(cache);
-	return answer(cache,
+	rc = answer(cache,
 	    command(cache->memc, key, key_len, (const char *)value, len,
 		(time_t)ttl_s, 0),
 	    MK_ECONFLICT);
+	mk_trace_end(MK_PHASE_CACHE, began);
+	return rc;
 }
 
 enum mk_err
@@ -507,11 +540,16 @@ enum mk_err
 mk_cache_cas(struct mk_cache *cache, const char *key, size_t key_len,
     const void *value, size_t len, uint32_t ttl_s, uint64_t cas)
 {
+	uint64_t began = mk_trace_begin();
+	enum mk_err rc;
+
 	settle(cache);
-	return answer(cache,
+	rc = answer(cache,
 	    memcached_cas(cache->memc, key, key_len, (const char *)value, len,
 		(time_t)ttl_s, 0, cas),
 	    MK_ECONFLICT);
+	mk_trace_end(MK_PHASE_CACHE, began);
+	return rc;
 }
 
 enum mk_err
@@ -524,10 +562,15 @@ mk_cache_set(struct mk_cache *cache, const char *key, size_t key_len,
 enum mk_err
 mk_cache_delete(struct mk_cache *cache, const char *key, size_t key_len)
 {
+	uint64_t began = mk_trace_begin();
+	enum mk_err rc;
+
 	settle(cache);
 	/* Absent is as good as deleted. */
-	return answer(
+	rc = answer(
 	    cache, memcached_delete(cache->memc, key, key_len, 0), MK_OK);
+	mk_trace_end(MK_PHASE_CACHE, began);
+	return rc;
 }
 
 enum mk_err

@@ -31,6 +31,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/trace.h"
 #include "store/db.h"
 
 /* Prepared statements kept per connection, found by their SQL text. */
@@ -448,7 +449,8 @@ lock_conflict(unsigned err)
 }
 
 /*
- * Runs one prepared statement: rows into *rows (a SELECT) or the changed
+ * Runs one prepared statement on the connection db, counted as counter:
+ * rows into *rows (a SELECT) or the changed
  * count and new id (anything else). One policy for every statement:
  * duplicate or foreign-key refusals are MK_ECONFLICT; a deadlock or lock
  * wait inside a transaction, and a dropped connection, are retryable
@@ -457,16 +459,12 @@ lock_conflict(unsigned err)
  * once more.
  */
 static enum mk_err
-run_statement(struct mk_db *db, struct mk_arena *arena, const char *sql,
+run_once(struct mk_db *db, struct mk_arena *arena, const char *sql,
     const struct mk_db_value *params, size_t nparams, struct mk_db_rows *rows,
-    uint64_t *affected, uint64_t *insert_id)
+    uint64_t *affected, uint64_t *insert_id, enum mk_counter counter)
 {
 	MYSQL_BIND binds[MK_DB_MAX_PARAMS];
-	enum mk_counter counter = db->background
-	    ? MK_COUNTER_DB_BACKGROUND_QUERIES
-	    : MK_COUNTER_DB_QUERIES;
 
-	db = db->link;
 	if (nparams > MK_DB_MAX_PARAMS)
 		return MK_EINTERNAL;
 	for (int attempt = 0; attempt < 2; attempt++) {
@@ -538,6 +536,29 @@ run_statement(struct mk_db *db, struct mk_arena *arena, const char *sql,
 	return outage(db, "statement", "connection lost twice");
 }
 
+/*
+ * run_once() on the handle's connection, counted as the handle's kind of
+ * work (request or background), its time and text added to the trace of
+ * the request running (core/trace.h).
+ */
+static enum mk_err
+run_statement(struct mk_db *db, struct mk_arena *arena, const char *sql,
+    const struct mk_db_value *params, size_t nparams, struct mk_db_rows *rows,
+    uint64_t *affected, uint64_t *insert_id)
+{
+	enum mk_counter counter = db->background
+	    ? MK_COUNTER_DB_BACKGROUND_QUERIES
+	    : MK_COUNTER_DB_QUERIES;
+	uint64_t began = mk_trace_begin();
+	enum mk_err rc;
+
+	mk_trace_statement(sql);
+	rc = run_once(db->link, arena, sql, params, nparams, rows, affected,
+	    insert_id, counter);
+	mk_trace_end(MK_PHASE_DATABASE, began);
+	return rc;
+}
+
 enum mk_err
 mk_db_select(struct mk_db *db, struct mk_arena *arena, const char *sql,
     const struct mk_db_value *params, size_t nparams, struct mk_db_rows *out)
@@ -560,11 +581,16 @@ mk_db_execute(struct mk_db *db, const char *sql,
 static unsigned
 simple(struct mk_db *db, const char *sql)
 {
+	uint64_t began = mk_trace_begin();
+	unsigned err;
+
 	if (db->conn == NULL)
 		return CR_SERVER_GONE_ERROR;
-	return mysql_real_query(db->conn, sql, (unsigned long)strlen(sql)) == 0
+	err = mysql_real_query(db->conn, sql, (unsigned long)strlen(sql)) == 0
 	    ? 0
 	    : mysql_errno(db->conn);
+	mk_trace_end(MK_PHASE_DATABASE, began);
+	return err;
 }
 
 /*
@@ -575,6 +601,7 @@ static void
 back_off(struct mk_db *db, int attempt)
 {
 	int64_t delay_ms = 20LL << attempt;
+	uint64_t began = mk_trace_begin();
 	struct timespec ts;
 
 	db->jitter ^= db->jitter << 13;
@@ -585,6 +612,8 @@ back_off(struct mk_db *db, int attempt)
 	ts.tv_nsec = (delay_ms % 1000) * 1000000L;
 	while (nanosleep(&ts, &ts) != 0)
 		;
+	/* A retry's wait is the database's time too. */
+	mk_trace_end(MK_PHASE_DATABASE, began);
 }
 
 enum mk_err
@@ -602,10 +631,18 @@ mk_db_transaction(struct mk_db *handle, mk_db_txn_fn fn, void *ctx)
 			if (mk_clock_mono_ms() >= deadline)
 				break;
 			back_off(db, attempt - 1);
+			mk_metrics_count(MK_COUNTER_DB_RETRIES);
 		}
 		db->retryable = false;
-		if (db->conn == NULL && connect_db(db) != MK_OK)
-			continue; /* down: the next attempt connects again */
+		if (db->conn == NULL) {
+			uint64_t began = mk_trace_begin();
+			enum mk_err connected = connect_db(db);
+
+			mk_trace_end(MK_PHASE_DATABASE, began);
+			if (connected != MK_OK)
+				continue; /* down: the next attempt connects
+					     again */
+		}
 		if ((err = simple(db, "START TRANSACTION")) != 0) {
 			if (connection_lost(err)) {
 				disconnect(db);

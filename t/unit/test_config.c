@@ -4,18 +4,23 @@
  * with its units and bounds, the "origin:line: reason" error texts an
  * operator sees, the environment overrides and loading files from disk,
  * and the programs' load (mk_config_load_environ): this process's
- * environment over the files, then the program's own check.
+ * environment over the files, then the program's own check. Secrets:
+ * `@/path` reads one from a file (trailing newline stripped; errors name
+ * the key and the path); the dump (--dump-config) never prints one, and
+ * reads back as the configuration it came from.
  * The last test reads conf/markets.conf from the source tree, uncomments
  * every documented "# key = value" line and checks that the result is
- * accepted and equals the built-in defaults, so the shipped file cannot
- * drift from the code.
+ * accepted and equals the built-in defaults (dumped whole, and field by
+ * field), so the shipped file cannot drift from the code.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "core/buf.h"
 #include "core/config.h"
 #include "tap.h"
 
@@ -459,6 +464,238 @@ test_load(void)
 	unlink(broken);
 }
 
+/* The dump of config, in a static buffer (one at a time). */
+static const char *
+dump_of(const struct mk_config *config)
+{
+	static char text[16384];
+	struct mk_buf out;
+
+	mk_buf_init_fixed(&out, text, sizeof(text) - 1);
+	mk_config_dump(config, &out);
+	text[out.oom ? 0 : out.len] = '\0';
+	return text;
+}
+
+/* The line "key = ..." of a dump, without its newline, or "". */
+static const char *
+dump_line(const char *dump, const char *key)
+{
+	static char line[512];
+	size_t klen = strlen(key);
+
+	for (const char *p = dump; p != NULL && *p != '\0';) {
+		const char *eol = strchr(p, '\n');
+		size_t len = eol != NULL ? (size_t)(eol - p) : strlen(p);
+
+		if (len > klen + 1 && strncmp(p, key, klen) == 0 &&
+		    p[klen] == ' ' && len < sizeof(line)) {
+			memcpy(line, p, len);
+			line[len] = '\0';
+			return line;
+		}
+		p = eol != NULL ? eol + 1 : NULL;
+	}
+	return "";
+}
+
+/* The key a "key = value" text sets, in a static buffer. */
+static const char *
+key_of(const char *setting)
+{
+	static char key[64];
+	size_t len = strcspn(setting, " =");
+
+	(void)snprintf(key, sizeof(key), "%.*s", (int)len, setting);
+	return key;
+}
+
+static void
+test_dump(void)
+{
+	static const struct {
+		const char *setting; /* parsed */
+		const char *line;    /* then dumped as */
+	} cases[] = {
+		{ "workers = 7", "workers = 7" },
+		{ "max_body = 1536", "max_body = 1536" },
+		{ "max_body = 2048k", "max_body = 2m" },
+		{ "max_body = 1g", "max_body = 1g" },
+		{ "request_timeout = 250ms", "request_timeout = 250ms" },
+		{ "request_timeout = 90", "request_timeout = 90s" },
+		{ "request_timeout = 120s", "request_timeout = 2m" },
+		{ "shutdown_timeout = 0", "shutdown_timeout = 0" },
+		{ "socket_mode = 0600", "socket_mode = 0600" },
+		{ "log_level = warn", "log_level = warn" },
+		{ "rate_limit = 10/1", "rate_limit = 10/1" },
+		{ "db_host = db.example.org", "db_host = db.example.org" },
+		{ "db_host = \" padded \"", "db_host = \" padded \"" },
+		{ "log_file =", "log_file =" },
+		{ "db_password =", "db_password =" },
+		{ "db_password = hunter2", "db_password = <redacted>" },
+		{ "jwt_secret = " SECRET32, "jwt_secret = <redacted>" },
+		{ "cursor_secret = " SECRET32, "cursor_secret = <redacted>" },
+	};
+	static const char settings[] =
+	    "workers = 3\nmax_body = 64k\nidle_timeout = 1500ms\n"
+	    "log_level = debug\nrate_limit = 5/10\nsocket_mode = 0640\n"
+	    "db_host = \" db \"\ncors_origins = https://a.example\n"
+	    "memcached = unix:/tmp/mc.sock, 127.0.0.1:11211\n";
+	char err[MK_CONFIG_ERR_MAX] = "", first[16384];
+	struct mk_config *config, *again;
+	enum mk_err rc;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *setting = cases[i].setting, *line = cases[i].line;
+
+		config = mk_config_new();
+		if (config == NULL)
+			break;
+		rc = mk_config_parse(config, "dump.conf", setting,
+		    strlen(setting), err, sizeof(err));
+		tap_is_str(dump_line(dump_of(config), key_of(setting)),
+		    rc == MK_OK ? line : err, "dump: '%s' prints as '%s'",
+		    setting, line);
+		mk_config_free(config);
+	}
+	config = mk_config_new();
+	tap_ok(strncmp(dump_of(config), "# ", 2) == 0,
+	    "dump: a comment line first");
+	mk_config_free(config);
+
+	/* What it prints reads back as the same configuration. */
+	config = mk_config_new();
+	again = mk_config_new();
+	rc = mk_config_parse(
+	    config, "dump.conf", settings, strlen(settings), err, sizeof(err));
+	(void)snprintf(first, sizeof(first), "%s", dump_of(config));
+	tap_is_int(mk_config_parse(
+		       again, "dumped", first, strlen(first), err, sizeof(err)),
+	    MK_OK, "dump: the dump parses (%s)", err);
+	tap_is_str(dump_of(again), first, "dump: and dumps the same again");
+	tap_ok(rc == MK_OK && again->idle_timeout_ms == 1500 &&
+		strcmp(again->db_host, " db ") == 0 &&
+		again->rate_limit.window_s == 10,
+	    "dump: the values read back are the ones dumped");
+	mk_config_free(config);
+	mk_config_free(again);
+}
+
+/* Writes text to a new temporary file; returns its path in path (or ""). */
+static void temp_file(char *path, size_t size, const char *text);
+
+static void
+test_secret_files(void)
+{
+	char secret[256], crlf[256], shortfile[256], nul[256], big[256];
+	char text[1024], err[MK_CONFIG_ERR_MAX] = "", *envp[2], env[300];
+	char dumped[16384];
+	struct mk_config *config = mk_config_new(), *again;
+	enum mk_err rc;
+	int fd;
+
+	temp_file(secret, sizeof(secret), SECRET32 "\n");
+	temp_file(crlf, sizeof(crlf), "hunter2\r\n");
+	temp_file(shortfile, sizeof(shortfile), SECRET31 "\n");
+	memset(text, 'x', 300);
+	text[300] = '\0';
+	temp_file(big, sizeof(big), text);
+	temp_file(nul, sizeof(nul), "");
+	fd = open(nul, O_WRONLY);
+	tap_ok(fd >= 0 && write(fd, "ab\0cd", 5) == 5 && close(fd) == 0,
+	    "secret files written");
+
+	(void)snprintf(text, sizeof(text),
+	    "jwt_secret = @%s\ndb_password = @%s\n", secret, crlf);
+	rc = mk_config_parse(
+	    config, "s.conf", text, strlen(text), err, sizeof(err));
+	tap_is_int(rc, MK_OK, "secret: '@path' reads the files (%s)", err);
+	tap_is_str(config->jwt_secret, SECRET32,
+	    "secret: the file's contents, without the trailing newline");
+	tap_is_str(config->db_password, "hunter2",
+	    "secret: a CRLF at the end is stripped too");
+	(void)snprintf(text, sizeof(text), "jwt_secret = @%s", secret);
+	tap_is_str(dump_line(dump_of(config), "jwt_secret"), text,
+	    "secret: the dump shows the file, not the secret");
+	tap_ok(strstr(dump_of(config), SECRET32) == NULL &&
+		strstr(dump_of(config), "hunter2") == NULL,
+	    "secret: neither secret is anywhere in the dump");
+	again = mk_config_new();
+	(void)snprintf(dumped, sizeof(dumped), "%s", dump_of(config));
+	rc = mk_config_parse(
+	    again, "dumped", dumped, strlen(dumped), err, sizeof(err));
+	tap_ok(rc == MK_OK && strcmp(again->jwt_secret, SECRET32) == 0,
+	    "secret: the dump reads back, the secret from its file (%s)", err);
+	mk_config_free(again);
+
+	/* Set inline again: the file is forgotten. */
+	rc = mk_config_parse(config, "s.conf",
+	    LIT("jwt_secret = " SECRET32 "x"), err, sizeof(err));
+	tap_ok(rc == MK_OK &&
+		strcmp(dump_line(dump_of(config), "jwt_secret"),
+		    "jwt_secret = <redacted>") == 0,
+	    "secret: set inline after a file, it is <redacted>");
+
+	(void)snprintf(text, sizeof(text), "# x\ndb_password = @%s/none\n",
+	    "/nonexistent");
+	rc = mk_config_parse(
+	    config, "s.conf", text, strlen(text), err, sizeof(err));
+	tap_ok(rc == MK_EINVAL &&
+		strcmp(err,
+		    "s.conf:2: db_password: @/nonexistent/none: No such file "
+		    "or directory") == 0,
+	    "secret: a missing file names line, key and path (%s)", err);
+	(void)snprintf(text, sizeof(text), "jwt_secret = @%s", shortfile);
+	rc = mk_config_parse(
+	    config, "s.conf", text, strlen(text), err, sizeof(err));
+	tap_ok(rc == MK_EINVAL && strstr(err, shortfile) != NULL &&
+		strstr(err, "jwt_secret") != NULL &&
+		strstr(err, "at least 32 bytes") != NULL,
+	    "secret: the key's own check runs on the contents (%s)", err);
+	(void)snprintf(text, sizeof(text), "db_password = @%s", big);
+	rc = mk_config_parse(
+	    config, "s.conf", text, strlen(text), err, sizeof(err));
+	tap_ok(rc == MK_EINVAL && strstr(err, big) != NULL,
+	    "secret: a file longer than the key allows is refused (%s)", err);
+	(void)snprintf(text, sizeof(text), "db_password = @%s", nul);
+	rc = mk_config_parse(
+	    config, "s.conf", text, strlen(text), err, sizeof(err));
+	tap_ok(rc == MK_EINVAL && strstr(err, "NUL") != NULL,
+	    "secret: a NUL byte in the file is refused (%s)", err);
+	(void)snprintf(text, sizeof(text), "db_password = @/tmp");
+	rc = mk_config_parse(
+	    config, "s.conf", text, strlen(text), err, sizeof(err));
+	tap_ok(rc == MK_EINVAL && strstr(err, "@/tmp: not a regular") != NULL,
+	    "secret: a directory is refused (%s)", err);
+	tap_is_str(config->db_password, "hunter2",
+	    "secret: a refused file leaves the value as it was");
+	(void)snprintf(text, sizeof(text), "db_host = @%s", crlf);
+	rc = mk_config_parse(
+	    config, "s.conf", text, strlen(text), err, sizeof(err));
+	tap_ok(rc == MK_OK && config->db_host[0] == '@',
+	    "secret: '@' means a file for secrets only");
+
+	(void)snprintf(env, sizeof(env), "MARKETS_CURSOR_SECRET=@%s", secret);
+	envp[0] = env;
+	envp[1] = NULL;
+	rc = mk_config_apply_env(config, envp, err, sizeof(err));
+	tap_ok(rc == MK_OK && strcmp(config->cursor_secret, SECRET32) == 0,
+	    "secret: MARKETS_CURSOR_SECRET=@path reads the file");
+	(void)snprintf(env, sizeof(env), "MARKETS_CURSOR_SECRET=@%s/x", secret);
+	rc = mk_config_apply_env(config, envp, err, sizeof(err));
+	tap_ok(rc == MK_EINVAL && strstr(err, "MARKETS_CURSOR_SECRET") &&
+		strstr(err, secret) != NULL,
+	    "secret: a bad file in the environment names the variable and "
+	    "the path (%s)",
+	    err);
+	mk_config_free(config);
+	unlink(secret);
+	unlink(crlf);
+	unlink(shortfile);
+	unlink(nul);
+	unlink(big);
+}
+
 /* What the check of mk_config_load_environ() was shown. */
 static int check_calls;
 static int checked_workers;
@@ -646,6 +883,14 @@ test_shipped_conf(void)
 	    "documented log_file is the default");
 	tap_is_str(documented->jwt_secret, defaults->jwt_secret,
 	    "documented jwt_secret is the default");
+	{
+		char want[16384];
+
+		(void)snprintf(want, sizeof(want), "%s", dump_of(defaults));
+		tap_is_str(dump_of(documented), want,
+		    "every documented setting is the default (the dumps are "
+		    "equal)");
+	}
 	mk_config_free(defaults);
 	mk_config_free(documented);
 	free(text);
@@ -659,6 +904,8 @@ main(void)
 	test_parse();
 	test_parse_more();
 	test_env();
+	test_dump();
+	test_secret_files();
 	test_load();
 	test_load_environ();
 	test_shipped_conf();

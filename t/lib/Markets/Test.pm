@@ -287,6 +287,22 @@ sub sql {
 	return @rows;
 }
 
+# Holds market $id's row lock (SELECT ... FOR UPDATE) in a MariaDB session of
+# its own for $secs seconds; returns once it is held. Closing the returned
+# handle waits for the session to end.
+sub hold_row_lock {
+	my ($self, $id, $secs) = @_;
+	open my $locker, '|-', 'mariadb', '--no-defaults', "--socket=$self->{root}/run/mysql.sock", '-uroot', 'markets'
+		or croak "mariadb: $!";
+	$locker->autoflush(1);
+	print $locker "BEGIN; SELECT id FROM markets WHERE id = $id FOR UPDATE; SELECT SLEEP($secs); COMMIT;\n";
+	# Held once its SLEEP runs.
+	$self->wait_until(5, sub {
+		($self->sql(q{SELECT COUNT(*) FROM information_schema.processlist WHERE INFO LIKE 'SELECT SLEEP(%'}))[0][0] >= 1 })
+		or croak 'the row lock was not taken';
+	return $locker;
+}
+
 # Writes conf/markets.local.conf, the config file the app reads last, for
 # the next start or SIGHUP.
 sub write_local_conf {
