@@ -78,6 +78,25 @@ mk_signals_install(bool master, sigset_t *wait_mask)
 	return 0;
 }
 
+void
+mk_signals_let_in(const sigset_t *wait_mask)
+{
+	sigset_t pending, saved;
+	bool any = false;
+
+	if (sigpending(&pending) != 0)
+		return;
+	for (size_t i = 0; i < NHANDLED; i++)
+		any |= sigismember(&pending, handled[i].sig) == 1 &&
+		    sigismember(wait_mask, handled[i].sig) == 0;
+	/*
+	 * Unblocked, a pending signal is delivered before sigprocmask()
+	 * returns; the handler only sets its flag.
+	 */
+	if (any && sigprocmask(SIG_SETMASK, wait_mask, &saved) == 0)
+		(void)sigprocmask(SIG_SETMASK, &saved, NULL);
+}
+
 bool
 mk_signals_pending(enum mk_signal which)
 {

@@ -35,6 +35,16 @@ enum mk_signal {
  */
 int mk_signals_install(bool master, sigset_t *wait_mask);
 
+/*
+ * For a loop that lets its signals in only while it waits (epoll_pwait
+ * with wait_mask): epoll_pwait() returns the events that are ready
+ * without delivering a signal that is pending, so a loop that always
+ * finds some ready (a worker under steady load) would never see SIGTERM.
+ * Delivers the pending ones, after the wait. Costs one sigpending() when
+ * none is.
+ */
+void mk_signals_let_in(const sigset_t *wait_mask);
+
 /* Whether the signal came since the flag was last taken. */
 bool mk_signals_pending(enum mk_signal which);
 

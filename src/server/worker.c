@@ -5,8 +5,10 @@
  * sanitizers and valgrind see a clean exit.
  *
  * Signals only set flags (core/signals.h; the process is set up as a
- * child by child.h). They stay blocked except inside epoll_pwait(), so
- * no handler ever interrupts request code.
+ * child by child.h). They stay blocked except inside epoll_pwait(), and
+ * right after it when one came while events were ready (which
+ * epoll_pwait() returns without letting the signal in), so no handler
+ * ever interrupts request code, and a busy worker still sees SIGTERM.
  *
  * Accepting: the listening socket is in every worker's epoll set with
  * EPOLLEXCLUSIVE, so a new connection wakes one idle worker rather than
@@ -436,6 +438,7 @@ serve(struct worker *w, const sigset_t *wait_mask)
 			    MK_LOG_ERROR, "epoll_pwait: %s", strerror(errno));
 			return 1;
 		}
+		mk_signals_let_in(wait_mask);
 		for (int i = 0; i < n; i++) {
 			struct mk_conn *conn = events[i].data.ptr;
 
