@@ -53,6 +53,8 @@
 /* A connection's buffers give back memory past this once they are empty. */
 #define CONN_BUF_KEEP (64 * 1024)
 #define TICK_MS 1000
+/* See close_idle_draining(). */
+#define DRAIN_IDLE_MS 1000
 
 struct worker {
 	int epfd;
@@ -347,24 +349,39 @@ reap_timeouts(struct worker *w, int64_t now_ms)
 	}
 }
 
-/* Stops accepting and drops the connections that hold no request. */
+/*
+ * Stops accepting; every connection closes right after its next answer,
+ * so that nginx finds the close with the answer rather than on a
+ * kept-alive connection it has just picked to send a request on.
+ */
 static void
 begin_drain(struct worker *w)
 {
-	struct mk_conn *conn = w->conns, *next;
-
 	set_accepting(w, 0);
 	if (w->listen_fd >= 0) {
 		close(w->listen_fd);
 		w->listen_fd = -1;
 	}
+	for (struct mk_conn *conn = w->conns; conn != NULL; conn = conn->next)
+		conn->last_answer = true;
+}
+
+/*
+ * While draining, closes the connections with no request that have been
+ * idle for DRAIN_IDLE_MS: until then a request may be on its way on one
+ * (nginx may have just connected, or just taken it from its cache), and
+ * answering it beats a reset that nginx can retry only for some methods.
+ */
+static void
+close_idle_draining(struct worker *w, int64_t now_ms)
+{
+	struct mk_conn *conn = w->conns, *next;
+
 	for (; conn != NULL; conn = next) {
 		next = conn->next;
-		if (!mk_conn_busy(conn) && conn->in.len == 0)
+		if (!mk_conn_busy(conn) && conn->in.len == 0 &&
+		    now_ms - conn->last_activity_ms >= DRAIN_IDLE_MS)
 			close_conn(w, conn);
-		else
-			/* close once this request is answered */
-			conn->keep_conn = false;
 	}
 }
 
@@ -386,17 +403,13 @@ serve(struct worker *w, const sigset_t *wait_mask)
 			begin_drain(w);
 		}
 		if (draining) {
-			/*
-			 * Requests that were already arriving finish; idle
-			 * keep-alives close.
-			 */
-			struct mk_conn *conn = w->conns, *next;
+			struct mk_conn *conn, *next;
 
-			for (; conn != NULL; conn = next) {
-				next = conn->next;
-				if (!mk_conn_busy(conn) && conn->in.len == 0)
-					close_conn(w, conn);
-			}
+			/*
+			 * Requests that were already arriving finish, each
+			 * the last on its connection; idle ones close.
+			 */
+			close_idle_draining(w, now);
 			if (w->nconns == 0)
 				return 0;
 			if (now >= drain_deadline) {
@@ -421,6 +434,9 @@ serve(struct worker *w, const sigset_t *wait_mask)
 			}
 			if (drain_deadline - now < timeout)
 				timeout = (int)(drain_deadline - now);
+			/* Idle connections are looked at again soon. */
+			if (timeout > DRAIN_IDLE_MS / 10)
+				timeout = DRAIN_IDLE_MS / 10;
 		}
 		{
 			int64_t due = mk_loop_timeout(w->loop, now);
