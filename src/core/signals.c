@@ -20,6 +20,7 @@ static const struct {
 	{ SIGQUIT, MK_SIGNAL_STOP, false },
 	{ SIGUSR1, MK_SIGNAL_REOPEN, false },
 	{ SIGHUP, MK_SIGNAL_RELOAD, true },
+	{ SIGUSR2, MK_SIGNAL_UPGRADE, true },
 	{ SIGCHLD, MK_SIGNAL_CHILD, true },
 };
 
@@ -51,9 +52,13 @@ mk_signals_install(bool master, sigset_t *wait_mask)
 	for (size_t i = 0; i < NHANDLED; i++) {
 		const struct sigaction *action = &sa;
 
-		/* SIGHUP is the master's to act on; SIGCHLD its to reap. */
+		/*
+		 * SIGHUP and SIGUSR2 are the master's to act on; SIGCHLD its
+		 * to reap.
+		 */
 		if (handled[i].master_only && !master)
-			action = handled[i].sig == SIGHUP ? &ignore : &fallback;
+			action =
+			    handled[i].sig == SIGCHLD ? &fallback : &ignore;
 		if (sigaction(handled[i].sig, action, NULL) != 0)
 			return -1;
 		if (action == &sa)

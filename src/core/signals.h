@@ -8,6 +8,8 @@
  *   SIGTERM, SIGINT, SIGQUIT   MK_SIGNAL_STOP
  *   SIGUSR1                    MK_SIGNAL_REOPEN (reopen the log)
  *   SIGHUP                     MK_SIGNAL_RELOAD (the master; others ignore it)
+ *   SIGUSR2                    MK_SIGNAL_UPGRADE (the master: run the binary
+ *                              again; others ignore it)
  *   SIGCHLD                    MK_SIGNAL_CHILD (the master; others: default)
  *   SIGPIPE                    ignored: a write reports EPIPE instead
  */
@@ -21,13 +23,14 @@ enum mk_signal {
 	MK_SIGNAL_STOP,
 	MK_SIGNAL_REOPEN,
 	MK_SIGNAL_RELOAD,
+	MK_SIGNAL_UPGRADE,
 	MK_SIGNAL_CHILD,
 	MK_SIGNAL__MAX
 };
 
 /*
- * Installs the handlers (with master, for all four flags; else for STOP
- * and REOPEN) and clears the flags, which a forked child inherits from
+ * Installs the handlers (with master, for every flag; else for STOP and
+ * REOPEN) and clears the flags, which a forked child inherits from
  * its parent. With wait_mask, the signals stay blocked but while the
  * process waits with *wait_mask (ppoll, epoll_pwait), so that no handler
  * interrupts its work; without, they are taken at any time, so that a

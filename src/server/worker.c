@@ -498,8 +498,26 @@ serve(struct worker *w, const sigset_t *wait_mask)
 	}
 }
 
+/*
+ * Tells the master that this worker accepts: its pid, one write (atomic
+ * on a pipe), on ready_fd, which is then closed.
+ */
+static void
+report_accepting(int ready_fd)
+{
+	pid_t pid = getpid();
+
+	if (ready_fd < 0)
+		return;
+	if (write(ready_fd, &pid, sizeof(pid)) != (ssize_t)sizeof(pid))
+		mk_log(MK_LOG_WARN, "cannot tell the master it accepts: %s",
+		    strerror(errno));
+	close(ready_fd);
+}
+
 int
-mk_worker_run(int listen_fd, const struct mk_config *config, int under_master)
+mk_worker_run(int listen_fd, const struct mk_config *config, int under_master,
+    int ready_fd)
 {
 	struct worker w = {
 		.epfd = -1, .listen_fd = listen_fd, .config = config
@@ -553,8 +571,12 @@ mk_worker_run(int listen_fd, const struct mk_config *config, int under_master)
 	set_accepting(&w, 1);
 	if (!w.accepting)
 		goto out;
+	report_accepting(ready_fd);
+	ready_fd = -1;
 	status = serve(&w, &wait_mask);
 out:
+	if (ready_fd >= 0)
+		close(ready_fd);
 	while (w.conns != NULL)
 		close_conn(&w, w.conns);
 	if (w.listen_fd >= 0)
