@@ -1,9 +1,11 @@
 /*
  * The markets server's entry point: options, configuration, then either
- * the pre-forking master (--listen) or, under a FastCGI process manager
- * such as Apache mod_fcgid that passes a listening socket on fd 0, a
- * single worker. Exits non-zero at start-up only: on a bad option, a bad
- * configuration (with file, line and reason) or a socket it cannot open.
+ * the pre-forking master (--listen, or a socket passed in by systemd's
+ * LISTEN_FDS or by the master this one upgrades) or, under a FastCGI
+ * process manager such as Apache mod_fcgid that passes a listening socket
+ * on fd 0, a single worker. Exits non-zero at start-up only: on a bad
+ * option, a bad configuration (with file, line and reason) or a socket it
+ * cannot open.
  */
 #include "config.h"
 
@@ -19,6 +21,7 @@
 #include "core/log.h"
 #include "server/listener.h"
 #include "server/master.h"
+#include "server/upgrade.h"
 #include "server/worker.h"
 
 static void
@@ -50,9 +53,15 @@ usage(FILE *out)
 	    "FCGI_WEB_SERVER_ADDRS\n"
 	    "                   (none set: loopback peers, and a non-loopback "
 	    "address\n"
-	    "                   refuses to start)\n"
-	    "  --pid-file FILE  write the master's pid to FILE\n"
+	    "                   refuses to start). A socket passed by "
+	    "systemd\n"
+	    "                   (LISTEN_FDS, markets.socket) is used "
+	    "instead\n"
+	    "  --pid-file FILE  write the master's pid to FILE (rewritten by "
+	    "the new\n"
+	    "                   master after SIGUSR2, the binary upgrade)\n"
 	    "  --test-config    check the configuration and exit\n"
+
 	    "  --dump-config    check it, print the effective settings "
 	    "(secrets\n"
 	    "                   redacted) in markets.conf's syntax, and "
@@ -136,6 +145,11 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	/* Taken before anything opens a descriptor of its own. */
+	if (mk_upgrade_inherit(&options.inherited, err, sizeof(err)) != 0) {
+		fprintf(stderr, "markets: %s\n", err);
+		return 1;
+	}
 	if (nconfig == 0 && getenv("MARKETS_CONFIG") != NULL &&
 	    getenv("MARKETS_CONFIG")[0] != '\0') {
 		/*
@@ -172,9 +186,10 @@ main(int argc, char **argv)
 		mk_log(MK_LOG_WARN,
 		    "no memcached configured: the rate limit counts per "
 		    "worker, not shared");
-	if (options.listen_spec != NULL) {
+	if (options.listen_spec != NULL || options.inherited.listen_fd >= 0) {
 		options.config_paths = config_paths;
 		options.nconfig_paths = nconfig;
+		options.argv = argv;
 		status = mk_master_run(&options, config);
 	} else if (mk_listener_is_listening(STDIN_FILENO)) {
 		/*
@@ -183,7 +198,7 @@ main(int argc, char **argv)
 		 */
 		status = 1;
 		if (mk_listener_adopt(STDIN_FILENO) == 0)
-			status = mk_worker_run(STDIN_FILENO, config, 0);
+			status = mk_worker_run(STDIN_FILENO, config, 0, -1);
 		else
 			mk_log(MK_LOG_ERROR,
 			    "cannot prepare the inherited FastCGI socket");

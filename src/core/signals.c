@@ -20,6 +20,7 @@ static const struct {
 	{ SIGQUIT, MK_SIGNAL_STOP, false },
 	{ SIGUSR1, MK_SIGNAL_REOPEN, false },
 	{ SIGHUP, MK_SIGNAL_RELOAD, true },
+	{ SIGUSR2, MK_SIGNAL_UPGRADE, true },
 	{ SIGCHLD, MK_SIGNAL_CHILD, true },
 };
 
@@ -51,9 +52,13 @@ mk_signals_install(bool master, sigset_t *wait_mask)
 	for (size_t i = 0; i < NHANDLED; i++) {
 		const struct sigaction *action = &sa;
 
-		/* SIGHUP is the master's to act on; SIGCHLD its to reap. */
+		/*
+		 * SIGHUP and SIGUSR2 are the master's to act on; SIGCHLD its
+		 * to reap.
+		 */
 		if (handled[i].master_only && !master)
-			action = handled[i].sig == SIGHUP ? &ignore : &fallback;
+			action =
+			    handled[i].sig == SIGCHLD ? &fallback : &ignore;
 		if (sigaction(handled[i].sig, action, NULL) != 0)
 			return -1;
 		if (action == &sa)
@@ -76,6 +81,25 @@ mk_signals_install(bool master, sigset_t *wait_mask)
 			sigdelset(wait_mask, handled[i].sig);
 	}
 	return 0;
+}
+
+void
+mk_signals_let_in(const sigset_t *wait_mask)
+{
+	sigset_t pending, saved;
+	bool any = false;
+
+	if (sigpending(&pending) != 0)
+		return;
+	for (size_t i = 0; i < NHANDLED; i++)
+		any |= sigismember(&pending, handled[i].sig) == 1 &&
+		    sigismember(wait_mask, handled[i].sig) == 0;
+	/*
+	 * Unblocked, a pending signal is delivered before sigprocmask()
+	 * returns; the handler only sets its flag.
+	 */
+	if (any && sigprocmask(SIG_SETMASK, wait_mask, &saved) == 0)
+		(void)sigprocmask(SIG_SETMASK, &saved, NULL);
 }
 
 bool

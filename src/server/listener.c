@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -179,6 +180,38 @@ mk_listener_open(const char *spec, int socket_mode, char *err, size_t errlen)
 	return fd;
 }
 
+int
+mk_listener_obtain(const struct mk_listen_source *source, char *name,
+    size_t name_size, bool *owns_file, char *err, size_t errlen)
+{
+	int fd;
+
+	if (source->passed_fd >= 0) {
+		*owns_file = source->passed_owned;
+		if (mk_listener_describe(source->passed_fd, name, name_size) !=
+		    0) {
+			/* Named for the log only: there is no file to remove.
+			 */
+			snprintf(
+			    name, name_size, "passed fd %d", source->passed_fd);
+			*owns_file = false;
+		}
+		return source->passed_fd;
+	}
+	if (source->spec == NULL || strlen(source->spec) >= name_size) {
+		snprintf(err, errlen,
+		    "no listening socket: --listen missing or too long, and "
+		    "none passed");
+		return -1;
+	}
+	fd = mk_listener_open(source->spec, source->socket_mode, err, errlen);
+	if (fd < 0)
+		return -1;
+	snprintf(name, name_size, "%s", source->spec);
+	*owns_file = true;
+	return fd;
+}
+
 void
 mk_listener_unlink(const char *spec)
 {
@@ -239,6 +272,49 @@ address_text(const struct sockaddr *sa, char *text, size_t size)
 		    : -1;
 	}
 	return -1;
+}
+
+int
+mk_listener_describe(int fd, char *spec, size_t size)
+{
+	struct sockaddr_storage bound;
+	socklen_t len = sizeof(bound);
+	char address[INET6_ADDRSTRLEN];
+	int n;
+
+	if (getsockname(fd, (struct sockaddr *)&bound, &len) != 0)
+		return -1;
+	if (bound.ss_family == AF_UNIX) {
+		const struct sockaddr_un *un =
+		    (const struct sockaddr_un *)(const void *)&bound;
+		size_t path_len = len > offsetof(struct sockaddr_un, sun_path)
+		    ? strnlen(un->sun_path,
+			  len - offsetof(struct sockaddr_un, sun_path))
+		    : 0;
+
+		/* An abstract or unnamed socket has no file to name. */
+		if (path_len == 0)
+			return -1;
+		n = snprintf(
+		    spec, size, "unix:%.*s", (int)path_len, un->sun_path);
+	} else if (address_text((const struct sockaddr *)&bound, address,
+		       sizeof(address)) == 0) {
+		in_port_t port = bound.ss_family == AF_INET
+		    ? ((const struct sockaddr_in *)(const void *)&bound)
+			  ->sin_port
+		    : ((const struct sockaddr_in6 *)(const void *)&bound)
+			  ->sin6_port;
+
+		if (strchr(address, ':') != NULL)
+			n = snprintf(spec, size, "[%s]:%u", address,
+			    (unsigned)ntohs(port));
+		else
+			n = snprintf(spec, size, "%s:%u", address,
+			    (unsigned)ntohs(port));
+	} else {
+		return -1;
+	}
+	return n > 0 && (size_t)n < size ? 0 : -1;
 }
 
 static bool

@@ -27,6 +27,23 @@ struct mk_config;
 int mk_listener_open(
     const char *spec, int socket_mode, char *err, size_t errlen);
 
+/* Where the master's listening socket comes from. */
+struct mk_listen_source {
+	int passed_fd;     /* passed in (LISTEN_FDS), or -1 */
+	bool passed_owned; /* its file is ours to remove at stop */
+	const char *spec; /* else opened here (mk_listener_open); may be NULL */
+	int socket_mode;
+};
+
+/*
+ * The master's listening socket: the one passed in, else a new one on
+ * source->spec. Writes what it is as a spec into name (for the log, and
+ * mk_listener_unlink) and whether its file is ours to remove into
+ * *owns_file. Returns the fd, or -1 with a reason in err.
+ */
+int mk_listener_obtain(const struct mk_listen_source *source, char *name,
+    size_t name_size, bool *owns_file, char *err, size_t errlen);
+
 /* Removes the socket file of a unix spec (at shutdown); no-op for TCP. */
 void mk_listener_unlink(const char *spec);
 
@@ -35,6 +52,14 @@ void mk_listener_unlink(const char *spec);
  * worker loop: non-blocking, close-on-exec. Returns 0 or -1.
  */
 int mk_listener_adopt(int fd);
+
+/*
+ * Writes the address fd is bound to as a --listen spec into spec
+ * ("unix:/path", "127.0.0.1:9000", "[::1]:9000"): what a passed socket
+ * is, for the log and for removing its file. Returns 0, or -1 (not a
+ * named unix or IP socket, or spec too small).
+ */
+int mk_listener_describe(int fd, char *spec, size_t size);
 
 /*
  * True when fd is a listening socket (FastCGI's FCGI_LISTENSOCK_FILENO case).

@@ -5,8 +5,10 @@
  * sanitizers and valgrind see a clean exit.
  *
  * Signals only set flags (core/signals.h; the process is set up as a
- * child by child.h). They stay blocked except inside epoll_pwait(), so
- * no handler ever interrupts request code.
+ * child by child.h). They stay blocked except inside epoll_pwait(), and
+ * right after it when one came while events were ready (which
+ * epoll_pwait() returns without letting the signal in), so no handler
+ * ever interrupts request code, and a busy worker still sees SIGTERM.
  *
  * Accepting: the listening socket is in every worker's epoll set with
  * EPOLLEXCLUSIVE, so a new connection wakes one idle worker rather than
@@ -52,6 +54,8 @@
 /* A connection's buffers give back memory past this once they are empty. */
 #define CONN_BUF_KEEP (64 * 1024)
 #define TICK_MS 1000
+/* See close_idle_draining(). */
+#define DRAIN_IDLE_MS 1000
 
 struct worker {
 	int epfd;
@@ -349,24 +353,39 @@ reap_timeouts(struct worker *w, int64_t now_ms)
 	}
 }
 
-/* Stops accepting and drops the connections that hold no request. */
+/*
+ * Stops accepting; every connection closes right after its next answer,
+ * so that nginx finds the close with the answer rather than on a
+ * kept-alive connection it has just picked to send a request on.
+ */
 static void
 begin_drain(struct worker *w)
 {
-	struct mk_conn *conn = w->conns, *next;
-
 	set_accepting(w, 0);
 	if (w->listen_fd >= 0) {
 		close(w->listen_fd);
 		w->listen_fd = -1;
 	}
+	for (struct mk_conn *conn = w->conns; conn != NULL; conn = conn->next)
+		conn->last_answer = true;
+}
+
+/*
+ * While draining, closes the connections with no request that have been
+ * idle for DRAIN_IDLE_MS: until then a request may be on its way on one
+ * (nginx may have just connected, or just taken it from its cache), and
+ * answering it beats a reset that nginx can retry only for some methods.
+ */
+static void
+close_idle_draining(struct worker *w, int64_t now_ms)
+{
+	struct mk_conn *conn = w->conns, *next;
+
 	for (; conn != NULL; conn = next) {
 		next = conn->next;
-		if (!mk_conn_busy(conn) && conn->in.len == 0)
+		if (!mk_conn_busy(conn) && conn->in.len == 0 &&
+		    now_ms - conn->last_activity_ms >= DRAIN_IDLE_MS)
 			close_conn(w, conn);
-		else
-			/* close once this request is answered */
-			conn->keep_conn = false;
 	}
 }
 
@@ -388,17 +407,13 @@ serve(struct worker *w, const sigset_t *wait_mask)
 			begin_drain(w);
 		}
 		if (draining) {
-			/*
-			 * Requests that were already arriving finish; idle
-			 * keep-alives close.
-			 */
-			struct mk_conn *conn = w->conns, *next;
+			struct mk_conn *conn, *next;
 
-			for (; conn != NULL; conn = next) {
-				next = conn->next;
-				if (!mk_conn_busy(conn) && conn->in.len == 0)
-					close_conn(w, conn);
-			}
+			/*
+			 * Requests that were already arriving finish, each
+			 * the last on its connection; idle ones close.
+			 */
+			close_idle_draining(w, now);
 			if (w->nconns == 0)
 				return 0;
 			if (now >= drain_deadline) {
@@ -423,6 +438,9 @@ serve(struct worker *w, const sigset_t *wait_mask)
 			}
 			if (drain_deadline - now < timeout)
 				timeout = (int)(drain_deadline - now);
+			/* Idle connections are looked at again soon. */
+			if (timeout > DRAIN_IDLE_MS / 10)
+				timeout = DRAIN_IDLE_MS / 10;
 		}
 		{
 			int64_t due = mk_loop_timeout(w->loop, now);
@@ -440,6 +458,7 @@ serve(struct worker *w, const sigset_t *wait_mask)
 			    MK_LOG_ERROR, "epoll_pwait: %s", strerror(errno));
 			return 1;
 		}
+		mk_signals_let_in(wait_mask);
 		for (int i = 0; i < n; i++) {
 			struct mk_conn *conn = events[i].data.ptr;
 
@@ -483,8 +502,26 @@ serve(struct worker *w, const sigset_t *wait_mask)
 	}
 }
 
+/*
+ * Tells the master that this worker accepts: its pid, one write (atomic
+ * on a pipe), on ready_fd, which is then closed.
+ */
+static void
+report_accepting(int ready_fd)
+{
+	pid_t pid = getpid();
+
+	if (ready_fd < 0)
+		return;
+	if (write(ready_fd, &pid, sizeof(pid)) != (ssize_t)sizeof(pid))
+		mk_log(MK_LOG_WARN, "cannot tell the master it accepts: %s",
+		    strerror(errno));
+	close(ready_fd);
+}
+
 int
-mk_worker_run(int listen_fd, const struct mk_config *config, int under_master)
+mk_worker_run(int listen_fd, const struct mk_config *config, int under_master,
+    int ready_fd)
 {
 	struct worker w = {
 		.epfd = -1, .listen_fd = listen_fd, .config = config
@@ -538,8 +575,12 @@ mk_worker_run(int listen_fd, const struct mk_config *config, int under_master)
 	set_accepting(&w, 1);
 	if (!w.accepting)
 		goto out;
+	report_accepting(ready_fd);
+	ready_fd = -1;
 	status = serve(&w, &wait_mask);
 out:
+	if (ready_fd >= 0)
+		close(ready_fd);
 	while (w.conns != NULL)
 		close_conn(&w, w.conns);
 	if (w.listen_fd >= 0)

@@ -12,10 +12,11 @@ struct mk_config;
 /*
  * Serves until SIGTERM/SIGINT/SIGQUIT, then stops accepting and lets the
  * requests in flight finish within config->shutdown_timeout_ms. With
- * under_master, it also exits when the master dies. Returns the process
- * exit status.
+ * under_master, it also exits when the master dies. Once it accepts, it
+ * writes its pid to ready_fd and closes it (-1: tells no one). Returns
+ * the process exit status.
  */
-int mk_worker_run(
-    int listen_fd, const struct mk_config *config, int under_master);
+int mk_worker_run(int listen_fd, const struct mk_config *config,
+    int under_master, int ready_fd);
 
 #endif
