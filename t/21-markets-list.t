@@ -100,12 +100,20 @@ for my $case (['limit=100', 1], ['limit=100&include=creator', 2], ['limit=5&coun
 # polls here, and the workers' one-second refreshes are counted out.
 {
 	my $bg = sub { my ($n) = $t->get('/metrics')->{content} =~ /^markets_db_background_queries_total (\d+)$/m; $n // 0 };
-	my ($before, $bg_before) = (stat_sum('Com_stmt_execute'), $bg->());
-	$t->get('/api/markets?limit=100') for 1 .. 5;
-	my ($after, $bg_after) = (stat_sum('Com_stmt_execute'), $bg->());
-	# Within one: a refresh can run between reading MariaDB's count and the app's.
-	my $pages = $after - $before - ($bg_after - $bg_before);
-	cmp_ok(abs($pages - 5), '<=', 1, "MariaDB executed about 5 statements for 5 pages besides background work ($pages)");
+	# Within one: a refresh can run between reading MariaDB's count and the
+	# app's. On a loaded machine more work may land in the window: the best
+	# of three tries counts (five pages that cost more would cost it in
+	# every try).
+	my @tries;
+	for (1 .. 3) {
+		my ($before, $bg_before) = (stat_sum('Com_stmt_execute'), $bg->());
+		$t->get('/api/markets?limit=100') for 1 .. 5;
+		my ($after, $bg_after) = (stat_sum('Com_stmt_execute'), $bg->());
+		push @tries, $after - $before - ($bg_after - $bg_before);
+		last if abs($tries[-1] - 5) <= 1;
+	}
+	my ($pages) = sort { abs($a - 5) <=> abs($b - 5) } @tries;
+	cmp_ok(abs($pages - 5), '<=', 1, "MariaDB executed about 5 statements for 5 pages besides background work ($pages; tries: @tries)");
 }
 
 # Deep pages: a keyset page deep in the list reads as few rows as the first;
