@@ -29,13 +29,12 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use File::Copy qw(copy);
 use File::Temp qw(tempdir);
-use IO::Socket::UNIX;
 use JSON::PP;
 use POSIX qw(WNOHANG);
-use Socket qw(SOCK_DGRAM);
 use Test::More;
 use Time::HiRes qw(sleep);
 use Markets::Load;
+use Markets::Notify;
 use Markets::Test;
 
 plan skip_all => 'systemd-socket-activate is not installed (scripts/dev test installs systemd)'
@@ -43,21 +42,10 @@ plan skip_all => 'systemd-socket-activate is not installed (scripts/dev test ins
 
 # The service manager's notification socket: a datagram socket read here.
 my $dir = tempdir(CLEANUP => 1);
-my $notify_path = "$dir/notify.sock";
-my $notify = IO::Socket::UNIX->new(Type => SOCK_DGRAM, Local => $notify_path) or die "notify socket: $!";
-$notify->blocking(0);
-my @heard;
-sub hear {
-	while (defined $notify->recv(my $msg, 4096)) {
-		last unless length $msg;
-		push @heard, { map { split /=/, $_, 2 } split /\n/, $msg };
-	}
-	return @heard;
-}
-sub heard_ready_from {
-	my ($pid) = @_;
-	return grep { ($_->{READY} // '') eq '1' && ($_->{MAINPID} // '') eq $pid } hear();
-}
+my $notify = Markets::Notify->new("$dir/notify.sock");
+my $notify_path = $notify->path;
+sub hear { $notify->hear }
+sub heard_ready_from { $notify->ready_from(@_) }
 
 my $t = Markets::Test->new(services => [qw(mariadb memcached)],
 	env => { MARKETS_RATE_LIMIT => '100000000/60', MARKETS_WORKERS => 2, NOTIFY_SOCKET => $notify_path });
