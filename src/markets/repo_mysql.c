@@ -42,7 +42,17 @@ mk_market_repo_mysql_new(struct mk_db *db, unsigned job_max_attempts)
 	if (repo == NULL)
 		return NULL;
 	repo->base.ops = &mysql_ops;
-	repo->db = db;
+	repo->db = repo->reads = repo->documents = db;
 	repo->job_max_attempts = job_max_attempts;
 	return &repo->base;
+}
+
+void
+mk_market_repo_mysql_route_reads(
+    struct mk_market_repo *base, struct mk_db *reads, bool documents_too)
+{
+	struct repo_mysql *repo = (struct repo_mysql *)base;
+
+	repo->reads = reads;
+	repo->documents = documents_too ? reads : repo->db;
 }

@@ -123,7 +123,7 @@ mk_repo_mysql_get(struct mk_market_repo *base, struct mk_arena *arena,
     int64_t id, unsigned fields, struct mk_market *out)
 {
 	return mk_repo_mysql_read_market(
-	    ((struct repo_mysql *)base)->db, arena, id, fields, out);
+	    ((struct repo_mysql *)base)->reads, arena, id, fields, out);
 }
 
 /* The document of a whole market (its version read), in arena. */
@@ -152,8 +152,8 @@ mk_repo_mysql_get_document(struct mk_market_repo *base, struct mk_arena *arena,
 	enum mk_err rc;
 
 	(void)ride; /* not on memcached: the limiter collects its own count */
-	rc = mk_repo_mysql_read_market(((struct repo_mysql *)base)->db, arena,
-	    id, MK_MARKET_ALL_FIELDS, &market);
+	rc = mk_repo_mysql_read_market(((struct repo_mysql *)base)->documents,
+	    arena, id, MK_MARKET_ALL_FIELDS, &market);
 	if (rc != MK_OK)
 		return rc;
 	return render_document(arena, &market, out);
@@ -180,7 +180,7 @@ mk_repo_mysql_get_documents(struct mk_market_repo *base, struct mk_arena *arena,
 	for (size_t i = 0; i < n; i++)
 		params[i] = (struct mk_db_value){ .type = MK_DB_INT,
 			.integer = ids[i] };
-	rc = select_in(repo->db, arena, &sql, params, n, &rows);
+	rc = select_in(repo->documents, arena, &sql, params, n, &rows);
 	if (rc != MK_OK)
 		return rc;
 	for (size_t r = 0; r < rows.nrows; r++) {
@@ -346,7 +346,8 @@ mk_repo_mysql_list(struct mk_market_repo *base, struct mk_arena *arena,
 		}
 		if (sql.oom)
 			return MK_ENOMEM;
-		rc = mk_db_select(repo->db, arena, sql.data, params, n, &rows);
+		rc = mk_db_select(
+		    repo->reads, arena, sql.data, params, n, &rows);
 		if (rc != MK_OK)
 			return rc;
 		page->total =
@@ -390,7 +391,7 @@ mk_repo_mysql_list(struct mk_market_repo *base, struct mk_arena *arena,
 	}
 	if (sql.oom)
 		return MK_ENOMEM;
-	rc = mk_db_select(repo->db, arena, sql.data, params, n, &rows);
+	rc = mk_db_select(repo->reads, arena, sql.data, params, n, &rows);
 	if (rc != MK_OK)
 		return rc;
 	page->more = rows.nrows > q->limit;
@@ -437,7 +438,7 @@ mk_repo_mysql_users(struct mk_market_repo *base, struct mk_arena *arena,
 	}
 	mk_buf_init(&sql, arena);
 	mk_buf_puts(&sql, "SELECT id, name, email FROM users WHERE id");
-	rc = select_in(repo->db, arena, &sql, params, unique, &rows);
+	rc = select_in(repo->reads, arena, &sql, params, unique, &rows);
 	if (rc != MK_OK)
 		return rc;
 	for (size_t r = 0; r < rows.nrows && r < n; r++) {
