@@ -184,8 +184,7 @@ build_parts(const struct mk_config *config, struct mk_app *app, char *err,
 			/* Documents only when no cache stores them. */
 			if (app->repo != NULL)
 				mk_market_repo_mysql_route_reads(app->repo,
-				    mk_replicas_reads(app->replicas),
-				    app->cache == NULL);
+				    app->replicas, app->cache == NULL);
 		}
 		if (app->repo != NULL && app->cache != NULL) {
 			struct mk_market_cache_options options = {

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include "markets/repo_mysql_internal.h"
+#include "store/replicas.h"
 
 static void
 repo_destroy(struct mk_market_repo *base)
@@ -48,11 +49,13 @@ mk_market_repo_mysql_new(struct mk_db *db, unsigned job_max_attempts)
 }
 
 void
-mk_market_repo_mysql_route_reads(
-    struct mk_market_repo *base, struct mk_db *reads, bool documents_too)
+mk_market_repo_mysql_route_reads(struct mk_market_repo *base,
+    struct mk_replicas *replicas, bool documents_too)
 {
 	struct repo_mysql *repo = (struct repo_mysql *)base;
 
-	repo->reads = reads;
-	repo->documents = documents_too ? reads : repo->db;
+	repo->reads = mk_replicas_reads(replicas);
+	repo->documents =
+	    documents_too ? repo->reads : mk_replicas_documents(replicas);
+	repo->replicas = documents_too ? NULL : replicas;
 }

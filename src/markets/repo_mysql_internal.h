@@ -28,6 +28,8 @@ struct repo_mysql {
 	 * mk_market_repo_mysql_route_reads() says otherwise.
 	 */
 	struct mk_db *reads, *documents;
+	/* documents' replicas, to tell a stale read; NULL: none, or no cache */
+	struct mk_replicas *replicas;
 	unsigned job_max_attempts; /* of the index jobs writes enqueue */
 };
 

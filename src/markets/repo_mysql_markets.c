@@ -23,6 +23,7 @@
 #include "markets/repo_mysql_internal.h"
 #include "search/vectors.h"
 #include "store/db.h"
+#include "store/replicas.h"
 
 static const char *const columns[MK_MARKET_FIELD__MAX] = {
 	[MK_MARKET_ID] = "id",
@@ -141,6 +142,7 @@ render_document(struct mk_arena *arena, const struct mk_market *market,
 	out->version = market->version;
 	out->json = json.data;
 	out->json_len = json.len;
+	out->stale = false;
 	return MK_OK;
 }
 
@@ -152,11 +154,16 @@ mk_repo_mysql_get_document(struct mk_market_repo *base, struct mk_arena *arena,
 	enum mk_err rc;
 
 	(void)ride; /* not on memcached: the limiter collects its own count */
-	rc = mk_repo_mysql_read_market(((struct repo_mysql *)base)->documents,
-	    arena, id, MK_MARKET_ALL_FIELDS, &market);
+	struct repo_mysql *repo = (struct repo_mysql *)base;
+
+	rc = mk_repo_mysql_read_market(
+	    repo->documents, arena, id, MK_MARKET_ALL_FIELDS, &market);
 	if (rc != MK_OK)
 		return rc;
-	return render_document(arena, &market, out);
+	rc = render_document(arena, &market, out);
+	out->stale = repo->replicas != NULL &&
+	    mk_replicas_documents_stale(repo->replicas);
+	return rc;
 }
 
 enum mk_err

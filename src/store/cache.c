@@ -31,7 +31,19 @@ struct mk_cache {
 	bool down;
 	int64_t down_since_ms;
 	uint64_t outages;
+	size_t nservers;
+	int64_t failed_ms; /* the last failed operation's time; 0: none */
 };
+
+/*
+ * A pool stays "degraded" (mk_cache_degraded) this long after a failed
+ * operation: longer than DEAD_TIMEOUT_S, after which libmemcached tries
+ * an ejected server again and, while it is still dead, fails one more
+ * operation; so a pool missing a server that any traffic reaches stays
+ * degraded until the server is back.
+ */
+#define DEGRADED_MS 5000
+#define DEAD_TIMEOUT_S 2
 
 static int
 add_server(
@@ -98,6 +110,7 @@ mk_cache_new(const char *servers, int timeout_ms, char *err, size_t errlen)
 		}
 		count++;
 	}
+	cache->nservers = count;
 	if (count == 0) {
 		mk_errf(err, errlen, "memcached: no server given");
 		mk_cache_free(cache);
@@ -124,7 +137,23 @@ mk_cache_new(const char *servers, int timeout_ms, char *err, size_t errlen)
 		(uint64_t)timeout_ms * 1000) != MEMCACHED_SUCCESS ||
 	    /* A failed server is left alone for a second, then tried again. */
 	    memcached_behavior_set(cache->memc,
-		MEMCACHED_BEHAVIOR_RETRY_TIMEOUT, 1) != MEMCACHED_SUCCESS) {
+		MEMCACHED_BEHAVIOR_RETRY_TIMEOUT, 1) != MEMCACHED_SUCCESS ||
+	    /*
+	     * A pool: a server that fails once leaves the ketama ring, so its
+	     * keys (and only its) go to the others' points at once, instead of
+	     * failing until it is back; every DEAD_TIMEOUT_S it is tried
+	     * again, and once it answers it has its keys back.
+	     */
+	    (count > 1 &&
+		(memcached_behavior_set(cache->memc,
+		     MEMCACHED_BEHAVIOR_REMOVE_FAILED_SERVERS,
+		     1) != MEMCACHED_SUCCESS ||
+		    memcached_behavior_set(cache->memc,
+			MEMCACHED_BEHAVIOR_SERVER_FAILURE_LIMIT,
+			1) != MEMCACHED_SUCCESS ||
+		    memcached_behavior_set(cache->memc,
+			MEMCACHED_BEHAVIOR_DEAD_TIMEOUT,
+			DEAD_TIMEOUT_S) != MEMCACHED_SUCCESS))) {
 		mk_errf(err, errlen, "memcached: cannot set client behaviour");
 		mk_cache_free(cache);
 		return NULL;
@@ -149,12 +178,17 @@ mk_cache_free(struct mk_cache *cache)
 	free(cache);
 }
 
-/* Records the outcome of one operation; logs the edges of an outage. */
+/*
+ * Records the outcome of one operation; logs the edges of an outage. A
+ * pool's outage (one server lost while the others answer) ends only once
+ * no operation failed for DEGRADED_MS, not at each success in between.
+ */
 static enum mk_err
 outcome(struct mk_cache *cache, memcached_return_t rc)
 {
 	if (memcached_success(rc)) {
-		if (cache->down) {
+		if (cache->down &&
+		    (cache->nservers < 2 || !mk_cache_degraded(cache))) {
 			mk_log(MK_LOG_WARN, "memcached is back after %lld ms",
 			    (long long)(mk_clock_mono_ms() -
 				cache->down_since_ms));
@@ -162,6 +196,7 @@ outcome(struct mk_cache *cache, memcached_return_t rc)
 		}
 		return MK_OK;
 	}
+	cache->failed_ms = mk_clock_mono_ms();
 	if (!cache->down) {
 		mk_log(MK_LOG_ERROR, "memcached unreachable: %s",
 		    memcached_strerror(cache->memc, rc));
@@ -583,6 +618,13 @@ mk_cache_ping(struct mk_cache *cache)
 	/* Absent is an answer too. */
 	return outcome(
 	    cache, rc == MEMCACHED_NOTFOUND ? MEMCACHED_SUCCESS : rc);
+}
+
+bool
+mk_cache_degraded(const struct mk_cache *cache)
+{
+	return cache->failed_ms != 0 &&
+	    mk_clock_mono_ms() - cache->failed_ms < DEGRADED_MS;
 }
 
 bool

@@ -41,8 +41,9 @@ struct mk_replicas {
 	size_t n, next;
 	bool pinned;
 	struct replica replica[MK_REPLICAS_MAX];
-	struct mk_db_route route;
-	struct mk_db *reads, *background_reads;
+	struct mk_db_route route, documents_route;
+	struct mk_db *reads, *background_reads, *documents;
+	bool documents_stale; /* the documents' last read was a replica's */
 };
 
 /* Splits an entry of db_replicas (checked when the config was loaded). */
@@ -79,6 +80,34 @@ parse_address(struct replica *r, const char *entry, size_t len)
 	return 0;
 }
 
+/* A replica that answers, while the primary is down; else NULL. */
+static struct mk_db *
+last_resort(struct mk_replicas *rs)
+{
+	if (!mk_db_down(rs->primary))
+		return NULL;
+	for (size_t k = 0; k < rs->n; k++)
+		if (rs->replica[k].state.in_service)
+			return rs->replica[k].db;
+	/* A stale copy beats a primary that is down. */
+	for (size_t k = 0; k < rs->n; k++)
+		if (rs->replica[k].state.up &&
+		    rs->replica[k].lag_unknown_usable)
+			return rs->replica[k].db;
+	return NULL;
+}
+
+/* The documents' route: the primary first (see mk_replicas_documents). */
+static struct mk_db *
+choose_documents(void *ctx)
+{
+	struct mk_replicas *rs = ctx;
+	struct mk_db *chosen = last_resort(rs);
+
+	rs->documents_stale = chosen != NULL;
+	return chosen;
+}
+
 /* Picks the replica for the next read, or NULL for the primary. */
 static struct mk_db *
 choose(void *ctx)
@@ -95,14 +124,7 @@ choose(void *ctx)
 			return r->db;
 		}
 	}
-	/* No replica in service: a stale copy beats a primary that is down. */
-	if (mk_db_down(rs->primary)) {
-		for (size_t k = 0; k < rs->n; k++)
-			if (rs->replica[k].state.up &&
-			    rs->replica[k].lag_unknown_usable)
-				return rs->replica[k].db;
-	}
-	return NULL;
+	return last_resort(rs);
 }
 
 static void
@@ -183,6 +205,12 @@ mk_replicas_new(const struct mk_config *config, struct mk_db *primary,
 	    mk_db_routed(background, &rs->route, err, errlen);
 	if (rs->background_reads == NULL)
 		goto fail;
+	rs->documents_route = rs->route;
+	rs->documents_route.choose = choose_documents;
+	rs->documents =
+	    mk_db_routed(primary, &rs->documents_route, err, errlen);
+	if (rs->documents == NULL)
+		goto fail;
 	return rs;
 fail:
 	mk_replicas_free(rs);
@@ -196,6 +224,7 @@ mk_replicas_free(struct mk_replicas *rs)
 		return;
 	mk_db_free(rs->reads);
 	mk_db_free(rs->background_reads);
+	mk_db_free(rs->documents);
 	for (size_t i = 0; i < rs->n; i++)
 		mk_db_free(rs->replica[i].db);
 	mk_arena_free(rs->arena);
@@ -212,6 +241,18 @@ struct mk_db *
 mk_replicas_background_reads(struct mk_replicas *rs)
 {
 	return rs->background_reads;
+}
+
+struct mk_db *
+mk_replicas_documents(struct mk_replicas *rs)
+{
+	return rs->documents;
+}
+
+bool
+mk_replicas_documents_stale(const struct mk_replicas *rs)
+{
+	return rs->documents_stale;
 }
 
 void

@@ -60,6 +60,15 @@ struct mk_db *mk_replicas_reads(struct mk_replicas *replicas);
 struct mk_db *mk_replicas_background_reads(struct mk_replicas *replicas);
 
 /*
+ * A routed handle for reads that want the primary (what a cache will
+ * store): they go there, and only while it is down to a replica that
+ * answers, however far behind; mk_replicas_documents_stale() then says
+ * so, until the handle's next SELECT.
+ */
+struct mk_db *mk_replicas_documents(struct mk_replicas *replicas);
+bool mk_replicas_documents_stale(const struct mk_replicas *replicas);
+
+/*
  * Pins the reads of the request being served to the primary (true) or
  * lets them go to replicas (false), until the next call.
  */
