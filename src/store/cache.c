@@ -15,6 +15,17 @@
 #include "core/trace.h"
 #include "store/cache.h"
 
+/*
+ * A pool is "degraded" (mk_cache_degraded) while a server is out of the
+ * ketama ring (libmemcached puts one of the probe keys elsewhere), and
+ * for DEGRADED_MS after any failed operation: longer than DEAD_TIMEOUT_S,
+ * after which libmemcached puts an ejected server back in the ring and,
+ * while it is still dead, fails the next operation on its keys.
+ */
+#define DEGRADED_MS 5000
+#define DEAD_TIMEOUT_S 2
+#define PROBES_MAX 32
+
 struct mk_cache {
 	memcached_st *memc;
 	/* reused by every lookup: no malloc per get */
@@ -33,17 +44,13 @@ struct mk_cache {
 	uint64_t outages;
 	size_t nservers;
 	int64_t failed_ms; /* the last failed operation's time; 0: none */
+	/*
+	 * A key that the whole ring puts on server i, for the first
+	 * PROBES_MAX servers: where libmemcached hashes it now tells whether
+	 * server i is out of the ring (no round trip). "" when none found.
+	 */
+	char probe[PROBES_MAX][16];
 };
-
-/*
- * A pool stays "degraded" (mk_cache_degraded) this long after a failed
- * operation: longer than DEAD_TIMEOUT_S, after which libmemcached tries
- * an ejected server again and, while it is still dead, fails one more
- * operation; so a pool missing a server that any traffic reaches stays
- * degraded until the server is back.
- */
-#define DEGRADED_MS 5000
-#define DEAD_TIMEOUT_S 2
 
 static int
 add_server(
@@ -111,6 +118,7 @@ mk_cache_new(const char *servers, int timeout_ms, char *err, size_t errlen)
 		count++;
 	}
 	cache->nservers = count;
+
 	if (count == 0) {
 		mk_errf(err, errlen, "memcached: no server given");
 		mk_cache_free(cache);
@@ -139,9 +147,9 @@ mk_cache_new(const char *servers, int timeout_ms, char *err, size_t errlen)
 	    memcached_behavior_set(cache->memc,
 		MEMCACHED_BEHAVIOR_RETRY_TIMEOUT, 1) != MEMCACHED_SUCCESS ||
 	    /*
-	     * A pool: a server that fails once leaves the ketama ring, so its
-	     * keys (and only its) go to the others' points at once, instead of
-	     * failing until it is back; every DEAD_TIMEOUT_S it is tried
+	     * A pool: a server that keeps failing leaves the ketama ring, so
+	     * its keys (and only its) go to the others' points at once, instead
+	     * of failing until it is back; every DEAD_TIMEOUT_S it is tried
 	     * again, and once it answers it has its keys back.
 	     */
 	    (count > 1 &&
@@ -157,6 +165,15 @@ mk_cache_new(const char *servers, int timeout_ms, char *err, size_t errlen)
 		mk_errf(err, errlen, "memcached: cannot set client behaviour");
 		mk_cache_free(cache);
 		return NULL;
+	}
+	for (unsigned i = 0; count > 1 && i < 4096; i++) {
+		char key[16];
+		int klen = snprintf(key, sizeof(key), "mk:probe:%u", i);
+		uint32_t at =
+		    memcached_generate_hash(cache->memc, key, (size_t)klen);
+
+		if (klen > 0 && at < PROBES_MAX && cache->probe[at][0] == '\0')
+			memcpy(cache->probe[at], key, (size_t)klen + 1);
 	}
 	if (memcached_result_create(cache->memc, &cache->result) == NULL) {
 		mk_errf(err, errlen, "out of memory");
@@ -623,8 +640,16 @@ mk_cache_ping(struct mk_cache *cache)
 bool
 mk_cache_degraded(const struct mk_cache *cache)
 {
-	return cache->failed_ms != 0 &&
-	    mk_clock_mono_ms() - cache->failed_ms < DEGRADED_MS;
+	if (cache->failed_ms != 0 &&
+	    mk_clock_mono_ms() - cache->failed_ms < DEGRADED_MS)
+		return true;
+	/* A server out of the ring fails nothing: its keys went elsewhere. */
+	for (uint32_t i = 0; i < PROBES_MAX && i < cache->nservers; i++)
+		if (cache->probe[i][0] != '\0' &&
+		    memcached_generate_hash(cache->memc, cache->probe[i],
+			strlen(cache->probe[i])) != i)
+			return true;
+	return false;
 }
 
 bool
