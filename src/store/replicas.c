@@ -114,8 +114,13 @@ choose(void *ctx)
 {
 	struct mk_replicas *rs = ctx;
 
+	/*
+	 * A pinned read (a client's read-your-writes window) waits for no
+	 * replica, unless the primary is down: then it is served however
+	 * stale rather than refused (that client's writes fail meanwhile).
+	 */
 	if (rs->pinned || rs->n == 0)
-		return NULL;
+		return rs->n == 0 ? NULL : last_resort(rs);
 	for (size_t k = 0; k < rs->n; k++) {
 		struct replica *r = &rs->replica[(rs->next + k) % rs->n];
 

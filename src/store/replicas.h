@@ -15,8 +15,9 @@
  * SQL thread runs and Seconds_Behind_Master is at most replica_max_lag.
  * One whose lag is unknown (its IO thread is not connected: the primary
  * is gone) is used only while the primary is down too, as the freshest
- * copy there is. A replica that fails a read is out at once; checks
- * bring it back. Requests never wait on a check.
+ * copy there is; while the primary is down, pinned reads go to a replica
+ * too, since the primary cannot serve them. A replica that fails a read is out
+ * at once; checks bring it back. Requests never wait on a check.
  *
  * Worker-lifetime, made after fork, not thread-safe. The replicas'
  * handles are owned here; the primary is the caller's and must outlive
