@@ -18,6 +18,7 @@ use JSON::PP;
 use Markets::Load;
 use Markets::Test;
 use Test::More;
+use Time::HiRes qw(time);
 
 my $t = Markets::Test->new(topology => 'replicated',
 	env => { MARKETS_WORKERS => 2, MARKETS_RATE_LIMIT => '1000000/60', MARKETS_REPLICA_MAX_LAG => '2s' });
@@ -51,6 +52,16 @@ sub read_source {
 		{ headers => $who{sub} ? $t->bearer(sub => $who{sub}) : {} });
 	return 'error ' . $r->{status} unless $r->{status} == 200 && $r->{json}{data}[0];
 	return $r->{json}{data}[0]{name} eq 'Marker on the replica' ? 'replica' : 'primary';
+}
+
+# How long a transition took (a figure for docs/scaling.md, no assertion).
+my %took;
+sub timed {
+	my ($name, $secs, $cond) = @_;
+	my $start = time;
+	my $ok = $t->wait_until($secs, $cond);
+	$took{$name} = sprintf '%.1f s', time - $start;
+	return $ok;
 }
 
 # Every one of 12 reads (so every worker of both instances, in all
@@ -112,13 +123,13 @@ own_writes_visible('healthy');
 # primary), /readyz says it is down and stays 200.
 my $replica_pid = $t->pid_of('mysqld-replica');
 kill 'KILL', $replica_pid;
-ok($t->wait_until(20, sub { all_reads_from('primary') }), 'stopped: reads go to the primary');
-ok($t->wait_until(20, sub { replica_state() eq 'down' }), 'stopped: /readyz says the replica is down');
+ok(timed('killed, reads on the primary', 20, sub { all_reads_from('primary') }), 'stopped: reads go to the primary');
+ok(timed('killed, /readyz says down', 20, sub { replica_state() eq 'down' }), 'stopped: /readyz says the replica is down');
 own_writes_visible('stopped');
 
 # Back: started again, it is checked back into service by itself.
 ok($t->stack('start', $root, '--services', 'mariadb', '--topology', 'replicated'), 'the replica starts again');
-ok($t->wait_until(30, sub { all_reads_from('replica') }), 'restarted: reads go to the replica again');
+ok(timed('restarted, reads on the replica', 30, sub { all_reads_from('replica') }), 'restarted: reads go to the replica again');
 own_writes_visible('restarted');
 
 # Lagging: its SQL thread stopped while writes go on.
@@ -129,13 +140,13 @@ for my $i (1 .. 5) {
 	is($c->{status}, 201, "lagging: user 404's write $i is acknowledged");
 	$newest = $c->{json}{data}{id};
 }
-ok($t->wait_until(20, sub { all_reads_from('primary') }), 'lagging: reads leave the replica');
+ok(timed('SQL thread stopped, reads on the primary', 20, sub { all_reads_from('primary') }), 'lagging: reads leave the replica');
 ok($t->wait_until(20, sub { replica_state() eq 'lagging' }), 'lagging: /readyz says the replica lags');
 my $l = $t->get('/api/markets?creator_id=404&limit=1');
 is($l->{json}{data}[0]{id}, $newest, "lagging: an anonymous list has the newest write (the primary's)");
 own_writes_visible('lagging');
 $t->sql_at('mysql-replica', 'START SLAVE SQL_THREAD');
-ok($t->wait_until(30, sub { all_reads_from('replica') }), 'caught up: reads go to the replica again');
+ok(timed('SQL thread started, reads on the replica', 30, sub { all_reads_from('replica') }), 'caught up: reads go to the replica again');
 $l = $t->get('/api/markets?creator_id=404&limit=1');
 is($l->{json}{data}[0]{id}, $newest, "caught up: the replica has the writes it missed");
 
@@ -153,5 +164,6 @@ ok(caught_up(), 'the replica caught up');
 my $digest = 'SELECT COUNT(*), SUM(version), SUM(volume) FROM markets';
 is_deeply([$t->sql_at('mysql-replica', $digest)], [$t->sql($digest)], 'the replica holds what the primary holds');
 
+diag("$_: $took{$_}") for sort keys %took;
 $t->finish;
 done_testing;
