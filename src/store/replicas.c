@@ -41,7 +41,7 @@ struct mk_replicas {
 	size_t n, next;
 	bool pinned;
 	struct replica replica[MK_REPLICAS_MAX];
-	struct mk_db_route route, documents_route;
+	struct mk_db_route route, background_route, documents_route;
 	struct mk_db *reads, *background_reads, *documents;
 	bool documents_stale; /* the documents' last read was a replica's */
 };
@@ -108,6 +108,30 @@ choose_documents(void *ctx)
 	return chosen;
 }
 
+/* The next replica in service, in turn; else last_resort(). */
+static struct mk_db *
+next_in_service(struct mk_replicas *rs)
+{
+	for (size_t k = 0; k < rs->n; k++) {
+		struct replica *r = &rs->replica[(rs->next + k) % rs->n];
+
+		if (r->state.in_service) {
+			rs->next = (rs->next + k + 1) % rs->n;
+			return r->db;
+		}
+	}
+	return last_resort(rs);
+}
+
+/* Background work (the search index) is nobody's read-your-writes. */
+static struct mk_db *
+choose_background(void *ctx)
+{
+	struct mk_replicas *rs = ctx;
+
+	return rs->n == 0 ? NULL : next_in_service(rs);
+}
+
 /* Picks the replica for the next read, or NULL for the primary. */
 static struct mk_db *
 choose(void *ctx)
@@ -121,15 +145,7 @@ choose(void *ctx)
 	 */
 	if (rs->pinned || rs->n == 0)
 		return rs->n == 0 ? NULL : last_resort(rs);
-	for (size_t k = 0; k < rs->n; k++) {
-		struct replica *r = &rs->replica[(rs->next + k) % rs->n];
-
-		if (r->state.in_service) {
-			rs->next = (rs->next + k + 1) % rs->n;
-			return r->db;
-		}
-	}
-	return last_resort(rs);
+	return next_in_service(rs);
 }
 
 static void
@@ -206,8 +222,10 @@ mk_replicas_new(const struct mk_config *config, struct mk_db *primary,
 	rs->reads = mk_db_routed(primary, &rs->route, err, errlen);
 	if (rs->reads == NULL)
 		goto fail;
+	rs->background_route = rs->route;
+	rs->background_route.choose = choose_background;
 	rs->background_reads =
-	    mk_db_routed(background, &rs->route, err, errlen);
+	    mk_db_routed(background, &rs->background_route, err, errlen);
 	if (rs->background_reads == NULL)
 		goto fail;
 	rs->documents_route = rs->route;
