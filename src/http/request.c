@@ -8,6 +8,8 @@
 #include <strings.h>
 
 #include "core/arena.h"
+#include "core/config.h"
+#include "http/base_path.h"
 #include "http/request.h"
 
 static const char *const method_names[MK_METHOD__MAX] = {
@@ -85,6 +87,25 @@ mk_request_parse_target(struct mk_request *req)
 			req->log_error = "bad query string";
 			return rc;
 		}
+	}
+
+	/* Routes see the path after the base (http/base_path.h). */
+	rc = mk_base_path_find(req->raw_path, path_len,
+	    req->config != NULL ? req->config->base_path : NULL,
+	    mk_request_param(req, "SCRIPT_NAME"),
+	    mk_request_param(req, "PATH_INFO"), &req->base_len);
+	if (rc != MK_OK) {
+		req->log_error = rc == MK_ENOTFOUND ? "outside base_path"
+						    : "bad escape in path";
+		return rc;
+	}
+	req->base = req->raw_path;
+	uri += req->base_len;
+	path_len -= req->base_len;
+	if (path_len == 0) {
+		/* The base itself: the application's root. */
+		uri = "/";
+		path_len = 1;
 	}
 
 	req->nsegments = 0;
