@@ -17,7 +17,7 @@ use Markets::FastCGI;
 use Markets::Test;
 
 my $t = Markets::Test->new(env => { MARKETS_RATE_LIMIT => '1000000/60', MARKETS_JOB_RUNNERS => 0,
-	MARKETS_CORS_ORIGINS => 'https://app.example.org' });
+	MARKETS_CORS_ORIGINS => 'https://app.example.org' }, local_conf => "# base_path, by SIGHUP below\n");
 my $json = JSON::PP->new->utf8->canonical;
 my $SN = '/~demo/markets/markets.fcgi';
 

@@ -61,6 +61,9 @@ parse_body(struct mk_request *req, struct mk_market_input *input,
 /*
  * Reads Idempotency-Key: 0 when absent, 1 when present and sane (idem
  * filled: the caller, the key, a hash of method, path and body), or a 400.
+ * The path is the one after the base (REQUEST_URI, query included, less
+ * its first base_len bytes): the same request through another mount
+ * point is the same request, as its stored Location is base-free.
  */
 static enum mk_err
 idempotency_key(
@@ -71,6 +74,10 @@ idempotency_key(
 	EVP_MD_CTX *ctx;
 	unsigned len = 0;
 	int ok;
+
+	/* Parsed already: REQUEST_URI starts with the base. */
+	if (uri != NULL && strlen(uri) >= req->base_len)
+		uri += req->base_len;
 
 	*present = key != NULL;
 	if (key == NULL)
