@@ -80,6 +80,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	path_len = strcspn(uri, "?");
 	if (mk_base_path_find(uri, path_len, configured, script_name, path_info,
 		&base_len) == MK_OK &&
+	    base_len > 0 &&
 	    (base_len > path_len ||
 		(base_len < path_len && uri[base_len] != '/')))
 		__builtin_trap();
