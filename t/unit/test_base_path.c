@@ -50,6 +50,11 @@ static const struct find_case find_cases[] = {
 	    SN, "/api/a b+c", MK_OK, "/~demo/markets" },
 	{ "apache rewrite, the root", "/~demo/markets/", NULL, SN, "/", MK_OK,
 	    "/~demo/markets" },
+	/* With [B=%?#] on the rule, Apache passes %25, %3F, %23 through. */
+	{ "apache rewrite [B=%?#], %25", "/~demo/markets/api/x%25y", NULL, SN,
+	    "/api/x%y", MK_OK, "/~demo/markets" },
+	{ "apache rewrite [B=%?#], %3F %23", "/~demo/markets/api/x%3Fy%23z",
+	    NULL, SN, "/api/x?y#z", MK_OK, "/~demo/markets" },
 	/* Apache merged "//" in PATH_INFO: SCRIPT_NAME's directory. */
 	{ "apache merged slashes", "/~demo/markets/api//markets/", NULL, SN,
 	    "/api/markets/", MK_OK, "/~demo/markets" },
