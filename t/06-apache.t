@@ -2,7 +2,8 @@
 # Behind Apache httpd with mod_fcgid, using conf/apache-markets.conf as
 # shipped: Apache starts the app itself (FastCGI socket on fd 0, no
 # --listen), the contract holds through it, Apache's own errors are JSON,
-# and the app processes exit cleanly when Apache stops them.
+# /metrics says which mod_fcgid process answered (each counts alone), and
+# the app processes exit cleanly when Apache stops them.
 use strict;
 use warnings;
 use FindBin;
@@ -103,6 +104,16 @@ my @apps = grep {
 	$cmd =~ /^\Q$build\E\/markets\0?$/;
 } map { m{/proc/(\d+)/} } glob '/proc/[0-9]*/cmdline';
 ok(@apps >= 1, 'mod_fcgid started the app: ' . join(',', @apps));
+# /metrics says which process answered: each mod_fcgid process counts alone.
+my $metrics = $t->get('/metrics');
+is($metrics->{status}, 200, 'GET /metrics through Apache');
+my ($mpid, $mode, $started) = $metrics->{content} =~ /^markets_process_info\{pid="(\d+)",mode="([a-z-]+)",started="(\d+)"\} 1$/m;
+is($mode, 'fcgid', 'markets_process_info: mode="fcgid" under mod_fcgid');
+ok($mpid && grep({ $_ == $mpid } @apps), 'its pid is one of the processes mod_fcgid started (' . ($mpid // '?') . ')');
+like($metrics->{content}, qr/^# markets: mode fcgid \(Apache mod_fcgid\): every count below is this process's own \(pid \Q$mpid\E\)/m,
+	'a comment line says the counts are this process\'s own');
+my ($master_start) = $metrics->{content} =~ /^markets_start_time_seconds (\d+)$/m;
+is($master_start, $started, 'with no master, the start time is the process\'s own');
 my @lines = grep { ($_->{request_id} // '') eq 'apache-test.1' } $t->log_lines;
 is(scalar @lines, 1, "the app logged the request");
 

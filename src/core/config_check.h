@@ -14,5 +14,6 @@ const char *mk_config_check_db_addresses(const char *value);
 const char *mk_config_check_embedder(const char *value);
 const char *mk_config_check_cidrs(const char *value);
 const char *mk_config_check_cors_origins(const char *value);
+const char *mk_config_check_base_path(const char *value);
 
 #endif

@@ -535,6 +535,9 @@ mk_worker_run(int listen_fd, const struct mk_config *config, int under_master,
 
 	if (mk_child_setup(MK_CHILD_WORKER, under_master, &wait_mask) != 0)
 		return 1;
+	/* /metrics says which process answered, and whose counts they are. */
+	mk_metrics_process(
+	    under_master ? MK_PROCESS_MASTER_WORKER : MK_PROCESS_FCGID);
 	w.max_conns = (unsigned)config->worker_connections;
 	{
 		char err[512];
