@@ -27,6 +27,7 @@ struct replica {
 	char socket[108];
 	struct mk_config config; /* the primary's, with this address */
 	struct mk_db *db;
+	struct mk_db *checks; /* db's connection, counted as background work */
 	struct mk_replica_state state;
 	bool lag_unknown_usable; /* SQL thread running, IO not connected */
 	int64_t next_check_ms;
@@ -215,6 +216,8 @@ mk_replicas_new(const struct mk_config *config, struct mk_db *primary,
 		if ((r->db = mk_db_new(&r->config, err, errlen)) == NULL)
 			goto fail;
 		rs->n++;
+		if ((r->checks = mk_db_background(r->db, err, errlen)) == NULL)
+			goto fail;
 	}
 	rs->route = (struct mk_db_route){
 		.choose = choose, .failed = failed, .ctx = rs
@@ -248,8 +251,10 @@ mk_replicas_free(struct mk_replicas *rs)
 	mk_db_free(rs->reads);
 	mk_db_free(rs->background_reads);
 	mk_db_free(rs->documents);
-	for (size_t i = 0; i < rs->n; i++)
+	for (size_t i = 0; i < rs->n; i++) {
+		mk_db_free(rs->replica[i].checks);
 		mk_db_free(rs->replica[i].db);
+	}
 	mk_arena_free(rs->arena);
 	free(rs);
 }
@@ -316,7 +321,8 @@ check(struct mk_replicas *rs, struct replica *r, int64_t now_ms)
 	enum mk_err rc;
 
 	mk_arena_reset(rs->arena);
-	rc = mk_db_select_named(r->db, rs->arena, "SHOW SLAVE STATUS", &rows);
+	rc = mk_db_select_named(
+	    r->checks, rs->arena, "SHOW SLAVE STATUS", &rows);
 	/*
 	 * A check that found it dead quickly (a refused connection) comes
 	 * again in a second; one that waited for a timeout backs off, so a
