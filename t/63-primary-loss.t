@@ -52,8 +52,10 @@ my $b = post_json("/api/markets/$ids[0]/positions", 303, { side => 'no', amount 
 is($b->{status}, 201, 'a position bought');
 ok(caught_up(), 'the replica has them');
 my ($cached, $uncached) = @ids[0, 5];
-$t->get("/api/markets/$cached") for 1 .. 4;
-ok((grep { $_ == $cached } cached_ids()), "market $cached is cached");
+ok($t->wait_until(10, sub {
+	$t->get("/api/markets/$cached");
+	grep { $_ == $cached } cached_ids();
+}), "market $cached is cached");
 ok(!(grep { $_ == $uncached } cached_ids()), "market $uncached is not");
 ok($t->wait_until(20, sub { ($t->get('/readyz')->{json}{data}{replicas}[0]{state} // '') eq 'ok' }),
 	'the replica is in service');
@@ -90,6 +92,10 @@ ok($t->wait_until(30, sub {
 	$after->{status} == 201;
 }), 'writes work again');
 ok(caught_up(), 'replication resumed: the replica has the new write');
+ok($t->wait_until(10, sub {
+	$t->get("/api/markets/$uncached");
+	grep { $_ == $uncached } cached_ids();
+}), "with the primary back, market $uncached is cached on its next read (what the check above looks at exists)");
 my $seen = $t->get("/api/markets?creator_id=707&limit=1", { headers => $t->bearer(sub => 707) });
 is($seen->{json}{data}[0]{id}, $after->{json}{data}{id}, 'its writer reads it');
 
