@@ -108,6 +108,10 @@ sub base_path { $_[0]{base_path} }
 sub path { my ($self, $p) = @_; return $self->{base_path} . $p }
 # True under the fronts where Apache starts the app (no master).
 sub mod_fcgid { $MOD_FCGID{ $_[0]{front} } }
+# The pid file names (under run/) of the front server, and of what runs
+# the app's side: the master, or under mod_fcgid the cron stand-in.
+sub front_pid_name { $_[0]{front} eq 'nginx' ? 'nginx' : 'apache' }
+sub app_pid_name { $_[0]->mod_fcgid ? 'cron' : 'markets' }
 sub port { $_[0]{port} }
 sub base_url { 'http://127.0.0.1:' . $_[0]{port} }
 sub app_socket { $_[0]{root} . '/run/markets.sock' }
