@@ -131,6 +131,8 @@ sub _stack_env {
 sub stack {
 	my ($self, @args) = @_;
 	local %ENV = (%ENV, $self->_stack_env);
+	# The harness's own variables are no settings of the app's.
+	delete @ENV{qw(MARKETS_TEST_FRONT MARKETS_TEST_FRONTS)};
 	my $rc = system("$REPO/scripts/stack", @args);
 	return $rc == 0;
 }
