@@ -411,5 +411,5 @@ mk_app_attach_loop(struct mk_app *app, struct mk_loop *loop)
 int
 mk_app_run_jobs(const struct mk_config *config, bool (*carry_on)(void))
 {
-	return mk_market_runner_run(config, carry_on, false);
+	return mk_market_runner_run(config, carry_on, false, NULL);
 }

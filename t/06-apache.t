@@ -7,8 +7,9 @@
 # host's Apache, the app running as the owner through suEXEC). Under the
 # nginx front (MARKETS_TEST_FRONT unset) it checks the mod_fcgid one. The
 # contract holds through Apache, Apache's own errors are JSON,
-# Authorization reaches the app, and under mod_fcgid the app processes
-# exit cleanly when Apache stops them.
+# Authorization reaches the app, and under mod_fcgid /metrics says which
+# process answered (each counts alone) and the app processes exit cleanly
+# when Apache stops them.
 use strict;
 use warnings;
 use FindBin;
@@ -112,6 +113,16 @@ if ($front eq 'apache-proxy') {
 	ok(@apps >= 1, 'mod_fcgid started the app: ' . join(',', @apps));
 	is((stat "/proc/$apps[0]")[4], $user, "the app runs as " . getpwuid($user)) if @apps;
 	ok($lines[0] && grep({ $_ == $lines[0]{pid} } @apps), 'one of them answered');
+	# /metrics says which process answered: each mod_fcgid process counts alone.
+	my $metrics = $t->get('/metrics');
+	is($metrics->{status}, 200, 'GET /metrics through Apache');
+	my ($mpid, $mode, $started) = $metrics->{content} =~ /^markets_process_info\{pid="(\d+)",mode="([a-z-]+)",started="(\d+)"\} 1$/m;
+	is($mode, 'fcgid', 'markets_process_info: mode="fcgid" under mod_fcgid');
+	ok($mpid && grep({ $_ == $mpid } @apps), 'its pid is one of the processes mod_fcgid started (' . ($mpid // '?') . ')');
+	like($metrics->{content}, qr/^# markets: mode fcgid \(Apache mod_fcgid\): every count below is this process's own \(pid \Q$mpid\E\)/m,
+		'a comment line says the counts are this process\'s own');
+	my ($master_start) = $metrics->{content} =~ /^markets_start_time_seconds (\d+)$/m;
+	is($master_start, $started, 'with no master, the start time is the process\'s own');
 
 	# Stopping Apache stops the app processes cleanly.
 	ok(kill('TERM', $t->pid_of('apache')), 'Apache told to stop');

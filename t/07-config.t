@@ -132,6 +132,15 @@ for my $case ([MARKETS_JWT_SECRET => $ssh, 'HS256 key jwt_secret is an OpenSSH p
 	is($rc, 1, "$var a public key ($want): refused");
 	like($out, qr/\Q$want\E/, "$var a public key: the message says what it is") or diag($out);
 }
+# base_path (docs/configuration.md, "Base path"), from the environment too.
+for my $case (['/shop', 0, ''], ['/', 0, ''], ['/~demo/markets', 0, ''], ['/shop/', 1, "must not end with '/'"],
+		['shop', 1, "must start with '/'"], ['/a/../b', 1, "has a '.' or '..' segment"], ['/a%20b', 1, 'may hold only'],
+		['/a?b', 1, 'may hold only']) {
+	my ($value, $want_rc, $want) = @$case;
+	($rc, $out) = run({ MARKETS_CURSOR_SECRET => $CURSOR, MARKETS_BASE_PATH => $value }, '--config', "$repo/conf/markets.conf", '--test-config');
+	is($rc, $want_rc, "MARKETS_BASE_PATH=$value: " . ($want_rc ? 'refused' : 'accepted')) or diag($out);
+	like($out, qr/environment MARKETS_BASE_PATH: \Q$want\E/, "MARKETS_BASE_PATH=$value: the reason") or diag($out) if $want_rc;
+}
 ($rc, $out) = run({ MARKETS_JWT_MAX_LIFETIME => '36000m' }, '--config', $file, '--test-config');
 is($rc, 1, 'jwt_max_lifetime of 25 days: out of range');
 like($out, qr/environment MARKETS_JWT_MAX_LIFETIME: out of range/, 'and is named') or diag($out);

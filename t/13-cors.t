@@ -20,7 +20,7 @@ use Markets::Test;
 
 my $app = 'https://app.example.org';
 my $local = 'http://localhost:5173';
-my $expose = 'X-Request-Id, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, Retry-After, Location, ETag';
+my $expose = 'X-Request-Id, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, Retry-After, Location, ETag, Link';
 my $allow_headers = 'Authorization, Content-Type, Idempotency-Key, If-Match, If-None-Match, X-Request-Id';
 
 sub h { Markets::Test::header(@_) }

@@ -6,7 +6,8 @@
 # 30 s whose _count is the +Inf bucket and the number of requests, and whose
 # _sum is exactly the sum of the route's access-line durations (microseconds,
 # printed with six decimals: no float drift); the process gauges (workers
-# busy and idle, build_info); counters shared by the workers
+# busy and idle, build_info, the answering process: markets_process_info);
+# counters shared by the workers
 # that outlive a worker SIGKILLed (and count the restart); never rate
 # limited; 403 in the JSON envelope from an address metrics_allow does not
 # list (X-Forwarded-For is never believed); a bad metrics_allow refuses the
@@ -37,6 +38,8 @@ sub scrape {
 	return \%m unless $r->{status} == 200;
 	my (@bad, %typed, @untyped);
 	for my $line (split /\n/, $r->{content}) {
+		# A comment that is neither (the text format allows them).
+		next if $line =~ /^# (?!HELP |TYPE )/;
 		if ($line =~ /^# (HELP|TYPE) ([a-z_]+) (.+)$/) {
 			$typed{$2} = $3 if $1 eq 'TYPE';
 			push @bad, "bad TYPE: $line" if $1 eq 'TYPE' && $3 !~ /^(counter|gauge|histogram|summary|untyped)$/;
@@ -114,6 +117,18 @@ for my $name (qw(markets_cache_hits_total markets_cache_misses_total markets_cac
 my ($build) = $r0->{content} =~ /^markets_build_info\{version="([^"]+)"\} 1$/m;
 my $version = `'${\ Markets::Test::build_dir()}/markets' --version`;
 is("markets " . ($build // '?') . "\n", $version, 'markets_build_info{version="' . ($build // '?') . '"} 1 names the running build');
+# Which process answered, and whose counts these are (issue 13: mod_fcgid
+# processes count apart; here every worker of the master counts together).
+my ($pid, $mode, $started) = $r0->{content} =~ /^markets_process_info\{pid="(\d+)",mode="([a-z-]+)",started="(\d+)"\} 1$/m;
+my %worker = map { $_ => 1 } $t->worker_pids;
+ok($pid && $worker{$pid}, 'markets_process_info names the process that answered: one of the master\'s workers (' . ($pid // '?') . ')');
+is($mode, 'master-worker', 'mode="master-worker" under the master');
+is($started, $m0->{markets_process_start_time_seconds}, 'started="…" is markets_process_start_time_seconds');
+cmp_ok($started // 0, '>=', $m0->{markets_start_time_seconds}, 'the worker started when or after the master did');
+like($r0->{content}, qr/^# markets: mode master-worker: the counts below are the whole server's, every worker's of one master \(pid \Q$pid\E answered\)$/m,
+	'a comment line says whose counts these are');
+like($r0->{content}, qr/^# TYPE markets_process_info gauge$/m, 'markets_process_info is a gauge');
+is($m0->{markets_process_start_time_seconds} > 0 ? 1 : 0, 1, 'markets_process_start_time_seconds is set');
 is($m0->{qq{markets_workers{state="busy"}}}, 1, 'one worker busy: the one answering the scrape');
 is($m0->{qq{markets_workers{state="idle"}}}, 1, 'the other one idle');
 like($r0->{content}, qr/^# TYPE markets_http_request_duration_seconds histogram$/m, 'the latency is a histogram');
@@ -185,7 +200,8 @@ ok($t->wait_until(10, sub { my @w = $t->worker_pids; @w == 2 && !grep { $_ == ($
 my $m5 = scrape($t, 'after the kill', check => 1);
 is($m5->{_r}{status}, 200, 'GET /metrics after the kill: 200');
 is(delta($m4, $m5, 'markets_worker_restarts_total'), 1, 'markets_worker_restarts_total: +1');
-my @lost = grep { ($m5->{$_} // -1) < $m4->{$_} } grep { /^markets_/ } keys %$m4;
+# (markets_process_* describe whichever worker answered: not counts.)
+my @lost = grep { ($m5->{$_} // -1) < $m4->{$_} } grep { /^markets_/ && !/^markets_process_/ } keys %$m4;
 ok(!@lost, 'no counter went down') or diag(join "\n", map { "$_: $m4->{$_} -> " . ($m5->{$_} // 'gone') } @lost);
 is($m5->{ req_key('GET /healthz', 200) }, $m4->{ req_key('GET /healthz', 200) }, 'the /healthz requests the dead worker counted are kept');
 is(hist_count($m5) - hist_count($m4), 1, 'the histogram too (+1: the scrape before the kill)');

@@ -17,12 +17,11 @@ use Fcntl qw(F_SETFD);
 use File::Copy qw(copy);
 use File::Path qw(make_path);
 use File::Temp qw(tempdir);
-use IO::Socket::UNIX;
 use POSIX qw(WNOHANG);
-use Socket qw(SOCK_DGRAM);
 use Test::More;
 use Time::HiRes qw(sleep time);
 use Markets::FastCGI;
+use Markets::Notify;
 use Markets::Test;
 
 my $repo = Markets::Test::repo();
@@ -57,18 +56,10 @@ plan skip_all => 'systemd-analyze and systemd-socket-activate are not installed 
 }
 
 # The notification socket, as the service manager's.
-my $notify_path = "$dir/notify.sock";
-my $notify = IO::Socket::UNIX->new(Type => SOCK_DGRAM, Local => $notify_path) or die "notify socket: $!";
-$notify->blocking(0);
-my @heard;
-sub hear {
-	while (defined $notify->recv(my $msg, 4096)) {
-		last unless length $msg;
-		push @heard, { map { split /=/, $_, 2 } split /\n/, $msg };
-	}
-	return @heard;
-}
-sub heard { my ($key, $value) = @_; return grep { ($_->{$key} // '') eq $value } hear() }
+my $notify = Markets::Notify->new("$dir/notify.sock");
+my $notify_path = $notify->path;
+sub hear { $notify->hear }
+sub heard { $notify->heard(@_) }
 
 # Starts @cmd with its log and stderr in files; returns { pid, log }.
 my $n = 0;

@@ -14,12 +14,12 @@
 # connection (fastcgi_keep_conn off, fastcgi_next_upstream off), only the
 # kernel's queue and the workers' drain keep every request whole, writes
 # (POST) included. With the shipped nginx site, kept-alive upstream
-# connections: a worker that drains closes each after its last answer,
-# and nginx may have sent a request on it meanwhile (FastCGI cannot tell
-# nginx to stop reusing a connection); nginx sends that request again on
-# another connection (fastcgi_next_upstream error), which it does for
-# the methods it deems idempotent only, so that load is reads. Every
-# time: no answer but a 2xx, no connection error; the counts are printed.
+# connections: a worker that drains answers on them and closes one only
+# once it is idle (or nginx closes it after keepalive_requests), never
+# right after an answer, when nginx may have just sent the next request
+# on it: nginx would send that again only for the methods it deems
+# idempotent. So that load has writes too. Every time: no answer but a
+# 2xx, no connection error; the counts are printed.
 # The service manager's side (NOTIFY_SOCKET) hears READY=1 from each
 # master once its workers accept, and the hand-over of an upgrade
 # (MAINPID= of the new master).
@@ -29,13 +29,12 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use File::Copy qw(copy);
 use File::Temp qw(tempdir);
-use IO::Socket::UNIX;
 use JSON::PP;
 use POSIX qw(WNOHANG);
-use Socket qw(SOCK_DGRAM);
 use Test::More;
 use Time::HiRes qw(sleep);
 use Markets::Load;
+use Markets::Notify;
 use Markets::Test;
 
 plan skip_all => 'systemd-socket-activate is not installed (scripts/dev test installs systemd)'
@@ -43,21 +42,10 @@ plan skip_all => 'systemd-socket-activate is not installed (scripts/dev test ins
 
 # The service manager's notification socket: a datagram socket read here.
 my $dir = tempdir(CLEANUP => 1);
-my $notify_path = "$dir/notify.sock";
-my $notify = IO::Socket::UNIX->new(Type => SOCK_DGRAM, Local => $notify_path) or die "notify socket: $!";
-$notify->blocking(0);
-my @heard;
-sub hear {
-	while (defined $notify->recv(my $msg, 4096)) {
-		last unless length $msg;
-		push @heard, { map { split /=/, $_, 2 } split /\n/, $msg };
-	}
-	return @heard;
-}
-sub heard_ready_from {
-	my ($pid) = @_;
-	return grep { ($_->{READY} // '') eq '1' && ($_->{MAINPID} // '') eq $pid } hear();
-}
+my $notify = Markets::Notify->new("$dir/notify.sock");
+my $notify_path = $notify->path;
+sub hear { $notify->hear }
+sub heard_ready_from { $notify->ready_from(@_) }
 
 my $t = Markets::Test->new(services => [qw(mariadb memcached)],
 	env => { MARKETS_RATE_LIMIT => '100000000/60', MARKETS_WORKERS => 2, NOTIFY_SOCKET => $notify_path });
@@ -150,7 +138,7 @@ sub upgrade {
 	return $new;
 }
 
-under_load('upgrade, shipped nginx site', \@reads, sub {
+under_load('upgrade, shipped nginx site', \@writes, sub {
 	my ($more) = @_;
 	# A new binary that cannot start: the old master serves on, and says why.
 	open my $fh, '>', "$dir/broken" or die $!;
@@ -250,7 +238,7 @@ under_load('restart under socket activation, no nginx retry', \@writes, sub {
 	restart("restart $_ without retries", $more) for 1 .. 2;
 });
 nginx_site(%shipped);
-under_load('restart under socket activation, shipped nginx site', \@reads, sub {
+under_load('restart under socket activation, shipped nginx site', \@writes, sub {
 	my ($more) = @_;
 	restart("restart $_", $more) for 1 .. 2;
 });

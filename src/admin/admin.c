@@ -14,9 +14,12 @@
  *   markets-admin [--config FILE]... reindex [--missing]
  *       embeds every market (or those without a current vector) with
  *       the configured embedder and stores the vectors for search
- *   markets-admin [--config FILE]... run-jobs [--drain]
+ *   markets-admin [--config FILE]... run-jobs [--drain] [--max-time S]
  *       runs a job runner in the foreground (where no master runs one,
  *       e.g. under Apache mod_fcgid); --drain stops when none is ready
+ *       or after --max-time seconds (default 50, for a cron line every
+ *       minute), and runs only when no other drain does (a MariaDB
+ *       named lock: another one running is exit 0 at once)
  *   markets-admin status [--url URL] [--timeout SECONDS]
  *       prints the server's state (workers, queue, requests) read from
  *       its /metrics
@@ -39,6 +42,7 @@
 #include "admin/status.h"
 #include "auth/jwt.h"
 #include "core/buf.h"
+#include "core/clock.h"
 #include "core/config.h"
 #include "core/arena.h"
 #include "core/json.h"
@@ -74,9 +78,12 @@ usage(FILE *out)
 	    "vector of\n"
 	    "        the configured embedder for their current version) for "
 	    "search\n"
-	    "  run-jobs [--drain]\n"
+	    "  run-jobs [--drain] [--max-time SECONDS]\n"
 	    "        run a job runner in the foreground; --drain: until none "
 	    "is ready\n"
+	    "        or for --max-time seconds (default 50; 0: no bound), "
+	    "one drain\n"
+	    "        at a time (another one running: exit 0 at once)\n"
 	    "  status [--url URL] [--timeout SECONDS]\n"
 	    "        the server's state (workers busy and idle, listen queue, "
 	    "requests,\n"
@@ -244,15 +251,53 @@ cmd_reindex(const struct mk_config *config, int argc, char **argv)
 	return rc == MK_OK ? 0 : 1;
 }
 
+/* The drain lock's name (jobs/queue.h): one drain at a time. */
+#define DRAIN_LOCK "markets.run-jobs"
+/* A drain's default bound: under a minute, for a cron line every minute. */
+#define DRAIN_MAX_TIME_S 50
+
+/* When a bounded run stops claiming (monotonic ms); 0: never. */
+static int64_t run_deadline_ms;
+
+/* Signals, then the deadline: a job in hand still finishes. */
+static bool
+run_carry_on(void)
+{
+	return mk_signals_carry_on() &&
+	    (run_deadline_ms == 0 || mk_clock_mono_ms() < run_deadline_ms);
+}
+
 static int
 cmd_run_jobs(const struct mk_config *config, int argc, char **argv)
 {
-	bool drain = argc == 2 && strcmp(argv[1], "--drain") == 0;
+	long long max_time = -1;
+	bool drain = false;
+	int status;
 
-	if (argc > 2 || (argc == 2 && !drain)) {
-		fprintf(stderr, "markets-admin: run-jobs takes only --drain\n");
-		return 2;
+	for (int i = 1; i < argc; i++) {
+		const char *value = NULL;
+
+		if (strcmp(argv[i], "--drain") == 0) {
+			drain = true;
+			continue;
+		}
+		if (strcmp(argv[i], "--max-time") == 0 && i + 1 < argc)
+			value = argv[++i];
+		else if (strncmp(argv[i], "--max-time=", 11) == 0)
+			value = argv[i] + 11;
+		if (value == NULL ||
+		    (strcmp(value, "0") != 0 &&
+			parse_positive(value, 86400, &max_time) != 0)) {
+			fprintf(stderr,
+			    "markets-admin: run-jobs takes --drain and "
+			    "--max-time SECONDS (0 to 86400)\n");
+			return 2;
+		}
+		if (strcmp(value, "0") == 0)
+			max_time = 0;
 	}
+	if (max_time < 0)
+		max_time = drain ? DRAIN_MAX_TIME_S : 0;
 	if (mk_log_open(config->log_file, config->log_level) != 0) {
 		fprintf(stderr, "markets-admin: cannot open log %s: %s\n",
 		    config->log_file, strerror(errno));
@@ -268,7 +313,18 @@ cmd_run_jobs(const struct mk_config *config, int argc, char **argv)
 		    strerror(errno));
 		return 1;
 	}
-	return mk_market_runner_run(config, mk_signals_carry_on, drain);
+	if (max_time > 0)
+		run_deadline_ms = mk_clock_mono_ms() + max_time * 1000;
+	/* Only drains lock: a foreground runner is one runner among others. */
+	status = mk_market_runner_run(
+	    config, run_carry_on, drain, drain ? DRAIN_LOCK : NULL);
+	if (status == 0 && run_deadline_ms != 0 &&
+	    mk_clock_mono_ms() >= run_deadline_ms && mk_signals_carry_on())
+		mk_log(MK_LOG_INFO,
+		    "run-jobs: stopped after --max-time %lld s; jobs left "
+		    "wait for the next run",
+		    max_time);
+	return status;
 }
 
 int

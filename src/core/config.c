@@ -68,6 +68,8 @@ static const struct mk_conf_key conf_keys[] = {
 	    mk_config_check_cidrs },
 	{ "cors_origins", CONF_STRING, OFF(cors_origins), 0, 8192, "",
 	    mk_config_check_cors_origins },
+	{ "base_path", CONF_STRING, OFF(base_path), 0, 1024, "",
+	    mk_config_check_base_path },
 	{ "memcached", CONF_STRING, OFF(memcached), 0, 8192, "",
 	    mk_config_check_list },
 	{ "memcached_timeout", CONF_DURATION, OFF(memcached_timeout_ms), 1,

@@ -57,6 +57,8 @@ struct mk_config {
 	/* addresses/CIDRs whose X-Forwarded-For counts */
 	char *trusted_proxies;
 	char *cors_origins; /* exact origins that get CORS headers; "": none */
+	/* where the app is mounted: "" derives it per request, "/" the root */
+	char *base_path;
 	char *memcached; /* servers: unix:/path or host:port, comma-separated */
 	int memcached_timeout_ms;
 	int cache_ttl_ms; /* a cached market document's lifetime (<= 1 day) */

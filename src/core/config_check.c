@@ -215,3 +215,46 @@ mk_config_check_cors_origins(const char *value)
 	}
 	return NULL;
 }
+
+/*
+ * base_path: "" (derive it per request) or "/" (the root), else an
+ * absolute path the application is mounted at, written as it is meant
+ * (no percent-escapes: requests are matched against it escape-aware),
+ * of URI path characters only, since it is written back into Location
+ * and Link headers as it is.
+ */
+const char *
+mk_config_check_base_path(const char *value)
+{
+	size_t len = strlen(value);
+
+	if (len == 0 || strcmp(value, "/") == 0)
+		return NULL;
+	if (value[0] != '/')
+		return "must start with '/' (or be empty: derived per request)";
+	if (value[len - 1] == '/')
+		return "must not end with '/' (write the root as '/')";
+	for (const char *p = value; *p != '\0'; p++) {
+		unsigned char c = (unsigned char)*p;
+
+		if (c >= 0x80)
+			return "must be ASCII (leave it empty to derive a path "
+			       "of other characters)";
+		if (!isalnum(c) && strchr("-._~!$&'()*+,;=:@/", c) == NULL)
+			return "may hold only letters, digits and "
+			       "-._~!$&'()*+,;=:@/ (no '%', '?', '#', blank)";
+	}
+	for (const char *p = value; *p != '\0';) {
+		size_t seg;
+
+		p++;
+		seg = strcspn(p, "/");
+		if (seg == 0)
+			return "has an empty segment ('//')";
+		if ((seg == 1 && p[0] == '.') ||
+		    (seg == 2 && p[0] == '.' && p[1] == '.'))
+			return "has a '.' or '..' segment";
+		p += seg;
+	}
+	return NULL;
+}

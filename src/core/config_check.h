@@ -13,5 +13,6 @@ const char *mk_config_check_list(const char *value);
 const char *mk_config_check_embedder(const char *value);
 const char *mk_config_check_cidrs(const char *value);
 const char *mk_config_check_cors_origins(const char *value);
+const char *mk_config_check_base_path(const char *value);
 
 #endif

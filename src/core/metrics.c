@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/buf.h"
 #include "core/metrics.h"
@@ -94,6 +95,16 @@ static size_t nshards = 1;
 static struct shard *mine = &private_region.shards[0];
 static struct slot_cell *my_cell = &private_region.slots[0];
 
+/* This process's own: how it serves and when it started (Unix seconds). */
+static enum mk_process_mode process_mode;
+static uint64_t process_started;
+
+static const char *const process_modes[MK_PROCESS__MAX] = {
+	[MK_PROCESS_UNKNOWN] = "none",
+	[MK_PROCESS_MASTER_WORKER] = "master-worker",
+	[MK_PROCESS_FCGID] = "fcgid",
+};
+
 int
 mk_metrics_setup(void)
 {
@@ -108,6 +119,18 @@ mk_metrics_setup(void)
 	my_cell = &region->slots[0];
 	region->gauges[MK_GAUGE_START_TIME] = (uint64_t)time(NULL);
 	return 0;
+}
+
+void
+mk_metrics_process(enum mk_process_mode mode)
+{
+	process_mode = mode < MK_PROCESS__MAX ? mode : MK_PROCESS_UNKNOWN;
+	process_started = (uint64_t)time(NULL);
+	if (mode == MK_PROCESS_FCGID) {
+		/* No master to set them: this process is the whole server. */
+		region->gauges[MK_GAUGE_START_TIME] = process_started;
+		region->gauges[MK_GAUGE_WORKERS] = 1;
+	}
 }
 
 void
@@ -438,6 +461,21 @@ render_processes(struct mk_buf *out, const char *version)
 	    started > 0 && (uint64_t)time(NULL) > started
 		? (uint64_t)time(NULL) - started
 		: 0);
+	put_family(out, "markets_process_info",
+	    "The process that answered this scrape: its pid, how it serves "
+	    "(master-worker: the counts are every worker's; fcgid: its own "
+	    "alone) and its start (Unix seconds), value 1.",
+	    "gauge");
+	mk_buf_printf(out,
+	    "markets_process_info{pid=\"%ld\",mode=\"%s\",started=\"%llu\"} "
+	    "1\n",
+	    (long)getpid(), process_modes[process_mode],
+	    (unsigned long long)process_started);
+	put_family(out, "markets_process_start_time_seconds",
+	    "When the process that answered this scrape started, in seconds "
+	    "since the Unix epoch.",
+	    "gauge");
+	put_sample(out, "markets_process_start_time_seconds", process_started);
 	put_family(out, "markets_build_info",
 	    "The running build: its version as a label, value 1.", "gauge");
 	mk_buf_puts(out, "markets_build_info{version=\"");
@@ -531,6 +569,20 @@ mk_metrics_render(struct mk_buf *out, const char *const *route_labels,
 		MK_COUNTER_JOBS_DEAD,
 	};
 
+	/* A comment line (text format 0.0.4): who counted what follows. */
+	if (process_mode == MK_PROCESS_FCGID)
+		mk_buf_printf(out,
+		    "# markets: mode fcgid (Apache mod_fcgid): every count "
+		    "below is this process's own (pid %ld), as is its search "
+		    "index; Apache runs several processes and a scrape reaches "
+		    "one, so sum them by markets_process_info's pid\n",
+		    (long)getpid());
+	else if (process_mode == MK_PROCESS_MASTER_WORKER)
+		mk_buf_printf(out,
+		    "# markets: mode master-worker: the counts below are the "
+		    "whole server's, every worker's of one master (pid %ld "
+		    "answered)\n",
+		    (long)getpid());
 	render_requests(out, route_labels, nroutes);
 	render_latency(out, route_labels, nroutes);
 	for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++) {

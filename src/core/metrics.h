@@ -72,6 +72,19 @@ enum mk_gauge {
 	MK_GAUGE__MAX
 };
 
+/*
+ * How the process answering a scrape serves: one of a master's workers
+ * (counts summed over the whole server), or alone under a process
+ * manager that starts several (Apache mod_fcgid: every process counts,
+ * and holds its search index, apart).
+ */
+enum mk_process_mode {
+	MK_PROCESS_UNKNOWN, /* not serving: unit tests, markets-admin */
+	MK_PROCESS_MASTER_WORKER,
+	MK_PROCESS_FCGID,
+	MK_PROCESS__MAX
+};
+
 /* Worker slots with a cell of their own (the master's table has as many). */
 #define MK_METRICS_SLOTS 512
 
@@ -83,6 +96,14 @@ enum mk_gauge {
  * it cannot be mapped (counts then stay per process).
  */
 int mk_metrics_setup(void);
+
+/*
+ * A serving process says how it serves, at its start: /metrics then says
+ * which process answered (markets_process_info) and since when. Under
+ * MK_PROCESS_FCGID, with no master, it also sets the server gauges a
+ * master would (start time, one worker).
+ */
+void mk_metrics_process(enum mk_process_mode mode);
 
 /* Makes this process count into the shard of worker slot (after fork). */
 void mk_metrics_bind(unsigned slot);

@@ -41,7 +41,7 @@ typedef enum mk_err (*step_fn)(struct mk_http_service *service,
  */
 #define CORS_EXPOSE_HEADERS                                                    \
 	"X-Request-Id, X-RateLimit-Limit, X-RateLimit-Remaining, "             \
-	"X-RateLimit-Reset, Retry-After, Location, ETag"
+	"X-RateLimit-Reset, Retry-After, Location, ETag, Link"
 #define CORS_ALLOW_HEADERS                                                     \
 	"Authorization, Content-Type, Idempotency-Key, If-Match, "             \
 	"If-None-Match, X-Request-Id"

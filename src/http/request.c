@@ -8,6 +8,8 @@
 #include <strings.h>
 
 #include "core/arena.h"
+#include "core/config.h"
+#include "http/base_path.h"
 #include "http/request.h"
 
 static const char *const method_names[MK_METHOD__MAX] = {
@@ -63,7 +65,8 @@ enum mk_err
 mk_request_parse_target(struct mk_request *req)
 {
 	const char *uri = mk_request_param(req, "REQUEST_URI");
-	const char *qmark, *seg_start;
+	const char *qmark, *seg_start, *configured;
+	const char *script_name = NULL, *path_info = NULL;
 	size_t path_len, pos;
 	enum mk_err rc;
 
@@ -85,6 +88,33 @@ mk_request_parse_target(struct mk_request *req)
 			req->log_error = "bad query string";
 			return rc;
 		}
+	}
+
+	/*
+	 * Routes see the path after the base (http/base_path.h). The
+	 * parameters are looked up only when they count: not with a
+	 * configured base, and SCRIPT_NAME not without a PATH_INFO (nginx).
+	 */
+	configured = req->config != NULL ? req->config->base_path : NULL;
+	if (configured == NULL || configured[0] == '\0') {
+		path_info = mk_request_param(req, "PATH_INFO");
+		if (path_info != NULL && path_info[0] != '\0')
+			script_name = mk_request_param(req, "SCRIPT_NAME");
+	}
+	rc = mk_base_path_find(req->raw_path, path_len, configured, script_name,
+	    path_info, &req->base_len);
+	if (rc != MK_OK) {
+		req->log_error = rc == MK_ENOTFOUND ? "outside base_path"
+						    : "bad escape in path";
+		return rc;
+	}
+	req->base = req->raw_path;
+	uri += req->base_len;
+	path_len -= req->base_len;
+	if (path_len == 0) {
+		/* The base itself: the application's root. */
+		uri = "/";
+		path_len = 1;
 	}
 
 	req->nsegments = 0;

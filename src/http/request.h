@@ -71,6 +71,12 @@ struct mk_request {
 	enum mk_method method;
 	const char *method_name;
 	const char *raw_path; /* the path as sent, before decoding */
+	/*
+	 * Where the application is mounted (http/base_path.h): the first
+	 * base_len bytes of raw_path, as sent ("" at the root).
+	 */
+	const char *base;
+	size_t base_len;
 	char *segments[MK_PATH_MAX_SEGMENTS]; /* decoded, split on '/' */
 	size_t nsegments;
 	struct mk_query query;
@@ -124,10 +130,11 @@ enum mk_method mk_method_parse(const char *name);
 const char *mk_method_name(enum mk_method method);
 
 /*
- * Splits REQUEST_URI into the decoded path segments and the decoded
- * query. A bad escape or NUL anywhere is MK_EBADREQUEST (with
- * req->log_error saying where); a path that is not absolute too. A path
- * with more segments than any route is MK_ENOTFOUND.
+ * Splits REQUEST_URI into the base path (req->base, base_len), the
+ * decoded segments of the path after it and the decoded query. A bad
+ * escape or NUL anywhere is MK_EBADREQUEST (with req->log_error saying
+ * where); a path that is not absolute too. A path with more segments
+ * than any route, or outside a configured base_path, is MK_ENOTFOUND.
  */
 enum mk_err mk_request_parse_target(struct mk_request *req);
 

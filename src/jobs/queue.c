@@ -390,3 +390,47 @@ mk_jobs_count(struct mk_db *db, struct mk_arena *arena,
 	}
 	return MK_OK;
 }
+
+/* One row, one integer cell that is 1: true; 0 or NULL: false. */
+static enum mk_err
+lock_query(struct mk_db *db, struct mk_arena *arena, const char *sql,
+    const char *name, bool *yes)
+{
+	struct mk_db_value param = mk_db_text(name, strlen(name));
+	struct mk_db_rows rows;
+	enum mk_err rc;
+
+	*yes = false;
+	rc = mk_db_select(db, arena, sql, &param, 1, &rows);
+	if (rc != MK_OK)
+		return rc;
+	if (rows.nrows != 1 || rows.ncols != 1)
+		return MK_EINTERNAL;
+	*yes = mk_db_cell_int(&rows, 0, 0) == 1;
+	return MK_OK;
+}
+
+enum mk_err
+mk_jobs_lock(
+    struct mk_db *db, struct mk_arena *arena, const char *name, bool *got)
+{
+	/* NULL (an error, such as a kill) counts as not got. */
+	return lock_query(db, arena, "SELECT GET_LOCK(?, 0)", name, got);
+}
+
+enum mk_err
+mk_jobs_lock_held(
+    struct mk_db *db, struct mk_arena *arena, const char *name, bool *held)
+{
+	return lock_query(
+	    db, arena, "SELECT IS_USED_LOCK(?) = CONNECTION_ID()", name, held);
+}
+
+void
+mk_jobs_unlock(struct mk_db *db, struct mk_arena *arena, const char *name)
+{
+	bool released;
+
+	/* Closing the connection lets it go too: a failure here is no harm. */
+	(void)lock_query(db, arena, "SELECT RELEASE_LOCK(?)", name, &released);
+}

@@ -17,6 +17,7 @@
 #ifndef MK_JOBS_QUEUE_H
 #define MK_JOBS_QUEUE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -132,6 +133,24 @@ enum mk_err mk_jobs_fail(struct mk_db *db, const struct mk_job *job,
  * an mk_json_write_fn.
  */
 void mk_job_json(struct mk_buf *out, const void *job);
+
+/*
+ * The drain lock: a MariaDB named lock (GET_LOCK), held by db's
+ * connection, so that one drain runs at a time whatever host it runs on
+ * (markets-admin run-jobs --drain from cron). The server lets it go when
+ * the connection ends, a killed drain's included.
+ *
+ * mk_jobs_lock tries it without waiting: *got false when another
+ * connection holds it. mk_jobs_lock_held says whether this connection
+ * still does: false once the connection was made again after a drop (the
+ * store does that silently), when another drain may have started.
+ * mk_jobs_unlock lets it go. name is at most 64 characters.
+ */
+enum mk_err mk_jobs_lock(
+    struct mk_db *db, struct mk_arena *arena, const char *name, bool *got);
+enum mk_err mk_jobs_lock_held(
+    struct mk_db *db, struct mk_arena *arena, const char *name, bool *held);
+void mk_jobs_unlock(struct mk_db *db, struct mk_arena *arena, const char *name);
 
 /* Counts jobs by status into counts[], indexed by state, for /metrics. */
 enum mk_err mk_jobs_count(struct mk_db *db, struct mk_arena *arena,

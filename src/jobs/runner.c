@@ -90,8 +90,11 @@ run_job(struct runner *r, const struct mk_job *job)
 	return NULL;
 }
 
-/* Claims a batch and runs it. Returns how many jobs were claimed. */
-static size_t
+/*
+ * Claims a batch and runs it. Returns how many jobs were claimed, or -1
+ * when the queue could not be read (logged by the store).
+ */
+static long
 run_batch(struct runner *r, bool (*carry_on)(void))
 {
 	struct mk_job jobs[BATCH];
@@ -102,7 +105,7 @@ run_batch(struct runner *r, bool (*carry_on)(void))
 	rc = mk_jobs_claim(r->db, r->arena, r->name, r->config->job_lease_ms,
 	    BATCH, jobs, &got);
 	if (rc != MK_OK)
-		return 0; /* logged by the store; tried again after a pause */
+		return -1;
 	for (size_t i = 0; i < got; i++) {
 		const char *failure;
 		uint64_t random = 0;
@@ -140,7 +143,53 @@ run_batch(struct runner *r, bool (*carry_on)(void))
 				? MK_COUNTER_JOBS_DEAD
 				: MK_COUNTER_JOBS_FAILED);
 	}
-	return got;
+	return (long)got;
+}
+
+/*
+ * Takes the loop's lock, when it has one. Returns 1 to run, 0 when
+ * another holds it, -1 when it could not be asked.
+ */
+static int
+take_lock(struct runner *r)
+{
+	bool got = false;
+
+	if (r->parts->lock == NULL)
+		return 1;
+	if (mk_jobs_lock(r->db, r->arena, r->parts->lock, &got) != MK_OK) {
+		mk_log(MK_LOG_ERROR, "job runner: cannot ask for the lock '%s'",
+		    r->parts->lock);
+		return -1;
+	}
+	if (!got) {
+		/* Not a failure: a cron drain that overlaps the one running. */
+		mk_log(MK_LOG_INFO,
+		    "another drain holds the lock '%s': nothing to do",
+		    r->parts->lock);
+		return 0;
+	}
+	return 1;
+}
+
+/* False when the loop's lock is no longer its connection's (logged). */
+static bool
+still_locked(struct runner *r)
+{
+	bool held = false;
+
+	if (r->parts->lock == NULL)
+		return true;
+	mk_arena_reset(r->arena);
+	if (mk_jobs_lock_held(r->db, r->arena, r->parts->lock, &held) ==
+		MK_OK &&
+	    held)
+		return true;
+	mk_log(MK_LOG_ERROR,
+	    "job runner: the lock '%s' was lost (the database connection "
+	    "dropped): stopping",
+	    r->parts->lock);
+	return false;
 }
 
 int
@@ -152,6 +201,7 @@ mk_job_runner_run(
 	};
 	char host[64] = "localhost";
 	int64_t next_purge_ms = 0;
+	int status = 0;
 
 	if (gethostname(host, sizeof(host) - 1) != 0)
 		(void)snprintf(host, sizeof(host), "localhost");
@@ -163,9 +213,25 @@ mk_job_runner_run(
 		    MK_LOG_ERROR, "job runner start-up failed: out of memory");
 		return 1;
 	}
-	mk_log(MK_LOG_INFO, "job runner %s started (%s)", r.name, parts->about);
+	switch (take_lock(&r)) {
+	case 0:
+		mk_arena_free(r.arena);
+		return 0;
+	case -1:
+		mk_arena_free(r.arena);
+		return 1;
+	default:
+		break;
+	}
+	mk_log(MK_LOG_INFO, "job runner %s started (%s)%s", r.name,
+	    parts->about, drain ? ", draining" : "");
 	while (carry_on()) {
-		size_t claimed;
+		long claimed;
+
+		if (!still_locked(&r)) {
+			status = 1;
+			break;
+		}
 
 		if (mk_clock_mono_ms() >= next_purge_ms) {
 			uint64_t purged = 0;
@@ -180,13 +246,24 @@ mk_job_runner_run(
 				    (unsigned long long)purged, KEEP_DONE_DAYS);
 		}
 		claimed = run_batch(&r, carry_on);
-		if (claimed == 0) {
+		if (claimed < 0 && drain) {
+			mk_log(MK_LOG_ERROR,
+			    "job runner: the queue could not be read: the "
+			    "drain stops");
+			status = 1;
+			break;
+		}
+		if (claimed <= 0) {
 			if (drain)
 				break;
 			/* A signal (a stop) cuts it short. */
 			mk_clock_sleep_ms(r.config->job_poll_ms, 1);
 		}
 	}
+	if (parts->lock != NULL && status == 0) {
+		mk_arena_reset(r.arena);
+		mk_jobs_unlock(r.db, r.arena, parts->lock);
+	}
 	mk_arena_free(r.arena);
-	return 0;
+	return status;
 }

@@ -47,13 +47,21 @@ struct mk_job_runner {
 	const struct mk_job_handler *handlers;
 	size_t nhandlers;
 	const char *about; /* said in its start line: what the handlers use */
+	/*
+	 * A named lock the loop must hold (queue.h's drain lock), or NULL.
+	 * Taken first: when another connection holds it, the loop says so
+	 * and returns 0 at once, having claimed nothing. Checked before
+	 * each batch: lost (the connection was made again), the loop stops.
+	 */
+	const char *lock;
 };
 
 /*
  * Runs jobs until carry_on() says no (it is asked before each batch,
  * before each job and after each pause; a pause must end early when a
  * signal comes) or, with drain, until none is ready. Returns the exit
- * status of a process that does nothing else.
+ * status of a process that does nothing else: 0, or 1 when it could not
+ * start, when a drain could not read the queue, or when it lost its lock.
  */
 int mk_job_runner_run(
     const struct mk_job_runner *runner, bool (*carry_on)(void), bool drain);

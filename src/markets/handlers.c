@@ -14,6 +14,7 @@
 #include "core/arena.h"
 #include "core/buf.h"
 #include "core/json.h"
+#include "http/links.h"
 #include "http/params.h"
 #include "http/request.h"
 #include "http/response.h"
@@ -201,6 +202,7 @@ respond_page(struct mk_markets_context *markets, struct mk_request *req,
     size_t size, mk_json_write_fn *item_json)
 {
 	struct mk_buf meta;
+	size_t cursor_at = 0;
 
 	mk_buf_init(&meta, req->arena);
 	mk_buf_printf(&meta, "{\"limit\":%u,\"offset\":%llu", p->limit,
@@ -210,6 +212,7 @@ respond_page(struct mk_markets_context *markets, struct mk_request *req,
 	mk_buf_puts(&meta, ",\"next_cursor\":");
 	if (more && next->key != NULL) {
 		mk_buf_putc(&meta, '"');
+		cursor_at = meta.len;
 		mk_cursor_encode(&meta, markets->cursor_key, next);
 		mk_buf_putc(&meta, '"');
 	} else {
@@ -218,6 +221,10 @@ respond_page(struct mk_markets_context *markets, struct mk_request *req,
 	mk_buf_putc(&meta, '}');
 	if (meta.oom)
 		return MK_ENOMEM;
+	/* The same cursor as an RFC 8288 link: the page after this one. */
+	if (cursor_at > 0)
+		mk_links_next(
+		    resp, req, meta.data + cursor_at, meta.len - 2 - cursor_at);
 	return mk_response_list(
 	    resp, 200, "no-cache", item_json, items, n, size, meta.data);
 }

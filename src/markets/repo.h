@@ -43,8 +43,9 @@ struct mk_idempotency {
 	int64_t user_id;
 	const char *key;
 	unsigned char hash[32];
-	int status;            /* out: 201 */
-	const char *location;  /* out */
+	int status; /* out: 201 */
+	/* out: the application's path, without a base (http/links.h) */
+	const char *location;
 	const char *data_json; /* out: the "data" member of the response */
 };
 

@@ -74,8 +74,8 @@ index_store(void *ctx, struct mk_db *db, struct mk_arena *arena, void *effect)
 }
 
 int
-mk_market_runner_run(
-    const struct mk_config *config, bool (*carry_on)(void), bool drain)
+mk_market_runner_run(const struct mk_config *config, bool (*carry_on)(void),
+    bool drain, const char *lock)
 {
 	struct market_runner r = { 0 };
 	const struct mk_job_handler handlers[] = {
@@ -108,6 +108,7 @@ mk_market_runner_run(
 	    r.embedder->name, r.embedder->dim);
 	loop.db = r.db;
 	loop.about = about;
+	loop.lock = lock;
 	status = mk_job_runner_run(&loop, carry_on, drain);
 out:
 	mk_embedder_free(r.embedder);

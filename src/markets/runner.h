@@ -21,11 +21,12 @@ struct mk_config;
 
 /*
  * Builds the parts from config and runs the job loop until carry_on()
- * says no (or, with drain, until no job is ready); see mk_job_runner_run.
- * Returns the exit status: 1 when there is no database or a part cannot
- * be made (logged).
+ * says no (or, with drain, until no job is ready), holding the named
+ * lock on its database connection when lock is not NULL; see
+ * mk_job_runner_run. Returns the exit status: 1 when there is no
+ * database or a part cannot be made (logged), else the loop's.
  */
-int mk_market_runner_run(
-    const struct mk_config *config, bool (*carry_on)(void), bool drain);
+int mk_market_runner_run(const struct mk_config *config, bool (*carry_on)(void),
+    bool drain, const char *lock);
 
 #endif

@@ -12,6 +12,7 @@
 #include "core/arena.h"
 #include "core/buf.h"
 #include "core/json_parse.h"
+#include "http/links.h"
 #include "http/params.h"
 #include "http/request.h"
 #include "http/request_id.h"
@@ -60,6 +61,9 @@ parse_body(struct mk_request *req, struct mk_market_input *input,
 /*
  * Reads Idempotency-Key: 0 when absent, 1 when present and sane (idem
  * filled: the caller, the key, a hash of method, path and body), or a 400.
+ * The path is the one after the base (REQUEST_URI, query included, less
+ * its first base_len bytes): the same request through another mount
+ * point is the same request, as its stored Location is base-free.
  */
 static enum mk_err
 idempotency_key(
@@ -70,6 +74,10 @@ idempotency_key(
 	EVP_MD_CTX *ctx;
 	unsigned len = 0;
 	int ok;
+
+	/* Parsed already: REQUEST_URI starts with the base. */
+	if (uri != NULL && strlen(uri) >= req->base_len)
+		uri += req->base_len;
 
 	*present = key != NULL;
 	if (key == NULL)
@@ -118,10 +126,12 @@ idempotent_answer(struct mk_request *req, struct mk_response *resp,
 		return rc;
 	/*
 	 * Stored data: a value the guard refuses is a broken record, not a 201
-	 * without Location.
+	 * without Location. It was stored without a base, and gets this
+	 * request's: a replay through another mount point (a host that moved
+	 * the application) is sent where it can follow.
 	 */
 	if (idem->location != NULL &&
-	    mk_response_header(resp, "Location", idem->location) != MK_OK) {
+	    mk_links_location(resp, req, idem->location) != MK_OK) {
 		req->log_error = "an idempotent replay's stored Location is "
 				 "not a header value";
 		return MK_EINTERNAL;
@@ -168,7 +178,7 @@ mk_markets_create(
 		return rc;
 	(void)snprintf(location, sizeof(location), "/api/markets/%lld",
 	    (long long)market.id);
-	mk_response_header(resp, "Location", location);
+	mk_links_location(resp, req, location);
 	return mk_response_item(resp, 201, "no-store", mk_market_json, &market);
 }
 
@@ -219,7 +229,7 @@ mk_positions_buy(
 	(void)snprintf(location, sizeof(location),
 	    "/api/markets/%lld/positions/%lld", (long long)market_id,
 	    (long long)position.id);
-	mk_response_header(resp, "Location", location);
+	mk_links_location(resp, req, location);
 	return mk_response_item(
 	    resp, 201, "no-store", mk_position_json, &position);
 }
@@ -329,7 +339,7 @@ mk_markets_index(
 
 		(void)snprintf(location, sizeof(location), "/api/jobs/%lld",
 		    (long long)job_id);
-		mk_response_header(resp, "Location", location);
+		mk_links_location(resp, req, location);
 	}
 	mk_response_header(resp, "Cache-Control", "no-store");
 	mk_response_begin_data(resp, 202);

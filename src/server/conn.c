@@ -81,8 +81,7 @@ end_request(struct mk_conn *conn)
 	conn->early_error = MK_OK;
 	conn->early_reason = NULL;
 	conn->requests_served++;
-	conn->state = conn->keep_conn && !conn->last_answer ? MK_CONN_IDLE
-							    : MK_CONN_CLOSING;
+	conn->state = conn->keep_conn ? MK_CONN_IDLE : MK_CONN_CLOSING;
 }
 
 /* The waited-for thing is ready: the worker resumes the request soon. */

@@ -78,11 +78,6 @@ struct mk_conn {
 	int64_t last_activity_ms;
 	int64_t request_started_ms;
 	uint64_t requests_served;
-	/*
-	 * The worker drains: the next answer is the last (FCGI_KEEP_CONN or
-	 * not), so that the close follows it at once.
-	 */
-	bool last_answer;
 
 	struct mk_conn *prev, *next; /* the worker's list */
 };

@@ -354,9 +354,15 @@ reap_timeouts(struct worker *w, int64_t now_ms)
 }
 
 /*
- * Stops accepting; every connection closes right after its next answer,
- * so that nginx finds the close with the answer rather than on a
- * kept-alive connection it has just picked to send a request on.
+ * Stops accepting. The connections stay open, answering whatever arrives
+ * on them, until they have been idle for DRAIN_IDLE_MS (or the front
+ * closes them, or the deadline comes): closing one right after an answer
+ * races nginx, which may already have taken it from its cache and sent
+ * the next request on it, and FastCGI has no way to tell nginx to stop
+ * reusing a connection. nginx resends such a request on another
+ * connection only for the methods it deems idempotent, so a POST would
+ * fail. A connection nginx keeps busy is closed by nginx itself after
+ * its upstream keepalive_requests (conf/nginx-markets.conf).
  */
 static void
 begin_drain(struct worker *w)
@@ -366,15 +372,13 @@ begin_drain(struct worker *w)
 		close(w->listen_fd);
 		w->listen_fd = -1;
 	}
-	for (struct mk_conn *conn = w->conns; conn != NULL; conn = conn->next)
-		conn->last_answer = true;
 }
 
 /*
  * While draining, closes the connections with no request that have been
- * idle for DRAIN_IDLE_MS: until then a request may be on its way on one
- * (nginx may have just connected, or just taken it from its cache), and
- * answering it beats a reset that nginx can retry only for some methods.
+ * idle for DRAIN_IDLE_MS. nginx takes the most recently used connection
+ * from its cache first, so one idle that long is at the back of the
+ * cache: nginx reaches it only when every newer one is busy.
  */
 static void
 close_idle_draining(struct worker *w, int64_t now_ms)
@@ -410,8 +414,8 @@ serve(struct worker *w, const sigset_t *wait_mask)
 			struct mk_conn *conn, *next;
 
 			/*
-			 * Requests that were already arriving finish, each
-			 * the last on its connection; idle ones close.
+			 * Requests on open connections are answered; idle
+			 * connections close.
 			 */
 			close_idle_draining(w, now);
 			if (w->nconns == 0)
@@ -531,6 +535,9 @@ mk_worker_run(int listen_fd, const struct mk_config *config, int under_master,
 
 	if (mk_child_setup(MK_CHILD_WORKER, under_master, &wait_mask) != 0)
 		return 1;
+	/* /metrics says which process answered, and whose counts they are. */
+	mk_metrics_process(
+	    under_master ? MK_PROCESS_MASTER_WORKER : MK_PROCESS_FCGID);
 	w.max_conns = (unsigned)config->worker_connections;
 	{
 		char err[512];
