@@ -146,8 +146,11 @@ sub start {
 	$self->stack('start', $self->{root}, '--port', $self->{port}, '--front', $self->{front},
 		'--services', "@services", '--apps', $self->{apps}, $self->{seed} ? ('--seed') : ())
 		or BAIL_OUT("the stack did not start (logs kept in $self->{root}/log)");
-	my $front = `'$REPO/scripts/stack' front '$self->{root}'`;
-	($self->{base_path}) = $front =~ /^\S+ (\S+)$/ ? ($1) : ('');
+	# What `scripts/stack front ROOT` prints, read here rather than with
+	# another process between the start and the test's first step.
+	my $owner = slurp("$self->{root}/owner");
+	chomp $owner;
+	$self->{base_path} = $self->{front} eq 'shared-hosting' ? "/~$owner/markets" : '';
 }
 
 sub stop {
