@@ -79,8 +79,6 @@ ok(!-e "$p/bin/markets", 'the server is not in bin/');
 my @sql = map { s{^\Q$repo\E/sql/}{}r } sort(glob("$repo/sql/*.sql"), glob("$repo/sql/seed/*.sql"));
 is_deeply([files_under("$share/sql")], \@sql, 'share/markets/sql holds every migration and the seed, laid out as sql/ is');
 is(slurp("$share/sql/$_"), slurp("$repo/sql/$_"), "share/markets/sql/$_ is the source's") for @sql;
-my @errors = map { s{^.*/}{}r } sort glob "$repo/conf/apache-errors/*";
-is_deeply([files_under("$share/apache-errors")], \@errors, 'share/markets/apache-errors holds every error page');
 is_deeply([files_under("$share/examples")],
 	[qw(apache-markets.conf apache-proxy-fcgi.conf markets.conf nginx-markets.conf shared-hosting/htaccess shared-hosting/markets.fcgi)],
 	'share/markets/examples: the nginx and Apache configurations, the shared-hosting files and markets.conf');
