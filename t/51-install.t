@@ -79,15 +79,19 @@ ok(!-e "$p/bin/markets", 'the server is not in bin/');
 my @sql = map { s{^\Q$repo\E/sql/}{}r } sort(glob("$repo/sql/*.sql"), glob("$repo/sql/seed/*.sql"));
 is_deeply([files_under("$share/sql")], \@sql, 'share/markets/sql holds every migration and the seed, laid out as sql/ is');
 is(slurp("$share/sql/$_"), slurp("$repo/sql/$_"), "share/markets/sql/$_ is the source's") for @sql;
-my @errors = map { s{^.*/}{}r } sort glob "$repo/conf/apache-errors/*";
-is_deeply([files_under("$share/apache-errors")], \@errors, 'share/markets/apache-errors holds every error page');
-is_deeply([files_under("$share/examples")], [qw(apache-markets.conf markets.conf nginx-markets.conf)],
-	'share/markets/examples: the nginx and Apache configurations and markets.conf');
+is_deeply([files_under("$share/examples")],
+	[qw(apache-markets.conf apache-proxy-fcgi.conf markets.conf nginx-markets.conf shared-hosting/htaccess shared-hosting/markets.fcgi)],
+	'share/markets/examples: the nginx and Apache configurations, the shared-hosting files and markets.conf');
+ok(-x "$share/examples/shared-hosting/markets.fcgi", 'the shared-hosting wrapper is executable');
+like(slurp("$share/examples/shared-hosting/markets.fcgi"),
+	qr{^exec \Q$inst\E/sbin/markets --config \Q$dir{sysconfdir}\E/markets/markets\.conf$}m,
+	'and runs this sbin/markets with this sysconfdir\'s markets.conf');
+like(slurp("$share/examples/apache-proxy-fcgi.conf"), qr{^\s*ProxyPass / "unix:/run/markets/markets\.sock\|fcgi://localhost/"}m,
+	'the mod_proxy_fcgi example proxies to the socket');
 
 # The examples name this install's paths, not the source's defaults.
 my $apache = slurp("$share/examples/apache-markets.conf");
 like($apache, qr{^\s*FcgidWrapper \Q$inst\E/sbin/markets virtual$}m, 'the Apache example runs this sbin/markets');
-like($apache, qr{^\s*Alias /\.markets-error/ \Q$inst\E/share/markets/apache-errors/$}m, 'and serves this install\'s error pages');
 like($apache, qr{MARKETS_CONFIG \Q$dir{sysconfdir}\E/markets/markets\.conf$}m, 'and reads this sysconfdir\'s markets.conf');
 (my $others = $apache) =~ s{\Q$inst\E|\Q$dir{sysconfdir}\E}{}g;
 unlike($others, qr{/usr/local|/usr/s?bin|/usr/share|/etc/markets}, 'no other install path is left in it');

@@ -19,6 +19,7 @@ use Markets::Load;
 use Markets::Test;
 use Test::More;
 use Time::HiRes qw(time);
+Markets::Test::fronts_only(['nginx'], 'the topology is the point, not the front');
 
 my $t = Markets::Test->new(topology => 'replicated',
 	env => { MARKETS_WORKERS => 2, MARKETS_RATE_LIMIT => '1000000/60', MARKETS_REPLICA_MAX_LAG => '2s' });

@@ -20,6 +20,7 @@ use JSON::PP;
 use Markets::Load;
 use Markets::Test;
 use Test::More;
+Markets::Test::fronts_only(['nginx'], 'the topology is the point, not the front');
 
 my $t = Markets::Test->new(topology => 'replicated', env => { MARKETS_WORKERS => 2 },
 	local_conf => "rate_limit = 1000000/60\n");

@@ -23,6 +23,7 @@ use Markets::Load;
 use Markets::Test;
 use POSIX ();
 use Test::More;
+Markets::Test::fronts_only(['nginx'], 'the topology is the point, not the front');
 
 # ---- a stub embedding server: hangs while $stub_dir/hang exists ---------------
 my $stub_dir = File::Temp::tempdir('markets-stub62-XXXXXX', TMPDIR => 1, CLEANUP => 1);

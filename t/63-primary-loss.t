@@ -14,6 +14,7 @@ use JSON::PP;
 use Markets::Load;
 use Markets::Test;
 use Test::More;
+Markets::Test::fronts_only(['nginx'], 'the topology is the point, not the front');
 
 my $t = Markets::Test->new(topology => 'replicated', env => { MARKETS_WORKERS => 2, MARKETS_RATE_LIMIT => '1000000/60' });
 my $root = $t->root;

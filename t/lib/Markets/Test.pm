@@ -2,7 +2,16 @@ package Markets::Test;
 # The integration-test harness: each test file starts its own stack
 # (MariaDB, memcached, the app, nginx — or the subset it asks for) on
 # private sockets under a temp dir with scripts/stack, the same script
-# `scripts/dev up` uses, and talks HTTP to nginx like a real client.
+# `scripts/dev up` uses, and talks HTTP to its front like a real client.
+#
+# The front (scripts/stack --front) is MARKETS_TEST_FRONT's: nginx (the
+# default), apache (mod_fcgid), apache-proxy (mod_proxy_fcgi) or
+# shared-hosting (the owner's files under the host's Apache, served at
+# /~USER/markets). request() and get() put the base path before a path
+# that starts with "/", so a test says '/api/markets' under every front;
+# $t->path('/api/markets/1') is the full path, for Location and Link.
+#   Markets::Test::fronts_only(['nginx'], 'why, in one line');
+# skips a test file that does not apply to the other fronts.
 #
 #   my $t = Markets::Test->new(env => { MARKETS_WORKERS => 2 });
 #   my $r = $t->get('/healthz');   # { status, headers, content, json }
@@ -42,7 +51,20 @@ $SIG{PIPE} = 'IGNORE';
 my %live;
 END {
 	local $?;
-	$_->stop for grep { defined && $_->{owner} == $$ } values %live;
+	$_->cleanup for grep { defined && $_->{owner} == $$ } values %live;
+}
+
+# The front the tests run through (scripts/dev test sets it per run).
+sub test_front { $ENV{MARKETS_TEST_FRONT} || 'nginx' }
+our %MOD_FCGID = (apache => 1, 'shared-hosting' => 1);
+
+# fronts_only([FRONT...], WHY) — skips the whole test file under any
+# other front, saying why in one line.
+sub fronts_only {
+	my ($fronts, $why) = @_;
+	my $front = test_front();
+	return if grep { $_ eq $front } @$fronts;
+	plan skip_all => "not under the $front front: $why";
 }
 
 sub repo { $REPO }
@@ -64,6 +86,8 @@ sub new {
 	delete @env{ grep { !defined $env{$_} } keys %env };
 	my $self = bless {
 		owner => $$,
+		front => $opt{front} || test_front(),
+		base_path => '',
 		topology => $opt{topology} || 'single',
 		apps => $opt{apps} || (($opt{topology} // '') eq 'replicated' ? 2 : 1),
 		seed => $opt{seed} ? 1 : 0,
@@ -80,6 +104,17 @@ sub new {
 }
 
 sub root { $_[0]{root} }
+sub front { $_[0]{front} }
+# The prefix the app is served under: '' or e.g. '/~mk40123/markets'.
+sub base_path { $_[0]{base_path} }
+# The full path of an app path, as Location and Link headers give it.
+sub path { my ($self, $p) = @_; return $self->{base_path} . $p }
+# True under the fronts where Apache starts the app (no master).
+sub mod_fcgid { $MOD_FCGID{ $_[0]{front} } }
+# The pid file names (under run/) of the front server, and of what runs
+# the app's side: the master, or under mod_fcgid the cron stand-in.
+sub front_pid_name { $_[0]{front} eq 'nginx' ? 'nginx' : 'apache' }
+sub app_pid_name { $_[0]->mod_fcgid ? 'cron' : 'markets' }
 sub port { $_[0]{port} }
 sub base_url { 'http://127.0.0.1:' . $_[0]{port} }
 sub app_socket { $_[0]{root} . '/run/markets.sock' }
@@ -99,6 +134,8 @@ sub _stack_env {
 sub stack {
 	my ($self, @args) = @_;
 	local %ENV = (%ENV, $self->_stack_env);
+	# The harness's own variables are no settings of the app's.
+	delete @ENV{qw(MARKETS_TEST_FRONT MARKETS_TEST_FRONTS)};
 	my $rc = system("$REPO/scripts/stack", @args);
 	return $rc == 0;
 }
@@ -109,23 +146,38 @@ sub start {
 	$live{"$self"} = $self;
 	Scalar::Util::weaken($live{"$self"});
 	$self->{stopped} = 0;
-	$self->stack('start', $self->{root}, '--port', $self->{port}, '--services', "@services", '--apps', $self->{apps},
-		'--topology', $self->{topology}, $self->{seed} ? ('--seed') : ())
+	$self->stack('start', $self->{root}, '--port', $self->{port}, '--front', $self->{front},
+		'--services', "@services", '--apps', $self->{apps}, '--topology', $self->{topology},
+		$self->{seed} ? ('--seed') : ())
 		or BAIL_OUT("the stack did not start (logs kept in $self->{root}/log)");
+	# What `scripts/stack front ROOT` prints, read here rather than with
+	# another process between the start and the test's first step.
+	my $owner = slurp("$self->{root}/owner");
+	chomp $owner;
+	$self->{base_path} = $self->{front} eq 'shared-hosting' ? "/~$owner/markets" : '';
 }
 
 sub stop {
 	my ($self) = @_;
 	return if $self->{stopped}++;
-	delete $live{"$self"};
+	delete $live{"$self"} if $self->{cleaned} || !$MOD_FCGID{ $self->{front} };
 	$self->stack('stop', $self->{root});
+}
+
+# The final stop: also removes what the stack created outside its root
+# (the shared-hosting stack's own unix account).
+sub cleanup {
+	my ($self) = @_;
+	$self->stop;
+	return if $self->{cleaned}++;
+	$self->stack('cleanup', $self->{root});
 }
 
 # Stops the stack and asserts what a clean run leaves behind: no sanitizer
 # report and no worker that crashed (SIGKILLs sent by the test itself aside).
 sub finish {
 	my ($self, %opt) = @_;
-	$self->stop;
+	$self->cleanup;
 	my @reports = glob("$self->{root}/log/sanitizer.*");
 	ok(!@reports, 'no ASan/UBSan report') or diag(map { "--- $_\n" . slurp($_) } @reports);
 	my @crashes = grep { /died by signal (\d+)/ && $1 != 9 } $self->log_text_lines;
@@ -136,7 +188,7 @@ sub finish {
 sub DESTROY {
 	my ($self) = @_;
 	local $?;
-	$self->stop unless $self->{stopped} || $self->{owner} != $$;
+	$self->cleanup unless $self->{cleaned} || $self->{owner} != $$;
 }
 
 sub slurp {
@@ -154,7 +206,17 @@ sub pid_of {
 }
 
 # The master of app instance n (1 by default; see scripts/stack --apps).
-sub master_pid { my ($self, $n) = @_; $self->pid_of(!$n || $n == 1 ? 'markets' : "markets-$n") }
+sub master_pid {
+	my ($self, $n) = @_;
+	$self->_needs_master('master_pid');
+	return $self->pid_of(!$n || $n == 1 ? 'markets' : "markets-$n");
+}
+
+sub _needs_master {
+	my ($self, $what) = @_;
+	croak "$what: no master under the $self->{front} front (Apache starts the app; "
+		. "Markets::Test::fronts_only says which fronts a test applies to)" if $self->mod_fcgid;
+}
 
 # The stack's HS256 secret (scripts/stack generates it into jwt_secret.conf;
 # MARKETS_JWT_SECRET in the test's env wins, as it does for the app).
@@ -244,9 +306,11 @@ sub access_line {
 	return $found;
 }
 
-# request(METHOD, PATH, { headers => {...}, content => '...' }) through nginx.
+# request(METHOD, PATH, { headers => {...}, content => '...' }) through
+# the front; PATH starting with "/" gets the base path before it.
 sub request {
 	my ($self, $method, $path, $opt) = @_;
+	$path = $self->{base_path} . $path if $path =~ m{^/};
 	my $res = $self->{http}->request($method, $self->base_url . $path, $opt || {});
 	my %r = (status => $res->{status}, headers => $res->{headers}, content => $res->{content} // '');
 	$r{json} = eval { JSON::PP->new->utf8->decode($r{content}) } if length $r{content};
