@@ -33,6 +33,7 @@
 #include "search/search.h"
 #include "store/cache.h"
 #include "store/db.h"
+#include "store/replicas.h"
 
 /* How many routes the table below has. */
 #define APP_ROUTES 17
@@ -46,6 +47,8 @@ struct mk_app {
 	struct mk_db *db;       /* NULL when no database is configured */
 	/* db's connection again, its statements counted as background work */
 	struct mk_db *background_db;
+	/* db_replicas: where lag-tolerant reads go; NULL when none */
+	struct mk_replicas *replicas;
 	/* the stack of market repositories; NULL without a database */
 	struct mk_market_repo *repo;
 	/* MariaDB's, over background_db: the tick's purge */
@@ -173,6 +176,16 @@ build_parts(const struct mk_config *config, struct mk_app *app, char *err,
 			return -1;
 		app->repo = mk_market_repo_mysql_new(
 		    app->db, (unsigned)config->job_max_attempts);
+		if (config->db_replicas[0] != '\0') {
+			app->replicas = mk_replicas_new(
+			    config, app->db, app->background_db, err, errlen);
+			if (app->replicas == NULL)
+				return -1;
+			/* Documents only when no cache stores them. */
+			if (app->repo != NULL)
+				mk_market_repo_mysql_route_reads(app->repo,
+				    app->replicas, app->cache == NULL);
+		}
 		if (app->repo != NULL && app->cache != NULL) {
 			struct mk_market_cache_options options = {
 				.ttl_s =
@@ -192,8 +205,11 @@ build_parts(const struct mk_config *config, struct mk_app *app, char *err,
 			return -1;
 		}
 		/* Its statements are the index refresh's: background work. */
-		app->search = mk_search_new(
-		    config, app->background_db, app->cache, err, errlen);
+		app->search = mk_search_new(config,
+		    app->replicas != NULL
+			? mk_replicas_background_reads(app->replicas)
+			: app->background_db,
+		    app->cache, err, errlen);
 		if (app->search == NULL)
 			return -1;
 		app->jobs = mk_job_service_new(
@@ -228,6 +244,7 @@ free_parts(struct mk_app *app)
 	mk_search_free(app->search);
 	mk_market_repo_free(app->repo);
 	mk_market_repo_free(app->purge_repo);
+	mk_replicas_free(app->replicas);
 	mk_db_free(app->background_db);
 	mk_db_free(app->db);
 	mk_ratelimit_free(app->limiter);
@@ -298,6 +315,11 @@ mk_app_new(const struct mk_config *config)
 	app->markets.service = app->service;
 	app->health.db = app->db;
 	app->health.cache = app->cache;
+	app->health.replicas = app->replicas;
+	app->http.consistency.replicas = app->replicas;
+	app->http.consistency.cache = app->cache;
+	app->http.consistency.window_s =
+	    (uint32_t)(config->replica_max_lag_ms / 1000 + 2);
 	if (app->gauge_jobs != NULL) {
 		app->health.gauge.render = mk_job_service_render_gauge;
 		app->health.gauge.arg = app->gauge_jobs;
@@ -360,6 +382,9 @@ mk_app_tick(struct mk_app *app, int64_t now_ms)
 
 	if (app->repo == NULL)
 		return;
+	/* Each worker checks the replicas itself (store/replicas.h). */
+	if (app->replicas != NULL)
+		mk_replicas_tick(app->replicas, now_ms);
 	mk_market_repo_tick(app->repo);
 	/* New and changed markets become searchable within a second. */
 	if (app->search != NULL)

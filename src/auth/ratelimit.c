@@ -214,6 +214,28 @@ mk_ratelimit_hit(struct mk_rate_limiter *limiter, const char *client,
 	decide_without_cache(limiter, client, now, window, out);
 }
 
+void
+mk_ratelimit_hit_seeing(struct mk_rate_limiter *limiter, const char *client,
+    int64_t now, struct mk_arena *arena, const char *key, size_t key_len,
+    struct mk_rate_decision *out, bool *found)
+{
+	struct mk_rate_pending pending;
+	struct mk_cache_value value;
+
+	*found = true;
+	mk_ratelimit_begin(limiter, client, now, &pending);
+	if (limiter->cache != NULL)
+		switch (mk_cache_get(limiter->cache, arena, key, key_len,
+		    mk_ratelimit_in_flight(&pending), &value)) {
+		case MK_ENOTFOUND:
+			*found = false;
+			break;
+		default:
+			break;
+		}
+	mk_ratelimit_end(limiter, &pending, out);
+}
+
 /* Copies the last comma-separated entry of list[0, *len) into out, trimmed. */
 static bool
 pop_last(const char *list, size_t *len, char *out, size_t size)

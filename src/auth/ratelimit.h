@@ -25,6 +25,7 @@
 
 #include "store/cache.h"
 
+struct mk_arena;
 struct mk_cache;
 struct mk_config;
 struct mk_rate_limiter;
@@ -53,6 +54,17 @@ void mk_ratelimit_free(struct mk_rate_limiter *limiter);
  */
 void mk_ratelimit_hit(struct mk_rate_limiter *limiter, const char *client,
     int64_t now, struct mk_rate_decision *out);
+
+/*
+ * mk_ratelimit_hit that also looks key up in memcached in the same round
+ * trip (the increment rides the lookup): *found is false only when
+ * memcached answered that key is absent; true when it is there, or when
+ * there is no memcached to ask or it failed (callers that use it as a
+ * reason for caution stay cautious). The value read lives in arena.
+ */
+void mk_ratelimit_hit_seeing(struct mk_rate_limiter *limiter,
+    const char *client, int64_t now, struct mk_arena *arena, const char *key,
+    size_t key_len, struct mk_rate_decision *out, bool *found);
 
 /*
  * A decision whose count is still in flight: mk_ratelimit_begin sends the

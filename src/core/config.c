@@ -117,6 +117,10 @@ static const struct mk_conf_key conf_keys[] = {
 	{ "db_retries", CONF_INT, OFF(db_retries), 1, 20, "4", NULL },
 	{ "db_retry_time", CONF_DURATION, OFF(db_retry_time_ms), 0, 60000, "2s",
 	    NULL },
+	{ "db_replicas", CONF_STRING, OFF(db_replicas), 0, 4096, "",
+	    mk_config_check_db_addresses },
+	{ "replica_max_lag", CONF_DURATION, OFF(replica_max_lag_ms), 1000,
+	    3600000, "5s", NULL },
 	{ "idempotency_purge_interval", CONF_DURATION,
 	    OFF(idempotency_purge_interval_ms), 1000, 86400000, "5m", NULL },
 };

@@ -87,11 +87,13 @@ struct mk_config {
 	char *db_password;
 	char *db_name;
 	int db_connect_timeout_ms;
-	int db_io_timeout_ms; /* read and write */
-	char *db_tls;         /* off | required | verify */
-	char *db_tls_ca;      /* CA file that verifies the server (verify) */
-	int db_retries;       /* attempts of one transaction */
-	int db_retry_time_ms; /* and the time they may take in all */
+	int db_io_timeout_ms;   /* read and write */
+	char *db_tls;           /* off | required | verify */
+	char *db_tls_ca;        /* CA file that verifies the server (verify) */
+	int db_retries;         /* attempts of one transaction */
+	int db_retry_time_ms;   /* and the time they may take in all */
+	char *db_replicas;      /* replicas: unix:/path or host:port, listed */
+	int replica_max_lag_ms; /* out of service past this lag */
 	/* how often a worker purges expired keys */
 	int idempotency_purge_interval_ms;
 	/*

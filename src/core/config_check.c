@@ -7,6 +7,7 @@
  */
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -51,6 +52,47 @@ mk_config_check_list(const char *value)
 		len = strcspn(p, ", \t");
 		if (len > 255)
 			return "an item of the list is longer than 255 bytes";
+	}
+	return NULL;
+}
+
+/*
+ * db_replicas: at most 8 addresses, each unix:/path (at most 107 bytes,
+ * a socket path's limit) or host:port (port 1-65535; an IPv6 host in
+ * brackets).
+ */
+const char *
+mk_config_check_db_addresses(const char *value)
+{
+	size_t len, n = 0;
+
+	for (const char *p = value; *(p += strspn(p, ", \t")) != '\0';
+	     p += len) {
+		const char *colon;
+		char *end;
+		long port;
+
+		len = strcspn(p, ", \t");
+		if (++n > 8)
+			return "more than 8 replicas";
+		if (len > 5 && strncmp(p, "unix:", 5) == 0) {
+			if (p[5] != '/' || len - 5 > 107)
+				return "unix: wants an absolute socket path of "
+				       "at most 107 bytes";
+			continue;
+		}
+		colon = p + len;
+		while (colon > p && colon[-1] != ':')
+			colon--;
+		if (colon <= p + 1 || colon == p + len ||
+		    len - (size_t)(colon - p) > 5)
+			return "each replica must be unix:/path or host:port";
+		port = strtol(colon, &end, 10);
+		if (end != p + len || port < 1 || port > 65535 ||
+		    !isdigit((unsigned char)*colon))
+			return "a replica's port must be 1-65535";
+		if (colon - p - 1 > 255)
+			return "a replica's host is longer than 255 bytes";
 	}
 	return NULL;
 }

@@ -10,6 +10,7 @@ const char *mk_config_check_jwt_secret(const char *value);
 const char *mk_config_check_jwt_alg(const char *value);
 const char *mk_config_check_db_tls(const char *value);
 const char *mk_config_check_list(const char *value);
+const char *mk_config_check_db_addresses(const char *value);
 const char *mk_config_check_embedder(const char *value);
 const char *mk_config_check_cidrs(const char *value);
 const char *mk_config_check_cors_origins(const char *value);

@@ -5,12 +5,14 @@
 
 #include "core/cidr.h"
 #include "core/clock.h"
+#include "core/json.h"
 #include "core/metrics.h"
 #include "http/health.h"
 #include "http/request.h"
 #include "http/response.h"
 #include "store/cache.h"
 #include "store/db.h"
+#include "store/replicas.h"
 
 enum mk_err
 mk_health_live(void *context, struct mk_request *req, struct mk_response *resp)
@@ -41,6 +43,68 @@ probe(bool configured, bool required, enum mk_err rc, bool *ready)
 		return "unavailable";
 	}
 	return "ok";
+}
+
+/* A replica's state in a word: ok (in service), lagging, or down. */
+static const char *
+replica_word(const struct mk_replica_state *state)
+{
+	return state->in_service ? "ok" : state->up ? "lagging" : "down";
+}
+
+/* ,"replicas":[{...},...] for the /readyz body. */
+static void
+render_replicas(const struct mk_replicas *replicas, struct mk_buf *out)
+{
+	struct mk_replica_state state;
+
+	mk_buf_puts(out, ",\"replicas\":[");
+	for (size_t i = 0; i < mk_replicas_count(replicas); i++) {
+		mk_replicas_state(replicas, i, &state);
+		mk_buf_puts(out, i > 0 ? ",{\"address\":" : "{\"address\":");
+		mk_json_cstr(out, state.address);
+		mk_buf_printf(out,
+		    ",\"state\":\"%s\",\"lag_seconds\":", replica_word(&state));
+		if (state.lag_s >= 0)
+			mk_buf_printf(out, "%lld}", (long long)state.lag_s);
+		else
+			mk_buf_puts(out, "null}");
+	}
+	mk_buf_puts(out, "]");
+}
+
+/*
+ * Gauges of the replicas as the answering worker sees them (each worker
+ * checks them on its own).
+ */
+static void
+metrics_replicas(const struct mk_replicas *replicas, struct mk_buf *out)
+{
+	static const char *const gauges[] = {
+		"markets_db_replica_up",
+		"markets_db_replica_in_service",
+		"markets_db_replica_lag_seconds",
+	};
+	static const char *const help[] = {
+		"1 when the replica answered this worker's last check",
+		"1 while lag-tolerant reads go to the replica",
+		"Seconds_Behind_Master at the last check; -1 when unknown",
+	};
+	struct mk_replica_state state;
+
+	for (size_t g = 0; g < 3; g++) {
+		mk_buf_printf(out, "# HELP %s %s\n# TYPE %s gauge\n", gauges[g],
+		    help[g], gauges[g]);
+		for (size_t i = 0; i < mk_replicas_count(replicas); i++) {
+			mk_replicas_state(replicas, i, &state);
+			mk_buf_printf(out, "%s{replica=", gauges[g]);
+			mk_json_cstr(out, state.address);
+			mk_buf_printf(out, "} %lld\n",
+			    g == 0       ? (long long)state.up
+				: g == 1 ? (long long)state.in_service
+					 : (long long)state.lag_s);
+		}
+	}
 }
 
 enum mk_err
@@ -84,7 +148,10 @@ mk_health_ready(void *context, struct mk_request *req, struct mk_response *resp)
 	mk_buf_puts(&resp->body, database);
 	mk_buf_puts(&resp->body, "\",\"memcached\":\"");
 	mk_buf_puts(&resp->body, memcached);
-	mk_buf_puts(&resp->body, "\"}");
+	mk_buf_puts(&resp->body, "\"");
+	if (health->replicas != NULL)
+		render_replicas(health->replicas, &resp->body);
+	mk_buf_puts(&resp->body, "}");
 	mk_response_end_data(resp, NULL);
 	return MK_OK;
 }
@@ -107,6 +174,8 @@ mk_health_metrics(
 	resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
 	mk_metrics_render(&resp->body, health->route_labels, health->nroutes,
 	    health->version != NULL ? health->version : "unknown");
+	if (health->replicas != NULL)
+		metrics_replicas(health->replicas, &resp->body);
 	if (health->gauge.render != NULL)
 		health->gauge.render(
 		    health->gauge.arg, req->arena, &resp->body);

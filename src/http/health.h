@@ -30,6 +30,7 @@ struct mk_arena;
 struct mk_buf;
 struct mk_cache;
 struct mk_db;
+struct mk_replicas;
 struct mk_request;
 struct mk_response;
 
@@ -51,6 +52,8 @@ struct mk_health_gauge {
 struct mk_health_context {
 	struct mk_db *db;
 	struct mk_cache *cache;
+	/* read replicas: shown by /readyz and /metrics, never fail them */
+	struct mk_replicas *replicas;
 	struct mk_cidr_list metrics_allow;
 	const char *const *route_labels; /* "GET /api/me", one per route */
 	size_t nroutes;
@@ -67,7 +70,10 @@ enum mk_err mk_health_live(
  * GET /readyz: 200 when the database and memcached (when configured)
  * answer; else 503 unavailable naming the ones that did not, or "database
  * not configured" (no route but the health ones works without it, so a
- * load balancer must not send traffic there). The answer is at most
+ * load balancer must not send traffic there). A 200 also lists the read
+ * replicas as this worker sees them ("replicas": address, state ok,
+ * lagging or down, lag_seconds): a replica out of service never makes it
+ * a 503, since reads then go to the primary. The answer is at most
  * MK_READY_PROBE_MAX_AGE_MS old (the context's ready_probe).
  */
 enum mk_err mk_health_ready(

@@ -381,6 +381,7 @@ step_rate_limit(struct mk_http_service *service,
 
 	(void)input;
 	(void)done;
+	mk_consistency_begin(&service->consistency, req);
 	if (service->limiter == NULL || (req->route_flags & MK_ROUTE_UNLIMITED))
 		return MK_OK;
 	if (req->identity.user_id > 0) {
@@ -403,8 +404,8 @@ step_rate_limit(struct mk_http_service *service,
 		req->rate_headers_mark = resp->headers.len;
 		return MK_OK;
 	}
-	mk_ratelimit_hit(
-	    service->limiter, client, (int64_t)time(NULL), &decision);
+	mk_consistency_hit(
+	    &service->consistency, service->limiter, client, req, &decision);
 	rate_headers(resp, &decision);
 	if (decision.allowed)
 		return MK_OK;
@@ -468,10 +469,14 @@ static enum mk_err
 step_handler(struct mk_http_service *service, const struct mk_http_input *input,
     struct mk_request *req, struct mk_response *resp, bool *done)
 {
-	(void)service;
+	enum mk_err rc;
+
 	(void)input;
 	*done = true;
-	return req->route->handler(req->route->context, req, resp);
+	rc = req->route->handler(req->route->context, req, resp);
+	if (rc == MK_OK)
+		mk_consistency_wrote(&service->consistency, req, resp);
+	return rc;
 }
 
 static const step_fn chain[] = {

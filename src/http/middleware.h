@@ -25,6 +25,7 @@
 #include "core/config.h"
 #include "core/metrics.h"
 #include "core/err.h"
+#include "http/consistency.h"
 #include "http/request.h"
 #include "http/request_id.h"
 
@@ -51,6 +52,8 @@ struct mk_http_service {
 	const char *route_labels[MK_METRICS_ROUTES_MAX]; /* "GET /api/me" */
 	struct mk_jwt_verifier *verifier;
 	struct mk_rate_limiter *limiter;
+	/* where reads go: replicas, or the primary in a write's window */
+	struct mk_consistency consistency;
 	struct mk_request_id_gen ids;
 	/* cors_origins split once; none: no CORS headers at all. */
 	struct mk_http_origin cors_origins[MK_CONFIG_CORS_ORIGINS_MAX];

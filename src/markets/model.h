@@ -178,6 +178,11 @@ struct mk_market_doc {
 	uint64_t version;
 	const char *json; /* a JSON object, in the arena */
 	size_t json_len;
+	/*
+	 * Read from a replica because the primary was down: served, never
+	 * cached (it may lag writes whose invalidations already went out).
+	 */
+	bool stale;
 };
 
 struct mk_arena;

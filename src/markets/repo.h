@@ -33,6 +33,7 @@ struct mk_arena;
 struct mk_cache_incr;
 struct mk_db;
 struct mk_market_repo;
+struct mk_replicas;
 
 /*
  * An Idempotency-Key in use: the caller's key, the hash of the request
@@ -313,6 +314,20 @@ mk_market_repo_free(struct mk_market_repo *repo)
  */
 struct mk_market_repo *mk_market_repo_mysql_new(
     struct mk_db *db, unsigned job_max_attempts);
+
+/*
+ * Sends the MariaDB repository repo's lag-tolerant reads (lists, users,
+ * sparse reads of a market, positions) to replicas (store/replicas.h),
+ * and its whole documents too when documents_too. Without a cache above
+ * it they may: every read is then lag-tolerant. Under the cache
+ * decorator they may not: a document read from a replica that lags a
+ * write would be stored, and served, for cache_ttl after the write's
+ * invalidation; documents then come from the primary, or while it is
+ * down from a replica, marked stale (never cached). Writes stay on the
+ * repository's db.
+ */
+void mk_market_repo_mysql_route_reads(struct mk_market_repo *repo,
+    struct mk_replicas *replicas, bool documents_too);
 
 struct mk_cache;
 

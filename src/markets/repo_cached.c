@@ -32,6 +32,13 @@
  * value under the key that is neither a document nor a lease of this
  * format, or whose checksum fails, is a miss (and is replaced).
  *
+ * A pool that lost a server (mk_cache_degraded: its keys are on the
+ * others meanwhile) owes more: every invalidation made then is sent again
+ * once the pool is whole, to reach a server that comes back with what it
+ * held (a partition rather than a restart); and documents filled then
+ * live DEGRADED_TTL_S only, so a copy left on a stand-in server cannot
+ * outlive the next loss of the server it stood in for by long.
+ *
  * Results live in the caller's arena; the decorator is worker-lifetime.
  */
 #include <stdio.h>
@@ -53,6 +60,8 @@
 #define KEY_SIZE 32
 /* Invalidations kept for retry while memcached is unreachable. */
 #define BACKLOG_MAX 512
+/* A document's life when filled while the pool is degraded. */
+#define DEGRADED_TTL_S 5
 
 /*
  * A stored value: a 32-byte header, then the document's JSON. The magic
@@ -79,6 +88,10 @@ struct repo_cached {
 	int64_t backlog[BACKLOG_MAX]; /* ids whose invalidation is owed */
 	size_t nbacklog;
 	bool backlog_overflowed;
+	/* ids invalidated while the pool was degraded: deleted again after */
+	int64_t replay[BACKLOG_MAX];
+	size_t nreplay;
+	bool replay_overflowed;
 };
 
 static void
@@ -182,6 +195,7 @@ decode(
 	out->version = get_u64(p + 16);
 	out->json = (const char *)p + HEADER_LEN;
 	out->json_len = json_len;
+	out->stale = false;
 	return STORED_DOC;
 }
 
@@ -213,15 +227,63 @@ pay_backlog(struct repo_cached *repo)
 	return true;
 }
 
+/*
+ * Remembers id in list (n of them, BACKLOG_MAX at most) unless it is
+ * there; false when the list is full.
+ */
+static bool
+remember_id(int64_t *list, size_t *n, int64_t id)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (list[i] == id)
+			return true;
+	if (*n == BACKLOG_MAX)
+		return false;
+	list[(*n)++] = id;
+	return true;
+}
+
+/*
+ * Every second, once the pool is whole again: the invalidations made while
+ * it was not go out once more, to the servers that hold their keys now.
+ */
+static void
+replay_degraded(struct repo_cached *repo)
+{
+	char key[KEY_SIZE];
+
+	if (mk_cache_degraded(repo->cache))
+		return;
+	while (repo->nreplay > 0) {
+		if (mk_cache_delete(repo->cache, key,
+			doc_key(repo->replay[repo->nreplay - 1], key)) != MK_OK)
+			return;
+		repo->nreplay--;
+	}
+	if (repo->replay_overflowed) {
+		repo->replay_overflowed = false;
+		mk_log(MK_LOG_WARN,
+		    "cache: more than %d invalidations were made while a "
+		    "memcached server was out; a server that kept its data "
+		    "may serve stale documents for up to cache_ttl",
+		    BACKLOG_MAX);
+	}
+}
+
 /* Deletes market id's document after a write; owes it when that fails. */
 static void
 invalidate(struct repo_cached *repo, int64_t id)
 {
 	char key[KEY_SIZE];
+	bool sent;
 
 	mk_metrics_count(MK_COUNTER_CACHE_INVALIDATIONS);
-	if (pay_backlog(repo) &&
-	    mk_cache_delete(repo->cache, key, doc_key(id, key)) == MK_OK)
+	sent = pay_backlog(repo) &&
+	    mk_cache_delete(repo->cache, key, doc_key(id, key)) == MK_OK;
+	if (mk_cache_degraded(repo->cache) &&
+	    !remember_id(repo->replay, &repo->nreplay, id))
+		repo->replay_overflowed = true;
+	if (sent)
 		return;
 	mk_metrics_count(MK_COUNTER_CACHE_ERRORS);
 	for (size_t i = 0; i < repo->nbacklog; i++) {
@@ -268,6 +330,11 @@ fill(struct repo_cached *repo, struct mk_arena *arena, int64_t id,
 		(void)mk_cache_delete(repo->cache, key, key_len);
 		return rc;
 	}
+	if (out->stale) {
+		/* read from a lagging replica, the primary down: not stored */
+		(void)mk_cache_delete(repo->cache, key, key_len);
+		return MK_OK;
+	}
 	if (mk_cache_get(repo->cache, arena, key, key_len, NULL, &current) !=
 		MK_OK ||
 	    current.len != sizeof(lease) ||
@@ -277,7 +344,11 @@ fill(struct repo_cached *repo, struct mk_arena *arena, int64_t id,
 	value = encode_doc(arena, out, &value_len);
 	if (value != NULL &&
 	    mk_cache_cas(repo->cache, key, key_len, value, value_len,
-		repo->options.ttl_s, current.cas) == MK_OK)
+		mk_cache_degraded(repo->cache) &&
+			repo->options.ttl_s > DEGRADED_TTL_S
+		    ? DEGRADED_TTL_S
+		    : repo->options.ttl_s,
+		current.cas) == MK_OK)
 		mk_metrics_count(MK_COUNTER_CACHE_FILLS);
 	return MK_OK;
 }
@@ -524,6 +595,8 @@ cached_tick(struct mk_market_repo *base)
 
 	if (repo->nbacklog > 0 || repo->backlog_overflowed)
 		(void)pay_backlog(repo);
+	if (repo->nreplay > 0 || repo->replay_overflowed)
+		replay_degraded(repo);
 	mk_market_repo_tick(repo->inner);
 }
 

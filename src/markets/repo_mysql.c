@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include "markets/repo_mysql_internal.h"
+#include "store/replicas.h"
 
 static void
 repo_destroy(struct mk_market_repo *base)
@@ -42,7 +43,19 @@ mk_market_repo_mysql_new(struct mk_db *db, unsigned job_max_attempts)
 	if (repo == NULL)
 		return NULL;
 	repo->base.ops = &mysql_ops;
-	repo->db = db;
+	repo->db = repo->reads = repo->documents = db;
 	repo->job_max_attempts = job_max_attempts;
 	return &repo->base;
+}
+
+void
+mk_market_repo_mysql_route_reads(struct mk_market_repo *base,
+    struct mk_replicas *replicas, bool documents_too)
+{
+	struct repo_mysql *repo = (struct repo_mysql *)base;
+
+	repo->reads = mk_replicas_reads(replicas);
+	repo->documents =
+	    documents_too ? repo->reads : mk_replicas_documents(replicas);
+	repo->replicas = documents_too ? NULL : replicas;
 }

@@ -22,6 +22,14 @@
 struct repo_mysql {
 	struct mk_market_repo base; /* first: the interface */
 	struct mk_db *db;
+	/*
+	 * Lag-tolerant reads (lists, users, sparse reads, positions), and
+	 * whole documents, which a cache above may store: db unless
+	 * mk_market_repo_mysql_route_reads() says otherwise.
+	 */
+	struct mk_db *reads, *documents;
+	/* documents' replicas, to tell a stale read; NULL: none, or no cache */
+	struct mk_replicas *replicas;
 	unsigned job_max_attempts; /* of the index jobs writes enqueue */
 };
 

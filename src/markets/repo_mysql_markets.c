@@ -23,6 +23,7 @@
 #include "markets/repo_mysql_internal.h"
 #include "search/vectors.h"
 #include "store/db.h"
+#include "store/replicas.h"
 
 static const char *const columns[MK_MARKET_FIELD__MAX] = {
 	[MK_MARKET_ID] = "id",
@@ -123,7 +124,7 @@ mk_repo_mysql_get(struct mk_market_repo *base, struct mk_arena *arena,
     int64_t id, unsigned fields, struct mk_market *out)
 {
 	return mk_repo_mysql_read_market(
-	    ((struct repo_mysql *)base)->db, arena, id, fields, out);
+	    ((struct repo_mysql *)base)->reads, arena, id, fields, out);
 }
 
 /* The document of a whole market (its version read), in arena. */
@@ -141,6 +142,7 @@ render_document(struct mk_arena *arena, const struct mk_market *market,
 	out->version = market->version;
 	out->json = json.data;
 	out->json_len = json.len;
+	out->stale = false;
 	return MK_OK;
 }
 
@@ -152,11 +154,16 @@ mk_repo_mysql_get_document(struct mk_market_repo *base, struct mk_arena *arena,
 	enum mk_err rc;
 
 	(void)ride; /* not on memcached: the limiter collects its own count */
-	rc = mk_repo_mysql_read_market(((struct repo_mysql *)base)->db, arena,
-	    id, MK_MARKET_ALL_FIELDS, &market);
+	struct repo_mysql *repo = (struct repo_mysql *)base;
+
+	rc = mk_repo_mysql_read_market(
+	    repo->documents, arena, id, MK_MARKET_ALL_FIELDS, &market);
 	if (rc != MK_OK)
 		return rc;
-	return render_document(arena, &market, out);
+	rc = render_document(arena, &market, out);
+	out->stale = repo->replicas != NULL &&
+	    mk_replicas_documents_stale(repo->replicas);
+	return rc;
 }
 
 enum mk_err
@@ -180,7 +187,7 @@ mk_repo_mysql_get_documents(struct mk_market_repo *base, struct mk_arena *arena,
 	for (size_t i = 0; i < n; i++)
 		params[i] = (struct mk_db_value){ .type = MK_DB_INT,
 			.integer = ids[i] };
-	rc = select_in(repo->db, arena, &sql, params, n, &rows);
+	rc = select_in(repo->documents, arena, &sql, params, n, &rows);
 	if (rc != MK_OK)
 		return rc;
 	for (size_t r = 0; r < rows.nrows; r++) {
@@ -346,7 +353,8 @@ mk_repo_mysql_list(struct mk_market_repo *base, struct mk_arena *arena,
 		}
 		if (sql.oom)
 			return MK_ENOMEM;
-		rc = mk_db_select(repo->db, arena, sql.data, params, n, &rows);
+		rc = mk_db_select(
+		    repo->reads, arena, sql.data, params, n, &rows);
 		if (rc != MK_OK)
 			return rc;
 		page->total =
@@ -390,7 +398,7 @@ mk_repo_mysql_list(struct mk_market_repo *base, struct mk_arena *arena,
 	}
 	if (sql.oom)
 		return MK_ENOMEM;
-	rc = mk_db_select(repo->db, arena, sql.data, params, n, &rows);
+	rc = mk_db_select(repo->reads, arena, sql.data, params, n, &rows);
 	if (rc != MK_OK)
 		return rc;
 	page->more = rows.nrows > q->limit;
@@ -437,7 +445,7 @@ mk_repo_mysql_users(struct mk_market_repo *base, struct mk_arena *arena,
 	}
 	mk_buf_init(&sql, arena);
 	mk_buf_puts(&sql, "SELECT id, name, email FROM users WHERE id");
-	rc = select_in(repo->db, arena, &sql, params, unique, &rows);
+	rc = select_in(repo->reads, arena, &sql, params, unique, &rows);
 	if (rc != MK_OK)
 		return rc;
 	for (size_t r = 0; r < rows.nrows && r < n; r++) {

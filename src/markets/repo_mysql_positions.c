@@ -146,7 +146,7 @@ mk_repo_mysql_position(struct mk_market_repo *base, struct mk_arena *arena,
     int64_t market_id, int64_t id, struct mk_position *out)
 {
 	return fetch_position(
-	    ((struct repo_mysql *)base)->db, arena, market_id, id, out);
+	    ((struct repo_mysql *)base)->reads, arena, market_id, id, out);
 }
 
 enum mk_err
@@ -187,14 +187,14 @@ mk_repo_mysql_positions(struct mk_market_repo *base, struct mk_arena *arena,
 		      " FROM positions WHERE market_id = ?"
 		      " ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?";
 	}
-	rc = mk_db_select(repo->db, arena, sql, params, n, &rows);
+	rc = mk_db_select(repo->reads, arena, sql, params, n, &rows);
 	if (rc != MK_OK)
 		return rc;
 	if (rows.nrows == 0) {
 		/* An empty page, or no such market: only then ask which. */
 		struct mk_market exists;
 
-		rc = mk_repo_mysql_read_market(repo->db, arena, market_id,
+		rc = mk_repo_mysql_read_market(repo->reads, arena, market_id,
 		    MK_MARKET_FIELD_BIT(MK_MARKET_ID), &exists);
 		if (rc != MK_OK)
 			return rc;

@@ -15,6 +15,17 @@
 #include "core/trace.h"
 #include "store/cache.h"
 
+/*
+ * A pool is "degraded" (mk_cache_degraded) while a server is out of the
+ * ketama ring (libmemcached puts one of the probe keys elsewhere), and
+ * for DEGRADED_MS after any failed operation: longer than DEAD_TIMEOUT_S,
+ * after which libmemcached puts an ejected server back in the ring and,
+ * while it is still dead, fails the next operation on its keys.
+ */
+#define DEGRADED_MS 5000
+#define DEAD_TIMEOUT_S 2
+#define PROBES_MAX 32
+
 struct mk_cache {
 	memcached_st *memc;
 	/* reused by every lookup: no malloc per get */
@@ -31,6 +42,14 @@ struct mk_cache {
 	bool down;
 	int64_t down_since_ms;
 	uint64_t outages;
+	size_t nservers;
+	int64_t failed_ms; /* the last failed operation's time; 0: none */
+	/*
+	 * A key that the whole ring puts on server i, for the first
+	 * PROBES_MAX servers: where libmemcached hashes it now tells whether
+	 * server i is out of the ring (no round trip). "" when none found.
+	 */
+	char probe[PROBES_MAX][16];
 };
 
 static int
@@ -98,6 +117,8 @@ mk_cache_new(const char *servers, int timeout_ms, char *err, size_t errlen)
 		}
 		count++;
 	}
+	cache->nservers = count;
+
 	if (count == 0) {
 		mk_errf(err, errlen, "memcached: no server given");
 		mk_cache_free(cache);
@@ -124,10 +145,35 @@ mk_cache_new(const char *servers, int timeout_ms, char *err, size_t errlen)
 		(uint64_t)timeout_ms * 1000) != MEMCACHED_SUCCESS ||
 	    /* A failed server is left alone for a second, then tried again. */
 	    memcached_behavior_set(cache->memc,
-		MEMCACHED_BEHAVIOR_RETRY_TIMEOUT, 1) != MEMCACHED_SUCCESS) {
+		MEMCACHED_BEHAVIOR_RETRY_TIMEOUT, 1) != MEMCACHED_SUCCESS ||
+	    /*
+	     * A pool: a server that keeps failing leaves the ketama ring, so
+	     * its keys (and only its) go to the others' points at once, instead
+	     * of failing until it is back; every DEAD_TIMEOUT_S it is tried
+	     * again, and once it answers it has its keys back.
+	     */
+	    (count > 1 &&
+		(memcached_behavior_set(cache->memc,
+		     MEMCACHED_BEHAVIOR_REMOVE_FAILED_SERVERS,
+		     1) != MEMCACHED_SUCCESS ||
+		    memcached_behavior_set(cache->memc,
+			MEMCACHED_BEHAVIOR_SERVER_FAILURE_LIMIT,
+			1) != MEMCACHED_SUCCESS ||
+		    memcached_behavior_set(cache->memc,
+			MEMCACHED_BEHAVIOR_DEAD_TIMEOUT,
+			DEAD_TIMEOUT_S) != MEMCACHED_SUCCESS))) {
 		mk_errf(err, errlen, "memcached: cannot set client behaviour");
 		mk_cache_free(cache);
 		return NULL;
+	}
+	for (unsigned i = 0; count > 1 && i < 4096; i++) {
+		char key[16];
+		int klen = snprintf(key, sizeof(key), "mk:probe:%u", i);
+		uint32_t at =
+		    memcached_generate_hash(cache->memc, key, (size_t)klen);
+
+		if (klen > 0 && at < PROBES_MAX && cache->probe[at][0] == '\0')
+			memcpy(cache->probe[at], key, (size_t)klen + 1);
 	}
 	if (memcached_result_create(cache->memc, &cache->result) == NULL) {
 		mk_errf(err, errlen, "out of memory");
@@ -149,12 +195,17 @@ mk_cache_free(struct mk_cache *cache)
 	free(cache);
 }
 
-/* Records the outcome of one operation; logs the edges of an outage. */
+/*
+ * Records the outcome of one operation; logs the edges of an outage. A
+ * pool's outage (one server lost while the others answer) ends only once
+ * no operation failed for DEGRADED_MS, not at each success in between.
+ */
 static enum mk_err
 outcome(struct mk_cache *cache, memcached_return_t rc)
 {
 	if (memcached_success(rc)) {
-		if (cache->down) {
+		if (cache->down &&
+		    (cache->nservers < 2 || !mk_cache_degraded(cache))) {
 			mk_log(MK_LOG_WARN, "memcached is back after %lld ms",
 			    (long long)(mk_clock_mono_ms() -
 				cache->down_since_ms));
@@ -162,6 +213,7 @@ outcome(struct mk_cache *cache, memcached_return_t rc)
 		}
 		return MK_OK;
 	}
+	cache->failed_ms = mk_clock_mono_ms();
 	if (!cache->down) {
 		mk_log(MK_LOG_ERROR, "memcached unreachable: %s",
 		    memcached_strerror(cache->memc, rc));
@@ -583,6 +635,21 @@ mk_cache_ping(struct mk_cache *cache)
 	/* Absent is an answer too. */
 	return outcome(
 	    cache, rc == MEMCACHED_NOTFOUND ? MEMCACHED_SUCCESS : rc);
+}
+
+bool
+mk_cache_degraded(const struct mk_cache *cache)
+{
+	if (cache->failed_ms != 0 &&
+	    mk_clock_mono_ms() - cache->failed_ms < DEGRADED_MS)
+		return true;
+	/* A server out of the ring fails nothing: its keys went elsewhere. */
+	for (uint32_t i = 0; i < PROBES_MAX && i < cache->nservers; i++)
+		if (cache->probe[i][0] != '\0' &&
+		    memcached_generate_hash(cache->memc, cache->probe[i],
+			strlen(cache->probe[i])) != i)
+			return true;
+	return false;
 }
 
 bool

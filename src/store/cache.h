@@ -6,7 +6,10 @@
  *
  * Outages: the first failed operation logs once ("memcached unreachable")
  * and starts an outage, which ends (logged once too) at the first
- * operation that works again; libmemcached retries a failed server by
+ * operation that works again (for a pool: once none failed for a few
+ * seconds). A pool of servers ejects a failed one from its ketama ring,
+ * so only that server's share of keys moves, and takes it back once it
+ * answers again (see mk_cache_new). libmemcached retries a failed server by
  * itself after a second. Callers decide what a failure means for them
  * (the rate limiter fails open, a cache reads through).
  *
@@ -146,8 +149,20 @@ enum mk_err mk_cache_delete(
  */
 enum mk_err mk_cache_ping(struct mk_cache *cache);
 
-/* True while an outage is going on (the last operation failed). */
+/*
+ * True while an outage is going on: the last operation failed, or, for a
+ * pool of servers, one failed within the last few seconds.
+ */
 bool mk_cache_down(const struct mk_cache *cache);
+
+/*
+ * True when an operation failed within the last few seconds: with a pool,
+ * a server may be out of the ring, its keys served by the others. What is
+ * deleted meanwhile may linger on the server that comes back (a partition
+ * rather than a restart), so callers delete it again once this is false
+ * (markets/repo_cached.c).
+ */
+bool mk_cache_degraded(const struct mk_cache *cache);
 
 /* Outages seen since start (for metrics). */
 uint64_t mk_cache_outages(const struct mk_cache *cache);

@@ -49,8 +49,9 @@ struct mk_db {
 	 */
 	struct mk_db *link;
 	bool background; /* its statements count as background work */
-	bool session;    /* a migration session (mk_db_session_new) */
-	MYSQL *conn;     /* NULL while disconnected */
+	const struct mk_db_route *route; /* a routed handle's (mk_db_routed) */
+	bool session; /* a migration session (mk_db_session_new) */
+	MYSQL *conn;  /* NULL while disconnected */
 	const struct mk_config *config;
 	bool down;
 	int64_t down_since_ms;
@@ -123,6 +124,25 @@ mk_db_background(struct mk_db *db, char *err, size_t errlen)
 	view->config = db->config;
 	view->background = true;
 	return view;
+}
+
+struct mk_db *
+mk_db_routed(struct mk_db *primary, const struct mk_db_route *route, char *err,
+    size_t errlen)
+{
+	struct mk_db *view = mk_db_background(primary, err, errlen);
+
+	if (view != NULL) {
+		view->background = primary->background;
+		view->route = route;
+	}
+	return view;
+}
+
+bool
+mk_db_down(const struct mk_db *db)
+{
+	return db->link->down;
 }
 
 void
@@ -316,9 +336,7 @@ prepared(struct mk_db *db, const char *sql, unsigned *err)
 		*err = mysql_stmt_errno(stmt);
 		remember(db, *err, mysql_stmt_error(stmt));
 		if (!db->session)
-			mk_log(MK_LOG_ERROR,
-			    "database: cannot prepare a "
-			    "statement: %s",
+			mk_log(MK_LOG_ERROR, "database: cannot prepare: %s",
 			    mysql_stmt_error(stmt));
 		(void)mysql_stmt_close(stmt);
 		return NULL;
@@ -403,6 +421,16 @@ fetch_rows(MYSQL_STMT *stmt, struct mk_arena *arena, struct mk_db_rows *out)
 		binds[c].length = &lengths[c];
 		binds[c].is_null = &nulls[c];
 		if (binds[c].buffer == NULL) {
+			err = CR_OUT_OF_MEMORY;
+			goto out;
+		}
+	}
+	if (out->names != NULL) { /* mk_db_select_named's */
+		out->names = mk_arena_calloc(arena, ncols + 1, sizeof(char *));
+		for (size_t c = 0; out->names != NULL && c < ncols; c++)
+			out->names[c] = mk_arena_strndup(
+			    arena, fields[c].name, fields[c].name_length);
+		if (out->names == NULL) {
 			err = CR_OUT_OF_MEMORY;
 			goto out;
 		}
@@ -521,9 +549,8 @@ run_once(struct mk_db *db, struct mk_arena *arena, const char *sql,
 			remember(db, err, why);
 			if (!db->session)
 				mk_log(MK_LOG_ERROR,
-				    "database: statement "
-				    "failed: %u %s",
-				    err, why);
+				    "database: statement failed: %u %s", err,
+				    why);
 			return MK_EINTERNAL;
 		}
 		/* The connection dropped under us. */
@@ -534,6 +561,37 @@ run_once(struct mk_db *db, struct mk_arena *arena, const char *sql,
 		}
 	}
 	return outage(db, "statement", "connection lost twice");
+}
+
+/* run_once() where the route sends a SELECT (see mk_db_route in db.h). */
+static enum mk_err
+run_routed(struct mk_db *db, struct mk_arena *arena, const char *sql,
+    const struct mk_db_value *params, size_t nparams, struct mk_db_rows *rows,
+    uint64_t *affected, uint64_t *insert_id, enum mk_counter counter)
+{
+	const struct mk_db_route *route = db->route;
+	struct mk_db *chosen;
+	enum mk_err rc;
+
+	if (route == NULL || rows == NULL || db->link->in_txn)
+		return run_once(db->link, arena, sql, params, nparams, rows,
+		    affected, insert_id, counter);
+	if ((chosen = route->choose(route->ctx)) != NULL) {
+		rc = run_once(chosen->link, arena, sql, params, nparams, rows,
+		    NULL, NULL, counter);
+		if (rc != MK_EUNAVAIL)
+			return rc;
+		route->failed(route->ctx, chosen);
+	}
+	rc = run_once(
+	    db->link, arena, sql, params, nparams, rows, NULL, NULL, counter);
+	if (rc == MK_EUNAVAIL && (chosen = route->choose(route->ctx)) != NULL) {
+		rc = run_once(chosen->link, arena, sql, params, nparams, rows,
+		    NULL, NULL, counter);
+		if (rc == MK_EUNAVAIL)
+			route->failed(route->ctx, chosen);
+	}
+	return rc;
 }
 
 /*
@@ -553,7 +611,7 @@ run_statement(struct mk_db *db, struct mk_arena *arena, const char *sql,
 	enum mk_err rc;
 
 	mk_trace_statement(sql);
-	rc = run_once(db->link, arena, sql, params, nparams, rows, affected,
+	rc = run_routed(db, arena, sql, params, nparams, rows, affected,
 	    insert_id, counter);
 	mk_trace_end(MK_PHASE_DATABASE, began);
 	return rc;
@@ -565,7 +623,20 @@ mk_db_select(struct mk_db *db, struct mk_arena *arena, const char *sql,
 {
 	out->nrows = out->ncols = 0;
 	out->cells = NULL;
+	out->names = NULL;
 	return run_statement(db, arena, sql, params, nparams, out, NULL, NULL);
+}
+
+enum mk_err
+mk_db_select_named(struct mk_db *db, struct mk_arena *arena, const char *sql,
+    struct mk_db_rows *out)
+{
+	static const char *asks; /* fetch_rows fills names when not NULL */
+
+	out->nrows = out->ncols = 0;
+	out->cells = NULL;
+	out->names = &asks;
+	return run_statement(db, arena, sql, NULL, 0, out, NULL, NULL);
 }
 
 enum mk_err
@@ -639,9 +710,8 @@ mk_db_transaction(struct mk_db *handle, mk_db_txn_fn fn, void *ctx)
 			enum mk_err connected = connect_db(db);
 
 			mk_trace_end(MK_PHASE_DATABASE, began);
-			if (connected != MK_OK)
-				continue; /* down: the next attempt connects
-					     again */
+			if (connected != MK_OK) /* the next one tries again */
+				continue;
 		}
 		if ((err = simple(db, "START TRANSACTION")) != 0) {
 			if (connection_lost(err)) {

@@ -67,6 +67,32 @@ struct mk_db *mk_db_background(struct mk_db *db, char *err, size_t errlen);
 struct mk_db *mk_db_session_new(
     const struct mk_config *config, char *err, size_t errlen);
 
+/*
+ * Where a routed handle's reads go (store/replicas.h makes one): choose
+ * names the handle for a SELECT outside a transaction, or NULL for the
+ * primary's own connection; failed hears of a chosen handle that did
+ * not answer (the SELECT then runs on the primary, or, when the primary
+ * fails too, on whatever choose names next). Statements that write, and
+ * every statement inside a transaction, run on the primary.
+ */
+struct mk_db_route {
+	struct mk_db *(*choose)(void *ctx);
+	void (*failed)(void *ctx, struct mk_db *chosen);
+	void *ctx;
+};
+
+/*
+ * A handle on primary's connection (like mk_db_background, with its
+ * kind of work: background when primary is a background handle) whose
+ * SELECTs go where route says. It must not outlive primary or route's
+ * context. NULL with a reason in err when out of memory.
+ */
+struct mk_db *mk_db_routed(struct mk_db *primary,
+    const struct mk_db_route *route, char *err, size_t errlen);
+
+/* True while the handle's connection is in an outage (see mk_db_ping). */
+bool mk_db_down(const struct mk_db *db);
+
 /* Frees a handle; a handle that owns its connection closes it. */
 void mk_db_free(struct mk_db *db);
 
@@ -101,11 +127,15 @@ struct mk_db_value {
 	size_t len;
 };
 
-/* Rows of a SELECT; cells are row-major and live in the request arena. */
+/*
+ * Rows of a SELECT; cells are row-major and live in the request arena.
+ * names: the columns' names, filled by mk_db_select_named() only.
+ */
 struct mk_db_rows {
 	size_t nrows;
 	size_t ncols;
 	struct mk_db_value *cells;
+	const char **names;
 };
 
 /* Statements with more parameters than this are refused (a bug). */
@@ -125,6 +155,14 @@ struct mk_db_rows {
 enum mk_err mk_db_select(struct mk_db *db, struct mk_arena *arena,
     const char *sql, const struct mk_db_value *params, size_t nparams,
     struct mk_db_rows *out);
+
+/*
+ * mk_db_select() on the handle's own connection (never routed) that also
+ * fills out->names: for statements whose columns are known by name only
+ * (SHOW SLAVE STATUS).
+ */
+enum mk_err mk_db_select_named(struct mk_db *db, struct mk_arena *arena,
+    const char *sql, struct mk_db_rows *out);
 
 /*
  * Runs an INSERT/UPDATE/DELETE as a prepared statement. *affected and

@@ -15,6 +15,8 @@ package Markets::Test;
 #
 #   my $t = Markets::Test->new(env => { MARKETS_WORKERS => 2 });
 #   my $r = $t->get('/healthz');   # { status, headers, content, json }
+#   Markets::Test->new(topology => 'replicated');  # primary + replica,
+#                                  # two memcached, two apps (docs/scaling.md)
 #   ...
 #   $t->finish;                    # stops the stack, asserts no sanitizer report
 #   done_testing;
@@ -86,7 +88,8 @@ sub new {
 		owner => $$,
 		front => $opt{front} || test_front(),
 		base_path => '',
-		apps => $opt{apps} || 1,
+		topology => $opt{topology} || 'single',
+		apps => $opt{apps} || (($opt{topology} // '') eq 'replicated' ? 2 : 1),
 		seed => $opt{seed} ? 1 : 0,
 		services => $opt{services} || [qw(mariadb memcached app nginx)],
 		env => \%env,
@@ -144,7 +147,8 @@ sub start {
 	Scalar::Util::weaken($live{"$self"});
 	$self->{stopped} = 0;
 	$self->stack('start', $self->{root}, '--port', $self->{port}, '--front', $self->{front},
-		'--services', "@services", '--apps', $self->{apps}, $self->{seed} ? ('--seed') : ())
+		'--services', "@services", '--apps', $self->{apps}, '--topology', $self->{topology},
+		$self->{seed} ? ('--seed') : ())
 		or BAIL_OUT("the stack did not start (logs kept in $self->{root}/log)");
 	# What `scripts/stack front ROOT` prints, read here rather than with
 	# another process between the start and the test's first step.
@@ -341,9 +345,12 @@ sub is_error {
 }
 
 # Runs SQL through the stack's MariaDB as root; returns rows of tab-split columns.
-sub sql {
-	my ($self, $query) = @_;
-	open my $fh, '-|', 'mariadb', '--no-defaults', "--socket=$self->{root}/run/mysql.sock",
+sub sql { my ($self, $query) = @_; $self->sql_at('mysql', $query) }
+
+# The same on the MariaDB whose socket is run/NAME.sock ('mysql-replica').
+sub sql_at {
+	my ($self, $name, $query) = @_;
+	open my $fh, '-|', 'mariadb', '--no-defaults', "--socket=$self->{root}/run/$name.sock",
 		'-uroot', '-N', '-B', 'markets', '-e', $query or croak "mariadb: $!";
 	my @rows = map { chomp; [split /\t/] } <$fh>;
 	close $fh or croak "mariadb failed on: $query";
