@@ -166,8 +166,16 @@ void
 mk_base_path_put(struct mk_buf *out, const char *raw, size_t len, bool query)
 {
 	static const char hex[] = "0123456789ABCDEF";
+	size_t i = 0;
 
-	for (size_t i = 0; i < len; i++) {
+	/*
+	 * A path that starts "//" is a network-path reference: a client
+	 * would take what follows for a host ("//evil.example/../api", a
+	 * derived base or raw path the front resolved). One '/' only.
+	 */
+	while (!query && i + 1 < len && raw[i] == '/' && raw[i + 1] == '/')
+		i++;
+	for (; i < len; i++) {
 		unsigned char c = (unsigned char)raw[i];
 
 		if (uri_byte(c, query)) {

@@ -56,8 +56,9 @@ enum mk_err mk_base_path_find(const char *path, size_t path_len,
  * out as a URI component: bytes a URI may hold as they are, and valid
  * percent-escapes, pass unchanged; anything else (a blank, a quote, '<',
  * '>', a byte over 0x7F, a control byte, a stray '%') is percent-encoded.
- * The result is safe inside a header value, a Link's <...> and a JSON
- * string.
+ * A path's leading run of '/' is written as one, so that the result is
+ * never read as "//host". The result is safe inside a header value, a
+ * Link's <...> and a JSON string.
  */
 void mk_base_path_put(
     struct mk_buf *out, const char *raw, size_t len, bool query);

@@ -35,7 +35,8 @@ mk_links_location(
 		}
 	}
 	mk_buf_puts(&resp->headers, "Location: ");
-	if (req->base_len > 0)
+	/* A base of slashes only ("//api/..." merged) is the root. */
+	if (req->base_len > 0 && strspn(req->base, "/") < req->base_len)
 		mk_base_path_put(
 		    &resp->headers, req->base, req->base_len, false);
 	mk_buf_puts(&resp->headers, path);

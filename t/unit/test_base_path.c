@@ -70,6 +70,9 @@ static const struct find_case find_cases[] = {
 	 */
 	{ "apache resolved dot segments", "/~demo/markets/./api/../api/markets",
 	    NULL, SN, "/api/markets", MK_OK, "/~demo/markets/./api/.." },
+	/* Apache merged and resolved "//evil.example/..": kept as sent. */
+	{ "apache, a host-like base", "//evil.example/../~demo/markets/api/x",
+	    NULL, SN, "/api/x", MK_OK, "//evil.example/../~demo/markets" },
 	{ "PATH_INFO is the whole path", "/api/markets", NULL, "",
 	    "/api/markets", MK_OK, "" },
 	{ "nothing matches: the root", "/elsewhere/api", NULL, SN, "/api/x",
@@ -149,6 +152,12 @@ static const struct put_case put_cases[] = {
 	{ "a=1&b=?/x#", true, "a=1&b=?/x%23" },
 	{ "\r\n\t\x7f", true, "%0D%0A%09%7F" },
 	{ "!$&'()*+,;=:@-._~", false, "!$&'()*+,;=:@-._~" },
+	/* Never "//host": a derived base Apache resolved, or its raw path. */
+	{ "//evil.example/../~demo/markets", false,
+	    "/evil.example/../~demo/markets" },
+	{ "///evil.example/api", false, "/evil.example/api" },
+	{ "/a//b", false, "/a//b" },
+	{ "//x", true, "//x" },
 };
 
 static void
