@@ -47,7 +47,8 @@ sub drain_bg {
 # Runs a drain to its end; returns its exit status.
 sub drain { my $pid = drain_bg(@_); waitpid $pid, 0; return $? >> 8 }
 sub count_jobs { my ($status) = @_; ($t->sql("SELECT COUNT(*) FROM jobs WHERE status = '$status'"))[0][0] }
-sub lock_holder { ($t->sql(q{SELECT IFNULL(IS_USED_LOCK('markets.run-jobs'), 0)}))[0][0] }
+# The lock is the database's: its name carries an MD5 of the database's.
+sub lock_holder { ($t->sql(q{SELECT IFNULL(IS_USED_LOCK(CONCAT('markets.run-jobs:', MD5(DATABASE()))), 0)}))[0][0] }
 sub log_count { my ($re) = @_; scalar grep { ($_->{msg} // '') =~ $re } $t->log_lines }
 # Holds search_state's row in a session of its own: a drain's first vector
 # waits until it is let go (close the handle).
@@ -95,13 +96,21 @@ my @ids = map { create($_) } ('Will the quokka census top 20000?', 'Will the nar
 is(count_jobs('queued'), 3, 'three index jobs queued (no runner in the master)');
 ok(!grep({ my $id = $_; grep { $_ == $id } @{ search_ids('quokka census') } } @ids), 'not searchable yet');
 
+# Another install's drain on the same MariaDB server (shared hosting:
+# another database) holds its own lock, which stops nobody here.
+open my $other_site, '|-', 'mariadb', '--no-defaults', "--socket=$root/run/mysql.sock", '-uroot', 'mysql'
+	or die "mariadb: $!";
+$other_site->autoflush(1);
+print $other_site "SELECT GET_LOCK(CONCAT('markets.run-jobs:', MD5(DATABASE())), 0); DO SLEEP(12);\n";
+ok($t->wait_until(5, sub { ($t->sql(q{SELECT IFNULL(IS_USED_LOCK(CONCAT('markets.run-jobs:', MD5('mysql'))), 0)}))[0][0] > 0 }),
+	"another database's drain holds its lock");
 my $locker = hold_search_state(8);
 my $first = drain_bg();
 ok($t->wait_until(10, sub { lock_holder() > 0 && count_jobs('running') > 0 }),
 	'the first drain holds the lock and has claimed the jobs (its first one waits on search_state)');
 my $before = log_count(qr/another drain holds the lock/);
 is(drain(), 0, 'a second drain meanwhile exits 0 (cron mails nothing)');
-is(log_count(qr/another drain holds the lock 'markets\.run-jobs'/), $before + 1, 'with the log line "another drain holds the lock"');
+is(log_count(qr/another drain holds the lock 'markets\.run-jobs/), $before + 1, 'with the log line "another drain holds the lock"');
 ok(kill(0, $first), 'while the first one still runs');
 is(count_jobs('done'), 0, 'the second one did no job');
 close $locker;
@@ -110,6 +119,7 @@ is($? >> 8, 0, 'the first drain exits 0 when the queue is empty');
 is(count_jobs('done'), 3, 'it did the three jobs');
 is(count_jobs('queued') + count_jobs('running') + count_jobs('failed'), 0, 'none left');
 is(lock_holder(), 0, 'the lock is free again');
+close $other_site; # its session ends once its sleep does
 ok($t->wait_until(15, sub { my $got = search_ids('quokka census'); @$got && $got->[0] == $ids[0] }),
 	'a search finds the new market after the drain');
 ok($t->wait_until(15, sub { my $got = search_ids('axolotl festival'); @$got && $got->[0] == $ids[2] }), 'and the others');

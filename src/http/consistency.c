@@ -46,6 +46,13 @@ mk_consistency_hit(const struct mk_consistency *c,
 	}
 	mk_ratelimit_hit_seeing(limiter, client, (int64_t)time(NULL),
 	    req->arena, key, key_len, out, &wrote);
+	/*
+	 * With a server out of the ring (or just back), the mark may sit on
+	 * a server this lookup did not ask: no answer is not "no write".
+	 * Costs no round trip (store/cache.c, mk_cache_degraded).
+	 */
+	if (!wrote && c->cache != NULL && mk_cache_degraded(c->cache))
+		wrote = true;
 	mk_replicas_pin(c->replicas, wrote);
 }
 
@@ -63,9 +70,9 @@ mk_consistency_wrote(const struct mk_consistency *c,
 	    (key_len = mark_key(req->identity.user_id, key, sizeof(key))) == 0)
 		return;
 	/*
-	 * A mark that cannot be stored (memcached down) costs nothing more:
-	 * the client's next read finds memcached down too and stays on the
-	 * primary.
+	 * A mark that cannot be stored (memcached down, a server out) costs
+	 * nothing more: the failure leaves the pool degraded for longer than
+	 * a mark lives, and the client's next read stays on the primary.
 	 */
 	(void)mk_cache_set(c->cache, key, key_len, "1", 1, c->window_s);
 }

@@ -410,20 +410,29 @@ lock_query(struct mk_db *db, struct mk_arena *arena, const char *sql,
 	return MK_OK;
 }
 
+/*
+ * MariaDB's named locks are the server's, not a database's: the name
+ * carries the database's (hashed, to stay within 64 characters), so that
+ * installs sharing a server (shared hosting) drain each their own queue.
+ */
+#define SCOPED_LOCK "CONCAT(?, ':', MD5(DATABASE()))"
+
 enum mk_err
 mk_jobs_lock(
     struct mk_db *db, struct mk_arena *arena, const char *name, bool *got)
 {
 	/* NULL (an error, such as a kill) counts as not got. */
-	return lock_query(db, arena, "SELECT GET_LOCK(?, 0)", name, got);
+	return lock_query(
+	    db, arena, "SELECT GET_LOCK(" SCOPED_LOCK ", 0)", name, got);
 }
 
 enum mk_err
 mk_jobs_lock_held(
     struct mk_db *db, struct mk_arena *arena, const char *name, bool *held)
 {
-	return lock_query(
-	    db, arena, "SELECT IS_USED_LOCK(?) = CONNECTION_ID()", name, held);
+	return lock_query(db, arena,
+	    "SELECT IS_USED_LOCK(" SCOPED_LOCK ") = CONNECTION_ID()", name,
+	    held);
 }
 
 void
@@ -432,5 +441,6 @@ mk_jobs_unlock(struct mk_db *db, struct mk_arena *arena, const char *name)
 	bool released;
 
 	/* Closing the connection lets it go too: a failure here is no harm. */
-	(void)lock_query(db, arena, "SELECT RELEASE_LOCK(?)", name, &released);
+	(void)lock_query(
+	    db, arena, "SELECT RELEASE_LOCK(" SCOPED_LOCK ")", name, &released);
 }

@@ -144,7 +144,8 @@ void mk_job_json(struct mk_buf *out, const void *job);
  * connection holds it. mk_jobs_lock_held says whether this connection
  * still does: false once the connection was made again after a drop (the
  * store does that silently), when another drain may have started.
- * mk_jobs_unlock lets it go. name is at most 64 characters.
+ * mk_jobs_unlock lets it go. The lock is the database's: NAME:md5 of
+ * the database's name; name is at most 30 characters.
  */
 enum mk_err mk_jobs_lock(
     struct mk_db *db, struct mk_arena *arena, const char *name, bool *got);

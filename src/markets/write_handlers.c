@@ -25,6 +25,20 @@
 _Static_assert(
     MK_JSON_BODY_MAX_VALUES == 256, "parse_body's message names the cap");
 
+/*
+ * The write has committed: a Location that cannot be added (it cannot
+ * happen for the paths built here) is logged, and the 201 or 202 still
+ * goes out, rather than an error that would invite a retry of a write
+ * that is done.
+ */
+static void
+add_location(
+    struct mk_response *resp, struct mk_request *req, const char *location)
+{
+	if (mk_links_location(resp, req, location) != MK_OK)
+		req->log_error = "the Location header could not be added";
+}
+
 /* Parses and validates a JSON body with check; a 400 carries the details. */
 static enum mk_err
 parse_body(struct mk_request *req, struct mk_market_input *input,
@@ -178,7 +192,7 @@ mk_markets_create(
 		return rc;
 	(void)snprintf(location, sizeof(location), "/api/markets/%lld",
 	    (long long)market.id);
-	mk_links_location(resp, req, location);
+	add_location(resp, req, location);
 	return mk_response_item(resp, 201, "no-store", mk_market_json, &market);
 }
 
@@ -229,7 +243,7 @@ mk_positions_buy(
 	(void)snprintf(location, sizeof(location),
 	    "/api/markets/%lld/positions/%lld", (long long)market_id,
 	    (long long)position.id);
-	mk_links_location(resp, req, location);
+	add_location(resp, req, location);
 	return mk_response_item(
 	    resp, 201, "no-store", mk_position_json, &position);
 }
@@ -339,7 +353,7 @@ mk_markets_index(
 
 		(void)snprintf(location, sizeof(location), "/api/jobs/%lld",
 		    (long long)job_id);
-		mk_links_location(resp, req, location);
+		add_location(resp, req, location);
 	}
 	mk_response_header(resp, "Cache-Control", "no-store");
 	mk_response_begin_data(resp, 202);

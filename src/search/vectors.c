@@ -218,33 +218,46 @@ mk_vectors_refresh(
 		vector = mk_arena_alloc(scratch, (size_t)dim * sizeof(float));
 		if (vector == NULL)
 			return MK_ENOMEM;
+		/*
+		 * The page and search_state's seq in one statement, so one
+		 * snapshot of one server: with replicas, two statements may
+		 * be answered by two servers, and an empty page from a
+		 * lagging one must not move the index to a fresher one's seq.
+		 * An empty page is one row of NULLs beside the seq.
+		 */
 		rc = mk_db_select(db, scratch,
-		    "SELECT market_id, embedder, dim, vector, seq FROM "
-		    "market_embeddings "
-		    "WHERE seq > ? ORDER BY seq LIMIT ?",
+		    "SELECT s.seq, e.market_id, e.embedder, e.dim, e.vector, "
+		    "e.seq FROM search_state s LEFT JOIN "
+		    "(SELECT market_id, embedder, dim, vector, seq FROM "
+		    "market_embeddings WHERE seq > ? ORDER BY seq LIMIT ?) e "
+		    "ON TRUE WHERE s.id = 1 ORDER BY e.seq",
 		    params, 2, &rows);
 		if (rc != MK_OK)
 			return rc;
-		if (rows.nrows == 0) {
+		if (rows.nrows == 0)
+			return MK_EINTERNAL;
+		if (mk_db_cell(&rows, 0, 1)->type == MK_DB_NULL) {
 			/*
 			 * search_state.seq is read committed, and seqs are
 			 * taken under its row lock until commit: every change
-			 * up to target is visible, so none is left (a write
-			 * that changed nothing took a seq too).
+			 * up to the seq this snapshot shows is in it, so none
+			 * is left (a write that changed nothing took a seq
+			 * too).
 			 */
-			mk_vector_index_set_seq(index, target);
+			mk_vector_index_set_seq(
+			    index, (uint64_t)mk_db_cell_int(&rows, 0, 0));
 			break;
 		}
 		for (size_t r = 0; r < rows.nrows; r++) {
-			int64_t id = mk_db_cell_int(&rows, r, 0);
+			int64_t id = mk_db_cell_int(&rows, r, 1);
 			const struct mk_db_value *name =
-			    mk_db_cell(&rows, r, 1);
+			    mk_db_cell(&rows, r, 2);
 
 			if (name->type == MK_DB_TEXT &&
 			    strcmp(name->text, embedder) == 0 &&
-			    mk_db_cell_int(&rows, r, 2) == (int64_t)dim &&
+			    mk_db_cell_int(&rows, r, 3) == (int64_t)dim &&
 			    decode_vector(
-				mk_db_cell(&rows, r, 3), dim, vector)) {
+				mk_db_cell(&rows, r, 4), dim, vector)) {
 				if ((rc = mk_vector_index_put(
 					 index, id, vector)) != MK_OK)
 					return rc;
@@ -252,7 +265,7 @@ mk_vectors_refresh(
 				mk_vector_index_remove(index, id);
 			}
 			mk_vector_index_set_seq(
-			    index, (uint64_t)mk_db_cell_int(&rows, r, 4));
+			    index, (uint64_t)mk_db_cell_int(&rows, r, 5));
 		}
 	}
 	mk_arena_reset(scratch);

@@ -20,9 +20,13 @@
  * ketama ring (libmemcached puts one of the probe keys elsewhere), and
  * for DEGRADED_MS after any failed operation: longer than DEAD_TIMEOUT_S,
  * after which libmemcached puts an ejected server back in the ring and,
- * while it is still dead, fails the next operation on its keys.
+ * while it is still dead, fails the next operation on its keys. And
+ * longer than a client's write mark lives (replica_max_lag + 2 s, 7 s by
+ * default; http/consistency.c): a mark stored on another server while
+ * one was out is not found once it is back, and while the pool is
+ * degraded every authenticated read stays on the primary instead.
  */
-#define DEGRADED_MS 5000
+#define DEGRADED_MS 10000
 #define DEAD_TIMEOUT_S 2
 #define PROBES_MAX 32
 
