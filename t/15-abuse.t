@@ -115,7 +115,17 @@ diag(sprintf 'worker RSS %d kB before, %d kB after %d hostile bodies', $rss_befo
 is(four_at_once() + four_at_once(), 0, 'twice more: eight 400s');
 my $rss_again = rss_kb($worker);
 my $again_mb = ($rss_again - $rss_after) / 1024;
-ok($again_mb < 4, sprintf('eight more bodies grew it by %.1f MB (RSS %d kB -> %d kB): under 4 MB', $again_mb, $rss_after, $rss_again));
+if ($t->front eq 'apache-proxy') {
+	# mod_proxy_fcgi reads each body whole before it connects, then hands
+	# it over at once: whether the first four overlapped in the worker is
+	# the scheduler's choice, so the high-water of four in flight may come
+	# in any round. Twelve bodies still cost no more than four at once.
+	my $all_mb = ($rss_again - $rss_before) / 1024;
+	ok($all_mb < 48 + 4, sprintf('twelve bodies, four at a time, grew it by %.1f MB in all (RSS %d kB -> %d kB): '
+		. 'under the 48 MB of four in flight, plus 4', $all_mb, $rss_before, $rss_again));
+} else {
+	ok($again_mb < 4, sprintf('eight more bodies grew it by %.1f MB (RSS %d kB -> %d kB): under 4 MB', $again_mb, $rss_after, $rss_again));
+}
 is(($t->worker_pids)[0], $worker, 'the same worker served them all (no restart hid the growth)');
 }
 
