@@ -162,10 +162,16 @@ sub counts_agree {
 	is(total('creator_id=7'), sql_count('WHERE creator_id = 7'), "$when: count=exact of one creator's markets");
 }
 counts_agree('seeded');
-my $read_before = rows_read();
-total('') for 1 .. 5;
-my $read = rows_read() - $read_before;
-ok($read < 5 * 200, "five unfiltered counts read $read rows, not five times " . sql_count('') . ' markets');
+SKIP: {
+	# The server's row count is global: it isolates the counts while one
+	# worker serves and idles, not among the processes Apache starts on
+	# demand (a new one loads the whole search index as it starts).
+	skip 'under mod_fcgid the global row count takes in what the processes Apache starts read meanwhile', 1 if $fcgid;
+	my $read_before = rows_read();
+	total('') for 1 .. 5;
+	my $read = rows_read() - $read_before;
+	ok($read < 5 * 200, "five unfiltered counts read $read rows, not five times " . sql_count('') . ' markets');
+}
 my @made = map { post_json('/api/markets', \%user, { name => "counted $_" })->{json}{data}{id} } 1 .. 3;
 is(scalar(grep { $_ } @made), 3, 'three markets created');
 $r = $t->request('PATCH', "/api/markets/$made[0]", { headers => { %{ $t->bearer(%user) }, 'Content-Type' => 'application/json' },
