@@ -208,7 +208,12 @@ my %par_by = map { $_->{pid} => instance_of($_->{pid}) } values %$par_lines;
 my %all_by = (%seq_by, %par_by);
 my @workers = sort { $a <=> $b } keys %all_by;
 note('workers that served the bursts: ' . join(', ', map { "$_ (instance $all_by{$_})" } @workers));
-ok(@workers > 1, 'the bursts were served by more than one worker pid (' . scalar(@workers) . ')');
+# (Through nginx the bursts reach both instances. Through Apache they may
+# all land on one worker: mod_proxy_fcgi's few pooled backend connections
+# can all be the first worker's (the per-worker round below reaches every
+# one), and mod_fcgid queues clients on an idle process before it starts
+# another.)
+ok(@workers > 1, 'the bursts were served by more than one worker pid (' . scalar(@workers) . ')') if $apps == 2;
 ok((grep { $_ == 1 } values %par_by) && (grep { $_ == 2 } values %par_by), 'the parallel burst reached both instances')
 	if $apps == 2;
 ok(!(grep { $_ == 0 } values %all_by), 'every serving pid is a worker of a master') unless $fcgid;
