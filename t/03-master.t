@@ -14,6 +14,9 @@ use Time::HiRes qw(sleep);
 use Markets::FastCGI;
 use Markets::Test;
 
+Markets::Test::fronts_only([qw(nginx apache-proxy)],
+	"the pre-forked master's process management; under mod_fcgid Apache starts and replaces the app's processes, there is no master");
+
 # Workers come from the config file here, so that SIGHUP can change them.
 my $t = Markets::Test->new(services => [qw(app nginx)], env => { MARKETS_WORKERS => undef },
 	local_conf => "workers = 2\n");

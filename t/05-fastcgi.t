@@ -15,7 +15,10 @@ use JSON::PP;
 use Test::More;
 use Time::HiRes qw(sleep time);
 use Markets::Test;
+
 use Markets::FastCGI;
+Markets::Test::fronts_only(['nginx'],
+	"it speaks FastCGI to the master's socket itself and starts no front, so every front would run the same test");
 
 use constant FCGI => 'Markets::FastCGI';
 use constant { REQUEST_COMPLETE => 0, CANT_MPX_CONN => 1, OVERLOADED => 2, UNKNOWN_ROLE => 3 };

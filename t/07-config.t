@@ -159,6 +159,10 @@ my $admin = Markets::Test::build_dir() . '/markets-admin';
 
 # The environment really reaches the server: MARKETS_MAX_BODY shrinks the cap;
 # MARKETS_JWT_SECRET=@file is the file's secret (its newline stripped).
+# Under the mod_fcgid fronts the app runs as Apache's user (shared hosting:
+# the site owner), not as root: this throwaway secret is readable by all.
+chmod 0755, $dir;
+chmod 0644, $secret_file;
 my $t = Markets::Test->new(services => [qw(app nginx)],
 	env => { MARKETS_MAX_BODY => '1k', MARKETS_JWT_SECRET => "\@$secret_file" });
 my $r = $t->request('POST', '/healthz', { headers => { 'Content-Type' => 'application/json' }, content => '"' . ('x' x 2000) . '"' });

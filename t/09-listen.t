@@ -18,7 +18,10 @@ use POSIX qw(WNOHANG);
 use Test::More;
 use Time::HiRes qw(sleep time);
 use Markets::Test;
+
 use Markets::FastCGI;
+Markets::Test::fronts_only(['nginx'],
+	"it runs the markets binary on sockets of its own (the mod_fcgid fd-0 case included) and starts no front, so every front would run the same test");
 
 my $bin = Markets::Test::build_dir() . '/markets';
 my $dir = tempdir(CLEANUP => 1);

@@ -1,6 +1,8 @@
 #!/usr/bin/perl
 # The rate limit (API.md "Rate limit"), through nginx in front of two app
-# instances of two workers each sharing one memcached: 100 requests per
+# instances of two workers each sharing one memcached (through an Apache
+# front: one instance, or under mod_fcgid the processes Apache starts;
+# the per-worker and per-instance checks need the masters): 100 requests per
 # 60 s pass for one identity and the 101st is a 429 with Retry-After, while
 # another identity is unaffected; the count is one count across every
 # worker and both instances; every response of a limited route carries the
@@ -29,15 +31,19 @@ sub stack { my $s = Markets::Test->new(@_); push @stacks, $s; return $s }
 # worker_connections 32: the kernel hands a new connection to the first idle
 # worker, so a worker must fill up before its sibling accepts; with 32, the
 # 40 connections opened below reach both workers of an instance.
-my $t = stack(apps => 2, services => [qw(memcached app nginx)],
+# nginx balances over N app instances as over N hosts; the Apache fronts
+# proxy to one (apache-proxy) or start the app themselves (mod_fcgid).
+my $apps = Markets::Test::test_front() eq 'nginx' ? 2 : 1;
+my $t = stack(apps => $apps, services => [qw(memcached app nginx)],
 	env => { MARKETS_RATE_LIMIT => '100/60', MARKETS_WORKERS => 2, MARKETS_WORKER_CONNECTIONS => 32 });
 # Two small stacks for addresses: without and with a trusted proxy.
 my $untrusted = stack(services => [qw(memcached app nginx)], env => { MARKETS_RATE_LIMIT => '3/60' });
 my $trusted = stack(services => [qw(memcached app nginx)],
 	env => { MARKETS_RATE_LIMIT => '3/60', MARKETS_TRUSTED_PROXIES => '127.0.0.1' });
 
-my @masters = ($t->master_pid(1), $t->master_pid(2));
-ok($masters[0] && $masters[1] && $masters[0] != $masters[1], "two app instances (masters @masters)");
+my $fcgid = $t->mod_fcgid;
+my @masters = $fcgid ? () : map { $t->master_pid($_) } 1 .. $apps;
+ok($masters[0] && $masters[1] && $masters[0] != $masters[1], "two app instances (masters @masters)") if $apps == 2;
 
 sub me {
 	my ($s, %a) = @_;
@@ -66,7 +72,7 @@ sub window_left {
 sub instance_of {
 	my ($pid) = @_;
 	my ($ppid) = Markets::Test::slurp("/proc/$pid/stat") =~ /^\d+ \(.*\) \S+ (\d+)/s or return 0;
-	return $ppid == $masters[0] ? 1 : $ppid == $masters[1] ? 2 : 0;
+	return (grep { $masters[$_ - 1] == $ppid } 1 .. @masters)[0] // 0;
 }
 
 # The access lines of these request ids (waits until all are written).
@@ -95,7 +101,7 @@ sub parallel {
 			my $http = HTTP::Tiny->new(timeout => 30, keep_alive => 1);
 			for my $i (1 .. $per) {
 				my ($path, $headers) = $make->($p, $i);
-				my $res = $http->get($s->base_url . $path, { headers => $headers });
+				my $res = $http->get($s->base_url . $s->path($path), { headers => $headers });
 				my $hd = $res->{headers};
 				print $wr join("\t", $res->{status},
 					map { $hd->{$_} // '-' } qw(x-ratelimit-limit x-ratelimit-remaining x-ratelimit-reset x-request-id)), "\n";
@@ -151,7 +157,7 @@ my $seq_lines = lines_of($t, map { "rl-seq-$_" } 1 .. 100);
 my %seq_by = map { $_->{pid} => instance_of($_->{pid}) } values %$seq_lines;
 is(scalar(keys %$seq_lines), 100, 'every request of the countdown has an access line');
 ok((grep { $_ == 1 } values %seq_by) && (grep { $_ == 2 } values %seq_by),
-	'the countdown was served by both app instances (pids ' . join(',', sort keys %seq_by) . ')');
+	'the countdown was served by both app instances (pids ' . join(',', sort keys %seq_by) . ')') if $apps == 2;
 
 # Another identity is unaffected.
 my $other = me($t, sub => 1002);
@@ -202,9 +208,15 @@ my %par_by = map { $_->{pid} => instance_of($_->{pid}) } values %$par_lines;
 my %all_by = (%seq_by, %par_by);
 my @workers = sort { $a <=> $b } keys %all_by;
 note('workers that served the bursts: ' . join(', ', map { "$_ (instance $all_by{$_})" } @workers));
-ok(@workers > 1, 'the bursts were served by more than one worker pid (' . scalar(@workers) . ')');
-ok((grep { $_ == 1 } values %par_by) && (grep { $_ == 2 } values %par_by), 'the parallel burst reached both instances');
-ok(!(grep { $_ == 0 } values %all_by), 'every serving pid is a worker of one of the two masters');
+# (Through nginx the bursts reach both instances. Through Apache they may
+# all land on one worker: mod_proxy_fcgi's few pooled backend connections
+# can all be the first worker's (the per-worker round below reaches every
+# one), and mod_fcgid queues clients on an idle process before it starts
+# another.)
+ok(@workers > 1, 'the bursts were served by more than one worker pid (' . scalar(@workers) . ')') if $apps == 2;
+ok((grep { $_ == 1 } values %par_by) && (grep { $_ == 2 } values %par_by), 'the parallel burst reached both instances')
+	if $apps == 2;
+ok(!(grep { $_ == 0 } values %all_by), 'every serving pid is a worker of a master') unless $fcgid;
 
 # --- every worker of both instances: 40 FastCGI connections per instance -------
 sub all_children {
@@ -216,18 +228,21 @@ sub all_children {
 	}
 	return sort { $a <=> $b } @kids;
 }
+# (Under mod_fcgid each process Apache starts has a socket of its own,
+# which only Apache knows: this part needs the masters' sockets.)
 my @worker_pids = sort { $a <=> $b } map { all_children($_) } @masters;
-is(scalar @worker_pids, 4, 'four workers in all (' . join(',', @worker_pids) . ')');
+is(scalar @worker_pids, 2 * $apps, 2 * $apps . ' workers in all (' . join(',', @worker_pids) . ')') unless $fcgid;
 
 sub app_socket_of { my $n = shift; $t->root . '/run/' . ($n == 1 ? 'markets' : "markets-$n") . '.sock' }
-my %fc = map { my $n = $_; ($n => [map { Markets::FastCGI->connect(app_socket_of($n)) } 1 .. 40]) } 1, 2;
+my %fc = $fcgid ? () : map { my $n = $_; ($n => [map { Markets::FastCGI->connect(app_socket_of($n)) } 1 .. 40]) } 1 .. $apps;
+my $conns = 40 * $apps;
 
 # One GET /api/me as $sub on each of those connections; rows of [status,
 # remaining, request id].
 sub fcgi_round {
 	my ($sub, $tag) = @_;
 	my @rows;
-	for my $n (1, 2) {
+	for my $n (sort keys %fc) {
 		for my $i (0 .. $#{ $fc{$n} }) {
 			my $rid = "rl-$tag-$n-$i";
 			$fc{$n}[$i]->send_bytes(Markets::FastCGI::request_bytes(keep => 1, params => {
@@ -240,11 +255,15 @@ sub fcgi_round {
 }
 sub pids_of { my ($rows) = @_; my $l = lines_of($t, map { $_->[2] } @$rows); sort { $a <=> $b } keys %{ { map { $_->{pid} => 1 } values %$l } } }
 
+SKIP: {
+skip 'per-worker FastCGI connections need the masters\' sockets: under mod_fcgid only Apache has them', 1 if $fcgid;
 ok(window_left($t, 15) >= 15, 'at least 15 s left in the window before the per-worker round');
 my @every = fcgi_round(1004, 'every');
-is(scalar(grep { $_->[0] == 200 } @every), 80, '80 requests on 80 connections to the two instances: all 200');
-is_deeply([sort { $a <=> $b } map { $_->[1] } @every], [20 .. 99], 'their X-RateLimit-Remaining are 20 .. 99, each once');
-is_deeply([pids_of(\@every)], \@worker_pids, 'every worker of both instances served some of them: one count for all');
+is(scalar(grep { $_->[0] == 200 } @every), $conns, "$conns requests on $conns connections to the instances: all 200");
+is_deeply([sort { $a <=> $b } map { $_->[1] } @every], [100 - $conns .. 99],
+	'their X-RateLimit-Remaining are ' . (100 - $conns) . ' .. 99, each once');
+is_deeply([pids_of(\@every)], \@worker_pids, 'every worker of every instance served some of them: one count for all');
+}
 
 # --- anonymous clients: the address; a bad token counts against it -------------
 my $xff = sub { { 'X-Forwarded-For' => $_[0] } };
@@ -310,12 +329,17 @@ is(scalar(grep { $_->[0] == 200 } @down), 120, 'memcached down: all 200 (fail op
 ok(!(grep { $_->[1] ne '100' || $_->[2] !~ /^\d+$/ || $_->[3] !~ /^\d+$/ } @down),
 	'memcached down: the X-RateLimit headers are still there');
 my @down_fc = fcgi_round(2001, 'down');
-is(scalar(grep { $_->[0] == 200 && $_->[1] =~ /^\d+$/ } @down_fc), 80,
-	'memcached down: a request on each of the 80 connections, all 200 with X-RateLimit-Remaining');
-is_deeply([pids_of(\@down_fc)], \@worker_pids, 'memcached down: every worker served during the outage');
+if (!$fcgid) {
+	is(scalar(grep { $_->[0] == 200 && $_->[1] =~ /^\d+$/ } @down_fc), $conns,
+		"memcached down: a request on each of the $conns connections, all 200 with X-RateLimit-Remaining");
+	is_deeply([pids_of(\@down_fc)], \@worker_pids, 'memcached down: every worker served during the outage');
+} else {
+	# The processes that served during the outage are those Apache started.
+	@worker_pids = sort { $a <=> $b } keys %{ { map { $_->{pid} => 1 } values %{ lines_of($t, map { $_->[4] } @down) } } };
+}
 my @unreachable = memcached_lines(qr/memcached unreachable/);
 ok(@unreachable <= @worker_pids, 'at most one "memcached unreachable" line per worker process, not one per request ('
-	. scalar(@unreachable) . ' lines for ' . (120 + 80) . ' requests)');
+	. scalar(@unreachable) . ' lines for ' . (120 + @down_fc) . ' requests)');
 my %unreachable_pids;
 $unreachable_pids{ $_->{pid} }++ for @unreachable;
 ok(!(grep { $_ > 1 } values %unreachable_pids), 'no worker logs the outage twice');
@@ -334,15 +358,19 @@ ok($t->wait_until(15, sub {
 }), 'memcached back: X-RateLimit-Remaining decreases again (' . (remaining($before) // '-') . ' then ' . (remaining($after) // '-') . ')');
 ok($t->wait_until(10, sub { memcached_lines(qr/memcached is back/) }), 'the end of the outage is logged');
 # Every worker counts again (libmemcached retries a failed server after 1 s).
+SKIP: {
+skip 'per-worker FastCGI connections need the masters\' sockets: under mod_fcgid only Apache has them', 1 if $fcgid;
 my ($round, @back) = (0);
 ok($t->wait_until(15, sub {
 	@back = fcgi_round(2100 + ++$round, "back$round");
-	(grep { $_->[0] == 200 } @back) == 80 && join(',', sort { $a <=> $b } map { $_->[1] } @back) eq join(',', 20 .. 99);
-}), 'memcached back: every worker counts again (80 requests: Remaining 20 .. 99, each once)');
+	(grep { $_->[0] == 200 } @back) == $conns
+		&& join(',', sort { $a <=> $b } map { $_->[1] } @back) eq join(',', 100 - $conns .. 99);
+}), "memcached back: every worker counts again ($conns requests: Remaining " . (100 - $conns) . ' .. 99, each once)');
 my %back_pids;
 $back_pids{ $_->{pid} }++ for memcached_lines(qr/memcached is back/);
 is_deeply([sort { $a <=> $b } keys %back_pids], \@worker_pids, 'each worker logged "memcached is back"');
 ok(!(grep { $_ > 1 } values %back_pids), '... once');
+}
 is(scalar(memcached_lines(qr/memcached unreachable/)), scalar(@unreachable), 'no new outage lines once it is back');
 $_->close for map { @$_ } values %fc;
 

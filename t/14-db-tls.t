@@ -11,6 +11,9 @@ use File::Temp qw(tempdir);
 use Test::More;
 use Markets::Test;
 
+Markets::Test::fronts_only(['nginx'],
+	"db_tls lies between the app and MariaDB; the app is asked on its own socket and no front is started, so every front would run the same test");
+
 plan skip_all => 'openssl is not installed' unless system('openssl version >/dev/null 2>&1') == 0;
 my $t = Markets::Test->new(services => [qw(mariadb)]);
 my $root = $t->root;

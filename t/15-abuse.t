@@ -1,5 +1,5 @@
 #!/usr/bin/env perl
-# Costly but valid abuse (issue 10), against a seeded stack through nginx:
+# Costly but valid abuse (issue 10), against a seeded stack through the front:
 # - hostile bodies within max_body, however shaped (empty objects,
 #   numbers, unknown members, a huge string), one by one and four at once,
 #   move a worker's RSS by at most 12 MB per body in flight together, and
@@ -13,6 +13,9 @@
 # - a buy that would take a volume past DECIMAL(20,2) is a 409 that says so
 #   and writes nothing;
 # - a FastCGI request that trickles in is closed after request_timeout.
+# Under mod_fcgid (Apache starts the app's processes, no master) the RSS
+# of one known worker and the app's own FastCGI socket do not exist: the
+# bodies are still refused, the memory and trickle checks are skipped.
 use strict;
 use warnings;
 use FindBin;
@@ -35,6 +38,15 @@ my $t = Markets::Test->new(seed => 1, env => {
 	MARKETS_REQUEST_TIMEOUT => '2s',
 });
 my $json = JSON::PP->new->canonical;
+my $fcgid = $t->mod_fcgid;
+# Under mod_fcgid the cron stand-in drains the job queue every 5 s: stopped
+# here, as job_runners = 0 keeps the master's runners from it.
+if ($fcgid) {
+	my $cron = $t->pid_of('cron');
+	kill 'TERM', $cron;
+	ok($t->wait_until(10, sub { !kill(0, $cron) || Markets::Test::slurp("/proc/$cron/stat") =~ /^\d+ \(.*\) Z/ }),
+		'the cron stand-in is stopped: queued jobs stay queued');
+}
 my %admin = (sub => '8001', role => 'admin');
 my %moderator = (sub => '8002', role => 'moderator');
 my %user = (sub => '8003', role => 'user');
@@ -52,12 +64,12 @@ sub rss_kb {
 	my ($kb) = Markets::Test::slurp("/proc/$pid/status") =~ /^VmRSS:\s+(\d+) kB/m;
 	return $kb // 0;
 }
-my ($worker) = $t->worker_pids;
-ok($worker, 'one worker');
+my ($worker) = $fcgid ? () : $t->worker_pids;
+ok($worker, 'one worker') unless $fcgid;
 # Warm the worker up (first requests allocate its caches), then measure.
 post_json('/api/markets', \%user, '{"name":1}') for 1 .. 3;
 $t->get('/api/markets?limit=100&include=creator') for 1 .. 3;
-my $rss_before = rss_kb($worker);
+my $rss_before = $fcgid ? 0 : rss_kb($worker);
 
 my $cap = 1024 * 1024;
 my %bodies = (
@@ -75,12 +87,15 @@ for my $name (sort keys %bodies) {
 	my $r = post_json('/api/markets', \%user, $body);
 	ok($r->{status} == 400, "$name: 400") or diag(substr($r->{content}, 0, 300));
 }
-diag("after the six one by one: " . rss_kb($worker) . " kB");
-# Four at once, as four clients would; three rounds. Four bodies in
-# flight together each hold their input and their parse at once (how
-# much depends on how far they overlap, which a loaded machine decides):
-# the first round may grow the worker by up to 12 MB a body, and the
-# next rounds, reusing that memory, by almost nothing.
+diag("after the six one by one: " . rss_kb($worker) . " kB") unless $fcgid;
+# Four at once, as four clients would, six rounds. Four bodies in flight
+# together each hold their input and their parse at once, up to 12 MB a
+# body; how far they overlap is the scheduler's choice, round by round, so
+# the worker's high-water may come in any round (seen: no growth in the
+# first, 31 MB in the second, under load, through nginx and Apache alike).
+# Reuse, then: no round takes it past 48 MB, and only a round that reaches
+# a new overlap (two, three, four bodies at once: three at most) grows it
+# by 2 MB or more; a leak would grow it every round.
 sub four_at_once {
 	my @kids;
 	for my $name ((sort keys %bodies)[0 .. 3]) {
@@ -93,16 +108,23 @@ sub four_at_once {
 	}
 	return scalar grep { waitpid($_, 0); $? != 0 } @kids;
 }
-is(four_at_once(), 0, 'four hostile bodies at once: four 400s');
-my $rss_after = rss_kb($worker);
-my $grown_mb = ($rss_after - $rss_before) / 1024;
-ok($grown_mb < 48, sprintf('the worker grew by %.1f MB (RSS %d kB -> %d kB): under 48 MB', $grown_mb, $rss_before, $rss_after));
-diag(sprintf 'worker RSS %d kB before, %d kB after %d hostile bodies', $rss_before, $rss_after, 4 + keys %bodies);
-is(four_at_once() + four_at_once(), 0, 'twice more: eight 400s');
-my $rss_again = rss_kb($worker);
-my $again_mb = ($rss_again - $rss_after) / 1024;
-ok($again_mb < 4, sprintf('eight more bodies grew it by %.1f MB (RSS %d kB -> %d kB): under 4 MB', $again_mb, $rss_after, $rss_again));
+my ($failed, @rss) = (0);
+for (1 .. 6) {
+	$failed += four_at_once();
+	push @rss, $fcgid ? 0 : rss_kb($worker);
+}
+is($failed, 0, 'four hostile bodies at once, six rounds: 24 400s');
+SKIP: {
+skip 'no one worker to measure: under mod_fcgid Apache spreads requests over the processes it starts', 1 if $fcgid;
+my ($high) = sort { $b <=> $a } @rss;
+my $grown_mb = ($high - $rss_before) / 1024;
+ok($grown_mb < 48, sprintf('the worker grew by %.1f MB at most (RSS %d kB -> %d kB): under 48 MB', $grown_mb, $rss_before, $high));
+my @growth = map { ($rss[$_] - ($_ ? $rss[$_ - 1] : $rss_before)) / 1024 } 0 .. $#rss;
+diag(sprintf 'worker RSS %d kB before; growth by round: %s MB', $rss_before, join(', ', map { sprintf '%.1f', $_ } @growth));
+my $growing = grep { $_ >= 2 } @growth;
+ok($growing <= 3, "$growing of 6 rounds grew it by 2 MB or more: at most 3 (new overlaps), not every round (a leak)");
 is(($t->worker_pids)[0], $worker, 'the same worker served them all (no restart hid the growth)');
+}
 
 my $r = post_json('/api/markets', \%user, $bodies{'349,000 empty objects'});
 $t->is_error($r, 400, 'invalid_json', 'too many values');
@@ -137,10 +159,16 @@ sub counts_agree {
 	is(total('creator_id=7'), sql_count('WHERE creator_id = 7'), "$when: count=exact of one creator's markets");
 }
 counts_agree('seeded');
-my $read_before = rows_read();
-total('') for 1 .. 5;
-my $read = rows_read() - $read_before;
-ok($read < 5 * 200, "five unfiltered counts read $read rows, not five times " . sql_count('') . ' markets');
+SKIP: {
+	# The server's row count is global: it isolates the counts while one
+	# worker serves and idles, not among the processes Apache starts on
+	# demand (a new one loads the whole search index as it starts).
+	skip 'under mod_fcgid the global row count takes in what the processes Apache starts read meanwhile', 1 if $fcgid;
+	my $read_before = rows_read();
+	total('') for 1 .. 5;
+	my $read = rows_read() - $read_before;
+	ok($read < 5 * 200, "five unfiltered counts read $read rows, not five times " . sql_count('') . ' markets');
+}
 my @made = map { post_json('/api/markets', \%user, { name => "counted $_" })->{json}{data}{id} } 1 .. 3;
 is(scalar(grep { $_ } @made), 3, 'three markets created');
 $r = $t->request('PATCH', "/api/markets/$made[0]", { headers => { %{ $t->bearer(%user) }, 'Content-Type' => 'application/json' },
@@ -185,7 +213,8 @@ is(($t->sql('SELECT COUNT(*) FROM positions WHERE market_id = 5'))[0][0], $posit
 is(($t->sql('SELECT volume FROM markets WHERE id = 5'))[0][0], '999999999999999999.99', 'the volume unchanged');
 
 # ---- a trickling FastCGI request is closed after request_timeout ----------------------
-{
+SKIP: {
+	skip "no app socket: under mod_fcgid Apache hands each process its own, and times requests out itself", 1 if $fcgid;
 	my $c = Markets::FastCGI->connect($t->app_socket);
 	my $bytes = Markets::FastCGI::record(Markets::FastCGI::BEGIN_REQUEST, 1,
 		pack('nCx5', Markets::FastCGI::RESPONDER, Markets::FastCGI::KEEP_CONN))

@@ -26,7 +26,7 @@ sub count_markets { ($t->sql('SELECT COUNT(*) FROM markets'))[0][0] }
 my $r = post({ name => "  Will it snow in Lisbon?\t", description => 'Per IPMA.', end_date => '2027-02-01T00:00:00Z' });
 is($r->{status}, 201, 'create: 201');
 my $m = $r->{json}{data};
-is(Markets::Test::header($r, 'Location'), "/api/markets/$m->{id}", 'Location of the new market');
+is(Markets::Test::header($r, 'Location'), $t->path("/api/markets/$m->{id}"), 'Location of the new market');
 is($m->{name}, 'Will it snow in Lisbon?', 'name trimmed');
 is($m->{status}, 'active', 'status defaults to active');
 is($m->{volume}, '0.00', 'volume starts at 0.00');

@@ -34,7 +34,7 @@ is_deeply([sort keys %$p], [qw(amount created_at id market_id side user_id)], 'a
 is($p->{amount}, '10.05', 'amount as a decimal string');
 is($p->{user_id}, 8001, 'the buyer is the token sub');
 is($p->{market_id}, 3, 'market_id');
-is(Markets::Test::header($r, 'Location'), "/api/markets/3/positions/$p->{id}", 'Location');
+is(Markets::Test::header($r, 'Location'), $t->path("/api/markets/3/positions/$p->{id}"), 'Location');
 is_deeply($t->get("/api/markets/3/positions/$p->{id}")->{json}{data}, $p, 'GET the Location: the same position');
 my ($expect) = $t->sql("SELECT CAST($v0 AS DECIMAL(20,2)) + 10.05");
 is(volume(3), $expect->[0], 'volume grew by exactly the amount');
@@ -67,7 +67,7 @@ my @kids;
 for my $i (0 .. $#amounts) {
 	my $pid = fork // die "fork: $!";
 	if ($pid == 0) {
-		my $res = HTTP::Tiny->new(timeout => 30)->request('POST', $t->base_url . '/api/markets/6/positions', {
+		my $res = HTTP::Tiny->new(timeout => 30)->request('POST', $t->base_url . $t->path('/api/markets/6/positions'), {
 			headers => { Authorization => 'Bearer ' . $t->token(sub => 9000 + $i), 'Content-Type' => 'application/json' },
 			content => encode_json({ side => $i % 2 ? 'yes' : 'no', amount => $amounts[$i] }) });
 		open my $fh, '>', "$dir/$i" or _exit(1);
@@ -115,7 +115,7 @@ print $locker "BEGIN; SELECT id FROM markets WHERE id = 9 FOR UPDATE; SELECT SLE
 sleep 0.5;
 my $kid = fork // die;
 if ($kid == 0) {
-	my $res = HTTP::Tiny->new(timeout => 60)->request('POST', $t->base_url . '/api/markets/9/positions', {
+	my $res = HTTP::Tiny->new(timeout => 60)->request('POST', $t->base_url . $t->path('/api/markets/9/positions'), {
 		headers => { Authorization => 'Bearer ' . $t->token(sub => 8888, email => 'killed@example.org'), 'Content-Type' => 'application/json' },
 		content => '{"side":"yes","amount":"5.00"}' });
 	open my $fh, '>', "$dir/killed" or _exit(1);

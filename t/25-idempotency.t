@@ -77,7 +77,7 @@ sleep 0.5;
 my $dir = File::Temp::tempdir(CLEANUP => 1);
 my $kid = fork // die;
 if ($kid == 0) {
-	my $res = HTTP::Tiny->new(timeout => 30)->request('POST', $t->base_url . '/api/markets/9/positions', {
+	my $res = HTTP::Tiny->new(timeout => 30)->request('POST', $t->base_url . $t->path('/api/markets/9/positions'), {
 		headers => { Authorization => 'Bearer ' . $t->token(sub => '6001'), 'Content-Type' => 'application/json',
 			'Idempotency-Key' => 'slow-1' }, content => $buy });
 	open my $fh, '>', "$dir/slow" or _exit(1);
@@ -89,10 +89,23 @@ sleep 1;
 # On a connection of its own, straight to the app: through nginx the repeat
 # could queue behind the first on the same kept-alive connection, and then
 # find it finished (a replay, also correct, but not what this checks).
-my $during = Markets::FastCGI->simple($t->app_socket, params => {
-	REQUEST_METHOD => 'POST', REQUEST_URI => '/api/markets/9/positions', CONTENT_TYPE => 'application/json',
-	CONTENT_LENGTH => length $buy, HTTP_AUTHORIZATION => 'Bearer ' . $t->token(sub => '6001'),
-	HTTP_IDEMPOTENCY_KEY => 'slow-1' }, body => $buy);
+# Under mod_fcgid there is no app socket: a new client connection through
+# Apache, which gives each request a process of its own.
+sub buy_alone {
+	my ($market, $key) = @_;
+	if ($t->mod_fcgid) {
+		my $res = HTTP::Tiny->new(timeout => 30, keep_alive => 0)->request('POST',
+			$t->base_url . $t->path("/api/markets/$market/positions"), { headers => {
+				Authorization => 'Bearer ' . $t->token(sub => '6001'), 'Content-Type' => 'application/json',
+				'Idempotency-Key' => $key }, content => $buy });
+		return { status => $res->{status}, body => $res->{content} };
+	}
+	return Markets::FastCGI->simple($t->app_socket, params => {
+		REQUEST_METHOD => 'POST', REQUEST_URI => "/api/markets/$market/positions", CONTENT_TYPE => 'application/json',
+		CONTENT_LENGTH => length $buy, HTTP_AUTHORIZATION => 'Bearer ' . $t->token(sub => '6001'),
+		HTTP_IDEMPOTENCY_KEY => $key }, body => $buy);
+}
+my $during = buy_alone(9, 'slow-1');
 is($during->{status}, 409, 'a repeat while the first runs: 409');
 like($during->{body}, qr/"code":"conflict"/, 'code conflict');
 waitpid $kid, 0;
@@ -146,6 +159,20 @@ is(post('/api/markets', '{"name":"Orphan"}', 'hung')->{status}, 201, 'a reservat
 close $holder;
 is(count("SELECT COUNT(*) FROM markets WHERE name = 'Orphan'"), 3, 'one market per key');
 
+# The app's processes: the master's workers, or under mod_fcgid those
+# Apache's process manager (a child of Apache's parent) started.
+sub app_pids {
+	return $t->worker_pids unless $t->mod_fcgid;
+	my $apache = $t->pid_of($t->front_pid_name);
+	my (%ppid, %comm);
+	for my $stat (glob '/proc/[0-9]*/stat') {
+		my ($pid, $comm, $state, $pp) = Markets::Test::slurp($stat) =~ /^(\d+) \((.*)\) (\S) (\d+)/s or next;
+		next if $state eq 'Z';
+		($ppid{$pid}, $comm{$pid}) = ($pp, $comm);
+	}
+	return sort { $a <=> $b } grep { $comm{$_} eq 'markets' && ($ppid{ $ppid{$_} } // 0) == $apache } keys %comm;
+}
+
 # A worker SIGKILLed while its buy holds a reservation: the buy waits for
 # the market's row lock (held by another session), both workers die, and
 # once the row lock is let go the retry with the same key gets its 201 —
@@ -158,7 +185,7 @@ print $row_locker "BEGIN; SELECT id FROM markets WHERE id = 12 FOR UPDATE; DO GE
 ok($t->wait_until(10, sub { count("SELECT IS_USED_LOCK('t25-row-locker') IS NOT NULL") == 1 }), 'market 12 is locked');
 my $buyer = fork // die;
 if ($buyer == 0) {
-	HTTP::Tiny->new(timeout => 30)->request('POST', $t->base_url . '/api/markets/12/positions', {
+	HTTP::Tiny->new(timeout => 30)->request('POST', $t->base_url . $t->path('/api/markets/12/positions'), {
 		headers => { Authorization => 'Bearer ' . $t->token(sub => '6001'), 'Content-Type' => 'application/json',
 			'Idempotency-Key' => 'killed-1' }, content => $buy });
 	_exit(0);
@@ -167,10 +194,16 @@ ok($t->wait_until(15, sub { count("SELECT COUNT(*) FROM information_schema.PROCE
 	. "WHERE USER = 'markets' AND INFO LIKE 'SELECT status, % FROM markets WHERE id = ? FOR UPDATE'") == 1 }),
 	'the buy holds its reservation and waits for the row lock');
 is(count("SELECT status FROM idempotency_keys WHERE user_id = 6001 AND idem_key = 'killed-1'"), 0, 'reserved, running');
-my @dead = $t->worker_pids;
+my @dead = app_pids();
 kill 'KILL', @dead;
-ok($t->wait_until(15, sub { my %old = map { $_ => 1 } @dead; my @w = grep { !$old{$_} } $t->worker_pids; @w == 2 }),
-	'both workers were SIGKILLed and replaced');
+if ($t->mod_fcgid) {
+	# Apache starts new processes as requests come.
+	ok(scalar @dead, "the app processes Apache started: @dead");
+	ok($t->wait_until(15, sub { !grep { kill 0, $_ } @dead }), 'every app process Apache had started was SIGKILLed');
+} else {
+	ok($t->wait_until(15, sub { my %old = map { $_ => 1 } @dead; my @w = grep { !$old{$_} } $t->worker_pids; @w == 2 }),
+		'both workers were SIGKILLed and replaced');
+}
 waitpid $buyer, 0;
 my $early = post('/api/markets/12/positions', $buy, 'killed-1');
 diag("a retry while the dead session still waits for the row lock: $early->{status}");
@@ -201,7 +234,7 @@ print $row_locker "BEGIN; SELECT id FROM markets WHERE id = 13 FOR UPDATE; DO GE
 ok($t->wait_until(10, sub { count("SELECT IS_USED_LOCK('t25-row-locker-3') IS NOT NULL") == 1 }), 'market 13 is locked');
 my $loser = fork // die;
 if ($loser == 0) {
-	my $r = HTTP::Tiny->new(timeout => 30)->request('POST', $t->base_url . '/api/markets/13/positions', {
+	my $r = HTTP::Tiny->new(timeout => 30)->request('POST', $t->base_url . $t->path('/api/markets/13/positions'), {
 		headers => { Authorization => 'Bearer ' . $t->token(sub => '6001'), 'Content-Type' => 'application/json',
 			'Idempotency-Key' => 'lost-1' }, content => $buy });
 	_exit($r->{status} == 409 ? 0 : 1);
@@ -226,7 +259,10 @@ is(count("SELECT IS_USED_LOCK(" . key_lock(6001, 'lost-1') . ") IS NULL"), 1, 'a
 my $v15 = count('SELECT volume FROM markets WHERE id = 15');
 # The app's sessions in the middle of a statement: waiting for a row lock
 # (the first for market 15's, the second for the user row the first holds).
-sub waiting_buys { count("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = 'markets' AND COMMAND = 'Execute'") }
+# (Transactions in LOCK WAIT, not every statement of the app's account in
+# flight: a job runner's, or under mod_fcgid the cron stand-in's, would
+# count too.)
+sub waiting_buys { count("SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT'") }
 open $row_locker, '|-', 'mariadb', '--no-defaults', '--socket=' . $t->root . '/run/mysql.sock', '-uroot', 'markets' or die $!;
 $row_locker->autoflush(1);
 print $row_locker "BEGIN; SELECT id FROM markets WHERE id = 15 FOR UPDATE; DO GET_LOCK('t25-row-locker-2', 0);\n";
@@ -236,10 +272,7 @@ for my $n (1, 2) {
 	my $pid = fork // die;
 	if ($pid == 0) {
 		# Straight to the app, each on a connection of its own (see above).
-		my $r = Markets::FastCGI->simple($t->app_socket, params => {
-			REQUEST_METHOD => 'POST', REQUEST_URI => '/api/markets/15/positions', CONTENT_TYPE => 'application/json',
-			CONTENT_LENGTH => length $buy, HTTP_AUTHORIZATION => 'Bearer ' . $t->token(sub => '6001'),
-			HTTP_IDEMPOTENCY_KEY => 'twice-1' }, body => $buy);
+		my $r = buy_alone(15, 'twice-1');
 		open my $fh, '>', "$dir/runner-$n" or _exit(1);
 		print $fh $r->{status} // 'none';
 		close $fh;
@@ -264,8 +297,9 @@ is(h($replay, 'Idempotent-Replayed'), 'true', 'a repeat replays the one that com
 
 $t->finish;
 
-# Expired records are purged by the workers (every second here).
-my $p = Markets::Test->new(services => [qw(mariadb app)], env => { MARKETS_IDEMPOTENCY_PURGE_INTERVAL => '1s' });
+# Expired records are purged by the workers (every second here). The front
+# too: under mod_fcgid the workers are the processes Apache starts.
+my $p = Markets::Test->new(services => [qw(mariadb app nginx)], env => { MARKETS_IDEMPOTENCY_PURGE_INTERVAL => '1s' });
 $p->sql("INSERT INTO users (id, name) VALUES (1, 'u')");
 $p->sql("INSERT INTO idempotency_keys (user_id, idem_key, request_hash, status, created_at) VALUES "
 	. join(', ', map { "(1, 'old-$_', UNHEX(REPEAT('00', 32)), 201, NOW(6) - INTERVAL 25 HOUR)" } 1 .. 30));

@@ -13,19 +13,16 @@ use Test::More;
 use Time::HiRes qw(sleep time);
 use Markets::Test;
 
-my $t = Markets::Test->new(seed => 1, env => { MARKETS_RATE_LIMIT => '1000000/60', MARKETS_DB_RETRY_TIME => '5s',
-	MARKETS_DB_RETRIES => 6 });
-# Workers connect on first use, so they take this as their session's value.
+# MariaDB first, and the lock wait timeout set before anything else runs:
+# a session takes the global value when it connects, and a worker or job
+# runner connected by the stack's start-up checks would keep the default.
+my $t = Markets::Test->new(seed => 1, services => [qw(mariadb)],
+	env => { MARKETS_RATE_LIMIT => '1000000/60', MARKETS_DB_RETRY_TIME => '5s', MARKETS_DB_RETRIES => 6 });
 $t->sql('SET GLOBAL innodb_lock_wait_timeout = 1');
+$t->start(qw(memcached app nginx));
 
-sub hold_lock {
-	my ($market, $secs) = @_;
-	open my $locker, '|-', 'mariadb', '--no-defaults', '--socket=' . $t->root . '/run/mysql.sock', '-uroot', 'markets' or die $!;
-	$locker->autoflush(1);
-	print $locker "BEGIN; SELECT id FROM markets WHERE id = $market FOR UPDATE; SELECT SLEEP($secs); COMMIT;\n";
-	sleep 0.5;
-	return $locker;
-}
+# (Returns once the lock is held, not after a guessed pause.)
+sub hold_lock { my ($market, $secs) = @_; return $t->hold_row_lock($market, $secs) }
 sub buy {
 	my ($market) = @_;
 	return $t->request('POST', "/api/markets/$market/positions", { headers => { %{ $t->bearer(sub => '7700') },

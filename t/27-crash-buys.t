@@ -59,9 +59,14 @@ sub client {
 		my %req = (headers => { %headers, 'Idempotency-Key' => $key }, content => qq({"side":"yes","amount":"$amount"}));
 		my $since409;
 		while (1) {
-			my $res = $http->request('POST', $t->base_url . "/api/markets/$market/positions", \%req);
+			my $res = $http->request('POST', $t->base_url . $t->path("/api/markets/$market/positions"), \%req);
 			my $status = $res->{status};
-			$statuses{$status}++;
+			# A 500 whose request id is not one the app makes (32 hex digits;
+			# none is sent) is the front's: mod_fcgid's answer when the
+			# process it gave the request to dies before it answers.
+			my $rid = $res->{headers}{'x-request-id'} // '';
+			$rid = $rid->[0] if ref $rid;
+			$statuses{ $status == 500 && $rid !~ /^[0-9a-f]{32}$/ ? '500-front' : $status }++;
 			if ($status == 409) {
 				$since409 //= time;
 			} elsif (defined $since409) {
@@ -100,6 +105,20 @@ for my $i (0 .. $CLIENTS - 1) {
 	$kids{$pid} = $i;
 }
 
+# The app's processes: the master's workers, or under mod_fcgid those
+# Apache's process manager (a child of Apache's parent) started.
+sub app_pids {
+	return $t->worker_pids unless $t->mod_fcgid;
+	my $apache = $t->pid_of($t->front_pid_name);
+	my (%ppid, %comm);
+	for my $stat (glob '/proc/[0-9]*/stat') {
+		my ($pid, $comm, $state, $pp) = Markets::Test::slurp($stat) =~ /^(\d+) \((.*)\) (\S) (\d+)/s or next;
+		next if $state eq 'Z';
+		($ppid{$pid}, $comm{$pid}) = ($pp, $comm);
+	}
+	return sort { $a <=> $b } grep { $comm{$_} eq 'markets' && ($ppid{ $ppid{$_} } // 0) == $apache } keys %comm;
+}
+
 # The crashes, each after the buys made progress since the last one (the
 # clients' retries ride through every outage).
 my $progress = sub {
@@ -117,8 +136,8 @@ my $kill_mariadb = sub {
 };
 $kill_mariadb->('first crash');
 ok($progress->(), 'buys went on after MariaDB came back');
-my ($victim) = $t->worker_pids;
-ok(kill('KILL', $victim), "a worker SIGKILLed (pid $victim)");
+my ($victim) = app_pids();
+ok($victim && kill('KILL', $victim), 'a worker SIGKILLed (pid ' . ($victim // 'none') . ')');
 ok($progress->(), 'buys went on after the worker died');
 my $memcached = $t->pid_of('memcached');
 ok(kill('KILL', $memcached), 'memcached SIGKILLed');
@@ -156,7 +175,13 @@ diag(sprintf('longest stretch of 409s on one key: %.2f s', $max409));
 ok(@acked > 300, 'hundreds of buys were acknowledged');
 is_deeply(\@unexpected, [], 'no answer but 201, 409 or 5xx');
 is_deeply(\@gave_up, [], 'no buy left unacknowledged');
-ok(!$statuses{500}, 'no 500') or diag("$statuses{500} x 500");
+ok(!$statuses{500}, 'no 500 from the app') or diag("$statuses{500} x 500");
+# nginx and mod_proxy_fcgi answer 502 or 503 for a worker that died; under
+# mod_fcgid Apache answers 500 ("End of script output before headers") for
+# the one request the killed process had (it gives a process one at a time).
+ok(($statuses{'500-front'} // 0) <= ($t->mod_fcgid ? 1 : 0),
+	'no 500 from the front' . ($t->mod_fcgid ? ' but for the killed process\'s one request' : ''))
+	or diag(($statuses{'500-front'} // 0) . ' x 500 from the front');
 ok($max409 <= 10, 'no retry waited more than 10 s on 409');
 
 # Exactly once, by position id: every acknowledged buy is a row of its own.

@@ -54,8 +54,13 @@ END {
 	$_->cleanup for grep { defined && $_->{owner} == $$ } values %live;
 }
 
-# The front the tests run through (scripts/dev test sets it per run).
-sub test_front { $ENV{MARKETS_TEST_FRONT} || 'nginx' }
+# The front the tests run through (t/fronts sets it per run). Read once
+# and taken out of the environment: the harness's variables are no
+# settings of the app's, and a binary a test runs itself (t/07-config.t)
+# would warn about them as misspelt MARKETS_* keys.
+our $FRONT = delete $ENV{MARKETS_TEST_FRONT};
+delete $ENV{MARKETS_TEST_FRONTS};
+sub test_front { $FRONT || 'nginx' }
 our %MOD_FCGID = (apache => 1, 'shared-hosting' => 1);
 
 # fronts_only([FRONT...], WHY) — skips the whole test file under any
@@ -134,8 +139,6 @@ sub _stack_env {
 sub stack {
 	my ($self, @args) = @_;
 	local %ENV = (%ENV, $self->_stack_env);
-	# The harness's own variables are no settings of the app's.
-	delete @ENV{qw(MARKETS_TEST_FRONT MARKETS_TEST_FRONTS)};
 	my $rc = system("$REPO/scripts/stack", @args);
 	return $rc == 0;
 }
