@@ -94,6 +94,13 @@ my $key_file = "$stub_dir/embedder.key";
 	print $fh "  sk-test-42-secret  \n# the rest of the file is ignored\n";
 	close $fh;
 }
+# Under the mod_fcgid fronts the app runs as Apache's or the site owner's
+# account, not ours: it must be able to read the key (an operator would
+# give the file to that account).
+if ($Markets::Test::MOD_FCGID{ Markets::Test::test_front() }) {
+	chmod 0711, $stub_dir or die $!;
+	chmod 0644, $key_file or die $!;
+}
 
 my %writer = (sub => '8003', role => 'user', email => 'writer42@example.org');
 my $t = Markets::Test->new(env => {

@@ -25,6 +25,8 @@ use POSIX qw(_exit);
 use Test::More;
 use Time::HiRes qw(sleep time);
 use Markets::Test;
+
+Markets::Test::fronts_only([qw(nginx)], 'front-independent: it builds and installs the Debian package; its master runs behind no front');
 use Markets::FastCGI;
 
 sub on_path { my ($cmd) = @_; return grep { -x "$_/$cmd" } split /:/, $ENV{PATH} }
