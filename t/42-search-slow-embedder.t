@@ -146,7 +146,7 @@ sub qenc { my ($s) = @_; $s =~ s/([^A-Za-z0-9_.~-])/sprintf('%%%02X', ord $1)/ge
 		my $pid = fork // die "fork: $!";
 		if ($pid == 0) {
 			my $http = HTTP::Tiny->new(timeout => 30);
-			my $res = $http->get($t->base_url . '/api/markets/search?q=' . qenc("hanging query number $i"));
+			my $res = $http->get($t->base_url . $t->path('/api/markets/search?q=' . qenc("hanging query number $i")));
 			my $rec = { status => $res->{status}, content => $res->{content} // '', ended => time,
 				retry_after => $res->{headers}{'retry-after'}, request_id => $res->{headers}{'x-request-id'},
 				content_type => $res->{headers}{'content-type'} };
@@ -177,7 +177,11 @@ sub qenc { my ($s) = @_; $s =~ s/([^A-Za-z0-9_.~-])/sprintf('%%%02X', ord $1)/ge
 	is($health->{status}, 200, 'GET /healthz answers 200 while searches wait');
 	is($market->{status}, 200, "GET /api/markets/$market_id answers 200 while searches wait");
 	my @done_after = glob("$out/*.json");
-	is(scalar @done_after, 0, 'they answered before any waiting search did (the worker was not held)');
+	SKIP: {
+		skip 'mod_fcgid gives a process one request at a time: each waiting search holds its own, and Apache '
+			. 'starts other processes (seconds each, built with ASan) for these', 1 if $t->mod_fcgid;
+		is(scalar @done_after, 0, 'they answered before any waiting search did (the worker was not held)');
+	}
 	diag(sprintf('%s: %.1f ms', $_->[0], $_->[1] * 1000)) for @lat;
 	diag(sprintf('searches waiting since %.0f ms; the six requests took %.0f ms in all',
 		($waiting_at - $started) * 1000, ($served_at - $waiting_at) * 1000));
@@ -212,15 +216,23 @@ sub qenc { my ($s) = @_; $s =~ s/([^A-Za-z0-9_.~-])/sprintf('%%%02X', ord $1)/ge
 	sleep 1.2;
 	my $before = scalar stub_requests();
 	my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $t->port, Proto => 'tcp') or die $!;
-	print {$s} "GET /api/markets/search?q=abandoned+query HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Request-Id: $rid\r\n\r\n";
+	print {$s} "GET ${\ $t->path('/api/markets/search?q=abandoned+query')} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Request-Id: $rid\r\n\r\n";
 	ok($t->wait_until(10, sub { scalar(stub_requests()) > $before }), 'the abandoned search reached the stub');
 	close $s;
 	my $line = $t->access_line($rid);
 	ok($line, 'the abandoned search is logged') or diag('no access line');
-	is($line && $line->{status}, 499, 'as 499, at once (not after the embedder timeout)');
+	if ($t->front eq 'nginx') {
+		is($line && $line->{status}, 499, 'as 499, at once (not after the embedder timeout)');
+		is(scalar(grep { ($_->{request_id} // '') eq $rid } $t->log_lines), 1, 'one access line for it');
+	} else {
+		# Apache (mod_proxy_fcgi and mod_fcgid alike) does not end the FastCGI
+		# request when its client goes away: the app answers it when the
+		# embedder times out, to nobody.
+		is($line && $line->{status}, 503, 'Apache keeps the request open: answered 503 once the embedder timed out');
+		is(scalar(grep { ($_->{request_id} // '') eq $rid && !defined $_->{msg} } $t->log_lines), 1, 'one access line for it');
+	}
 	my $health = $t->get('/healthz');
 	is($health->{status}, 200, 'the worker serves on');
-	is(scalar(grep { ($_->{request_id} // '') eq $rid } $t->log_lines), 1, 'one access line for it');
 }
 
 unlink "$stub_dir/hang";
