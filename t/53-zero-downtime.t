@@ -37,6 +37,8 @@ use Markets::Load;
 use Markets::Notify;
 use Markets::Test;
 
+Markets::Test::fronts_only([qw(nginx apache-proxy)], "the master's binary upgrade and socket-activated restart: no master under mod_fcgid (t/54 upgrades the shared-hosting binary in place under load)");
+
 plan skip_all => 'systemd-socket-activate is not installed (scripts/dev test installs systemd)'
 	unless grep { -x "$_/systemd-socket-activate" } split /:/, $ENV{PATH};
 
