@@ -27,6 +27,8 @@ use Time::HiRes qw(sleep time);
 use Time::Local qw(timegm);
 use Markets::Test;
 
+Markets::Test::fronts_only([qw(nginx apache-proxy)], "the master's job runners (back-off gaps, a runner killed and restarted, the app stopped with jobs queued); under mod_fcgid cron's drain runs the queue: t/43 and t/54");
+
 sub h { Markets::Test::header(@_) }
 my %admin = (sub => '7001', role => 'admin');
 my %moderator = (sub => '7002', role => 'moderator');
