@@ -103,8 +103,12 @@ sub under_load {
 }
 
 # Switches nginx's upstream settings; returns once no old nginx worker is left.
+# Behind Apache (apache-proxy) the site is the shipped one throughout
+# (conf/apache-proxy-fcgi.conf: kept-alive connections, enablereuse=on, no
+# retry), so both rounds run with it.
 sub nginx_site {
 	my (%set) = @_;
+	return if $t->front ne 'nginx';
 	my $conf = "$root/conf/nginx-markets.conf";
 	my $text = Markets::Test::slurp($conf);
 	for my $directive (sort keys %set) {
