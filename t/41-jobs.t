@@ -104,7 +104,7 @@ if ($stub_pid == 0) {
 }
 close $listener;
 my $parent = $$;
-END { kill 'KILL', $stub_pid if $$ == $parent && $stub_pid && $stub_pid > 1 && kill 0, $stub_pid }
+END { kill 'KILL', $stub_pid if $$ == ($parent // 0) && $stub_pid && $stub_pid > 1 && kill 0, $stub_pid }
 sub stub_set { my ($file, $value) = @_; open my $fh, '>', "$stub_dir/$file.tmp" or die $!; print $fh $value; close $fh;
 	rename "$stub_dir/$file.tmp", "$stub_dir/$file" or die $! }
 sub stub_clear { unlink "$stub_dir/$_[0]" }
