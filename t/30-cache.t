@@ -38,7 +38,7 @@ my $t = Markets::Test->new(seed => 1, env => {
 	MARKETS_RATE_LIMIT => '1000000/60', MARKETS_WORKERS => 4, MARKETS_WORKER_CONNECTIONS => 4,
 	# No periodic purge statement during the "no SQL" count.
 	MARKETS_IDEMPOTENCY_PURGE_INTERVAL => '60m' });
-is(scalar(my @w = $t->worker_pids), 4, 'four workers');
+is(scalar(my @w = $t->worker_pids), 4, 'four workers') unless $t->mod_fcgid;
 
 my %admin = (sub => '5001', role => 'admin');
 my %buyer = (sub => '5002', role => 'user', email => 'buyer@example.org');
@@ -176,7 +176,17 @@ sub metrics {
 		my ($k, $v) = /^(\S+(?:\{[^}]*\})?) (\S+)$/ or next;
 		$m{$k} = $v;
 	}
+	($m{_pid}) = $r->{content} =~ /^markets_process_info\{pid="(\d+)"/m;
 	return \%m;
+}
+# Under mod_fcgid every process counts its own: a difference of two
+# scrapes means something only when one process answered both (Apache
+# hands one client's sequential requests to the idle process it has).
+# Call inside a SKIP block, with the number of tests to skip otherwise.
+sub one_process {
+	my ($a, $b, $n) = @_;
+	return 1 if !$t->mod_fcgid || ($a->{_pid} // '') eq ($b->{_pid} // '-');
+	skip "mod_fcgid: the scrapes reached processes $a->{_pid} and $b->{_pid}, which count apart", $n;
 }
 sub delta { my ($before, $after, $k) = @_; ($after->{$k} // 0) - ($before->{$k} // 0) }
 
@@ -344,7 +354,10 @@ is($g->{status}, 200, 'a stuck lease: GET 200');
 is($g->{content}, $good->{content}, 'a stuck lease: the right market');
 cmp_ok($took, '<', 1, sprintf('a stuck lease: answered in %.3f s (lease wait 20 ms)', $took));
 my $m1 = metrics($t);
-is(delta($m0, $m1, 'markets_cache_lease_waits_total'), 1, 'the wait is counted (markets_cache_lease_waits_total +1)');
+SKIP: {
+	one_process($m0, $m1, 1);
+	is(delta($m0, $m1, 'markets_cache_lease_waits_total'), 1, 'the wait is counted (markets_cache_lease_waits_total +1)');
+}
 ok($t->wait_until(6, sub { get_market($cid); my $x = decode_doc(cached($cid)); $x && $x->{checksum_ok} }),
 	'once the lease expires, the document is stored again');
 
@@ -366,7 +379,7 @@ for my $n (1 .. 6) {
 			last if $line eq 'quit';
 			my ($path, $rid) = split / /, $line;
 			my $http = HTTP::Tiny->new(timeout => 20, keep_alive => 0);
-			my $res = $http->get($t->base_url . $path, { headers => { 'X-Request-Id' => $rid } });
+			my $res = $http->get($t->base_url . $t->path($path), { headers => { 'X-Request-Id' => $rid } });
 			my $j = eval { decode_json($res->{content}) };
 			my $data = $j && ref $j->{data} eq 'HASH' ? $j->{data} : {};
 			print {$res_wr} join("\t", $res->{status}, $res->{headers}{etag} // '-', $data->{name} // '-',
@@ -446,11 +459,14 @@ my @again = map { my $i = $_; get_market(101 + $i % 50) } 0 .. 199;
 my $after = metrics($t);
 ok(!(grep { $_->{status} != 200 } @again), '200 more GETs of ids 101..150: all 200');
 is_deeply([map { $_->{content} } @again[0 .. 49]], [map { $_->{content} } @warm], 'the same bytes as when warmed');
-cmp_ok(delta($before, $after, 'markets_cache_hits_total'), '>=', 200, 'markets_cache_hits_total: +' . delta($before, $after, 'markets_cache_hits_total'));
-is(delta($before, $after, 'markets_db_queries_total'), 0, 'markets_db_queries_total: +0 (no SQL for cached reads)');
-is(delta($before, $after, 'markets_cache_misses_total'), 0, 'markets_cache_misses_total: +0');
-is(delta($before, $after, 'markets_http_requests_total{route="GET /api/markets/:id",status="200"}'), 200,
-	'markets_http_requests_total{GET /api/markets/:id, 200}: +200');
+SKIP: {
+	one_process($before, $after, 4);
+	cmp_ok(delta($before, $after, 'markets_cache_hits_total'), '>=', 200, 'markets_cache_hits_total: +' . delta($before, $after, 'markets_cache_hits_total'));
+	is(delta($before, $after, 'markets_db_queries_total'), 0, 'markets_db_queries_total: +0 (no SQL for cached reads)');
+	is(delta($before, $after, 'markets_cache_misses_total'), 0, 'markets_cache_misses_total: +0');
+	is(delta($before, $after, 'markets_http_requests_total{route="GET /api/markets/:id",status="200"}'), 200,
+		'markets_http_requests_total{GET /api/markets/:id, 200}: +200');
+}
 
 # ---- memcached SIGKILLed under load --------------------------------------------
 # Two clients GET ids 1..100 in a loop until told to stop; each response's
@@ -468,7 +484,7 @@ for my $n (1 .. 2) {
 		my $deadline = time + 30;
 		until (-e $stop || time > $deadline) {
 			my $id = 1 + $i++ % 100;
-			my $res = $http->get($t->base_url . "/api/markets/$id");
+			my $res = $http->get($t->base_url . $t->path("/api/markets/$id"));
 			my $j = eval { decode_json($res->{content}) };
 			my $got = $j && ref $j->{data} eq 'HASH' ? $j->{data}{id} // '-' : '-';
 			print {$wr} "$res->{status}\t$id\t$got\t" . time . "\n";
@@ -487,8 +503,14 @@ kill 'KILL', $mc if $mc && $mc > 1;
 ok($t->wait_until(10, sub { !kill(0, $mc) || (Markets::Test::slurp("/proc/$mc/stat") =~ /^\d+ \(.*\) Z/s) }),
 	'memcached SIGKILLed');
 sleep 1.5;
+# A read of our own meanwhile: under mod_fcgid the scrape's process counts
+# only what it served (the load may have gone to others).
+is(get_market(5)->{status}, 200, 'a read during the outage: 200 from MariaDB');
 my $m_down = metrics($t);
-cmp_ok(delta($m_down0, $m_down, 'markets_cache_errors_total'), '>', 0, 'the outage shows in markets_cache_errors_total');
+SKIP: {
+	one_process($m_down0, $m_down, 1);
+	cmp_ok(delta($m_down0, $m_down, 'markets_cache_errors_total'), '>', 0, 'the outage shows in markets_cache_errors_total');
+}
 # A write during the outage: its invalidation is owed.
 $r = patch(7, { name => 'Written while memcached was down' });
 is($r->{status}, 200, 'PATCH during the outage: 200');
@@ -521,12 +543,16 @@ my ($m_back, $back_doc);
 ok($t->wait_until(10, sub {
 	get_market(8) for 1 .. 3;
 	$m_back = metrics($t);
-	delta($m_back0, $m_back, 'markets_cache_hits_total') > 0;
+	delta($m_back0, $m_back, 'markets_cache_hits_total') > 0 && (!$t->mod_fcgid || $m_back0->{_pid} eq $m_back->{_pid});
 }), 'memcached back: markets_cache_hits_total grows again (+' . delta($m_back0, $m_back // {}, 'markets_cache_hits_total') . ')');
 ok($t->wait_until(10, sub { get_market(9); $back_doc = eval { decode_doc(cached(9)) } }), 'memcached back: mk:m:9 reappears');
 $r = get_market(7);
 is($r->{json}{data}{name}, 'Written while memcached was down', 'the write made during the outage is read back');
-my $seven = decode_doc(cached(7));
+# The writer pays its owed invalidation of mk:m:7 when it next reaches
+# memcached, which may delete a fill that came first: a read after that
+# fills it again, with the new name.
+my $seven;
+$t->wait_until(10, sub { $seven = decode_doc(cached(7)); $seven || !get_market(7) });
 like($seven ? $seven->{json} : '', qr/Written while memcached was down/, 'and cached with it');
 
 # ---- an owed invalidation is paid once memcached is back ----------------------
@@ -540,6 +566,9 @@ like($seven ? $seven->{json} : '', qr/Written while memcached was down/, 'and ca
 # must not serve the old document for long. Direct FastCGI connections pin
 # the requests to the two workers (worker_connections 5: 7 connections
 # reach both).
+SKIP: {
+skip 'two workers pinned by direct FastCGI connections to the master\'s socket: under mod_fcgid Apache '
+	. 'picks the process and there is no socket to reach one', 1 if $t->mod_fcgid;
 my $ow = Markets::Test->new(seed => 1, env => { MARKETS_RATE_LIMIT => '1000000/60', MARKETS_WORKERS => 2,
 	MARKETS_WORKER_CONNECTIONS => 5 });
 my @fc = map { Markets::FastCGI->connect($ow->app_socket) } 1 .. 7;
@@ -590,6 +619,7 @@ like(decode_doc(mc_get($ow, key_of($oid)))->{json} // '', qr/Written while A cou
 	'and the cached document is the new one');
 $_->close for @fc;
 $ow->finish;
+}
 
 # ---- the rate limit on the deferred path (a GET's count rides the cache lookup) ---
 my $rl = Markets::Test->new(seed => 1, env => { MARKETS_RATE_LIMIT => '3/60', MARKETS_WORKERS => 2 });
@@ -627,11 +657,14 @@ is($cond->{status}, 429, 'a 5th, conditional GET over the limit: 429, not 304');
 ok(!defined h($cond, 'ETag'), 'and no ETag');
 is($rl->get('/api/markets/3', { headers => $rl->bearer(sub => '778') })->{status}, 200, 'another token: 200');
 my $rl1 = metrics($rl);
-is(delta($rl0, $rl1, 'markets_rate_limit_rejections_total'), 2, 'markets_rate_limit_rejections_total: +2');
-is(delta($rl0, $rl1, 'markets_http_requests_total{route="GET /api/markets/:id",status="429"}'), 2,
-	'markets_http_requests_total{GET /api/markets/:id, 429}: +2');
-is(delta($rl0, $rl1, 'markets_http_requests_total{route="GET /api/markets/:id",status="200"}'), 4,
-	'markets_http_requests_total{GET /api/markets/:id, 200}: +4');
+SKIP: {
+	one_process($rl0, $rl1, 3);
+	is(delta($rl0, $rl1, 'markets_rate_limit_rejections_total'), 2, 'markets_rate_limit_rejections_total: +2');
+	is(delta($rl0, $rl1, 'markets_http_requests_total{route="GET /api/markets/:id",status="429"}'), 2,
+		'markets_http_requests_total{GET /api/markets/:id, 429}: +2');
+	is(delta($rl0, $rl1, 'markets_http_requests_total{route="GET /api/markets/:id",status="200"}'), 4,
+		'markets_http_requests_total{GET /api/markets/:id, 200}: +4');
+}
 $rl->finish;
 
 $t->finish;

@@ -78,6 +78,31 @@ sub buckets {
 	my @b = map { [/,le="([^"]+)"/, $m->{$_}] } grep { /^markets_http_request_duration_seconds_bucket\{route="\Q$route\E",le=/ } keys %$m;
 	return sort { ($a->[0] eq '+Inf' ? 9e99 : $a->[0]) <=> ($b->[0] eq '+Inf' ? 9e99 : $b->[0]) } @b;
 }
+# Under mod_fcgid a scrape shows the counts of the process that answered
+# it, since it started: exactly the requests its access lines record (the
+# scrape itself is counted once answered). Returns that process's
+# { "ROUTE STATUS" => n } from the log, once it has caught up with the
+# scrape's total (a line is written just after its answer).
+sub scrape_pid { my ($m) = @_; ($m->{_r}{content} =~ /^markets_process_info\{pid="(\d+)"/m)[0] // 0 }
+sub logged_requests_of {
+	my ($m) = @_;
+	my $pid = scrape_pid($m);
+	# The scrape's own line is written once it is answered: not in its counts.
+	my $own = h($m->{_r}, 'X-Request-Id') // '';
+	my %n;
+	$t->wait_until(5, sub {
+		%n = ();
+		for my $l (grep { !defined $_->{msg} && ($_->{pid} // 0) == $pid && defined $_->{status}
+				&& ($_->{request_id} // '') ne $own } $t->log_lines) {
+			my $route = defined $l->{route} && length $l->{route} ? "$l->{method} $l->{route}" : 'none';
+			$n{ req_key($route, $l->{status}) }++;
+		}
+		my $sum = 0;
+		$sum += $_ for values %n;
+		$sum >= requests_sum($m);
+	});
+	return \%n;
+}
 sub histogram_ok {
 	my ($m, $name) = @_;
 	my @routes = hist_routes($m);
@@ -120,17 +145,28 @@ is("markets " . ($build // '?') . "\n", $version, 'markets_build_info{version="'
 # Which process answered, and whose counts these are (issue 13: mod_fcgid
 # processes count apart; here every worker of the master counts together).
 my ($pid, $mode, $started) = $r0->{content} =~ /^markets_process_info\{pid="(\d+)",mode="([a-z-]+)",started="(\d+)"\} 1$/m;
-my %worker = map { $_ => 1 } $t->worker_pids;
-ok($pid && $worker{$pid}, 'markets_process_info names the process that answered: one of the master\'s workers (' . ($pid // '?') . ')');
-is($mode, 'master-worker', 'mode="master-worker" under the master');
+if ($t->mod_fcgid) {
+	# Apache's processes: no master, each counts alone (t/06 checks the pid
+	# against the processes mod_fcgid started).
+	is($mode, 'fcgid', 'mode="fcgid" under mod_fcgid');
+	like($r0->{content}, qr/^# markets: mode fcgid \(Apache mod_fcgid\): every count below is this process's own \(pid \Q$pid\E\)/m,
+		'a comment line says the counts are this process\'s own');
+	is($m0->{markets_start_time_seconds}, $started, 'with no master, the start time is the process\'s own');
+	is($m0->{qq{markets_workers{state="busy"}}}, 1, 'one worker busy: this process, answering the scrape');
+	is($m0->{qq{markets_workers{state="idle"}}}, 0, 'no other worker in it');
+} else {
+	my %worker = map { $_ => 1 } $t->worker_pids;
+	ok($pid && $worker{$pid}, 'markets_process_info names the process that answered: one of the master\'s workers (' . ($pid // '?') . ')');
+	is($mode, 'master-worker', 'mode="master-worker" under the master');
+	cmp_ok($started // 0, '>=', $m0->{markets_start_time_seconds}, 'the worker started when or after the master did');
+	like($r0->{content}, qr/^# markets: mode master-worker: the counts below are the whole server's, every worker's of one master \(pid \Q$pid\E answered\)$/m,
+		'a comment line says whose counts these are');
+	is($m0->{qq{markets_workers{state="busy"}}}, 1, 'one worker busy: the one answering the scrape');
+	is($m0->{qq{markets_workers{state="idle"}}}, 1, 'the other one idle');
+}
 is($started, $m0->{markets_process_start_time_seconds}, 'started="…" is markets_process_start_time_seconds');
-cmp_ok($started // 0, '>=', $m0->{markets_start_time_seconds}, 'the worker started when or after the master did');
-like($r0->{content}, qr/^# markets: mode master-worker: the counts below are the whole server's, every worker's of one master \(pid \Q$pid\E answered\)$/m,
-	'a comment line says whose counts these are');
 like($r0->{content}, qr/^# TYPE markets_process_info gauge$/m, 'markets_process_info is a gauge');
 is($m0->{markets_process_start_time_seconds} > 0 ? 1 : 0, 1, 'markets_process_start_time_seconds is set');
-is($m0->{qq{markets_workers{state="busy"}}}, 1, 'one worker busy: the one answering the scrape');
-is($m0->{qq{markets_workers{state="idle"}}}, 1, 'the other one idle');
 like($r0->{content}, qr/^# TYPE markets_http_request_duration_seconds histogram$/m, 'the latency is a histogram');
 like($r0->{content}, qr/^# TYPE markets_http_requests_total counter$/m, 'markets_http_requests_total is a counter');
 histogram_ok($m0, 'first scrape');
@@ -149,22 +185,44 @@ my %r0 = requests_of($m0);
 my %r1 = requests_of($m1);
 my %moved = map { $_ => ($r1{$_} // 0) - ($r0{$_} // 0) } keys %r1, keys %r0;
 delete @moved{ grep { !$moved{$_} } keys %moved };
-is_deeply(\%moved, \%want, 'markets_http_requests_total moved by exactly the requests sent: '
-	. join(', ', map { "$_ +$moved{$_}" } sort keys %moved));
-is(hist_count($m1) - hist_count($m0), 7, 'the histogram counted the same 7 requests');
-is(delta($m0, $m1, hkey('count', 'GET /healthz')), 3, 'GET /healthz\'s histogram counted its 3');
-cmp_ok(delta($m0, $m1, hkey('sum', 'GET /healthz')), '>', 0, 'and their time');
-is(delta($m0, $m1, hkey('count', 'none')), 2, 'the unknown routes\' 2 are under route="none"');
-# Exact: the sum is the access lines' durations added up, to the microsecond.
+my $fcgid_pid = $t->mod_fcgid ? scrape_pid($m1) : 0;
+if ($t->mod_fcgid) {
+	# Each process counts what it answered: the scrape's process's counts are
+	# exactly its access lines, whichever processes Apache sent these to.
+	is_deeply(\%r1, logged_requests_of($m1), "markets_http_requests_total of process $fcgid_pid: exactly the requests its access lines record");
+	my %hz = map { $_ => 1 } grep { defined } map { my $l = $t->access_line("metrics-hz-$_"); $l && $l->{pid} } 1 .. 3;
+	diag('mod_fcgid: the 3 × /healthz were answered by process(es) ' . join(',', sort keys %hz) . "; scrapes by $fcgid_pid");
+} else {
+	is_deeply(\%moved, \%want, 'markets_http_requests_total moved by exactly the requests sent: '
+		. join(', ', map { "$_ +$moved{$_}" } sort keys %moved));
+	is(hist_count($m1) - hist_count($m0), 7, 'the histogram counted the same 7 requests');
+	is(delta($m0, $m1, hkey('count', 'GET /healthz')), 3, 'GET /healthz\'s histogram counted its 3');
+	cmp_ok(delta($m0, $m1, hkey('sum', 'GET /healthz')), '>', 0, 'and their time');
+	is(delta($m0, $m1, hkey('count', 'none')), 2, 'the unknown routes\' 2 are under route="none"');
+}
+# Exact: the sum is the access lines' durations added up, to the microsecond
+# (under mod_fcgid, those of the process that answered the scrape).
 my $us = 0;
-$us += $_->{duration_us} for grep { ($_->{route} // '') eq '/healthz' && ($_->{method} // '') eq 'GET' } $t->log_lines;
+$us += $_->{duration_us} for grep { ($_->{route} // '') eq '/healthz' && ($_->{method} // '') eq 'GET'
+	&& (!$fcgid_pid || ($_->{pid} // 0) == $fcgid_pid) } $t->log_lines;
 is($m1->{ hkey('sum', 'GET /healthz') }, sprintf('%d.%06d', int($us / 1e6), $us % 1e6),
 	"GET /healthz's _sum is exactly the sum of its access lines' duration_us ($us µs)");
-is(delta($m0, $m1, 'markets_http_requests_accepted_total'), 7,
-	'markets_http_requests_accepted_total: +7 (the 6 sent and this scrape: one is counted when it begins)');
+if ($t->mod_fcgid) {
+	is($m1->{markets_http_requests_accepted_total}, requests_sum($m1) + 1,
+		'markets_http_requests_accepted_total: those answered and this scrape (counted when it begins)');
+} else {
+	is(delta($m0, $m1, 'markets_http_requests_accepted_total'), 7,
+		'markets_http_requests_accepted_total: +7 (the 6 sent and this scrape: one is counted when it begins)');
+}
 histogram_ok($m1, 'second scrape');
+if ($t->mod_fcgid) {
+	# A process's one worker is busy with every request it takes.
+	is($m1->{markets_workers_all_busy_total}, $m1->{markets_http_requests_accepted_total},
+		'markets_workers_all_busy_total: every request this process took (its only worker busy with it)');
+}
 for my $k (grep { !/^markets_http_request/ && !/^_r$/ } keys %$m1) {
 	next if $k eq 'markets_rate_limit_failed_open_total';
+	next if $k eq 'markets_workers_all_busy_total' && $t->mod_fcgid;
 	is($m1->{$k}, $m0->{$k}, "$k did not move (nothing cached, written or limited)") if $k =~ /^markets_(cache|db|rate_limit_rejections|worker)/;
 }
 
@@ -183,12 +241,24 @@ my @me = map { $t->get('/api/me', { headers => $t->bearer(sub => '31001') }) } 1
 is_deeply([map { $_->{status} } @me], [200, 200, 200, 429], 'GET /api/me 4 times, limit 3: 200, 200, 200, 429');
 my $n429 = 1;
 my $m3 = scrape($t, 'after the limited burst');
-is(delta($m2, $m3, 'markets_rate_limit_rejections_total'), $n429, "markets_rate_limit_rejections_total: +$n429 (the 429s sent)");
-is(delta($m2, $m3, req_key('GET /api/me', 429)), $n429, "markets_http_requests_total{GET /api/me, 429}: +$n429");
-is(delta($m2, $m3, req_key('GET /api/me', 200)), 4 - $n429, 'markets_http_requests_total{GET /api/me, 200}: +' . (4 - $n429));
+if ($t->mod_fcgid) {
+	# The rejection is counted by the process that sent it.
+	my %mine = %{ logged_requests_of($m3) };
+	my %r3 = requests_of($m3);
+	is_deeply(\%r3, \%mine, 'process ' . scrape_pid($m3) . ': its counts are its access lines\'');
+	is($m3->{markets_rate_limit_rejections_total}, $mine{ req_key('GET /api/me', 429) } // 0,
+		'markets_rate_limit_rejections_total: the 429s this process sent');
+} else {
+	is(delta($m2, $m3, 'markets_rate_limit_rejections_total'), $n429, "markets_rate_limit_rejections_total: +$n429 (the 429s sent)");
+	is(delta($m2, $m3, req_key('GET /api/me', 429)), $n429, "markets_http_requests_total{GET /api/me, 429}: +$n429");
+	is(delta($m2, $m3, req_key('GET /api/me', 200)), 4 - $n429, 'markets_http_requests_total{GET /api/me, 200}: +' . (4 - $n429));
+}
 
 # ---- counters survive a worker killed ------------------------------------------
 # Kill the worker that answered the /healthz requests: what it counted stays.
+SKIP: {
+skip 'no master under mod_fcgid: each process keeps its own counts, which go with it (the comment line says so)', 1
+	if $t->mod_fcgid;
 my $line = $t->access_line('metrics-hz-1');
 my $victim = $line && $line->{pid};
 my @workers = $t->worker_pids;
@@ -200,8 +270,9 @@ ok($t->wait_until(10, sub { my @w = $t->worker_pids; @w == 2 && !grep { $_ == ($
 my $m5 = scrape($t, 'after the kill', check => 1);
 is($m5->{_r}{status}, 200, 'GET /metrics after the kill: 200');
 is(delta($m4, $m5, 'markets_worker_restarts_total'), 1, 'markets_worker_restarts_total: +1');
-# (markets_process_* describe whichever worker answered: not counts.)
-my @lost = grep { ($m5->{$_} // -1) < $m4->{$_} } grep { /^markets_/ && !/^markets_process_/ } keys %$m4;
+# Counters and the histogram (gauges such as the open connections may
+# fall: the killed worker's kept-alive front connections went with it).
+my @lost = grep { ($m5->{$_} // -1) < $m4->{$_} } grep { /^markets_[a-z_]+_total(\{|$)/ || /^markets_http_request_duration_seconds_/ } keys %$m4;
 ok(!@lost, 'no counter went down') or diag(join "\n", map { "$_: $m4->{$_} -> " . ($m5->{$_} // 'gone') } @lost);
 is($m5->{ req_key('GET /healthz', 200) }, $m4->{ req_key('GET /healthz', 200) }, 'the /healthz requests the dead worker counted are kept');
 is(hist_count($m5) - hist_count($m4), 1, 'the histogram too (+1: the scrape before the kill)');
@@ -209,6 +280,7 @@ histogram_ok($m5, 'after the kill');
 $t->get('/healthz') for 1 .. 2;
 my $m6 = scrape($t, 'after more requests');
 is(delta($m5, $m6, req_key('GET /healthz', 200)), 2, 'counting goes on after the restart: +2');
+}
 $t->finish;
 
 # ---- who may scrape: metrics_allow ------------------------------------------------

@@ -26,6 +26,8 @@ use Time::HiRes qw(sleep time);
 use Markets::FastCGI;
 use Markets::Test;
 
+Markets::Test::fronts_only([qw(nginx apache-proxy)], "the master's worker, listen-queue and restart gauges: under mod_fcgid Apache runs the processes (t/06, t/31 check what /metrics says there)");
+
 my $t = Markets::Test->new(seed => 1, env => { MARKETS_WORKERS => 2, MARKETS_RATE_LIMIT => '1000000/60',
 	MARKETS_JOB_BACKOFF => '100ms', MARKETS_JOB_POLL => '50ms' });
 my $dir = $t->root;

@@ -279,7 +279,7 @@ $r = write_req('POST', '/api/markets/9013/index', \%creator);
 is($r->{status}, 202, 'index by its creator: 202') or diag($r->{content});
 my $job_id = $r->{json}{data}{job_id};
 ok(defined $job_id && $job_id =~ /^\d+$/ && $r->{content} =~ /"job_id":\d/, 'data.job_id is an integer');
-is(h($r, 'Location'), "/api/jobs/" . ($job_id // ''), 'Location: /api/jobs/N');
+is(h($r, 'Location'), $t->path("/api/jobs/" . ($job_id // '')), 'Location: /api/jobs/N (under the base path, if any)');
 is_deeply([$t->sql("SELECT type, JSON_VALUE(payload, '\$.market_id') FROM jobs WHERE id = " . ($job_id // 0))],
 	[['index_market', 9013]], 'the job row: index_market for market 9013');
 my $job;

@@ -27,6 +27,8 @@ use Time::HiRes qw(sleep time);
 use Time::Local qw(timegm);
 use Markets::Test;
 
+Markets::Test::fronts_only([qw(nginx apache-proxy)], "the master's job runners (back-off gaps, a runner killed and restarted, the app stopped with jobs queued); under mod_fcgid cron's drain runs the queue: t/43 and t/54");
+
 sub h { Markets::Test::header(@_) }
 my %admin = (sub => '7001', role => 'admin');
 my %moderator = (sub => '7002', role => 'moderator');
@@ -102,7 +104,7 @@ if ($stub_pid == 0) {
 }
 close $listener;
 my $parent = $$;
-END { kill 'KILL', $stub_pid if $$ == $parent && $stub_pid && $stub_pid > 1 && kill 0, $stub_pid }
+END { kill 'KILL', $stub_pid if $$ == ($parent // 0) && $stub_pid && $stub_pid > 1 && kill 0, $stub_pid }
 sub stub_set { my ($file, $value) = @_; open my $fh, '>', "$stub_dir/$file.tmp" or die $!; print $fh $value; close $fh;
 	rename "$stub_dir/$file.tmp", "$stub_dir/$file" or die $! }
 sub stub_clear { unlink "$stub_dir/$_[0]" }

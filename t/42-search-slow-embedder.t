@@ -94,6 +94,13 @@ my $key_file = "$stub_dir/embedder.key";
 	print $fh "  sk-test-42-secret  \n# the rest of the file is ignored\n";
 	close $fh;
 }
+# Under the mod_fcgid fronts the app runs as Apache's or the site owner's
+# account, not ours: it must be able to read the key (an operator would
+# give the file to that account).
+if ($Markets::Test::MOD_FCGID{ Markets::Test::test_front() }) {
+	chmod 0711, $stub_dir or die $!;
+	chmod 0644, $key_file or die $!;
+}
 
 my %writer = (sub => '8003', role => 'user', email => 'writer42@example.org');
 my $t = Markets::Test->new(env => {
@@ -139,7 +146,7 @@ sub qenc { my ($s) = @_; $s =~ s/([^A-Za-z0-9_.~-])/sprintf('%%%02X', ord $1)/ge
 		my $pid = fork // die "fork: $!";
 		if ($pid == 0) {
 			my $http = HTTP::Tiny->new(timeout => 30);
-			my $res = $http->get($t->base_url . '/api/markets/search?q=' . qenc("hanging query number $i"));
+			my $res = $http->get($t->base_url . $t->path('/api/markets/search?q=' . qenc("hanging query number $i")));
 			my $rec = { status => $res->{status}, content => $res->{content} // '', ended => time,
 				retry_after => $res->{headers}{'retry-after'}, request_id => $res->{headers}{'x-request-id'},
 				content_type => $res->{headers}{'content-type'} };
@@ -155,7 +162,15 @@ sub qenc { my ($s) = @_; $s =~ s/([^A-Za-z0-9_.~-])/sprintf('%%%02X', ord $1)/ge
 		"all $n searches reached the stub (each is waiting for it)");
 	my $waiting_at = time;
 	my @done_before = glob("$out/*.json");
-	is(scalar @done_before, 0, 'no search has answered yet');
+	# mod_fcgid gives a process one request at a time: each waiting search
+	# holds its own, started for it (seconds each, built with ASan, on a
+	# loaded machine: the first may time out before the last one starts),
+	# and Apache starts others for the requests below.
+	my $fcgid_why = 'mod_fcgid: one request a process, each search in a process of its own that Apache starts for it';
+	SKIP: {
+		skip $fcgid_why, 1 if $t->mod_fcgid;
+		is(scalar @done_before, 0, 'no search has answered yet');
+	}
 
 	my (@lat, $health, $market);
 	for my $k (1 .. 3) {
@@ -170,7 +185,10 @@ sub qenc { my ($s) = @_; $s =~ s/([^A-Za-z0-9_.~-])/sprintf('%%%02X', ord $1)/ge
 	is($health->{status}, 200, 'GET /healthz answers 200 while searches wait');
 	is($market->{status}, 200, "GET /api/markets/$market_id answers 200 while searches wait");
 	my @done_after = glob("$out/*.json");
-	is(scalar @done_after, 0, 'they answered before any waiting search did (the worker was not held)');
+	SKIP: {
+		skip $fcgid_why, 1 if $t->mod_fcgid;
+		is(scalar @done_after, 0, 'they answered before any waiting search did (the worker was not held)');
+	}
 	diag(sprintf('%s: %.1f ms', $_->[0], $_->[1] * 1000)) for @lat;
 	diag(sprintf('searches waiting since %.0f ms; the six requests took %.0f ms in all',
 		($waiting_at - $started) * 1000, ($served_at - $waiting_at) * 1000));
@@ -187,10 +205,19 @@ sub qenc { my ($s) = @_; $s =~ s/([^A-Za-z0-9_.~-])/sprintf('%%%02X', ord $1)/ge
 		diag(sprintf('search %d answered after %.0f ms', $i, (($rec->{ended} // 0) - $started) * 1000));
 		my $line = $rec->{request_id} ? $t->access_line($rec->{request_id}) : undef;
 		is($line && $line->{status}, 503, "waiting search $i: its access line says 503");
-		my @lines = grep { ($_->{request_id} // '') eq ($rec->{request_id} // '-') } $t->log_lines;
+		# Slower than slow_request_threshold (1s): the slow line says where the
+		# time went (written beside the access line: wait for both).
+		my (@lines, $slow);
+		$t->wait_until(5, sub {
+			@lines = grep { ($_->{request_id} // '') eq ($rec->{request_id} // '-') } $t->log_lines;
+			($slow) = grep { ($_->{msg} // '') eq 'slow request' } @lines;
+			$slow;
+		});
 		is(scalar(grep { !defined $_->{msg} } @lines), 1, "waiting search $i: one access line");
-		# Slower than slow_request_threshold (1s): the slow line says where the time went.
-		my ($slow) = grep { ($_->{msg} // '') eq 'slow request' } @lines;
+		# Under mod_fcgid a search whose process started after others had
+		# timed out finds the embedder's breaker open: a 503 at once, not slow.
+		next if $t->mod_fcgid && $line && ($line->{duration_us} // 0) < 1_000_000
+			&& note("waiting search $i: answered at once by the open breaker (its process started late): no slow line") + 1;
 		my $p = $slow ? $slow->{phases_ms} : {};
 		ok($slow && $p->{wait} > $p->{total} / 2,
 			sprintf('waiting search %d: its slow line puts most of it in the wait phase (%s of %s ms)', $i,
@@ -205,15 +232,23 @@ sub qenc { my ($s) = @_; $s =~ s/([^A-Za-z0-9_.~-])/sprintf('%%%02X', ord $1)/ge
 	sleep 1.2;
 	my $before = scalar stub_requests();
 	my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $t->port, Proto => 'tcp') or die $!;
-	print {$s} "GET /api/markets/search?q=abandoned+query HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Request-Id: $rid\r\n\r\n";
+	print {$s} "GET ${\ $t->path('/api/markets/search?q=abandoned+query')} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Request-Id: $rid\r\n\r\n";
 	ok($t->wait_until(10, sub { scalar(stub_requests()) > $before }), 'the abandoned search reached the stub');
 	close $s;
 	my $line = $t->access_line($rid);
 	ok($line, 'the abandoned search is logged') or diag('no access line');
-	is($line && $line->{status}, 499, 'as 499, at once (not after the embedder timeout)');
+	if ($t->front eq 'nginx') {
+		is($line && $line->{status}, 499, 'as 499, at once (not after the embedder timeout)');
+		is(scalar(grep { ($_->{request_id} // '') eq $rid } $t->log_lines), 1, 'one access line for it');
+	} else {
+		# Apache (mod_proxy_fcgi and mod_fcgid alike) does not end the FastCGI
+		# request when its client goes away: the app answers it when the
+		# embedder times out, to nobody.
+		is($line && $line->{status}, 503, 'Apache keeps the request open: answered 503 once the embedder timed out');
+		is(scalar(grep { ($_->{request_id} // '') eq $rid && !defined $_->{msg} } $t->log_lines), 1, 'one access line for it');
+	}
 	my $health = $t->get('/healthz');
 	is($health->{status}, 200, 'the worker serves on');
-	is(scalar(grep { ($_->{request_id} // '') eq $rid } $t->log_lines), 1, 'one access line for it');
 }
 
 unlink "$stub_dir/hang";

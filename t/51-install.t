@@ -19,6 +19,8 @@ use File::Temp qw(tempdir);
 use Test::More;
 use Markets::Test;
 
+Markets::Test::fronts_only([qw(nginx)], "front-independent: configure, make install and uninstall; the shared-hosting install is t/54's");
+
 my $repo = Markets::Test::repo();
 my $work = tempdir('markets-install-XXXXXX', TMPDIR => 1, CLEANUP => !$ENV{MARKETS_KEEP_TMP});
 

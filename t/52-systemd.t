@@ -24,6 +24,8 @@ use Markets::FastCGI;
 use Markets::Notify;
 use Markets::Test;
 
+Markets::Test::fronts_only([qw(nginx)], 'front-independent: the units and the master under systemd, spoken to on its socket with no front');
+
 my $repo = Markets::Test::repo();
 my $bin = Markets::Test::build_dir() . '/markets';
 my $dir = tempdir(CLEANUP => 1);

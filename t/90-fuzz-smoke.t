@@ -9,6 +9,8 @@ use File::Temp qw(tempdir);
 use Test::More;
 use Markets::Test;
 
+Markets::Test::fronts_only([qw(nginx)], 'front-independent: it runs the libFuzzer targets, no stack');
+
 my $dir = $ENV{MARKETS_FUZZ_DIR};
 plan skip_all => 'fuzz targets are built by scripts/dev test (MARKETS_FUZZ_DIR)' unless $dir && -d $dir;
 my $repo = Markets::Test::repo();

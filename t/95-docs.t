@@ -15,6 +15,10 @@ use File::Basename qw(dirname);
 use File::Spec;
 use FindBin;
 use Test::More;
+use lib "$FindBin::Bin/lib";
+use Markets::Test;
+
+Markets::Test::fronts_only([qw(nginx)], 'front-independent: it reads the Markdown files, no stack');
 
 my $REPO = abs_path("$FindBin::Bin/..");
 
