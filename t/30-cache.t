@@ -346,19 +346,19 @@ for my $case (sort keys %corrupt) {
 # A lease left behind by a worker that died mid-fill: readers wait at most
 # cache_lease_wait, then read the database.
 my $m0 = metrics($t);
-ok(mc_set($t, key_of($cid), 'mkl1' . pack('V', 999999) . pack('VV', 1, 0), 2), 'store a stuck lease (2 s)');
-my $t0 = time;
+ok(mc_set($t, key_of($cid), 'mkl1' . pack('V', 999999) . pack('VV', 1, 0), 5), 'store a stuck lease (5 s)');
 my $g = get_market($cid);
-my $took = time - $t0;
 is($g->{status}, 200, 'a stuck lease: GET 200');
 is($g->{content}, $good->{content}, 'a stuck lease: the right market');
-cmp_ok($took, '<', 1, sprintf('a stuck lease: answered in %.3f s (lease wait 20 ms)', $took));
+# Answered without waiting the lease out (no timing asserted): the stuck
+# lease is still there, neither expired nor filled over.
+is(cached($cid), 'mkl1' . pack('V', 999999) . pack('VV', 1, 0), 'a stuck lease: answered while it still stands, and left alone');
 my $m1 = metrics($t);
 SKIP: {
 	one_process($m0, $m1, 1);
 	is(delta($m0, $m1, 'markets_cache_lease_waits_total'), 1, 'the wait is counted (markets_cache_lease_waits_total +1)');
 }
-ok($t->wait_until(6, sub { get_market($cid); my $x = decode_doc(cached($cid)); $x && $x->{checksum_ok} }),
+ok($t->wait_until(12, sub { get_market($cid); my $x = decode_doc(cached($cid)); $x && $x->{checksum_ok} }),
 	'once the lease expires, the document is stored again');
 
 # ---- read-after-write through every worker ------------------------------------
