@@ -103,7 +103,10 @@ sub buy_alone {
 	return Markets::FastCGI->simple($t->app_socket, params => {
 		REQUEST_METHOD => 'POST', REQUEST_URI => "/api/markets/$market/positions", CONTENT_TYPE => 'application/json',
 		CONTENT_LENGTH => length $buy, HTTP_AUTHORIZATION => 'Bearer ' . $t->token(sub => '6001'),
-		HTTP_IDEMPOTENCY_KEY => $key }, body => $buy);
+		HTTP_IDEMPOTENCY_KEY => $key }, body => $buy,
+		# It waits for a row lock the test holds while it waits (up to
+		# 15 s) for the other runner: longer than the 10 s default.
+		timeout => 60);
 }
 my $during = buy_alone(9, 'slow-1');
 is($during->{status}, 409, 'a repeat while the first runs: 409');

@@ -123,7 +123,7 @@ sub simple {
 	my ($class, $path, %a) = @_;
 	my $c = $class->connect($path);
 	$c->send_bytes(request_bytes(%a));
-	my $r = $c->read_response(id => $a{id} // 1);
+	my $r = $c->read_response(id => $a{id} // 1, timeout => $a{timeout});
 	my $p = parse_cgi($r->{stdout});
 	return { %$p, end => $r->{end}, eof => $r->{eof} };
 }
