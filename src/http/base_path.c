@@ -10,18 +10,7 @@
 
 #include "core/buf.h"
 #include "http/base_path.h"
-
-static int
-hex_value(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
+#include "http/query.h"
 
 /* The byte of the escape at raw[i] ("%XX"), or -1 when there is none. */
 static int
@@ -31,8 +20,8 @@ escape_at(const char *raw, size_t len, size_t i)
 
 	if (i + 3 > len || raw[i] != '%')
 		return -1;
-	hi = hex_value((unsigned char)raw[i + 1]);
-	lo = hex_value((unsigned char)raw[i + 2]);
+	hi = mk_hex_value((unsigned char)raw[i + 1]);
+	lo = mk_hex_value((unsigned char)raw[i + 2]);
 	return hi < 0 || lo < 0 ? -1 : hi << 4 | lo;
 }
 

@@ -6,8 +6,8 @@
 #include "core/arena.h"
 #include "http/query.h"
 
-static int
-hex_value(unsigned char c)
+int
+mk_hex_value(unsigned char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -32,8 +32,8 @@ mk_percent_decode(
 
 			if (len - i < 3)
 				return MK_EBADREQUEST;
-			hi = hex_value((unsigned char)in[i + 1]);
-			lo = hex_value((unsigned char)in[i + 2]);
+			hi = mk_hex_value((unsigned char)in[i + 1]);
+			lo = mk_hex_value((unsigned char)in[i + 2]);
 			if (hi < 0 || lo < 0)
 				return MK_EBADREQUEST;
 			c = (unsigned char)(hi << 4 | lo);

@@ -29,6 +29,9 @@ struct mk_query {
 	size_t count;
 };
 
+/* The value of a hex digit, or -1 when c is none. */
+int mk_hex_value(unsigned char c);
+
 /*
  * Decodes len bytes of in into out (which must hold len + 1 bytes) and
  * NUL-terminates it; '+' becomes a space when plus_is_space (query
